@@ -1,0 +1,50 @@
+-- Accounts, projects, memberships, sessions and instance settings.
+create table settings (
+    key text primary key,
+    value text not null
+);
+
+create table users (
+    id text primary key,
+    email text not null unique,          -- stored case-folded
+    name text not null,
+    password_hash text,                  -- argon2id PHC string; null until the set-password link is used
+    is_admin integer not null default 0,
+    disabled integer not null default 0,
+    session_epoch integer not null default 0, -- bumped to end every session of the user at once
+    created_at integer not null
+);
+
+create table password_links (
+    token_hash text primary key,         -- sha-256 of the token in the link; the token itself is shown once
+    user_id text not null references users(id) on delete cascade,
+    created_at integer not null,
+    expires_at integer not null
+);
+create index password_links_user on password_links(user_id);
+
+create table projects (
+    id text primary key,
+    slug text not null unique,
+    name text not null,
+    created_at integer not null,
+    updated_at integer not null          -- also written first in membership changes, to serialise them per project
+);
+
+create table memberships (
+    project_id text not null references projects(id) on delete cascade,
+    user_id text not null references users(id) on delete cascade,
+    role text not null check (role in ('owner', 'admin', 'member', 'viewer')),
+    created_at integer not null,
+    primary key (project_id, user_id)
+);
+create index memberships_user on memberships(user_id);
+
+create table sessions (
+    id text primary key,
+    data text not null,
+    expiry_date integer not null,
+    user_id text                         -- copied from the session data so that a user's sessions can be ended together
+);
+create index sessions_user on sessions(user_id);
+create index sessions_expiry on sessions(expiry_date);

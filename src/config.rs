@@ -1,0 +1,108 @@
+//! Settings of a running portal: command-line flags and `KEYPORT_*` environment, with defaults.
+
+use std::{fmt, net::SocketAddr, path::PathBuf};
+
+use clap::Args;
+
+#[derive(Args, Clone)]
+pub struct Config {
+    /// Address and port the portal listens on.
+    #[arg(long, env = "KEYPORT_LISTEN", default_value = "127.0.0.1:8080", global = true)]
+    pub listen: SocketAddr,
+
+    /// Database to use: `sqlite://PATH` (created if missing) or `postgres://USER:PASSWORD@HOST/DB`.
+    #[arg(long, env = "KEYPORT_DATABASE_URL", default_value = "sqlite://data/keyport.db", global = true)]
+    pub database_url: String,
+
+    /// File holding the master key (32 bytes, base64). Generated on first run of a new database.
+    #[arg(long, env = "KEYPORT_MASTER_KEY_FILE", default_value = "data/master.key", global = true)]
+    pub master_key_file: PathBuf,
+
+    /// The master key itself, base64 of 32 bytes, instead of the file. Read from the
+    /// environment only (`KEYPORT_MASTER_KEY`), never from the command line.
+    #[arg(skip)]
+    pub master_key: Option<String>,
+
+    /// The address users reach the portal at; `https://` turns on Secure cookies.
+    #[arg(long, env = "KEYPORT_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
+    /// Minutes of inactivity after which a signed-in session ends.
+    #[arg(long, env = "KEYPORT_SESSION_IDLE_MINUTES", default_value_t = 120, global = true)]
+    pub session_idle_minutes: u32,
+}
+
+impl Config {
+    /// A configuration with every default, for a database at `database_url`.
+    pub fn new(database_url: impl Into<String>, master_key_file: impl Into<PathBuf>) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: database_url.into(),
+            master_key_file: master_key_file.into(),
+            master_key: None,
+            public_url: None,
+            session_idle_minutes: 120,
+        }
+    }
+
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url().starts_with("https://")
+    }
+}
+
+/// The database URL with any password replaced, for logs and messages.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:[redacted]@{host}")
+        }
+        None => url.to_string(),
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("master_key_file", &self.master_key_file)
+            .field("master_key", &self.master_key.as_ref().map(|_| "[redacted]"))
+            .field("public_url", &self.public_url())
+            .field("session_idle_minutes", &self.session_idle_minutes)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_database_password() {
+        assert_eq!(
+            redact_url("postgres://keyport:hunter2@db:5432/keyport"),
+            "postgres://keyport:[redacted]@db:5432/keyport"
+        );
+        assert_eq!(redact_url("sqlite://data/keyport.db"), "sqlite://data/keyport.db");
+    }
+
+    #[test]
+    fn https_public_url_means_secure_cookies() {
+        let mut config = Config::new("sqlite://x.db", "x.key");
+        assert!(!config.secure_cookies());
+        config.public_url = Some("https://keys.example.org/".into());
+        assert!(config.secure_cookies());
+        assert_eq!(config.public_url(), "https://keys.example.org");
+    }
+}

@@ -1,0 +1,177 @@
+//! The master key: loaded from the environment or a file, generated on the first run of a new
+//! database, and checked against the key id the database recorded.
+
+use std::{
+    fmt,
+    io::Write,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{Context, bail};
+use base64::{Engine, engine::general_purpose::STANDARD};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use crate::{config::Config, db::Db, db::settings};
+
+pub struct MasterKey(Zeroizing<[u8; 32]>);
+
+impl fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MasterKey({})", self.id())
+    }
+}
+
+impl MasterKey {
+    pub fn generate() -> Self {
+        MasterKey(Zeroizing::new(super::random_bytes::<32>()))
+    }
+
+    /// Reads base64 text (what Keyport writes) or 32 raw bytes.
+    pub fn decode(contents: &[u8]) -> anyhow::Result<Self> {
+        if contents.len() == 32 {
+            let mut key = Zeroizing::new([0u8; 32]);
+            key.copy_from_slice(contents);
+            return Ok(MasterKey(key));
+        }
+        let text = std::str::from_utf8(contents).map_err(|_| anyhow::anyhow!("not base64 text"))?;
+        let bytes = Zeroizing::new(
+            STANDARD
+                .decode(text.trim())
+                .map_err(|_| anyhow::anyhow!("not valid base64"))?,
+        );
+        let key: [u8; 32] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("a master key is 32 bytes, this one is {}", bytes.len()))?;
+        Ok(MasterKey(Zeroizing::new(key)))
+    }
+
+    /// A public fingerprint of the key, stored in the database to recognise the right key.
+    pub fn id(&self) -> String {
+        let digest = Sha256::new()
+            .chain_update(b"keyport master key id\0")
+            .chain_update(self.0.as_slice())
+            .finalize();
+        digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Writes the key as base64 to a new file readable by its owner only.
+    pub fn write_new_file(&self, path: &Path) -> anyhow::Result<()> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create the folder {}", dir.display()))?;
+        }
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options
+            .open(path)
+            .with_context(|| format!("cannot create the master key file {}", path.display()))?;
+        let text = Zeroizing::new(format!("{}\n", STANDARD.encode(self.0.as_slice())));
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        Ok(())
+    }
+}
+
+/// Where the key came from, for the start-up log.
+#[derive(Debug)]
+pub enum KeySource {
+    Environment,
+    File(PathBuf),
+    Generated(PathBuf),
+}
+
+/// Loads the master key and checks it against the database, generating one only for a new
+/// database. Refuses to go on when the key is missing or is not the one the data was written with.
+pub async fn open(config: &Config, db: &Db) -> anyhow::Result<(MasterKey, KeySource)> {
+    let recorded = settings::get(db.pool(), settings::MASTER_KEY_ID).await?;
+    let (key, source) = match load(config)? {
+        Some(loaded) => loaded,
+        None => {
+            let path = &config.master_key_file;
+            if recorded.is_some() || settings::holds_data(db.pool()).await? {
+                bail!(
+                    "the master key file {} is missing, but the database already holds data \
+                     encrypted under a master key (id {}). Restore the key from your backup, or \
+                     set KEYPORT_MASTER_KEY_FILE / KEYPORT_MASTER_KEY to it.",
+                    path.display(),
+                    recorded.as_deref().unwrap_or("unknown")
+                );
+            }
+            let key = MasterKey::generate();
+            key.write_new_file(path)?;
+            (key, KeySource::Generated(path.clone()))
+        }
+    };
+    match recorded {
+        Some(expected) if expected != key.id() => bail!(
+            "the master key (id {}) is not the one this database was written with (id {expected}); \
+             start with the right key, or rotate keys with `keyport master-key rotate`",
+            key.id()
+        ),
+        Some(_) => {}
+        None => settings::set(db.pool(), settings::MASTER_KEY_ID, &key.id()).await?,
+    }
+    Ok((key, source))
+}
+
+fn load(config: &Config) -> anyhow::Result<Option<(MasterKey, KeySource)>> {
+    if let Some(value) = &config.master_key {
+        let key = MasterKey::decode(value.as_bytes()).context("KEYPORT_MASTER_KEY is not a valid master key")?;
+        return Ok(Some((key, KeySource::Environment)));
+    }
+    let path = &config.master_key_file;
+    match std::fs::read(path) {
+        Ok(contents) => {
+            let contents = Zeroizing::new(contents);
+            let key = MasterKey::decode(&contents)
+                .with_context(|| format!("the master key file {} is not a valid master key", path.display()))?;
+            Ok(Some((key, KeySource::File(path.clone()))))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read the master key file {}", path.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_what_it_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/master.key");
+        let key = MasterKey::generate();
+        key.write_new_file(&path).unwrap();
+        let again = MasterKey::decode(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(key.id(), again.id());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        // Never overwrites an existing key.
+        assert!(MasterKey::generate().write_new_file(&path).is_err());
+    }
+
+    #[test]
+    fn refuses_keys_of_the_wrong_length() {
+        assert!(MasterKey::decode(STANDARD.encode([1u8; 16]).as_bytes()).is_err());
+        assert!(MasterKey::decode(b"not base64 at all!").is_err());
+    }
+
+    #[test]
+    fn debug_shows_only_the_id() {
+        let key = MasterKey::decode(&[7u8; 32]).unwrap();
+        let shown = format!("{key:?}");
+        assert_eq!(shown, format!("MasterKey({})", key.id()));
+    }
+}

@@ -1,0 +1,4 @@
+//! Plain types and rules of the portal, free of HTTP and SQL.
+
+pub mod roles;
+pub mod validate;

@@ -1,0 +1,116 @@
+//! Checks of what users type, each returning the cleaned value or a message for the form.
+
+pub type Checked = Result<String, &'static str>;
+
+pub const PASSWORD_MIN: usize = 12;
+pub const PASSWORD_MAX: usize = 1024;
+
+fn has_control(value: &str) -> bool {
+    value.chars().any(char::is_control)
+}
+
+pub fn email(value: &str) -> Checked {
+    let value = value.trim().to_lowercase();
+    if value.is_empty() {
+        return Err("Enter an email address.");
+    }
+    if value.len() > 254 {
+        return Err("An email address has at most 254 characters.");
+    }
+    let valid = match value.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !value.chars().any(|c| c.is_whitespace() || c.is_control() || "<>\"(),;:[]\\".contains(c))
+        }
+        None => false,
+    };
+    if valid { Ok(value) } else { Err("Enter an email address such as name@example.org.") }
+}
+
+pub fn person_name(value: &str) -> Checked {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err("Enter a name.");
+    }
+    if value.chars().count() > 100 {
+        return Err("A name has at most 100 characters.");
+    }
+    if has_control(value) {
+        return Err("A name cannot contain control characters.");
+    }
+    Ok(value.to_string())
+}
+
+pub fn project_name(value: &str) -> Checked {
+    person_name(value).map_err(|e| match e {
+        "Enter a name." => "Enter a project name.",
+        other => other,
+    })
+}
+
+/// A slug names a project in URLs: lowercase letters, digits and single hyphens.
+pub fn slug(value: &str) -> Checked {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err("Enter a short name for URLs.");
+    }
+    if value.len() < 2 || value.len() > 40 {
+        return Err("A short name has 2 to 40 characters.");
+    }
+    let allowed = value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !allowed || value.starts_with('-') || value.ends_with('-') || value.contains("--") {
+        return Err("Use lowercase letters, digits and single hyphens, e.g. team-storage.");
+    }
+    Ok(value.to_string())
+}
+
+pub fn new_password(value: &str, confirmation: &str) -> Result<(), &'static str> {
+    let length = value.chars().count();
+    if length < PASSWORD_MIN {
+        return Err("A password has at least 12 characters.");
+    }
+    if value.len() > PASSWORD_MAX {
+        return Err("A password has at most 1024 bytes.");
+    }
+    if value != confirmation {
+        return Err("The two passwords differ.");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_case_folded_and_checked() {
+        assert_eq!(email("  Ada@Example.ORG "), Ok("ada@example.org".into()));
+        for bad in ["", "ada", "ada@", "@example.org", "ada@example", "a b@example.org", "a@b@c.org", "ada@.org"] {
+            assert!(email(bad).is_err(), "{bad:?} should be refused");
+        }
+        assert!(email(&format!("{}@example.org", "a".repeat(250))).is_err());
+    }
+
+    #[test]
+    fn slugs_are_url_safe() {
+        assert_eq!(slug("team-storage"), Ok("team-storage".into()));
+        for bad in ["", "a", "Team", "team storage", "-team", "team-", "te--am", "tëam", &"a".repeat(41)] {
+            assert!(slug(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn names_and_passwords() {
+        assert_eq!(person_name("  Ada Lovelace "), Ok("Ada Lovelace".into()));
+        assert!(person_name("   ").is_err());
+        assert!(person_name("a\u{0}b").is_err());
+        assert!(person_name(&"x".repeat(101)).is_err());
+        assert!(new_password("short", "short").is_err());
+        assert!(new_password("long enough pass", "long enough pasS").is_err());
+        assert!(new_password("long enough pass", "long enough pass").is_ok());
+    }
+}

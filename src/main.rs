@@ -1,0 +1,129 @@
+//! The `keyport` command: serve the portal, migrate, manage users.
+
+use std::{io::Read, process::ExitCode};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use keyport::{
+    App,
+    config::Config,
+    crypto::{master_key, password},
+    db::{self, Db, settings, users::{CreateUserError, NewUser}},
+    domain::validate,
+};
+use tracing_subscriber::EnvFilter;
+use zeroize::Zeroizing;
+
+#[derive(Parser)]
+#[command(name = "keyport", version, about = "A self-hosted portal for a team's service credentials")]
+struct Cli {
+    #[command(flatten)]
+    config: Config,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the portal (what `keyport` alone does)
+    Serve,
+    /// Apply database migrations and exit
+    Migrate,
+    /// Manage user accounts
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user whose password is read from standard input
+    Create {
+        /// Email address, used to sign in
+        #[arg(long)]
+        email: String,
+        /// Name shown in the portal
+        #[arg(long)]
+        name: String,
+        /// Make the user an instance administrator
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from standard input (required: passwords never go on the command line)
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let mut cli = Cli::parse();
+    cli.config.master_key = std::env::var("KEYPORT_MASTER_KEY").ok().filter(|k| !k.is_empty());
+    init_logging();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = EnvFilter::try_from_env("KEYPORT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("KEYPORT_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => App::build(cli.config).await?.serve(keyport::shutdown_signal()).await,
+        Command::Migrate => {
+            let db = Db::connect(&cli.config.database_url).await?;
+            db.migrate().await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::User { command: UserCommand::Create { email, name, admin, password_stdin: _ } } => {
+            create_user(&cli.config, &email, &name, admin).await
+        }
+    }
+}
+
+async fn create_user(config: &Config, email: &str, name: &str, admin: bool) -> anyhow::Result<()> {
+    let email = validate::email(email).map_err(anyhow::Error::msg).context("--email")?;
+    let name = validate::person_name(name).map_err(anyhow::Error::msg).context("--name")?;
+    let mut input = Zeroizing::new(String::new());
+    std::io::stdin().read_to_string(&mut input).context("cannot read the password from standard input")?;
+    let password = Zeroizing::new(input.strip_suffix('\n').map(|p| p.strip_suffix('\r').unwrap_or(p)).unwrap_or(&input).to_string());
+    validate::new_password(&password, &password).map_err(anyhow::Error::msg).context("password")?;
+
+    let db = Db::connect(&config.database_url).await?;
+    db.migrate().await?;
+    // Opened (and generated for a new database) now, so that the first `serve` finds it.
+    master_key::open(config, &db).await?;
+    let hash = password::hash(password).await?;
+    let mut tx = db.pool().begin().await?;
+    let new = NewUser { email: &email, name: &name, password_hash: Some(&hash), is_admin: admin };
+    let user = match db::users::create(&mut *tx, new).await {
+        Ok(user) => user,
+        Err(CreateUserError::EmailTaken) => bail!("a user with the email {email} already exists"),
+        Err(CreateUserError::Database(e)) => return Err(e.into()),
+    };
+    // An account exists now, so the web setup is closed.
+    settings::insert_if_absent(&mut *tx, settings::SETUP_DONE, &db::now().to_string()).await?;
+    tx.commit().await?;
+    println!("created user {} ({}){}", user.email, user.id, if admin { " as instance administrator" } else { "" });
+    Ok(())
+}

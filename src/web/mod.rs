@@ -1,0 +1,144 @@
+//! The server-rendered portal: state, the router, and the layers every page goes through.
+
+mod account;
+mod admin;
+mod assets;
+mod auth;
+mod csrf;
+mod error;
+mod extract;
+mod forms;
+mod headers;
+mod health;
+mod members;
+mod projects;
+mod session;
+mod setup;
+mod view;
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use axum::{
+    Router,
+    extract::{MatchedPath, Request, State},
+    middleware::{self, Next},
+    response::{IntoResponse, Redirect, Response},
+};
+use tower_http::{limit::RequestBodyLimitLayer, trace::TraceLayer};
+use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
+
+use crate::{
+    config::Config,
+    crypto::master_key::MasterKey,
+    db::{Db, sessions::DbSessionStore, settings},
+};
+
+pub use error::PageError;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub config: Arc<Config>,
+    pub master_key: Arc<MasterKey>,
+    /// Set once the first admin exists; it is never unset, so it can be cached.
+    setup_done: Arc<AtomicBool>,
+}
+
+impl AppState {
+    pub fn new(db: Db, config: Config, master_key: MasterKey) -> Self {
+        Self {
+            db,
+            config: Arc::new(config),
+            master_key: Arc::new(master_key),
+            setup_done: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    async fn setup_done(&self) -> Result<bool, sqlx::Error> {
+        if self.setup_done.load(Ordering::Relaxed) {
+            return Ok(true);
+        }
+        let done = settings::get(self.db.pool(), settings::SETUP_DONE).await?.is_some();
+        if done {
+            self.setup_done.store(true, Ordering::Relaxed);
+        }
+        Ok(done)
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let sessions = SessionManagerLayer::new(DbSessionStore::new(state.db.clone()))
+        .with_name("keyport_session")
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(state.config.secure_cookies())
+        .with_always_save(true)
+        .with_expiry(Expiry::OnInactivity(time::Duration::minutes(
+            state.config.session_idle_minutes.into(),
+        )));
+
+    let pages = Router::new()
+        .merge(setup::router())
+        .merge(auth::router())
+        .merge(account::router())
+        .merge(admin::router())
+        .merge(projects::router())
+        .merge(members::router())
+        .fallback(not_found)
+        .layer(middleware::from_fn(csrf::guard))
+        .layer(middleware::from_fn_with_state(state.clone(), setup_gate))
+        .layer(sessions);
+
+    Router::new()
+        .merge(health::router())
+        .merge(assets::router())
+        .merge(pages)
+        .layer(RequestBodyLimitLayer::new(64 * 1024))
+        .layer(middleware::from_fn(headers::add))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .with_state(state)
+}
+
+/// Until the first admin exists, every page leads to `/setup`.
+async fn setup_gate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match state.setup_done().await {
+        Ok(true) => next.run(request).await,
+        Ok(false) if request.uri().path() == "/setup" => next.run(request).await,
+        Ok(false) => Redirect::to("/setup").into_response(),
+        Err(e) => PageError::from(e).into_response(),
+    }
+}
+
+async fn not_found() -> PageError {
+    PageError::NotFound
+}
+
+/// Logs the route pattern, not the path: paths may carry one-time tokens.
+fn request_span(request: &Request) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    tracing::info_span!("request", method = %request.method(), route)
+}
+
+/// Deletes expired sessions now and then.
+pub fn spawn_session_cleanup(db: Db) {
+    tokio::spawn(async move {
+        let store = DbSessionStore::new(db);
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            if let Err(e) = tower_sessions::ExpiredDeletion::delete_expired(&store).await {
+                tracing::warn!(error = %e, "could not delete expired sessions");
+            }
+        }
+    });
+}

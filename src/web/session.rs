@@ -1,0 +1,74 @@
+//! What the portal keeps in a session, behind named functions: the signed-in user, the CSRF
+//! token and a one-time notice.
+
+use tower_sessions::Session;
+
+use super::{AppState, PageError};
+use crate::{
+    crypto::random_token,
+    db::{self, sessions::USER_ID_KEY, users::User},
+};
+
+const EPOCH_KEY: &str = "session_epoch";
+const CSRF_KEY: &str = "csrf_token";
+const NOTICE_KEY: &str = "notice";
+
+/// The session's CSRF token, created on first use.
+pub async fn csrf_token(session: &Session) -> Result<String, PageError> {
+    if let Some(token) = session.get::<String>(CSRF_KEY).await? {
+        return Ok(token);
+    }
+    let token = random_token();
+    session.insert(CSRF_KEY, &token).await?;
+    Ok(token)
+}
+
+pub async fn stored_csrf_token(session: &Session) -> Result<Option<String>, PageError> {
+    Ok(session.get::<String>(CSRF_KEY).await?)
+}
+
+/// Signs `user` in: a new session id (against fixation), a new CSRF token.
+pub async fn sign_in(session: &Session, user: &User) -> Result<(), PageError> {
+    session.cycle_id().await?;
+    session.insert(USER_ID_KEY, &user.id).await?;
+    session.insert(EPOCH_KEY, user.session_epoch).await?;
+    session.insert(CSRF_KEY, random_token()).await?;
+    Ok(())
+}
+
+/// Ends the session: deleted on the server, the cookie expired.
+pub async fn sign_out(session: &Session) -> Result<(), PageError> {
+    session.flush().await?;
+    Ok(())
+}
+
+/// After a password change the user's epoch moved on; this keeps the current session valid.
+pub async fn renew_epoch(session: &Session, epoch: i64) -> Result<(), PageError> {
+    session.insert(EPOCH_KEY, epoch).await?;
+    Ok(())
+}
+
+/// The signed-in user, if the session names one that still exists, is enabled, and has not had
+/// all its sessions ended since this one began.
+pub async fn current_user(state: &AppState, session: &Session) -> Result<Option<User>, PageError> {
+    let Some(user_id) = session.get::<String>(USER_ID_KEY).await? else {
+        return Ok(None);
+    };
+    let epoch = session.get::<i64>(EPOCH_KEY).await?;
+    match db::users::find(&state.db, &user_id).await? {
+        Some(user) if !user.disabled && Some(user.session_epoch) == epoch => Ok(Some(user)),
+        _ => {
+            session.flush().await?;
+            Ok(None)
+        }
+    }
+}
+
+pub async fn set_notice(session: &Session, notice: impl Into<String>) -> Result<(), PageError> {
+    session.insert(NOTICE_KEY, notice.into()).await?;
+    Ok(())
+}
+
+pub async fn take_notice(session: &Session) -> Result<Option<String>, PageError> {
+    Ok(session.remove::<String>(NOTICE_KEY).await?)
+}
