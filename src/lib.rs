@@ -47,6 +47,11 @@ impl App {
         Ok(App { listener, router: web::router(state), db })
     }
 
+    /// The portal's database handle (tests use it to arrange data and to take the database away).
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().expect("a bound listener has an address")
     }

@@ -1,0 +1,201 @@
+//! The test harness: a portal spawned on a random port with a fresh database (SQLite in a
+//! temporary folder, or a new PostgreSQL database when `KEYPORT_TEST_POSTGRES_URL` names a
+//! server), and browser-like clients that keep cookies and do not follow redirects.
+
+use std::{path::PathBuf, sync::Arc};
+
+use keyport::{
+    App,
+    config::Config,
+    crypto::password,
+    db::{self, Db, users::NewUser},
+};
+use reqwest::{Client, Response, StatusCode, cookie::Jar, redirect::Policy};
+use tempfile::TempDir;
+use zeroize::Zeroizing;
+
+pub const ADMIN_EMAIL: &str = "ada@example.org";
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A database for one test, and where its master key goes.
+pub struct TestDb {
+    pub url: String,
+    pub key_file: PathBuf,
+    pub dir: TempDir,
+}
+
+impl TestDb {
+    pub async fn new() -> TestDb {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let key_file = dir.path().join("master.key");
+        let url = match std::env::var("KEYPORT_TEST_POSTGRES_URL") {
+            Ok(server) if !server.is_empty() => fresh_postgres_database(&server).await,
+            _ => format!("sqlite://{}", dir.path().join("keyport.db").display()),
+        };
+        TestDb { url, key_file, dir }
+    }
+
+    pub fn config(&self) -> Config {
+        let mut config = Config::new(&self.url, &self.key_file);
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        config
+    }
+}
+
+/// Creates an empty database on the PostgreSQL server and returns its URL.
+async fn fresh_postgres_database(server: &str) -> String {
+    use sqlx::Connection;
+    let name = format!("keyport_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(server).await.expect("the test PostgreSQL server answers");
+    sqlx::query(&format!("create database {name}")).execute(&mut conn).await.expect("create test database");
+    conn.close().await.ok();
+    let (base, _) = server.rsplit_once('/').expect("a PostgreSQL URL names a database");
+    format!("{base}/{name}")
+}
+
+pub struct TestApp {
+    pub url: String,
+    pub db: Db,
+    /// Kept so that the temporary folder outlives the portal.
+    _test_db: TestDb,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let test_db = TestDb::new().await;
+        let mut config = test_db.config();
+        adjust(&mut config);
+        let app = App::build(config).await.expect("the portal starts");
+        let url = format!("http://{}", app.local_addr());
+        let db = app.db().clone();
+        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.serve(async move {
+            let _ = stop.await;
+        }));
+        TestApp { url, db, _test_db: test_db, _shutdown: shutdown }
+    }
+
+    /// A new visitor with an empty cookie jar.
+    pub fn visitor(&self) -> Visitor {
+        let jar = Arc::new(Jar::default());
+        let client = Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(Policy::none())
+            .build()
+            .unwrap();
+        Visitor { base: self.url.clone(), client, jar }
+    }
+
+    /// Completes setup and returns the signed-in instance admin.
+    pub async fn admin(&self) -> Visitor {
+        let admin = self.visitor();
+        let response = admin
+            .submit(
+                "/setup",
+                "/setup",
+                &[("email", ADMIN_EMAIL), ("name", "Ada Admin"), ("password", PASSWORD), ("password_confirm", PASSWORD)],
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "setup succeeds");
+        admin
+    }
+
+    /// Adds a user straight to the database (for arranging a test) and signs them in.
+    pub async fn user(&self, email: &str, name: &str) -> Visitor {
+        self.insert_user(email, name, false).await;
+        self.sign_in(email, PASSWORD).await
+    }
+
+    pub async fn insert_user(&self, email: &str, name: &str, is_admin: bool) -> String {
+        let hash = password::hash(Zeroizing::new(PASSWORD.to_string())).await.unwrap();
+        let new = NewUser { email, name, password_hash: Some(&hash), is_admin };
+        db::users::create(self.db.pool(), new).await.expect("insert user").id
+    }
+
+    pub async fn sign_in(&self, email: &str, password: &str) -> Visitor {
+        let visitor = self.visitor();
+        let response = visitor.submit("/login", "/login", &[("email", email), ("password", password)]).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{email} signs in");
+        visitor
+    }
+
+    /// A project created by the admin, with `owner` as its owner.
+    pub async fn project(&self, admin: &Visitor, slug: &str, owner_email: &str) {
+        let response = admin
+            .submit("/projects", "/projects", &[("name", &format!("Project {slug}")), ("slug", slug), ("owner_email", owner_email)])
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "project {slug} created");
+    }
+
+    pub async fn user_id(&self, email: &str) -> String {
+        db::users::find_by_email(&self.db, email).await.unwrap().expect("user exists").id
+    }
+}
+
+/// A browser-like client: keeps cookies, does not follow redirects.
+pub struct Visitor {
+    pub base: String,
+    pub client: Client,
+    pub jar: Arc<Jar>,
+}
+
+impl Visitor {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.expect("GET answers")
+    }
+
+    pub async fn get_text(&self, path: &str) -> (StatusCode, String) {
+        let response = self.get(path).await;
+        let status = response.status();
+        (status, response.text().await.unwrap())
+    }
+
+    /// Posts exactly these fields (no CSRF token added).
+    pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Response {
+        self.client.post(self.url(path)).form(fields).send().await.expect("POST answers")
+    }
+
+    /// Opens `page` as a user would, then submits `fields` to `action` with the page's CSRF token.
+    pub async fn submit(&self, page: &str, action: &str, fields: &[(&str, &str)]) -> Response {
+        let (status, html) = self.get_text(page).await;
+        assert_eq!(status, StatusCode::OK, "{page} shows its form");
+        let token = csrf_token(&html).unwrap_or_else(|| panic!("{page} has a CSRF token"));
+        let mut with_token = vec![("csrf_token", token.as_str())];
+        with_token.extend_from_slice(fields);
+        self.post(action, &with_token).await
+    }
+
+    pub fn session_cookie(&self) -> Option<String> {
+        use reqwest::cookie::CookieStore;
+        let header = self.jar.cookies(&self.base.parse().unwrap())?;
+        header
+            .to_str()
+            .ok()?
+            .split("; ")
+            .find_map(|c| c.strip_prefix("keyport_session="))
+            .map(str::to_string)
+    }
+}
+
+pub fn csrf_token(html: &str) -> Option<String> {
+    let start = html.find("name=\"csrf_token\" value=\"")? + "name=\"csrf_token\" value=\"".len();
+    let end = html[start..].find('"')?;
+    Some(html[start..start + end].to_string())
+}
+
+pub fn location(response: &Response) -> String {
+    response
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_string())
+        .unwrap_or_default()
+}

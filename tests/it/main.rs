@@ -1,0 +1,13 @@
+//! Integration tests: the real router over HTTP, a fresh database per test. The same tests run
+//! on SQLite and, with `KEYPORT_TEST_POSTGRES_URL` set, on PostgreSQL.
+
+mod helpers;
+
+mod admin_users;
+mod auth;
+mod browser;
+mod cli;
+mod csrf;
+mod health;
+mod projects;
+mod setup;
