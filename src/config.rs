@@ -7,15 +7,30 @@ use clap::Args;
 #[derive(Args, Clone)]
 pub struct Config {
     /// Address and port the portal listens on.
-    #[arg(long, env = "KEYPORT_LISTEN", default_value = "127.0.0.1:8080", global = true)]
+    #[arg(
+        long,
+        env = "KEYPORT_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
     pub listen: SocketAddr,
 
     /// Database to use: `sqlite://PATH` (created if missing) or `postgres://USER:PASSWORD@HOST/DB`.
-    #[arg(long, env = "KEYPORT_DATABASE_URL", default_value = "sqlite://data/keyport.db", global = true)]
+    #[arg(
+        long,
+        env = "KEYPORT_DATABASE_URL",
+        default_value = "sqlite://data/keyport.db",
+        global = true
+    )]
     pub database_url: String,
 
     /// File holding the master key (32 bytes, base64). Generated on first run of a new database.
-    #[arg(long, env = "KEYPORT_MASTER_KEY_FILE", default_value = "data/master.key", global = true)]
+    #[arg(
+        long,
+        env = "KEYPORT_MASTER_KEY_FILE",
+        default_value = "data/master.key",
+        global = true
+    )]
     pub master_key_file: PathBuf,
 
     /// The master key itself, base64 of 32 bytes, instead of the file. Read from the
@@ -28,7 +43,12 @@ pub struct Config {
     pub public_url: Option<String>,
 
     /// Minutes of inactivity after which a signed-in session ends.
-    #[arg(long, env = "KEYPORT_SESSION_IDLE_MINUTES", default_value_t = 120, global = true)]
+    #[arg(
+        long,
+        env = "KEYPORT_SESSION_IDLE_MINUTES",
+        default_value_t = 120,
+        global = true
+    )]
     pub session_idle_minutes: u32,
 }
 
@@ -77,7 +97,10 @@ impl fmt::Debug for Config {
             .field("listen", &self.listen)
             .field("database_url", &redact_url(&self.database_url))
             .field("master_key_file", &self.master_key_file)
-            .field("master_key", &self.master_key.as_ref().map(|_| "[redacted]"))
+            .field(
+                "master_key",
+                &self.master_key.as_ref().map(|_| "[redacted]"),
+            )
             .field("public_url", &self.public_url())
             .field("session_idle_minutes", &self.session_idle_minutes)
             .finish()
@@ -94,7 +117,10 @@ mod tests {
             redact_url("postgres://keyport:hunter2@db:5432/keyport"),
             "postgres://keyport:[redacted]@db:5432/keyport"
         );
-        assert_eq!(redact_url("sqlite://data/keyport.db"), "sqlite://data/keyport.db");
+        assert_eq!(
+            redact_url("sqlite://data/keyport.db"),
+            "sqlite://data/keyport.db"
+        );
     }
 
     #[test]

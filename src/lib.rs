@@ -37,14 +37,22 @@ impl App {
                 key_id = %key.id(),
                 "generated a new master key: back this file up now; without it the secrets in the database cannot be read"
             ),
-            KeySource::File(path) => tracing::info!(path = %path.display(), key_id = %key.id(), "master key loaded"),
-            KeySource::Environment => tracing::info!(key_id = %key.id(), "master key loaded from KEYPORT_MASTER_KEY"),
+            KeySource::File(path) => {
+                tracing::info!(path = %path.display(), key_id = %key.id(), "master key loaded")
+            }
+            KeySource::Environment => {
+                tracing::info!(key_id = %key.id(), "master key loaded from KEYPORT_MASTER_KEY")
+            }
         }
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let state = web::AppState::new(db.clone(), config, key);
-        Ok(App { listener, router: web::router(state), db })
+        Ok(App {
+            listener,
+            router: web::router(state),
+            db,
+        })
     }
 
     /// The portal's database handle (tests use it to arrange data and to take the database away).
@@ -53,15 +61,24 @@ impl App {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     /// Serves until `shutdown` completes, then finishes the requests under way.
-    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         tracing::info!(address = %self.local_addr(), "serving");
         web::spawn_session_cleanup(self.db.clone());
-        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await?;
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service)
+            .with_graceful_shutdown(shutdown)
+            .await?;
         self.db.close().await;
         tracing::info!("stopped");
         Ok(())

@@ -8,14 +8,21 @@ use keyport::{
     App,
     config::Config,
     crypto::{master_key, password},
-    db::{self, Db, settings, users::{CreateUserError, NewUser}},
+    db::{
+        self, Db, settings,
+        users::{CreateUserError, NewUser},
+    },
     domain::validate,
 };
 use tracing_subscriber::EnvFilter;
 use zeroize::Zeroizing;
 
 #[derive(Parser)]
-#[command(name = "keyport", version, about = "A self-hosted portal for a team's service credentials")]
+#[command(
+    name = "keyport",
+    version,
+    about = "A self-hosted portal for a team's service credentials"
+)]
 struct Cli {
     #[command(flatten)]
     config: Config,
@@ -57,7 +64,9 @@ enum UserCommand {
 
 fn main() -> ExitCode {
     let mut cli = Cli::parse();
-    cli.config.master_key = std::env::var("KEYPORT_MASTER_KEY").ok().filter(|k| !k.is_empty());
+    cli.config.master_key = std::env::var("KEYPORT_MASTER_KEY")
+        .ok()
+        .filter(|k| !k.is_empty());
     init_logging();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -78,7 +87,9 @@ fn main() -> ExitCode {
 
 fn init_logging() {
     let filter = EnvFilter::try_from_env("KEYPORT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if std::env::var("KEYPORT_LOG_FORMAT").is_ok_and(|f| f == "json") {
         builder.json().init();
     } else {
@@ -88,26 +99,51 @@ fn init_logging() {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => App::build(cli.config).await?.serve(keyport::shutdown_signal()).await,
+        Command::Serve => {
+            App::build(cli.config)
+                .await?
+                .serve(keyport::shutdown_signal())
+                .await
+        }
         Command::Migrate => {
             let db = Db::connect(&cli.config.database_url).await?;
             db.migrate().await?;
             println!("migrations applied");
             Ok(())
         }
-        Command::User { command: UserCommand::Create { email, name, admin, password_stdin: _ } } => {
-            create_user(&cli.config, &email, &name, admin).await
-        }
+        Command::User {
+            command:
+                UserCommand::Create {
+                    email,
+                    name,
+                    admin,
+                    password_stdin: _,
+                },
+        } => create_user(&cli.config, &email, &name, admin).await,
     }
 }
 
 async fn create_user(config: &Config, email: &str, name: &str, admin: bool) -> anyhow::Result<()> {
-    let email = validate::email(email).map_err(anyhow::Error::msg).context("--email")?;
-    let name = validate::person_name(name).map_err(anyhow::Error::msg).context("--name")?;
+    let email = validate::email(email)
+        .map_err(anyhow::Error::msg)
+        .context("--email")?;
+    let name = validate::person_name(name)
+        .map_err(anyhow::Error::msg)
+        .context("--name")?;
     let mut input = Zeroizing::new(String::new());
-    std::io::stdin().read_to_string(&mut input).context("cannot read the password from standard input")?;
-    let password = Zeroizing::new(input.strip_suffix('\n').map(|p| p.strip_suffix('\r').unwrap_or(p)).unwrap_or(&input).to_string());
-    validate::new_password(&password, &password).map_err(anyhow::Error::msg).context("password")?;
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .context("cannot read the password from standard input")?;
+    let password = Zeroizing::new(
+        input
+            .strip_suffix('\n')
+            .map(|p| p.strip_suffix('\r').unwrap_or(p))
+            .unwrap_or(&input)
+            .to_string(),
+    );
+    validate::new_password(&password, &password)
+        .map_err(anyhow::Error::msg)
+        .context("password")?;
 
     let db = Db::connect(&config.database_url).await?;
     db.migrate().await?;
@@ -115,7 +151,12 @@ async fn create_user(config: &Config, email: &str, name: &str, admin: bool) -> a
     master_key::open(config, &db).await?;
     let hash = password::hash(password).await?;
     let mut tx = db.pool().begin().await?;
-    let new = NewUser { email: &email, name: &name, password_hash: Some(&hash), is_admin: admin };
+    let new = NewUser {
+        email: &email,
+        name: &name,
+        password_hash: Some(&hash),
+        is_admin: admin,
+    };
     let user = match db::users::create(&mut *tx, new).await {
         Ok(user) => user,
         Err(CreateUserError::EmailTaken) => bail!("a user with the email {email} already exists"),
@@ -124,6 +165,15 @@ async fn create_user(config: &Config, email: &str, name: &str, admin: bool) -> a
     // An account exists now, so the web setup is closed.
     settings::insert_if_absent(&mut *tx, settings::SETUP_DONE, &db::now().to_string()).await?;
     tx.commit().await?;
-    println!("created user {} ({}){}", user.email, user.id, if admin { " as instance administrator" } else { "" });
+    println!(
+        "created user {} ({}){}",
+        user.email,
+        user.id,
+        if admin {
+            " as instance administrator"
+        } else {
+            ""
+        }
+    );
     Ok(())
 }

@@ -40,10 +40,9 @@ impl MasterKey {
                 .decode(text.trim())
                 .map_err(|_| anyhow::anyhow!("not valid base64"))?,
         );
-        let key: [u8; 32] = bytes
-            .as_slice()
-            .try_into()
-            .map_err(|_| anyhow::anyhow!("a master key is 32 bytes, this one is {}", bytes.len()))?;
+        let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+            anyhow::anyhow!("a master key is 32 bytes, this one is {}", bytes.len())
+        })?;
         Ok(MasterKey(Zeroizing::new(key)))
     }
 
@@ -124,19 +123,26 @@ pub async fn open(config: &Config, db: &Db) -> anyhow::Result<(MasterKey, KeySou
 
 fn load(config: &Config) -> anyhow::Result<Option<(MasterKey, KeySource)>> {
     if let Some(value) = &config.master_key {
-        let key = MasterKey::decode(value.as_bytes()).context("KEYPORT_MASTER_KEY is not a valid master key")?;
+        let key = MasterKey::decode(value.as_bytes())
+            .context("KEYPORT_MASTER_KEY is not a valid master key")?;
         return Ok(Some((key, KeySource::Environment)));
     }
     let path = &config.master_key_file;
     match std::fs::read(path) {
         Ok(contents) => {
             let contents = Zeroizing::new(contents);
-            let key = MasterKey::decode(&contents)
-                .with_context(|| format!("the master key file {} is not a valid master key", path.display()))?;
+            let key = MasterKey::decode(&contents).with_context(|| {
+                format!(
+                    "the master key file {} is not a valid master key",
+                    path.display()
+                )
+            })?;
             Ok(Some((key, KeySource::File(path.clone()))))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("cannot read the master key file {}", path.display())),
+        Err(e) => {
+            Err(e).with_context(|| format!("cannot read the master key file {}", path.display()))
+        }
     }
 }
 

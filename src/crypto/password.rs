@@ -42,7 +42,9 @@ pub async fn verify(password: Zeroizing<String>, stored: Option<String>) -> bool
         let Ok(parsed) = PasswordHash::new(&stored) else {
             return false;
         };
-        let matches = argon2().verify_password(password.as_bytes(), &parsed).is_ok();
+        let matches = argon2()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok();
         known && matches
     })
     .await;
@@ -55,9 +57,17 @@ mod tests {
 
     #[tokio::test]
     async fn verifies_only_the_right_password() {
-        let hash = hash(Zeroizing::new("correct horse battery".into())).await.unwrap();
+        let hash = hash(Zeroizing::new("correct horse battery".into()))
+            .await
+            .unwrap();
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert!(verify(Zeroizing::new("correct horse battery".into()), Some(hash.clone())).await);
+        assert!(
+            verify(
+                Zeroizing::new("correct horse battery".into()),
+                Some(hash.clone())
+            )
+            .await
+        );
         assert!(!verify(Zeroizing::new("correct horse battery!".into()), Some(hash)).await);
         assert!(!verify(Zeroizing::new("anything".into()), None).await);
         assert!(!verify(Zeroizing::new("anything".into()), Some("not a hash".into())).await);

@@ -69,7 +69,10 @@ impl Db {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
-        migrator.run(&self.pool).await.context("cannot apply database migrations")
+        migrator
+            .run(&self.pool)
+            .await
+            .context("cannot apply database migrations")
     }
 
     pub fn pool(&self) -> &AnyPool {
@@ -92,12 +95,19 @@ impl Db {
 }
 
 fn sqlite_url(url: &str) -> anyhow::Result<String> {
-    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
     let path = path.split('?').next().unwrap_or_default();
     if path.is_empty() || path == ":memory:" {
-        anyhow::bail!("an in-memory SQLite database would lose every credential at exit: give a file path");
+        anyhow::bail!(
+            "an in-memory SQLite database would lose every credential at exit: give a file path"
+        );
     }
-    if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+    if let Some(dir) = Path::new(path)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the database folder {}", dir.display()))?;
     }

@@ -41,17 +41,35 @@ fn parse_role(value: &str) -> Result<Role, sqlx::Error> {
 }
 
 /// Creates a project with `owner_id` as its first owner.
-pub async fn create(db: &Db, slug: &str, name: &str, owner_id: &str) -> Result<Project, ProjectError> {
-    let project = Project { id: new_id(), slug: slug.into(), name: name.into(), created_at: now() };
+pub async fn create(
+    db: &Db,
+    slug: &str,
+    name: &str,
+    owner_id: &str,
+) -> Result<Project, ProjectError> {
+    let project = Project {
+        id: new_id(),
+        slug: slug.into(),
+        name: name.into(),
+        created_at: now(),
+    };
     let mut tx = db.pool().begin().await?;
-    sqlx::query("insert into projects (id, slug, name, created_at, updated_at) values ($1, $2, $3, $4, $4)")
-        .bind(&project.id)
-        .bind(&project.slug)
-        .bind(&project.name)
-        .bind(project.created_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| if is_unique_violation(&e) { ProjectError::SlugTaken } else { e.into() })?;
+    sqlx::query(
+        "insert into projects (id, slug, name, created_at, updated_at) values ($1, $2, $3, $4, $4)",
+    )
+    .bind(&project.id)
+    .bind(&project.slug)
+    .bind(&project.name)
+    .bind(project.created_at)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            ProjectError::SlugTaken
+        } else {
+            e.into()
+        }
+    })?;
     sqlx::query("insert into memberships (project_id, user_id, role, created_at) values ($1, $2, 'owner', $3)")
         .bind(&project.id)
         .bind(owner_id)
@@ -73,12 +91,26 @@ pub async fn list_for_user(db: &Db, user_id: &str) -> sqlx::Result<Vec<(Project,
     .fetch_all(db.pool())
     .await?;
     rows.into_iter()
-        .map(|(id, slug, name, created_at, role)| Ok((Project { id, slug, name, created_at }, parse_role(&role)?)))
+        .map(|(id, slug, name, created_at, role)| {
+            Ok((
+                Project {
+                    id,
+                    slug,
+                    name,
+                    created_at,
+                },
+                parse_role(&role)?,
+            ))
+        })
         .collect()
 }
 
 /// The project named `slug` and the user's role in it, if they are a member.
-pub async fn find_for_member(db: &Db, slug: &str, user_id: &str) -> sqlx::Result<Option<(Project, Role)>> {
+pub async fn find_for_member(
+    db: &Db,
+    slug: &str,
+    user_id: &str,
+) -> sqlx::Result<Option<(Project, Role)>> {
     let row: Option<(String, String, String, i64, String)> = sqlx::query_as(
         "select p.id, p.slug, p.name, p.created_at, m.role
          from projects p join memberships m on m.project_id = p.id
@@ -88,8 +120,18 @@ pub async fn find_for_member(db: &Db, slug: &str, user_id: &str) -> sqlx::Result
     .bind(user_id)
     .fetch_optional(db.pool())
     .await?;
-    row.map(|(id, slug, name, created_at, role)| Ok((Project { id, slug, name, created_at }, parse_role(&role)?)))
-        .transpose()
+    row.map(|(id, slug, name, created_at, role)| {
+        Ok((
+            Project {
+                id,
+                slug,
+                name,
+                created_at,
+            },
+            parse_role(&role)?,
+        ))
+    })
+    .transpose()
 }
 
 pub async fn members(db: &Db, project_id: &str) -> sqlx::Result<Vec<Member>> {
@@ -103,36 +145,61 @@ pub async fn members(db: &Db, project_id: &str) -> sqlx::Result<Vec<Member>> {
     .await?;
     rows.into_iter()
         .map(|(user_id, email, name, role, disabled)| {
-            Ok(Member { user_id, email, name, role: parse_role(&role)?, disabled: disabled != 0 })
+            Ok(Member {
+                user_id,
+                email,
+                name,
+                role: parse_role(&role)?,
+                disabled: disabled != 0,
+            })
         })
         .collect()
 }
 
 pub async fn member_role(db: &Db, project_id: &str, user_id: &str) -> sqlx::Result<Option<Role>> {
-    let role: Option<String> = sqlx::query_scalar("select role from memberships where project_id = $1 and user_id = $2")
-        .bind(project_id)
-        .bind(user_id)
-        .fetch_optional(db.pool())
-        .await?;
+    let role: Option<String> =
+        sqlx::query_scalar("select role from memberships where project_id = $1 and user_id = $2")
+            .bind(project_id)
+            .bind(user_id)
+            .fetch_optional(db.pool())
+            .await?;
     role.as_deref().map(parse_role).transpose()
 }
 
-pub async fn add_member(db: &Db, project_id: &str, user_id: &str, role: Role) -> Result<(), ProjectError> {
-    sqlx::query("insert into memberships (project_id, user_id, role, created_at) values ($1, $2, $3, $4)")
-        .bind(project_id)
-        .bind(user_id)
-        .bind(role.as_str())
-        .bind(now())
-        .execute(db.pool())
-        .await
-        .map_err(|e| if is_unique_violation(&e) { ProjectError::AlreadyMember } else { e.into() })?;
+pub async fn add_member(
+    db: &Db,
+    project_id: &str,
+    user_id: &str,
+    role: Role,
+) -> Result<(), ProjectError> {
+    sqlx::query(
+        "insert into memberships (project_id, user_id, role, created_at) values ($1, $2, $3, $4)",
+    )
+    .bind(project_id)
+    .bind(user_id)
+    .bind(role.as_str())
+    .bind(now())
+    .execute(db.pool())
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            ProjectError::AlreadyMember
+        } else {
+            e.into()
+        }
+    })?;
     Ok(())
 }
 
 /// Sets a member's role (`Some`) or removes them (`None`), refusing to leave the project without
 /// an owner. The project row is written first so that concurrent changes to the same project
 /// run one after the other on both databases, and the owner count is then exact.
-pub async fn change_member(db: &Db, project_id: &str, user_id: &str, role: Option<Role>) -> Result<(), ProjectError> {
+pub async fn change_member(
+    db: &Db,
+    project_id: &str,
+    user_id: &str,
+    role: Option<Role>,
+) -> Result<(), ProjectError> {
     let mut tx = db.pool().begin().await?;
     sqlx::query("update projects set updated_at = $1 where id = $2")
         .bind(now())
@@ -140,25 +207,31 @@ pub async fn change_member(db: &Db, project_id: &str, user_id: &str, role: Optio
         .execute(&mut *tx)
         .await?;
     let changed = match role {
-        Some(role) => sqlx::query("update memberships set role = $1 where project_id = $2 and user_id = $3")
-            .bind(role.as_str())
-            .bind(project_id)
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?,
-        None => sqlx::query("delete from memberships where project_id = $1 and user_id = $2")
-            .bind(project_id)
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?,
+        Some(role) => {
+            sqlx::query("update memberships set role = $1 where project_id = $2 and user_id = $3")
+                .bind(role.as_str())
+                .bind(project_id)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?
+        }
+        None => {
+            sqlx::query("delete from memberships where project_id = $1 and user_id = $2")
+                .bind(project_id)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?
+        }
     };
     if changed.rows_affected() == 0 {
         return Err(ProjectError::NotMember);
     }
-    let owners: i64 = sqlx::query_scalar("select count(*) from memberships where project_id = $1 and role = 'owner'")
-        .bind(project_id)
-        .fetch_one(&mut *tx)
-        .await?;
+    let owners: i64 = sqlx::query_scalar(
+        "select count(*) from memberships where project_id = $1 and role = 'owner'",
+    )
+    .bind(project_id)
+    .fetch_one(&mut *tx)
+    .await?;
     if owners == 0 {
         return Err(ProjectError::LastOwner);
     }

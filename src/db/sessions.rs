@@ -32,8 +32,13 @@ fn backend(e: sqlx::Error) -> session_store::Error {
 }
 
 fn encode(record: &Record) -> session_store::Result<(String, Option<String>)> {
-    let data = serde_json::to_string(&record.data).map_err(|e| session_store::Error::Encode(e.to_string()))?;
-    let user_id = record.data.get(USER_ID_KEY).and_then(|v| v.as_str()).map(str::to_string);
+    let data = serde_json::to_string(&record.data)
+        .map_err(|e| session_store::Error::Encode(e.to_string()))?;
+    let user_id = record
+        .data
+        .get(USER_ID_KEY)
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
     Ok((data, user_id))
 }
 
@@ -78,20 +83,26 @@ impl SessionStore for DbSessionStore {
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        let row: Option<(String, i64)> =
-            sqlx::query_as("select data, expiry_date from sessions where id = $1 and expiry_date > $2")
-                .bind(id.to_string())
-                .bind(now())
-                .fetch_optional(self.db.pool())
-                .await
-                .map_err(backend)?;
+        let row: Option<(String, i64)> = sqlx::query_as(
+            "select data, expiry_date from sessions where id = $1 and expiry_date > $2",
+        )
+        .bind(id.to_string())
+        .bind(now())
+        .fetch_optional(self.db.pool())
+        .await
+        .map_err(backend)?;
         let Some((data, expiry)) = row else {
             return Ok(None);
         };
-        let data = serde_json::from_str(&data).map_err(|e| session_store::Error::Decode(e.to_string()))?;
+        let data =
+            serde_json::from_str(&data).map_err(|e| session_store::Error::Decode(e.to_string()))?;
         let expiry_date = time::OffsetDateTime::from_unix_timestamp(expiry)
             .map_err(|e| session_store::Error::Decode(e.to_string()))?;
-        Ok(Some(Record { id: *id, data, expiry_date }))
+        Ok(Some(Record {
+            id: *id,
+            data,
+            expiry_date,
+        }))
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {

@@ -5,7 +5,10 @@ use sqlx::{Any, Executor};
 pub const MASTER_KEY_ID: &str = "master_key_id";
 pub const SETUP_DONE: &str = "setup_done";
 
-pub async fn get<'e>(db: impl Executor<'e, Database = Any>, key: &str) -> sqlx::Result<Option<String>> {
+pub async fn get<'e>(
+    db: impl Executor<'e, Database = Any>,
+    key: &str,
+) -> sqlx::Result<Option<String>> {
     sqlx::query_scalar("select value from settings where key = $1")
         .bind(key)
         .fetch_optional(db)
@@ -13,7 +16,11 @@ pub async fn get<'e>(db: impl Executor<'e, Database = Any>, key: &str) -> sqlx::
 }
 
 /// Inserts the setting; fails with a unique violation if it is already there.
-pub async fn insert<'e>(db: impl Executor<'e, Database = Any>, key: &str, value: &str) -> sqlx::Result<()> {
+pub async fn insert<'e>(
+    db: impl Executor<'e, Database = Any>,
+    key: &str,
+    value: &str,
+) -> sqlx::Result<()> {
     sqlx::query("insert into settings (key, value) values ($1, $2)")
         .bind(key)
         .bind(value)
@@ -22,7 +29,11 @@ pub async fn insert<'e>(db: impl Executor<'e, Database = Any>, key: &str, value:
     Ok(())
 }
 
-pub async fn set<'e>(db: impl Executor<'e, Database = Any>, key: &str, value: &str) -> sqlx::Result<()> {
+pub async fn set<'e>(
+    db: impl Executor<'e, Database = Any>,
+    key: &str,
+    value: &str,
+) -> sqlx::Result<()> {
     sqlx::query("insert into settings (key, value) values ($1, $2) on conflict (key) do update set value = excluded.value")
         .bind(key)
         .bind(value)
@@ -42,7 +53,11 @@ pub async fn holds_data<'e>(db: impl Executor<'e, Database = Any>) -> sqlx::Resu
 }
 
 /// Inserts the setting unless it is there already.
-pub async fn insert_if_absent<'e>(db: impl Executor<'e, Database = Any>, key: &str, value: &str) -> sqlx::Result<()> {
+pub async fn insert_if_absent<'e>(
+    db: impl Executor<'e, Database = Any>,
+    key: &str,
+    value: &str,
+) -> sqlx::Result<()> {
     sqlx::query("insert into settings (key, value) values ($1, $2) on conflict (key) do nothing")
         .bind(key)
         .bind(value)

@@ -43,7 +43,8 @@ impl From<UserRow> for User {
     }
 }
 
-const COLUMNS: &str = "id, email, name, password_hash, is_admin, disabled, session_epoch, created_at";
+const COLUMNS: &str =
+    "id, email, name, password_hash, is_admin, disabled, session_epoch, created_at";
 
 pub struct NewUser<'a> {
     pub email: &'a str,
@@ -60,7 +61,10 @@ pub enum CreateUserError {
     Database(#[from] sqlx::Error),
 }
 
-pub async fn create<'e>(db: impl Executor<'e, Database = Any>, new: NewUser<'_>) -> Result<User, CreateUserError> {
+pub async fn create<'e>(
+    db: impl Executor<'e, Database = Any>,
+    new: NewUser<'_>,
+) -> Result<User, CreateUserError> {
     let id = new_id();
     let created_at = now();
     sqlx::query(
@@ -89,31 +93,36 @@ pub async fn create<'e>(db: impl Executor<'e, Database = Any>, new: NewUser<'_>)
 }
 
 pub async fn count(db: &Db) -> sqlx::Result<i64> {
-    sqlx::query_scalar("select count(*) from users").fetch_one(db.pool()).await
+    sqlx::query_scalar("select count(*) from users")
+        .fetch_one(db.pool())
+        .await
 }
 
 pub async fn find(db: &Db, id: &str) -> sqlx::Result<Option<User>> {
-    let row: Option<UserRow> = sqlx::query_as(&format!("select {COLUMNS} from users where id = $1"))
-        .bind(id)
-        .fetch_optional(db.pool())
-        .await?;
+    let row: Option<UserRow> =
+        sqlx::query_as(&format!("select {COLUMNS} from users where id = $1"))
+            .bind(id)
+            .fetch_optional(db.pool())
+            .await?;
     Ok(row.map(User::from))
 }
 
 pub async fn find_by_email(db: &Db, email: &str) -> sqlx::Result<Option<User>> {
-    let row: Option<UserRow> = sqlx::query_as(&format!("select {COLUMNS} from users where email = $1"))
-        .bind(email)
-        .fetch_optional(db.pool())
-        .await?;
+    let row: Option<UserRow> =
+        sqlx::query_as(&format!("select {COLUMNS} from users where email = $1"))
+            .bind(email)
+            .fetch_optional(db.pool())
+            .await?;
     Ok(row.map(User::from))
 }
 
 /// The user and their password hash, for signing in.
 pub async fn find_for_login(db: &Db, email: &str) -> sqlx::Result<Option<(User, Option<String>)>> {
-    let row: Option<UserRow> = sqlx::query_as(&format!("select {COLUMNS} from users where email = $1"))
-        .bind(email)
-        .fetch_optional(db.pool())
-        .await?;
+    let row: Option<UserRow> =
+        sqlx::query_as(&format!("select {COLUMNS} from users where email = $1"))
+            .bind(email)
+            .fetch_optional(db.pool())
+            .await?;
     Ok(row.map(|row| {
         let hash = row.password_hash.clone();
         (User::from(row), hash)
@@ -121,10 +130,11 @@ pub async fn find_for_login(db: &Db, email: &str) -> sqlx::Result<Option<(User, 
 }
 
 pub async fn password_hash(db: &Db, id: &str) -> sqlx::Result<Option<String>> {
-    let hash: Option<Option<String>> = sqlx::query_scalar("select password_hash from users where id = $1")
-        .bind(id)
-        .fetch_optional(db.pool())
-        .await?;
+    let hash: Option<Option<String>> =
+        sqlx::query_scalar("select password_hash from users where id = $1")
+            .bind(id)
+            .fetch_optional(db.pool())
+            .await?;
     Ok(hash.flatten())
 }
 
@@ -136,13 +146,20 @@ pub async fn list(db: &Db) -> sqlx::Result<Vec<User>> {
 }
 
 /// Sets a new password hash and ends every session of the user but `keep_session`.
-pub async fn set_password(db: &Db, id: &str, hash: &str, keep_session: Option<&str>) -> sqlx::Result<()> {
+pub async fn set_password(
+    db: &Db,
+    id: &str,
+    hash: &str,
+    keep_session: Option<&str>,
+) -> sqlx::Result<()> {
     let mut tx = db.pool().begin().await?;
-    sqlx::query("update users set password_hash = $1, session_epoch = session_epoch + 1 where id = $2")
-        .bind(hash)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "update users set password_hash = $1, session_epoch = session_epoch + 1 where id = $2",
+    )
+    .bind(hash)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
     super::sessions::delete_for_user(&mut *tx, id, keep_session).await?;
     tx.commit().await
 }
@@ -150,12 +167,14 @@ pub async fn set_password(db: &Db, id: &str, hash: &str, keep_session: Option<&s
 /// Disables or re-enables a user; disabling ends all their sessions.
 pub async fn set_disabled(db: &Db, id: &str, disabled: bool) -> sqlx::Result<bool> {
     let mut tx = db.pool().begin().await?;
-    let updated = sqlx::query("update users set disabled = $1, session_epoch = session_epoch + 1 where id = $2")
-        .bind(i64::from(disabled))
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+    let updated = sqlx::query(
+        "update users set disabled = $1, session_epoch = session_epoch + 1 where id = $2",
+    )
+    .bind(i64::from(disabled))
+    .bind(id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
     if disabled {
         super::sessions::delete_for_user(&mut *tx, id, None).await?;
     }
@@ -174,7 +193,12 @@ pub async fn set_admin(db: &Db, id: &str, is_admin: bool) -> sqlx::Result<bool> 
 }
 
 /// Replaces any earlier set-password link of the user with a new one.
-pub async fn create_password_link(db: &Db, user_id: &str, token_hash: &str, expires_at: i64) -> sqlx::Result<()> {
+pub async fn create_password_link(
+    db: &Db,
+    user_id: &str,
+    token_hash: &str,
+    expires_at: i64,
+) -> sqlx::Result<()> {
     let mut tx = db.pool().begin().await?;
     sqlx::query("delete from password_links where user_id = $1")
         .bind(user_id)
@@ -206,7 +230,11 @@ pub async fn find_by_password_link(db: &Db, token_hash: &str) -> sqlx::Result<Op
 
 /// Uses a link: sets the password and deletes the link, in one transaction. `false` when the
 /// link was already used or has expired.
-pub async fn use_password_link(db: &Db, token_hash: &str, password_hash: &str) -> sqlx::Result<bool> {
+pub async fn use_password_link(
+    db: &Db,
+    token_hash: &str,
+    password_hash: &str,
+) -> sqlx::Result<bool> {
     let mut tx = db.pool().begin().await?;
     let user_id: Option<String> = sqlx::query_scalar(
         "delete from password_links where token_hash = $1 and expires_at > $2 returning user_id",

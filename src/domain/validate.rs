@@ -24,11 +24,17 @@ pub fn email(value: &str) -> Checked {
                 && domain.contains('.')
                 && !domain.starts_with('.')
                 && !domain.ends_with('.')
-                && !value.chars().any(|c| c.is_whitespace() || c.is_control() || "<>\"(),;:[]\\".contains(c))
+                && !value
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || "<>\"(),;:[]\\".contains(c))
         }
         None => false,
     };
-    if valid { Ok(value) } else { Err("Enter an email address such as name@example.org.") }
+    if valid {
+        Ok(value)
+    } else {
+        Err("Enter an email address such as name@example.org.")
+    }
 }
 
 pub fn person_name(value: &str) -> Checked {
@@ -61,7 +67,9 @@ pub fn slug(value: &str) -> Checked {
     if value.len() < 2 || value.len() > 40 {
         return Err("A short name has 2 to 40 characters.");
     }
-    let allowed = value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    let allowed = value
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     if !allowed || value.starts_with('-') || value.ends_with('-') || value.contains("--") {
         return Err("Use lowercase letters, digits and single hyphens, e.g. team-storage.");
     }
@@ -89,7 +97,16 @@ mod tests {
     #[test]
     fn emails_are_case_folded_and_checked() {
         assert_eq!(email("  Ada@Example.ORG "), Ok("ada@example.org".into()));
-        for bad in ["", "ada", "ada@", "@example.org", "ada@example", "a b@example.org", "a@b@c.org", "ada@.org"] {
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.org",
+            "ada@example",
+            "a b@example.org",
+            "a@b@c.org",
+            "ada@.org",
+        ] {
             assert!(email(bad).is_err(), "{bad:?} should be refused");
         }
         assert!(email(&format!("{}@example.org", "a".repeat(250))).is_err());
@@ -98,7 +115,17 @@ mod tests {
     #[test]
     fn slugs_are_url_safe() {
         assert_eq!(slug("team-storage"), Ok("team-storage".into()));
-        for bad in ["", "a", "Team", "team storage", "-team", "team-", "te--am", "tëam", &"a".repeat(41)] {
+        for bad in [
+            "",
+            "a",
+            "Team",
+            "team storage",
+            "-team",
+            "team-",
+            "te--am",
+            "tëam",
+            &"a".repeat(41),
+        ] {
             assert!(slug(bad).is_err(), "{bad:?} should be refused");
         }
     }

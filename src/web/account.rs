@@ -39,7 +39,10 @@ struct PasswordForm {
 }
 
 async fn account_get(signed_in: SignedIn) -> AccountPage {
-    AccountPage { ctx: signed_in.ctx, errors: FieldErrors::default() }
+    AccountPage {
+        ctx: signed_in.ctx,
+        errors: FieldErrors::default(),
+    }
 }
 
 async fn password_post(
@@ -57,13 +60,21 @@ async fn password_post(
         errors.add("new_password", message);
     }
     if !errors.is_empty() {
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, AccountPage { ctx, errors }).into_response());
+        return Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            AccountPage { ctx, errors },
+        )
+            .into_response());
     }
     let hash = password::hash(form.new_password).await?;
     let keep = session.id().map(|id| id.to_string());
     db::users::set_password(&state.db, &user.id, &hash, keep.as_deref()).await?;
     session::renew_epoch(&session, user.session_epoch + 1).await?;
     tracing::info!(user = %user.id, "password changed; other sessions ended");
-    session::set_notice(&session, "Your password was changed. You were signed out everywhere else.").await?;
+    session::set_notice(
+        &session,
+        "Your password was changed. You were signed out everywhere else.",
+    )
+    .await?;
     Ok(Redirect::to("/account").into_response())
 }

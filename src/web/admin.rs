@@ -12,7 +12,13 @@ use axum::{
 };
 use serde::Deserialize;
 
-use super::{AppState, PageError, extract::InstanceAdmin, forms::FieldErrors, session, view::{Ctx, UnixTime}};
+use super::{
+    AppState, PageError,
+    extract::InstanceAdmin,
+    forms::FieldErrors,
+    session,
+    view::{Ctx, UnixTime},
+};
 use crate::{
     crypto::{random_token, sha256_hex},
     db::{
@@ -65,9 +71,19 @@ struct NewUserForm {
     is_admin: Option<String>,
 }
 
-async fn users_get(State(state): State<AppState>, InstanceAdmin(admin): InstanceAdmin) -> Result<UsersPage, PageError> {
+async fn users_get(
+    State(state): State<AppState>,
+    InstanceAdmin(admin): InstanceAdmin,
+) -> Result<UsersPage, PageError> {
     let users = db::users::list(&state.db).await?;
-    Ok(UsersPage { ctx: admin.ctx, users, email: String::new(), name: String::new(), is_admin: false, errors: FieldErrors::default() })
+    Ok(UsersPage {
+        ctx: admin.ctx,
+        users,
+        email: String::new(),
+        name: String::new(),
+        is_admin: false,
+        errors: FieldErrors::default(),
+    })
 }
 
 async fn users_post(
@@ -80,19 +96,40 @@ async fn users_post(
     let name = errors.check("name", validate::person_name(&form.name));
     let is_admin = form.is_admin.is_some();
     if errors.is_empty() {
-        let new = NewUser { email: &email, name: &name, password_hash: None, is_admin };
+        let new = NewUser {
+            email: &email,
+            name: &name,
+            password_hash: None,
+            is_admin,
+        };
         match db::users::create(state.db.pool(), new).await {
             Ok(user) => {
                 tracing::info!(by = %admin.user.id, user = %user.id, "user created");
                 let link = new_password_link(&state, &user).await?;
-                return Ok(PasswordLinkPage { ctx: admin.ctx, user, link, hours: LINK_HOURS, created: true }.into_response());
+                return Ok(PasswordLinkPage {
+                    ctx: admin.ctx,
+                    user,
+                    link,
+                    hours: LINK_HOURS,
+                    created: true,
+                }
+                .into_response());
             }
-            Err(CreateUserError::EmailTaken) => errors.add("email", "A user with this email already exists."),
+            Err(CreateUserError::EmailTaken) => {
+                errors.add("email", "A user with this email already exists.")
+            }
             Err(CreateUserError::Database(e)) => return Err(e.into()),
         }
     }
     let users = db::users::list(&state.db).await?;
-    let page = UsersPage { ctx: admin.ctx, users, email: form.email, name: form.name, is_admin, errors };
+    let page = UsersPage {
+        ctx: admin.ctx,
+        users,
+        email: form.email,
+        name: form.name,
+        is_admin,
+        errors,
+    };
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }
 
@@ -101,11 +138,16 @@ async fn new_password_link(state: &AppState, user: &User) -> Result<String, Page
     let token = random_token();
     let expires_at = db::now() + LINK_HOURS * 3600;
     db::users::create_password_link(&state.db, &user.id, &sha256_hex(&token), expires_at).await?;
-    Ok(format!("{}/set-password/{token}", state.config.public_url()))
+    Ok(format!(
+        "{}/set-password/{token}",
+        state.config.public_url()
+    ))
 }
 
 async fn target_user(state: &AppState, id: &str) -> Result<User, PageError> {
-    db::users::find(&state.db, id).await?.ok_or(PageError::NotFound)
+    db::users::find(&state.db, id)
+        .await?
+        .ok_or(PageError::NotFound)
 }
 
 async fn password_link_post(
@@ -115,12 +157,23 @@ async fn password_link_post(
 ) -> Result<Response, PageError> {
     let user = target_user(&state, &id).await?;
     if user.disabled {
-        session::set_notice(&admin.session, format!("{} is disabled: enable the account first.", user.email)).await?;
+        session::set_notice(
+            &admin.session,
+            format!("{} is disabled: enable the account first.", user.email),
+        )
+        .await?;
         return Ok(Redirect::to("/admin/users").into_response());
     }
     let link = new_password_link(&state, &user).await?;
     tracing::info!(by = %admin.user.id, user = %user.id, "set-password link created");
-    Ok(PasswordLinkPage { ctx: admin.ctx, user, link, hours: LINK_HOURS, created: false }.into_response())
+    Ok(PasswordLinkPage {
+        ctx: admin.ctx,
+        user,
+        link,
+        hours: LINK_HOURS,
+        created: false,
+    }
+    .into_response())
 }
 
 async fn disable_post(
@@ -160,7 +213,11 @@ async fn make_admin_post(
     let user = target_user(&state, &id).await?;
     db::users::set_admin(&state.db, &user.id, true).await?;
     tracing::info!(by = %admin.user.id, user = %user.id, "admin right granted");
-    session::set_notice(&admin.session, format!("{} is now an instance administrator.", user.email)).await?;
+    session::set_notice(
+        &admin.session,
+        format!("{} is now an instance administrator.", user.email),
+    )
+    .await?;
     Ok(Redirect::to("/admin/users"))
 }
 

@@ -24,11 +24,18 @@ pub fn router() -> Router<AppState> {
         .route("/", get(home_get))
         .route("/login", get(login_get).post(login_post))
         .route("/logout", post(logout_post))
-        .route("/set-password/{token}", get(set_password_get).post(set_password_post))
+        .route(
+            "/set-password/{token}",
+            get(set_password_get).post(set_password_post),
+        )
 }
 
 async fn home_get(visitor: Visitor) -> Redirect {
-    if visitor.ctx.user.is_some() { Redirect::to("/projects") } else { Redirect::to("/login") }
+    if visitor.ctx.user.is_some() {
+        Redirect::to("/projects")
+    } else {
+        Redirect::to("/login")
+    }
 }
 
 #[derive(Template, WebTemplate)]
@@ -51,7 +58,12 @@ async fn login_get(visitor: Visitor) -> Response {
     if visitor.ctx.user.is_some() {
         return Redirect::to("/projects").into_response();
     }
-    LoginPage { ctx: visitor.ctx, email: String::new(), error: None }.into_response()
+    LoginPage {
+        ctx: visitor.ctx,
+        email: String::new(),
+        error: None,
+    }
+    .into_response()
 }
 
 /// A wrong password, an unknown email and a disabled account all get the same answer, after the
@@ -62,7 +74,11 @@ async fn login_post(
     Form(form): Form<LoginForm>,
 ) -> Result<Response, PageError> {
     let email = form.email.trim().to_lowercase();
-    let found = if email.is_empty() || email.len() > 254 { None } else { db::users::find_for_login(&state.db, &email).await? };
+    let found = if email.is_empty() || email.len() > 254 {
+        None
+    } else {
+        db::users::find_for_login(&state.db, &email).await?
+    };
     let (user, hash) = match found {
         Some((user, hash)) => (Some(user), hash),
         None => (None, None),
@@ -76,7 +92,11 @@ async fn login_post(
         }
         _ => {
             tracing::info!("sign-in refused");
-            let page = LoginPage { ctx: visitor.ctx, email: form.email, error: Some("The email or the password is wrong.") };
+            let page = LoginPage {
+                ctx: visitor.ctx,
+                email: form.email,
+                error: Some("The email or the password is wrong."),
+            };
             Ok((StatusCode::UNAUTHORIZED, page).into_response())
         }
     }
@@ -114,7 +134,12 @@ async fn set_password_get(
     let Some(user) = db::users::find_by_password_link(&state.db, &sha256_hex(&token)).await? else {
         return Ok(PageError::Forbidden(LINK_GONE).into_response());
     };
-    let page = SetPasswordPage { ctx: visitor.ctx, email: user.email, token, errors: FieldErrors::default() };
+    let page = SetPasswordPage {
+        ctx: visitor.ctx,
+        email: user.email,
+        token,
+        errors: FieldErrors::default(),
+    };
     Ok(page.into_response())
 }
 
@@ -131,7 +156,12 @@ async fn set_password_post(
     if let Err(message) = validate::new_password(&form.password, &form.password_confirm) {
         let mut errors = FieldErrors::default();
         errors.add("password", message);
-        let page = SetPasswordPage { ctx: visitor.ctx, email: user.email, token, errors };
+        let page = SetPasswordPage {
+            ctx: visitor.ctx,
+            email: user.email,
+            token,
+            errors,
+        };
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     }
     let hash = password::hash(form.password).await?;

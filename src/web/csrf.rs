@@ -17,7 +17,10 @@ pub const FIELD: &str = "csrf_token";
 const MAX_FORM_BYTES: usize = 64 * 1024;
 
 pub async fn guard(request: Request, next: Next) -> Response {
-    if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+    if matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) {
         return next.run(request).await;
     }
     match check(request).await {
@@ -28,7 +31,11 @@ pub async fn guard(request: Request, next: Next) -> Response {
 
 /// Reads the form, compares its token in constant time, and hands the request on intact.
 async fn check(request: Request) -> Result<Request, PageError> {
-    let session = request.extensions().get::<Session>().cloned().ok_or(PageError::Csrf)?;
+    let session = request
+        .extensions()
+        .get::<Session>()
+        .cloned()
+        .ok_or(PageError::Csrf)?;
     let (parts, body) = request.into_parts();
     let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)
         .await
@@ -38,7 +45,9 @@ async fn check(request: Request) -> Result<Request, PageError> {
         .map(|(_, value)| value.into_owned());
     let expected = session::stored_csrf_token(&session).await?;
     match (submitted, expected) {
-        (Some(submitted), Some(expected)) if bool::from(submitted.as_bytes().ct_eq(expected.as_bytes())) => {
+        (Some(submitted), Some(expected))
+            if bool::from(submitted.as_bytes().ct_eq(expected.as_bytes())) =>
+        {
             Ok(Request::from_parts(parts, Body::from(bytes)))
         }
         _ => Err(PageError::Csrf),

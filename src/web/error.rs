@@ -47,7 +47,11 @@ impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let (status, title, message) = match &self {
             PageError::SignInRequired => return Redirect::to("/login").into_response(),
-            PageError::NotFound => (StatusCode::NOT_FOUND, "Not found", "There is nothing here, or you may not see it."),
+            PageError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "There is nothing here, or you may not see it.",
+            ),
             PageError::Forbidden(why) => (StatusCode::FORBIDDEN, "Not allowed", *why),
             PageError::Csrf => (
                 StatusCode::FORBIDDEN,
@@ -64,7 +68,11 @@ impl IntoResponse for PageError {
                 )
             }
         };
-        let page = ErrorPage { status: status.as_u16(), title, message };
+        let page = ErrorPage {
+            status: status.as_u16(),
+            title,
+            message,
+        };
         match page.render() {
             Ok(html) => (status, Html(html)).into_response(),
             Err(_) => (status, message).into_response(),

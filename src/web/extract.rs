@@ -22,8 +22,19 @@ async fn ctx(parts: &mut Parts, state: &AppState) -> Result<(Session, Ctx), Page
     let user = session::current_user(state, &session).await?;
     let csrf_token = session::csrf_token(&session).await?;
     // A notice is shown on the next page the user looks at, not consumed by a form post.
-    let notice = if parts.method == Method::GET { session::take_notice(&session).await? } else { None };
-    Ok((session, Ctx { user, csrf_token, notice }))
+    let notice = if parts.method == Method::GET {
+        session::take_notice(&session).await?
+    } else {
+        None
+    };
+    Ok((
+        session,
+        Ctx {
+            user,
+            csrf_token,
+            notice,
+        },
+    ))
 }
 
 /// Anyone, signed in or not.
@@ -35,7 +46,10 @@ pub struct Visitor {
 impl FromRequestParts<AppState> for Visitor {
     type Rejection = PageError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let (session, ctx) = ctx(parts, state).await?;
         Ok(Visitor { session, ctx })
     }
@@ -51,7 +65,10 @@ pub struct SignedIn {
 impl FromRequestParts<AppState> for SignedIn {
     type Rejection = PageError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let (session, ctx) = ctx(parts, state).await?;
         let user = ctx.user.clone().ok_or(PageError::SignInRequired)?;
         Ok(SignedIn { user, session, ctx })
@@ -64,10 +81,15 @@ pub struct InstanceAdmin(pub SignedIn);
 impl FromRequestParts<AppState> for InstanceAdmin {
     type Rejection = PageError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let signed_in = SignedIn::from_request_parts(parts, state).await?;
         if !signed_in.user.is_admin {
-            return Err(PageError::Forbidden("Only instance administrators may do this."));
+            return Err(PageError::Forbidden(
+                "Only instance administrators may do this.",
+            ));
         }
         Ok(InstanceAdmin(signed_in))
     }
@@ -88,14 +110,23 @@ impl ProjectMember {
     }
 
     pub fn require(&self, action: Action) -> Result<(), PageError> {
-        if self.may(action) { Ok(()) } else { Err(PageError::Forbidden("Your role in this project does not allow this.")) }
+        if self.may(action) {
+            Ok(())
+        } else {
+            Err(PageError::Forbidden(
+                "Your role in this project does not allow this.",
+            ))
+        }
     }
 }
 
 impl FromRequestParts<AppState> for ProjectMember {
     type Rejection = PageError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let SignedIn { user, session, ctx } = SignedIn::from_request_parts(parts, state).await?;
         let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
             .await
@@ -104,6 +135,12 @@ impl FromRequestParts<AppState> for ProjectMember {
         let (project, role) = db::projects::find_for_member(&state.db, slug, &user.id)
             .await?
             .ok_or(PageError::NotFound)?;
-        Ok(ProjectMember { user, session, ctx, project, role })
+        Ok(ProjectMember {
+            user,
+            session,
+            ctx,
+            project,
+            role,
+        })
     }
 }

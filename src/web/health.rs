@@ -7,7 +7,9 @@ use axum::{Router, extract::State, http::StatusCode, routing::get};
 use super::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz_get)).route("/readyz", get(readyz_get))
+    Router::new()
+        .route("/healthz", get(healthz_get))
+        .route("/readyz", get(readyz_get))
 }
 
 /// The process answers; the database is not asked.

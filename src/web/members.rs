@@ -26,9 +26,18 @@ use crate::{
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/projects/{slug}/members", get(members_get).post(members_post))
-        .route("/projects/{slug}/members/{user_id}/role", post(member_role_post))
-        .route("/projects/{slug}/members/{user_id}/remove", post(member_remove_post))
+        .route(
+            "/projects/{slug}/members",
+            get(members_get).post(members_post),
+        )
+        .route(
+            "/projects/{slug}/members/{user_id}/role",
+            post(member_role_post),
+        )
+        .route(
+            "/projects/{slug}/members/{user_id}/remove",
+            post(member_remove_post),
+        )
 }
 
 #[derive(Template, WebTemplate)]
@@ -74,7 +83,10 @@ impl MembersPage {
     }
 }
 
-async fn members_get(State(state): State<AppState>, member: ProjectMember) -> Result<MembersPage, PageError> {
+async fn members_get(
+    State(state): State<AppState>,
+    member: ProjectMember,
+) -> Result<MembersPage, PageError> {
     member.require(Action::ViewMembers)?;
     MembersPage::build(&state, member).await
 }
@@ -106,7 +118,10 @@ async fn members_post(
         Ok(email) => {
             let user = db::users::find_by_email(&state.db, &email).await?;
             if user.is_none() {
-                errors.add("email", "No user has this email. An instance administrator creates users.");
+                errors.add(
+                    "email",
+                    "No user has this email. An instance administrator creates users.",
+                );
             }
             user
         }
@@ -119,10 +134,16 @@ async fn members_post(
         match db::projects::add_member(&state.db, &member.project.id, &user.id, role).await {
             Ok(()) => {
                 tracing::info!(by = %member.user.id, project = %member.project.id, user = %user.id, %role, "member added");
-                session::set_notice(&member.session, format!("{} joined as {role}.", user.email)).await?;
-                return Ok(Redirect::to(&format!("/projects/{}/members", member.project.slug)).into_response());
+                session::set_notice(&member.session, format!("{} joined as {role}.", user.email))
+                    .await?;
+                return Ok(
+                    Redirect::to(&format!("/projects/{}/members", member.project.slug))
+                        .into_response(),
+                );
             }
-            Err(ProjectError::AlreadyMember) => errors.add("email", "This user is already a member."),
+            Err(ProjectError::AlreadyMember) => {
+                errors.add("email", "This user is already a member.")
+            }
             Err(e) => return Err(anyhow::Error::from(e).into()),
         }
     }
@@ -158,16 +179,24 @@ async fn member_remove_post(
 }
 
 /// Changes (Some) or removes (None) a membership, after checking the actor may.
-async fn change(state: &AppState, member: ProjectMember, user_id: &str, to: Option<Role>) -> Result<Redirect, PageError> {
+async fn change(
+    state: &AppState,
+    member: ProjectMember,
+    user_id: &str,
+    to: Option<Role>,
+) -> Result<Redirect, PageError> {
     member.require(Action::ManageMembers)?;
     let back = Redirect::to(&format!("/projects/{}/members", member.project.slug));
     let from = db::projects::member_role(&state.db, &member.project.id, user_id)
         .await?
         .ok_or(PageError::NotFound)?;
     if !may_change_membership(member.role, Some(from), to) {
-        return Err(PageError::Forbidden("Only owners may grant, change or take away the owner role."));
+        return Err(PageError::Forbidden(
+            "Only owners may grant, change or take away the owner role.",
+        ));
     }
-    let notice = match db::projects::change_member(&state.db, &member.project.id, user_id, to).await {
+    let notice = match db::projects::change_member(&state.db, &member.project.id, user_id, to).await
+    {
         Ok(()) => {
             tracing::info!(by = %member.user.id, project = %member.project.id, user = %user_id, to = ?to.map(Role::as_str), "membership changed");
             match to {
@@ -175,7 +204,9 @@ async fn change(state: &AppState, member: ProjectMember, user_id: &str, to: Opti
                 None => "Member removed.".into(),
             }
         }
-        Err(ProjectError::LastOwner) => "A project keeps at least one owner: make someone else owner first.".into(),
+        Err(ProjectError::LastOwner) => {
+            "A project keeps at least one owner: make someone else owner first.".into()
+        }
         Err(ProjectError::NotMember) => return Err(PageError::NotFound),
         Err(e) => return Err(anyhow::Error::from(e).into()),
     };

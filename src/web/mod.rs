@@ -64,7 +64,9 @@ impl AppState {
         if self.setup_done.load(Ordering::Relaxed) {
             return Ok(true);
         }
-        let done = settings::get(self.db.pool(), settings::SETUP_DONE).await?.is_some();
+        let done = settings::get(self.db.pool(), settings::SETUP_DONE)
+            .await?
+            .is_some();
         if done {
             self.setup_done.store(true, Ordering::Relaxed);
         }

@@ -56,7 +56,10 @@ struct NewProjectForm {
     owner_email: String,
 }
 
-async fn projects_get(State(state): State<AppState>, signed_in: SignedIn) -> Result<ProjectsPage, PageError> {
+async fn projects_get(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+) -> Result<ProjectsPage, PageError> {
     let projects = db::projects::list_for_user(&state.db, &signed_in.user.id).await?;
     Ok(ProjectsPage {
         ctx: signed_in.ctx,
@@ -74,7 +77,9 @@ async fn projects_post(
     Form(form): Form<NewProjectForm>,
 ) -> Result<Response, PageError> {
     if !signed_in.user.is_admin {
-        return Err(PageError::Forbidden("Only instance administrators create projects."));
+        return Err(PageError::Forbidden(
+            "Only instance administrators create projects.",
+        ));
     }
     let mut errors = FieldErrors::default();
     let name = errors.check("name", validate::project_name(&form.name));
@@ -87,7 +92,10 @@ async fn projects_post(
             Ok(email) => {
                 let found = db::users::find_by_email(&state.db, &email).await?;
                 if found.is_none() {
-                    errors.add("owner_email", "No user has this email. Create the user first.");
+                    errors.add(
+                        "owner_email",
+                        "No user has this email. Create the user first.",
+                    );
                 }
                 found
             }
@@ -101,11 +109,21 @@ async fn projects_post(
         match db::projects::create(&state.db, &slug, &name, &owner.id).await {
             Ok(project) => {
                 tracing::info!(by = %signed_in.user.id, project = %project.id, "project created");
-                session::set_notice(&signed_in.session, format!("Project {} created.", project.name)).await?;
-                let to = if owner.id == signed_in.user.id { format!("/projects/{}", project.slug) } else { "/projects".into() };
+                session::set_notice(
+                    &signed_in.session,
+                    format!("Project {} created.", project.name),
+                )
+                .await?;
+                let to = if owner.id == signed_in.user.id {
+                    format!("/projects/{}", project.slug)
+                } else {
+                    "/projects".into()
+                };
                 return Ok(Redirect::to(&to).into_response());
             }
-            Err(ProjectError::SlugTaken) => errors.add("slug", "A project with this short name already exists."),
+            Err(ProjectError::SlugTaken) => {
+                errors.add("slug", "A project with this short name already exists.")
+            }
             Err(e) => return Err(anyhow::Error::from(e).into()),
         }
     }
@@ -130,8 +148,18 @@ struct ProjectPage {
     member_count: usize,
 }
 
-async fn project_get(State(state): State<AppState>, member: ProjectMember) -> Result<ProjectPage, PageError> {
+async fn project_get(
+    State(state): State<AppState>,
+    member: ProjectMember,
+) -> Result<ProjectPage, PageError> {
     member.require(Action::ViewProject)?;
-    let member_count = db::projects::members(&state.db, &member.project.id).await?.len();
-    Ok(ProjectPage { ctx: member.ctx, project: member.project, role: member.role, member_count })
+    let member_count = db::projects::members(&state.db, &member.project.id)
+        .await?
+        .len();
+    Ok(ProjectPage {
+        ctx: member.ctx,
+        project: member.project,
+        role: member.role,
+        member_count,
+    })
 }

@@ -44,11 +44,19 @@ struct SetupForm {
     password_confirm: Zeroizing<String>,
 }
 
-async fn setup_get(State(state): State<AppState>, visitor: Visitor) -> Result<SetupPage, PageError> {
+async fn setup_get(
+    State(state): State<AppState>,
+    visitor: Visitor,
+) -> Result<SetupPage, PageError> {
     if state.setup_done().await? {
         return Err(PageError::NotFound);
     }
-    Ok(SetupPage { ctx: visitor.ctx, email: String::new(), name: String::new(), errors: FieldErrors::default() })
+    Ok(SetupPage {
+        ctx: visitor.ctx,
+        email: String::new(),
+        name: String::new(),
+        errors: FieldErrors::default(),
+    })
 }
 
 async fn setup_post(
@@ -66,7 +74,12 @@ async fn setup_post(
         errors.add("password", message);
     }
     if !errors.is_empty() {
-        let page = SetupPage { ctx: visitor.ctx, email: form.email, name: form.name, errors };
+        let page = SetupPage {
+            ctx: visitor.ctx,
+            email: form.email,
+            name: form.name,
+            errors,
+        };
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     }
 
@@ -75,14 +88,29 @@ async fn setup_post(
     // the marker's unique key and writes nothing.
     let mut tx = state.db.pool().begin().await?;
     if let Err(e) = settings::insert(&mut *tx, settings::SETUP_DONE, &db::now().to_string()).await {
-        return Err(if db::is_unique_violation(&e) { PageError::NotFound } else { e.into() });
+        return Err(if db::is_unique_violation(&e) {
+            PageError::NotFound
+        } else {
+            e.into()
+        });
     }
-    let new = NewUser { email: &email, name: &name, password_hash: Some(&hash), is_admin: true };
-    let user = db::users::create(&mut *tx, new).await.map_err(anyhow::Error::from)?;
+    let new = NewUser {
+        email: &email,
+        name: &name,
+        password_hash: Some(&hash),
+        is_admin: true,
+    };
+    let user = db::users::create(&mut *tx, new)
+        .await
+        .map_err(anyhow::Error::from)?;
     tx.commit().await?;
     tracing::info!(user = %user.id, "first instance admin created");
 
     session::sign_in(&visitor.session, &user).await?;
-    session::set_notice(&visitor.session, "Welcome to Keyport. Create a project for your team to begin.").await?;
+    session::set_notice(
+        &visitor.session,
+        "Welcome to Keyport. Create a project for your team to begin.",
+    )
+    .await?;
     Ok(Redirect::to("/projects").into_response())
 }

@@ -11,17 +11,53 @@ async fn only_instance_admins_manage_users_and_create_projects() {
     let bob = app.user("bob@example.org", "Bob").await;
     let admin_id = app.user_id(ADMIN_EMAIL).await;
 
-    assert_eq!(bob.get("/admin/users").await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        bob.get("/admin/users").await.status(),
+        StatusCode::FORBIDDEN
+    );
     let token = csrf_token(&bob.get_text("/projects").await.1).unwrap();
-    for action in ["/admin/users".to_string(), format!("/admin/users/{admin_id}/disable"), format!("/admin/users/{admin_id}/revoke-admin")] {
-        let response = bob.post(&action, &[("csrf_token", &token), ("email", "eve@example.org"), ("name", "Eve")]).await;
+    for action in [
+        "/admin/users".to_string(),
+        format!("/admin/users/{admin_id}/disable"),
+        format!("/admin/users/{admin_id}/revoke-admin"),
+    ] {
+        let response = bob
+            .post(
+                &action,
+                &[
+                    ("csrf_token", &token),
+                    ("email", "eve@example.org"),
+                    ("name", "Eve"),
+                ],
+            )
+            .await;
         assert_eq!(response.status(), StatusCode::FORBIDDEN, "{action}");
     }
-    let response = bob.post("/projects", &[("csrf_token", &token), ("name", "Mine"), ("slug", "mine")]).await;
+    let response = bob
+        .post(
+            "/projects",
+            &[("csrf_token", &token), ("name", "Mine"), ("slug", "mine")],
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    assert!(!bob.get_text("/projects").await.1.contains("Create a project"), "no create form for members");
-    assert_eq!(admin.get("/admin/users").await.status(), StatusCode::OK, "the admin is untouched");
-    assert!(keyport::db::users::find_by_email(&app.db, "eve@example.org").await.unwrap().is_none());
+    assert!(
+        !bob.get_text("/projects")
+            .await
+            .1
+            .contains("Create a project"),
+        "no create form for members"
+    );
+    assert_eq!(
+        admin.get("/admin/users").await.status(),
+        StatusCode::OK,
+        "the admin is untouched"
+    );
+    assert!(
+        keyport::db::users::find_by_email(&app.db, "eve@example.org")
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // Signed-out visitors are sent to sign in.
     assert_eq!(location(&app.visitor().get("/admin/users").await), "/login");
@@ -34,25 +70,60 @@ async fn creating_a_user_shows_each_problem_and_keeps_the_input() {
     let long = format!("{}@example.org", "a".repeat(250));
     let cases: [(&str, &str, &str); 5] = [
         ("", "Bob", "Enter an email address."),
-        ("bob-at-example", "Bob", "Enter an email address such as name@example.org."),
+        (
+            "bob-at-example",
+            "Bob",
+            "Enter an email address such as name@example.org.",
+        ),
         (&long, "Bob", "An email address has at most 254 characters."),
-        (&ADMIN_EMAIL.to_uppercase(), "Ada again", "A user with this email already exists."),
+        (
+            &ADMIN_EMAIL.to_uppercase(),
+            "Ada again",
+            "A user with this email already exists.",
+        ),
         ("bob@example.org", "", "Enter a name."),
     ];
     for (email, name, message) in cases {
-        let response = admin.submit("/admin/users", "/admin/users", &[("email", email), ("name", name), ("is_admin", "on")]).await;
-        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{email:?}");
+        let response = admin
+            .submit(
+                "/admin/users",
+                "/admin/users",
+                &[("email", email), ("name", name), ("is_admin", "on")],
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{email:?}"
+        );
         let html = response.text().await.unwrap();
         assert!(html.contains(message), "{email:?}: {message}");
-        assert!(html.contains(&format!("value=\"{}\"", name)), "the name is kept");
-        assert!(html.contains("name=\"is_admin\" value=\"on\" checked"), "the checkbox is kept");
+        assert!(
+            html.contains(&format!("value=\"{}\"", name)),
+            "the name is kept"
+        );
+        assert!(
+            html.contains("name=\"is_admin\" value=\"on\" checked"),
+            "the checkbox is kept"
+        );
     }
     assert_eq!(keyport::db::users::count(&app.db).await.unwrap(), 1);
     // HTML in a name is shown as text, never as markup.
-    let response = admin.submit("/admin/users", "/admin/users", &[("email", "x@example.org"), ("name", "<script>alert(1)</script>")]).await;
+    let response = admin
+        .submit(
+            "/admin/users",
+            "/admin/users",
+            &[
+                ("email", "x@example.org"),
+                ("name", "<script>alert(1)</script>"),
+            ],
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     let html = admin.get_text("/admin/users").await.1;
-    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;") || html.contains("&#60;script&#62;"));
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;") || html.contains("&#60;script&#62;")
+    );
     assert!(!html.contains("<script>alert(1)</script>"));
 }
 
@@ -64,18 +135,51 @@ async fn admins_grant_and_take_away_the_admin_right_but_not_their_own() {
     let bob_id = app.user_id("bob@example.org").await;
     let admin_id = app.user_id(ADMIN_EMAIL).await;
 
-    admin.submit("/admin/users", &format!("/admin/users/{bob_id}/make-admin"), &[]).await;
-    assert_eq!(bob.get("/admin/users").await.status(), StatusCode::OK, "bob is an admin now");
-    admin.submit("/admin/users", &format!("/admin/users/{bob_id}/revoke-admin"), &[]).await;
-    assert_eq!(bob.get("/admin/users").await.status(), StatusCode::FORBIDDEN);
+    admin
+        .submit(
+            "/admin/users",
+            &format!("/admin/users/{bob_id}/make-admin"),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        bob.get("/admin/users").await.status(),
+        StatusCode::OK,
+        "bob is an admin now"
+    );
+    admin
+        .submit(
+            "/admin/users",
+            &format!("/admin/users/{bob_id}/revoke-admin"),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        bob.get("/admin/users").await.status(),
+        StatusCode::FORBIDDEN
+    );
 
-    admin.submit("/admin/users", &format!("/admin/users/{admin_id}/revoke-admin"), &[]).await;
-    admin.submit("/admin/users", &format!("/admin/users/{admin_id}/disable"), &[]).await;
+    admin
+        .submit(
+            "/admin/users",
+            &format!("/admin/users/{admin_id}/revoke-admin"),
+            &[],
+        )
+        .await;
+    admin
+        .submit(
+            "/admin/users",
+            &format!("/admin/users/{admin_id}/disable"),
+            &[],
+        )
+        .await;
     let (status, html) = admin.get_text("/admin/users").await;
     assert_eq!(status, StatusCode::OK, "still an admin, still enabled");
     assert!(html.contains("You cannot disable your own account."));
 
-    let response = admin.submit("/admin/users", "/admin/users/no-such-user/disable", &[]).await;
+    let response = admin
+        .submit("/admin/users", "/admin/users/no-such-user/disable", &[])
+        .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
 
@@ -83,16 +187,37 @@ async fn admins_grant_and_take_away_the_admin_right_but_not_their_own() {
 async fn a_new_password_link_replaces_the_old_one() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
-    let first = admin.submit("/admin/users", "/admin/users", &[("email", "dan@example.org"), ("name", "Dan")]).await.text().await.unwrap();
+    let first = admin
+        .submit(
+            "/admin/users",
+            "/admin/users",
+            &[("email", "dan@example.org"), ("name", "Dan")],
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
     let link = |html: &str| {
         let start = html.find("/set-password/").unwrap();
         html[start..start + html[start..].find('"').unwrap()].to_string()
     };
     let old = link(&first);
     let dan = app.user_id("dan@example.org").await;
-    let second = admin.submit("/admin/users", &format!("/admin/users/{dan}/password-link"), &[]).await.text().await.unwrap();
+    let second = admin
+        .submit(
+            "/admin/users",
+            &format!("/admin/users/{dan}/password-link"),
+            &[],
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
     let new = link(&second);
     assert_ne!(old, new);
-    assert_eq!(app.visitor().get(&old).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.visitor().get(&old).await.status(),
+        StatusCode::FORBIDDEN
+    );
     assert_eq!(app.visitor().get(&new).await.status(), StatusCode::OK);
 }

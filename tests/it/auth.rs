@@ -12,14 +12,34 @@ async fn sign_in_cycles_the_session_id_and_sets_safe_cookies() {
     app.admin().await;
     let visitor = app.visitor();
     let login_page = visitor.get("/login").await;
-    let cookie = login_page.headers().get("set-cookie").unwrap().to_str().unwrap().to_string();
+    let cookie = login_page
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
     assert!(cookie.contains("HttpOnly"), "{cookie}");
     assert!(cookie.contains("SameSite=Lax"), "{cookie}");
-    assert!(!cookie.contains("Secure"), "plain http: no Secure flag: {cookie}");
-    assert!(cookie.contains("Max-Age=7200"), "idle timeout of 120 minutes: {cookie}");
-    let before = visitor.session_cookie().expect("a session before sign-in (for the CSRF token)");
+    assert!(
+        !cookie.contains("Secure"),
+        "plain http: no Secure flag: {cookie}"
+    );
+    assert!(
+        cookie.contains("Max-Age=7200"),
+        "idle timeout of 120 minutes: {cookie}"
+    );
+    let before = visitor
+        .session_cookie()
+        .expect("a session before sign-in (for the CSRF token)");
 
-    let response = visitor.submit("/login", "/login", &[("email", ADMIN_EMAIL), ("password", PASSWORD)]).await;
+    let response = visitor
+        .submit(
+            "/login",
+            "/login",
+            &[("email", ADMIN_EMAIL), ("password", PASSWORD)],
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&response), "/projects");
     let after = visitor.session_cookie().unwrap();
@@ -31,7 +51,12 @@ async fn sign_in_cycles_the_session_id_and_sets_safe_cookies() {
 async fn secure_cookies_when_the_public_url_is_https() {
     let app = TestApp::spawn_with(|c| c.public_url = Some("https://keys.example.org".into())).await;
     let response = app.visitor().get("/setup").await;
-    let cookie = response.headers().get("set-cookie").unwrap().to_str().unwrap();
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap();
     assert!(cookie.contains("Secure"), "{cookie}");
 }
 
@@ -40,17 +65,38 @@ async fn wrong_password_and_unknown_email_answer_alike() {
     let app = TestApp::spawn().await;
     app.admin().await;
     let mut answers = Vec::new();
-    for (email, password) in [(ADMIN_EMAIL, "not the password"), ("nobody@example.org", PASSWORD), ("", ""), ("x".repeat(300).as_str(), "y")] {
+    for (email, password) in [
+        (ADMIN_EMAIL, "not the password"),
+        ("nobody@example.org", PASSWORD),
+        ("", ""),
+        ("x".repeat(300).as_str(), "y"),
+    ] {
         let visitor = app.visitor();
-        let response = visitor.submit("/login", "/login", &[("email", email), ("password", password)]).await;
+        let response = visitor
+            .submit(
+                "/login",
+                "/login",
+                &[("email", email), ("password", password)],
+            )
+            .await;
         let status = response.status();
         let html = response.text().await.unwrap();
         assert!(html.contains(WRONG), "{email}");
-        assert!(!html.contains(password) || password.is_empty() || password == "y", "the password is not echoed");
+        assert!(
+            !html.contains(password) || password.is_empty() || password == "y",
+            "the password is not echoed"
+        );
         answers.push(status);
-        assert_eq!(visitor.get("/projects").await.status(), StatusCode::SEE_OTHER, "still signed out");
+        assert_eq!(
+            visitor.get("/projects").await.status(),
+            StatusCode::SEE_OTHER,
+            "still signed out"
+        );
     }
-    assert!(answers.iter().all(|s| *s == StatusCode::UNAUTHORIZED), "{answers:?}");
+    assert!(
+        answers.iter().all(|s| *s == StatusCode::UNAUTHORIZED),
+        "{answers:?}"
+    );
 }
 
 #[tokio::test]
@@ -63,7 +109,10 @@ async fn sign_out_destroys_the_server_side_session() {
     assert_eq!(location(&response), "/login");
 
     // Replaying the old cookie from another client does not sign anyone in.
-    let replay = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let replay = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     let response = replay
         .get(admin.url("/projects"))
         .header("cookie", format!("keyport_session={cookie}"))
@@ -80,7 +129,11 @@ async fn an_idle_session_expires() {
     let admin = app.admin().await;
     assert_eq!(admin.get("/projects").await.status(), StatusCode::OK);
     // Make every session look idle for longer than the timeout.
-    sqlx::query("update sessions set expiry_date = $1").bind(keyport::db::now() - 1).execute(app.db.pool()).await.unwrap();
+    sqlx::query("update sessions set expiry_date = $1")
+        .bind(keyport::db::now() - 1)
+        .execute(app.db.pool())
+        .await
+        .unwrap();
     let response = admin.get("/projects").await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&response), "/login");
@@ -94,29 +147,77 @@ async fn changing_the_password_needs_the_old_one_and_ends_other_sessions() {
     let new_password = "a brand new long password";
 
     let response = admin
-        .submit("/account", "/account/password", &[("current_password", "wrong"), ("new_password", new_password), ("new_password_confirm", new_password)])
+        .submit(
+            "/account",
+            "/account/password",
+            &[
+                ("current_password", "wrong"),
+                ("new_password", new_password),
+                ("new_password_confirm", new_password),
+            ],
+        )
         .await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(response.text().await.unwrap().contains("This is not your current password."));
-    assert_eq!(laptop.get("/projects").await.status(), StatusCode::OK, "nothing changed yet");
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("This is not your current password.")
+    );
+    assert_eq!(
+        laptop.get("/projects").await.status(),
+        StatusCode::OK,
+        "nothing changed yet"
+    );
 
     let response = admin
-        .submit("/account", "/account/password", &[("current_password", PASSWORD), ("new_password", "short"), ("new_password_confirm", "short")])
+        .submit(
+            "/account",
+            "/account/password",
+            &[
+                ("current_password", PASSWORD),
+                ("new_password", "short"),
+                ("new_password_confirm", "short"),
+            ],
+        )
         .await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
 
     let response = admin
-        .submit("/account", "/account/password", &[("current_password", PASSWORD), ("new_password", new_password), ("new_password_confirm", new_password)])
+        .submit(
+            "/account",
+            "/account/password",
+            &[
+                ("current_password", PASSWORD),
+                ("new_password", new_password),
+                ("new_password_confirm", new_password),
+            ],
+        )
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let (status, html) = admin.get_text("/account").await;
     assert_eq!(status, StatusCode::OK, "this session goes on");
     assert!(html.contains("You were signed out everywhere else."));
-    assert_eq!(location(&laptop.get("/projects").await), "/login", "the other session ended");
+    assert_eq!(
+        location(&laptop.get("/projects").await),
+        "/login",
+        "the other session ended"
+    );
 
     let old = app.visitor();
-    let response = old.submit("/login", "/login", &[("email", ADMIN_EMAIL), ("password", PASSWORD)]).await;
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "the old password no longer works");
+    let response = old
+        .submit(
+            "/login",
+            "/login",
+            &[("email", ADMIN_EMAIL), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::UNAUTHORIZED,
+        "the old password no longer works"
+    );
     app.sign_in(ADMIN_EMAIL, new_password).await;
 }
 
@@ -124,7 +225,13 @@ async fn changing_the_password_needs_the_old_one_and_ends_other_sessions() {
 async fn a_set_password_link_works_once() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
-    let response = admin.submit("/admin/users", "/admin/users", &[("email", "Bob@Example.org"), ("name", "Bob")]).await;
+    let response = admin
+        .submit(
+            "/admin/users",
+            "/admin/users",
+            &[("email", "Bob@Example.org"), ("name", "Bob")],
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     let html = response.text().await.unwrap();
     let start = html.find("/set-password/").expect("the link is shown");
@@ -132,9 +239,21 @@ async fn a_set_password_link_works_once() {
     let path = html[start..end].to_string();
 
     let bob = app.visitor();
-    let response = bob.submit(&path, &path, &[("password", "short"), ("password_confirm", "short")]).await;
+    let response = bob
+        .submit(
+            &path,
+            &path,
+            &[("password", "short"), ("password_confirm", "short")],
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let response = bob.submit(&path, &path, &[("password", PASSWORD), ("password_confirm", PASSWORD)]).await;
+    let response = bob
+        .submit(
+            &path,
+            &path,
+            &[("password", PASSWORD), ("password_confirm", PASSWORD)],
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     app.sign_in("bob@example.org", PASSWORD).await;
 
@@ -147,12 +266,34 @@ async fn a_set_password_link_works_once() {
 async fn an_expired_set_password_link_is_refused() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
-    let html = admin.submit("/admin/users", "/admin/users", &[("email", "carol@example.org"), ("name", "Carol")]).await.text().await.unwrap();
+    let html = admin
+        .submit(
+            "/admin/users",
+            "/admin/users",
+            &[("email", "carol@example.org"), ("name", "Carol")],
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
     let start = html.find("/set-password/").unwrap();
     let path = html[start..start + html[start..].find('"').unwrap()].to_string();
-    sqlx::query("update password_links set expires_at = $1").bind(keyport::db::now() - 1).execute(app.db.pool()).await.unwrap();
-    assert_eq!(app.visitor().get(&path).await.status(), StatusCode::FORBIDDEN);
-    assert_eq!(app.visitor().get("/set-password/made-up-token").await.status(), StatusCode::FORBIDDEN);
+    sqlx::query("update password_links set expires_at = $1")
+        .bind(keyport::db::now() - 1)
+        .execute(app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        app.visitor().get(&path).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.visitor()
+            .get("/set-password/made-up-token")
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
 }
 
 #[tokio::test]
@@ -163,13 +304,39 @@ async fn a_disabled_user_is_signed_out_and_cannot_sign_in() {
     let bob_id = app.user_id("bob@example.org").await;
     assert_eq!(bob.get("/projects").await.status(), StatusCode::OK);
 
-    let response = admin.submit("/admin/users", &format!("/admin/users/{bob_id}/disable"), &[]).await;
+    let response = admin
+        .submit(
+            "/admin/users",
+            &format!("/admin/users/{bob_id}/disable"),
+            &[],
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    assert_eq!(location(&bob.get("/projects").await), "/login", "signed out at once");
-    let response = app.visitor().submit("/login", "/login", &[("email", "bob@example.org"), ("password", PASSWORD)]).await;
+    assert_eq!(
+        location(&bob.get("/projects").await),
+        "/login",
+        "signed out at once"
+    );
+    let response = app
+        .visitor()
+        .submit(
+            "/login",
+            "/login",
+            &[("email", "bob@example.org"), ("password", PASSWORD)],
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    assert!(response.text().await.unwrap().contains(WRONG), "same answer as a wrong password");
+    assert!(
+        response.text().await.unwrap().contains(WRONG),
+        "same answer as a wrong password"
+    );
 
-    admin.submit("/admin/users", &format!("/admin/users/{bob_id}/enable"), &[]).await;
+    admin
+        .submit(
+            "/admin/users",
+            &format!("/admin/users/{bob_id}/enable"),
+            &[],
+        )
+        .await;
     app.sign_in("bob@example.org", PASSWORD).await;
 }

@@ -38,13 +38,18 @@ fn screenshot_dir() -> PathBuf {
 
 impl Browser {
     async fn start(name: &'static str) -> Browser {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let driver = Command::new(std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into()))
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver runs (Debian package chromium-driver)");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver =
+            Command::new(std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into()))
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("chromedriver runs (Debian package chromium-driver)");
         let profile = tempfile::tempdir().unwrap();
         let capabilities = json!({
             "goog:chromeOptions": {
@@ -61,28 +66,53 @@ impl Browser {
         let url = format!("http://127.0.0.1:{port}");
         let started = Instant::now();
         let client = loop {
-            match ClientBuilder::new(HttpConnector::new()).capabilities(capabilities.clone()).connect(&url).await {
+            match ClientBuilder::new(HttpConnector::new())
+                .capabilities(capabilities.clone())
+                .connect(&url)
+                .await
+            {
                 Ok(client) => break client,
-                Err(e) if started.elapsed() > Duration::from_secs(30) => panic!("chromium did not start: {e}"),
+                Err(e) if started.elapsed() > Duration::from_secs(30) => {
+                    panic!("chromium did not start: {e}")
+                }
                 Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
             }
         };
-        Browser { client, driver, _profile: profile, name }
+        Browser {
+            client,
+            driver,
+            _profile: profile,
+            name,
+        }
     }
 
     async fn screenshot(&self, step: &str) {
         let png = self.client.screenshot().await.unwrap();
-        std::fs::write(screenshot_dir().join(format!("{}-{step}.png", self.name)), png).unwrap();
+        std::fs::write(
+            screenshot_dir().join(format!("{}-{step}.png", self.name)),
+            png,
+        )
+        .unwrap();
     }
 
     async fn fill(&self, id: &str, value: &str) {
-        let field = self.client.find(Locator::Id(id)).await.unwrap_or_else(|_| panic!("field #{id}"));
+        let field = self
+            .client
+            .find(Locator::Id(id))
+            .await
+            .unwrap_or_else(|_| panic!("field #{id}"));
         field.clear().await.unwrap();
         field.send_keys(value).await.unwrap();
     }
 
     async fn press(&self, css: &str) {
-        self.client.find(Locator::Css(css)).await.unwrap_or_else(|_| panic!("button {css}")).click().await.unwrap();
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|_| panic!("button {css}"))
+            .click()
+            .await
+            .unwrap();
     }
 
     async fn path(&self) -> String {
@@ -90,7 +120,13 @@ impl Browser {
     }
 
     async fn text(&self) -> String {
-        self.client.find(Locator::Css("main")).await.unwrap().text().await.unwrap()
+        self.client
+            .find(Locator::Css("main"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     }
 }
 
@@ -101,14 +137,21 @@ async fn setup_sign_in_create_a_project_and_add_a_member() {
     let b = &browser;
 
     // Setup: every page leads there.
-    b.client.goto(&format!("{}/projects", app.url)).await.unwrap();
+    b.client
+        .goto(&format!("{}/projects", app.url))
+        .await
+        .unwrap();
     assert_eq!(b.path().await, "/setup");
     b.fill("email", "ada@example.org").await;
     b.fill("name", "Ada Admin").await;
     b.fill("password", "short").await;
     b.fill("password_confirm", "short").await;
     b.press("button.primary").await;
-    assert!(b.text().await.contains("A password has at least 12 characters."));
+    assert!(
+        b.text()
+            .await
+            .contains("A password has at least 12 characters.")
+    );
     b.screenshot("01-setup-error").await;
     b.fill("password", PASSWORD).await;
     b.fill("password_confirm", PASSWORD).await;
@@ -122,7 +165,11 @@ async fn setup_sign_in_create_a_project_and_add_a_member() {
     b.fill("email", "ada@example.org").await;
     b.fill("password", "not my password").await;
     b.press("button.primary").await;
-    assert!(b.text().await.contains("The email or the password is wrong."));
+    assert!(
+        b.text()
+            .await
+            .contains("The email or the password is wrong.")
+    );
     b.screenshot("03-login-refused").await;
     b.fill("password", PASSWORD).await;
     b.press("button.primary").await;
@@ -137,7 +184,10 @@ async fn setup_sign_in_create_a_project_and_add_a_member() {
     b.screenshot("04-project").await;
 
     // Create a user, who gets a one-time link.
-    b.client.goto(&format!("{}/admin/users", app.url)).await.unwrap();
+    b.client
+        .goto(&format!("{}/admin/users", app.url))
+        .await
+        .unwrap();
     b.fill("email", "bob@example.org").await;
     b.fill("name", "Bob Builder").await;
     b.press("button.primary").await;
@@ -145,22 +195,40 @@ async fn setup_sign_in_create_a_project_and_add_a_member() {
     b.screenshot("05-user-created").await;
 
     // Add them as a member.
-    b.client.goto(&format!("{}/projects/object-storage/members", app.url)).await.unwrap();
+    b.client
+        .goto(&format!("{}/projects/object-storage/members", app.url))
+        .await
+        .unwrap();
     b.fill("email", "bob@example.org").await;
-    b.client.find(Locator::Css("#role option[value=viewer]")).await.unwrap().click().await.unwrap();
+    b.client
+        .find(Locator::Css("#role option[value=viewer]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     b.press("button.primary").await;
     let text = b.text().await;
     assert!(text.contains("bob@example.org joined as viewer."), "{text}");
     b.screenshot("06-members").await;
 
     // Removing asks for confirmation first; dismissing keeps the member.
-    let remove = Locator::XPath("//tr[contains(., 'bob@example.org')]//form[contains(@action, '/remove')]//button");
+    let remove = Locator::XPath(
+        "//tr[contains(., 'bob@example.org')]//form[contains(@action, '/remove')]//button",
+    );
     b.client.find(remove).await.unwrap().click().await.unwrap();
-    b.client.dismiss_alert().await.expect("a confirmation dialog");
+    b.client
+        .dismiss_alert()
+        .await
+        .expect("a confirmation dialog");
     assert!(b.text().await.contains("bob@example.org"));
     b.client.find(remove).await.unwrap().click().await.unwrap();
     b.client.accept_alert().await.unwrap();
-    b.client.wait().for_element(Locator::XPath("//p[contains(., 'Member removed.')]")).await.unwrap();
+    b.client
+        .wait()
+        .for_element(Locator::XPath("//p[contains(., 'Member removed.')]"))
+        .await
+        .unwrap();
     assert!(!b.text().await.contains("bob@example.org"));
     b.screenshot("07-member-removed").await;
 

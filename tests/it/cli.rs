@@ -23,12 +23,21 @@ fn keyport(db: &TestDb, args: &[&str], stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("the keyport binary runs");
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
 fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }
 
 #[tokio::test]
@@ -43,7 +52,11 @@ async fn every_command_has_help() {
     ] {
         let output = keyport(&db, &args, "");
         assert!(output.status.success(), "{args:?}");
-        assert!(text(&output).contains(expected), "{args:?}: {}", text(&output));
+        assert!(
+            text(&output).contains(expected),
+            "{args:?}: {}",
+            text(&output)
+        );
     }
 }
 
@@ -60,32 +73,109 @@ async fn migrate_applies_migrations_and_exits() {
 #[tokio::test]
 async fn user_create_reads_the_password_from_stdin() {
     let db = TestDb::new().await;
-    let output = keyport(&db, &["user", "create", "--email", "Ops@Example.org", "--name", "Ops", "--admin", "--password-stdin"], &format!("{PASSWORD}\n"));
+    let output = keyport(
+        &db,
+        &[
+            "user",
+            "create",
+            "--email",
+            "Ops@Example.org",
+            "--name",
+            "Ops",
+            "--admin",
+            "--password-stdin",
+        ],
+        &format!("{PASSWORD}\n"),
+    );
     assert!(output.status.success(), "{}", text(&output));
     assert!(text(&output).contains("ops@example.org"));
 
-    let output = keyport(&db, &["user", "create", "--email", "ops@example.org", "--name", "Again", "--password-stdin"], PASSWORD);
+    let output = keyport(
+        &db,
+        &[
+            "user",
+            "create",
+            "--email",
+            "ops@example.org",
+            "--name",
+            "Again",
+            "--password-stdin",
+        ],
+        PASSWORD,
+    );
     assert_eq!(output.status.code(), Some(1));
-    assert!(text(&output).contains("already exists"), "{}", text(&output));
+    assert!(
+        text(&output).contains("already exists"),
+        "{}",
+        text(&output)
+    );
 
-    let output = keyport(&db, &["user", "create", "--email", "new@example.org", "--name", "New", "--password-stdin"], "short\n");
+    let output = keyport(
+        &db,
+        &[
+            "user",
+            "create",
+            "--email",
+            "new@example.org",
+            "--name",
+            "New",
+            "--password-stdin",
+        ],
+        "short\n",
+    );
     assert_eq!(output.status.code(), Some(1));
     assert!(text(&output).contains("at least 12 characters"));
-    let output = keyport(&db, &["user", "create", "--email", "new@example.org", "--name", "New"], "");
+    let output = keyport(
+        &db,
+        &[
+            "user",
+            "create",
+            "--email",
+            "new@example.org",
+            "--name",
+            "New",
+        ],
+        "",
+    );
     assert!(!output.status.success(), "--password-stdin is required");
 
     // The portal starts with the key the command generated, the setup is closed, and the
     // user signs in with the password given on stdin.
-    let app = App::build(db.config()).await.expect("the portal starts after `user create`");
+    let app = App::build(db.config())
+        .await
+        .expect("the portal starts after `user create`");
     let url = format!("http://{}", app.local_addr());
     tokio::spawn(app.serve(std::future::pending()));
-    let client = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    assert_eq!(client.get(format!("{url}/setup")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
-    let html = client.get(format!("{url}/login")).send().await.unwrap().text().await.unwrap();
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    assert_eq!(
+        client
+            .get(format!("{url}/setup"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    let html = client
+        .get(format!("{url}/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let token = crate::helpers::csrf_token(&html).unwrap();
     let response = client
         .post(format!("{url}/login"))
-        .form(&[("csrf_token", token.as_str()), ("email", "ops@example.org"), ("password", PASSWORD)])
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("email", "ops@example.org"),
+            ("password", PASSWORD),
+        ])
         .send()
         .await
         .unwrap();
@@ -101,35 +191,65 @@ async fn the_master_key_is_generated_once_and_then_required() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&db.key_file).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&db.key_file)
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600
+        );
     }
-    App::build(db.config()).await.expect("a second start reuses the key");
-    assert_eq!(std::fs::read(&db.key_file).unwrap(), key, "the key is not replaced");
+    App::build(db.config())
+        .await
+        .expect("a second start reuses the key");
+    assert_eq!(
+        std::fs::read(&db.key_file).unwrap(),
+        key,
+        "the key is not replaced"
+    );
 
     // Another key is refused.
     let wrong = db.dir.path().join("other.key");
-    keyport::crypto::master_key::MasterKey::generate().write_new_file(&wrong).unwrap();
+    keyport::crypto::master_key::MasterKey::generate()
+        .write_new_file(&wrong)
+        .unwrap();
     let mut config = db.config();
     config.master_key_file = wrong;
-    let error = App::build(config).await.err().expect("a wrong key is refused");
-    assert!(format!("{error:#}").contains("is not the one this database was written with"), "{error:#}");
+    let error = App::build(config)
+        .await
+        .err()
+        .expect("a wrong key is refused");
+    assert!(
+        format!("{error:#}").contains("is not the one this database was written with"),
+        "{error:#}"
+    );
 
     // A missing key is refused, and none is generated in its place.
     std::fs::remove_file(&db.key_file).unwrap();
-    let error = App::build(db.config()).await.err().expect("a missing key is refused");
+    let error = App::build(db.config())
+        .await
+        .err()
+        .expect("a missing key is refused");
     assert!(format!("{error:#}").contains("is missing"), "{error:#}");
     assert!(!db.key_file.exists());
 
     // The same key given in the environment's base64 form works.
     let mut config = db.config();
     config.master_key = Some(String::from_utf8(key).unwrap().trim().to_string());
-    App::build(config).await.expect("the key from KEYPORT_MASTER_KEY");
+    App::build(config)
+        .await
+        .expect("the key from KEYPORT_MASTER_KEY");
 }
 
 #[tokio::test]
 async fn serve_logs_where_things_are_and_stops_on_sigterm() {
     let db = TestDb::new().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let log = db.dir.path().join("serve.log");
     let child = Command::new(env!("CARGO_BIN_EXE_keyport"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
@@ -141,17 +261,36 @@ async fn serve_logs_where_things_are_and_stops_on_sigterm() {
         .spawn()
         .unwrap();
     let started = Instant::now();
-    while reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await.is_err() {
-        assert!(started.elapsed() < Duration::from_secs(20), "the portal did not start");
+    while reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+        .await
+        .is_err()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the portal did not start"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "a clean exit after SIGTERM: {:?}", output.status);
+    assert!(
+        output.status.success(),
+        "a clean exit after SIGTERM: {:?}",
+        output.status
+    );
     let log = std::fs::read_to_string(&log).unwrap();
-    assert!(log.contains("generated a new master key") && log.contains("back this file up"), "{log}");
-    assert!(log.contains(&db.key_file.display().to_string()), "the log says where the key is");
+    assert!(
+        log.contains("generated a new master key") && log.contains("back this file up"),
+        "{log}"
+    );
+    assert!(
+        log.contains(&db.key_file.display().to_string()),
+        "the log says where the key is"
+    );
     assert!(log.contains("database ready"));
     assert!(log.contains("shutting down"));
 }

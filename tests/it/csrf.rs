@@ -20,14 +20,26 @@ async fn a_form_without_the_right_token_is_refused_and_changes_nothing() {
         assert!(response.text().await.unwrap().contains("security token"));
     }
     let (_, html) = admin.get_text("/projects").await;
-    assert!(!html.contains("/projects/storage"), "no project was created");
+    assert!(
+        !html.contains("/projects/storage"),
+        "no project was created"
+    );
 
     // Signing out and signing in need the token too.
-    assert_eq!(admin.post("/logout", &[]).await.status(), StatusCode::FORBIDDEN);
-    assert_eq!(admin.get("/projects").await.status(), StatusCode::OK, "still signed in");
+    assert_eq!(
+        admin.post("/logout", &[]).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        admin.get("/projects").await.status(),
+        StatusCode::OK,
+        "still signed in"
+    );
     let visitor = app.visitor();
     visitor.get("/login").await;
-    let response = visitor.post("/login", &[("email", ADMIN_EMAIL), ("password", PASSWORD)]).await;
+    let response = visitor
+        .post("/login", &[("email", ADMIN_EMAIL), ("password", PASSWORD)])
+        .await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert_eq!(location(&visitor.get("/projects").await), "/login");
 }
@@ -39,7 +51,16 @@ async fn a_token_from_another_session_is_refused() {
     let other = app.visitor();
     let (_, html) = other.get_text("/login").await;
     let foreign = crate::helpers::csrf_token(&html).unwrap();
-    let response = admin.post("/projects", &[("csrf_token", &foreign), ("name", "Storage"), ("slug", "storage")]).await;
+    let response = admin
+        .post(
+            "/projects",
+            &[
+                ("csrf_token", &foreign),
+                ("name", "Storage"),
+                ("slug", "storage"),
+            ],
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
 }
 
@@ -47,15 +68,35 @@ async fn a_token_from_another_session_is_refused() {
 async fn every_response_carries_security_headers() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
-    for path in ["/projects", "/login", "/no-such-page", "/static/style.css", "/healthz"] {
+    for path in [
+        "/projects",
+        "/login",
+        "/no-such-page",
+        "/static/style.css",
+        "/healthz",
+    ] {
         let response = admin.get(path).await;
         let headers = response.headers();
-        let csp = headers.get("content-security-policy").map(|v| v.to_str().unwrap()).unwrap_or_default();
-        assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{path}: {csp}");
+        let csp = headers
+            .get("content-security-policy")
+            .map(|v| v.to_str().unwrap())
+            .unwrap_or_default();
+        assert!(
+            csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+            "{path}: {csp}"
+        );
         assert!(csp.contains("frame-ancestors 'none'"), "{path}");
         assert_eq!(headers.get("x-frame-options").unwrap(), "DENY", "{path}");
-        assert_eq!(headers.get("x-content-type-options").unwrap(), "nosniff", "{path}");
-        assert_eq!(headers.get("referrer-policy").unwrap(), "no-referrer", "{path}");
+        assert_eq!(
+            headers.get("x-content-type-options").unwrap(),
+            "nosniff",
+            "{path}"
+        );
+        assert_eq!(
+            headers.get("referrer-policy").unwrap(),
+            "no-referrer",
+            "{path}"
+        );
     }
     let page = admin.get("/projects").await;
     assert_eq!(page.headers().get("cache-control").unwrap(), "no-store");
@@ -78,7 +119,12 @@ async fn oversized_and_malformed_forms_get_clear_errors() {
     let (_, html) = admin.get_text("/projects").await;
     let token = crate::helpers::csrf_token(&html).unwrap();
     let huge = "x".repeat(100 * 1024);
-    let response = admin.post("/projects", &[("csrf_token", &token), ("name", &huge), ("slug", "big")]).await;
+    let response = admin
+        .post(
+            "/projects",
+            &[("csrf_token", &token), ("name", &huge), ("slug", "big")],
+        )
+        .await;
     assert!(response.status().is_client_error(), "{}", response.status());
     // A form body that is not urlencoded at all.
     let response = admin

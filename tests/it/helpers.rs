@@ -46,10 +46,17 @@ impl TestDb {
 async fn fresh_postgres_database(server: &str) -> String {
     use sqlx::Connection;
     let name = format!("keyport_test_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(server).await.expect("the test PostgreSQL server answers");
-    sqlx::query(&format!("create database {name}")).execute(&mut conn).await.expect("create test database");
+    let mut conn = sqlx::PgConnection::connect(server)
+        .await
+        .expect("the test PostgreSQL server answers");
+    sqlx::query(&format!("create database {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
     conn.close().await.ok();
-    let (base, _) = server.rsplit_once('/').expect("a PostgreSQL URL names a database");
+    let (base, _) = server
+        .rsplit_once('/')
+        .expect("a PostgreSQL URL names a database");
     format!("{base}/{name}")
 }
 
@@ -77,7 +84,12 @@ impl TestApp {
         tokio::spawn(app.serve(async move {
             let _ = stop.await;
         }));
-        TestApp { url, db, _test_db: test_db, _shutdown: shutdown }
+        TestApp {
+            url,
+            db,
+            _test_db: test_db,
+            _shutdown: shutdown,
+        }
     }
 
     /// A new visitor with an empty cookie jar.
@@ -88,7 +100,11 @@ impl TestApp {
             .redirect(Policy::none())
             .build()
             .unwrap();
-        Visitor { base: self.url.clone(), client, jar }
+        Visitor {
+            base: self.url.clone(),
+            client,
+            jar,
+        }
     }
 
     /// Completes setup and returns the signed-in instance admin.
@@ -98,7 +114,12 @@ impl TestApp {
             .submit(
                 "/setup",
                 "/setup",
-                &[("email", ADMIN_EMAIL), ("name", "Ada Admin"), ("password", PASSWORD), ("password_confirm", PASSWORD)],
+                &[
+                    ("email", ADMIN_EMAIL),
+                    ("name", "Ada Admin"),
+                    ("password", PASSWORD),
+                    ("password_confirm", PASSWORD),
+                ],
             )
             .await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "setup succeeds");
@@ -112,14 +133,30 @@ impl TestApp {
     }
 
     pub async fn insert_user(&self, email: &str, name: &str, is_admin: bool) -> String {
-        let hash = password::hash(Zeroizing::new(PASSWORD.to_string())).await.unwrap();
-        let new = NewUser { email, name, password_hash: Some(&hash), is_admin };
-        db::users::create(self.db.pool(), new).await.expect("insert user").id
+        let hash = password::hash(Zeroizing::new(PASSWORD.to_string()))
+            .await
+            .unwrap();
+        let new = NewUser {
+            email,
+            name,
+            password_hash: Some(&hash),
+            is_admin,
+        };
+        db::users::create(self.db.pool(), new)
+            .await
+            .expect("insert user")
+            .id
     }
 
     pub async fn sign_in(&self, email: &str, password: &str) -> Visitor {
         let visitor = self.visitor();
-        let response = visitor.submit("/login", "/login", &[("email", email), ("password", password)]).await;
+        let response = visitor
+            .submit(
+                "/login",
+                "/login",
+                &[("email", email), ("password", password)],
+            )
+            .await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "{email} signs in");
         visitor
     }
@@ -127,13 +164,29 @@ impl TestApp {
     /// A project created by the admin, with `owner` as its owner.
     pub async fn project(&self, admin: &Visitor, slug: &str, owner_email: &str) {
         let response = admin
-            .submit("/projects", "/projects", &[("name", &format!("Project {slug}")), ("slug", slug), ("owner_email", owner_email)])
+            .submit(
+                "/projects",
+                "/projects",
+                &[
+                    ("name", &format!("Project {slug}")),
+                    ("slug", slug),
+                    ("owner_email", owner_email),
+                ],
+            )
             .await;
-        assert_eq!(response.status(), StatusCode::SEE_OTHER, "project {slug} created");
+        assert_eq!(
+            response.status(),
+            StatusCode::SEE_OTHER,
+            "project {slug} created"
+        );
     }
 
     pub async fn user_id(&self, email: &str) -> String {
-        db::users::find_by_email(&self.db, email).await.unwrap().expect("user exists").id
+        db::users::find_by_email(&self.db, email)
+            .await
+            .unwrap()
+            .expect("user exists")
+            .id
     }
 }
 
@@ -150,7 +203,11 @@ impl Visitor {
     }
 
     pub async fn get(&self, path: &str) -> Response {
-        self.client.get(self.url(path)).send().await.expect("GET answers")
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("GET answers")
     }
 
     pub async fn get_text(&self, path: &str) -> (StatusCode, String) {
@@ -161,7 +218,12 @@ impl Visitor {
 
     /// Posts exactly these fields (no CSRF token added).
     pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Response {
-        self.client.post(self.url(path)).form(fields).send().await.expect("POST answers")
+        self.client
+            .post(self.url(path))
+            .form(fields)
+            .send()
+            .await
+            .expect("POST answers")
     }
 
     /// Opens `page` as a user would, then submits `fields` to `action` with the page's CSRF token.

@@ -12,21 +12,65 @@ async fn creating_a_project_shows_each_problem_and_keeps_the_input() {
     let cases = [
         ("", "ok-slug", "", "Enter a project name."),
         ("Name", "", "", "Enter a short name for URLs."),
-        ("Name", "Bad Slug", "", "Use lowercase letters, digits and single hyphens"),
-        ("Name", &"s".repeat(41), "", "A short name has 2 to 40 characters."),
-        ("Name", "storage", "", "A project with this short name already exists."),
-        ("Name", "fresh", "ghost@example.org", "No user has this email."),
-        ("Name", "fresh", "not an email", "Enter an email address such as name@example.org."),
+        (
+            "Name",
+            "Bad Slug",
+            "",
+            "Use lowercase letters, digits and single hyphens",
+        ),
+        (
+            "Name",
+            &"s".repeat(41),
+            "",
+            "A short name has 2 to 40 characters.",
+        ),
+        (
+            "Name",
+            "storage",
+            "",
+            "A project with this short name already exists.",
+        ),
+        (
+            "Name",
+            "fresh",
+            "ghost@example.org",
+            "No user has this email.",
+        ),
+        (
+            "Name",
+            "fresh",
+            "not an email",
+            "Enter an email address such as name@example.org.",
+        ),
     ];
     for (name, slug, owner, message) in cases {
-        let response = admin.submit("/projects", "/projects", &[("name", name), ("slug", slug), ("owner_email", owner)]).await;
-        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{name:?} {slug:?} {owner:?}");
+        let response = admin
+            .submit(
+                "/projects",
+                "/projects",
+                &[("name", name), ("slug", slug), ("owner_email", owner)],
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{name:?} {slug:?} {owner:?}"
+        );
         let html = response.text().await.unwrap();
         assert!(html.contains(message), "{message}");
-        assert!(html.contains(&format!("value=\"{slug}\"")), "the slug is kept");
-        assert!(html.contains(&format!("value=\"{owner}\"")), "the owner is kept");
+        assert!(
+            html.contains(&format!("value=\"{slug}\"")),
+            "the slug is kept"
+        );
+        assert!(
+            html.contains(&format!("value=\"{owner}\"")),
+            "the owner is kept"
+        );
     }
-    let count: i64 = sqlx::query_scalar("select count(*) from projects").fetch_one(app.db.pool()).await.unwrap();
+    let count: i64 = sqlx::query_scalar("select count(*) from projects")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
     assert_eq!(count, 1);
 }
 
@@ -41,8 +85,17 @@ async fn users_see_only_their_projects_and_others_answer_404() {
     let (_, html) = bob.get_text("/projects").await;
     assert!(html.contains("/projects/bobs-team"));
     assert!(!html.contains("secret-team"));
-    for path in ["/projects/secret-team", "/projects/secret-team/members", "/projects/nonexistent", "/projects/nonexistent/members"] {
-        assert_eq!(bob.get(path).await.status(), StatusCode::NOT_FOUND, "{path}");
+    for path in [
+        "/projects/secret-team",
+        "/projects/secret-team/members",
+        "/projects/nonexistent",
+        "/projects/nonexistent/members",
+    ] {
+        assert_eq!(
+            bob.get(path).await.status(),
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
     }
     let token = csrf_token(&bob.get_text("/projects").await.1).unwrap();
     let admin_id = app.user_id(ADMIN_EMAIL).await;
@@ -51,11 +104,23 @@ async fn users_see_only_their_projects_and_others_answer_404() {
         format!("/projects/secret-team/members/{admin_id}/role"),
         format!("/projects/secret-team/members/{admin_id}/remove"),
     ] {
-        let response = bob.post(&action, &[("csrf_token", &token), ("email", "bob@example.org"), ("role", "owner")]).await;
+        let response = bob
+            .post(
+                &action,
+                &[
+                    ("csrf_token", &token),
+                    ("email", "bob@example.org"),
+                    ("role", "owner"),
+                ],
+            )
+            .await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{action}");
     }
     // Instance admins are not members of every project either.
-    assert_eq!(admin.get("/projects/bobs-team").await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        admin.get("/projects/bobs-team").await.status(),
+        StatusCode::NOT_FOUND
+    );
 }
 
 /// A project with one member of each role; returns their clients by role name.
@@ -66,7 +131,14 @@ async fn team(app: &TestApp) -> Vec<(&'static str, Visitor)> {
     for role in ["admin", "member", "viewer"] {
         let email = format!("{role}@example.org");
         people.push((role, app.user(&email, role).await));
-        let response = people[0].1.submit("/projects/team/members", "/projects/team/members", &[("email", &email), ("role", role)]).await;
+        let response = people[0]
+            .1
+            .submit(
+                "/projects/team/members",
+                "/projects/team/members",
+                &[("email", &email), ("role", role)],
+            )
+            .await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "{role} added");
     }
     people
@@ -78,12 +150,19 @@ async fn every_role_sees_the_project_and_its_members() {
     for (role, person) in team(&app).await {
         let (status, html) = person.get_text("/projects/team").await;
         assert_eq!(status, StatusCode::OK, "{role}");
-        assert!(html.contains(&format!("<span class=\"badge\">{role}</span>")), "{role} sees their role");
+        assert!(
+            html.contains(&format!("<span class=\"badge\">{role}</span>")),
+            "{role} sees their role"
+        );
         let (status, html) = person.get_text("/projects/team/members").await;
         assert_eq!(status, StatusCode::OK, "{role}");
         assert!(html.contains("viewer@example.org"));
         let manages = html.contains("Add a member");
-        assert_eq!(manages, role == "owner" || role == "admin", "{role} sees the add form");
+        assert_eq!(
+            manages,
+            role == "owner" || role == "admin",
+            "{role} sees the add form"
+        );
     }
 }
 
@@ -94,11 +173,26 @@ async fn only_owners_and_admins_add_members() {
     for (i, (role, person)) in people.iter().enumerate() {
         let email = format!("new{i}@example.org");
         app.insert_user(&email, "New", false).await;
-        let response = person.submit("/projects/team/members", "/projects/team/members", &[("email", &email), ("role", "viewer")]).await;
+        let response = person
+            .submit(
+                "/projects/team/members",
+                "/projects/team/members",
+                &[("email", &email), ("role", "viewer")],
+            )
+            .await;
         let allowed = *role == "owner" || *role == "admin";
-        let expected = if allowed { StatusCode::SEE_OTHER } else { StatusCode::FORBIDDEN };
+        let expected = if allowed {
+            StatusCode::SEE_OTHER
+        } else {
+            StatusCode::FORBIDDEN
+        };
         assert_eq!(response.status(), expected, "{role}");
-        let is_member = people[0].1.get_text("/projects/team/members").await.1.contains(&email);
+        let is_member = people[0]
+            .1
+            .get_text("/projects/team/members")
+            .await
+            .1
+            .contains(&email);
         assert_eq!(is_member, allowed, "{role}");
     }
 }
@@ -112,19 +206,58 @@ async fn adding_a_member_shows_each_problem() {
     app.insert_user("carol@example.org", "Carol", false).await;
     let cases = [
         (owner, "", "member", "Enter an email address."),
-        (owner, "ghost@example.org", "member", "No user has this email."),
-        (owner, "viewer@example.org", "member", "This user is already a member."),
-        (owner, "carol@example.org", "superuser", "Choose one of the roles."),
-        (admin, "carol@example.org", "owner", "Only owners may add owners."),
+        (
+            owner,
+            "ghost@example.org",
+            "member",
+            "No user has this email.",
+        ),
+        (
+            owner,
+            "viewer@example.org",
+            "member",
+            "This user is already a member.",
+        ),
+        (
+            owner,
+            "carol@example.org",
+            "superuser",
+            "Choose one of the roles.",
+        ),
+        (
+            admin,
+            "carol@example.org",
+            "owner",
+            "Only owners may add owners.",
+        ),
     ];
     for (who, email, role, message) in cases {
-        let response = who.submit("/projects/team/members", "/projects/team/members", &[("email", email), ("role", role)]).await;
-        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{email} {role}");
+        let response = who
+            .submit(
+                "/projects/team/members",
+                "/projects/team/members",
+                &[("email", email), ("role", role)],
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{email} {role}"
+        );
         let html = response.text().await.unwrap();
         assert!(html.contains(message), "{message}");
-        assert!(html.contains(&format!("value=\"{email}\"")), "the email is kept");
+        assert!(
+            html.contains(&format!("value=\"{email}\"")),
+            "the email is kept"
+        );
     }
-    assert!(!owner.get_text("/projects/team/members").await.1.contains("carol@example.org"));
+    assert!(
+        !owner
+            .get_text("/projects/team/members")
+            .await
+            .1
+            .contains("carol@example.org")
+    );
 }
 
 #[tokio::test]
@@ -137,36 +270,109 @@ async fn roles_change_as_each_role_allows() {
 
     // Members and viewers may not change roles; admins may, but not to or from owner.
     for (role, person) in &people[2..] {
-        let response = person.submit("/projects/team/members", &path(&member_id, "role"), &[("role", "admin")]).await;
+        let response = person
+            .submit(
+                "/projects/team/members",
+                &path(&member_id, "role"),
+                &[("role", "admin")],
+            )
+            .await;
         assert_eq!(response.status(), StatusCode::FORBIDDEN, "{role}");
     }
     let (_, admin) = &people[1];
-    let response = admin.submit("/projects/team/members", &path(&member_id, "role"), &[("role", "owner")]).await;
-    assert_eq!(response.status(), StatusCode::FORBIDDEN, "admins do not make owners");
-    let response = admin.submit("/projects/team/members", &path(&owner_id, "role"), &[("role", "viewer")]).await;
-    assert_eq!(response.status(), StatusCode::FORBIDDEN, "admins do not demote owners");
-    let response = admin.submit("/projects/team/members", &path(&owner_id, "remove"), &[]).await;
-    assert_eq!(response.status(), StatusCode::FORBIDDEN, "admins do not remove owners");
-    let response = admin.submit("/projects/team/members", &path(&member_id, "role"), &[("role", "viewer")]).await;
+    let response = admin
+        .submit(
+            "/projects/team/members",
+            &path(&member_id, "role"),
+            &[("role", "owner")],
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::FORBIDDEN,
+        "admins do not make owners"
+    );
+    let response = admin
+        .submit(
+            "/projects/team/members",
+            &path(&owner_id, "role"),
+            &[("role", "viewer")],
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::FORBIDDEN,
+        "admins do not demote owners"
+    );
+    let response = admin
+        .submit("/projects/team/members", &path(&owner_id, "remove"), &[])
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::FORBIDDEN,
+        "admins do not remove owners"
+    );
+    let response = admin
+        .submit(
+            "/projects/team/members",
+            &path(&member_id, "role"),
+            &[("role", "viewer")],
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    let response = admin.submit("/projects/team/members", &path(&member_id, "role"), &[("role", "root")]).await;
+    let response = admin
+        .submit(
+            "/projects/team/members",
+            &path(&member_id, "role"),
+            &[("role", "root")],
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let role = keyport::db::projects::member_role(&app.db, &project_id(&app).await, &member_id).await.unwrap();
+    let role = keyport::db::projects::member_role(&app.db, &project_id(&app).await, &member_id)
+        .await
+        .unwrap();
     assert_eq!(role, Some(keyport::domain::roles::Role::Viewer));
 
     // Owners do everything, but a project keeps an owner.
     let (_, owner) = &people[0];
-    let response = owner.submit("/projects/team/members", &path(&owner_id, "role"), &[("role", "admin")]).await;
+    let response = owner
+        .submit(
+            "/projects/team/members",
+            &path(&owner_id, "role"),
+            &[("role", "admin")],
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let html = owner.get_text("/projects/team/members").await.1;
-    assert!(html.contains("A project keeps at least one owner"), "refused with a clear message");
-    owner.submit("/projects/team/members", &path(&owner_id, "remove"), &[]).await;
-    assert_eq!(owner.get("/projects/team").await.status(), StatusCode::OK, "the last owner stays");
+    assert!(
+        html.contains("A project keeps at least one owner"),
+        "refused with a clear message"
+    );
+    owner
+        .submit("/projects/team/members", &path(&owner_id, "remove"), &[])
+        .await;
+    assert_eq!(
+        owner.get("/projects/team").await.status(),
+        StatusCode::OK,
+        "the last owner stays"
+    );
 
-    owner.submit("/projects/team/members", &path(&member_id, "role"), &[("role", "owner")]).await;
-    let response = owner.submit("/projects/team/members", &path(&owner_id, "remove"), &[]).await;
+    owner
+        .submit(
+            "/projects/team/members",
+            &path(&member_id, "role"),
+            &[("role", "owner")],
+        )
+        .await;
+    let response = owner
+        .submit("/projects/team/members", &path(&owner_id, "remove"), &[])
+        .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    assert_eq!(owner.get("/projects/team").await.status(), StatusCode::NOT_FOUND, "removed from the project");
+    assert_eq!(
+        owner.get("/projects/team").await.status(),
+        StatusCode::NOT_FOUND,
+        "removed from the project"
+    );
 }
 
 #[tokio::test]
@@ -176,14 +382,39 @@ async fn admins_remove_members_and_members_do_not() {
     let viewer_id = app.user_id("viewer@example.org").await;
     let action = format!("/projects/team/members/{viewer_id}/remove");
     let (_, member) = &people[2];
-    assert_eq!(member.submit("/projects/team/members", &action, &[]).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        member
+            .submit("/projects/team/members", &action, &[])
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
     let (_, admin) = &people[1];
-    assert_eq!(admin.submit("/projects/team/members", &action, &[]).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        admin
+            .submit("/projects/team/members", &action, &[])
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
     let (_, viewer) = &people[3];
-    assert_eq!(viewer.get("/projects/team").await.status(), StatusCode::NOT_FOUND);
-    assert_eq!(admin.submit("/projects/team/members", &action, &[]).await.status(), StatusCode::NOT_FOUND, "already gone");
+    assert_eq!(
+        viewer.get("/projects/team").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        admin
+            .submit("/projects/team/members", &action, &[])
+            .await
+            .status(),
+        StatusCode::NOT_FOUND,
+        "already gone"
+    );
 }
 
 async fn project_id(app: &TestApp) -> String {
-    sqlx::query_scalar("select id from projects where slug = 'team'").fetch_one(app.db.pool()).await.unwrap()
+    sqlx::query_scalar("select id from projects where slug = 'team'")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap()
 }

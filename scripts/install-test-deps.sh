@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs on Debian 12: PostgreSQL (server binaries only; the tests
+# start their own throwaway cluster), Chromium and its WebDriver, and docker-compose (to check
+# docker-compose.yml). Does nothing when everything is already there.
+set -euo pipefail
+
+packages=(postgresql chromium chromium-driver docker-compose)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "install as root: apt-get install ${missing[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+echo "installing ${missing[*]}"
+# Keep package scripts from starting system services (the tests start their own).
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+  $sudo chmod +x "$policy"
+  trap '$sudo rm -f "$policy"' EXIT
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q
+$sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
