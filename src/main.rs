@@ -36,6 +36,8 @@ enum Command {
     Serve,
     /// Apply database migrations and exit
     Migrate,
+    /// Exit 0 if the portal at --listen answers /readyz (for container health checks)
+    Healthcheck,
     /// Manage user accounts
     User {
         #[command(subcommand)]
@@ -78,7 +80,6 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e:#}");
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
@@ -89,6 +90,7 @@ fn init_logging() {
     let filter = EnvFilter::try_from_env("KEYPORT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if std::env::var("KEYPORT_LOG_FORMAT").is_ok_and(|f| f == "json") {
         builder.json().init();
@@ -111,6 +113,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
+        Command::Healthcheck => healthcheck(cli.config.listen),
         Command::User {
             command:
                 UserCommand::Create {
@@ -120,6 +123,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     password_stdin: _,
                 },
         } => create_user(&cli.config, &email, &name, admin).await,
+    }
+}
+
+/// A plain HTTP/1.0 request to the portal's own `/readyz`, without an HTTP client library.
+fn healthcheck(listen: std::net::SocketAddr) -> anyhow::Result<()> {
+    use std::{io::Write, net::TcpStream, time::Duration};
+    let mut address = listen;
+    if address.ip().is_unspecified() {
+        address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(3))
+        .with_context(|| format!("nothing answers at {address}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(3)))?;
+    stream.write_all(b"GET /readyz HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response.lines().next().unwrap_or_default();
+    if status.split_whitespace().nth(1) == Some("200") {
+        Ok(())
+    } else {
+        bail!("not ready: {status}")
     }
 }
 

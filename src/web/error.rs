@@ -68,14 +68,19 @@ impl IntoResponse for PageError {
                 )
             }
         };
-        let page = ErrorPage {
-            status: status.as_u16(),
-            title,
-            message,
-        };
-        match page.render() {
-            Ok(html) => (status, Html(html)).into_response(),
-            Err(_) => (status, message).into_response(),
-        }
+        error_page(status, title, message)
+    }
+}
+
+/// The error page, for failures that do not come from a handler (e.g. the throttle).
+pub fn error_page(status: StatusCode, title: &'static str, message: &'static str) -> Response {
+    let page = ErrorPage {
+        status: status.as_u16(),
+        title,
+        message,
+    };
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(_) => (status, message).into_response(),
     }
 }

@@ -14,6 +14,7 @@ mod members;
 mod projects;
 mod session;
 mod setup;
+mod throttle;
 mod view;
 
 use std::{
@@ -85,10 +86,15 @@ pub fn router(state: AppState) -> Router {
             state.config.session_idle_minutes.into(),
         )));
 
-    let pages = Router::new()
+    // The forms that check a password are throttled per client address.
+    let password_forms = Router::new()
         .merge(setup::router())
         .merge(auth::router())
         .merge(account::router())
+        .route_layer(throttle::layer());
+
+    let pages = Router::new()
+        .merge(password_forms)
         .merge(admin::router())
         .merge(projects::router())
         .merge(members::router())

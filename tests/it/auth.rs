@@ -340,3 +340,37 @@ async fn a_disabled_user_is_signed_out_and_cannot_sign_in() {
         .await;
     app.sign_in("bob@example.org", PASSWORD).await;
 }
+
+#[tokio::test]
+async fn repeated_sign_in_attempts_are_throttled() {
+    let app = TestApp::spawn().await;
+    app.admin().await;
+    let visitor = app.visitor();
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        let response = visitor
+            .submit(
+                "/login",
+                "/login",
+                &[("email", ADMIN_EMAIL), ("password", "guess")],
+            )
+            .await;
+        statuses.push(response.status());
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert!(response.headers().contains_key("retry-after"));
+            assert!(response.text().await.unwrap().contains("Too many attempts"));
+            break;
+        }
+    }
+    assert_eq!(
+        statuses.last(),
+        Some(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.len() >= 9,
+        "a few honest mistakes are allowed: {statuses:?}"
+    );
+    // Other pages still answer.
+    assert_eq!(visitor.get("/login").await.status(), StatusCode::OK);
+}

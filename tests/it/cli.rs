@@ -271,6 +271,15 @@ async fn serve_logs_where_things_are_and_stops_on_sigterm() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let healthcheck = |port: u16| {
+        Command::new(env!("CARGO_BIN_EXE_keyport"))
+            .args(["healthcheck", "--listen", &format!("0.0.0.0:{port}")])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(healthcheck(port), "the health check passes while serving");
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -293,4 +302,5 @@ async fn serve_logs_where_things_are_and_stops_on_sigterm() {
     );
     assert!(log.contains("database ready"));
     assert!(log.contains("shutting down"));
+    assert!(!healthcheck(port), "and fails once stopped");
 }
