@@ -5,6 +5,7 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod domain;
+pub mod files;
 pub mod web;
 
 use std::net::SocketAddr;

@@ -41,7 +41,7 @@ create table memberships (
 create index memberships_user on memberships(user_id);
 
 create table sessions (
-    id text primary key,
+    id text primary key,                 -- sha-256 of the session id in the cookie
     data text not null,
     expiry_date bigint not null,
     user_id text                         -- copied from the session data so that a user's sessions can be ended together

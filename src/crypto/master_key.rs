@@ -62,7 +62,7 @@ impl MasterKey {
     /// Writes the key as base64 to a new file readable by its owner only.
     pub fn write_new_file(&self, path: &Path) -> anyhow::Result<()> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
+            crate::files::create_private_dir(dir)
                 .with_context(|| format!("cannot create the folder {}", dir.display()))?;
         }
         let mut options = std::fs::OpenOptions::new();
@@ -163,6 +163,15 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
+            let dir_mode = std::fs::metadata(path.parent().unwrap())
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(
+                dir_mode & 0o777,
+                0o700,
+                "a folder Keyport creates is private"
+            );
         }
         // Never overwrites an existing key.
         assert!(MasterKey::generate().write_new_file(&path).is_err());

@@ -108,7 +108,7 @@ fn sqlite_url(url: &str) -> anyhow::Result<String> {
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
     {
-        std::fs::create_dir_all(dir)
+        crate::files::create_private_dir(dir)
             .with_context(|| format!("cannot create the database folder {}", dir.display()))?;
     }
     // Validate early so that a malformed URL gets a clear message.

@@ -1,7 +1,8 @@
 //! Server-side sessions in the portal's own database, for tower-sessions.
 //!
 //! The user id is copied out of the session data into its own column so that all sessions of a
-//! user can be ended at once (password change, disabling).
+//! user can be ended at once (password change, disabling). Rows are keyed by a SHA-256 of the
+//! session id, so that a copy of the database does not hand out live sessions.
 
 use async_trait::async_trait;
 use sqlx::{Any, Executor};
@@ -12,6 +13,12 @@ use tower_sessions::{
 };
 
 use super::{Db, now};
+use crate::crypto::sha256_hex;
+
+/// The stored form of a session id.
+pub fn key(id: &str) -> String {
+    sha256_hex(id)
+}
 
 /// The session key under which the signed-in user's id is kept.
 pub const USER_ID_KEY: &str = "user_id";
@@ -52,7 +59,7 @@ impl SessionStore for DbSessionStore {
                 "insert into sessions (id, data, expiry_date, user_id) values ($1, $2, $3, $4)
                  on conflict (id) do nothing",
             )
-            .bind(record.id.to_string())
+            .bind(key(&record.id.to_string()))
             .bind(&data)
             .bind(record.expiry_date.unix_timestamp())
             .bind(&user_id)
@@ -72,7 +79,7 @@ impl SessionStore for DbSessionStore {
             "insert into sessions (id, data, expiry_date, user_id) values ($1, $2, $3, $4)
              on conflict (id) do update set data = excluded.data, expiry_date = excluded.expiry_date, user_id = excluded.user_id",
         )
-        .bind(record.id.to_string())
+        .bind(key(&record.id.to_string()))
         .bind(&data)
         .bind(record.expiry_date.unix_timestamp())
         .bind(&user_id)
@@ -86,7 +93,7 @@ impl SessionStore for DbSessionStore {
         let row: Option<(String, i64)> = sqlx::query_as(
             "select data, expiry_date from sessions where id = $1 and expiry_date > $2",
         )
-        .bind(id.to_string())
+        .bind(key(&id.to_string()))
         .bind(now())
         .fetch_optional(self.db.pool())
         .await
@@ -107,7 +114,7 @@ impl SessionStore for DbSessionStore {
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         sqlx::query("delete from sessions where id = $1")
-            .bind(id.to_string())
+            .bind(key(&id.to_string()))
             .execute(self.db.pool())
             .await
             .map_err(backend)?;
@@ -135,7 +142,7 @@ pub async fn delete_for_user<'e>(
 ) -> sqlx::Result<u64> {
     let deleted = sqlx::query("delete from sessions where user_id = $1 and id <> $2")
         .bind(user_id)
-        .bind(keep.unwrap_or(""))
+        .bind(keep.map(key).unwrap_or_default())
         .execute(db)
         .await?;
     Ok(deleted.rows_affected())

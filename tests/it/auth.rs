@@ -44,6 +44,15 @@ async fn sign_in_cycles_the_session_id_and_sets_safe_cookies() {
     assert_eq!(location(&response), "/projects");
     let after = visitor.session_cookie().unwrap();
     assert_ne!(before, after, "the session id changes at sign-in");
+    let stored: Vec<String> = sqlx::query_scalar("select id from sessions")
+        .fetch_all(app.db.pool())
+        .await
+        .unwrap();
+    assert!(
+        !stored.contains(&after),
+        "the database never holds a usable session id"
+    );
+    assert!(stored.contains(&keyport::db::sessions::key(&after)));
     assert_eq!(visitor.get("/projects").await.status(), StatusCode::OK);
 }
 
