@@ -134,3 +134,13 @@ pub fn new_id() -> String {
 pub fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(e) if e.is_unique_violation())
 }
+
+/// `taken` when the error is a unique violation (a duplicate the user should hear about),
+/// otherwise the database error itself.
+pub fn unique_as<E: From<sqlx::Error>>(error: sqlx::Error, taken: E) -> E {
+    if is_unique_violation(&error) {
+        taken
+    } else {
+        error.into()
+    }
+}

@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::{Db, is_unique_violation, new_id, now};
+use super::{Db, new_id, now, unique_as};
 use crate::domain::roles::Role;
 
 #[derive(Clone, Debug, FromRow)]
@@ -63,13 +63,7 @@ pub async fn create(
     .bind(project.created_at)
     .execute(&mut *tx)
     .await
-    .map_err(|e| {
-        if is_unique_violation(&e) {
-            ProjectError::SlugTaken
-        } else {
-            e.into()
-        }
-    })?;
+    .map_err(|e| unique_as(e, ProjectError::SlugTaken))?;
     sqlx::query("insert into memberships (project_id, user_id, role, created_at) values ($1, $2, 'owner', $3)")
         .bind(&project.id)
         .bind(owner_id)
@@ -181,13 +175,7 @@ pub async fn add_member(
     .bind(now())
     .execute(db.pool())
     .await
-    .map_err(|e| {
-        if is_unique_violation(&e) {
-            ProjectError::AlreadyMember
-        } else {
-            e.into()
-        }
-    })?;
+    .map_err(|e| unique_as(e, ProjectError::AlreadyMember))?;
     Ok(())
 }
 

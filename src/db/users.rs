@@ -2,7 +2,7 @@
 
 use sqlx::{Any, Executor, FromRow};
 
-use super::{Db, is_unique_violation, new_id, now};
+use super::{Db, new_id, now, unique_as};
 
 #[derive(Clone, Debug)]
 pub struct User {
@@ -79,7 +79,7 @@ pub async fn create<'e>(
     .bind(created_at)
     .execute(db)
     .await
-    .map_err(|e| if is_unique_violation(&e) { CreateUserError::EmailTaken } else { e.into() })?;
+    .map_err(|e| unique_as(e, CreateUserError::EmailTaken))?;
     Ok(User {
         id,
         email: new.email.to_string(),

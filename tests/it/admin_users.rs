@@ -2,7 +2,7 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::{ADMIN_EMAIL, TestApp, csrf_token, location};
+use crate::helpers::{ADMIN_EMAIL, TestApp, csrf_token, location, password_link};
 
 #[tokio::test]
 async fn only_instance_admins_manage_users_and_create_projects() {
@@ -197,11 +197,7 @@ async fn a_new_password_link_replaces_the_old_one() {
         .text()
         .await
         .unwrap();
-    let link = |html: &str| {
-        let start = html.find("/set-password/").unwrap();
-        html[start..start + html[start..].find('"').unwrap()].to_string()
-    };
-    let old = link(&first);
+    let old = password_link(&first);
     let dan = app.user_id("dan@example.org").await;
     let second = admin
         .submit(
@@ -213,7 +209,7 @@ async fn a_new_password_link_replaces_the_old_one() {
         .text()
         .await
         .unwrap();
-    let new = link(&second);
+    let new = password_link(&second);
     assert_ne!(old, new);
     assert_eq!(
         app.visitor().get(&old).await.status(),

@@ -2,7 +2,7 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::{ADMIN_EMAIL, PASSWORD, TestApp, location};
+use crate::helpers::{ADMIN_EMAIL, PASSWORD, TestApp, location, password_link};
 
 const WRONG: &str = "The email or the password is wrong.";
 
@@ -243,9 +243,7 @@ async fn a_set_password_link_works_once() {
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     let html = response.text().await.unwrap();
-    let start = html.find("/set-password/").expect("the link is shown");
-    let end = start + html[start..].find('"').unwrap();
-    let path = html[start..end].to_string();
+    let path = password_link(&html);
 
     let bob = app.visitor();
     let response = bob
@@ -285,8 +283,7 @@ async fn an_expired_set_password_link_is_refused() {
         .text()
         .await
         .unwrap();
-    let start = html.find("/set-password/").unwrap();
-    let path = html[start..start + html[start..].find('"').unwrap()].to_string();
+    let path = password_link(&html);
     sqlx::query("update password_links set expires_at = $1")
         .bind(keyport::db::now() - 1)
         .execute(app.db.pool())

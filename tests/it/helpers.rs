@@ -254,6 +254,15 @@ pub fn csrf_token(html: &str) -> Option<String> {
     Some(html[start..start + end].to_string())
 }
 
+/// The set-password link shown on a page, as a path.
+pub fn password_link(html: &str) -> String {
+    let start = html
+        .find("/set-password/")
+        .expect("the page shows a set-password link");
+    let end = start + html[start..].find('"').unwrap();
+    html[start..end].to_string()
+}
+
 pub fn location(response: &Response) -> String {
     response
         .headers()
