@@ -186,8 +186,10 @@ async fn create_user(config: &Config, email: &str, name: &str, admin: bool) -> a
         Err(CreateUserError::EmailTaken) => bail!("a user with the email {email} already exists"),
         Err(CreateUserError::Database(e)) => return Err(e.into()),
     };
-    // An account exists now, so the web setup is closed.
-    settings::insert_if_absent(&mut *tx, settings::SETUP_DONE, &db::now().to_string()).await?;
+    // An instance admin exists now, so the web setup is closed.
+    if admin {
+        settings::insert_if_absent(&mut *tx, settings::SETUP_DONE, &db::now().to_string()).await?;
+    }
     tx.commit().await?;
     println!(
         "created user {} ({}){}",

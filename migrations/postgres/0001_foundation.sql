@@ -17,11 +17,10 @@ create table users (
 
 create table password_links (
     token_hash text primary key,         -- sha-256 of the token in the link; the token itself is shown once
-    user_id text not null references users(id) on delete cascade,
+    user_id text not null unique references users(id) on delete cascade, -- one link per user at most
     created_at bigint not null,
     expires_at bigint not null
 );
-create index password_links_user on password_links(user_id);
 
 create table projects (
     id text primary key,

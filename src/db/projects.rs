@@ -3,7 +3,7 @@
 use sqlx::FromRow;
 
 use super::{Db, new_id, now, unique_as};
-use crate::domain::roles::Role;
+use crate::domain::roles::{Role, may_change_membership};
 
 #[derive(Clone, Debug, FromRow)]
 pub struct Project {
@@ -32,6 +32,8 @@ pub enum ProjectError {
     LastOwner,
     #[error("not a member of this project")]
     NotMember,
+    #[error("the actor's role does not allow this change")]
+    NotAllowed,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -185,6 +187,7 @@ pub async fn add_member(
 pub async fn change_member(
     db: &Db,
     project_id: &str,
+    actor_id: &str,
     user_id: &str,
     role: Option<Role>,
 ) -> Result<(), ProjectError> {
@@ -194,6 +197,27 @@ pub async fn change_member(
         .bind(project_id)
         .execute(&mut *tx)
         .await?;
+    // Both roles are read under the project's lock, so a concurrent change cannot slip between
+    // the check and the write.
+    let role_of = async |tx: &mut sqlx::AnyConnection, user: &str| -> sqlx::Result<Option<Role>> {
+        let role: Option<String> = sqlx::query_scalar(
+            "select role from memberships where project_id = $1 and user_id = $2",
+        )
+        .bind(project_id)
+        .bind(user)
+        .fetch_optional(&mut *tx)
+        .await?;
+        role.as_deref().map(parse_role).transpose()
+    };
+    let actor = role_of(&mut tx, actor_id)
+        .await?
+        .ok_or(ProjectError::NotAllowed)?;
+    let from = role_of(&mut tx, user_id)
+        .await?
+        .ok_or(ProjectError::NotMember)?;
+    if !may_change_membership(actor, Some(from), role) {
+        return Err(ProjectError::NotAllowed);
+    }
     let changed = match role {
         Some(role) => {
             sqlx::query("update memberships set role = $1 where project_id = $2 and user_id = $3")

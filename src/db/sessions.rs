@@ -75,17 +75,16 @@ impl SessionStore for DbSessionStore {
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let (data, user_id) = encode(record)?;
-        sqlx::query(
-            "insert into sessions (id, data, expiry_date, user_id) values ($1, $2, $3, $4)
-             on conflict (id) do update set data = excluded.data, expiry_date = excluded.expiry_date, user_id = excluded.user_id",
-        )
-        .bind(key(&record.id.to_string()))
-        .bind(&data)
-        .bind(record.expiry_date.unix_timestamp())
-        .bind(&user_id)
-        .execute(self.db.pool())
-        .await
-        .map_err(backend)?;
+        // An update only: a session deleted meanwhile (sign-out, password change) stays deleted
+        // even when a request that loaded it earlier finishes later. New sessions go through `create`.
+        sqlx::query("update sessions set data = $2, expiry_date = $3, user_id = $4 where id = $1")
+            .bind(key(&record.id.to_string()))
+            .bind(&data)
+            .bind(record.expiry_date.unix_timestamp())
+            .bind(&user_id)
+            .execute(self.db.pool())
+            .await
+            .map_err(backend)?;
         Ok(())
     }
 

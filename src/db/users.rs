@@ -160,58 +160,100 @@ pub async fn set_password(
     .bind(id)
     .execute(&mut *tx)
     .await?;
+    delete_password_link(&mut *tx, id).await?;
     super::sessions::delete_for_user(&mut *tx, id, keep_session).await?;
     tx.commit().await
 }
 
-/// Disables or re-enables a user; disabling ends all their sessions.
-pub async fn set_disabled(db: &Db, id: &str, disabled: bool) -> sqlx::Result<bool> {
+#[derive(Debug, thiserror::Error)]
+pub enum AdminChangeError {
+    #[error("no enabled instance administrator would remain")]
+    LastAdmin,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Runs `change` and commits it only if an enabled instance admin remains. Changes of admins run
+/// one after the other (the first write takes a lock on a settings row), so the count is exact.
+async fn keep_an_admin(
+    db: &Db,
+    change: impl AsyncFnOnce(&mut sqlx::AnyConnection) -> sqlx::Result<()>,
+) -> Result<(), AdminChangeError> {
     let mut tx = db.pool().begin().await?;
-    let updated = sqlx::query(
-        "update users set disabled = $1, session_epoch = session_epoch + 1 where id = $2",
-    )
-    .bind(i64::from(disabled))
-    .bind(id)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if disabled {
-        super::sessions::delete_for_user(&mut *tx, id, None).await?;
+    super::settings::set(&mut *tx, "admin_change", &now().to_string()).await?;
+    change(&mut tx).await?;
+    let admins: i64 =
+        sqlx::query_scalar("select count(*) from users where is_admin = 1 and disabled = 0")
+            .fetch_one(&mut *tx)
+            .await?;
+    if admins == 0 {
+        return Err(AdminChangeError::LastAdmin);
     }
     tx.commit().await?;
-    Ok(updated == 1)
+    Ok(())
 }
 
-pub async fn set_admin(db: &Db, id: &str, is_admin: bool) -> sqlx::Result<bool> {
-    let updated = sqlx::query("update users set is_admin = $1 where id = $2")
-        .bind(i64::from(is_admin))
+/// Disables or re-enables a user; disabling ends all their sessions and their set-password link.
+pub async fn set_disabled(db: &Db, id: &str, disabled: bool) -> Result<(), AdminChangeError> {
+    keep_an_admin(db, async |conn| {
+        sqlx::query(
+            "update users set disabled = $1, session_epoch = session_epoch + 1 where id = $2",
+        )
+        .bind(i64::from(disabled))
         .bind(id)
-        .execute(db.pool())
-        .await?
-        .rows_affected();
-    Ok(updated == 1)
+        .execute(&mut *conn)
+        .await?;
+        if disabled {
+            delete_password_link(&mut *conn, id).await?;
+            super::sessions::delete_for_user(&mut *conn, id, None).await?;
+        }
+        Ok(())
+    })
+    .await
 }
 
-/// Replaces any earlier set-password link of the user with a new one.
-pub async fn create_password_link(
-    db: &Db,
+pub async fn set_admin(db: &Db, id: &str, is_admin: bool) -> Result<(), AdminChangeError> {
+    keep_an_admin(db, async |conn| {
+        sqlx::query("update users set is_admin = $1 where id = $2")
+            .bind(i64::from(is_admin))
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    })
+    .await
+}
+
+/// Creates the user's set-password link, replacing an earlier one (one link per user).
+pub async fn create_password_link<'e>(
+    db: impl Executor<'e, Database = Any>,
     user_id: &str,
     token_hash: &str,
     expires_at: i64,
 ) -> sqlx::Result<()> {
-    let mut tx = db.pool().begin().await?;
+    sqlx::query(
+        "insert into password_links (token_hash, user_id, created_at, expires_at) values ($1, $2, $3, $4)
+         on conflict (user_id) do update set token_hash = excluded.token_hash,
+             created_at = excluded.created_at, expires_at = excluded.expires_at",
+    )
+    .bind(token_hash)
+    .bind(user_id)
+    .bind(now())
+    .bind(expires_at)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+async fn delete_password_link<'e>(
+    db: impl Executor<'e, Database = Any>,
+    user_id: &str,
+) -> sqlx::Result<()> {
     sqlx::query("delete from password_links where user_id = $1")
         .bind(user_id)
-        .execute(&mut *tx)
+        .execute(db)
         .await?;
-    sqlx::query("insert into password_links (token_hash, user_id, created_at, expires_at) values ($1, $2, $3, $4)")
-        .bind(token_hash)
-        .bind(user_id)
-        .bind(now())
-        .bind(expires_at)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await
+    Ok(())
 }
 
 /// The user a still-valid link belongs to.
@@ -246,11 +288,15 @@ pub async fn use_password_link(
     let Some(user_id) = user_id else {
         return Ok(false);
     };
-    sqlx::query("update users set password_hash = $1, session_epoch = session_epoch + 1 where id = $2 and disabled = 0")
+    let updated = sqlx::query("update users set password_hash = $1, session_epoch = session_epoch + 1 where id = $2 and disabled = 0")
         .bind(password_hash)
         .bind(&user_id)
         .execute(&mut *tx)
         .await?;
+    if updated.rows_affected() == 0 {
+        // Disabled since the link was opened: nothing is set, the link stays as it was.
+        return Ok(false);
+    }
     super::sessions::delete_for_user(&mut *tx, &user_id, None).await?;
     tx.commit().await?;
     Ok(true)

@@ -70,6 +70,7 @@ async fn password_post(
     let keep = session.id().map(|id| id.to_string());
     db::users::set_password(&state.db, &user.id, &hash, keep.as_deref()).await?;
     session::renew_epoch(&session, user.session_epoch + 1).await?;
+    session.cycle_id().await?;
     tracing::info!(user = %user.id, "password changed; other sessions ended");
     session::set_notice(
         &session,

@@ -23,7 +23,7 @@ use crate::{
     crypto::{random_token, sha256_hex},
     db::{
         self,
-        users::{CreateUserError, NewUser, User},
+        users::{AdminChangeError, CreateUserError, NewUser, User},
     },
     domain::validate,
 };
@@ -102,10 +102,13 @@ async fn users_post(
             password_hash: None,
             is_admin,
         };
-        match db::users::create(state.db.pool(), new).await {
+        // The user and their link are written together, or neither.
+        let mut tx = state.db.pool().begin().await?;
+        match db::users::create(&mut *tx, new).await {
             Ok(user) => {
+                let link = new_password_link(&mut tx, &state, &user).await?;
+                tx.commit().await?;
                 tracing::info!(by = %admin.user.id, user = %user.id, "user created");
-                let link = new_password_link(&state, &user).await?;
                 return Ok(PasswordLinkPage {
                     ctx: admin.ctx,
                     user,
@@ -134,10 +137,14 @@ async fn users_post(
 }
 
 /// Creates a link (replacing an older one) and returns it; only its hash is kept.
-async fn new_password_link(state: &AppState, user: &User) -> Result<String, PageError> {
+async fn new_password_link(
+    conn: &mut sqlx::AnyConnection,
+    state: &AppState,
+    user: &User,
+) -> Result<String, PageError> {
     let token = random_token();
     let expires_at = db::now() + LINK_HOURS * 3600;
-    db::users::create_password_link(&state.db, &user.id, &sha256_hex(&token), expires_at).await?;
+    db::users::create_password_link(conn, &user.id, &sha256_hex(&token), expires_at).await?;
     Ok(format!(
         "{}/set-password/{token}",
         state.config.public_url()
@@ -164,7 +171,8 @@ async fn password_link_post(
         .await?;
         return Ok(Redirect::to("/admin/users").into_response());
     }
-    let link = new_password_link(&state, &user).await?;
+    let mut conn = state.db.pool().acquire().await?;
+    let link = new_password_link(&mut conn, &state, &user).await?;
     tracing::info!(by = %admin.user.id, user = %user.id, "set-password link created");
     Ok(PasswordLinkPage {
         ctx: admin.ctx,
@@ -176,63 +184,95 @@ async fn password_link_post(
     .into_response())
 }
 
+#[derive(Clone, Copy, Debug)]
+enum UserChange {
+    Disable,
+    Enable,
+    MakeAdmin,
+    RevokeAdmin,
+}
+
 async fn disable_post(
-    State(state): State<AppState>,
-    InstanceAdmin(admin): InstanceAdmin,
-    Path(id): Path<String>,
+    state: State<AppState>,
+    admin: InstanceAdmin,
+    id: Path<String>,
 ) -> Result<Redirect, PageError> {
-    let user = target_user(&state, &id).await?;
-    let notice = if user.id == admin.user.id {
-        "You cannot disable your own account.".to_string()
-    } else {
-        db::users::set_disabled(&state.db, &user.id, true).await?;
-        tracing::info!(by = %admin.user.id, user = %user.id, "user disabled");
-        format!("{} is disabled and signed out everywhere.", user.email)
-    };
-    session::set_notice(&admin.session, notice).await?;
-    Ok(Redirect::to("/admin/users"))
+    change_user(state, admin, id, UserChange::Disable).await
 }
 
 async fn enable_post(
-    State(state): State<AppState>,
-    InstanceAdmin(admin): InstanceAdmin,
-    Path(id): Path<String>,
+    state: State<AppState>,
+    admin: InstanceAdmin,
+    id: Path<String>,
 ) -> Result<Redirect, PageError> {
-    let user = target_user(&state, &id).await?;
-    db::users::set_disabled(&state.db, &user.id, false).await?;
-    tracing::info!(by = %admin.user.id, user = %user.id, "user enabled");
-    session::set_notice(&admin.session, format!("{} is enabled again.", user.email)).await?;
-    Ok(Redirect::to("/admin/users"))
+    change_user(state, admin, id, UserChange::Enable).await
 }
 
 async fn make_admin_post(
-    State(state): State<AppState>,
-    InstanceAdmin(admin): InstanceAdmin,
-    Path(id): Path<String>,
+    state: State<AppState>,
+    admin: InstanceAdmin,
+    id: Path<String>,
 ) -> Result<Redirect, PageError> {
-    let user = target_user(&state, &id).await?;
-    db::users::set_admin(&state.db, &user.id, true).await?;
-    tracing::info!(by = %admin.user.id, user = %user.id, "admin right granted");
-    session::set_notice(
-        &admin.session,
-        format!("{} is now an instance administrator.", user.email),
-    )
-    .await?;
-    Ok(Redirect::to("/admin/users"))
+    change_user(state, admin, id, UserChange::MakeAdmin).await
 }
 
 async fn revoke_admin_post(
+    state: State<AppState>,
+    admin: InstanceAdmin,
+    id: Path<String>,
+) -> Result<Redirect, PageError> {
+    change_user(state, admin, id, UserChange::RevokeAdmin).await
+}
+
+/// Applies a change to a user's account. Admins do not disable or demote themselves, and an
+/// enabled instance admin always remains.
+async fn change_user(
     State(state): State<AppState>,
     InstanceAdmin(admin): InstanceAdmin,
     Path(id): Path<String>,
+    change: UserChange,
 ) -> Result<Redirect, PageError> {
     let user = target_user(&state, &id).await?;
-    let notice = if user.id == admin.user.id {
-        "You cannot take away your own administrator right; ask another administrator.".to_string()
-    } else {
-        db::users::set_admin(&state.db, &user.id, false).await?;
-        tracing::info!(by = %admin.user.id, user = %user.id, "admin right revoked");
-        format!("{} is no longer an instance administrator.", user.email)
+    let own = user.id == admin.user.id;
+    let refusal = match change {
+        UserChange::Disable if own => Some("You cannot disable your own account."),
+        UserChange::RevokeAdmin if own => {
+            Some("You cannot take away your own administrator right; ask another administrator.")
+        }
+        _ => None,
+    };
+    let notice = match refusal {
+        Some(refusal) => refusal.to_string(),
+        None => {
+            let (outcome, done) = match change {
+                UserChange::Disable => (
+                    db::users::set_disabled(&state.db, &user.id, true).await,
+                    "is disabled and signed out everywhere",
+                ),
+                UserChange::Enable => (
+                    db::users::set_disabled(&state.db, &user.id, false).await,
+                    "is enabled again",
+                ),
+                UserChange::MakeAdmin => (
+                    db::users::set_admin(&state.db, &user.id, true).await,
+                    "is now an instance administrator",
+                ),
+                UserChange::RevokeAdmin => (
+                    db::users::set_admin(&state.db, &user.id, false).await,
+                    "is no longer an instance administrator",
+                ),
+            };
+            match outcome {
+                Ok(()) => {
+                    tracing::info!(by = %admin.user.id, user = %user.id, ?change, "account changed");
+                    format!("{} {done}.", user.email)
+                }
+                Err(AdminChangeError::LastAdmin) => {
+                    "Refused: no enabled instance administrator would remain.".to_string()
+                }
+                Err(AdminChangeError::Database(e)) => return Err(e.into()),
+            }
+        }
     };
     session::set_notice(&admin.session, notice).await?;
     Ok(Redirect::to("/admin/users"))

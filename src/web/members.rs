@@ -187,16 +187,9 @@ async fn change(
 ) -> Result<Redirect, PageError> {
     member.require(Action::ManageMembers)?;
     let back = Redirect::to(&format!("/projects/{}/members", member.project.slug));
-    let from = db::projects::member_role(&state.db, &member.project.id, user_id)
-        .await?
-        .ok_or(PageError::NotFound)?;
-    if !may_change_membership(member.role, Some(from), to) {
-        return Err(PageError::Forbidden(
-            "Only owners may grant, change or take away the owner role.",
-        ));
-    }
-    let notice = match db::projects::change_member(&state.db, &member.project.id, user_id, to).await
-    {
+    let change =
+        db::projects::change_member(&state.db, &member.project.id, &member.user.id, user_id, to);
+    let notice = match change.await {
         Ok(()) => {
             tracing::info!(by = %member.user.id, project = %member.project.id, user = %user_id, to = ?to.map(Role::as_str), "membership changed");
             match to {
@@ -208,6 +201,11 @@ async fn change(
             "A project keeps at least one owner: make someone else owner first.".into()
         }
         Err(ProjectError::NotMember) => return Err(PageError::NotFound),
+        Err(ProjectError::NotAllowed) => {
+            return Err(PageError::Forbidden(
+                "Only owners may grant, change or take away the owner role.",
+            ));
+        }
         Err(e) => return Err(anyhow::Error::from(e).into()),
     };
     session::set_notice(&member.session, notice).await?;

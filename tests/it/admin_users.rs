@@ -217,3 +217,29 @@ async fn a_new_password_link_replaces_the_old_one() {
     );
     assert_eq!(app.visitor().get(&new).await.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn the_last_enabled_admin_stays() {
+    use keyport::db::users::{self, AdminChangeError};
+    let app = TestApp::spawn().await;
+    app.admin().await;
+    let ada = app.user_id(ADMIN_EMAIL).await;
+    assert!(matches!(
+        users::set_admin(&app.db, &ada, false).await,
+        Err(AdminChangeError::LastAdmin)
+    ));
+    assert!(matches!(
+        users::set_disabled(&app.db, &ada, true).await,
+        Err(AdminChangeError::LastAdmin)
+    ));
+    let still = users::find(&app.db, &ada).await.unwrap().unwrap();
+    assert!(still.is_admin && !still.disabled, "nothing was changed");
+    let bob = app.insert_user("bob@example.org", "Bob", true).await;
+    users::set_admin(&app.db, &ada, false)
+        .await
+        .expect("another admin remains");
+    assert!(matches!(
+        users::set_disabled(&app.db, &bob, true).await,
+        Err(AdminChangeError::LastAdmin)
+    ));
+}

@@ -380,3 +380,51 @@ async fn repeated_sign_in_attempts_are_throttled() {
     // Other pages still answer.
     assert_eq!(visitor.get("/login").await.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_request_in_flight_does_not_bring_a_signed_out_session_back() {
+    use keyport::db::sessions::DbSessionStore;
+    use tower_sessions::SessionStore;
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let store = DbSessionStore::new(app.db.clone());
+    let cookie = admin.session_cookie().unwrap();
+    let id: tower_sessions::session::Id = cookie.parse().unwrap();
+    // A request loaded the session before sign-out ...
+    let loaded = store.load(&id).await.unwrap().expect("the session exists");
+    admin.submit("/account", "/logout", &[]).await;
+    // ... and saves it after.
+    store.save(&loaded).await.unwrap();
+    assert!(
+        store.load(&id).await.unwrap().is_none(),
+        "the session stays deleted"
+    );
+}
+
+#[tokio::test]
+async fn disabling_a_user_voids_their_set_password_link() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let html = admin
+        .submit(
+            "/admin/users",
+            "/admin/users",
+            &[("email", "erin@example.org"), ("name", "Erin")],
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    let path = password_link(&html);
+    let erin = app.user_id("erin@example.org").await;
+    admin
+        .submit("/admin/users", &format!("/admin/users/{erin}/disable"), &[])
+        .await;
+    admin
+        .submit("/admin/users", &format!("/admin/users/{erin}/enable"), &[])
+        .await;
+    assert_eq!(
+        app.visitor().get(&path).await.status(),
+        StatusCode::FORBIDDEN
+    );
+}

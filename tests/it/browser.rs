@@ -105,7 +105,12 @@ impl Browser {
         field.send_keys(value).await.unwrap();
     }
 
+    /// Clicks a button that submits a form, and waits for the next page to have loaded.
     async fn press(&self, css: &str) {
+        self.client
+            .execute("window.keyportOldPage = true", vec![])
+            .await
+            .unwrap();
         self.client
             .find(Locator::Css(css))
             .await
@@ -113,6 +118,25 @@ impl Browser {
             .click()
             .await
             .unwrap();
+        self.wait_for_new_page().await;
+    }
+
+    async fn wait_for_new_page(&self) {
+        let started = Instant::now();
+        loop {
+            let loaded = self
+                .client
+                .execute("return window.keyportOldPage === undefined && document.readyState === 'complete'", vec![])
+                .await;
+            if matches!(loaded, Ok(serde_json::Value::Bool(true))) {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "the next page did not load"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     async fn path(&self) -> String {

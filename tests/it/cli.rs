@@ -79,6 +79,30 @@ async fn user_create_reads_the_password_from_stdin() {
             "user",
             "create",
             "--email",
+            "dev@example.org",
+            "--name",
+            "Dev",
+            "--password-stdin",
+        ],
+        PASSWORD,
+    );
+    assert!(output.status.success(), "{}", text(&output));
+    let marker = keyport::db::settings::get(
+        keyport::db::Db::connect(&db.url).await.unwrap().pool(),
+        keyport::db::settings::SETUP_DONE,
+    )
+    .await
+    .unwrap();
+    assert!(
+        marker.is_none(),
+        "a user who is not an admin leaves the setup open"
+    );
+    let output = keyport(
+        &db,
+        &[
+            "user",
+            "create",
+            "--email",
             "Ops@Example.org",
             "--name",
             "Ops",
