@@ -38,10 +38,25 @@ enum Command {
     Migrate,
     /// Exit 0 if the portal at --listen answers /readyz (for container health checks)
     Healthcheck,
+    /// Manage the master key
+    MasterKey {
+        #[command(subcommand)]
+        command: MasterKeyCommand,
+    },
     /// Manage user accounts
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum MasterKeyCommand {
+    /// Re-wrap every project's data key under a new master key, in one transaction
+    Rotate {
+        /// File holding the new master key (base64 of 32 bytes, e.g. `head -c 32 /dev/urandom | base64`)
+        #[arg(long)]
+        new_key_file: std::path::PathBuf,
     },
 }
 
@@ -114,6 +129,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Healthcheck => healthcheck(cli.config.listen),
+        Command::MasterKey {
+            command: MasterKeyCommand::Rotate { new_key_file },
+        } => rotate_master_key(&cli.config, &new_key_file).await,
         Command::User {
             command:
                 UserCommand::Create {
@@ -124,6 +142,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
         } => create_user(&cli.config, &email, &name, admin).await,
     }
+}
+
+async fn rotate_master_key(config: &Config, new_key_file: &std::path::Path) -> anyhow::Result<()> {
+    let db = Db::connect(&config.database_url).await?;
+    db.migrate().await?;
+    let (old, _) = master_key::open(config, &db).await?;
+    let new = master_key::read_file(new_key_file)?;
+    if new.id() == old.id() {
+        bail!("the new key is the current master key (id {})", old.id());
+    }
+    // A test hook: slows the rotation down so that tests can interrupt it.
+    let pause = std::env::var("KEYPORT_TEST_ROTATE_PAUSE_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map(std::time::Duration::from_millis);
+    let count = db::keys::rotate_master_key(&db, &old, &new, pause).await?;
+    println!(
+        "re-wrapped {count} project keys under master key {}; the old key (id {}) no longer opens this database.\n\
+         Keyport now starts only with the new key: replace {} with {}, or point KEYPORT_MASTER_KEY_FILE at it.",
+        new.id(),
+        old.id(),
+        config.master_key_file.display(),
+        new_key_file.display()
+    );
+    Ok(())
 }
 
 /// A plain HTTP/1.0 request to the portal's own `/readyz`, without an HTTP client library.

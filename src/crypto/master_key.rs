@@ -121,6 +121,16 @@ pub async fn open(config: &Config, db: &Db) -> anyhow::Result<(MasterKey, KeySou
     Ok((key, source))
 }
 
+/// Reads a master key file (e.g. the new key of a rotation).
+pub fn read_file(path: &Path) -> anyhow::Result<MasterKey> {
+    let contents = Zeroizing::new(
+        std::fs::read(path)
+            .with_context(|| format!("cannot read the master key file {}", path.display()))?,
+    );
+    MasterKey::decode(&contents)
+        .with_context(|| format!("the file {} is not a valid master key", path.display()))
+}
+
 fn load(config: &Config) -> anyhow::Result<Option<(MasterKey, KeySource)>> {
     if let Some(value) = &config.master_key {
         let key = MasterKey::decode(value.as_bytes())

@@ -1,5 +1,6 @@
 //! Keys and hashes: the master key, password hashing, and random tokens.
 
+pub mod envelope;
 pub mod master_key;
 pub mod password;
 

@@ -1,6 +1,8 @@
 //! The database: one connection pool over SQLite or PostgreSQL (sqlx `Any`), migrations,
 //! and one module of small named queries per table group.
 
+pub mod audit;
+pub mod keys;
 pub mod projects;
 pub mod sessions;
 pub mod settings;

@@ -9,5 +9,6 @@ mod browser;
 mod cli;
 mod csrf;
 mod health;
+mod master_key;
 mod projects;
 mod setup;

@@ -1,0 +1,93 @@
+//! The append-only audit log: who did what, when, from where. Never a secret.
+
+use sqlx::FromRow;
+
+use super::{Db, now};
+
+/// Who acted, and from where.
+#[derive(Clone, Debug, Default)]
+pub struct Actor {
+    pub user_id: Option<String>,
+    pub label: String,
+    pub ip: String,
+    pub user_agent: String,
+}
+
+#[derive(Clone, Debug, FromRow)]
+pub struct Event {
+    pub id: i64,
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub ip: String,
+    pub user_agent: String,
+    pub detail: String,
+}
+
+pub async fn record(
+    db: &Db,
+    project_id: Option<&str>,
+    actor: &Actor,
+    action: &str,
+    target: &str,
+    detail: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "insert into audit_events (at, project_id, actor_id, actor, action, target, ip, user_agent, detail)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(now())
+    .bind(project_id)
+    .bind(&actor.user_id)
+    .bind(&actor.label)
+    .bind(action)
+    .bind(target)
+    .bind(&actor.ip)
+    .bind(&actor.user_agent)
+    .bind(detail)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+pub struct Filter<'a> {
+    pub actor: Option<&'a str>,
+    pub action: Option<&'a str>,
+    /// Events older than this id (the next page).
+    pub before: Option<i64>,
+    pub limit: i64,
+}
+
+/// A project's events, newest first.
+pub async fn list(db: &Db, project_id: &str, filter: &Filter<'_>) -> sqlx::Result<Vec<Event>> {
+    sqlx::query_as(
+        "select id, at, actor, action, target, ip, user_agent, detail from audit_events
+         where project_id = $1 and ($2 = '' or actor = $2) and ($3 = '' or action = $3) and id < $4
+         order by id desc limit $5",
+    )
+    .bind(project_id)
+    .bind(filter.actor.unwrap_or(""))
+    .bind(filter.action.unwrap_or(""))
+    .bind(filter.before.unwrap_or(i64::MAX))
+    .bind(filter.limit)
+    .fetch_all(db.pool())
+    .await
+}
+
+/// The actors and actions seen in a project, for the filter menus.
+pub async fn facets(db: &Db, project_id: &str) -> sqlx::Result<(Vec<String>, Vec<String>)> {
+    let actors = sqlx::query_scalar(
+        "select distinct actor from audit_events where project_id = $1 order by actor",
+    )
+    .bind(project_id)
+    .fetch_all(db.pool())
+    .await?;
+    let actions = sqlx::query_scalar(
+        "select distinct action from audit_events where project_id = $1 order by action",
+    )
+    .bind(project_id)
+    .fetch_all(db.pool())
+    .await?;
+    Ok((actors, actions))
+}

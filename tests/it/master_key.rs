@@ -1,0 +1,173 @@
+//! `keyport master-key rotate`: every data key re-wrapped in one transaction, the portal then
+//! starts only with the new key, and an interrupted rotation loses nothing.
+
+use std::{
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use keyport::{
+    App,
+    crypto::{
+        envelope::{DataKey, SecretPlace},
+        master_key::{self, MasterKey},
+    },
+    db::{self, Db},
+};
+
+use crate::helpers::TestDb;
+
+const PROJECTS: usize = 6;
+
+/// Projects with data keys under the current master key, and a secret sealed in each.
+async fn seed(db: &TestDb) -> Vec<(String, Vec<u8>)> {
+    let app = App::build(db.config())
+        .await
+        .expect("first start creates the master key");
+    let master = master_key::read_file(&db.key_file).unwrap();
+    let owner = db::users::create(
+        app.db().pool(),
+        db::users::NewUser {
+            email: "o@example.org",
+            name: "O",
+            password_hash: None,
+            is_admin: true,
+        },
+    )
+    .await
+    .unwrap();
+    let mut sealed = Vec::new();
+    for i in 0..PROJECTS {
+        let project = db::projects::create(app.db(), &format!("p{i}"), "P", &owner.id)
+            .await
+            .unwrap();
+        let key = db::keys::project_key(app.db(), &master, &project.id)
+            .await
+            .unwrap();
+        let place = SecretPlace {
+            project_id: &project.id,
+            credential_id: "c",
+            field: "secret",
+        };
+        sealed.push((project.id.clone(), key.seal(place, &format!("secret {i}"))));
+    }
+    sealed
+}
+
+/// Every sealed secret opens with its project's data key under `master`.
+async fn all_open(db: &Db, master: &MasterKey, sealed: &[(String, Vec<u8>)]) -> bool {
+    for (i, (project_id, ciphertext)) in sealed.iter().enumerate() {
+        let Ok(key) = db::keys::project_key(db, master, project_id).await else {
+            return false;
+        };
+        let place = SecretPlace {
+            project_id,
+            credential_id: "c",
+            field: "secret",
+        };
+        match key.open(place, ciphertext) {
+            Ok(secret) if *secret == format!("secret {i}") => {}
+            _ => return false,
+        }
+    }
+    true
+}
+
+fn rotate(db: &TestDb, new_key: &std::path::Path, pause_ms: Option<u64>) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_keyport"));
+    command
+        .args(["master-key", "rotate", "--new-key-file"])
+        .arg(new_key)
+        .env("KEYPORT_DATABASE_URL", &db.url)
+        .env("KEYPORT_MASTER_KEY_FILE", &db.key_file)
+        .env_remove("KEYPORT_MASTER_KEY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(ms) = pause_ms {
+        command.env("KEYPORT_TEST_ROTATE_PAUSE_MS", ms.to_string());
+    }
+    command
+}
+
+#[tokio::test]
+async fn rotation_rewraps_every_data_key_and_the_old_key_stops_working() {
+    let test_db = TestDb::new().await;
+    let sealed = seed(&test_db).await;
+    let new_file = test_db.dir.path().join("new.key");
+    MasterKey::generate().write_new_file(&new_file).unwrap();
+
+    let output = rotate(&test_db, &new_file, None).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stdout)
+            .contains(&format!("re-wrapped {PROJECTS} project keys"))
+    );
+
+    let error = App::build(test_db.config())
+        .await
+        .err()
+        .expect("the old key is refused");
+    assert!(format!("{error:#}").contains("is not the one this database was written with"));
+    let mut config = test_db.config();
+    config.master_key_file = new_file.clone();
+    let app = App::build(config)
+        .await
+        .expect("the portal starts with the new key");
+    let new = master_key::read_file(&new_file).unwrap();
+    let old = master_key::read_file(&test_db.key_file).unwrap();
+    assert!(
+        all_open(app.db(), &new, &sealed).await,
+        "every secret opens under the new key"
+    );
+    assert!(!all_open(app.db(), &old, &sealed).await);
+
+    // Rotating to the key in use, or from a wrong key, is refused.
+    let output = rotate(&test_db, &new_file, None).output().unwrap();
+    assert!(!output.status.success());
+}
+
+#[tokio::test]
+async fn an_interrupted_rotation_changes_nothing() {
+    let test_db = TestDb::new().await;
+    let sealed = seed(&test_db).await;
+    let new_file = test_db.dir.path().join("new.key");
+    MasterKey::generate().write_new_file(&new_file).unwrap();
+
+    // Slowed to 400 ms a project, killed after about half of them.
+    let mut child = rotate(&test_db, &new_file, Some(400)).spawn().unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "still rotating when killed"
+    );
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let app = App::build(test_db.config())
+        .await
+        .expect("the old key still opens the database");
+    let old = master_key::read_file(&test_db.key_file).unwrap();
+    assert!(
+        all_open(app.db(), &old, &sealed).await,
+        "every secret still opens under the old key"
+    );
+    drop(app);
+    let mut config = test_db.config();
+    config.master_key_file = new_file.clone();
+    assert!(
+        App::build(config).await.is_err(),
+        "the new key was never recorded"
+    );
+
+    // Run to the end, it completes.
+    let output = rotate(&test_db, &new_file, None).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
