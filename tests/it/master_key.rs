@@ -9,7 +9,7 @@ use std::{
 use keyport::{
     App,
     crypto::{
-        envelope::{DataKey, SecretPlace},
+        envelope::SecretPlace,
         master_key::{self, MasterKey},
     },
     db::{self, Db},
