@@ -1,9 +1,11 @@
 //! The database: one connection pool over SQLite or PostgreSQL (sqlx `Any`), migrations,
 //! and one module of small named queries per table group.
 
+pub mod apps;
 pub mod audit;
 pub mod keys;
 pub mod projects;
+pub mod services;
 pub mod sessions;
 pub mod settings;
 pub mod users;

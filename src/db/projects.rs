@@ -192,11 +192,7 @@ pub async fn change_member(
     role: Option<Role>,
 ) -> Result<(), ProjectError> {
     let mut tx = db.pool().begin().await?;
-    sqlx::query("update projects set updated_at = $1 where id = $2")
-        .bind(now())
-        .bind(project_id)
-        .execute(&mut *tx)
-        .await?;
+    lock(&mut tx, project_id).await?;
     // Both roles are read under the project's lock, so a concurrent change cannot slip between
     // the check and the write.
     let role_of = async |tx: &mut sqlx::AnyConnection, user: &str| -> sqlx::Result<Option<Role>> {
@@ -248,5 +244,16 @@ pub async fn change_member(
         return Err(ProjectError::LastOwner);
     }
     tx.commit().await?;
+    Ok(())
+}
+
+/// Writes the project's row first in a transaction, so that concurrent changes to the same
+/// project run one after the other on both databases and counts read afterwards are exact.
+pub async fn lock(tx: &mut sqlx::AnyConnection, project_id: &str) -> sqlx::Result<()> {
+    sqlx::query("update projects set updated_at = $1 where id = $2")
+        .bind(now())
+        .bind(project_id)
+        .execute(&mut *tx)
+        .await?;
     Ok(())
 }

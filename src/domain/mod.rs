@@ -1,4 +1,5 @@
 //! Plain types and rules of the portal, free of HTTP and SQL.
 
 pub mod roles;
+pub mod services;
 pub mod validate;

@@ -48,12 +48,15 @@ pub enum Action {
     ViewProject,
     ViewMembers,
     ManageMembers,
+    /// Add, edit and remove services, their endpoints, and the project's apps.
+    ManageServices,
+    ViewAudit,
 }
 
 pub fn allows(role: Role, action: Action) -> bool {
     match action {
         Action::ViewProject | Action::ViewMembers => true,
-        Action::ManageMembers => role >= Role::Admin,
+        Action::ManageMembers | Action::ManageServices | Action::ViewAudit => role >= Role::Admin,
     }
 }
 

@@ -76,6 +76,61 @@ pub fn slug(value: &str) -> Checked {
     Ok(value.to_string())
 }
 
+/// A short free text (a description): optional, at most 500 characters, no control characters
+/// but line breaks.
+pub fn description(value: &str) -> Checked {
+    let value = value.trim();
+    if value.chars().count() > 500 {
+        return Err("A description has at most 500 characters.");
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\r')
+    {
+        return Err("A description cannot contain control characters.");
+    }
+    Ok(value.to_string())
+}
+
+/// A label such as a site, region or Keystone domain: 1 to 100 characters.
+pub fn label(value: &str, missing: &'static str) -> Checked {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(missing);
+    }
+    if value.chars().count() > 100 {
+        return Err("At most 100 characters.");
+    }
+    if has_control(value) {
+        return Err("Control characters are not allowed.");
+    }
+    Ok(value.to_string())
+}
+
+/// An endpoint URL: http or https, a host, no user name or password in it.
+pub fn endpoint_url(value: &str) -> Checked {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err("Enter the endpoint's URL.");
+    }
+    if value.len() > 2000 {
+        return Err("A URL has at most 2000 characters.");
+    }
+    let Ok(url) = url::Url::parse(value) else {
+        return Err("Enter a full URL such as https://s3.example.org.");
+    };
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err("Use an http:// or https:// URL.");
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("Enter a full URL such as https://s3.example.org.");
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("Keep user names and passwords out of the URL: they belong in credentials.");
+    }
+    Ok(value.to_string())
+}
+
 pub fn new_password(value: &str, confirmation: &str) -> Result<(), &'static str> {
     let length = value.chars().count();
     if length < PASSWORD_MIN {
@@ -127,6 +182,26 @@ mod tests {
             &"a".repeat(41),
         ] {
             assert!(slug(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn endpoint_urls() {
+        assert_eq!(
+            endpoint_url(" https://s3.example.org "),
+            Ok("https://s3.example.org".into())
+        );
+        assert!(endpoint_url("http://127.0.0.1:8080/v3").is_ok());
+        for bad in [
+            "",
+            "s3.example.org",
+            "ftp://x.org",
+            "https://user:pw@x.org",
+            "https://user@x.org",
+            "javascript:alert(1)",
+            "http://",
+        ] {
+            assert!(endpoint_url(bad).is_err(), "{bad:?} should be refused");
         }
     }
 

@@ -3,15 +3,17 @@
 
 use std::collections::HashMap;
 
+use std::net::SocketAddr;
+
 use axum::{
-    extract::{FromRequestParts, Path},
-    http::{Method, request::Parts},
+    extract::{ConnectInfo, FromRequestParts, Path},
+    http::{Method, header, request::Parts},
 };
 use tower_sessions::Session;
 
 use super::{AppState, PageError, session, view::Ctx};
 use crate::{
-    db::{self, projects::Project, users::User},
+    db::{self, audit::Actor, projects::Project, users::User},
     domain::roles::{Action, Role, allows},
 };
 
@@ -102,11 +104,33 @@ pub struct ProjectMember {
     pub ctx: Ctx,
     pub project: Project,
     pub role: Role,
+    /// Who is acting, for the audit log.
+    pub actor: Actor,
 }
 
 impl ProjectMember {
     pub fn may(&self, action: Action) -> bool {
         allows(self.role, action)
+    }
+
+    /// Writes an event to the project's audit log.
+    pub async fn audit(
+        &self,
+        state: &AppState,
+        action: &str,
+        target: &str,
+        detail: &str,
+    ) -> Result<(), PageError> {
+        db::audit::record(
+            &state.db,
+            Some(&self.project.id),
+            &self.actor,
+            action,
+            target,
+            detail,
+        )
+        .await?;
+        Ok(())
     }
 
     pub fn require(&self, action: Action) -> Result<(), PageError> {
@@ -135,12 +159,28 @@ impl FromRequestParts<AppState> for ProjectMember {
         let (project, role) = db::projects::find_for_member(&state.db, slug, &user.id)
             .await?
             .ok_or(PageError::NotFound)?;
+        let actor = Actor {
+            user_id: Some(user.id.clone()),
+            label: user.email.clone(),
+            ip: parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(addr)| addr.ip().to_string())
+                .unwrap_or_default(),
+            user_agent: parts
+                .headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(|ua| ua.chars().take(200).collect())
+                .unwrap_or_default(),
+        };
         Ok(ProjectMember {
             user,
             session,
             ctx,
             project,
             role,
+            actor,
         })
     }
 }

@@ -134,6 +134,9 @@ async fn members_post(
         match db::projects::add_member(&state.db, &member.project.id, &user.id, role).await {
             Ok(()) => {
                 tracing::info!(by = %member.user.id, project = %member.project.id, user = %user.id, %role, "member added");
+                member
+                    .audit(&state, "member.add", &user.email, &format!("role {role}"))
+                    .await?;
                 session::set_notice(&member.session, format!("{} joined as {role}.", user.email))
                     .await?;
                 return Ok(
@@ -191,6 +194,18 @@ async fn change(
         db::projects::change_member(&state.db, &member.project.id, &member.user.id, user_id, to);
     let notice = match change.await {
         Ok(()) => {
+            let target = db::users::find(&state.db, user_id)
+                .await?
+                .map(|u| u.email)
+                .unwrap_or_default();
+            match to {
+                Some(role) => {
+                    member
+                        .audit(state, "member.role", &target, &format!("role {role}"))
+                        .await?
+                }
+                None => member.audit(state, "member.remove", &target, "").await?,
+            }
             tracing::info!(by = %member.user.id, project = %member.project.id, user = %user_id, to = ?to.map(Role::as_str), "membership changed");
             match to {
                 Some(role) => format!("Role changed to {role}."),

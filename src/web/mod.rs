@@ -12,6 +12,7 @@ mod headers;
 mod health;
 mod members;
 mod projects;
+mod services;
 mod session;
 mod setup;
 mod throttle;
@@ -98,6 +99,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::router())
         .merge(projects::router())
         .merge(members::router())
+        .merge(services::router())
         .fallback(not_found)
         .layer(middleware::from_fn(csrf::guard))
         .layer(middleware::from_fn_with_state(state.clone(), setup_gate))

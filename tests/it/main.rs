@@ -11,4 +11,5 @@ mod csrf;
 mod health;
 mod master_key;
 mod projects;
+mod services;
 mod setup;

@@ -1,0 +1,265 @@
+//! A project's services and their endpoints.
+
+use sqlx::FromRow;
+
+use super::{Db, new_id, now, unique_as};
+use crate::domain::services::{Interface, ServiceKind};
+
+#[derive(Clone, Debug)]
+pub struct Service {
+    pub id: String,
+    pub project_id: String,
+    pub kind: ServiceKind,
+    pub name: String,
+    pub description: String,
+    pub driver: String,
+    pub max_keys_per_owner: i64,
+    pub os_user_domain: String,
+    pub os_project_name: String,
+    pub os_project_domain: String,
+    pub created_at: i64,
+}
+
+#[derive(FromRow)]
+struct ServiceRow {
+    id: String,
+    project_id: String,
+    kind: String,
+    name: String,
+    description: String,
+    driver: String,
+    max_keys_per_owner: i64,
+    os_user_domain: String,
+    os_project_name: String,
+    os_project_domain: String,
+    created_at: i64,
+}
+
+impl TryFrom<ServiceRow> for Service {
+    type Error = sqlx::Error;
+
+    fn try_from(row: ServiceRow) -> Result<Self, Self::Error> {
+        let kind = ServiceKind::parse(&row.kind).ok_or_else(|| {
+            sqlx::Error::Decode(format!("unknown service kind {:?}", row.kind).into())
+        })?;
+        Ok(Service {
+            id: row.id,
+            project_id: row.project_id,
+            kind,
+            name: row.name,
+            description: row.description,
+            driver: row.driver,
+            max_keys_per_owner: row.max_keys_per_owner,
+            os_user_domain: row.os_user_domain,
+            os_project_name: row.os_project_name,
+            os_project_domain: row.os_project_domain,
+            created_at: row.created_at,
+        })
+    }
+}
+
+const COLUMNS: &str = "id, project_id, kind, name, description, driver, max_keys_per_owner, \
+                       os_user_domain, os_project_name, os_project_domain, created_at";
+
+/// What an admin enters for a service.
+#[derive(Clone, Debug)]
+pub struct ServiceFields {
+    pub kind: ServiceKind,
+    pub name: String,
+    pub description: String,
+    pub max_keys_per_owner: i64,
+    pub os_user_domain: String,
+    pub os_project_name: String,
+    pub os_project_domain: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("a service with this name already exists in the project")]
+    NameTaken,
+    #[error("the service still has credentials")]
+    HasCredentials,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+pub async fn list(db: &Db, project_id: &str) -> sqlx::Result<Vec<Service>> {
+    let rows: Vec<ServiceRow> = sqlx::query_as(&format!(
+        "select {COLUMNS} from services where project_id = $1 order by name"
+    ))
+    .bind(project_id)
+    .fetch_all(db.pool())
+    .await?;
+    rows.into_iter().map(Service::try_from).collect()
+}
+
+pub async fn find(db: &Db, project_id: &str, id: &str) -> sqlx::Result<Option<Service>> {
+    let row: Option<ServiceRow> = sqlx::query_as(&format!(
+        "select {COLUMNS} from services where project_id = $1 and id = $2"
+    ))
+    .bind(project_id)
+    .bind(id)
+    .fetch_optional(db.pool())
+    .await?;
+    row.map(Service::try_from).transpose()
+}
+
+pub async fn create(
+    db: &Db,
+    project_id: &str,
+    fields: &ServiceFields,
+) -> Result<String, ServiceError> {
+    let id = new_id();
+    sqlx::query(
+        "insert into services (id, project_id, kind, name, description, driver, max_keys_per_owner,
+             os_user_domain, os_project_name, os_project_domain, created_at)
+         values ($1, $2, $3, $4, $5, 'stored', $6, $7, $8, $9, $10)",
+    )
+    .bind(&id)
+    .bind(project_id)
+    .bind(fields.kind.as_str())
+    .bind(&fields.name)
+    .bind(&fields.description)
+    .bind(fields.max_keys_per_owner)
+    .bind(&fields.os_user_domain)
+    .bind(&fields.os_project_name)
+    .bind(&fields.os_project_domain)
+    .bind(now())
+    .execute(db.pool())
+    .await
+    .map_err(|e| unique_as(e, ServiceError::NameTaken))?;
+    Ok(id)
+}
+
+/// Updates a service; its kind stays what it was created as.
+pub async fn update(
+    db: &Db,
+    project_id: &str,
+    id: &str,
+    fields: &ServiceFields,
+) -> Result<(), ServiceError> {
+    sqlx::query(
+        "update services set name = $1, description = $2, max_keys_per_owner = $3,
+             os_user_domain = $4, os_project_name = $5, os_project_domain = $6
+         where project_id = $7 and id = $8",
+    )
+    .bind(&fields.name)
+    .bind(&fields.description)
+    .bind(fields.max_keys_per_owner)
+    .bind(&fields.os_user_domain)
+    .bind(&fields.os_project_name)
+    .bind(&fields.os_project_domain)
+    .bind(project_id)
+    .bind(id)
+    .execute(db.pool())
+    .await
+    .map_err(|e| unique_as(e, ServiceError::NameTaken))?;
+    Ok(())
+}
+
+/// Deletes a service with its endpoints; refused while it has credentials, so that no key is
+/// lost by accident.
+pub async fn delete(db: &Db, project_id: &str, id: &str) -> Result<(), ServiceError> {
+    let mut tx = db.pool().begin().await?;
+    super::projects::lock(&mut tx, project_id).await?;
+    // Counted before deleting: credentials would go with the service (on delete cascade).
+    let credentials: i64 =
+        sqlx::query_scalar("select count(*) from credentials where service_id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+    if credentials > 0 {
+        return Err(ServiceError::HasCredentials);
+    }
+    sqlx::query("delete from services where project_id = $1 and id = $2")
+        .bind(project_id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+#[derive(Clone, Debug)]
+pub struct Endpoint {
+    pub id: String,
+    pub service_id: String,
+    pub site: String,
+    pub region: String,
+    pub interface: Interface,
+    pub url: String,
+}
+
+type EndpointRow = (String, String, String, String, String, String);
+
+fn endpoint(row: EndpointRow) -> sqlx::Result<Endpoint> {
+    let (id, service_id, site, region, interface, url) = row;
+    let interface = Interface::parse(&interface)
+        .ok_or_else(|| sqlx::Error::Decode(format!("unknown interface {interface:?}").into()))?;
+    Ok(Endpoint {
+        id,
+        service_id,
+        site,
+        region,
+        interface,
+        url,
+    })
+}
+
+/// Every endpoint of a project's services, by service, site, region and interface.
+pub async fn project_endpoints(db: &Db, project_id: &str) -> sqlx::Result<Vec<Endpoint>> {
+    let rows: Vec<EndpointRow> = sqlx::query_as(
+        "select e.id, e.service_id, e.site, e.region, e.interface, e.url
+         from endpoints e join services s on s.id = e.service_id
+         where s.project_id = $1 order by s.name, e.site, e.region, e.interface, e.url",
+    )
+    .bind(project_id)
+    .fetch_all(db.pool())
+    .await?;
+    rows.into_iter().map(endpoint).collect()
+}
+
+pub async fn endpoints(db: &Db, service_id: &str) -> sqlx::Result<Vec<Endpoint>> {
+    let rows: Vec<EndpointRow> = sqlx::query_as(
+        "select id, service_id, site, region, interface, url from endpoints
+         where service_id = $1 order by site, region, interface, url",
+    )
+    .bind(service_id)
+    .fetch_all(db.pool())
+    .await?;
+    rows.into_iter().map(endpoint).collect()
+}
+
+pub async fn add_endpoint(
+    db: &Db,
+    service_id: &str,
+    site: &str,
+    region: &str,
+    interface: Interface,
+    url: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "insert into endpoints (id, service_id, site, region, interface, url, created_at)
+         values ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(new_id())
+    .bind(service_id)
+    .bind(site)
+    .bind(region)
+    .bind(interface.as_str())
+    .bind(url)
+    .bind(now())
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// `false` when the endpoint is not one of the service's.
+pub async fn delete_endpoint(db: &Db, service_id: &str, id: &str) -> sqlx::Result<bool> {
+    let deleted = sqlx::query("delete from endpoints where service_id = $1 and id = $2")
+        .bind(service_id)
+        .bind(id)
+        .execute(db.pool())
+        .await?;
+    Ok(deleted.rows_affected() == 1)
+}

@@ -1,0 +1,76 @@
+//! Services (what credentials are for) and their endpoints.
+
+use std::fmt;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServiceKind {
+    /// S3-compatible object storage: access key id and secret access key.
+    S3,
+    /// OpenStack Keystone v3 with Swift: user name, project and domain, password.
+    OpenStack,
+    /// A generic API key, optionally with a secret.
+    Api,
+}
+
+impl ServiceKind {
+    pub const ALL: [ServiceKind; 3] = [ServiceKind::S3, ServiceKind::OpenStack, ServiceKind::Api];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceKind::S3 => "s3",
+            ServiceKind::OpenStack => "openstack",
+            ServiceKind::Api => "api",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<ServiceKind> {
+        ServiceKind::ALL.into_iter().find(|k| k.as_str() == value)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            ServiceKind::S3 => "S3-compatible object storage",
+            ServiceKind::OpenStack => "OpenStack (Keystone v3 and Swift)",
+            ServiceKind::Api => "API key",
+        }
+    }
+}
+
+impl fmt::Display for ServiceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interface {
+    Public,
+    Private,
+    /// The authentication endpoint, e.g. Keystone's `/v3`.
+    Auth,
+}
+
+impl Interface {
+    pub const ALL: [Interface; 3] = [Interface::Public, Interface::Private, Interface::Auth];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Interface::Public => "public",
+            Interface::Private => "private",
+            Interface::Auth => "auth",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Interface> {
+        Interface::ALL.into_iter().find(|i| i.as_str() == value)
+    }
+}
+
+impl fmt::Display for Interface {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+pub const DEFAULT_MAX_KEYS: i64 = 2;
+pub const MAX_KEYS_RANGE: std::ops::RangeInclusive<i64> = 1..=5;

@@ -1,0 +1,342 @@
+//! Services and endpoints: admins and owners manage them, every member sees them.
+
+use reqwest::StatusCode;
+
+use crate::helpers::{TestApp, Visitor, csrf_token};
+
+/// A project "team" with an owner (the instance admin) and a member and a viewer.
+async fn team(app: &TestApp) -> (Visitor, Visitor, Visitor) {
+    let owner = app.admin().await;
+    app.project(&owner, "team", "").await;
+    let mut people = Vec::new();
+    for role in ["member", "viewer"] {
+        let email = format!("{role}@example.org");
+        people.push(app.user(&email, role).await);
+        owner
+            .submit(
+                "/projects/team/members",
+                "/projects/team/members",
+                &[("email", &email), ("role", role)],
+            )
+            .await;
+    }
+    let viewer = people.pop().unwrap();
+    let member = people.pop().unwrap();
+    (owner, member, viewer)
+}
+
+/// Adds a service and returns its path.
+async fn add_service(owner: &Visitor, fields: &[(&str, &str)]) -> String {
+    let response = owner
+        .submit("/projects/team/services", "/projects/team/services", fields)
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "service added");
+    crate::helpers::location(&response)
+}
+
+const S3: [(&str, &str); 4] = [
+    ("kind", "s3"),
+    ("name", "Object storage"),
+    ("description", "Our buckets"),
+    ("max_keys_per_owner", "2"),
+];
+
+#[tokio::test]
+async fn admins_add_services_and_endpoints_that_every_member_sees() {
+    let app = TestApp::spawn().await;
+    let (owner, member, viewer) = team(&app).await;
+    let service = add_service(&owner, &S3).await;
+    for (interface, url) in [
+        ("public", "https://s3.example.org"),
+        ("private", "http://10.0.0.5:7480"),
+        ("auth", "https://keystone.example.org/v3"),
+    ] {
+        let response = owner
+            .submit(
+                &service,
+                &format!("{service}/endpoints"),
+                &[
+                    ("site", "Si Racha, Thailand"),
+                    ("region", "th-sr-1"),
+                    ("interface", interface),
+                    ("url", url),
+                ],
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    }
+    for person in [&owner, &member, &viewer] {
+        let (status, html) = person.get_text("/projects/team/endpoints").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(html.contains("Si Racha, Thailand"));
+        assert!(html.contains("value=\"https://s3.example.org\""));
+        assert!(
+            html.contains("data-copy=\"endpoint-"),
+            "a Copy button per URL"
+        );
+        let auth = html
+            .find("Authentication endpoints")
+            .expect("auth endpoints apart");
+        assert!(html[auth..].contains("https://keystone.example.org/v3"));
+        assert!(!html[..auth].contains("https://keystone.example.org/v3"));
+        let (status, html) = person.get_text("/projects/team/services").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(html.contains("Object storage"));
+        assert_eq!(html.contains("Add a service"), std::ptr::eq(person, &owner));
+    }
+    let events: Vec<String> = sqlx::query_scalar("select action from audit_events order by id")
+        .fetch_all(app.db.pool())
+        .await
+        .unwrap();
+    assert!(
+        events.starts_with(&[
+            "member.add".into(),
+            "member.add".into(),
+            "service.create".into(),
+            "endpoint.add".into()
+        ]),
+        "{events:?}"
+    );
+}
+
+#[tokio::test]
+async fn members_and_viewers_do_not_change_services() {
+    let app = TestApp::spawn().await;
+    let (owner, member, viewer) = team(&app).await;
+    let service = add_service(&owner, &S3).await;
+    for person in [&member, &viewer] {
+        let token = csrf_token(&person.get_text("/projects/team/services").await.1).unwrap();
+        for (action, fields) in [
+            ("/projects/team/services".to_string(), S3.to_vec()),
+            (service.clone(), S3.to_vec()),
+            (format!("{service}/delete"), vec![("confirm", "yes")]),
+            (
+                format!("{service}/endpoints"),
+                vec![
+                    ("site", "A"),
+                    ("region", "r"),
+                    ("interface", "public"),
+                    ("url", "https://x.org"),
+                ],
+            ),
+        ] {
+            let mut fields = fields;
+            fields.push(("csrf_token", &token));
+            assert_eq!(
+                person.post(&action, &fields).await.status(),
+                StatusCode::FORBIDDEN,
+                "{action}"
+            );
+        }
+        assert_eq!(
+            person.get(&format!("{service}/delete")).await.status(),
+            StatusCode::FORBIDDEN
+        );
+        assert!(
+            !person
+                .get_text(&service)
+                .await
+                .1
+                .contains("Add an endpoint")
+        );
+    }
+    let outsider = app.user("outsider@example.org", "Out").await;
+    for path in [
+        service.as_str(),
+        "/projects/team/services",
+        "/projects/team/endpoints",
+    ] {
+        assert_eq!(
+            outsider.get(path).await.status(),
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+    assert_eq!(
+        owner
+            .get("/projects/team/services/not-a-service")
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn service_and_endpoint_forms_show_each_problem_and_keep_the_input() {
+    let app = TestApp::spawn().await;
+    let (owner, _, _) = team(&app).await;
+    add_service(&owner, &S3).await;
+    let cases: [(&[(&str, &str)], &str); 6] = [
+        (
+            &[("kind", "s3"), ("name", ""), ("max_keys_per_owner", "2")],
+            "Enter a name for the service.",
+        ),
+        (
+            &[
+                ("kind", "s3"),
+                ("name", "Object storage"),
+                ("max_keys_per_owner", "2"),
+            ],
+            "A service with this name already exists",
+        ),
+        (
+            &[
+                ("kind", "s3"),
+                ("name", "Five"),
+                ("max_keys_per_owner", "9"),
+            ],
+            "Enter a number from 1 to 5.",
+        ),
+        (
+            &[
+                ("kind", "s3"),
+                ("name", "Zero"),
+                ("max_keys_per_owner", "zero"),
+            ],
+            "Enter a number from 1 to 5.",
+        ),
+        (
+            &[
+                ("kind", "ftp"),
+                ("name", "Odd"),
+                ("max_keys_per_owner", "2"),
+            ],
+            "Choose the kind of service.",
+        ),
+        (
+            &[
+                ("kind", "openstack"),
+                ("name", "Cloud"),
+                ("max_keys_per_owner", "2"),
+                ("os_project_name", ""),
+                ("os_user_domain", "Default"),
+                ("os_project_domain", "Default"),
+            ],
+            "Enter the OpenStack project.",
+        ),
+    ];
+    for (fields, message) in cases {
+        let response = owner
+            .submit("/projects/team/services", "/projects/team/services", fields)
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{message}"
+        );
+        let html = response.text().await.unwrap();
+        assert!(html.contains(message), "{message}");
+        let name = fields.iter().find(|(k, _)| *k == "name").unwrap().1;
+        assert!(
+            html.contains(&format!("id=\"name\" name=\"name\" value=\"{name}\"")),
+            "the name is kept"
+        );
+    }
+    let cloud = add_service(
+        &owner,
+        &[
+            ("kind", "openstack"),
+            ("name", "Cloud"),
+            ("max_keys_per_owner", "1"),
+            ("os_project_name", "team"),
+            ("os_user_domain", "Default"),
+            ("os_project_domain", "Default"),
+        ],
+    )
+    .await;
+    let endpoint_cases = [
+        ("", "r", "public", "https://x.org", "Enter the site"),
+        (
+            "S",
+            "r",
+            "sideways",
+            "https://x.org",
+            "Choose public, private or auth.",
+        ),
+        ("S", "r", "public", "x.org", "Enter a full URL"),
+        (
+            "S",
+            "r",
+            "public",
+            "ftp://x.org",
+            "Use an http:// or https:// URL.",
+        ),
+        (
+            "S",
+            "r",
+            "public",
+            "https://admin:secret@x.org",
+            "Keep user names and passwords out of the URL",
+        ),
+    ];
+    for (site, region, interface, url, message) in endpoint_cases {
+        let response = owner
+            .submit(
+                &cloud,
+                &format!("{cloud}/endpoints"),
+                &[
+                    ("site", site),
+                    ("region", region),
+                    ("interface", interface),
+                    ("url", url),
+                ],
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{message}"
+        );
+        let html = response.text().await.unwrap();
+        assert!(html.contains(message), "{message}");
+        assert!(
+            html.contains(&format!("value=\"{url}\"")),
+            "the URL is kept"
+        );
+        assert!(
+            !html.contains("secret@x.org") || html.contains("value=\"https://admin:secret@x.org\"")
+        );
+    }
+    let count: i64 = sqlx::query_scalar("select count(*) from endpoints")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(count, 0);
+}
+
+#[tokio::test]
+async fn deleting_a_service_asks_first() {
+    let app = TestApp::spawn().await;
+    let (owner, _, _) = team(&app).await;
+    let service = add_service(&owner, &S3).await;
+    let (status, html) = owner.get_text(&format!("{service}/delete")).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a confirmation page, for browsers without JavaScript"
+    );
+    assert!(html.contains("Delete the service Object storage?"));
+    assert!(
+        owner
+            .get_text("/projects/team/services")
+            .await
+            .1
+            .contains("Object storage"),
+        "asking deletes nothing"
+    );
+    let response = owner
+        .submit(
+            &format!("{service}/delete"),
+            &format!("{service}/delete"),
+            &[("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let html = owner.get_text("/projects/team/services").await.1;
+    assert!(html.contains("Service Object storage deleted."));
+    assert!(
+        !html.contains(&format!("href=\"{service}\"")),
+        "no longer listed"
+    );
+    assert_eq!(owner.get(&service).await.status(), StatusCode::NOT_FOUND);
+}
