@@ -6,6 +6,7 @@ pub mod crypto;
 pub mod db;
 pub mod domain;
 pub mod files;
+pub mod providers;
 pub mod web;
 
 use std::net::SocketAddr;

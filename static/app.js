@@ -24,3 +24,19 @@ document.addEventListener("submit", (event) => {
   const question = form.dataset && form.dataset.confirm;
   if (question && !window.confirm(question)) event.preventDefault();
 });
+
+// Links marked data-dialog open the confirmation dialog in place; without JavaScript they lead
+// to the same confirmation as a page.
+document.addEventListener("click", (event) => {
+  const link = event.target.closest("a[data-dialog]");
+  if (link) {
+    const dialog = document.getElementById(link.dataset.dialog);
+    if (dialog && typeof dialog.showModal === "function") {
+      event.preventDefault();
+      dialog.showModal();
+    }
+    return;
+  }
+  const close = event.target.closest("[data-close]");
+  if (close) close.closest("dialog")?.close();
+});

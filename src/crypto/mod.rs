@@ -14,6 +14,22 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     bytes
 }
 
+/// A random string of `len` characters drawn uniformly from `alphabet` (OS RNG, rejection
+/// sampling so that no character is more likely than another).
+pub fn random_string(len: usize, alphabet: &[u8]) -> String {
+    assert!(!alphabet.is_empty() && alphabet.len() <= 256);
+    let limit = 256 - 256 % alphabet.len();
+    let mut out = String::with_capacity(len);
+    while out.len() < len {
+        for byte in random_bytes::<64>() {
+            if (byte as usize) < limit && out.len() < len {
+                out.push(alphabet[byte as usize % alphabet.len()] as char);
+            }
+        }
+    }
+    out
+}
+
 /// A random token for links and CSRF protection: 32 bytes, URL-safe base64.
 pub fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(random_bytes::<32>())
@@ -25,4 +41,20 @@ pub fn sha256_hex(value: &str) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_strings_use_the_whole_alphabet_and_only_it() {
+        let s = random_string(4000, b"ABC");
+        assert_eq!(s.len(), 4000);
+        for c in ['A', 'B', 'C'] {
+            let n = s.chars().filter(|x| *x == c).count();
+            assert!((1000..1700).contains(&n), "{c}: {n}");
+        }
+        assert_ne!(random_string(40, b"ab"), random_string(40, b"ab"));
+    }
 }

@@ -3,6 +3,7 @@
 
 pub mod apps;
 pub mod audit;
+pub mod credentials;
 pub mod keys;
 pub mod projects;
 pub mod services;

@@ -60,6 +60,16 @@ pub fn allows(role: Role, action: Action) -> bool {
     }
 }
 
+/// Whether `role` may reveal, regenerate, edit or delete a credential: members their own keys,
+/// admins and owners any key of the project (app keys and other members' keys).
+pub fn may_manage_credential(role: Role, own: bool) -> bool {
+    if own {
+        role >= Role::Member
+    } else {
+        role >= Role::Admin
+    }
+}
+
 /// Whether `actor` may change a member from role `from` (None: not yet a member) to role `to`
 /// (None: removed). Only owners grant, change or take away the owner role.
 pub fn may_change_membership(actor: Role, from: Option<Role>, to: Option<Role>) -> bool {
@@ -93,6 +103,15 @@ mod tests {
         assert!(!may_change_membership(Admin, Some(Owner), None));
         assert!(may_change_membership(Owner, Some(Owner), Some(Viewer)));
         assert!(!may_change_membership(Member, None, Some(Viewer)));
+    }
+
+    #[test]
+    fn members_manage_their_keys_and_admins_everyones() {
+        assert!(may_manage_credential(Role::Member, true));
+        assert!(!may_manage_credential(Role::Member, false));
+        assert!(!may_manage_credential(Role::Viewer, true));
+        assert!(may_manage_credential(Role::Admin, false));
+        assert!(may_manage_credential(Role::Owner, false));
     }
 
     #[test]

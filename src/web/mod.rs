@@ -2,8 +2,11 @@
 
 mod account;
 mod admin;
+mod apps;
 mod assets;
+mod audit;
 mod auth;
+mod credentials;
 mod csrf;
 mod error;
 mod extract;
@@ -100,6 +103,9 @@ pub fn router(state: AppState) -> Router {
         .merge(projects::router())
         .merge(members::router())
         .merge(services::router())
+        .merge(credentials::router())
+        .merge(apps::router())
+        .merge(audit::router())
         .fallback(not_found)
         .layer(middleware::from_fn(csrf::guard))
         .layer(middleware::from_fn_with_state(state.clone(), setup_gate))

@@ -19,11 +19,34 @@ impl Ctx {
 /// Unix seconds shown as a UTC date and time.
 pub trait UnixTime {
     fn date(&self) -> String;
+    /// How long ago, in words: "today", "3 days", "5 months".
+    fn age(&self) -> String;
+    /// The day only, as a date input wants it: `2026-11-23`.
+    fn day(&self) -> String;
 }
 
 impl UnixTime for i64 {
     fn date(&self) -> String {
         let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+        time::OffsetDateTime::from_unix_timestamp(*self)
+            .ok()
+            .and_then(|t| t.format(format).ok())
+            .unwrap_or_default()
+    }
+
+    fn age(&self) -> String {
+        let days = (crate::db::now() - self).max(0) / 86_400;
+        match days {
+            0 => "today".into(),
+            1 => "1 day".into(),
+            2..=59 => format!("{days} days"),
+            60..=729 => format!("{} months", days / 30),
+            _ => format!("{} years", days / 365),
+        }
+    }
+
+    fn day(&self) -> String {
+        let format = time::macros::format_description!("[year]-[month]-[day]");
         time::OffsetDateTime::from_unix_timestamp(*self)
             .ok()
             .and_then(|t| t.format(format).ok())

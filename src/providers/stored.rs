@@ -1,0 +1,73 @@
+//! The `stored` driver: no backend. Keyport generates the key pair and keeps it.
+
+use async_trait::async_trait;
+use zeroize::Zeroizing;
+
+use super::{Driver, DriverError, IssuedKey, KeyRequest};
+use crate::{crypto::random_string, domain::services::ServiceKind};
+
+const UPPER_DIGITS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+const SECRET_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+pub struct Stored;
+
+/// A key pair in the usual style: a 20-character upper-case access key id (or, for OpenStack, a
+/// user name) and a 40-character secret, both from the OS RNG.
+fn generate(kind: ServiceKind, access_key: Option<&str>) -> IssuedKey {
+    let access_key = match (kind, access_key) {
+        // An OpenStack user keeps their name; only the password changes.
+        (ServiceKind::OpenStack, Some(name)) => name.to_string(),
+        (ServiceKind::OpenStack, None) => format!(
+            "keyport-{}",
+            random_string(8, b"abcdefghijklmnopqrstuvwxyz0123456789")
+        ),
+        _ => format!("KP{}", random_string(18, UPPER_DIGITS)),
+    };
+    IssuedKey {
+        access_key,
+        secret: Zeroizing::new(random_string(40, SECRET_CHARS)),
+    }
+}
+
+#[async_trait]
+impl Driver for Stored {
+    async fn create(&self, request: KeyRequest<'_>) -> Result<IssuedKey, DriverError> {
+        Ok(generate(request.kind, None))
+    }
+
+    async fn regenerate(&self, request: KeyRequest<'_>) -> Result<IssuedKey, DriverError> {
+        Ok(generate(request.kind, request.access_key))
+    }
+
+    async fn delete(&self, _request: KeyRequest<'_>) -> Result<(), DriverError> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_look_like_cloud_keys() {
+        let key = generate(ServiceKind::S3, None);
+        assert_eq!(key.access_key.len(), 20);
+        assert!(
+            key.access_key
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        );
+        assert_eq!(key.secret.len(), 40);
+        let again = generate(ServiceKind::S3, Some(&key.access_key));
+        assert_ne!(
+            again.access_key, key.access_key,
+            "S3 rotation replaces the pair"
+        );
+        let user = generate(ServiceKind::OpenStack, None);
+        assert!(user.access_key.starts_with("keyport-"));
+        assert_eq!(
+            generate(ServiceKind::OpenStack, Some(&user.access_key)).access_key,
+            user.access_key
+        );
+    }
+}

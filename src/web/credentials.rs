@@ -1,0 +1,786 @@
+//! `/projects/{slug}/credentials`: per service, the signed-in member's keys, the project's app
+//! keys and (for admins) other members' keys. Secrets are masked and leave the server only in
+//! the answer to an audited POST; a GET never creates, changes or reveals anything.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::{
+    Form, Router,
+    extract::{Path, Query, State},
+    http::StatusCode,
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
+};
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use super::{
+    AppState, PageError,
+    extract::ProjectMember,
+    forms::FieldErrors,
+    services::ConfirmPage,
+    session,
+    view::{Ctx, UnixTime},
+};
+use crate::{
+    crypto::envelope::SecretPlace,
+    db::{
+        self,
+        apps::App,
+        credentials::{Credential, CredentialError, NewCredential, Owner},
+        projects::Project,
+        services::{Endpoint, Service},
+    },
+    domain::{
+        roles::{Action, Role, may_manage_credential},
+        services::{Interface, ServiceKind},
+        validate,
+    },
+    providers::{self, KeyRequest},
+};
+
+/// The field name bound into the secret's encryption.
+const SECRET_FIELD: &str = "secret";
+/// Expiry within this many days is flagged.
+const EXPIRY_WARNING_DAYS: i64 = 14;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/projects/{slug}/credentials",
+            get(credentials_get).post(credentials_post),
+        )
+        .route(
+            "/projects/{slug}/credentials/{id}/reveal",
+            post(credential_reveal_post),
+        )
+        .route(
+            "/projects/{slug}/credentials/{id}/regenerate",
+            get(credential_regenerate_get).post(credential_regenerate_post),
+        )
+        .route(
+            "/projects/{slug}/credentials/{id}/delete",
+            get(credential_delete_get).post(credential_delete_post),
+        )
+        .route(
+            "/projects/{slug}/credentials/{id}/edit",
+            get(credential_edit_get).post(credential_edit_post),
+        )
+}
+
+/// One credential as the page shows it. It holds the secret only when it was just revealed.
+pub struct CredentialView {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub access_key: String,
+    pub owner_name: String,
+    pub created_at: i64,
+    pub created_by: String,
+    pub rotated_at: Option<i64>,
+    pub expires_at: Option<i64>,
+    pub enabled: bool,
+    pub may_manage: bool,
+    pub revealed: Option<Zeroizing<String>>,
+    pub damaged: bool,
+    pub regenerate_warning: String,
+    pub delete_warning: String,
+}
+
+impl CredentialView {
+    /// `expired`, `soon` or empty, for the expiry flag.
+    pub fn expiry_state(&self) -> &'static str {
+        match self.expires_at {
+            Some(at) if at <= db::now() => "expired",
+            Some(at) if at <= db::now() + EXPIRY_WARNING_DAYS * 86_400 => "soon",
+            _ => "",
+        }
+    }
+}
+
+fn owned_by(credential: &Credential, user_id: &str) -> bool {
+    credential.owner == Owner::User(user_id.to_string())
+}
+
+fn regenerate_warning(service: &Service, credential: &Credential, only_key: bool) -> String {
+    let mut warning = match service.kind {
+        ServiceKind::OpenStack => format!(
+            "Regenerating sets a new password for the OpenStack user {}. It changes everywhere this user signs in: \
+             Swift, the S3 API and every other environment. Every program that uses the old password stops working at once.",
+            credential.access_key
+        ),
+        _ => format!(
+            "Regenerating replaces the key {} with a new key pair. Every program that uses the old secret stops working at once.",
+            credential.access_key
+        ),
+    };
+    if only_key {
+        warning.push_str(
+            " This is the owner's only key for the service, so there is no overlap: to rotate without interruption, \
+             add a second key first, move your programs to it, then delete this one.",
+        );
+    }
+    warning
+}
+
+fn delete_warning(credential: &Credential) -> String {
+    format!(
+        "Deleting {} ({}) removes it for good. Every program that uses it stops working.",
+        credential.name, credential.access_key
+    )
+}
+
+#[derive(Deserialize, Default)]
+struct CredentialsQuery {
+    service: Option<String>,
+    #[serde(default)]
+    q: String,
+}
+
+/// The "Add credential" form, as typed.
+#[derive(Deserialize, Default, Clone)]
+struct AddForm {
+    #[serde(default)]
+    service_id: String,
+    #[serde(default)]
+    owner: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    expires: String,
+    #[serde(default)]
+    mode: String,
+    #[serde(default)]
+    access_key: String,
+    #[serde(default)]
+    secret: Zeroizing<String>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "credentials.html")]
+struct CredentialsPage {
+    ctx: Ctx,
+    project: Project,
+    q: String,
+    services: Vec<Service>,
+    selected: Option<Service>,
+    endpoints: Vec<Endpoint>,
+    mine: Vec<CredentialView>,
+    app_keys: Vec<CredentialView>,
+    others: Vec<CredentialView>,
+    apps: Vec<App>,
+    may_add: bool,
+    is_admin: bool,
+    form: AddForm,
+    errors: FieldErrors,
+}
+
+impl CredentialsPage {
+    /// The page for `service_id` (or the first service matching `q`), with `revealed` shown.
+    async fn build(
+        state: &AppState,
+        member: ProjectMember,
+        service_id: Option<&str>,
+        q: &str,
+        revealed: Option<(&str, Result<Zeroizing<String>, ()>)>,
+    ) -> Result<Self, PageError> {
+        let all = db::services::list(&state.db, &member.project.id).await?;
+        let needle = q.trim().to_lowercase();
+        let services: Vec<Service> = all
+            .into_iter()
+            .filter(|s| {
+                needle.is_empty()
+                    || s.name.to_lowercase().contains(&needle)
+                    || s.kind.as_str() == needle
+            })
+            .collect();
+        let selected = match service_id {
+            Some(id) => services.iter().find(|s| s.id == id).cloned(),
+            None => services.first().cloned(),
+        };
+        let is_admin = member.role >= Role::Admin;
+        let (mut mine, mut app_keys, mut others, mut endpoints) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        if let Some(service) = &selected {
+            endpoints = db::services::endpoints(&state.db, &service.id).await?;
+            let credentials = db::credentials::list_for_service(&state.db, &service.id).await?;
+            let held = |owner: &Owner| credentials.iter().filter(|c| &c.owner == owner).count();
+            for credential in &credentials {
+                let own = owned_by(credential, &member.user.id);
+                let shown = match &revealed {
+                    Some((id, secret)) if *id == credential.id => Some(secret.clone()),
+                    _ => None,
+                };
+                let only_key = held(&credential.owner) == 1 && service.max_keys_per_owner > 1;
+                let view = CredentialView {
+                    id: credential.id.clone(),
+                    name: credential.name.clone(),
+                    description: credential.description.clone(),
+                    access_key: credential.access_key.clone(),
+                    owner_name: credential.owner_name.clone(),
+                    created_at: credential.created_at,
+                    created_by: credential.created_by.clone(),
+                    rotated_at: credential.rotated_at,
+                    expires_at: credential.expires_at,
+                    enabled: credential.enabled,
+                    may_manage: may_manage_credential(member.role, own),
+                    damaged: matches!(shown, Some(Err(()))),
+                    revealed: shown.and_then(Result::ok),
+                    regenerate_warning: regenerate_warning(service, credential, only_key),
+                    delete_warning: delete_warning(credential),
+                };
+                match &credential.owner {
+                    Owner::User(_) if own => mine.push(view),
+                    Owner::App(_) => app_keys.push(view),
+                    // Viewers and members see that others hold keys only through admins.
+                    Owner::User(_) if is_admin => others.push(view),
+                    Owner::User(_) => {}
+                }
+            }
+        }
+        let apps = db::apps::list(&state.db, &member.project.id).await?;
+        let form = AddForm {
+            service_id: selected.as_ref().map(|s| s.id.clone()).unwrap_or_default(),
+            owner: "me".into(),
+            mode: "generate".into(),
+            ..Default::default()
+        };
+        Ok(CredentialsPage {
+            may_add: member.role >= Role::Member,
+            is_admin,
+            ctx: member.ctx,
+            project: member.project,
+            q: q.to_string(),
+            services,
+            selected,
+            endpoints,
+            mine,
+            app_keys,
+            others,
+            apps,
+            form,
+            errors: FieldErrors::default(),
+        })
+    }
+
+    fn public_endpoints(&self) -> Vec<&Endpoint> {
+        self.endpoints
+            .iter()
+            .filter(|e| e.interface != Interface::Private)
+            .collect()
+    }
+}
+
+async fn credentials_get(
+    State(state): State<AppState>,
+    member: ProjectMember,
+    Query(query): Query<CredentialsQuery>,
+) -> Result<CredentialsPage, PageError> {
+    member.require(Action::ViewProject)?;
+    CredentialsPage::build(&state, member, query.service.as_deref(), &query.q, None).await
+}
+
+fn back_to(project: &Project, service_id: &str) -> Redirect {
+    Redirect::to(&format!(
+        "/projects/{}/credentials?service={service_id}",
+        project.slug
+    ))
+}
+
+/// Parses an optional `YYYY-MM-DD` expiry date into Unix seconds at midnight UTC.
+fn parse_expiry(value: &str) -> Result<Option<i64>, &'static str> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(value, format)
+        .map(|day| Some(day.midnight().assume_utc().unix_timestamp()))
+        .map_err(|_| "Enter a date such as 2027-06-30, or leave it empty.")
+}
+
+async fn credentials_post(
+    State(state): State<AppState>,
+    member: ProjectMember,
+    Form(form): Form<AddForm>,
+) -> Result<Response, PageError> {
+    if member.role < Role::Member {
+        return Err(PageError::Forbidden(
+            "Viewers see credentials but do not hold keys.",
+        ));
+    }
+    let service = db::services::find(&state.db, &member.project.id, &form.service_id)
+        .await?
+        .ok_or(PageError::BadRequest("Choose a service of this project."))?;
+    let mut errors = FieldErrors::default();
+    let owner = match form.owner.as_str() {
+        "me" | "" => Owner::User(member.user.id.clone()),
+        other => match other.strip_prefix("app:") {
+            Some(app_id)
+                if db::apps::find(&state.db, &member.project.id, app_id)
+                    .await?
+                    .is_some() =>
+            {
+                Owner::App(app_id.to_string())
+            }
+            _ => {
+                errors.add("owner", "Choose yourself or one of the project's apps.");
+                Owner::User(member.user.id.clone())
+            }
+        },
+    };
+    let own = owner == Owner::User(member.user.id.clone());
+    if !may_manage_credential(member.role, own) {
+        return Err(PageError::Forbidden(
+            "Only project admins and owners add app keys.",
+        ));
+    }
+    let name = errors.check(
+        "name",
+        validate::label(&form.name, "Name the credential, e.g. backup job."),
+    );
+    let description = errors.check("description", validate::description(&form.description));
+    let expires_at = parse_expiry(&form.expires).unwrap_or_else(|message| {
+        errors.add("expires", message);
+        None
+    });
+    let import = form.mode == "import";
+    if import && member.role < Role::Admin {
+        errors.add(
+            "mode",
+            "Only project admins and owners import existing keys.",
+        );
+    }
+    if import && service.driver != "stored" {
+        errors.add(
+            "mode",
+            "This service's keys are created at its backend; they cannot be imported.",
+        );
+    }
+    if import {
+        if let Err(message) =
+            validate::label(&form.access_key, "Enter the access key id or user name.")
+        {
+            errors.add("access_key", message);
+        }
+        if form.secret.trim().is_empty() || form.secret.len() > 4096 {
+            errors.add("secret", "Enter the secret (at most 4096 characters).");
+        }
+    }
+    let held = db::credentials::count_for_owner(&state.db, &service.id, &owner).await?;
+    if held >= service.max_keys_per_owner {
+        errors.add("limit", limit_message(service.max_keys_per_owner));
+    }
+    if !errors.is_empty() {
+        return add_failed(&state, member, &service, form, errors).await;
+    }
+
+    let driver = providers::driver_for(&service.driver).ok_or(PageError::BadRequest(
+        "This service's driver is not available.",
+    ))?;
+    let issued = if import {
+        providers::IssuedKey {
+            access_key: form.access_key.trim().to_string(),
+            secret: form.secret.clone(),
+        }
+    } else {
+        match driver
+            .create(KeyRequest {
+                kind: service.kind,
+                access_key: None,
+            })
+            .await
+        {
+            Ok(issued) => issued,
+            Err(e) => {
+                errors.add("limit", e.to_string());
+                return add_failed(&state, member, &service, form, errors).await;
+            }
+        }
+    };
+    let id = db::new_id();
+    let key = db::keys::project_key(&state.db, &state.master_key, &member.project.id).await?;
+    let sealed = key.seal(
+        SecretPlace {
+            project_id: &member.project.id,
+            credential_id: &id,
+            field: SECRET_FIELD,
+        },
+        &issued.secret,
+    );
+    let new = NewCredential {
+        id: &id,
+        project_id: &member.project.id,
+        service_id: &service.id,
+        owner: &owner,
+        name: &name,
+        description: &description,
+        access_key: &issued.access_key,
+        secret: &sealed,
+        expires_at,
+        created_by: &format!("{} <{}>", member.user.name, member.user.email),
+    };
+    match db::credentials::create(&state.db, new, service.max_keys_per_owner).await {
+        Ok(()) => {}
+        Err(CredentialError::LimitReached(limit)) => {
+            errors.add("limit", limit_message(limit));
+            return add_failed(&state, member, &service, form, errors).await;
+        }
+        Err(CredentialError::Database(e)) => return Err(e.into()),
+    }
+    let action = if import {
+        "credential.import"
+    } else {
+        "credential.create"
+    };
+    member
+        .audit(
+            &state,
+            action,
+            &format!("{} / {name}", service.name),
+            &issued.access_key,
+        )
+        .await?;
+    session::set_notice(
+        &member.session,
+        format!("Credential {name} added. Use Show to see its secret."),
+    )
+    .await?;
+    Ok(back_to(&member.project, &service.id).into_response())
+}
+
+fn limit_message(limit: i64) -> String {
+    let count = match limit {
+        1 => "one credential".to_string(),
+        2 => "two credentials".to_string(),
+        n => format!("{n} credentials"),
+    };
+    format!(
+        "The owner already holds the most keys this service allows: a maximum of {count} at once, so you can rotate \
+         without interruption. Delete or regenerate one instead."
+    )
+}
+
+async fn add_failed(
+    state: &AppState,
+    member: ProjectMember,
+    service: &Service,
+    mut form: AddForm,
+    errors: FieldErrors,
+) -> Result<Response, PageError> {
+    let mut page = CredentialsPage::build(state, member, Some(&service.id), "", None).await?;
+    // What was typed is kept, but never a secret.
+    form.secret = Zeroizing::new(String::new());
+    page.form = form;
+    page.errors = errors;
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+}
+
+/// The credential of this project named in the path, if the member may act on it.
+async fn managed_credential(
+    state: &AppState,
+    member: &ProjectMember,
+    id: &str,
+) -> Result<(Credential, Service), PageError> {
+    let credential = db::credentials::find(&state.db, &member.project.id, id)
+        .await?
+        .ok_or(PageError::NotFound)?;
+    let own = owned_by(&credential, &member.user.id);
+    if !may_manage_credential(member.role, own) {
+        // Members do not learn which other keys exist.
+        return Err(
+            if member.role >= Role::Member && !own && matches!(credential.owner, Owner::User(_)) {
+                PageError::NotFound
+            } else {
+                PageError::Forbidden("Your role does not allow this on this credential.")
+            },
+        );
+    }
+    let service = db::services::find(&state.db, &member.project.id, &credential.service_id)
+        .await?
+        .ok_or(PageError::NotFound)?;
+    Ok((credential, service))
+}
+
+async fn credential_reveal_post(
+    State(state): State<AppState>,
+    member: ProjectMember,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<CredentialsPage, PageError> {
+    let (credential, service) = managed_credential(&state, &member, &id).await?;
+    let key = db::keys::project_key(&state.db, &state.master_key, &member.project.id).await?;
+    let place = SecretPlace {
+        project_id: &member.project.id,
+        credential_id: &credential.id,
+        field: SECRET_FIELD,
+    };
+    let secret = key.open(place, &credential.secret);
+    let outcome = if secret.is_ok() { "" } else { "damaged" };
+    // Audited before the secret leaves: no record, no reveal.
+    member
+        .audit(
+            &state,
+            "credential.reveal",
+            &format!("{} / {}", service.name, credential.name),
+            outcome,
+        )
+        .await?;
+    if secret.is_err() {
+        tracing::warn!(credential = %credential.id, "a credential's secret does not decrypt");
+    }
+    CredentialsPage::build(
+        &state,
+        member,
+        Some(&service.id),
+        "",
+        Some((&credential.id, secret.map_err(|_| ()))),
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct ConfirmForm {
+    #[serde(default)]
+    confirm: String,
+}
+
+async fn credential_regenerate_get(
+    State(state): State<AppState>,
+    member: ProjectMember,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<ConfirmPage, PageError> {
+    let (credential, service) = managed_credential(&state, &member, &id).await?;
+    let held = db::credentials::count_for_owner(&state.db, &service.id, &credential.owner).await?;
+    let message = regenerate_warning(
+        &service,
+        &credential,
+        held == 1 && service.max_keys_per_owner > 1,
+    );
+    Ok(ConfirmPage {
+        title: format!("Regenerate {}?", credential.name),
+        message,
+        action: format!(
+            "/projects/{}/credentials/{id}/regenerate",
+            member.project.slug
+        ),
+        button: "Regenerate",
+        back: format!(
+            "/projects/{}/credentials?service={}",
+            member.project.slug, service.id
+        ),
+        ctx: member.ctx,
+    })
+}
+
+async fn credential_regenerate_post(
+    State(state): State<AppState>,
+    member: ProjectMember,
+    Path((slug, id)): Path<(String, String)>,
+    Form(form): Form<ConfirmForm>,
+) -> Result<Response, PageError> {
+    let (credential, service) = managed_credential(&state, &member, &id).await?;
+    if form.confirm != "yes" {
+        return Ok(
+            Redirect::to(&format!("/projects/{slug}/credentials/{id}/regenerate")).into_response(),
+        );
+    }
+    let driver = providers::driver_for(&service.driver).ok_or(PageError::BadRequest(
+        "This service's driver is not available.",
+    ))?;
+    let issued = match driver
+        .regenerate(KeyRequest {
+            kind: service.kind,
+            access_key: Some(&credential.access_key),
+        })
+        .await
+    {
+        Ok(issued) => issued,
+        Err(e) => {
+            session::set_notice(&member.session, format!("Nothing was changed: {e}")).await?;
+            return Ok(back_to(&member.project, &service.id).into_response());
+        }
+    };
+    let key = db::keys::project_key(&state.db, &state.master_key, &member.project.id).await?;
+    let sealed = key.seal(
+        SecretPlace {
+            project_id: &member.project.id,
+            credential_id: &id,
+            field: SECRET_FIELD,
+        },
+        &issued.secret,
+    );
+    if !db::credentials::replace_key(&state.db, &id, &issued.access_key, &sealed).await? {
+        return Err(PageError::NotFound);
+    }
+    member
+        .audit(
+            &state,
+            "credential.regenerate",
+            &format!("{} / {}", service.name, credential.name),
+            &issued.access_key,
+        )
+        .await?;
+    session::set_notice(
+        &member.session,
+        format!(
+            "{} was regenerated: the old secret no longer works. Use Show to see the new one.",
+            credential.name
+        ),
+    )
+    .await?;
+    Ok(back_to(&member.project, &service.id).into_response())
+}
+
+async fn credential_delete_get(
+    State(state): State<AppState>,
+    member: ProjectMember,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<ConfirmPage, PageError> {
+    let (credential, service) = managed_credential(&state, &member, &id).await?;
+    Ok(ConfirmPage {
+        title: format!("Delete {}?", credential.name),
+        message: delete_warning(&credential),
+        action: format!("/projects/{}/credentials/{id}/delete", member.project.slug),
+        button: "Delete",
+        back: format!(
+            "/projects/{}/credentials?service={}",
+            member.project.slug, service.id
+        ),
+        ctx: member.ctx,
+    })
+}
+
+async fn credential_delete_post(
+    State(state): State<AppState>,
+    member: ProjectMember,
+    Path((slug, id)): Path<(String, String)>,
+    Form(form): Form<ConfirmForm>,
+) -> Result<Response, PageError> {
+    let (credential, service) = managed_credential(&state, &member, &id).await?;
+    if form.confirm != "yes" {
+        return Ok(
+            Redirect::to(&format!("/projects/{slug}/credentials/{id}/delete")).into_response(),
+        );
+    }
+    let driver = providers::driver_for(&service.driver).ok_or(PageError::BadRequest(
+        "This service's driver is not available.",
+    ))?;
+    if let Err(e) = driver
+        .delete(KeyRequest {
+            kind: service.kind,
+            access_key: Some(&credential.access_key),
+        })
+        .await
+    {
+        session::set_notice(&member.session, format!("Nothing was changed: {e}")).await?;
+        return Ok(back_to(&member.project, &service.id).into_response());
+    }
+    db::credentials::delete(&state.db, &id).await?;
+    member
+        .audit(
+            &state,
+            "credential.delete",
+            &format!("{} / {}", service.name, credential.name),
+            &credential.access_key,
+        )
+        .await?;
+    session::set_notice(&member.session, format!("{} was deleted.", credential.name)).await?;
+    Ok(back_to(&member.project, &service.id).into_response())
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "credential_edit.html")]
+struct EditPage {
+    ctx: Ctx,
+    project: Project,
+    service: Service,
+    credential_id: String,
+    form: EditForm,
+    errors: FieldErrors,
+}
+
+#[derive(Deserialize, Default)]
+struct EditForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    expires: String,
+    enabled: Option<String>,
+}
+
+async fn credential_edit_get(
+    State(state): State<AppState>,
+    member: ProjectMember,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<EditPage, PageError> {
+    let (credential, service) = managed_credential(&state, &member, &id).await?;
+    let form = EditForm {
+        name: credential.name,
+        description: credential.description,
+        expires: credential.expires_at.map(|at| at.day()).unwrap_or_default(),
+        enabled: credential.enabled.then(|| "on".into()),
+    };
+    Ok(EditPage {
+        ctx: member.ctx,
+        project: member.project,
+        service,
+        credential_id: id,
+        form,
+        errors: FieldErrors::default(),
+    })
+}
+
+async fn credential_edit_post(
+    State(state): State<AppState>,
+    member: ProjectMember,
+    Path((_, id)): Path<(String, String)>,
+    Form(form): Form<EditForm>,
+) -> Result<Response, PageError> {
+    let (credential, service) = managed_credential(&state, &member, &id).await?;
+    let mut errors = FieldErrors::default();
+    let name = errors.check(
+        "name",
+        validate::label(&form.name, "Name the credential, e.g. backup job."),
+    );
+    let description = errors.check("description", validate::description(&form.description));
+    let expires_at = parse_expiry(&form.expires).unwrap_or_else(|message| {
+        errors.add("expires", message);
+        None
+    });
+    if !errors.is_empty() {
+        let page = EditPage {
+            ctx: member.ctx,
+            project: member.project,
+            service,
+            credential_id: id,
+            form,
+            errors,
+        };
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+    }
+    let enabled = form.enabled.is_some();
+    db::credentials::update_details(
+        &state.db,
+        &credential.id,
+        &name,
+        &description,
+        enabled,
+        expires_at,
+    )
+    .await?;
+    let state_word = if enabled { "enabled" } else { "disabled" };
+    member
+        .audit(
+            &state,
+            "credential.update",
+            &format!("{} / {name}", service.name),
+            state_word,
+        )
+        .await?;
+    session::set_notice(&member.session, format!("{name} saved.")).await?;
+    Ok(back_to(&member.project, &service.id).into_response())
+}
