@@ -19,7 +19,7 @@ impl Ctx {
 /// Unix seconds shown as a UTC date and time.
 pub trait UnixTime {
     fn date(&self) -> String;
-    /// How long ago, in words: "today", "3 days", "5 months".
+    /// How long ago, in words: "less than a day", "3 days", "5 months".
     fn age(&self) -> String;
     /// The day only, as a date input wants it: `2026-11-23`.
     fn day(&self) -> String;
@@ -37,7 +37,7 @@ impl UnixTime for i64 {
     fn age(&self) -> String {
         let days = (crate::db::now() - self).max(0) / 86_400;
         match days {
-            0 => "today".into(),
+            0 => "less than a day".into(),
             1 => "1 day".into(),
             2..=59 => format!("{days} days"),
             60..=729 => format!("{} months", days / 30),

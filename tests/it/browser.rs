@@ -258,3 +258,172 @@ async fn setup_sign_in_create_a_project_and_add_a_member() {
 
     browser.client.clone().close().await.unwrap();
 }
+
+#[tokio::test]
+async fn show_copy_regenerate_and_delete_a_credential() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    app.project(&admin, "team", "").await;
+    let response = admin
+        .submit(
+            "/projects/team/services",
+            "/projects/team/services",
+            &[
+                ("kind", "s3"),
+                ("name", "Object storage"),
+                ("max_keys_per_owner", "2"),
+            ],
+        )
+        .await;
+    let service = crate::helpers::location(&response);
+    admin
+        .submit(
+            &service,
+            &format!("{service}/endpoints"),
+            &[
+                ("site", "Si Racha, Thailand"),
+                ("region", "th-sr-1"),
+                ("interface", "public"),
+                ("url", "https://s3.example.org"),
+            ],
+        )
+        .await;
+    let page = format!(
+        "/projects/team/credentials?service={}",
+        service.rsplit('/').next().unwrap()
+    );
+    let service_id = service.rsplit('/').next().unwrap().to_string();
+    for name in ["laptop", "backup job"] {
+        admin
+            .submit(
+                &page,
+                "/projects/team/credentials",
+                &[
+                    ("service_id", &service_id),
+                    ("name", name),
+                    ("expires", "2099-12-31"),
+                ],
+            )
+            .await;
+    }
+
+    let browser = Browser::start("credentials").await;
+    let b = &browser;
+    b.client.goto(&format!("{}/login", app.url)).await.unwrap();
+    b.fill("email", crate::helpers::ADMIN_EMAIL).await;
+    b.fill("password", PASSWORD).await;
+    b.press("button.primary").await;
+    b.client.goto(&format!("{}{page}", app.url)).await.unwrap();
+    assert!(b.text().await.contains("My keys"));
+    b.screenshot("01-masked").await;
+
+    // Show, then Copy.
+    let card = "article.credential:first-of-type";
+    b.press(&format!("{card} form[action$='/reveal'] button"))
+        .await;
+    let secret = b
+        .client
+        .find(Locator::Css("input[id^=secret-]"))
+        .await
+        .unwrap();
+    let value = secret.prop("value").await.unwrap().unwrap_or_default();
+    assert_eq!(value.len(), 40, "the secret is shown");
+    let copy = b
+        .client
+        .find(Locator::Css("input[id^=secret-] + button[data-copy]"))
+        .await
+        .unwrap();
+    copy.click().await.unwrap();
+    let started = Instant::now();
+    while copy.text().await.unwrap() != "Copied" {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the Copy button answers"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    b.screenshot("02-revealed").await;
+
+    // Regenerate opens a dialog that says what happens; Cancel closes it and changes nothing.
+    let regenerate = Locator::Css("article.credential:first-of-type a[data-dialog^=regenerate-]");
+    let before = b.path().await;
+    b.client
+        .find(regenerate)
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let dialog = b
+        .client
+        .find(Locator::Css("dialog[open]"))
+        .await
+        .expect("a dialog opens");
+    assert!(
+        dialog
+            .text()
+            .await
+            .unwrap()
+            .contains("Every program that uses the old secret stops working")
+    );
+    b.screenshot("03-regenerate-dialog").await;
+    dialog
+        .find(Locator::Css("button[data-close]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(
+        b.client.find(Locator::Css("dialog[open]")).await.is_err(),
+        "the dialog closed"
+    );
+    assert_eq!(b.path().await, before, "nothing was submitted");
+
+    b.client
+        .find(regenerate)
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.press("dialog[open] button[type=submit]").await;
+    assert!(
+        b.text()
+            .await
+            .contains("was regenerated: the old secret no longer works")
+    );
+    b.screenshot("04-regenerated").await;
+
+    // Delete asks in a dialog too.
+    b.client
+        .find(Locator::Css(
+            "article.credential:first-of-type a[data-dialog^=delete-]",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let dialog = b
+        .client
+        .find(Locator::Css("dialog[open]"))
+        .await
+        .expect("a dialog opens");
+    assert!(dialog.text().await.unwrap().contains("removes it for good"));
+    b.screenshot("05-delete-dialog").await;
+    b.press("dialog[open] button[type=submit]").await;
+    let text = b.text().await;
+    assert!(text.contains("was deleted."), "{text}");
+    assert_eq!(
+        b.client
+            .find_all(Locator::Css("article.credential"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    b.screenshot("06-deleted").await;
+
+    browser.client.clone().close().await.unwrap();
+}
