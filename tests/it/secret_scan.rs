@@ -247,6 +247,39 @@ async fn secrets_never_reach_the_database_in_clear_the_log_or_pages_that_do_not_
             files.push(bytes);
         }
     }
+    if db.url.starts_with("postgres") {
+        // Every row of every table, as PostgreSQL prints it (bytea as hex).
+        let conn = keyport::db::Db::connect(&db.url).await.unwrap();
+        for table in [
+            "settings",
+            "users",
+            "password_links",
+            "projects",
+            "memberships",
+            "sessions",
+            "services",
+            "endpoints",
+            "apps",
+            "credentials",
+            "audit_events",
+        ] {
+            let rows: Option<String> =
+                sqlx::query_scalar(&format!("select string_agg(t::text, ' ') from {table} t"))
+                    .fetch_one(conn.pool())
+                    .await
+                    .unwrap();
+            files.push(rows.unwrap_or_default().into_bytes());
+        }
+        for secret in SECRETS {
+            let hex: String = secret.bytes().map(|b| format!("{b:02x}")).collect();
+            assert!(
+                !files
+                    .iter()
+                    .any(|f| String::from_utf8_lossy(f).contains(&hex)),
+                "a secret in a bytea column"
+            );
+        }
+    }
     for (i, bytes) in files.iter().enumerate() {
         for secret in SECRETS.iter().chain([&PASSWORD]) {
             assert!(
