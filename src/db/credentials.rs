@@ -84,10 +84,12 @@ impl From<Row> for Credential {
     }
 }
 
+// The owner's name is looked up per row by primary key: a join let PostgreSQL, before it had
+// statistics, hash the whole apps table for every page (20 ms at 25,000 apps instead of 1 ms).
 const SELECT: &str = "select c.id, c.project_id, c.service_id, c.owner_user_id, c.owner_app_id,
-        coalesce(u.name, a.name) as owner_name, c.name, c.description, c.access_key, c.secret,
-        c.enabled, c.expires_at, c.created_at, c.created_by, c.rotated_at
-    from credentials c left join users u on u.id = c.owner_user_id left join apps a on a.id = c.owner_app_id";
+        coalesce((select name from users where id = c.owner_user_id), (select name from apps where id = c.owner_app_id)) as owner_name,
+        c.name, c.description, c.access_key, c.secret, c.enabled, c.expires_at, c.created_at, c.created_by, c.rotated_at
+    from credentials c";
 
 /// The credentials of a service, by owner and age.
 pub async fn list_for_service(db: &Db, service_id: &str) -> sqlx::Result<Vec<Credential>> {

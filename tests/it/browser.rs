@@ -2,6 +2,7 @@
 //! setup, sign in, create a project, add a member. Screenshots go to `target/screenshots/`.
 
 use std::{
+    os::unix::process::CommandExt,
     path::PathBuf,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -21,8 +22,11 @@ struct Browser {
 }
 
 impl Drop for Browser {
+    /// Stops chromedriver and the Chromium it started: they share the process group made for
+    /// chromedriver, and only that group is signalled.
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.driver.wait();
     }
 }
@@ -46,6 +50,7 @@ impl Browser {
         let driver =
             Command::new(std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into()))
                 .arg(format!("--port={port}"))
+                .process_group(0)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
