@@ -282,10 +282,20 @@ async fn credentials_get(
     CredentialsPage::build(&state, member, query.service.as_deref(), &query.q, None).await
 }
 
-fn back_to(project: &Project, service_id: &str) -> Redirect {
-    Redirect::to(&format!(
+fn credentials_url(project: &Project, service_id: &str) -> String {
+    format!(
         "/projects/{}/credentials?service={service_id}",
         project.slug
+    )
+}
+
+fn back_to(project: &Project, service_id: &str) -> Redirect {
+    Redirect::to(&credentials_url(project, service_id))
+}
+
+fn driver_of(service: &Service) -> Result<&'static dyn providers::Driver, PageError> {
+    providers::driver_for(&service.driver).ok_or(PageError::BadRequest(
+        "This service's driver is not available.",
     ))
 }
 
@@ -377,9 +387,7 @@ async fn credentials_post(
         return add_failed(&state, member, &service, form, errors).await;
     }
 
-    let driver = providers::driver_for(&service.driver).ok_or(PageError::BadRequest(
-        "This service's driver is not available.",
-    ))?;
+    let driver = driver_of(&service)?;
     let issued = if import {
         providers::IssuedKey {
             access_key: form.access_key.trim().to_string(),
@@ -566,10 +574,7 @@ async fn credential_regenerate_get(
             member.project.slug
         ),
         button: "Regenerate",
-        back: format!(
-            "/projects/{}/credentials?service={}",
-            member.project.slug, service.id
-        ),
+        back: credentials_url(&member.project, &service.id),
         ctx: member.ctx,
     })
 }
@@ -586,9 +591,7 @@ async fn credential_regenerate_post(
             Redirect::to(&format!("/projects/{slug}/credentials/{id}/regenerate")).into_response(),
         );
     }
-    let driver = providers::driver_for(&service.driver).ok_or(PageError::BadRequest(
-        "This service's driver is not available.",
-    ))?;
+    let driver = driver_of(&service)?;
     let issued = match driver
         .regenerate(KeyRequest {
             kind: service.kind,
@@ -644,10 +647,7 @@ async fn credential_delete_get(
         message: delete_warning(&credential),
         action: format!("/projects/{}/credentials/{id}/delete", member.project.slug),
         button: "Delete",
-        back: format!(
-            "/projects/{}/credentials?service={}",
-            member.project.slug, service.id
-        ),
+        back: credentials_url(&member.project, &service.id),
         ctx: member.ctx,
     })
 }
@@ -664,9 +664,7 @@ async fn credential_delete_post(
             Redirect::to(&format!("/projects/{slug}/credentials/{id}/delete")).into_response(),
         );
     }
-    let driver = providers::driver_for(&service.driver).ok_or(PageError::BadRequest(
-        "This service's driver is not available.",
-    ))?;
+    let driver = driver_of(&service)?;
     if let Err(e) = driver
         .delete(KeyRequest {
             kind: service.kind,
