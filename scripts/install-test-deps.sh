@@ -1,10 +1,21 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on Debian 12: PostgreSQL (server binaries only; the tests
-# start their own throwaway cluster), Chromium and its WebDriver, and docker-compose (to check
-# docker-compose.yml). Does nothing when everything is already there.
+# start their own throwaway cluster), Chromium and its WebDriver, docker-compose (to check
+# docker-compose.yml), the S3 clients whose configuration the portal writes (AWS CLI, s3cmd,
+# rclone), and from PyPI, in target/test-venv, moto (the AWS peer the tests start) with boto3.
+# Does nothing when everything is already there.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
-packages=(postgresql chromium chromium-driver docker-compose)
+venv=target/test-venv
+python_packages=('moto[server]>=5.1,<6' 'boto3>=1.34')
+if [ ! -x "$venv/bin/moto_server" ]; then
+  echo "installing ${python_packages[*]} into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "${python_packages[@]}"
+fi
+
+packages=(postgresql chromium chromium-driver docker-compose awscli s3cmd rclone python3-yaml)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -7,6 +7,7 @@ pub mod db;
 pub mod domain;
 pub mod files;
 pub mod providers;
+pub mod snippets;
 pub mod web;
 
 use std::net::SocketAddr;

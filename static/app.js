@@ -40,3 +40,23 @@ document.addEventListener("click", (event) => {
   const close = event.target.closest("[data-close]");
   if (close) close.closest("dialog")?.close();
 });
+
+// A snippet's Copy asks the server for the text (audited when it holds the secret) and copies it;
+// without JavaScript the same button shows the text as a page.
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("button[data-copy-post]");
+  if (!button || !button.form) return;
+  event.preventDefault();
+  const body = new URLSearchParams(new FormData(button.form));
+  body.set("purpose", "copy");
+  const label = button.textContent;
+  try {
+    const response = await fetch(button.form.action, { method: "POST", body, credentials: "same-origin" });
+    if (!response.ok) throw new Error(String(response.status));
+    await navigator.clipboard.writeText(await response.text());
+    button.textContent = "Copied";
+  } catch {
+    button.textContent = "Copy failed";
+  }
+  setTimeout(() => { button.textContent = label; }, 1500);
+});

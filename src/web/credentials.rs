@@ -16,6 +16,7 @@ use zeroize::Zeroizing;
 
 use super::{
     AppState, PageError,
+    client_config::{ConfigChoice, SiteChoice},
     extract::ProjectMember,
     forms::FieldErrors,
     services::ConfirmPage,
@@ -37,6 +38,7 @@ use crate::{
         validate,
     },
     providers::{self, KeyRequest},
+    snippets::Snippet,
 };
 
 /// The field name bound into the secret's encryption.
@@ -85,6 +87,8 @@ pub struct CredentialView {
     pub damaged: bool,
     pub regenerate_warning: String,
     pub delete_warning: String,
+    /// "Configure your client", filled with the secret only when it was just revealed.
+    pub snippets: Vec<Snippet>,
 }
 
 impl CredentialView {
@@ -135,6 +139,8 @@ struct CredentialsQuery {
     service: Option<String>,
     #[serde(default)]
     q: String,
+    #[serde(flatten)]
+    choice: ConfigChoice,
 }
 
 /// The "Add credential" form, as typed.
@@ -167,6 +173,7 @@ struct CredentialsPage {
     services: Vec<Service>,
     selected: Option<Service>,
     endpoints: Vec<Endpoint>,
+    config: SiteChoice,
     mine: Vec<CredentialView>,
     app_keys: Vec<CredentialView>,
     others: Vec<CredentialView>,
@@ -184,6 +191,7 @@ impl CredentialsPage {
         member: ProjectMember,
         service_id: Option<&str>,
         q: &str,
+        choice: &ConfigChoice,
         revealed: Option<(&str, Result<Zeroizing<String>, ()>)>,
     ) -> Result<Self, PageError> {
         let all = db::services::list(&state.db, &member.project.id).await?;
@@ -203,8 +211,10 @@ impl CredentialsPage {
         let is_admin = member.role >= Role::Admin;
         let (mut mine, mut app_keys, mut others, mut endpoints) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut config = SiteChoice::pick(&[], choice);
         if let Some(service) = &selected {
             endpoints = db::services::endpoints(&state.db, &service.id).await?;
+            config = SiteChoice::pick(&endpoints, choice);
             let credentials = db::credentials::list_for_service(&state.db, &service.id).await?;
             let held = |owner: &Owner| credentials.iter().filter(|c| &c.owner == owner).count();
             for credential in &credentials {
@@ -214,6 +224,11 @@ impl CredentialsPage {
                     _ => None,
                 };
                 let only_key = held(&credential.owner) == 1 && service.max_keys_per_owner > 1;
+                let secret = match &shown {
+                    Some(Ok(secret)) => Some(secret.as_str()),
+                    _ => None,
+                };
+                let snippets = config.snippets(&member.project, service, credential, secret);
                 let view = CredentialView {
                     id: credential.id.clone(),
                     name: credential.name.clone(),
@@ -230,6 +245,7 @@ impl CredentialsPage {
                     revealed: shown.and_then(Result::ok),
                     regenerate_warning: regenerate_warning(service, credential, only_key),
                     delete_warning: delete_warning(credential),
+                    snippets,
                 };
                 match &credential.owner {
                     Owner::User(_) if own => mine.push(view),
@@ -256,6 +272,7 @@ impl CredentialsPage {
             services,
             selected,
             endpoints,
+            config,
             mine,
             app_keys,
             others,
@@ -279,7 +296,15 @@ async fn credentials_get(
     Query(query): Query<CredentialsQuery>,
 ) -> Result<CredentialsPage, PageError> {
     member.require(Action::ViewProject)?;
-    CredentialsPage::build(&state, member, query.service.as_deref(), &query.q, None).await
+    CredentialsPage::build(
+        &state,
+        member,
+        query.service.as_deref(),
+        &query.q,
+        &query.choice,
+        None,
+    )
+    .await
 }
 
 fn credentials_url(project: &Project, service_id: &str) -> String {
@@ -478,7 +503,15 @@ async fn add_failed(
     mut form: AddForm,
     errors: FieldErrors,
 ) -> Result<Response, PageError> {
-    let mut page = CredentialsPage::build(state, member, Some(&service.id), "", None).await?;
+    let mut page = CredentialsPage::build(
+        state,
+        member,
+        Some(&service.id),
+        "",
+        &ConfigChoice::default(),
+        None,
+    )
+    .await?;
     // What was typed is kept, but never a secret.
     form.secret = Zeroizing::new(String::new());
     page.form = form;
@@ -487,7 +520,7 @@ async fn add_failed(
 }
 
 /// The credential of this project named in the path, if the member may act on it.
-async fn managed_credential(
+pub(super) async fn managed_credential(
     state: &AppState,
     member: &ProjectMember,
     id: &str,
@@ -512,19 +545,34 @@ async fn managed_credential(
     Ok((credential, service))
 }
 
-async fn credential_reveal_post(
-    State(state): State<AppState>,
-    member: ProjectMember,
-    Path((_, id)): Path<(String, String)>,
-) -> Result<CredentialsPage, PageError> {
-    let (credential, service) = managed_credential(&state, &member, &id).await?;
+/// The credential's secret in clear, or `Err(())` if it does not decrypt (a damaged row).
+/// The caller audits before the secret leaves the server.
+pub(super) async fn open_secret(
+    state: &AppState,
+    member: &ProjectMember,
+    credential: &Credential,
+) -> Result<Result<Zeroizing<String>, ()>, PageError> {
     let key = db::keys::project_key(&state.db, &state.master_key, &member.project.id).await?;
     let place = SecretPlace {
         project_id: &member.project.id,
         credential_id: &credential.id,
         field: SECRET_FIELD,
     };
-    let secret = key.open(place, &credential.secret);
+    let secret = key.open(place, &credential.secret).map_err(|_| ());
+    if secret.is_err() {
+        tracing::warn!(credential = %credential.id, "a credential's secret does not decrypt");
+    }
+    Ok(secret)
+}
+
+async fn credential_reveal_post(
+    State(state): State<AppState>,
+    member: ProjectMember,
+    Path((_, id)): Path<(String, String)>,
+    Form(choice): Form<ConfigChoice>,
+) -> Result<CredentialsPage, PageError> {
+    let (credential, service) = managed_credential(&state, &member, &id).await?;
+    let secret = open_secret(&state, &member, &credential).await?;
     let outcome = if secret.is_ok() { "" } else { "damaged" };
     // Audited before the secret leaves: no record, no reveal.
     member
@@ -535,15 +583,13 @@ async fn credential_reveal_post(
             outcome,
         )
         .await?;
-    if secret.is_err() {
-        tracing::warn!(credential = %credential.id, "a credential's secret does not decrypt");
-    }
     CredentialsPage::build(
         &state,
         member,
         Some(&service.id),
         "",
-        Some((&credential.id, secret.map_err(|_| ()))),
+        &choice,
+        Some((&credential.id, secret)),
     )
     .await
 }

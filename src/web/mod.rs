@@ -6,6 +6,7 @@ mod apps;
 mod assets;
 mod audit;
 mod auth;
+mod client_config;
 mod credentials;
 mod csrf;
 mod error;
@@ -104,6 +105,7 @@ pub fn router(state: AppState) -> Router {
         .merge(members::router())
         .merge(services::router())
         .merge(credentials::router())
+        .merge(client_config::router())
         .merge(apps::router())
         .merge(audit::router())
         .fallback(not_found)

@@ -432,3 +432,113 @@ async fn show_copy_regenerate_and_delete_a_credential() {
 
     browser.client.clone().close().await.unwrap();
 }
+
+/// "Configure your client" for each kind of service: the panel opens, its Copy fetches the
+/// snippet (an audited copy) and says so; a screenshot of each panel.
+#[tokio::test]
+async fn the_client_configuration_panel_of_each_kind_of_service() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    app.project(&admin, "team", "").await;
+    let mut pages = Vec::new();
+    for (kind, name, interface, url) in [
+        (
+            "s3",
+            "Object storage",
+            "public",
+            "https://s3.th.example.org",
+        ),
+        (
+            "openstack",
+            "Cloud",
+            "auth",
+            "https://keystone.th.example.org/v3",
+        ),
+        (
+            "api",
+            "Billing API",
+            "public",
+            "https://billing.example.org/v1",
+        ),
+    ] {
+        let response = admin
+            .submit(
+                "/projects/team/services",
+                "/projects/team/services",
+                &[
+                    ("kind", kind),
+                    ("name", name),
+                    ("max_keys_per_owner", "2"),
+                    ("os_project_name", "team"),
+                    ("os_user_domain", "Default"),
+                    ("os_project_domain", "Default"),
+                ],
+            )
+            .await;
+        let service = crate::helpers::location(&response);
+        admin
+            .submit(
+                &service,
+                &format!("{service}/endpoints"),
+                &[
+                    ("site", "Si Racha, Thailand"),
+                    ("region", "th-sr-1"),
+                    ("interface", interface),
+                    ("url", url),
+                ],
+            )
+            .await;
+        let service_id = service.rsplit('/').next().unwrap().to_string();
+        let page = format!("/projects/team/credentials?service={service_id}");
+        admin
+            .submit(
+                &page,
+                "/projects/team/credentials",
+                &[("service_id", &service_id), ("name", "laptop")],
+            )
+            .await;
+        pages.push((kind, page));
+    }
+
+    let browser = Browser::start("client-config").await;
+    let b = &browser;
+    b.client.goto(&format!("{}/login", app.url)).await.unwrap();
+    b.fill("email", crate::helpers::ADMIN_EMAIL).await;
+    b.fill("password", PASSWORD).await;
+    b.press("button.primary").await;
+    for (kind, page) in &pages {
+        b.client.goto(&format!("{}{page}", app.url)).await.unwrap();
+        b.client
+            .find(Locator::Css("details.configure > summary"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let copy = b
+            .client
+            .find(Locator::Css("details.snippet[open] button[data-copy-post]"))
+            .await
+            .unwrap();
+        copy.click().await.unwrap();
+        let started = Instant::now();
+        while copy.text().await.unwrap() != "Copied" {
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "the Copy button of the {kind} panel answers: {}",
+                copy.text().await.unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        b.screenshot(&format!("panel-{kind}")).await;
+    }
+    let copies: i64 =
+        sqlx::query_scalar("select count(*) from audit_events where action = 'credential.copy'")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        copies, 3,
+        "each copy of a snippet with the secret is audited"
+    );
+}

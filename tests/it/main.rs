@@ -5,13 +5,17 @@ mod helpers;
 
 mod admin_users;
 mod auth;
+mod backends;
 mod browser;
 mod cli;
+mod client_config;
 mod credentials;
 mod csrf;
 mod health;
 mod master_key;
 mod projects;
+mod s3_clients;
 mod secret_scan;
 mod services;
 mod setup;
+mod snippet_parsers;

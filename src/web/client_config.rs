@@ -1,0 +1,198 @@
+//! "Configure your client": the snippets under each credential, and their Download and Copy.
+//! A snippet that holds the secret leaves the server only in the answer to an audited POST.
+
+use axum::{
+    Form, Router,
+    extract::{Path, State},
+    http::header,
+    response::{IntoResponse, Response},
+    routing::post,
+};
+use serde::Deserialize;
+
+use super::{AppState, PageError, credentials::managed_credential, extract::ProjectMember};
+use crate::{
+    db::{
+        self,
+        credentials::Credential,
+        projects::Project,
+        services::{Endpoint, Service},
+    },
+    domain::services::Interface,
+    snippets::{self, OpenStackScope, Snippet, Target, Variant},
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route(
+        "/projects/{slug}/credentials/{id}/config",
+        post(credential_config_post),
+    )
+}
+
+/// The site and variant the snippets are shown for, from the page's picker.
+#[derive(Deserialize, Default, Clone)]
+pub struct ConfigChoice {
+    #[serde(default)]
+    pub site: String,
+    #[serde(default)]
+    pub variant: String,
+}
+
+/// The endpoints of one site that the snippets point at.
+pub struct SiteChoice {
+    /// Every site of the service, in the order the endpoints list them.
+    pub sites: Vec<String>,
+    pub site: String,
+    pub variant: Variant,
+    endpoint: Option<Endpoint>,
+    auth: Option<Endpoint>,
+}
+
+impl SiteChoice {
+    /// The chosen site (or the first), its public endpoint and its authentication endpoint.
+    pub fn pick(endpoints: &[Endpoint], choice: &ConfigChoice) -> SiteChoice {
+        let mut sites: Vec<String> = Vec::new();
+        for endpoint in endpoints {
+            if !sites.contains(&endpoint.site) {
+                sites.push(endpoint.site.clone());
+            }
+        }
+        let site = if sites.contains(&choice.site) {
+            choice.site.clone()
+        } else {
+            sites.first().cloned().unwrap_or_default()
+        };
+        let of_site = |interface: Interface| {
+            endpoints
+                .iter()
+                .find(|e| e.site == site && e.interface == interface)
+                .or_else(|| endpoints.iter().find(|e| e.interface == interface))
+                .cloned()
+        };
+        SiteChoice {
+            endpoint: of_site(Interface::Public),
+            auth: of_site(Interface::Auth),
+            site,
+            sites,
+            variant: Variant::parse(&choice.variant),
+        }
+    }
+
+    /// The snippets for one credential; `secret` is `None` until it is revealed.
+    pub fn snippets(
+        &self,
+        project: &Project,
+        service: &Service,
+        credential: &Credential,
+        secret: Option<&str>,
+    ) -> Vec<Snippet> {
+        let name = snippets::profile_name(&project.slug, &service.name);
+        let region = self
+            .endpoint
+            .as_ref()
+            .or(self.auth.as_ref())
+            .map(|e| e.region.as_str())
+            .unwrap_or_default();
+        let target = Target {
+            name: &name,
+            kind: service.kind,
+            access_key: &credential.access_key,
+            secret,
+            endpoint: self.endpoint.as_ref().map(|e| e.url.as_str()),
+            auth_url: self.auth.as_ref().map(|e| e.url.as_str()),
+            region,
+            scope: OpenStackScope {
+                project_name: &service.os_project_name,
+                user_domain: &service.os_user_domain,
+                project_domain: &service.os_project_domain,
+            },
+        };
+        snippets::render(&target, self.variant)
+    }
+}
+
+#[derive(Deserialize)]
+struct ConfigForm {
+    #[serde(default)]
+    snippet: String,
+    #[serde(flatten)]
+    choice: ConfigChoice,
+    /// `copy` (answered as text for the page's Copy button) or `download` (an attachment).
+    #[serde(default)]
+    purpose: String,
+}
+
+async fn credential_config_post(
+    State(state): State<AppState>,
+    member: ProjectMember,
+    Path((_, id)): Path<(String, String)>,
+    Form(form): Form<ConfigForm>,
+) -> Result<Response, PageError> {
+    let (credential, service) = managed_credential(&state, &member, &id).await?;
+    let endpoints = db::services::endpoints(&state.db, &service.id).await?;
+    let choice = SiteChoice::pick(&endpoints, &form.choice);
+    let find = |secret: Option<&str>| {
+        choice
+            .snippets(&member.project, &service, &credential, secret)
+            .into_iter()
+            .find(|s| s.id == form.snippet)
+    };
+    let Some(probe) = find(None) else {
+        return Err(PageError::NotFound);
+    };
+    // The secret is opened only for a snippet that holds it.
+    let secret = if probe.holds_secret {
+        Some(
+            super::credentials::open_secret(&state, &member, &credential)
+                .await?
+                .map_err(|()| {
+                    PageError::BadRequest(
+                        "This credential is damaged: its secret cannot be decrypted.",
+                    )
+                })?,
+        )
+    } else {
+        None
+    };
+    let snippet = match &secret {
+        Some(secret) => find(Some(secret.as_str())).ok_or(PageError::NotFound)?,
+        None => probe,
+    };
+    let Ok(body) = snippet.body else {
+        return Err(PageError::BadRequest(
+            "This credential cannot be written in this format; the page says why.",
+        ));
+    };
+    let download = form.purpose != "copy";
+    if snippet.holds_secret {
+        let action = if download {
+            "credential.download"
+        } else {
+            "credential.copy"
+        };
+        member
+            .audit(
+                &state,
+                action,
+                &format!("{} / {}", service.name, credential.name),
+                snippet.id,
+            )
+            .await?;
+    }
+    let disposition = if download {
+        format!("attachment; filename=\"{}\"", snippet.file_name)
+    } else {
+        "inline".to_string()
+    };
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                "text/plain; charset=utf-8".to_string(),
+            ),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        body,
+    )
+        .into_response())
+}

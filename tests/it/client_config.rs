@@ -1,0 +1,282 @@
+//! "Configure your client" on View Credentials: placeholders until Show, audited Download and
+//! Copy, the site picker, the variant without the secret, and who may download what.
+
+use reqwest::StatusCode;
+
+use crate::{
+    credentials::{credential_ids, reveal, revealed_secret, team},
+    helpers::{TestApp, csrf_token},
+};
+
+async fn audit_rows(app: &TestApp) -> Vec<(String, String)> {
+    sqlx::query_as("select action, detail from audit_events order by id")
+        .fetch_all(app.db.pool())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn snippets_hold_a_placeholder_until_show_and_the_secret_after_it() {
+    let app = TestApp::spawn().await;
+    let team = team(&app, "s3").await;
+    team.add(&team.member, "laptop", &[]).await;
+    let html = team.member.get_text(&team.page).await.1;
+    let id = credential_ids(&html).pop().unwrap();
+    assert!(html.contains("Configure your client"));
+    for client in [
+        "AWS CLI credentials",
+        "rclone",
+        "s3cmd",
+        "boto3",
+        "MinIO client",
+        "curl",
+    ] {
+        assert!(html.contains(client), "a tab for {client}");
+    }
+    assert!(html.contains("aws_secret_access_key = &#60;secret: press Show&#62;"));
+    assert!(
+        html.contains("https://s3.example.org"),
+        "the endpoint is filled in"
+    );
+
+    let (status, html) = reveal(&team.member, &team, &id).await;
+    assert_eq!(status, StatusCode::OK);
+    let secret = revealed_secret(&html, &id).unwrap();
+    assert!(html.contains(&format!("aws_secret_access_key = {secret}")));
+    assert!(!html.contains("secret: press Show"));
+}
+
+#[tokio::test]
+async fn download_and_copy_of_a_snippet_with_the_secret_are_audited() {
+    let app = TestApp::spawn().await;
+    let team = team(&app, "s3").await;
+    team.add(&team.member, "laptop", &[]).await;
+    let html = team.member.get_text(&team.page).await.1;
+    let id = credential_ids(&html).pop().unwrap();
+    let token = csrf_token(&html).unwrap();
+    let path = format!("/projects/team/credentials/{id}/config");
+    let before = audit_rows(&app).await.len();
+
+    let response = team
+        .member
+        .post(
+            &path,
+            &[
+                ("csrf_token", &token),
+                ("snippet", "rclone"),
+                ("purpose", "download"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-disposition"],
+        "attachment; filename=\"rclone.conf\""
+    );
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let text = response.text().await.unwrap();
+    assert!(text.contains("[team-object-storage]") && text.contains("secret_access_key = "));
+    assert!(
+        !text.contains("press Show"),
+        "the download holds the real secret"
+    );
+
+    let copied = team
+        .member
+        .post(
+            &path,
+            &[
+                ("csrf_token", &token),
+                ("snippet", "aws-env"),
+                ("purpose", "copy"),
+            ],
+        )
+        .await;
+    assert_eq!(copied.status(), StatusCode::OK);
+    assert!(
+        copied
+            .text()
+            .await
+            .unwrap()
+            .contains("export AWS_SECRET_ACCESS_KEY=")
+    );
+
+    // A snippet without the secret is not a reveal.
+    let config = team
+        .member
+        .post(
+            &path,
+            &[
+                ("csrf_token", &token),
+                ("snippet", "aws-config"),
+                ("purpose", "download"),
+            ],
+        )
+        .await;
+    assert_eq!(config.status(), StatusCode::OK);
+
+    assert_eq!(
+        audit_rows(&app).await[before..],
+        [
+            ("credential.download".to_string(), "rclone".to_string()),
+            ("credential.copy".to_string(), "aws-env".to_string()),
+        ]
+    );
+}
+
+/// POSTs a download of `snippet` for credential `id`; returns the status.
+async fn download_status(who: &crate::helpers::Visitor, page: &str, id: &str) -> StatusCode {
+    let token = csrf_token(&who.get_text(page).await.1).unwrap();
+    who.post(
+        &format!("/projects/team/credentials/{id}/config"),
+        &[
+            ("csrf_token", &token),
+            ("snippet", "aws-credentials"),
+            ("purpose", "download"),
+        ],
+    )
+    .await
+    .status()
+}
+
+#[tokio::test]
+async fn only_those_who_may_reveal_a_key_download_its_configuration() {
+    let app = TestApp::spawn().await;
+    let team = team(&app, "s3").await;
+    team.add(&team.owner, "owner key", &[]).await;
+    team.owner
+        .submit(
+            "/projects/team/apps",
+            "/projects/team/apps",
+            &[("name", "backup")],
+        )
+        .await;
+    let app_id: String = sqlx::query_scalar("select id from apps")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    team.add(
+        &team.owner,
+        "app key",
+        &[("owner", &format!("app:{app_id}"))],
+    )
+    .await;
+    let keys: Vec<(String, Option<String>)> =
+        sqlx::query_as("select id, owner_app_id from credentials")
+            .fetch_all(app.db.pool())
+            .await
+            .unwrap();
+    let app_key = keys.iter().find(|(_, a)| a.is_some()).unwrap().0.clone();
+    let owner_key = keys.iter().find(|(_, a)| a.is_none()).unwrap().0.clone();
+
+    // The viewer sees the app key's snippets with the placeholder, and no download form.
+    let html = team.viewer.get_text(&team.page).await.1;
+    assert!(html.contains("secret: press Show"));
+    assert!(!html.contains(&format!("{app_key}/config")));
+    assert_eq!(
+        download_status(&team.viewer, &team.page, &app_key).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        download_status(&team.member, &team.page, &app_key).await,
+        StatusCode::FORBIDDEN
+    );
+    // A member does not learn that an admin's own key exists.
+    assert_eq!(
+        download_status(&team.member, &team.page, &owner_key).await,
+        StatusCode::NOT_FOUND
+    );
+    // Someone outside the project gets 404.
+    let stranger = app.user("stranger@example.org", "Stranger").await;
+    assert_eq!(
+        download_status(&stranger, "/account", &app_key).await,
+        StatusCode::NOT_FOUND
+    );
+    // Without the CSRF token nothing is revealed.
+    let response = team
+        .owner
+        .post(
+            &format!("/projects/team/credentials/{app_key}/config"),
+            &[("snippet", "aws-credentials"), ("purpose", "download")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(
+        !audit_rows(&app)
+            .await
+            .iter()
+            .any(|(a, _)| a == "credential.download")
+    );
+
+    assert_eq!(
+        download_status(&team.owner, &team.page, &app_key).await,
+        StatusCode::OK
+    );
+    // An unknown snippet is a 404.
+    let token = csrf_token(&team.owner.get_text(&team.page).await.1).unwrap();
+    let response = team
+        .owner
+        .post(
+            &format!("/projects/team/credentials/{app_key}/config"),
+            &[
+                ("csrf_token", &token),
+                ("snippet", "nope"),
+                ("purpose", "download"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_site_picker_and_the_variant_without_the_secret_change_the_snippets() {
+    let app = TestApp::spawn().await;
+    let team = team(&app, "openstack").await;
+    let service_path = format!("/projects/team/services/{}", team.service);
+    for (site, interface, url) in [
+        ("Si Racha", "auth", "https://keystone.th.example.org/v3"),
+        ("Bangkok", "public", "https://swift.bkk.example.org/v1"),
+        ("Bangkok", "auth", "https://keystone.bkk.example.org/v3"),
+    ] {
+        let response = team
+            .owner
+            .submit(
+                &service_path,
+                &format!("{service_path}/endpoints"),
+                &[
+                    ("site", site),
+                    ("region", "r1"),
+                    ("interface", interface),
+                    ("url", url),
+                ],
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    }
+    team.add(&team.member, "laptop", &[]).await;
+
+    let html = team
+        .member
+        .get_text(&format!("{}&site=Si+Racha", team.page))
+        .await
+        .1;
+    assert!(html.contains("<select id=\"site\" name=\"site\">"));
+    assert!(html.contains("export OS_AUTH_URL=https://keystone.th.example.org/v3"));
+    assert!(
+        html.contains("deprecated"),
+        "the v2.0 file is marked deprecated"
+    );
+
+    let html = team
+        .member
+        .get_text(&format!("{}&site=Bangkok&variant=without", team.page))
+        .await
+        .1;
+    assert!(html.contains("export OS_AUTH_URL=https://keystone.bkk.example.org/v3"));
+    assert!(html.contains("IFS= read -rs OS_PASSWORD"));
+    assert!(html.contains("secure.yaml"));
+    assert!(
+        !html.contains("export OS_PASSWORD="),
+        "the RC file asks instead"
+    );
+}

@@ -1,0 +1,662 @@
+//! Property tests of the snippet renderers: hostile values (quotes, backslashes, `$`, backticks,
+//! line breaks, `#`, `;`, `%`, non-ASCII, YAML and shell syntax) go through every renderer, and
+//! the parser each client really uses (bash and dash, botocore's configparser, s3cmd's own parser,
+//! rclone, PyYAML, Python) must read back exactly the input; or the renderer must refuse a value
+//! that the format cannot hold, for a reason the value really has. Sourcing runs nothing.
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+};
+
+use keyport::{
+    domain::services::ServiceKind,
+    snippets::{self, OpenStackScope, Target, Variant},
+};
+use proptest::{
+    prelude::*,
+    strategy::ValueTree,
+    test_runner::{Config, TestRng, TestRunner},
+};
+use serde_json::Value;
+
+const PROFILE: &str = "team-object-storage";
+const ENDPOINT: &str = "http://127.0.0.1:9000";
+const AUTH_URL: &str = "http://127.0.0.1:5000/v3";
+const CASES: usize = 64;
+
+#[derive(Debug, Clone)]
+struct Case {
+    access_key: String,
+    secret: String,
+    region: String,
+    project: String,
+    user_domain: String,
+    project_domain: String,
+}
+
+/// Pieces that mean something to some format; joined at random.
+fn piece() -> impl Strategy<Value = String> {
+    const SPECIAL: &[&str] = &[
+        "'",
+        "\"",
+        "\\",
+        "$",
+        "`",
+        "#",
+        ";",
+        "%",
+        "=",
+        ":",
+        "[",
+        "]",
+        "{",
+        "}",
+        " ",
+        "!",
+        "*",
+        "&",
+        "|",
+        "<",
+        ">",
+        "~",
+        ",",
+        "é",
+        "中文",
+        "🙂",
+        "\u{a0}",
+        "\u{2028}",
+        "$(touch pwned)",
+        "`touch pwned`",
+        "${HOME}",
+        "%(here)s",
+        "- ",
+        "? ",
+        "yes",
+        "null",
+        "0x1F",
+        "&anchor ",
+        "*alias",
+        "!!str ",
+        "\"\"\"",
+        "'''",
+        "\\n",
+    ];
+    prop_oneof![
+        3 => proptest::sample::select(SPECIAL).prop_map(str::to_string),
+        1 => "[a-zA-Z0-9]{1,4}",
+    ]
+}
+
+fn control() -> impl Strategy<Value = String> {
+    proptest::sample::select(&["\n", "\r", "\t", "\r\n", "\u{1f}", "\u{85}", "\u{0}"][..])
+        .prop_map(str::to_string)
+}
+
+/// Mostly printable hostile values; one in four also holds control characters.
+fn value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => proptest::collection::vec(piece(), 0..8).prop_map(|p| p.concat()),
+        1 => proptest::collection::vec(prop_oneof![piece(), control()], 1..8).prop_map(|p| p.concat()),
+    ]
+}
+
+fn cases() -> Vec<Case> {
+    let strategy = (value(), value(), value(), value(), value(), value()).prop_map(
+        |(access_key, secret, region, project, user_domain, project_domain)| Case {
+            access_key,
+            secret,
+            region,
+            project,
+            user_domain,
+            project_domain,
+        },
+    );
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::deterministic_rng(proptest::test_runner::RngAlgorithm::ChaCha),
+    );
+    (0..CASES)
+        .map(|_| strategy.new_tree(&mut runner).unwrap().current())
+        .collect()
+}
+
+fn target(case: &Case, kind: ServiceKind) -> Target<'_> {
+    Target {
+        name: PROFILE,
+        kind,
+        access_key: &case.access_key,
+        secret: Some(&case.secret),
+        endpoint: Some(ENDPOINT),
+        auth_url: Some(AUTH_URL),
+        region: &case.region,
+        scope: OpenStackScope {
+            project_name: &case.project,
+            user_domain: &case.user_domain,
+            project_domain: &case.project_domain,
+        },
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Reader {
+    /// Sourced by bash; variables and stubbed commands' arguments are read back.
+    Bash,
+    /// Run by `sh` (dash): stubbed commands' arguments are read back.
+    Dash,
+    Ini,
+    S3cfg,
+    Yaml,
+    Python,
+    Rclone,
+}
+
+/// One rendered file and what its reader must see in it.
+struct Check {
+    what: String,
+    path: PathBuf,
+    reader: Reader,
+    /// `a/b/c` paths into the parsed document (for shell: variable names) and their values.
+    expect: Vec<(String, String)>,
+    /// For shell: the arguments the stubbed client receives.
+    argv: Option<Vec<String>>,
+    stdin: String,
+}
+
+fn s3_region(case: &Case) -> &str {
+    if case.region.trim().is_empty() {
+        "us-east-1"
+    } else {
+        &case.region
+    }
+}
+
+fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// What each snippet must tell its client, for `case`.
+fn expectation(
+    id: &str,
+    case: &Case,
+    variant: Variant,
+) -> (Reader, Vec<(String, String)>, Option<Vec<String>>) {
+    let with = variant == Variant::WithSecret;
+    let (ak, secret, region) = (
+        case.access_key.as_str(),
+        case.secret.as_str(),
+        s3_region(case),
+    );
+    let argv = |args: &[&str]| Some(args.iter().map(|a| a.to_string()).collect());
+    match id {
+        "aws-credentials" => (
+            Reader::Ini,
+            pairs(&[
+                (&format!("{PROFILE}/aws_access_key_id"), ak),
+                (&format!("{PROFILE}/aws_secret_access_key"), secret),
+            ]),
+            None,
+        ),
+        "aws-config" => (
+            Reader::Ini,
+            pairs(&[
+                (&format!("profile {PROFILE}/region"), region),
+                (&format!("profile {PROFILE}/endpoint_url"), ENDPOINT),
+            ]),
+            None,
+        ),
+        "aws-env" => (
+            Reader::Bash,
+            pairs(&[
+                ("AWS_ACCESS_KEY_ID", ak),
+                ("AWS_SECRET_ACCESS_KEY", secret),
+                ("AWS_DEFAULT_REGION", region),
+                ("AWS_ENDPOINT_URL", ENDPOINT),
+            ]),
+            None,
+        ),
+        "rclone" => {
+            let mut expect = vec![("endpoint", ENDPOINT), ("region", region)];
+            if with {
+                expect.extend([("access_key_id", ak), ("secret_access_key", secret)]);
+            } else {
+                expect.push(("env_auth", "true"));
+            }
+            (Reader::Rclone, pairs(&expect), None)
+        }
+        "s3cmd" => {
+            let mut expect = vec![("host_base", "127.0.0.1:9000"), ("bucket_location", region)];
+            if with {
+                expect.extend([("access_key", ak), ("secret_key", secret)]);
+            }
+            (Reader::S3cfg, pairs(&expect), None)
+        }
+        "boto3" => {
+            let secret = if with {
+                secret
+            } else {
+                "os.environ['AWS_SECRET_ACCESS_KEY']"
+            };
+            (
+                Reader::Python,
+                pairs(&[
+                    ("endpoint_url", ENDPOINT),
+                    ("region_name", region),
+                    ("aws_access_key_id", ak),
+                    ("aws_secret_access_key", secret),
+                ]),
+                None,
+            )
+        }
+        "mc" if with => (
+            Reader::Dash,
+            vec![],
+            argv(&[
+                "mc", "alias", "set", PROFILE, ENDPOINT, ak, secret, "--api", "S3v4",
+            ]),
+        ),
+        "mc" => (
+            Reader::Dash,
+            vec![],
+            argv(&["mc", "alias", "set", PROFILE, ENDPOINT, "--api", "S3v4"]),
+        ),
+        "curl" => {
+            let user = if with {
+                format!("{ak}:{secret}")
+            } else {
+                ak.to_string()
+            };
+            (
+                Reader::Dash,
+                vec![],
+                argv(&[
+                    "curl",
+                    "--fail",
+                    "--aws-sigv4",
+                    &format!("aws:amz:{region}:s3"),
+                    "--user",
+                    &user,
+                    "-H",
+                    "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+                    &format!("{ENDPOINT}/"),
+                ]),
+            )
+        }
+        "api-env" => (
+            Reader::Bash,
+            pairs(&[
+                ("TEAM_OBJECT_STORAGE_URL", ENDPOINT),
+                ("TEAM_OBJECT_STORAGE_KEY_ID", ak),
+                ("TEAM_OBJECT_STORAGE_KEY", secret),
+            ]),
+            None,
+        ),
+        "api-curl" => {
+            let user = if with {
+                format!("{ak}:{secret}")
+            } else {
+                ak.to_string()
+            };
+            (
+                Reader::Dash,
+                vec![],
+                argv(&["curl", "--fail", "--user", &user, ENDPOINT]),
+            )
+        }
+        "openrc-v3" => {
+            let mut expect = vec![
+                ("OS_AUTH_URL", AUTH_URL),
+                ("OS_IDENTITY_API_VERSION", "3"),
+                ("OS_USERNAME", ak),
+                ("OS_PASSWORD", secret),
+                ("OS_PROJECT_NAME", case.project.as_str()),
+                ("OS_USER_DOMAIN_NAME", case.user_domain.as_str()),
+                ("OS_PROJECT_DOMAIN_NAME", case.project_domain.as_str()),
+            ];
+            if !case.region.is_empty() {
+                expect.push(("OS_REGION_NAME", &case.region));
+            }
+            (Reader::Bash, pairs(&expect), None)
+        }
+        "openrc-v2" => {
+            let mut expect = vec![
+                ("OS_AUTH_URL", "http://127.0.0.1:5000/v2.0"),
+                ("OS_USERNAME", ak),
+                ("OS_PASSWORD", secret),
+                ("OS_TENANT_NAME", case.project.as_str()),
+                ("OS_PROJECT_NAME", ""),
+            ];
+            if !case.region.is_empty() {
+                expect.push(("OS_REGION_NAME", &case.region));
+            }
+            (Reader::Bash, pairs(&expect), None)
+        }
+        "clouds-yaml" => {
+            let base = format!("clouds/{PROFILE}");
+            let mut expect = vec![
+                (format!("{base}/auth/auth_url"), AUTH_URL.to_string()),
+                (format!("{base}/auth/username"), ak.to_string()),
+                (format!("{base}/auth/project_name"), case.project.clone()),
+                (
+                    format!("{base}/auth/user_domain_name"),
+                    case.user_domain.clone(),
+                ),
+                (
+                    format!("{base}/auth/project_domain_name"),
+                    case.project_domain.clone(),
+                ),
+            ];
+            if with {
+                expect.push((format!("{base}/auth/password"), secret.to_string()));
+            }
+            if !case.region.is_empty() {
+                expect.push((format!("{base}/region_name"), case.region.clone()));
+            }
+            (Reader::Yaml, expect, None)
+        }
+        "secure-yaml" => (
+            Reader::Yaml,
+            vec![(
+                format!("clouds/{PROFILE}/auth/password"),
+                secret.to_string(),
+            )],
+            None,
+        ),
+        "swift" => {
+            let mut args = vec![
+                "swift",
+                "--auth-version",
+                "3",
+                "--os-auth-url",
+                AUTH_URL,
+                "--os-username",
+                ak,
+            ];
+            if with {
+                args.extend(["--os-password", secret]);
+            }
+            args.extend([
+                "--os-project-name",
+                &case.project,
+                "--os-user-domain-name",
+                &case.user_domain,
+                "--os-project-domain-name",
+                &case.project_domain,
+            ]);
+            if !case.region.is_empty() {
+                args.extend(["--os-region-name", &case.region]);
+            }
+            args.push("list");
+            let expect = if with {
+                vec![]
+            } else {
+                pairs(&[("OS_PASSWORD", secret)])
+            };
+            (Reader::Bash, expect, argv(&args))
+        }
+        other => panic!("no expectation for snippet {other}"),
+    }
+}
+
+/// A refusal is right only if a value of the case really cannot be written in that format.
+fn refusal_is_justified(case: &Case) -> bool {
+    [
+        &case.access_key,
+        &case.secret,
+        &case.region,
+        &case.project,
+        &case.user_domain,
+        &case.project_domain,
+    ]
+    .iter()
+    .any(|v| {
+        v.chars().any(char::is_control)
+            || v.starts_with(|c: char| c.is_whitespace())
+            || v.ends_with(|c: char| c.is_whitespace())
+    }) || case.access_key.contains(':')
+        // rclone replaces %(name)s.
+        || [&case.access_key, &case.secret, &case.region].iter().any(|v| v.contains("%("))
+        || case.region.contains(':')
+}
+
+const STUBS: &str = r#"
+stub() { printf '\001argv\0'; printf '%s\0' "$@"; }
+curl() { stub curl "$@"; }
+mc() { stub mc "$@"; }
+swift() { stub swift "$@"; }
+"#;
+
+/// Runs a shell snippet with stubbed clients; returns (variables, argv of the stubbed call).
+fn run_shell(check: &Check, dir: &Path) -> (BTreeMap<String, String>, Option<Vec<String>>) {
+    let names: Vec<&str> = check.expect.iter().map(|(k, _)| k.as_str()).collect();
+    let (shell, dump) = match check.reader {
+        Reader::Bash => (
+            "bash",
+            format!(
+                "printf '\\001vars\\0'; for v in {}; do printf '%s\\0%s\\0' \"$v\" \"${{!v-}}\"; done",
+                names.join(" ")
+            ),
+        ),
+        _ => ("sh", String::new()),
+    };
+    let script = format!("{STUBS}\n. {}\n{dump}\n", check.path.display());
+    let output = Command::new(shell)
+        .args(["-c", &script])
+        .current_dir(dir)
+        .env_remove("OS_PROJECT_NAME")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(check.stdin.as_bytes())?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}: {shell} failed: {}",
+        check.what,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let fields: Vec<String> = String::from_utf8(output.stdout)
+        .unwrap()
+        .split('\0')
+        .map(str::to_string)
+        .collect();
+    let mut vars = BTreeMap::new();
+    let mut argv = None;
+    let mut i = 0;
+    while i < fields.len() {
+        match fields[i].as_str() {
+            "\u{1}argv" => {
+                let end = fields[i + 1..]
+                    .iter()
+                    .position(|f| f == "\u{1}vars")
+                    .map_or(fields.len() - 1, |p| i + 1 + p);
+                argv = Some(fields[i + 1..end].to_vec());
+                i = end;
+            }
+            "\u{1}vars" => {
+                for pair in fields[i + 1..fields.len() - 1].chunks(2) {
+                    vars.insert(pair[0].clone(), pair[1].clone());
+                }
+                break;
+            }
+            _ => i += 1,
+        }
+    }
+    (vars, argv)
+}
+
+fn lookup<'a>(document: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('/')
+        .try_fold(document, |node, key| node.get(key))
+}
+
+fn parse_with_python(checks: &[&Check]) -> Vec<Value> {
+    let manifest: Vec<Value> = checks
+        .iter()
+        .map(|c| {
+            let kind = match c.reader {
+                Reader::Ini => "ini",
+                Reader::S3cfg => "s3cfg",
+                Reader::Yaml => "yaml",
+                Reader::Python => "python",
+                other => panic!("not a Python reader: {other:?}"),
+            };
+            serde_json::json!({"kind": kind, "path": c.path})
+        })
+        .collect();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snippet_parsers.py");
+    // Debian's Python: s3cmd's parser and PyYAML are installed for it.
+    let mut child = Command::new("/usr/bin/python3")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("Debian's python3 with s3cmd and python3-yaml: run scripts/install-test-deps.sh");
+    serde_json::to_writer(child.stdin.take().unwrap(), &manifest).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "the Python parsers failed");
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// rclone reads all remotes of one config file; each check's remote is renamed to be unique.
+fn parse_with_rclone(checks: &[&Check], dir: &Path) -> Value {
+    let mut config = String::new();
+    for (i, check) in checks.iter().enumerate() {
+        let text = std::fs::read_to_string(&check.path).unwrap();
+        config += &text.replacen(&format!("[{PROFILE}]"), &format!("[case{i}]"), 1);
+        config.push('\n');
+    }
+    let path = dir.join("rclone.conf");
+    std::fs::write(&path, config).unwrap();
+    let output = Command::new("rclone")
+        .args(["--config", path.to_str().unwrap(), "config", "dump"])
+        .output()
+        .expect("rclone: run scripts/install-test-deps.sh");
+    assert!(
+        output.status.success(),
+        "rclone config dump failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn every_renderer_gives_its_parser_exactly_the_values_or_refuses_them_for_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = cases();
+    let mut checks = Vec::new();
+    let mut rendered = 0;
+    for (n, case) in cases.iter().enumerate() {
+        for kind in [ServiceKind::S3, ServiceKind::OpenStack, ServiceKind::Api] {
+            for variant in [Variant::WithSecret, Variant::WithoutSecret] {
+                for snippet in snippets::render(&target(case, kind), variant) {
+                    let what = format!("case {n} {case:?}, {} ({variant:?})", snippet.id);
+                    let text = match snippet.body {
+                        Ok(text) => text,
+                        Err(reason) => {
+                            assert!(refusal_is_justified(case), "{what} refused: {reason}");
+                            continue;
+                        }
+                    };
+                    rendered += 1;
+                    let path = dir
+                        .path()
+                        .join(format!("{n}-{}-{}", snippet.id, variant.as_str()));
+                    std::fs::write(&path, &text).unwrap();
+                    let (reader, mut expect, argv) = expectation(snippet.id, case, variant);
+                    // The variants without the secret ask for it: type it in, if it fits on a line.
+                    let asks = !snippet.holds_secret
+                        && matches!(reader, Reader::Bash)
+                        && text.contains("read -");
+                    let stdin = if asks && !case.secret.contains(['\n', '\r', '\0']) {
+                        format!("{}\n", case.secret)
+                    } else {
+                        if asks {
+                            expect.retain(|(k, _)| {
+                                !k.ends_with("PASSWORD")
+                                    && !k.ends_with("SECRET_ACCESS_KEY")
+                                    && !k.ends_with("_KEY")
+                            });
+                        }
+                        String::new()
+                    };
+                    checks.push(Check {
+                        what,
+                        path,
+                        reader,
+                        expect,
+                        argv,
+                        stdin,
+                    });
+                }
+            }
+        }
+    }
+    assert!(rendered > CASES * 10, "most cases render: {rendered}");
+
+    for check in checks
+        .iter()
+        .filter(|c| matches!(c.reader, Reader::Bash | Reader::Dash))
+    {
+        let (vars, argv) = run_shell(check, dir.path());
+        for (name, value) in &check.expect {
+            assert_eq!(vars.get(name), Some(value), "{}: ${name}", check.what);
+        }
+        assert_eq!(argv, check.argv, "{}: arguments", check.what);
+    }
+    assert!(
+        !dir.path().join("pwned").exists(),
+        "a snippet ran a command hidden in a value"
+    );
+
+    let python_checks: Vec<&Check> = checks
+        .iter()
+        .filter(|c| {
+            matches!(
+                c.reader,
+                Reader::Ini | Reader::S3cfg | Reader::Yaml | Reader::Python
+            )
+        })
+        .collect();
+    let results = parse_with_python(&python_checks);
+    for (check, result) in python_checks.iter().zip(&results) {
+        assert!(result.get("error").is_none(), "{}: {result}", check.what);
+        for (path, value) in &check.expect {
+            assert_eq!(
+                lookup(result, path).and_then(Value::as_str),
+                Some(value.as_str()),
+                "{}: {path} in {result}",
+                check.what
+            );
+        }
+    }
+
+    let rclone_checks: Vec<&Check> = checks
+        .iter()
+        .filter(|c| c.reader == Reader::Rclone)
+        .collect();
+    let remotes = parse_with_rclone(&rclone_checks, dir.path());
+    for (i, check) in rclone_checks.iter().enumerate() {
+        for (key, value) in &check.expect {
+            assert_eq!(
+                lookup(&remotes, &format!("case{i}/{key}")).and_then(Value::as_str),
+                Some(value.as_str()),
+                "{}: {key}",
+                check.what
+            );
+        }
+    }
+}
