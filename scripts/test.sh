@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting and lints, then every test on SQLite, then every test again
-# on a PostgreSQL server started here on loopback. Installs missing Debian packages first.
+# on a PostgreSQL server started here on loopback. An OpenStack (Keystone + Swift) started here
+# on loopback serves the client tests of both runs. Installs missing packages first.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,13 +25,21 @@ if command -v docker-compose >/dev/null; then
   POSTGRES_PASSWORD=check docker-compose -f docker-compose.yml config -q || failed+=("docker-compose config")
 fi
 
+step "OpenStack Keystone and Swift for the client tests"
+os_dir=$(mktemp -d /tmp/keyport-test-openstack.XXXXXX)
+pg_dir=$(mktemp -d /tmp/keyport-test-pg.XXXXXX)
+trap 'scripts/test-openstack.sh stop "$os_dir"; scripts/test-postgres.sh stop "$pg_dir"' EXIT
+if os_env=$(scripts/test-openstack.sh start "$os_dir" "${KEYPORT_TEST_OPENSTACK_PORT:-55500}"); then
+  export KEYPORT_TEST_OPENSTACK=$os_env
+else
+  failed+=("starting OpenStack")
+fi
+
 step "tests on SQLite"
 env -u KEYPORT_TEST_POSTGRES_URL "${run_tests[@]}" || failed+=("tests on SQLite")
 
 step "tests on PostgreSQL"
-pg_dir=$(mktemp -d /tmp/keyport-test-pg.XXXXXX)
 pg_port=${KEYPORT_TEST_PG_PORT:-55432}
-trap 'scripts/test-postgres.sh stop "$pg_dir"' EXIT
 if pg_url=$(scripts/test-postgres.sh start "$pg_dir" "$pg_port"); then
   KEYPORT_TEST_POSTGRES_URL="$pg_url" "${run_tests[@]}" || failed+=("tests on PostgreSQL")
 else

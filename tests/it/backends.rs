@@ -139,3 +139,171 @@ impl Moto {
         }
     }
 }
+
+/// Keystone v3 + Swift from Debian's packages (scripts/test-openstack.sh). The test command
+/// starts one stack for the whole run and names its settings in `KEYPORT_TEST_OPENSTACK`; a test
+/// run without it starts a stack of its own, stopped when the test ends.
+pub struct OpenStack {
+    pub keystone_url: String,
+    pub region: String,
+    admin_user: String,
+    admin_password: String,
+    admin_project: String,
+    own_stack: Option<(PathBuf, tempfile::TempDir)>,
+}
+
+/// A Keystone user with the member role in a project of its own.
+pub struct OpenStackUser {
+    pub name: String,
+    pub password: String,
+    pub project: String,
+}
+
+impl Drop for OpenStack {
+    fn drop(&mut self) {
+        if let Some((dir, _)) = &self.own_stack {
+            let _ = Command::new(repository().join("scripts/test-openstack.sh"))
+                .arg("stop")
+                .arg(dir)
+                .status();
+        }
+    }
+}
+
+fn repository() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+impl OpenStack {
+    pub fn get() -> OpenStack {
+        let (settings, own_stack) = match std::env::var_os("KEYPORT_TEST_OPENSTACK") {
+            Some(path) => (PathBuf::from(path), None),
+            None => {
+                let holder = tempfile::tempdir().unwrap();
+                let dir = holder.path().join("stack");
+                // Six consecutive ports from a random base; the script fails if one is taken.
+                let base = 20_000 + (std::process::id() % 2_000) as u16 * 6;
+                let output = Command::new(repository().join("scripts/test-openstack.sh"))
+                    .arg("start")
+                    .arg(&dir)
+                    .arg(base.to_string())
+                    .output()
+                    .unwrap();
+                assert!(
+                    output.status.success(),
+                    "the OpenStack test stack did not start: {}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+                (dir.join("stack.env"), Some((dir, holder)))
+            }
+        };
+        let text = std::fs::read_to_string(&settings)
+            .unwrap_or_else(|e| panic!("{}: {e}", settings.display()));
+        let value = |name: &str| {
+            text.lines()
+                .find_map(|line| line.strip_prefix(&format!("{name}=")))
+                .unwrap_or_else(|| panic!("{name} missing in {}", settings.display()))
+                .to_string()
+        };
+        OpenStack {
+            keystone_url: value("KEYSTONE_URL"),
+            region: value("REGION"),
+            admin_user: value("ADMIN_USER"),
+            admin_password: value("ADMIN_PASSWORD"),
+            admin_project: value("ADMIN_PROJECT"),
+            own_stack,
+        }
+    }
+
+    async fn admin_token(&self, client: &reqwest::Client) -> String {
+        let body = serde_json::json!({"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "name": self.admin_user, "domain": {"name": "Default"}, "password": self.admin_password}}},
+            "scope": {"project": {"name": self.admin_project, "domain": {"name": "Default"}}}
+        }});
+        let response = client
+            .post(format!("{}/auth/tokens", self.keystone_url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "Keystone admin sign-in: {}",
+            response.status()
+        );
+        response.headers()["x-subject-token"]
+            .to_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Creates a project and a user with the member role in it, named uniquely for this test.
+    pub async fn create_user(&self) -> OpenStackUser {
+        let client = reqwest::Client::new();
+        let token = self.admin_token(&client).await;
+        let unique = uuid::Uuid::new_v4().simple().to_string();
+        let user = OpenStackUser {
+            name: format!("user-{}", &unique[..12]),
+            // Shell, INI and YAML syntax in the password: the snippets must carry it intact.
+            password: format!("p'a\"s$s `w#rd; {}", &unique[12..24]),
+            project: format!("project-{}", &unique[..12]),
+        };
+        let post = |path: &str, body: serde_json::Value| {
+            client
+                .post(format!("{}{path}", self.keystone_url))
+                .header("X-Auth-Token", &token)
+                .json(&body)
+                .send()
+        };
+        let id = |response: serde_json::Value, kind: &str| {
+            response[kind]["id"].as_str().unwrap().to_string()
+        };
+        let project = post(
+            "/projects",
+            serde_json::json!({"project": {"name": user.project, "domain_id": "default"}}),
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        let project_id = id(project, "project");
+        let created = post(
+            "/users",
+            serde_json::json!({"user": {
+                "name": user.name, "domain_id": "default", "password": user.password}}),
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        let user_id = id(created, "user");
+        let roles: serde_json::Value = client
+            .get(format!("{}/roles?name=member", self.keystone_url))
+            .header("X-Auth-Token", &token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let role_id = roles["roles"][0]["id"].as_str().unwrap();
+        let granted = client
+            .put(format!(
+                "{}/projects/{project_id}/users/{user_id}/roles/{role_id}",
+                self.keystone_url
+            ))
+            .header("X-Auth-Token", &token)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            granted.status().is_success(),
+            "role assignment: {}",
+            granted.status()
+        );
+        user
+    }
+}

@@ -13,6 +13,7 @@ mod credentials;
 mod csrf;
 mod health;
 mod master_key;
+mod openstack_clients;
 mod projects;
 mod s3_clients;
 mod secret_scan;

@@ -27,6 +27,18 @@ pub struct Portal {
 
 impl Portal {
     pub async fn with_key(kind: &str, endpoint: &str, interface: &str, key: &S3Key) -> Portal {
+        Portal::with_service(kind, endpoint, interface, "us-east-1", "team", key).await
+    }
+
+    /// The same, naming the endpoint's region and (for OpenStack) the project to sign in to.
+    pub async fn with_service(
+        kind: &str,
+        endpoint: &str,
+        interface: &str,
+        region: &str,
+        os_project: &str,
+        key: &S3Key,
+    ) -> Portal {
         let app = TestApp::spawn().await;
         let owner = app.admin().await;
         app.project(&owner, "team", "").await;
@@ -38,7 +50,7 @@ impl Portal {
                     ("kind", kind),
                     ("name", "Object storage"),
                     ("max_keys_per_owner", "2"),
-                    ("os_project_name", "team"),
+                    ("os_project_name", os_project),
                     ("os_user_domain", "Default"),
                     ("os_project_domain", "Default"),
                 ],
@@ -51,7 +63,7 @@ impl Portal {
                 &format!("{service_path}/endpoints"),
                 &[
                     ("site", "Loopback"),
-                    ("region", "us-east-1"),
+                    ("region", region),
                     ("interface", interface),
                     ("url", endpoint),
                 ],

@@ -1,0 +1,158 @@
+//! The OpenStack snippets, downloaded from the portal and saved as a user would, work with the
+//! real clients (`openstack`, `swift`) against Keystone v3 and Swift from Debian's packages;
+//! with a broken password the same client fails.
+
+use crate::{
+    backends::{OpenStack, OpenStackUser, S3Key},
+    s3_clients::{Home, Portal, assert_ok, assert_refused, run},
+};
+
+/// The cloud name the snippets use for project `team`, service `Object storage`.
+const CLOUD: &str = "team-object-storage";
+/// Debian's clients, not same-named shims earlier on PATH.
+const OPENSTACK: &str = "/usr/bin/openstack";
+
+async fn portal_for(stack: &OpenStack, user: &OpenStackUser) -> Portal {
+    let key = S3Key {
+        access_key: user.name.clone(),
+        secret: user.password.clone(),
+    };
+    Portal::with_service(
+        "openstack",
+        &stack.keystone_url,
+        "auth",
+        &stack.region,
+        &user.project,
+        &key,
+    )
+    .await
+}
+
+/// The RC file with a wrong password: the line that sets it is replaced.
+fn with_wrong_password(rc: &str) -> String {
+    rc.lines()
+        .map(|line| {
+            if line.starts_with("export OS_PASSWORD=") {
+                "export OS_PASSWORD=wrong-password".to_string()
+            } else {
+                line.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test]
+async fn the_keystone_v3_rc_file_issues_a_token() {
+    let stack = OpenStack::get();
+    let user = stack.create_user().await;
+    let portal = portal_for(&stack, &user).await;
+    let rc = portal.download("openrc-v3", "with").await;
+    let home = Home::new();
+    home.save("openrc.sh", &rc);
+    let issue = format!("source ./openrc.sh && {OPENSTACK} token issue -f value -c project_id");
+    assert_ok(&home.bash(&issue, ""), "openstack token issue");
+
+    // The variant without the password asks for it.
+    home.save(
+        "openrc-ask.sh",
+        &portal.download("openrc-v3", "without").await,
+    );
+    let ask = format!("source ./openrc-ask.sh && {OPENSTACK} token issue -f value -c project_id");
+    assert_ok(
+        &home.bash(&ask, &format!("{}\n", user.password)),
+        "openstack token issue with the password typed in",
+    );
+    assert_refused(
+        &home.bash(&ask, "wrong-password\n"),
+        "a wrong password typed in",
+    );
+
+    home.save("openrc.sh", &with_wrong_password(&rc));
+    assert_refused(&home.bash(&issue, ""), "openstack token issue");
+}
+
+#[tokio::test]
+async fn clouds_yaml_and_secure_yaml_issue_a_token() {
+    let stack = OpenStack::get();
+    let user = stack.create_user().await;
+    let portal = portal_for(&stack, &user).await;
+    let home = Home::new();
+    let issue = || {
+        run(home.command(OPENSTACK).args([
+            "--os-cloud",
+            CLOUD,
+            "token",
+            "issue",
+            "-f",
+            "value",
+            "-c",
+            "id",
+        ]))
+    };
+    let clouds = portal.download("clouds-yaml", "with").await;
+    home.save(".config/openstack/clouds.yaml", &clouds);
+    assert_ok(&issue(), "openstack --os-cloud with clouds.yaml");
+
+    // The password apart, in secure.yaml beside clouds.yaml.
+    let without = portal.download("clouds-yaml", "without").await;
+    assert!(!without.contains("password"));
+    home.save(".config/openstack/clouds.yaml", &without);
+    assert_refused(&issue(), "clouds.yaml without secure.yaml");
+    home.save(
+        ".config/openstack/secure.yaml",
+        &portal.download("secure-yaml", "without").await,
+    );
+    assert_ok(
+        &issue(),
+        "openstack --os-cloud with clouds.yaml and secure.yaml",
+    );
+
+    std::fs::remove_file(home.path().join(".config/openstack/secure.yaml")).unwrap();
+    let quoted = clouds
+        .lines()
+        .find(|line| line.trim_start().starts_with("password:"))
+        .unwrap()
+        .to_string();
+    home.save(
+        ".config/openstack/clouds.yaml",
+        &clouds.replace(&quoted, "      password: \"wrong-password\""),
+    );
+    assert_refused(&issue(), "openstack --os-cloud with a wrong password");
+}
+
+#[tokio::test]
+async fn the_swift_command_lists_the_containers() {
+    let stack = OpenStack::get();
+    let user = stack.create_user().await;
+    let portal = portal_for(&stack, &user).await;
+    let home = Home::new();
+    // A container to list, made with the RC file.
+    home.save("openrc.sh", &portal.download("openrc-v3", "with").await);
+    assert_ok(
+        &home.bash("source ./openrc.sh && swift post keyport-swift", ""),
+        "swift post",
+    );
+    let command = portal.download("swift", "with").await;
+    home.save("swift-list.sh", &command);
+    let listing = assert_ok(&home.bash("bash ./swift-list.sh", ""), "swift list");
+    assert_eq!(listing.trim(), "keyport-swift");
+
+    home.save("swift-ask.sh", &portal.download("swift", "without").await);
+    let listing = assert_ok(
+        &home.bash("bash ./swift-ask.sh", &format!("{}\n", user.password)),
+        "swift list with the password typed in",
+    );
+    assert_eq!(listing.trim(), "keyport-swift");
+
+    let quoted = command
+        .lines()
+        .find(|line| line.trim_start().starts_with("--os-password"))
+        .unwrap()
+        .to_string();
+    home.save(
+        "swift-list.sh",
+        &command.replace(&quoted, "  --os-password wrong-password \\"),
+    );
+    assert_refused(&home.bash("bash ./swift-list.sh", ""), "swift list");
+}
