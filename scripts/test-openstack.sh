@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts or stops a throwaway OpenStack for the tests, on loopback: Keystone v3 (Debian's
 # package under uwsgi, SQLite, fernet tokens, memcached as its cache) and Swift (proxy with
-# authtoken + keystoneauth, one-replica account, container and object servers in a plain folder).
+# authtoken + s3api + s3token + keystoneauth, one-replica account, container and object servers in a plain folder).
 #   scripts/test-openstack.sh start DIR BASE_PORT   # prints the settings file, DIR/stack.env
 #   scripts/test-openstack.sh stop DIR
 # Everything lives in DIR; nothing under /etc is read or written. Ports BASE_PORT..BASE_PORT+5.
@@ -155,7 +155,9 @@ swift_dir = $dir
 workers = 1
 log_address = /dev/null
 [pipeline:main]
-pipeline = catch_errors proxy-logging authtoken keystoneauth proxy-logging proxy-server
+# s3token sets the identity of an S3 request itself; authtoken, which strips identity headers,
+# must therefore come before it (this Swift, 2.30), as in devstack.
+pipeline = catch_errors proxy-logging authtoken s3api s3token keystoneauth proxy-logging proxy-server
 [app:proxy-server]
 use = egg:swift#proxy
 account_autocreate = true
@@ -163,6 +165,22 @@ account_autocreate = true
 use = egg:swift#catch_errors
 [filter:proxy-logging]
 use = egg:swift#proxy_logging
+# The S3 API: EC2 signatures checked by Keystone at /v3/s3tokens, with no cache of secrets
+# (secret_cache_duration 0), so a deleted EC2 credential is refused at once.
+[filter:s3api]
+use = egg:swift#s3api
+# Signatures name the cloud's region, as on a real cloud.
+location = RegionOne
+[filter:s3token]
+use = egg:swift#s3token
+auth_uri = $keystone_url
+auth_type = password
+auth_url = $keystone_url
+username = swift
+password = $swift_password
+project_name = service
+user_domain_name = Default
+project_domain_name = Default
 [filter:authtoken]
 paste.filter_factory = keystonemiddleware.auth_token:filter_factory
 www_authenticate_uri = $keystone_url

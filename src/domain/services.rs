@@ -74,3 +74,37 @@ impl fmt::Display for Interface {
 
 pub const DEFAULT_MAX_KEYS: i64 = 2;
 pub const MAX_KEYS_RANGE: std::ops::RangeInclusive<i64> = 1..=5;
+
+/// What a credential is, within its service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CredentialKind {
+    /// The service's own kind of key: an S3 key pair, an OpenStack user's password, an API key.
+    Key,
+    /// An EC2 key pair for the S3 API of an OpenStack cloud.
+    Ec2,
+}
+
+impl CredentialKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialKind::Key => "key",
+            CredentialKind::Ec2 => "ec2",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<CredentialKind> {
+        match value {
+            "key" => Some(CredentialKind::Key),
+            "ec2" => Some(CredentialKind::Ec2),
+            _ => None,
+        }
+    }
+
+    /// The kind of key pair it is, in the terms of the service kinds: EC2 pairs are S3 pairs.
+    pub fn key_style(self, service: ServiceKind) -> ServiceKind {
+        match self {
+            CredentialKind::Key => service,
+            CredentialKind::Ec2 => ServiceKind::S3,
+        }
+    }
+}

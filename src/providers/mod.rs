@@ -6,7 +6,7 @@ mod stored;
 use async_trait::async_trait;
 use zeroize::Zeroizing;
 
-use crate::domain::services::ServiceKind;
+use crate::domain::services::{CredentialKind, ServiceKind};
 
 pub use stored::Stored;
 
@@ -20,6 +20,8 @@ pub struct IssuedKey {
 /// What the driver is asked to act on.
 pub struct KeyRequest<'a> {
     pub kind: ServiceKind,
+    /// A password or an EC2 pair, for OpenStack; always `Key` elsewhere.
+    pub credential: CredentialKind,
     /// The current public part, for regenerate and delete.
     pub access_key: Option<&'a str>,
 }

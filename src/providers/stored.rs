@@ -32,11 +32,14 @@ fn generate(kind: ServiceKind, access_key: Option<&str>) -> IssuedKey {
 #[async_trait]
 impl Driver for Stored {
     async fn create(&self, request: KeyRequest<'_>) -> Result<IssuedKey, DriverError> {
-        Ok(generate(request.kind, None))
+        Ok(generate(request.credential.key_style(request.kind), None))
     }
 
     async fn regenerate(&self, request: KeyRequest<'_>) -> Result<IssuedKey, DriverError> {
-        Ok(generate(request.kind, request.access_key))
+        Ok(generate(
+            request.credential.key_style(request.kind),
+            request.access_key,
+        ))
     }
 
     async fn delete(&self, _request: KeyRequest<'_>) -> Result<(), DriverError> {

@@ -18,7 +18,7 @@ use crate::{
         projects::Project,
         services::{Endpoint, Service},
     },
-    domain::services::Interface,
+    domain::services::{CredentialKind, Interface},
     snippets::{self, OpenStackScope, Snippet, Target, Variant},
 };
 
@@ -93,12 +93,21 @@ impl SiteChoice {
             .or(self.auth.as_ref())
             .map(|e| e.region.as_str())
             .unwrap_or_default();
+        // An EC2 pair of an OpenStack cloud speaks S3 to the object store's address.
+        let ec2 = credential.kind == CredentialKind::Ec2;
+        let s3_endpoint = ec2
+            .then(|| self.endpoint.as_ref().and_then(|e| origin(&e.url)))
+            .flatten();
         let target = Target {
             name: &name,
-            kind: service.kind,
+            kind: credential.kind.key_style(service.kind),
             access_key: &credential.access_key,
             secret,
-            endpoint: self.endpoint.as_ref().map(|e| e.url.as_str()),
+            endpoint: if ec2 {
+                s3_endpoint.as_deref()
+            } else {
+                self.endpoint.as_ref().map(|e| e.url.as_str())
+            },
             auth_url: self.auth.as_ref().map(|e| e.url.as_str()),
             region,
             scope: OpenStackScope {
@@ -109,6 +118,12 @@ impl SiteChoice {
         };
         snippets::render(&target, self.variant)
     }
+}
+
+/// `https://host:port` of a URL: where Swift's S3 API answers, beside `/v1/AUTH_...`.
+fn origin(url: &str) -> Option<String> {
+    let url = url::Url::parse(url).ok()?;
+    Some(url.origin().ascii_serialization()).filter(|o| o != "null")
 }
 
 #[derive(Deserialize)]

@@ -34,7 +34,7 @@ use crate::{
     },
     domain::{
         roles::{Action, Role, may_manage_credential},
-        services::{Interface, ServiceKind},
+        services::{CredentialKind, Interface, ServiceKind},
         validate,
     },
     providers::{self, KeyRequest},
@@ -75,6 +75,8 @@ pub struct CredentialView {
     pub id: String,
     pub name: String,
     pub description: String,
+    /// Labels of the public and secret parts: "Access key" and "Secret", or "User name" and "Password".
+    pub labels: (&'static str, &'static str),
     pub access_key: String,
     pub owner_name: String,
     pub created_at: i64,
@@ -102,12 +104,20 @@ impl CredentialView {
     }
 }
 
+/// What the public and the secret part of a credential are called.
+fn labels(service: &Service, kind: CredentialKind) -> (&'static str, &'static str) {
+    match kind.key_style(service.kind) {
+        ServiceKind::OpenStack => ("User name", "Password"),
+        _ => ("Access key", "Secret"),
+    }
+}
+
 fn owned_by(credential: &Credential, user_id: &str) -> bool {
     credential.owner == Owner::User(user_id.to_string())
 }
 
 fn regenerate_warning(service: &Service, credential: &Credential, only_key: bool) -> String {
-    let mut warning = match service.kind {
+    let mut warning = match credential.kind.key_style(service.kind) {
         ServiceKind::OpenStack => format!(
             "Regenerating sets a new password for the OpenStack user {}. It changes everywhere this user signs in: \
              Swift, the S3 API and every other environment. Every program that uses the old password stops working at once.",
@@ -158,6 +168,9 @@ struct AddForm {
     expires: String,
     #[serde(default)]
     mode: String,
+    /// `key` or, for OpenStack, `ec2`.
+    #[serde(default)]
+    kind: String,
     #[serde(default)]
     access_key: String,
     #[serde(default)]
@@ -233,6 +246,7 @@ impl CredentialsPage {
                     id: credential.id.clone(),
                     name: credential.name.clone(),
                     description: credential.description.clone(),
+                    labels: labels(service, credential.kind),
                     access_key: credential.access_key.clone(),
                     owner_name: credential.owner_name.clone(),
                     created_at: credential.created_at,
@@ -261,6 +275,7 @@ impl CredentialsPage {
             service_id: selected.as_ref().map(|s| s.id.clone()).unwrap_or_default(),
             owner: "me".into(),
             mode: "generate".into(),
+            kind: "key".into(),
             ..Default::default()
         };
         Ok(CredentialsPage {
@@ -381,6 +396,18 @@ async fn credentials_post(
         errors.add("expires", message);
         None
     });
+    let kind = match (CredentialKind::parse(&form.kind), service.kind) {
+        (None, _) if form.kind.is_empty() => CredentialKind::Key,
+        (Some(CredentialKind::Ec2), ServiceKind::OpenStack) => CredentialKind::Ec2,
+        (Some(CredentialKind::Key), _) => CredentialKind::Key,
+        _ => {
+            errors.add(
+                "kind",
+                "EC2 key pairs are for the S3 API of OpenStack services.",
+            );
+            CredentialKind::Key
+        }
+    };
     let import = form.mode == "import";
     if import && member.role < Role::Admin {
         errors.add(
@@ -422,6 +449,7 @@ async fn credentials_post(
         match driver
             .create(KeyRequest {
                 kind: service.kind,
+                credential: kind,
                 access_key: None,
             })
             .await
@@ -448,6 +476,7 @@ async fn credentials_post(
         project_id: &member.project.id,
         service_id: &service.id,
         owner: &owner,
+        kind,
         name: &name,
         description: &description,
         access_key: &issued.access_key,
@@ -641,6 +670,7 @@ async fn credential_regenerate_post(
     let issued = match driver
         .regenerate(KeyRequest {
             kind: service.kind,
+            credential: credential.kind,
             access_key: Some(&credential.access_key),
         })
         .await
@@ -714,6 +744,7 @@ async fn credential_delete_post(
     if let Err(e) = driver
         .delete(KeyRequest {
             kind: service.kind,
+            credential: credential.kind,
             access_key: Some(&credential.access_key),
         })
         .await

@@ -145,6 +145,7 @@ impl Moto {
 /// run without it starts a stack of its own, stopped when the test ends.
 pub struct OpenStack {
     pub keystone_url: String,
+    pub swift_url: String,
     pub region: String,
     admin_user: String,
     admin_password: String,
@@ -157,6 +158,8 @@ pub struct OpenStackUser {
     pub name: String,
     pub password: String,
     pub project: String,
+    id: String,
+    project_id: String,
 }
 
 impl Drop for OpenStack {
@@ -207,6 +210,7 @@ impl OpenStack {
         };
         OpenStack {
             keystone_url: value("KEYSTONE_URL"),
+            swift_url: value("SWIFT_URL"),
             region: value("REGION"),
             admin_user: value("ADMIN_USER"),
             admin_password: value("ADMIN_PASSWORD"),
@@ -243,11 +247,13 @@ impl OpenStack {
         let client = reqwest::Client::new();
         let token = self.admin_token(&client).await;
         let unique = uuid::Uuid::new_v4().simple().to_string();
-        let user = OpenStackUser {
+        let mut user = OpenStackUser {
             name: format!("user-{}", &unique[..12]),
             // Shell, INI and YAML syntax in the password: the snippets must carry it intact.
             password: format!("p'a\"s$s `w#rd; {}", &unique[12..24]),
             project: format!("project-{}", &unique[..12]),
+            id: String::new(),
+            project_id: String::new(),
         };
         let post = |path: &str, body: serde_json::Value| {
             client
@@ -304,6 +310,37 @@ impl OpenStack {
             "role assignment: {}",
             granted.status()
         );
+        user.id = user_id;
+        user.project_id = project_id;
         user
+    }
+
+    /// An EC2 key pair of `user` in their project, for the S3 API of Swift.
+    pub async fn create_ec2(&self, user: &OpenStackUser) -> S3Key {
+        let client = reqwest::Client::new();
+        let token = self.admin_token(&client).await;
+        let response: serde_json::Value = client
+            .post(format!(
+                "{}/users/{}/credentials/OS-EC2",
+                self.keystone_url, user.id
+            ))
+            .header("X-Auth-Token", &token)
+            .json(&serde_json::json!({"tenant_id": user.project_id}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        S3Key {
+            access_key: response["credential"]["access"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+            secret: response["credential"]["secret"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        }
     }
 }

@@ -280,3 +280,40 @@ async fn the_site_picker_and_the_variant_without_the_secret_change_the_snippets(
         "the RC file asks instead"
     );
 }
+
+#[tokio::test]
+async fn an_openstack_service_holds_ec2_key_pairs_with_s3_snippets() {
+    let app = TestApp::spawn().await;
+    let team = team(&app, "openstack").await;
+    let response = team
+        .add(&team.member, "s3 access", &[("kind", "ec2")])
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let html = team.member.get_text(&team.page).await.1;
+    assert!(html.contains("EC2, for the S3 API"));
+    let (access_key, kind): (String, String) =
+        sqlx::query_as("select access_key, kind from credentials")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(kind, "ec2");
+    assert_eq!(
+        access_key.len(),
+        20,
+        "an S3-style key pair, not a user name"
+    );
+    // The S3 clients, pointed at the object store's address (the public endpoint's origin).
+    assert!(html.contains("AWS CLI credentials") && html.contains("s3cmd"));
+    assert!(html.contains("endpoint_url = https://s3.example.org"));
+
+    // An S3 service has no EC2 pairs: the form says so and keeps what was typed.
+    let s3 = TestApp::spawn().await;
+    let s3_team = crate::credentials::team(&s3, "s3").await;
+    let response = s3_team
+        .add(&s3_team.member, "odd", &[("kind", "ec2")])
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("EC2 key pairs are for the S3 API of OpenStack services."));
+    assert!(html.contains("value=\"odd\""));
+}

@@ -156,3 +156,50 @@ async fn the_swift_command_lists_the_containers() {
     );
     assert_refused(&home.bash("bash ./swift-list.sh", ""), "swift list");
 }
+
+#[tokio::test]
+async fn an_ec2_key_pair_works_with_the_s3_api_of_swift() {
+    let stack = OpenStack::get();
+    let user = stack.create_user().await;
+    let ec2 = stack.create_ec2(&user).await;
+    let mut portal = portal_for(&stack, &user).await;
+    portal
+        .add_endpoint(
+            "public",
+            &stack.region,
+            &format!("{}/v1/AUTH_%(project_id)s", stack.swift_url),
+        )
+        .await;
+    portal.import("ec2", &ec2).await;
+    let credentials = portal.download("aws-credentials", "with").await;
+    let config = portal.download("aws-config", "with").await;
+    assert!(config.contains(&format!("endpoint_url = {}", stack.swift_url)));
+    let home = Home::new();
+    home.save(".aws/credentials", &credentials);
+    home.save(".aws/config", &config);
+    let aws = |args: &[&str]| {
+        run(home
+            .command("/usr/bin/aws")
+            .args(["--profile", CLOUD, "--endpoint-url", &stack.swift_url])
+            .args(args))
+    };
+    assert_ok(
+        &aws(&["s3", "mb", "s3://keyport-ec2"]),
+        "aws s3 mb through s3api",
+    );
+    let listing = assert_ok(&aws(&["s3", "ls"]), "aws s3 ls through s3api");
+    assert!(listing.contains("keyport-ec2"), "{listing}");
+
+    home.save(".s3cfg", &portal.download("s3cmd", "with").await);
+    let listing = assert_ok(
+        &run(home.command("s3cmd").arg("ls")),
+        "s3cmd ls through s3api",
+    );
+    assert!(listing.contains("s3://keyport-ec2"), "{listing}");
+
+    home.save(
+        ".aws/credentials",
+        &crate::s3_clients::broken(&credentials, &ec2.secret),
+    );
+    assert_refused(&aws(&["s3", "ls"]), "aws s3 ls with a broken EC2 secret");
+}

@@ -19,10 +19,11 @@ const PROFILE: &str = "team-object-storage";
 
 /// A portal whose project `team` has an S3 service at `endpoint`, with `key` imported.
 pub struct Portal {
-    _app: TestApp,
+    app: TestApp,
     owner: Visitor,
     credential: String,
     page: String,
+    service_path: String,
 }
 
 impl Portal {
@@ -91,11 +92,55 @@ impl Portal {
             .pop()
             .expect("the imported key is shown");
         Portal {
-            _app: app,
+            app,
             owner,
             credential,
             page,
+            service_path,
         }
+    }
+
+    pub async fn add_endpoint(&self, interface: &str, region: &str, url: &str) {
+        let response = self
+            .owner
+            .submit(
+                &self.service_path,
+                &format!("{}/endpoints", self.service_path),
+                &[
+                    ("site", "Loopback"),
+                    ("region", region),
+                    ("interface", interface),
+                    ("url", url),
+                ],
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "endpoint added");
+    }
+
+    /// Imports `key` as a credential of type `kind`; downloads are of it from now on.
+    pub async fn import(&mut self, kind: &str, key: &S3Key) {
+        let service = self.service_path.rsplit('/').next().unwrap().to_string();
+        let response = self
+            .owner
+            .submit(
+                &self.page,
+                "/projects/team/credentials",
+                &[
+                    ("service_id", &service),
+                    ("name", kind),
+                    ("kind", kind),
+                    ("mode", "import"),
+                    ("access_key", &key.access_key),
+                    ("secret", &key.secret),
+                ],
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "key imported");
+        self.credential = sqlx::query_scalar("select id from credentials where access_key = $1")
+            .bind(&key.access_key)
+            .fetch_one(self.app.db.pool())
+            .await
+            .unwrap();
     }
 
     /// The snippet as the Download button gives it.
