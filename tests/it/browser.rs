@@ -144,6 +144,16 @@ impl Browser {
         }
     }
 
+    async fn sign_in_as_admin(&self, app: &TestApp) {
+        self.client
+            .goto(&format!("{}/login", app.url))
+            .await
+            .unwrap();
+        self.fill("email", crate::helpers::ADMIN_EMAIL).await;
+        self.fill("password", PASSWORD).await;
+        self.press("button.primary").await;
+    }
+
     async fn path(&self) -> String {
         self.client.current_url().await.unwrap().path().to_string()
     }
@@ -269,30 +279,18 @@ async fn show_copy_regenerate_and_delete_a_credential() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
     app.project(&admin, "team", "").await;
-    let response = admin
-        .submit(
-            "/projects/team/services",
-            "/projects/team/services",
-            &[
-                ("kind", "s3"),
-                ("name", "Object storage"),
-                ("max_keys_per_owner", "2"),
-            ],
-        )
-        .await;
-    let service = crate::helpers::location(&response);
-    admin
-        .submit(
-            &service,
-            &format!("{service}/endpoints"),
-            &[
-                ("site", "Si Racha, Thailand"),
-                ("region", "th-sr-1"),
-                ("interface", "public"),
-                ("url", "https://s3.example.org"),
-            ],
-        )
-        .await;
+    let service = app.service(&admin, "s3", "Object storage", "team").await;
+    app.endpoint(
+        &admin,
+        &service,
+        [
+            "Si Racha, Thailand",
+            "th-sr-1",
+            "public",
+            "https://s3.example.org",
+        ],
+    )
+    .await;
     let page = format!(
         "/projects/team/credentials?service={}",
         service.rsplit('/').next().unwrap()
@@ -314,10 +312,7 @@ async fn show_copy_regenerate_and_delete_a_credential() {
 
     let browser = Browser::start("credentials").await;
     let b = &browser;
-    b.client.goto(&format!("{}/login", app.url)).await.unwrap();
-    b.fill("email", crate::helpers::ADMIN_EMAIL).await;
-    b.fill("password", PASSWORD).await;
-    b.press("button.primary").await;
+    b.sign_in_as_admin(&app).await;
     b.client.goto(&format!("{}{page}", app.url)).await.unwrap();
     assert!(b.text().await.contains("My keys"));
     b.screenshot("01-masked").await;
@@ -461,33 +456,13 @@ async fn the_client_configuration_panel_of_each_kind_of_service() {
             "https://billing.example.org/v1",
         ),
     ] {
-        let response = admin
-            .submit(
-                "/projects/team/services",
-                "/projects/team/services",
-                &[
-                    ("kind", kind),
-                    ("name", name),
-                    ("max_keys_per_owner", "2"),
-                    ("os_project_name", "team"),
-                    ("os_user_domain", "Default"),
-                    ("os_project_domain", "Default"),
-                ],
-            )
-            .await;
-        let service = crate::helpers::location(&response);
-        admin
-            .submit(
-                &service,
-                &format!("{service}/endpoints"),
-                &[
-                    ("site", "Si Racha, Thailand"),
-                    ("region", "th-sr-1"),
-                    ("interface", interface),
-                    ("url", url),
-                ],
-            )
-            .await;
+        let service = app.service(&admin, kind, name, "team").await;
+        app.endpoint(
+            &admin,
+            &service,
+            ["Si Racha, Thailand", "th-sr-1", interface, url],
+        )
+        .await;
         let service_id = service.rsplit('/').next().unwrap().to_string();
         let page = format!("/projects/team/credentials?service={service_id}");
         admin
@@ -502,10 +477,7 @@ async fn the_client_configuration_panel_of_each_kind_of_service() {
 
     let browser = Browser::start("client-config").await;
     let b = &browser;
-    b.client.goto(&format!("{}/login", app.url)).await.unwrap();
-    b.fill("email", crate::helpers::ADMIN_EMAIL).await;
-    b.fill("password", PASSWORD).await;
-    b.press("button.primary").await;
+    b.sign_in_as_admin(&app).await;
     for (kind, page) in &pages {
         b.client.goto(&format!("{}{page}", app.url)).await.unwrap();
         b.client

@@ -144,30 +144,11 @@ async fn only_those_who_may_reveal_a_key_download_its_configuration() {
     let app = TestApp::spawn().await;
     let team = team(&app, "s3").await;
     team.add(&team.owner, "owner key", &[]).await;
-    team.owner
-        .submit(
-            "/projects/team/apps",
-            "/projects/team/apps",
-            &[("name", "backup")],
-        )
-        .await;
-    let app_id: String = sqlx::query_scalar("select id from apps")
+    let owner_key: String = sqlx::query_scalar("select id from credentials")
         .fetch_one(app.db.pool())
         .await
         .unwrap();
-    team.add(
-        &team.owner,
-        "app key",
-        &[("owner", &format!("app:{app_id}"))],
-    )
-    .await;
-    let keys: Vec<(String, Option<String>)> =
-        sqlx::query_as("select id, owner_app_id from credentials")
-            .fetch_all(app.db.pool())
-            .await
-            .unwrap();
-    let app_key = keys.iter().find(|(_, a)| a.is_some()).unwrap().0.clone();
-    let owner_key = keys.iter().find(|(_, a)| a.is_none()).unwrap().0.clone();
+    let (_, app_key) = team.add_app_key(&app, "app key").await;
 
     // The viewer sees the app key's snippets with the placeholder, and no download form.
     let html = team.viewer.get_text(&team.page).await.1;

@@ -28,34 +28,13 @@ pub async fn team(app: &TestApp, kind: &str) -> Team {
             )
             .await;
     }
-    let fields = [
-        ("kind", kind),
-        ("name", "Object storage"),
-        ("max_keys_per_owner", "2"),
-        ("os_project_name", "team"),
-        ("os_user_domain", "Default"),
-        ("os_project_domain", "Default"),
-    ];
-    let response = owner
-        .submit(
-            "/projects/team/services",
-            "/projects/team/services",
-            &fields,
-        )
-        .await;
-    let service_path = location(&response);
-    owner
-        .submit(
-            &service_path,
-            &format!("{service_path}/endpoints"),
-            &[
-                ("site", "Si Racha"),
-                ("region", "th-1"),
-                ("interface", "public"),
-                ("url", "https://s3.example.org"),
-            ],
-        )
-        .await;
+    let service_path = app.service(&owner, kind, "Object storage", "team").await;
+    app.endpoint(
+        &owner,
+        &service_path,
+        ["Si Racha", "th-1", "public", "https://s3.example.org"],
+    )
+    .await;
     let service = service_path.rsplit('/').next().unwrap().to_string();
     let viewer = people.pop().unwrap();
     let member = people.pop().unwrap();
@@ -80,6 +59,32 @@ impl Team {
         fields.extend_from_slice(extra);
         who.submit(&self.page, "/projects/team/credentials", &fields)
             .await
+    }
+
+    /// The owner creates the app `backup` and gives it a key named `name`.
+    /// Returns the app's id and the key's id.
+    pub async fn add_app_key(&self, app: &TestApp, name: &str) -> (String, String) {
+        self.owner
+            .submit(
+                "/projects/team/apps",
+                "/projects/team/apps",
+                &[("name", "backup")],
+            )
+            .await;
+        let app_id: String = sqlx::query_scalar("select id from apps")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+        let response = self
+            .add(&self.owner, name, &[("owner", &format!("app:{app_id}"))])
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let key_id = sqlx::query_scalar("select id from credentials where owner_app_id = $1")
+            .bind(&app_id)
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+        (app_id, key_id)
     }
 }
 
@@ -207,32 +212,11 @@ async fn each_role_acts_only_on_the_keys_it_may() {
     let app = TestApp::spawn().await;
     let team = team(&app, "s3").await;
     team.add(&team.member, "member key", &[]).await;
-    team.owner
-        .submit(
-            "/projects/team/apps",
-            "/projects/team/apps",
-            &[("name", "backup")],
-        )
-        .await;
-    let app_id: String = sqlx::query_scalar("select id from apps")
+    let member_key: String = sqlx::query_scalar("select id from credentials")
         .fetch_one(app.db.pool())
         .await
         .unwrap();
-    let response = team
-        .add(
-            &team.owner,
-            "app key",
-            &[("owner", &format!("app:{app_id}"))],
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    let ids: Vec<(String, Option<String>)> =
-        sqlx::query_as("select id, owner_app_id from credentials order by name")
-            .fetch_all(app.db.pool())
-            .await
-            .unwrap();
-    let app_key = ids.iter().find(|(_, a)| a.is_some()).unwrap().0.clone();
-    let member_key = ids.iter().find(|(_, a)| a.is_none()).unwrap().0.clone();
+    let (app_id, app_key) = team.add_app_key(&app, "app key").await;
 
     // The viewer sees metadata only, holds no keys, and acts on nothing.
     let html = team.viewer.get_text(&team.page).await.1;

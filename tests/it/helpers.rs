@@ -181,6 +181,59 @@ impl TestApp {
         );
     }
 
+    /// A service of project `team`, added by `admin`; returns its page's path
+    /// (`/projects/team/services/ID`). OpenStack services sign in to project `os_project`.
+    pub async fn service(
+        &self,
+        admin: &Visitor,
+        kind: &str,
+        name: &str,
+        os_project: &str,
+    ) -> String {
+        let response = admin
+            .submit(
+                "/projects/team/services",
+                "/projects/team/services",
+                &[
+                    ("kind", kind),
+                    ("name", name),
+                    ("max_keys_per_owner", "2"),
+                    ("os_project_name", os_project),
+                    ("os_user_domain", "Default"),
+                    ("os_project_domain", "Default"),
+                ],
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::SEE_OTHER,
+            "service {name} added"
+        );
+        location(&response)
+    }
+
+    /// An endpoint `[site, region, interface, url]` of the service at `service_path`.
+    pub async fn endpoint(&self, admin: &Visitor, service_path: &str, fields: [&str; 4]) {
+        let [site, region, interface, url] = fields;
+        let response = admin
+            .submit(
+                service_path,
+                &format!("{service_path}/endpoints"),
+                &[
+                    ("site", site),
+                    ("region", region),
+                    ("interface", interface),
+                    ("url", url),
+                ],
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::SEE_OTHER,
+            "endpoint {url} added"
+        );
+    }
+
     pub async fn user_id(&self, email: &str) -> String {
         db::users::find_by_email(&self.db, email)
             .await

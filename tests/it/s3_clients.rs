@@ -11,7 +11,7 @@ use reqwest::StatusCode;
 use crate::{
     backends::{Moto, S3Key, test_venv},
     credentials::credential_ids,
-    helpers::{TestApp, Visitor, csrf_token, location},
+    helpers::{TestApp, Visitor, csrf_token},
 };
 
 /// The profile, remote and alias name the snippets use for project `team`, service `Object storage`.
@@ -43,34 +43,15 @@ impl Portal {
         let app = TestApp::spawn().await;
         let owner = app.admin().await;
         app.project(&owner, "team", "").await;
-        let response = owner
-            .submit(
-                "/projects/team/services",
-                "/projects/team/services",
-                &[
-                    ("kind", kind),
-                    ("name", "Object storage"),
-                    ("max_keys_per_owner", "2"),
-                    ("os_project_name", os_project),
-                    ("os_user_domain", "Default"),
-                    ("os_project_domain", "Default"),
-                ],
-            )
+        let service_path = app
+            .service(&owner, kind, "Object storage", os_project)
             .await;
-        let service_path = location(&response);
-        let response = owner
-            .submit(
-                &service_path,
-                &format!("{service_path}/endpoints"),
-                &[
-                    ("site", "Loopback"),
-                    ("region", region),
-                    ("interface", interface),
-                    ("url", endpoint),
-                ],
-            )
-            .await;
-        assert_eq!(response.status(), StatusCode::SEE_OTHER, "endpoint added");
+        app.endpoint(
+            &owner,
+            &service_path,
+            ["Loopback", region, interface, endpoint],
+        )
+        .await;
         let service = service_path.rsplit('/').next().unwrap();
         let page = format!("/projects/team/credentials?service={service}");
         let response = owner
@@ -101,20 +82,13 @@ impl Portal {
     }
 
     pub async fn add_endpoint(&self, interface: &str, region: &str, url: &str) {
-        let response = self
-            .owner
-            .submit(
+        self.app
+            .endpoint(
+                &self.owner,
                 &self.service_path,
-                &format!("{}/endpoints", self.service_path),
-                &[
-                    ("site", "Loopback"),
-                    ("region", region),
-                    ("interface", interface),
-                    ("url", url),
-                ],
+                ["Loopback", region, interface, url],
             )
             .await;
-        assert_eq!(response.status(), StatusCode::SEE_OTHER, "endpoint added");
     }
 
     /// Imports `key` as a credential of type `kind`; downloads are of it from now on.
