@@ -197,6 +197,30 @@ async fn an_ec2_key_pair_works_with_the_s3_api_of_swift() {
     );
     assert!(listing.contains("s3://keyport-ec2"), "{listing}");
 
+    let conf = home.save("rclone.conf", &portal.download("rclone", "with").await);
+    let listing = assert_ok(
+        &run(home.command("rclone").args([
+            "--config",
+            conf.to_str().unwrap(),
+            "lsd",
+            &format!("{CLOUD}:"),
+        ])),
+        "rclone lsd through s3api",
+    );
+    assert!(listing.contains("keyport-ec2"), "{listing}");
+
+    let script = home.save("s3_example.py", &portal.download("boto3", "with").await);
+    let python = crate::backends::test_venv().join("bin/python");
+    let listing = assert_ok(
+        &run(home.command(python.to_str().unwrap()).arg(&script)),
+        "boto3 through s3api",
+    );
+    assert!(listing.contains("keyport-ec2"), "{listing}");
+
+    home.save("curl-example.sh", &portal.download("curl", "with").await);
+    let listing = assert_ok(&home.bash("sh ./curl-example.sh", ""), "curl through s3api");
+    assert!(listing.contains("keyport-ec2"), "{listing}");
+
     home.save(
         ".aws/credentials",
         &crate::s3_clients::broken(&credentials, &ec2.secret),

@@ -417,6 +417,15 @@ async fn the_curl_example_lists_the_buckets() {
     let output = home.bash("sh ./curl-example.sh", "");
     assert!(assert_ok(&output, "the curl example").contains("ListAllMyBucketsResult"));
 
+    // Without the secret, curl asks for it; with no terminal (setsid) it reads standard input.
+    home.save("curl-ask.sh", &portal.download("curl", "without").await);
+    let output = home.bash("setsid -w sh ./curl-ask.sh", &format!("{}\n", key.secret));
+    assert!(assert_ok(&output, "curl with the secret typed in").contains("ListAllMyBucketsResult"));
+    assert_refused(
+        &home.bash("setsid -w sh ./curl-ask.sh", "not-the-secret\n"),
+        "curl with a wrong secret typed in",
+    );
+
     home.save("curl-example.sh", &broken(&with, &key.secret));
     assert_refused(&home.bash("sh ./curl-example.sh", ""), "the curl example");
 }
@@ -465,6 +474,15 @@ async fn the_api_key_snippets_authenticate_with_curl() {
         assert_ok(&home.bash("sh ./api-curl.sh", ""), "the curl example"),
         "pong"
     );
+    home.save(
+        "api-curl-ask.sh",
+        &portal.download("api-curl", "without").await,
+    );
+    let output = home.bash(
+        "setsid -w sh ./api-curl-ask.sh",
+        &format!("{}\n", key.secret),
+    );
+    assert_eq!(assert_ok(&output, "curl with the key typed in"), "pong");
     home.save("api-env.sh", &portal.download("api-env", "with").await);
     let output = home.bash(
         "source ./api-env.sh && curl --fail --user \"$TEAM_OBJECT_STORAGE_KEY_ID:$TEAM_OBJECT_STORAGE_KEY\" \"$TEAM_OBJECT_STORAGE_URL\"",
