@@ -36,6 +36,10 @@ pub struct ConfigChoice {
     pub site: String,
     #[serde(default)]
     pub variant: String,
+    /// The credential whose panel is open. Panels are rendered one at a time: all of them, for
+    /// every credential of a page, cost more than the rest of the page.
+    #[serde(default)]
+    pub configure: String,
 }
 
 /// The endpoints of one site that the snippets point at.
@@ -44,6 +48,8 @@ pub struct SiteChoice {
     pub sites: Vec<String>,
     pub site: String,
     pub variant: Variant,
+    /// The credential whose panel is open, if any.
+    pub configure: String,
     endpoint: Option<Endpoint>,
     auth: Option<Endpoint>,
 }
@@ -75,6 +81,7 @@ impl SiteChoice {
             site,
             sites,
             variant: Variant::parse(&choice.variant),
+            configure: choice.configure.clone(),
         }
     }
 

@@ -241,7 +241,12 @@ impl CredentialsPage {
                     Some(Ok(secret)) => Some(secret.as_str()),
                     _ => None,
                 };
-                let snippets = config.snippets(&member.project, service, credential, secret);
+                // The panel of the credential asked for, or of the one just revealed.
+                let snippets = if config.configure == credential.id || shown.is_some() {
+                    config.snippets(&member.project, service, credential, secret)
+                } else {
+                    Vec::new()
+                };
                 let view = CredentialView {
                     id: credential.id.clone(),
                     name: credential.name.clone(),

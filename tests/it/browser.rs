@@ -480,13 +480,7 @@ async fn the_client_configuration_panel_of_each_kind_of_service() {
     b.sign_in_as_admin(&app).await;
     for (kind, page) in &pages {
         b.client.goto(&format!("{}{page}", app.url)).await.unwrap();
-        b.client
-            .find(Locator::Css("details.configure > summary"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        b.press("a[href*='configure=']").await;
         let copy = b
             .client
             .find(Locator::Css("details.snippet[open] button[data-copy-post]"))

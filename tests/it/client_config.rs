@@ -22,7 +22,14 @@ async fn snippets_hold_a_placeholder_until_show_and_the_secret_after_it() {
     team.add(&team.member, "laptop", &[]).await;
     let html = team.member.get_text(&team.page).await.1;
     let id = credential_ids(&html).pop().unwrap();
-    assert!(html.contains("Configure your client"));
+    // The panel opens on request, one credential at a time.
+    assert!(html.contains(&format!("configure={id}")));
+    assert!(!html.contains("aws_secret_access_key"));
+    let html = team
+        .member
+        .get_text(&format!("{}&configure={id}", team.page))
+        .await
+        .1;
     for client in [
         "AWS CLI credentials",
         "rclone",
@@ -151,7 +158,11 @@ async fn only_those_who_may_reveal_a_key_download_its_configuration() {
     let (_, app_key) = team.add_app_key(&app, "app key").await;
 
     // The viewer sees the app key's snippets with the placeholder, and no download form.
-    let html = team.viewer.get_text(&team.page).await.1;
+    let html = team
+        .viewer
+        .get_text(&format!("{}&configure={app_key}", team.page))
+        .await
+        .1;
     assert!(html.contains("secret: press Show"));
     assert!(!html.contains(&format!("{app_key}/config")));
     assert_eq!(
@@ -235,10 +246,14 @@ async fn the_site_picker_and_the_variant_without_the_secret_change_the_snippets(
         assert_eq!(response.status(), StatusCode::SEE_OTHER);
     }
     team.add(&team.member, "laptop", &[]).await;
+    let id: String = sqlx::query_scalar("select id from credentials")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
 
     let html = team
         .member
-        .get_text(&format!("{}&site=Si+Racha", team.page))
+        .get_text(&format!("{}&site=Si+Racha&configure={id}", team.page))
         .await
         .1;
     assert!(html.contains("<select id=\"site\" name=\"site\">"));
@@ -250,7 +265,10 @@ async fn the_site_picker_and_the_variant_without_the_secret_change_the_snippets(
 
     let html = team
         .member
-        .get_text(&format!("{}&site=Bangkok&variant=without", team.page))
+        .get_text(&format!(
+            "{}&site=Bangkok&variant=without&configure={id}",
+            team.page
+        ))
         .await
         .1;
     assert!(html.contains("export OS_AUTH_URL=https://keystone.bkk.example.org/v3"));
@@ -270,13 +288,17 @@ async fn an_openstack_service_holds_ec2_key_pairs_with_s3_snippets() {
         .add(&team.member, "s3 access", &[("kind", "ec2")])
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    let html = team.member.get_text(&team.page).await.1;
-    assert!(html.contains("EC2, for the S3 API"));
-    let (access_key, kind): (String, String) =
-        sqlx::query_as("select access_key, kind from credentials")
+    let (id, access_key, kind): (String, String, String) =
+        sqlx::query_as("select id, access_key, kind from credentials")
             .fetch_one(app.db.pool())
             .await
             .unwrap();
+    let html = team
+        .member
+        .get_text(&format!("{}&configure={id}", team.page))
+        .await
+        .1;
+    assert!(html.contains("EC2, for the S3 API"));
     assert_eq!(kind, "ec2");
     assert_eq!(
         access_key.len(),
