@@ -113,11 +113,6 @@ pub fn render(target: &Target<'_>, variant: Variant) -> Vec<Snippet> {
     }
 }
 
-/// One snippet by id, or `None` if the kind has no such snippet.
-pub fn render_one(target: &Target<'_>, variant: Variant, id: &str) -> Option<Snippet> {
-    render(target, variant).into_iter().find(|s| s.id == id)
-}
-
 /// A name that every format accepts as a profile, remote or cloud: lower-case ASCII letters,
 /// digits and single hyphens, at most 48 characters.
 pub fn profile_name(project_slug: &str, service_name: &str) -> String {

@@ -196,7 +196,7 @@ async fn credential_config_post(
             .audit(
                 &state,
                 action,
-                &format!("{} / {}", service.name, credential.name),
+                &super::credentials::audit_target(&service, &credential),
                 snippet.id,
             )
             .await?;

@@ -112,11 +112,17 @@ fn labels(service: &Service, kind: CredentialKind) -> (&'static str, &'static st
     }
 }
 
+/// How the audit log names a credential: `service / credential`.
+pub(super) fn audit_target(service: &Service, credential: &Credential) -> String {
+    format!("{} / {}", service.name, credential.name)
+}
+
 fn owned_by(credential: &Credential, user_id: &str) -> bool {
     credential.owner == Owner::User(user_id.to_string())
 }
 
-fn regenerate_warning(service: &Service, credential: &Credential, only_key: bool) -> String {
+/// What Regenerate does to `credential`, whose owner holds `held` keys for the service.
+fn regenerate_warning(service: &Service, credential: &Credential, held: i64) -> String {
     let mut warning = match credential.kind.key_style(service.kind) {
         ServiceKind::OpenStack => format!(
             "Regenerating sets a new password for the OpenStack user {}. It changes everywhere this user signs in: \
@@ -128,7 +134,8 @@ fn regenerate_warning(service: &Service, credential: &Credential, only_key: bool
             credential.access_key
         ),
     };
-    if only_key {
+    // The owner's only key, where a second one could give an overlap.
+    if held == 1 && service.max_keys_per_owner > 1 {
         warning.push_str(
             " This is the owner's only key for the service, so there is no overlap: to rotate without interruption, \
              add a second key first, move your programs to it, then delete this one.",
@@ -229,14 +236,14 @@ impl CredentialsPage {
             endpoints = db::services::endpoints(&state.db, &service.id).await?;
             config = SiteChoice::pick(&endpoints, choice);
             let credentials = db::credentials::list_for_service(&state.db, &service.id).await?;
-            let held = |owner: &Owner| credentials.iter().filter(|c| &c.owner == owner).count();
+            let held =
+                |owner: &Owner| credentials.iter().filter(|c| &c.owner == owner).count() as i64;
             for credential in &credentials {
                 let own = owned_by(credential, &member.user.id);
                 let shown = match &revealed {
                     Some((id, secret)) if *id == credential.id => Some(secret.clone()),
                     _ => None,
                 };
-                let only_key = held(&credential.owner) == 1 && service.max_keys_per_owner > 1;
                 let secret = match &shown {
                     Some(Ok(secret)) => Some(secret.as_str()),
                     _ => None,
@@ -262,7 +269,11 @@ impl CredentialsPage {
                     may_manage: may_manage_credential(member.role, own),
                     damaged: matches!(shown, Some(Err(()))),
                     revealed: shown.and_then(Result::ok),
-                    regenerate_warning: regenerate_warning(service, credential, only_key),
+                    regenerate_warning: regenerate_warning(
+                        service,
+                        credential,
+                        held(&credential.owner),
+                    ),
                     delete_warning: delete_warning(credential),
                     snippets,
                 };
@@ -336,6 +347,25 @@ fn credentials_url(project: &Project, service_id: &str) -> String {
 
 fn back_to(project: &Project, service_id: &str) -> Redirect {
     Redirect::to(&credentials_url(project, service_id))
+}
+
+/// What a driver is asked to regenerate or delete.
+fn key_request<'a>(service: &Service, credential: &'a Credential) -> KeyRequest<'a> {
+    KeyRequest {
+        kind: service.kind,
+        credential: credential.kind,
+        access_key: Some(&credential.access_key),
+    }
+}
+
+/// Back to the page with the backend's refusal; nothing was changed.
+async fn driver_refused(
+    member: &ProjectMember,
+    service: &Service,
+    error: providers::DriverError,
+) -> Result<Response, PageError> {
+    session::set_notice(&member.session, format!("Nothing was changed: {error}")).await?;
+    Ok(back_to(&member.project, &service.id).into_response())
 }
 
 fn driver_of(service: &Service) -> Result<&'static dyn providers::Driver, PageError> {
@@ -467,15 +497,7 @@ async fn credentials_post(
         }
     };
     let id = db::new_id();
-    let key = db::keys::project_key(&state.db, &state.master_key, &member.project.id).await?;
-    let sealed = key.seal(
-        SecretPlace {
-            project_id: &member.project.id,
-            credential_id: &id,
-            field: SECRET_FIELD,
-        },
-        &issued.secret,
-    );
+    let sealed = seal_secret(&state, &member, &id, &issued.secret).await?;
     let new = NewCredential {
         id: &id,
         project_id: &member.project.id,
@@ -579,6 +601,26 @@ pub(super) async fn managed_credential(
     Ok((credential, service))
 }
 
+/// Where a credential's secret is bound to: its project, its id, its field.
+fn secret_place<'a>(member: &'a ProjectMember, credential_id: &'a str) -> SecretPlace<'a> {
+    SecretPlace {
+        project_id: &member.project.id,
+        credential_id,
+        field: SECRET_FIELD,
+    }
+}
+
+/// The secret sealed under the project's data key, bound to the credential `credential_id`.
+async fn seal_secret(
+    state: &AppState,
+    member: &ProjectMember,
+    credential_id: &str,
+    secret: &str,
+) -> Result<Vec<u8>, PageError> {
+    let key = db::keys::project_key(&state.db, &state.master_key, &member.project.id).await?;
+    Ok(key.seal(secret_place(member, credential_id), secret))
+}
+
 /// The credential's secret in clear, or `Err(())` if it does not decrypt (a damaged row).
 /// The caller audits before the secret leaves the server.
 pub(super) async fn open_secret(
@@ -587,12 +629,9 @@ pub(super) async fn open_secret(
     credential: &Credential,
 ) -> Result<Result<Zeroizing<String>, ()>, PageError> {
     let key = db::keys::project_key(&state.db, &state.master_key, &member.project.id).await?;
-    let place = SecretPlace {
-        project_id: &member.project.id,
-        credential_id: &credential.id,
-        field: SECRET_FIELD,
-    };
-    let secret = key.open(place, &credential.secret).map_err(|_| ());
+    let secret = key
+        .open(secret_place(member, &credential.id), &credential.secret)
+        .map_err(|_| ());
     if secret.is_err() {
         tracing::warn!(credential = %credential.id, "a credential's secret does not decrypt");
     }
@@ -613,7 +652,7 @@ async fn credential_reveal_post(
         .audit(
             &state,
             "credential.reveal",
-            &format!("{} / {}", service.name, credential.name),
+            &audit_target(&service, &credential),
             outcome,
         )
         .await?;
@@ -641,11 +680,7 @@ async fn credential_regenerate_get(
 ) -> Result<ConfirmPage, PageError> {
     let (credential, service) = managed_credential(&state, &member, &id).await?;
     let held = db::credentials::count_for_owner(&state.db, &service.id, &credential.owner).await?;
-    let message = regenerate_warning(
-        &service,
-        &credential,
-        held == 1 && service.max_keys_per_owner > 1,
-    );
+    let message = regenerate_warning(&service, &credential, held);
     Ok(ConfirmPage {
         title: format!("Regenerate {}?", credential.name),
         message,
@@ -672,29 +707,11 @@ async fn credential_regenerate_post(
         );
     }
     let driver = driver_of(&service)?;
-    let issued = match driver
-        .regenerate(KeyRequest {
-            kind: service.kind,
-            credential: credential.kind,
-            access_key: Some(&credential.access_key),
-        })
-        .await
-    {
+    let issued = match driver.regenerate(key_request(&service, &credential)).await {
         Ok(issued) => issued,
-        Err(e) => {
-            session::set_notice(&member.session, format!("Nothing was changed: {e}")).await?;
-            return Ok(back_to(&member.project, &service.id).into_response());
-        }
+        Err(e) => return driver_refused(&member, &service, e).await,
     };
-    let key = db::keys::project_key(&state.db, &state.master_key, &member.project.id).await?;
-    let sealed = key.seal(
-        SecretPlace {
-            project_id: &member.project.id,
-            credential_id: &id,
-            field: SECRET_FIELD,
-        },
-        &issued.secret,
-    );
+    let sealed = seal_secret(&state, &member, &id, &issued.secret).await?;
     if !db::credentials::replace_key(&state.db, &id, &issued.access_key, &sealed).await? {
         return Err(PageError::NotFound);
     }
@@ -702,7 +719,7 @@ async fn credential_regenerate_post(
         .audit(
             &state,
             "credential.regenerate",
-            &format!("{} / {}", service.name, credential.name),
+            &audit_target(&service, &credential),
             &issued.access_key,
         )
         .await?;
@@ -746,23 +763,15 @@ async fn credential_delete_post(
         );
     }
     let driver = driver_of(&service)?;
-    if let Err(e) = driver
-        .delete(KeyRequest {
-            kind: service.kind,
-            credential: credential.kind,
-            access_key: Some(&credential.access_key),
-        })
-        .await
-    {
-        session::set_notice(&member.session, format!("Nothing was changed: {e}")).await?;
-        return Ok(back_to(&member.project, &service.id).into_response());
+    if let Err(e) = driver.delete(key_request(&service, &credential)).await {
+        return driver_refused(&member, &service, e).await;
     }
     db::credentials::delete(&state.db, &id).await?;
     member
         .audit(
             &state,
             "credential.delete",
-            &format!("{} / {}", service.name, credential.name),
+            &audit_target(&service, &credential),
             &credential.access_key,
         )
         .await?;

@@ -27,6 +27,24 @@ use crate::{
     },
 };
 
+const NAME_TAKEN: &str = "A service with this name already exists in the project.";
+
+fn service_url(project: &Project, id: &str) -> String {
+    format!("/projects/{}/services/{id}", project.slug)
+}
+
+/// The service of this project named in the path, if the member may manage services.
+async fn managed_service(
+    state: &AppState,
+    member: &ProjectMember,
+    id: &str,
+) -> Result<Service, PageError> {
+    member.require(Action::ManageServices)?;
+    db::services::find(&state.db, &member.project.id, id)
+        .await?
+        .ok_or(PageError::NotFound)
+}
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(
@@ -202,16 +220,9 @@ async fn services_post(
                     format!("Service {} added. Add its endpoints next.", fields.name),
                 )
                 .await?;
-                return Ok(Redirect::to(&format!(
-                    "/projects/{}/services/{id}",
-                    member.project.slug
-                ))
-                .into_response());
+                return Ok(Redirect::to(&service_url(&member.project, &id)).into_response());
             }
-            Err(ServiceError::NameTaken) => errors.add(
-                "name",
-                "A service with this name already exists in the project.",
-            ),
+            Err(ServiceError::NameTaken) => errors.add("name", NAME_TAKEN),
             Err(e) => return Err(anyhow::Error::from(e).into()),
         }
     }
@@ -270,10 +281,7 @@ async fn service_post(
     Path((_, id)): Path<(String, String)>,
     Form(mut form): Form<ServiceForm>,
 ) -> Result<Response, PageError> {
-    member.require(Action::ManageServices)?;
-    let service = db::services::find(&state.db, &member.project.id, &id)
-        .await?
-        .ok_or(PageError::NotFound)?;
+    let service = managed_service(&state, &member, &id).await?;
     // The kind is fixed once a service exists.
     form.kind = service.kind.as_str().into();
     let mut errors = FieldErrors::default();
@@ -284,16 +292,9 @@ async fn service_post(
                     .audit(&state, "service.update", &fields.name, "")
                     .await?;
                 session::set_notice(&member.session, "Service saved.").await?;
-                return Ok(Redirect::to(&format!(
-                    "/projects/{}/services/{id}",
-                    member.project.slug
-                ))
-                .into_response());
+                return Ok(Redirect::to(&service_url(&member.project, &id)).into_response());
             }
-            Err(ServiceError::NameTaken) => errors.add(
-                "name",
-                "A service with this name already exists in the project.",
-            ),
+            Err(ServiceError::NameTaken) => errors.add("name", NAME_TAKEN),
             Err(e) => return Err(anyhow::Error::from(e).into()),
         }
     }
@@ -319,11 +320,8 @@ async fn service_delete_get(
     member: ProjectMember,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<ConfirmPage, PageError> {
-    member.require(Action::ManageServices)?;
-    let service = db::services::find(&state.db, &member.project.id, &id)
-        .await?
-        .ok_or(PageError::NotFound)?;
-    let base = format!("/projects/{}/services/{id}", member.project.slug);
+    let service = managed_service(&state, &member, &id).await?;
+    let base = service_url(&member.project, &id);
     Ok(ConfirmPage {
         ctx: member.ctx,
         title: format!("Delete the service {}?", service.name),
@@ -339,10 +337,7 @@ async fn service_delete_post(
     member: ProjectMember,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Redirect, PageError> {
-    member.require(Action::ManageServices)?;
-    let service = db::services::find(&state.db, &member.project.id, &id)
-        .await?
-        .ok_or(PageError::NotFound)?;
+    let service = managed_service(&state, &member, &id).await?;
     let slug = member.project.slug.clone();
     match db::services::delete(&state.db, &member.project.id, &id).await {
         Ok(()) => {
@@ -362,7 +357,7 @@ async fn service_delete_post(
                 format!("{} still has credentials: delete them first.", service.name),
             )
             .await?;
-            Ok(Redirect::to(&format!("/projects/{slug}/services/{id}")))
+            Ok(Redirect::to(&service_url(&member.project, &id)))
         }
         Err(e) => Err(anyhow::Error::from(e).into()),
     }
@@ -386,10 +381,7 @@ async fn endpoint_post(
     Path((_, id)): Path<(String, String)>,
     Form(form): Form<EndpointForm>,
 ) -> Result<Response, PageError> {
-    member.require(Action::ManageServices)?;
-    let service = db::services::find(&state.db, &member.project.id, &id)
-        .await?
-        .ok_or(PageError::NotFound)?;
+    let service = managed_service(&state, &member, &id).await?;
     let mut errors = FieldErrors::default();
     let site = errors.check(
         "site",
@@ -415,10 +407,7 @@ async fn endpoint_post(
             )
             .await?;
         session::set_notice(&member.session, "Endpoint added.").await?;
-        return Ok(
-            Redirect::to(&format!("/projects/{}/services/{id}", member.project.slug))
-                .into_response(),
-        );
+        return Ok(Redirect::to(&service_url(&member.project, &id)).into_response());
     }
     let mut page = ServicePage::build(&state, member, &id).await?;
     page.endpoint = form;
@@ -431,10 +420,7 @@ async fn endpoint_delete_post(
     member: ProjectMember,
     Path((_, id, endpoint_id)): Path<(String, String, String)>,
 ) -> Result<Redirect, PageError> {
-    member.require(Action::ManageServices)?;
-    let service = db::services::find(&state.db, &member.project.id, &id)
-        .await?
-        .ok_or(PageError::NotFound)?;
+    let service = managed_service(&state, &member, &id).await?;
     if !db::services::delete_endpoint(&state.db, &service.id, &endpoint_id).await? {
         return Err(PageError::NotFound);
     }
@@ -442,10 +428,7 @@ async fn endpoint_delete_post(
         .audit(&state, "endpoint.delete", &service.name, "")
         .await?;
     session::set_notice(&member.session, "Endpoint removed.").await?;
-    Ok(Redirect::to(&format!(
-        "/projects/{}/services/{id}",
-        member.project.slug
-    )))
+    Ok(Redirect::to(&service_url(&member.project, &id)))
 }
 
 /// Endpoints of one service at one site.
