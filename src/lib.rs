@@ -6,6 +6,7 @@ pub mod crypto;
 pub mod db;
 pub mod domain;
 pub mod files;
+pub mod lifecycle;
 pub mod providers;
 pub mod snippets;
 pub mod web;
@@ -26,6 +27,7 @@ pub struct App {
     listener: TcpListener,
     router: axum::Router,
     db: Db,
+    state: web::AppState,
 }
 
 impl App {
@@ -53,8 +55,9 @@ impl App {
         let state = web::AppState::new(db.clone(), config, key);
         Ok(App {
             listener,
-            router: web::router(state),
+            router: web::router(state.clone()),
             db,
+            state,
         })
     }
 
@@ -76,6 +79,11 @@ impl App {
     ) -> anyhow::Result<()> {
         tracing::info!(address = %self.local_addr(), "serving");
         web::spawn_session_cleanup(self.db.clone());
+        lifecycle::spawn_reconciler(
+            self.db.clone(),
+            self.state.master_key.clone(),
+            self.state.http.clone(),
+        );
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();

@@ -39,6 +39,13 @@ pub struct Credential {
     pub created_at: i64,
     pub created_by: String,
     pub rotated_at: Option<i64>,
+    /// `active`, or the step a backend operation stopped at (see migration 0004).
+    pub state: String,
+    pub state_since: Option<i64>,
+    pub pending_access_key: String,
+    pub pending_secret: Option<Vec<u8>>,
+    /// The owner's user at the backend (Keystone user id, IAM user name); empty for `stored`.
+    pub backend_user: String,
 }
 
 #[derive(FromRow)]
@@ -59,6 +66,11 @@ struct Row {
     created_at: i64,
     created_by: String,
     rotated_at: Option<i64>,
+    state: String,
+    state_since: Option<i64>,
+    pending_access_key: String,
+    pending_secret: Option<Vec<u8>>,
+    backend_user: String,
 }
 
 impl From<Row> for Credential {
@@ -84,6 +96,11 @@ impl From<Row> for Credential {
             created_at: row.created_at,
             created_by: row.created_by,
             rotated_at: row.rotated_at,
+            state: row.state,
+            state_since: row.state_since,
+            pending_access_key: row.pending_access_key,
+            pending_secret: row.pending_secret,
+            backend_user: row.backend_user,
         }
     }
 }
@@ -92,13 +109,16 @@ impl From<Row> for Credential {
 // statistics, hash the whole apps table for every page (20 ms at 25,000 apps instead of 1 ms).
 const SELECT: &str = "select c.id, c.project_id, c.service_id, c.owner_user_id, c.owner_app_id,
         coalesce((select name from users where id = c.owner_user_id), (select name from apps where id = c.owner_app_id)) as owner_name,
-        c.kind, c.name, c.description, c.access_key, c.secret, c.enabled, c.expires_at, c.created_at, c.created_by, c.rotated_at
+        c.kind, c.name, c.description, c.access_key, c.secret, c.enabled, c.expires_at, c.created_at, c.created_by, c.rotated_at,
+        c.state, c.state_since, c.pending_access_key, c.pending_secret, c.backend_user
     from credentials c";
 
-/// The credentials of a service, by owner and age.
+/// The credentials of a service, by owner and age; not those being created or deleted, whose
+/// keys may not work.
 pub async fn list_for_service(db: &Db, service_id: &str) -> sqlx::Result<Vec<Credential>> {
     let rows: Vec<Row> = sqlx::query_as(&format!(
-        "{SELECT} where c.service_id = $1 order by owner_name, c.created_at, c.id"
+        "{SELECT} where c.service_id = $1 and c.state not in ('creating', 'deleting')
+         order by owner_name, c.created_at, c.id"
     ))
     .bind(service_id)
     .fetch_all(db.pool())
@@ -129,6 +149,9 @@ pub struct NewCredential<'a> {
     pub secret: &'a [u8],
     pub expires_at: Option<i64>,
     pub created_by: &'a str,
+    /// `creating` while the backend has not answered yet, or `active`.
+    pub state: &'a str,
+    pub backend_user: &'a str,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -171,8 +194,8 @@ pub async fn create(db: &Db, new: NewCredential<'_>, limit: i64) -> Result<(), C
     }
     sqlx::query(
         "insert into credentials (id, project_id, service_id, owner_user_id, owner_app_id, kind, name, description,
-             access_key, secret, enabled, expires_at, created_at, created_by)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $12, $13)",
+             access_key, secret, enabled, expires_at, created_at, created_by, state, state_since, backend_user)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $12, $13, $14, $12, $15)",
     )
     .bind(new.id)
     .bind(new.project_id)
@@ -187,16 +210,19 @@ pub async fn create(db: &Db, new: NewCredential<'_>, limit: i64) -> Result<(), C
     .bind(new.expires_at)
     .bind(now())
     .bind(new.created_by)
+    .bind(new.state)
+    .bind(new.backend_user)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
     Ok(())
 }
 
-/// Replaces the key of a credential after a regeneration.
-pub async fn replace_key(db: &Db, id: &str, access_key: &str, secret: &[u8]) -> sqlx::Result<bool> {
+/// The backend issued the key of a credential being created: it is in use from now on.
+pub async fn activate(db: &Db, id: &str, access_key: &str, secret: &[u8]) -> sqlx::Result<bool> {
     let updated = sqlx::query(
-        "update credentials set access_key = $1, secret = $2, rotated_at = $3 where id = $4",
+        "update credentials set access_key = $1, secret = $2, state = 'active', state_since = $3
+         where id = $4 and state = 'creating'",
     )
     .bind(access_key)
     .bind(secret)
@@ -205,6 +231,81 @@ pub async fn replace_key(db: &Db, id: &str, access_key: &str, secret: &[u8]) -> 
     .execute(db.pool())
     .await?;
     Ok(updated.rows_affected() == 1)
+}
+
+/// Moves a credential to `state` (`rotating`, `deleting`, back to `active`), with the new key
+/// Keyport chose, if any, sealed in `pending_secret`. Only from `active`, or back to it: two
+/// operations never overlap on one credential.
+pub async fn set_state(
+    db: &Db,
+    id: &str,
+    state: &str,
+    pending: Option<(&str, &[u8])>,
+) -> sqlx::Result<bool> {
+    let (pending_access_key, pending_secret) = match pending {
+        Some((access_key, secret)) => (access_key, Some(secret)),
+        None => ("", None),
+    };
+    let from = if state == "active" {
+        "state <> 'active'"
+    } else {
+        "state = 'active'"
+    };
+    let updated = sqlx::query(&format!(
+        "update credentials set state = $1, state_since = $2, pending_access_key = $3, pending_secret = $4
+         where id = $5 and {from}"
+    ))
+    .bind(state)
+    .bind(now())
+    .bind(pending_access_key)
+    .bind(pending_secret)
+    .bind(id)
+    .execute(db.pool())
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// The new key of a rotation is in place; the old one (`retiring`) is still to be revoked.
+pub async fn rotated(
+    db: &Db,
+    id: &str,
+    access_key: &str,
+    secret: &[u8],
+    old_access_key: &str,
+) -> sqlx::Result<bool> {
+    let updated = sqlx::query(
+        "update credentials set access_key = $1, secret = $2, pending_access_key = $3,
+             pending_secret = null, state = 'retiring', state_since = $4, rotated_at = $4
+         where id = $5 and state = 'rotating'",
+    )
+    .bind(access_key)
+    .bind(secret)
+    .bind(old_access_key)
+    .bind(now())
+    .bind(id)
+    .execute(db.pool())
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// Credentials whose backend operation was interrupted: not `active` since before `cutoff`.
+pub async fn interrupted(db: &Db, cutoff: i64) -> sqlx::Result<Vec<Credential>> {
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "{SELECT} where c.state <> 'active' and coalesce(c.state_since, 0) <= $1 order by c.id"
+    ))
+    .bind(cutoff)
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows.into_iter().map(Credential::from).collect())
+}
+
+/// Every credential of a service, whatever its state.
+pub async fn all_for_service(db: &Db, service_id: &str) -> sqlx::Result<Vec<Credential>> {
+    let rows: Vec<Row> = sqlx::query_as(&format!("{SELECT} where c.service_id = $1 order by c.id"))
+        .bind(service_id)
+        .fetch_all(db.pool())
+        .await?;
+    Ok(rows.into_iter().map(Credential::from).collect())
 }
 
 pub async fn update_details(

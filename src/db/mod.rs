@@ -3,6 +3,7 @@
 
 pub mod apps;
 pub mod audit;
+pub mod backend_users;
 pub mod credentials;
 pub mod keys;
 pub mod projects;

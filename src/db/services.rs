@@ -263,3 +263,43 @@ pub async fn delete_endpoint(db: &Db, service_id: &str, id: &str) -> sqlx::Resul
         .await?;
     Ok(deleted.rows_affected() == 1)
 }
+
+/// The service's driver settings, sealed; `None` for `stored`.
+pub async fn driver_settings(db: &Db, id: &str) -> sqlx::Result<Option<Vec<u8>>> {
+    sqlx::query_scalar("select driver_settings from services where id = $1")
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await
+        .map(Option::flatten)
+}
+
+/// Sets the service's driver and its sealed settings. A service with credentials keeps its
+/// driver (their keys live at the old backend); only its settings change.
+pub async fn set_driver(
+    db: &Db,
+    project_id: &str,
+    id: &str,
+    driver: &str,
+    sealed: Option<&[u8]>,
+) -> Result<(), ServiceError> {
+    let mut tx = db.pool().begin().await?;
+    super::projects::lock(&mut tx, project_id).await?;
+    let (current, credentials): (String, i64) = sqlx::query_as(
+        "select driver, (select count(*) from credentials where service_id = $1) from services where id = $1",
+    )
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if current != driver && credentials > 0 {
+        return Err(ServiceError::HasCredentials);
+    }
+    sqlx::query("update services set driver = $1, driver_settings = $2 where project_id = $3 and id = $4")
+        .bind(driver)
+        .bind(sealed)
+        .bind(project_id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,13 +1,26 @@
 //! Backend drivers: where a credential's key is created, rotated and revoked. Handlers call the
 //! [`Driver`] of a service and never know which backend is behind it.
+//!
+//! Every operation is split so that Keyport can record its intent before the backend acts
+//! (see `web::credentials` and `reconcile`): a driver may [`choose`](Driver::choose) the new key
+//! itself, [`issue`](Driver::issue) it at the backend, and later [`revoke`](Driver::revoke) the
+//! key it replaced.
 
+mod aws_iam;
+mod http;
+mod keystone;
+pub mod probe;
 mod stored;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::domain::services::{CredentialKind, ServiceKind};
 
+pub use aws_iam::{AwsIam, IamSettings};
+pub use http::client;
+pub use keystone::{CatalogEndpoint, Keystone, KeystoneSettings};
 pub use stored::Stored;
 
 /// A key as the backend issued it.
@@ -17,33 +30,126 @@ pub struct IssuedKey {
     pub secret: Zeroizing<String>,
 }
 
-/// What the driver is asked to act on.
-pub struct KeyRequest<'a> {
-    pub kind: ServiceKind,
-    /// A password or an EC2 pair, for OpenStack; always `Key` elsewhere.
-    pub credential: CredentialKind,
-    /// The current public part, for regenerate and delete.
-    pub access_key: Option<&'a str>,
+/// The user an owner (a member or an app) is at the backend.
+#[derive(Clone, Debug, Default)]
+pub struct BackendUser {
+    /// Keystone's user id, or the IAM user name.
+    pub id: String,
+    pub name: String,
+}
+
+/// A key as the backend lists it.
+pub struct BackendKey {
+    pub access_key: String,
+    /// `Active` / `Inactive` where the backend says so.
+    pub status: String,
+    /// When the backend last saw the key used, as it words it.
+    pub last_used: String,
+    /// Keystone shows EC2 secrets to admins; IAM never shows a secret again.
+    pub secret: Option<Zeroizing<String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum DriverError {
-    /// The backend did not answer or refused; the message is for the user and holds no secret.
+    /// The backend did not answer in time, or not at all.
     #[error("{0}")]
-    Backend(String),
+    Unreachable(String),
+    /// The backend answered and refused; the message is for the user and holds no secret.
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// The settings of a service's driver, sealed under the project's data key as JSON.
+#[derive(Clone, Serialize, Deserialize, Default)]
+#[serde(tag = "driver", rename_all = "snake_case")]
+pub enum DriverSettings {
+    #[default]
+    Stored,
+    Keystone(KeystoneSettings),
+    AwsIam(IamSettings),
+}
+
+impl DriverSettings {
+    pub fn name(&self) -> &'static str {
+        match self {
+            DriverSettings::Stored => "stored",
+            DriverSettings::Keystone(_) => "keystone",
+            DriverSettings::AwsIam(_) => "aws_iam",
+        }
+    }
+}
+
+/// Where a service's users and projects live at an OpenStack backend.
+#[derive(Clone, Copy)]
+pub struct Placement<'a> {
+    pub kind: ServiceKind,
+    pub user_domain: &'a str,
+    pub project: &'a str,
+    pub project_domain: &'a str,
 }
 
 #[async_trait]
 pub trait Driver: Send + Sync {
-    async fn create(&self, request: KeyRequest<'_>) -> Result<IssuedKey, DriverError>;
-    async fn regenerate(&self, request: KeyRequest<'_>) -> Result<IssuedKey, DriverError>;
-    async fn delete(&self, request: KeyRequest<'_>) -> Result<(), DriverError>;
+    /// Whether keys live at a backend (everything but `stored`).
+    fn is_remote(&self) -> bool {
+        true
+    }
+
+    /// The user `name` at the backend: created when `create` (and refused if it exists, so that
+    /// Keyport never takes over a user by accident), or linked when it must exist already.
+    async fn user(&self, name: &str, create: bool) -> Result<BackendUser, DriverError>;
+
+    /// A new key Keyport picks before calling the backend, so that an interrupted call can be
+    /// finished; `None` where the backend picks (IAM). `current` is the key being replaced.
+    fn choose(
+        &self,
+        kind: CredentialKind,
+        user: &BackendUser,
+        current: Option<&str>,
+    ) -> Option<IssuedKey>;
+
+    /// Makes a new key valid at the backend: `chosen` if the driver chose one.
+    async fn issue(
+        &self,
+        user: &BackendUser,
+        kind: CredentialKind,
+        chosen: Option<&IssuedKey>,
+    ) -> Result<IssuedKey, DriverError>;
+
+    /// Makes `access_key` stop working. `replaced` says a new key took its place (a password
+    /// that was just changed needs nothing more); a missing key is not an error.
+    async fn revoke(
+        &self,
+        user: &BackendUser,
+        kind: CredentialKind,
+        access_key: &str,
+        replaced: bool,
+    ) -> Result<(), DriverError>;
+
+    /// Whether `key` works at the backend now.
+    async fn is_live(
+        &self,
+        user: &BackendUser,
+        kind: CredentialKind,
+        key: &IssuedKey,
+    ) -> Result<bool, DriverError>;
+
+    /// The keys of `user` at the backend that can be listed (IAM access keys, EC2 pairs).
+    async fn list_keys(&self, user: &BackendUser) -> Result<Vec<BackendKey>, DriverError>;
+
+    /// Checks the admin credentials with one real call.
+    async fn check(&self) -> Result<(), DriverError>;
 }
 
-/// The driver a service names.
-pub fn driver_for(name: &str) -> Option<&'static dyn Driver> {
-    match name {
-        "stored" => Some(&Stored),
-        _ => None,
+/// The driver of a service with its settings.
+pub fn driver<'a>(
+    settings: &'a DriverSettings,
+    place: Placement<'a>,
+    http: &'a reqwest::Client,
+) -> Box<dyn Driver + 'a> {
+    match settings {
+        DriverSettings::Stored => Box::new(Stored { kind: place.kind }),
+        DriverSettings::Keystone(settings) => Box::new(Keystone::new(settings, place, http)),
+        DriverSettings::AwsIam(settings) => Box::new(AwsIam::new(settings, http)),
     }
 }

@@ -3,13 +3,19 @@
 use async_trait::async_trait;
 use zeroize::Zeroizing;
 
-use super::{Driver, DriverError, IssuedKey, KeyRequest};
-use crate::{crypto::random_string, domain::services::ServiceKind};
+use super::{BackendKey, BackendUser, Driver, DriverError, IssuedKey};
+use crate::{
+    crypto::random_string,
+    domain::services::{CredentialKind, ServiceKind},
+};
 
 const UPPER_DIGITS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-const SECRET_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+pub(super) const SECRET_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-pub struct Stored;
+/// The `stored` driver of a service of `kind`.
+pub struct Stored {
+    pub kind: ServiceKind,
+}
 
 /// A key pair in the usual style: a 20-character upper-case access key id (or, for OpenStack, a
 /// user name) and a 40-character secret, both from the OS RNG.
@@ -31,18 +37,66 @@ fn generate(kind: ServiceKind, access_key: Option<&str>) -> IssuedKey {
 
 #[async_trait]
 impl Driver for Stored {
-    async fn create(&self, request: KeyRequest<'_>) -> Result<IssuedKey, DriverError> {
-        Ok(generate(request.credential.key_style(request.kind), None))
+    fn is_remote(&self) -> bool {
+        false
     }
 
-    async fn regenerate(&self, request: KeyRequest<'_>) -> Result<IssuedKey, DriverError> {
-        Ok(generate(
-            request.credential.key_style(request.kind),
-            request.access_key,
-        ))
+    async fn user(&self, name: &str, _create: bool) -> Result<BackendUser, DriverError> {
+        Ok(BackendUser {
+            id: String::new(),
+            name: name.to_string(),
+        })
     }
 
-    async fn delete(&self, _request: KeyRequest<'_>) -> Result<(), DriverError> {
+    fn choose(
+        &self,
+        kind: CredentialKind,
+        _user: &BackendUser,
+        current: Option<&str>,
+    ) -> Option<IssuedKey> {
+        Some(generate(kind.key_style(self.kind), current))
+    }
+
+    async fn issue(
+        &self,
+        _user: &BackendUser,
+        kind: CredentialKind,
+        chosen: Option<&IssuedKey>,
+    ) -> Result<IssuedKey, DriverError> {
+        Ok(match chosen {
+            Some(key) => IssuedKey {
+                access_key: key.access_key.clone(),
+                secret: key.secret.clone(),
+            },
+            None => generate(kind.key_style(self.kind), None),
+        })
+    }
+
+    async fn revoke(
+        &self,
+        _user: &BackendUser,
+        _kind: CredentialKind,
+        _access_key: &str,
+        _replaced: bool,
+    ) -> Result<(), DriverError> {
+        Ok(())
+    }
+
+    async fn is_live(
+        &self,
+        _user: &BackendUser,
+        _kind: CredentialKind,
+        _key: &IssuedKey,
+    ) -> Result<bool, DriverError> {
+        // Nothing to ask: a key Keyport chose is the key.
+        Ok(true)
+    }
+
+    async fn list_keys(&self, _user: &BackendUser) -> Result<Vec<BackendKey>, DriverError> {
+        Ok(Vec::new())
+    }
+
+    async fn check(&self) -> Result<(), DriverError> {
         Ok(())
     }
 }

@@ -37,12 +37,9 @@ use crate::{
         services::{CredentialKind, Interface, ServiceKind},
         validate,
     },
-    providers::{self, KeyRequest},
+    lifecycle::{self, NewKey, OpError, SECRET_FIELD},
     snippets::Snippet,
 };
-
-/// The field name bound into the secret's encryption.
-const SECRET_FIELD: &str = "secret";
 /// Expiry within this many days is flagged.
 const EXPIRY_WARNING_DAYS: i64 = 14;
 
@@ -349,29 +346,28 @@ fn back_to(project: &Project, service_id: &str) -> Redirect {
     Redirect::to(&credentials_url(project, service_id))
 }
 
-/// What a driver is asked to regenerate or delete.
-fn key_request<'a>(service: &Service, credential: &'a Credential) -> KeyRequest<'a> {
-    KeyRequest {
-        kind: service.kind,
-        credential: credential.kind,
-        access_key: Some(&credential.access_key),
-    }
-}
-
-/// Back to the page with the backend's refusal; nothing was changed.
-async fn driver_refused(
+/// Back to the page with why nothing was changed: the backend refused or did not answer, or
+/// another change is under way.
+async fn op_refused(
     member: &ProjectMember,
     service: &Service,
-    error: providers::DriverError,
+    error: OpError,
 ) -> Result<Response, PageError> {
-    session::set_notice(&member.session, format!("Nothing was changed: {error}")).await?;
+    let message = match error {
+        OpError::Driver(e) => format!("Nothing was changed: {e}"),
+        OpError::Busy => {
+            "Nothing was changed: another change to this credential is under way.".to_string()
+        }
+        OpError::LimitReached(limit) => limit_message(limit),
+        e => return Err(op_failed(e)),
+    };
+    session::set_notice(&member.session, message).await?;
     Ok(back_to(&member.project, &service.id).into_response())
 }
 
-fn driver_of(service: &Service) -> Result<&'static dyn providers::Driver, PageError> {
-    providers::driver_for(&service.driver).ok_or(PageError::BadRequest(
-        "This service's driver is not available.",
-    ))
+/// An operation that failed inside Keyport (database, damaged settings): a 500, logged.
+fn op_failed(error: OpError) -> PageError {
+    PageError::Internal(anyhow::anyhow!(error))
 }
 
 /// Parses an optional `YYYY-MM-DD` expiry date into Unix seconds at midnight UTC.
@@ -474,51 +470,69 @@ async fn credentials_post(
         return add_failed(&state, member, &service, form, errors).await;
     }
 
-    let driver = driver_of(&service)?;
-    let issued = if import {
-        providers::IssuedKey {
-            access_key: form.access_key.trim().to_string(),
-            secret: form.secret.clone(),
-        }
-    } else {
-        match driver
-            .create(KeyRequest {
-                kind: service.kind,
-                credential: kind,
-                access_key: None,
-            })
-            .await
-        {
-            Ok(issued) => issued,
-            Err(e) => {
-                errors.add("limit", e.to_string());
-                return add_failed(&state, member, &service, form, errors).await;
-            }
-        }
-    };
     let id = db::new_id();
-    let sealed = seal_secret(&state, &member, &id, &issued.secret).await?;
-    let new = NewCredential {
-        id: &id,
-        project_id: &member.project.id,
-        service_id: &service.id,
-        owner: &owner,
-        kind,
-        name: &name,
-        description: &description,
-        access_key: &issued.access_key,
-        secret: &sealed,
-        expires_at,
-        created_by: &format!("{} <{}>", member.user.name, member.user.email),
+    let created_by = format!("{} <{}>", member.user.name, member.user.email);
+    let added = if import {
+        let sealed = seal_secret(&state, &member, &id, &form.secret).await?;
+        let new = NewCredential {
+            id: &id,
+            project_id: &member.project.id,
+            service_id: &service.id,
+            owner: &owner,
+            kind,
+            name: &name,
+            description: &description,
+            access_key: form.access_key.trim(),
+            secret: &sealed,
+            expires_at,
+            created_by: &created_by,
+            state: "active",
+            backend_user: "",
+        };
+        db::credentials::create(&state.db, new, service.max_keys_per_owner)
+            .await
+            .map(|()| form.access_key.trim().to_string())
+            .map_err(|e| match e {
+                CredentialError::LimitReached(limit) => OpError::LimitReached(limit),
+                CredentialError::Database(e) => e.into(),
+            })
+    } else {
+        let label = match &owner {
+            Owner::User(_) => member.user.email.split('@').next().unwrap_or("user").to_string(),
+            Owner::App(app_id) => db::apps::find(&state.db, &member.project.id, app_id)
+                .await?
+                .map(|app| app.name)
+                .unwrap_or_default(),
+        };
+        let backend_name = lifecycle::backend_user_name(&member.project.slug, &owner, &label);
+        lifecycle::add(
+            state.env(),
+            NewKey {
+                id: &id,
+                service: &service,
+                owner: &owner,
+                backend_name: &backend_name,
+                kind,
+                name: &name,
+                description: &description,
+                expires_at,
+                created_by: &created_by,
+            },
+        )
+        .await
     };
-    match db::credentials::create(&state.db, new, service.max_keys_per_owner).await {
-        Ok(()) => {}
-        Err(CredentialError::LimitReached(limit)) => {
+    let access_key = match added {
+        Ok(access_key) => access_key,
+        Err(OpError::LimitReached(limit)) => {
             errors.add("limit", limit_message(limit));
             return add_failed(&state, member, &service, form, errors).await;
         }
-        Err(CredentialError::Database(e)) => return Err(e.into()),
-    }
+        Err(OpError::Driver(e)) => {
+            errors.add("limit", format!("Nothing was changed: {e}"));
+            return add_failed(&state, member, &service, form, errors).await;
+        }
+        Err(e) => return Err(op_failed(e)),
+    };
     let action = if import {
         "credential.import"
     } else {
@@ -529,7 +543,7 @@ async fn credentials_post(
             &state,
             action,
             &format!("{} / {name}", service.name),
-            &issued.access_key,
+            &access_key,
         )
         .await?;
     session::set_notice(
@@ -706,31 +720,26 @@ async fn credential_regenerate_post(
             Redirect::to(&format!("/projects/{slug}/credentials/{id}/regenerate")).into_response(),
         );
     }
-    let driver = driver_of(&service)?;
-    let issued = match driver.regenerate(key_request(&service, &credential)).await {
-        Ok(issued) => issued,
-        Err(e) => return driver_refused(&member, &service, e).await,
+    let regenerated = match lifecycle::regenerate(state.env(), &service, &credential).await {
+        Ok(regenerated) => regenerated,
+        Err(e) => return op_refused(&member, &service, e).await,
     };
-    let sealed = seal_secret(&state, &member, &id, &issued.secret).await?;
-    if !db::credentials::replace_key(&state.db, &id, &issued.access_key, &sealed).await? {
-        return Err(PageError::NotFound);
-    }
     member
         .audit(
             &state,
             "credential.regenerate",
             &audit_target(&service, &credential),
-            &issued.access_key,
+            &regenerated.access_key,
         )
         .await?;
-    session::set_notice(
-        &member.session,
-        format!(
+    let notice = match regenerated.warning {
+        Some(warning) => format!("{} was regenerated. {warning}", credential.name),
+        None => format!(
             "{} was regenerated: the old secret no longer works. Use Show to see the new one.",
             credential.name
         ),
-    )
-    .await?;
+    };
+    session::set_notice(&member.session, notice).await?;
     Ok(back_to(&member.project, &service.id).into_response())
 }
 
@@ -762,11 +771,9 @@ async fn credential_delete_post(
             Redirect::to(&format!("/projects/{slug}/credentials/{id}/delete")).into_response(),
         );
     }
-    let driver = driver_of(&service)?;
-    if let Err(e) = driver.delete(key_request(&service, &credential)).await {
-        return driver_refused(&member, &service, e).await;
+    if let Err(e) = lifecycle::delete(state.env(), &service, &credential).await {
+        return op_refused(&member, &service, e).await;
     }
-    db::credentials::delete(&state.db, &id).await?;
     member
         .audit(
             &state,

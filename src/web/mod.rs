@@ -52,6 +52,8 @@ pub struct AppState {
     pub db: Db,
     pub config: Arc<Config>,
     pub master_key: Arc<MasterKey>,
+    /// The client for backends (Keystone, IAM, S3), with timeouts.
+    pub http: reqwest::Client,
     /// Set once the first admin exists; it is never unset, so it can be cached.
     setup_done: Arc<AtomicBool>,
 }
@@ -62,7 +64,17 @@ impl AppState {
             db,
             config: Arc::new(config),
             master_key: Arc::new(master_key),
+            http: crate::providers::client(),
             setup_done: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// What backend operations need.
+    pub fn env(&self) -> crate::lifecycle::Env<'_> {
+        crate::lifecycle::Env {
+            db: &self.db,
+            master: &self.master_key,
+            http: &self.http,
         }
     }
 

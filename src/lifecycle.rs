@@ -1,0 +1,707 @@
+//! The life of a credential at its backend: add, regenerate, delete, and reconcile.
+//!
+//! Keyport and the backend must never disagree silently. Each operation writes its intent on
+//! the credential's row (its `state`, and the new key when Keyport chose it) before the backend
+//! is called, and the outcome after. A process killed in between leaves a row that is not
+//! `active`; [`finish_interrupted`] (at start and then periodically) finishes or undoes it:
+//!
+//! | state | backend may have | reconcile |
+//! |---|---|---|
+//! | `creating` | the new key | chosen key live → activate; else revoke the owner's unknown keys, drop the row |
+//! | `rotating` | the new key too | chosen key live → put it in place, go on as `retiring`; else revoke unknown keys |
+//! | `retiring` | the old key still | revoke the old key |
+//! | `deleting` | the key still | revoke it, drop the row |
+
+use std::time::Duration;
+
+use anyhow::Context;
+use zeroize::Zeroizing;
+
+use crate::{
+    crypto::{envelope::SecretPlace, master_key::MasterKey, sha256_hex},
+    db::{
+        self, Db,
+        audit::Actor,
+        credentials::{Credential, NewCredential, Owner},
+        services::Service,
+    },
+    domain::services::CredentialKind,
+    providers::{
+        self, BackendKey, BackendUser, Driver, DriverError, DriverSettings, IssuedKey, Placement,
+    },
+};
+
+pub const SECRET_FIELD: &str = "secret";
+const PENDING_FIELD: &str = "pending_secret";
+const SETTINGS_FIELD: &str = "driver_settings";
+
+/// What the operations need: the database, the master key, the HTTP client.
+#[derive(Clone, Copy)]
+pub struct Env<'a> {
+    pub db: &'a Db,
+    pub master: &'a MasterKey,
+    pub http: &'a reqwest::Client,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpError {
+    /// The backend refused or did not answer; nothing was changed.
+    #[error(transparent)]
+    Driver(#[from] DriverError),
+    #[error("the owner already holds the most credentials the service allows ({0})")]
+    LimitReached(i64),
+    /// Another operation on the same credential is under way.
+    #[error("another change to this credential is under way")]
+    Busy,
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for OpError {
+    fn from(e: sqlx::Error) -> Self {
+        OpError::Internal(e.into())
+    }
+}
+
+impl Env<'_> {
+    async fn seal(
+        &self,
+        project_id: &str,
+        row_id: &str,
+        field: &str,
+        secret: &str,
+    ) -> anyhow::Result<Vec<u8>> {
+        let key = db::keys::project_key(self.db, self.master, project_id).await?;
+        Ok(key.seal(
+            SecretPlace {
+                project_id,
+                credential_id: row_id,
+                field,
+            },
+            secret,
+        ))
+    }
+
+    async fn open(
+        &self,
+        project_id: &str,
+        row_id: &str,
+        field: &str,
+        sealed: &[u8],
+    ) -> anyhow::Result<Zeroizing<String>> {
+        let key = db::keys::project_key(self.db, self.master, project_id).await?;
+        key.open(
+            SecretPlace {
+                project_id,
+                credential_id: row_id,
+                field,
+            },
+            sealed,
+        )
+        .map_err(|_| anyhow::anyhow!("a sealed value of {row_id} does not open"))
+    }
+
+    /// The driver settings of a service, opened.
+    pub async fn settings(&self, service: &Service) -> anyhow::Result<DriverSettings> {
+        let Some(sealed) = db::services::driver_settings(self.db, &service.id).await? else {
+            return Ok(DriverSettings::Stored);
+        };
+        let json = self
+            .open(&service.project_id, &service.id, SETTINGS_FIELD, &sealed)
+            .await?;
+        serde_json::from_str(&json).context("the driver settings do not parse")
+    }
+
+    /// Seals and stores a service's driver settings.
+    pub async fn save_settings(
+        &self,
+        service: &Service,
+        settings: &DriverSettings,
+    ) -> Result<(), db::services::ServiceError> {
+        let sealed = match settings {
+            DriverSettings::Stored => None,
+            other => {
+                let json = Zeroizing::new(serde_json::to_string(other).expect("settings serialize"));
+                Some(
+                    self.seal(&service.project_id, &service.id, SETTINGS_FIELD, &json)
+                        .await
+                        .map_err(|e| sqlx::Error::Protocol(e.to_string()))?,
+                )
+            }
+        };
+        db::services::set_driver(
+            self.db,
+            &service.project_id,
+            &service.id,
+            settings.name(),
+            sealed.as_deref(),
+        )
+        .await
+    }
+}
+
+pub fn placement(service: &Service) -> Placement<'_> {
+    Placement {
+        kind: service.kind,
+        user_domain: &service.os_user_domain,
+        project: &service.os_project_name,
+        project_domain: &service.os_project_domain,
+    }
+}
+
+/// A test hook: with `KEYPORT_FAILPOINT=name`, the process stops at the point `name` (after the
+/// backend acted, before Keyport recorded it) and waits to be killed. Unset in production.
+async fn failpoint(name: &str) {
+    if std::env::var("KEYPORT_FAILPOINT").is_ok_and(|v| v == name) {
+        tracing::warn!(failpoint = name, "failpoint reached; waiting to be killed");
+        std::future::pending::<()>().await;
+    }
+}
+
+/// The name Keyport gives an owner's backend user: the project, the owner's name, and a short
+/// hash of the owner's id so that two owners never collide.
+pub fn backend_user_name(project_slug: &str, owner: &Owner, label: &str) -> String {
+    let id = match owner {
+        Owner::User(id) | Owner::App(id) => id,
+    };
+    let clean: String = label
+        .to_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(24)
+        .collect();
+    let slug: String = project_slug.chars().take(20).collect();
+    format!("keyport-{slug}-{clean}-{}", &sha256_hex(id)[..6])
+}
+
+/// The owner's backend user, created at the backend on first use.
+async fn owner_user(
+    env: Env<'_>,
+    driver: &dyn Driver,
+    service: &Service,
+    owner: &Owner,
+    wanted_name: &str,
+) -> Result<BackendUser, OpError> {
+    if !driver.is_remote() {
+        return Ok(BackendUser::default());
+    }
+    if let Some(link) = db::backend_users::find(env.db, &service.id, owner).await? {
+        return Ok(BackendUser {
+            id: link.backend_id,
+            name: link.backend_name,
+        });
+    }
+    let user = driver.user(wanted_name, true).await?;
+    db::backend_users::insert(env.db, &service.id, owner, &user.id, &user.name, true).await?;
+    Ok(user)
+}
+
+/// The backend user a credential belongs to.
+async fn credential_user(
+    env: Env<'_>,
+    credential: &Credential,
+) -> Result<BackendUser, OpError> {
+    if credential.backend_user.is_empty() {
+        return Ok(BackendUser {
+            id: String::new(),
+            name: credential.access_key.clone(),
+        });
+    }
+    let name =
+        db::backend_users::find_by_backend_id(env.db, &credential.service_id, &credential.backend_user)
+            .await?
+            .map(|link| link.backend_name)
+            .unwrap_or_else(|| credential.backend_user.clone());
+    Ok(BackendUser {
+        id: credential.backend_user.clone(),
+        name,
+    })
+}
+
+/// A credential to add.
+pub struct NewKey<'a> {
+    pub id: &'a str,
+    pub service: &'a Service,
+    pub owner: &'a Owner,
+    /// The name for the owner's backend user if one must be created.
+    pub backend_name: &'a str,
+    pub kind: CredentialKind,
+    pub name: &'a str,
+    pub description: &'a str,
+    pub expires_at: Option<i64>,
+    pub created_by: &'a str,
+}
+
+/// Adds a credential: its row first (`creating`, holding the owner's place under the limit and
+/// the key Keyport chose), then the key at the backend, then the row becomes `active`.
+pub async fn add(env: Env<'_>, new: NewKey<'_>) -> Result<String, OpError> {
+    let service = new.service;
+    let settings = env.settings(service).await?;
+    let driver = providers::driver(&settings, placement(service), env.http);
+    let held = db::credentials::count_for_owner(env.db, &service.id, new.owner).await?;
+    if held >= service.max_keys_per_owner {
+        return Err(OpError::LimitReached(service.max_keys_per_owner));
+    }
+    let user = owner_user(env, driver.as_ref(), service, new.owner, new.backend_name).await?;
+    if new.kind == CredentialKind::Key && driver.is_remote() && service.kind.as_str() == "openstack"
+    {
+        // One Keystone user has one password: a second password credential would overwrite it.
+        let existing = db::credentials::all_for_service(env.db, &service.id).await?;
+        if existing
+            .iter()
+            .any(|c| c.backend_user == user.id && c.kind == CredentialKind::Key)
+        {
+            return Err(DriverError::Refused(format!(
+                "{} already has its password in Keyport: regenerate it, or add an EC2 key pair.",
+                user.name
+            ))
+            .into());
+        }
+    }
+    let chosen = driver.choose(new.kind, &user, None);
+    let (access_key, secret) = match &chosen {
+        Some(key) => (key.access_key.as_str(), key.secret.as_str()),
+        None => ("", ""),
+    };
+    let sealed = env
+        .seal(&service.project_id, new.id, SECRET_FIELD, secret)
+        .await?;
+    let row = NewCredential {
+        id: new.id,
+        project_id: &service.project_id,
+        service_id: &service.id,
+        owner: new.owner,
+        kind: new.kind,
+        name: new.name,
+        description: new.description,
+        access_key,
+        secret: &sealed,
+        expires_at: new.expires_at,
+        created_by: new.created_by,
+        state: "creating",
+        backend_user: &user.id,
+    };
+    match db::credentials::create(env.db, row, service.max_keys_per_owner).await {
+        Ok(()) => {}
+        Err(db::credentials::CredentialError::LimitReached(limit)) => {
+            return Err(OpError::LimitReached(limit));
+        }
+        Err(db::credentials::CredentialError::Database(e)) => return Err(e.into()),
+    }
+    let issued = match driver.issue(&user, new.kind, chosen.as_ref()).await {
+        Ok(issued) => issued,
+        Err(e) => {
+            db::credentials::delete(env.db, new.id).await?;
+            return Err(e.into());
+        }
+    };
+    failpoint("after-issue").await;
+    let sealed = env
+        .seal(&service.project_id, new.id, SECRET_FIELD, &issued.secret)
+        .await?;
+    db::credentials::activate(env.db, new.id, &issued.access_key, &sealed).await?;
+    Ok(issued.access_key)
+}
+
+/// What a regeneration did.
+pub struct Regenerated {
+    pub access_key: String,
+    /// Set when the new key works but the old one could not be revoked yet (reconcile retries).
+    pub warning: Option<String>,
+}
+
+/// Regenerates a credential: the new key is issued and recorded before the old one is revoked,
+/// so that the credential shown always works.
+pub async fn regenerate(
+    env: Env<'_>,
+    service: &Service,
+    credential: &Credential,
+) -> Result<Regenerated, OpError> {
+    let settings = env.settings(service).await?;
+    let driver = providers::driver(&settings, placement(service), env.http);
+    let user = credential_user(env, credential).await?;
+    let chosen = driver.choose(credential.kind, &user, Some(&credential.access_key));
+    let pending = match &chosen {
+        Some(key) => Some((
+            key.access_key.clone(),
+            env.seal(&service.project_id, &credential.id, PENDING_FIELD, &key.secret)
+                .await?,
+        )),
+        None => None,
+    };
+    let marked = db::credentials::set_state(
+        env.db,
+        &credential.id,
+        "rotating",
+        pending.as_ref().map(|(a, s)| (a.as_str(), s.as_slice())),
+    )
+    .await?;
+    if !marked {
+        return Err(OpError::Busy);
+    }
+    let issued = match driver.issue(&user, credential.kind, chosen.as_ref()).await {
+        Ok(issued) => issued,
+        Err(e) => {
+            db::credentials::set_state(env.db, &credential.id, "active", None).await?;
+            return Err(e.into());
+        }
+    };
+    failpoint("after-issue").await;
+    let sealed = env
+        .seal(&service.project_id, &credential.id, SECRET_FIELD, &issued.secret)
+        .await?;
+    db::credentials::rotated(
+        env.db,
+        &credential.id,
+        &issued.access_key,
+        &sealed,
+        &credential.access_key,
+    )
+    .await?;
+    let warning = retire(env, driver.as_ref(), credential, &user, &credential.access_key)
+        .await
+        .err()
+        .map(|e| {
+            format!("The new key works, but the old one could not be revoked yet ({e}); Reconcile will retry.")
+        });
+    Ok(Regenerated {
+        access_key: issued.access_key,
+        warning,
+    })
+}
+
+/// Revokes the key a rotation replaced, then the credential is `active` again.
+async fn retire(
+    env: Env<'_>,
+    driver: &dyn Driver,
+    credential: &Credential,
+    user: &BackendUser,
+    old_access_key: &str,
+) -> Result<(), OpError> {
+    // A password that changed needs no revoking; an access key or EC2 pair that changed does.
+    if old_access_key != credential.access_key || credential.kind == CredentialKind::Key {
+        driver
+            .revoke(user, credential.kind, old_access_key, true)
+            .await?;
+    }
+    db::credentials::set_state(env.db, &credential.id, "active", None).await?;
+    Ok(())
+}
+
+/// Deletes a credential: revoked at the backend first, then the row goes.
+pub async fn delete(
+    env: Env<'_>,
+    service: &Service,
+    credential: &Credential,
+) -> Result<(), OpError> {
+    let settings = env.settings(service).await?;
+    let driver = providers::driver(&settings, placement(service), env.http);
+    let user = credential_user(env, credential).await?;
+    if !db::credentials::set_state(env.db, &credential.id, "deleting", None).await? {
+        return Err(OpError::Busy);
+    }
+    if let Err(e) = driver
+        .revoke(&user, credential.kind, &credential.access_key, false)
+        .await
+    {
+        db::credentials::set_state(env.db, &credential.id, "active", None).await?;
+        return Err(e.into());
+    }
+    failpoint("after-revoke").await;
+    db::credentials::delete(env.db, &credential.id).await?;
+    Ok(())
+}
+
+/// Revokes the keys of `user` at the backend that no credential of the service knows: left by
+/// an operation interrupted after the backend issued a key Keyport never recorded.
+async fn revoke_unknown(
+    env: Env<'_>,
+    driver: &dyn Driver,
+    service: &Service,
+    user: &BackendUser,
+) -> Result<Vec<String>, OpError> {
+    let known = known_keys(env, service).await?;
+    let mut revoked = Vec::new();
+    for key in driver.list_keys(user).await? {
+        if !known.contains(&key.access_key) {
+            driver
+                .revoke(user, CredentialKind::Ec2, &key.access_key, false)
+                .await?;
+            revoked.push(key.access_key);
+        }
+    }
+    Ok(revoked)
+}
+
+/// Every access key a credential of the service holds, or is still to revoke.
+async fn known_keys(env: Env<'_>, service: &Service) -> Result<Vec<String>, OpError> {
+    Ok(db::credentials::all_for_service(env.db, &service.id)
+        .await?
+        .into_iter()
+        .flat_map(|c| [c.access_key, c.pending_access_key])
+        .filter(|k| !k.is_empty())
+        .collect())
+}
+
+/// Finishes or undoes one interrupted operation; returns what was done, for the audit log.
+pub async fn finish(env: Env<'_>, credential: &Credential) -> Result<String, OpError> {
+    let service = db::services::find(env.db, &credential.project_id, &credential.service_id)
+        .await?
+        .context("the credential's service is gone")?;
+    let settings = env.settings(&service).await?;
+    let driver = providers::driver(&settings, placement(&service), env.http);
+    let driver = driver.as_ref();
+    let user = credential_user(env, credential).await?;
+    let id = &credential.id;
+    let outcome = match credential.state.as_str() {
+        "creating" => {
+            let chosen = if credential.access_key.is_empty() {
+                None
+            } else {
+                let secret = env
+                    .open(&service.project_id, id, SECRET_FIELD, &credential.secret)
+                    .await?;
+                Some(IssuedKey {
+                    access_key: credential.access_key.clone(),
+                    secret,
+                })
+            };
+            match chosen {
+                Some(key) if driver.is_live(&user, credential.kind, &key).await? => {
+                    db::credentials::activate(env.db, id, &key.access_key, &credential.secret)
+                        .await?;
+                    format!("finished: {} is in use", key.access_key)
+                }
+                _ => {
+                    db::credentials::delete(env.db, id).await?;
+                    let revoked = revoke_unknown(env, driver, &service, &user).await?;
+                    format!("undone: the credential was not added; revoked at the backend: {revoked:?}")
+                }
+            }
+        }
+        "rotating" => {
+            let chosen = match &credential.pending_secret {
+                Some(sealed) if !credential.pending_access_key.is_empty() => Some(IssuedKey {
+                    access_key: credential.pending_access_key.clone(),
+                    secret: env.open(&service.project_id, id, PENDING_FIELD, sealed).await?,
+                }),
+                _ => None,
+            };
+            match chosen {
+                Some(key) if driver.is_live(&user, credential.kind, &key).await? => {
+                    let sealed = env
+                        .seal(&service.project_id, id, SECRET_FIELD, &key.secret)
+                        .await?;
+                    db::credentials::rotated(env.db, id, &key.access_key, &sealed, &credential.access_key)
+                        .await?;
+                    let mut rotated = credential.clone();
+                    rotated.access_key = key.access_key.clone();
+                    retire(env, driver, &rotated, &user, &credential.access_key).await?;
+                    format!("finished: {} replaced {}", key.access_key, credential.access_key)
+                }
+                _ => {
+                    db::credentials::set_state(env.db, id, "active", None).await?;
+                    let revoked = if credential.kind == CredentialKind::Key
+                        && service.kind.as_str() == "openstack"
+                    {
+                        Vec::new()
+                    } else {
+                        revoke_unknown(env, driver, &service, &user).await?
+                    };
+                    format!(
+                        "undone: {} stays; revoked at the backend: {revoked:?}",
+                        credential.access_key
+                    )
+                }
+            }
+        }
+        "retiring" => {
+            let old = credential.pending_access_key.clone();
+            retire(env, driver, credential, &user, &old).await?;
+            format!("finished: {old} revoked")
+        }
+        "deleting" => {
+            driver
+                .revoke(&user, credential.kind, &credential.access_key, false)
+                .await?;
+            db::credentials::delete(env.db, id).await?;
+            format!("finished: {} deleted", credential.access_key)
+        }
+        other => format!("nothing to do in state {other}"),
+    };
+    Ok(outcome)
+}
+
+/// Finishes every operation interrupted before `cutoff` (Unix seconds), auditing each. A backend
+/// that does not answer leaves its credentials as they are, for the next round.
+pub async fn finish_interrupted(env: Env<'_>, cutoff: i64) -> anyhow::Result<usize> {
+    let mut finished = 0;
+    for credential in db::credentials::interrupted(env.db, cutoff).await? {
+        let target = format!("{} ({})", credential.name, credential.id);
+        match finish(env, &credential).await {
+            Ok(outcome) => {
+                finished += 1;
+                tracing::info!(credential = %credential.id, %outcome, "reconciled an interrupted operation");
+                db::audit::record(
+                    env.db,
+                    Some(&credential.project_id),
+                    &Actor {
+                        label: "keyport (reconcile)".into(),
+                        ..Actor::default()
+                    },
+                    "credential.reconcile",
+                    &target,
+                    &outcome,
+                )
+                .await?;
+            }
+            Err(e) => {
+                tracing::warn!(credential = %credential.id, error = %e, "cannot reconcile yet");
+            }
+        }
+    }
+    Ok(finished)
+}
+
+/// How long an operation may take before a periodic reconcile treats it as interrupted: longer
+/// than every backend timeout of one operation together.
+pub const INTERRUPTED_AFTER: Duration = Duration::from_secs(300);
+
+/// Reconciles at start (everything: nothing is under way yet), then every few minutes.
+pub fn spawn_reconciler(db: Db, master: std::sync::Arc<MasterKey>, http: reqwest::Client) {
+    tokio::spawn(async move {
+        let mut cutoff = db::now();
+        loop {
+            let env = Env {
+                db: &db,
+                master: &master,
+                http: &http,
+            };
+            if let Err(e) = finish_interrupted(env, cutoff).await {
+                tracing::warn!(error = %e, "reconcile failed");
+            }
+            tokio::time::sleep(INTERRUPTED_AFTER / 5).await;
+            cutoff = db::now() - INTERRUPTED_AFTER.as_secs() as i64;
+        }
+    });
+}
+
+/// A key at the backend that no credential of Keyport holds.
+pub struct Unmanaged {
+    pub owner: Owner,
+    pub owner_name: String,
+    pub user: BackendUser,
+    pub key: BackendKey,
+}
+
+/// What Reconcile shows for a service.
+pub struct Report {
+    pub unmanaged: Vec<Unmanaged>,
+    /// Credentials of listable kinds that the backend does not list any more.
+    pub missing: Vec<Credential>,
+    /// Credentials whose operation is not finished.
+    pub interrupted: Vec<Credential>,
+}
+
+/// Compares Keyport's credentials of a service with the keys its backend lists.
+pub async fn report(env: Env<'_>, service: &Service) -> Result<Report, OpError> {
+    let settings = env.settings(service).await?;
+    let driver = providers::driver(&settings, placement(service), env.http);
+    let credentials = db::credentials::all_for_service(env.db, &service.id).await?;
+    let known = known_keys(env, service).await?;
+    let mut unmanaged = Vec::new();
+    let mut listed = Vec::new();
+    for link in db::backend_users::list(env.db, &service.id).await? {
+        let user = BackendUser {
+            id: link.backend_id.clone(),
+            name: link.backend_name.clone(),
+        };
+        for key in driver.list_keys(&user).await? {
+            listed.push(key.access_key.clone());
+            if !known.contains(&key.access_key) {
+                unmanaged.push(Unmanaged {
+                    owner: link.owner(),
+                    owner_name: link.owner_name.clone().unwrap_or_default(),
+                    user: user.clone(),
+                    key,
+                });
+            }
+        }
+    }
+    let listable = |c: &Credential| {
+        driver.is_remote() && (c.kind == CredentialKind::Ec2 || service.kind.as_str() == "s3")
+    };
+    let (interrupted, settled): (Vec<_>, Vec<_>) =
+        credentials.into_iter().partition(|c| c.state != "active");
+    let missing = settled
+        .into_iter()
+        .filter(|c| listable(c) && !listed.contains(&c.access_key))
+        .collect();
+    Ok(Report {
+        unmanaged,
+        missing,
+        interrupted,
+    })
+}
+
+/// Takes a key found at the backend into Keyport, as a credential of the user's owner.
+pub async fn adopt(
+    env: Env<'_>,
+    service: &Service,
+    found: &Unmanaged,
+    secret: &str,
+    created_by: &str,
+) -> Result<String, OpError> {
+    let id = db::new_id();
+    let kind = if service.kind.as_str() == "openstack" {
+        CredentialKind::Ec2
+    } else {
+        CredentialKind::Key
+    };
+    let sealed = env
+        .seal(&service.project_id, &id, SECRET_FIELD, secret)
+        .await?;
+    let name = format!("adopted {}", found.key.access_key);
+    let row = NewCredential {
+        id: &id,
+        project_id: &service.project_id,
+        service_id: &service.id,
+        owner: &found.owner,
+        kind,
+        name: &name,
+        description: "Found at the backend and adopted by Reconcile.",
+        access_key: &found.key.access_key,
+        secret: &sealed,
+        expires_at: None,
+        created_by,
+        state: "active",
+        backend_user: &found.user.id,
+    };
+    match db::credentials::create(env.db, row, service.max_keys_per_owner).await {
+        Ok(()) => Ok(id),
+        Err(db::credentials::CredentialError::LimitReached(limit)) => {
+            Err(OpError::LimitReached(limit))
+        }
+        Err(db::credentials::CredentialError::Database(e)) => Err(e.into()),
+    }
+}
+
+/// Revokes a key found at the backend.
+pub async fn revoke_found(
+    env: Env<'_>,
+    service: &Service,
+    found: &Unmanaged,
+) -> Result<(), OpError> {
+    let settings = env.settings(service).await?;
+    let driver = providers::driver(&settings, placement(service), env.http);
+    driver
+        .revoke(&found.user, CredentialKind::Ec2, &found.key.access_key, false)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,451 @@
+//! The `keystone` driver: OpenStack Keystone v3, which also serves Swift and Swift's S3 API. Each
+//! owner is a Keystone user with the member role on the service's project; a credential is that
+//! user's password, or one of its EC2 key pairs. Keyport chooses new passwords and EC2 pairs
+//! itself (Keystone accepts both), so an interrupted call can always be finished.
+
+use async_trait::async_trait;
+use reqwest::{Method, StatusCode};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use zeroize::Zeroizing;
+
+use super::{
+    BackendKey, BackendUser, Driver, DriverError, IssuedKey, Placement,
+    http::unreachable,
+    stored::SECRET_CHARS,
+};
+use crate::{crypto::random_string, domain::services::CredentialKind};
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct KeystoneSettings {
+    /// Keystone's v3 URL, e.g. `https://keystone.example.net:5000/v3`.
+    pub auth_url: String,
+    pub username: String,
+    pub password: Zeroizing<String>,
+    pub user_domain: String,
+    pub project: String,
+    pub project_domain: String,
+}
+
+/// One endpoint of Keystone's catalog.
+pub struct CatalogEndpoint {
+    pub service_type: String,
+    pub region: String,
+    pub interface: String,
+    pub url: String,
+}
+
+pub struct Keystone<'a> {
+    settings: &'a KeystoneSettings,
+    place: Placement<'a>,
+    http: &'a reqwest::Client,
+}
+
+const MEMBER_ROLE: &str = "member";
+const HEX: &[u8] = b"0123456789abcdef";
+
+fn or_default(domain: &str) -> &str {
+    if domain.trim().is_empty() {
+        "Default"
+    } else {
+        domain
+    }
+}
+
+fn new_password() -> Zeroizing<String> {
+    Zeroizing::new(random_string(32, &SECRET_CHARS[..62]))
+}
+
+/// The first object of the list `field` of a Keystone answer, if any.
+fn first<'v>(answer: &'v Value, field: &str) -> Option<&'v Value> {
+    answer[field].as_array().and_then(|items| items.first())
+}
+
+fn id_of(value: Option<&Value>) -> Option<String> {
+    value.and_then(|v| v["id"].as_str()).map(str::to_string)
+}
+
+impl<'a> Keystone<'a> {
+    pub fn new(
+        settings: &'a KeystoneSettings,
+        place: Placement<'a>,
+        http: &'a reqwest::Client,
+    ) -> Self {
+        Keystone {
+            settings,
+            place,
+            http,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        let base = self.settings.auth_url.trim_end_matches('/');
+        let base = base.strip_suffix("/v3").unwrap_or(base);
+        format!("{base}/v3/{path}")
+    }
+
+    /// Issues a token; `Ok(None)` when Keystone refuses the credentials.
+    async fn token_for(&self, auth: Value) -> Result<Option<String>, DriverError> {
+        let url = self.url("auth/tokens");
+        let response = self
+            .http
+            .post(&url)
+            .json(&json!({ "auth": auth }))
+            .send()
+            .await
+            .map_err(|e| unreachable("Keystone", &url, &e))?;
+        match response.status() {
+            StatusCode::CREATED | StatusCode::OK => Ok(response
+                .headers()
+                .get("x-subject-token")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Ok(None),
+            status => Err(DriverError::Refused(format!(
+                "Keystone answered HTTP {status} to a token request."
+            ))),
+        }
+    }
+
+    /// A token for Keyport's admin user, scoped to the admin project.
+    async fn admin_token(&self) -> Result<String, DriverError> {
+        let s = self.settings;
+        let auth = json!({
+            "identity": {"methods": ["password"], "password": {"user": {
+                "name": s.username, "domain": {"name": or_default(&s.user_domain)},
+                "password": s.password.as_str()}}},
+            "scope": {"project": {"name": s.project, "domain": {"name": or_default(&s.project_domain)}}},
+        });
+        self.token_for(auth).await?.ok_or_else(|| {
+            DriverError::Refused(
+                "Keystone refused Keyport's admin credentials. Check the service's backend settings."
+                    .into(),
+            )
+        })
+    }
+
+    /// One admin call; a refusal reads "Keystone refused to `what`".
+    async fn call(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        what: &str,
+    ) -> Result<(StatusCode, Value), DriverError> {
+        let url = self.url(path);
+        let mut request = self
+            .http
+            .request(method, &url)
+            .header("x-auth-token", token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| unreachable("Keystone", &url, &e))?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| unreachable("Keystone", &url, &e))?;
+        let answer: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        if status.is_success() || status == StatusCode::NOT_FOUND {
+            return Ok((status, answer));
+        }
+        let message: String = answer["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .chars()
+            .take(200)
+            .collect();
+        Err(DriverError::Refused(format!(
+            "Keystone refused to {what} (HTTP {status}: {message})."
+        )))
+    }
+
+    async fn get(&self, token: &str, path: &str, what: &str) -> Result<Value, DriverError> {
+        Ok(self.call(token, Method::GET, path, None, what).await?.1)
+    }
+
+    async fn domain_id(&self, token: &str, name: &str) -> Result<String, DriverError> {
+        let path = format!("domains?name={}", urlencode(name));
+        id_of(first(&self.get(token, &path, "list domains").await?, "domains"))
+            .ok_or_else(|| DriverError::Refused(format!("Keystone has no domain named {name}.")))
+    }
+
+    /// The id of the service's project, where owners get the member role.
+    async fn project_id(&self, token: &str) -> Result<String, DriverError> {
+        let name = self.place.project;
+        if name.trim().is_empty() {
+            return Err(DriverError::Refused(
+                "Set the service's OpenStack project first.".into(),
+            ));
+        }
+        let domain = self
+            .domain_id(token, or_default(self.place.project_domain))
+            .await?;
+        let path = format!("projects?name={}&domain_id={domain}", urlencode(name));
+        id_of(first(&self.get(token, &path, "list projects").await?, "projects"))
+            .ok_or_else(|| DriverError::Refused(format!("Keystone has no project named {name}.")))
+    }
+
+    async fn grant_member(&self, token: &str, project: &str, user: &str) -> Result<(), DriverError> {
+        let path = format!("roles?name={MEMBER_ROLE}");
+        let role = id_of(first(&self.get(token, &path, "list roles").await?, "roles"))
+            .ok_or_else(|| DriverError::Refused("Keystone has no member role.".into()))?;
+        self.call(
+            token,
+            Method::PUT,
+            &format!("projects/{project}/users/{user}/roles/{role}"),
+            None,
+            "grant the member role",
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn set_password(
+        &self,
+        token: &str,
+        user: &BackendUser,
+        password: &str,
+    ) -> Result<(), DriverError> {
+        let (status, _) = self
+            .call(
+                token,
+                Method::PATCH,
+                &format!("users/{}", user.id),
+                Some(json!({"user": {"password": password}})),
+                "set the user's password",
+            )
+            .await?;
+        if status == StatusCode::NOT_FOUND {
+            return Err(missing_user(user));
+        }
+        Ok(())
+    }
+
+    /// The catalog's identity and object-store endpoints.
+    pub async fn catalog(&self) -> Result<Vec<CatalogEndpoint>, DriverError> {
+        let token = self.admin_token().await?;
+        let answer = self.get(&token, "auth/catalog", "show its catalog").await?;
+        let mut endpoints = Vec::new();
+        for service in answer["catalog"].as_array().into_iter().flatten() {
+            let service_type = service["type"].as_str().unwrap_or_default();
+            if !matches!(service_type, "identity" | "object-store") {
+                continue;
+            }
+            for endpoint in service["endpoints"].as_array().into_iter().flatten() {
+                let field = |name: &str| endpoint[name].as_str().unwrap_or_default().to_string();
+                endpoints.push(CatalogEndpoint {
+                    service_type: service_type.to_string(),
+                    region: field("region"),
+                    interface: field("interface"),
+                    url: field("url"),
+                });
+            }
+        }
+        Ok(endpoints)
+    }
+}
+
+fn urlencode(value: &str) -> String {
+    form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+fn missing_user(user: &BackendUser) -> DriverError {
+    DriverError::Refused(format!(
+        "Keystone has no user {} any more. Reconcile the service.",
+        user.name
+    ))
+}
+
+#[async_trait]
+impl Driver for Keystone<'_> {
+    async fn user(&self, name: &str, create: bool) -> Result<BackendUser, DriverError> {
+        let token = self.admin_token().await?;
+        let domain = self
+            .domain_id(&token, or_default(self.place.user_domain))
+            .await?;
+        let project = self.project_id(&token).await?;
+        let path = format!("users?name={}&domain_id={domain}", urlencode(name));
+        let existing = id_of(first(&self.get(&token, &path, "list users").await?, "users"));
+        let id = match (existing, create) {
+            (Some(_), true) => {
+                return Err(DriverError::Refused(format!(
+                    "A Keystone user named {name} already exists. An admin can link it to this \
+                     owner on the service's page."
+                )));
+            }
+            (None, false) => {
+                return Err(DriverError::Refused(format!(
+                    "Keystone has no user named {name}."
+                )));
+            }
+            (Some(id), false) => id,
+            (None, true) => {
+                let body = json!({"user": {
+                    "name": name, "domain_id": domain, "default_project_id": project,
+                    "enabled": true, "description": "Managed by Keyport",
+                    "password": new_password().as_str()}});
+                let (_, answer) = self
+                    .call(&token, Method::POST, "users", Some(body), "create the user")
+                    .await?;
+                answer["user"]["id"]
+                    .as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| DriverError::Refused("Keystone created no user.".into()))?
+            }
+        };
+        self.grant_member(&token, &project, &id).await?;
+        Ok(BackendUser {
+            id,
+            name: name.to_string(),
+        })
+    }
+
+    fn choose(
+        &self,
+        kind: CredentialKind,
+        user: &BackendUser,
+        _current: Option<&str>,
+    ) -> Option<IssuedKey> {
+        Some(match kind {
+            CredentialKind::Key => IssuedKey {
+                access_key: user.name.clone(),
+                secret: new_password(),
+            },
+            // The style Keystone itself uses for EC2 pairs.
+            CredentialKind::Ec2 => IssuedKey {
+                access_key: random_string(32, HEX),
+                secret: Zeroizing::new(random_string(32, HEX)),
+            },
+        })
+    }
+
+    async fn issue(
+        &self,
+        user: &BackendUser,
+        kind: CredentialKind,
+        chosen: Option<&IssuedKey>,
+    ) -> Result<IssuedKey, DriverError> {
+        let fallback;
+        let key = match chosen {
+            Some(key) => key,
+            None => {
+                fallback = self.choose(kind, user, None).expect("keystone always chooses");
+                &fallback
+            }
+        };
+        let token = self.admin_token().await?;
+        match kind {
+            CredentialKind::Key => self.set_password(&token, user, &key.secret).await?,
+            CredentialKind::Ec2 => {
+                let project = self.project_id(&token).await?;
+                let blob = json!({"access": key.access_key, "secret": key.secret.as_str()});
+                let body = json!({"credential": {
+                    "type": "ec2", "user_id": user.id, "project_id": project,
+                    "blob": blob.to_string()}});
+                let (status, _) = self
+                    .call(
+                        &token,
+                        Method::POST,
+                        "credentials",
+                        Some(body),
+                        "create the EC2 credential",
+                    )
+                    .await?;
+                if status == StatusCode::NOT_FOUND {
+                    return Err(missing_user(user));
+                }
+            }
+        }
+        Ok(IssuedKey {
+            access_key: key.access_key.clone(),
+            secret: key.secret.clone(),
+        })
+    }
+
+    async fn revoke(
+        &self,
+        user: &BackendUser,
+        kind: CredentialKind,
+        access_key: &str,
+        replaced: bool,
+    ) -> Result<(), DriverError> {
+        let token = self.admin_token().await?;
+        match kind {
+            // The new password already replaced the old one.
+            CredentialKind::Key if replaced => Ok(()),
+            // A password nobody knows: the user stays (with its EC2 pairs), the secret stops working.
+            CredentialKind::Key => self.set_password(&token, user, &new_password()).await,
+            CredentialKind::Ec2 => {
+                let path = format!("users/{}/credentials/OS-EC2/{access_key}", user.id);
+                self.call(
+                    &token,
+                    Method::DELETE,
+                    &path,
+                    None,
+                    "delete the EC2 credential",
+                )
+                .await?;
+                Ok(())
+            }
+        }
+    }
+
+    async fn is_live(
+        &self,
+        user: &BackendUser,
+        kind: CredentialKind,
+        key: &IssuedKey,
+    ) -> Result<bool, DriverError> {
+        match kind {
+            CredentialKind::Key => {
+                let token = self.admin_token().await?;
+                let project = self.project_id(&token).await?;
+                let auth = json!({
+                    "identity": {"methods": ["password"], "password": {"user": {
+                        "id": user.id, "password": key.secret.as_str()}}},
+                    "scope": {"project": {"id": project}},
+                });
+                Ok(self.token_for(auth).await?.is_some())
+            }
+            CredentialKind::Ec2 => Ok(self
+                .list_keys(user)
+                .await?
+                .iter()
+                .any(|k| k.access_key == key.access_key)),
+        }
+    }
+
+    async fn list_keys(&self, user: &BackendUser) -> Result<Vec<BackendKey>, DriverError> {
+        let token = self.admin_token().await?;
+        let path = format!("users/{}/credentials/OS-EC2", user.id);
+        let (status, answer) = self
+            .call(&token, Method::GET, &path, None, "list EC2 credentials")
+            .await?;
+        if status == StatusCode::NOT_FOUND {
+            return Ok(Vec::new());
+        }
+        Ok(answer["credentials"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| {
+                Some(BackendKey {
+                    access_key: c["access"].as_str()?.to_string(),
+                    status: "Active".into(),
+                    last_used: String::new(),
+                    secret: c["secret"].as_str().map(|s| Zeroizing::new(s.to_string())),
+                })
+            })
+            .collect())
+    }
+
+    async fn check(&self) -> Result<(), DriverError> {
+        self.admin_token().await.map(|_| ())
+    }
+}

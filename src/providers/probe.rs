@@ -1,0 +1,138 @@
+//! The Test button: one real, signed request with a credential, and what came of it.
+
+use std::time::Instant;
+
+use serde_json::json;
+
+use super::{DriverError, http::SigV4};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Ok,
+    Denied,
+    Unreachable,
+}
+
+impl Verdict {
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Ok => "OK",
+            Verdict::Denied => "denied",
+            Verdict::Unreachable => "unreachable",
+        }
+    }
+}
+
+pub struct Probe {
+    pub verdict: Verdict,
+    pub detail: String,
+    pub millis: u128,
+}
+
+fn done(started: Instant, verdict: Verdict, detail: String) -> Probe {
+    Probe {
+        verdict,
+        detail,
+        millis: started.elapsed().as_millis(),
+    }
+}
+
+fn failed(started: Instant, error: DriverError) -> Probe {
+    match error {
+        DriverError::Unreachable(message) => done(started, Verdict::Unreachable, message),
+        DriverError::Refused(message) => done(started, Verdict::Denied, message),
+    }
+}
+
+/// S3 `ListBuckets` at `endpoint` with the key pair.
+pub async fn s3(
+    http: &reqwest::Client,
+    endpoint: &str,
+    region: &str,
+    access_key: &str,
+    secret: &str,
+) -> Probe {
+    let started = Instant::now();
+    let url = format!("{}/", endpoint.trim_end_matches('/'));
+    let signer = SigV4 {
+        access_key,
+        secret,
+        region: if region.is_empty() { "us-east-1" } else { region },
+        service: "s3",
+    };
+    let headers = match signer.headers("GET", &url, &[], b"") {
+        Ok(headers) => headers,
+        Err(e) => return failed(started, e),
+    };
+    let mut request = http.get(&url);
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    let response = match request.send().await {
+        Ok(response) => response,
+        Err(e) => return failed(started, super::http::unreachable("The S3 endpoint", &url, &e)),
+    };
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    let code = roxmltree::Document::parse(&body).ok().and_then(|doc| {
+        doc.descendants()
+            .find(|n| n.tag_name().name() == "Code")
+            .and_then(|n| n.text())
+            .map(str::to_string)
+    });
+    if status.is_success() {
+        let buckets = body.matches("<Bucket>").count();
+        done(
+            started,
+            Verdict::Ok,
+            format!("ListBuckets answered: {buckets} bucket(s)."),
+        )
+    } else {
+        let code = code.unwrap_or_else(|| format!("HTTP {status}"));
+        done(
+            started,
+            Verdict::Denied,
+            format!("The S3 endpoint refused the key: {code}."),
+        )
+    }
+}
+
+/// Where and as whom a Keystone token is asked for.
+pub struct KeystoneLogin<'a> {
+    pub auth_url: &'a str,
+    pub username: &'a str,
+    pub user_domain: &'a str,
+    pub password: &'a str,
+    pub project: &'a str,
+    pub project_domain: &'a str,
+}
+
+/// A Keystone token issued for the user and project.
+pub async fn keystone(http: &reqwest::Client, login: KeystoneLogin<'_>) -> Probe {
+    let started = Instant::now();
+    let base = login.auth_url.trim_end_matches('/');
+    let base = base.strip_suffix("/v3").unwrap_or(base);
+    let url = format!("{base}/v3/auth/tokens");
+    let domain = |d: &str| if d.is_empty() { "Default".to_string() } else { d.to_string() };
+    let body = json!({"auth": {
+        "identity": {"methods": ["password"], "password": {"user": {
+            "name": login.username, "domain": {"name": domain(login.user_domain)},
+            "password": login.password}}},
+        "scope": {"project": {"name": login.project, "domain": {"name": domain(login.project_domain)}}}}});
+    match http.post(&url).json(&body).send().await {
+        Ok(response) if response.status().is_success() => done(
+            started,
+            Verdict::Ok,
+            "Keystone issued a token.".into(),
+        ),
+        Ok(response) => done(
+            started,
+            Verdict::Denied,
+            format!(
+                "Keystone refused the password (HTTP {}).",
+                response.status().as_u16()
+            ),
+        ),
+        Err(e) => failed(started, super::http::unreachable("Keystone", &url, &e)),
+    }
+}
