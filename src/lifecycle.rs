@@ -121,7 +121,8 @@ impl Env<'_> {
         let sealed = match settings {
             DriverSettings::Stored => None,
             other => {
-                let json = Zeroizing::new(serde_json::to_string(other).expect("settings serialize"));
+                let json =
+                    Zeroizing::new(serde_json::to_string(other).expect("settings serialize"));
                 Some(
                     self.seal(&service.project_id, &service.id, SETTINGS_FIELD, &json)
                         .await
@@ -203,21 +204,21 @@ async fn owner_user(
 }
 
 /// The backend user a credential belongs to.
-async fn credential_user(
-    env: Env<'_>,
-    credential: &Credential,
-) -> Result<BackendUser, OpError> {
+async fn credential_user(env: Env<'_>, credential: &Credential) -> Result<BackendUser, OpError> {
     if credential.backend_user.is_empty() {
         return Ok(BackendUser {
             id: String::new(),
             name: credential.access_key.clone(),
         });
     }
-    let name =
-        db::backend_users::find_by_backend_id(env.db, &credential.service_id, &credential.backend_user)
-            .await?
-            .map(|link| link.backend_name)
-            .unwrap_or_else(|| credential.backend_user.clone());
+    let name = db::backend_users::find_by_backend_id(
+        env.db,
+        &credential.service_id,
+        &credential.backend_user,
+    )
+    .await?
+    .map(|link| link.backend_name)
+    .unwrap_or_else(|| credential.backend_user.clone());
     Ok(BackendUser {
         id: credential.backend_user.clone(),
         name,
@@ -330,8 +331,13 @@ pub async fn regenerate(
     let pending = match &chosen {
         Some(key) => Some((
             key.access_key.clone(),
-            env.seal(&service.project_id, &credential.id, PENDING_FIELD, &key.secret)
-                .await?,
+            env.seal(
+                &service.project_id,
+                &credential.id,
+                PENDING_FIELD,
+                &key.secret,
+            )
+            .await?,
         )),
         None => None,
     };
@@ -354,7 +360,12 @@ pub async fn regenerate(
     };
     failpoint("after-issue").await;
     let sealed = env
-        .seal(&service.project_id, &credential.id, SECRET_FIELD, &issued.secret)
+        .seal(
+            &service.project_id,
+            &credential.id,
+            SECRET_FIELD,
+            &issued.secret,
+        )
         .await?;
     db::credentials::rotated(
         env.db,
@@ -481,7 +492,9 @@ pub async fn finish(env: Env<'_>, credential: &Credential) -> Result<String, OpE
                 _ => {
                     db::credentials::delete(env.db, id).await?;
                     let revoked = revoke_unknown(env, driver, &service, &user).await?;
-                    format!("undone: the credential was not added; revoked at the backend: {revoked:?}")
+                    format!(
+                        "undone: the credential was not added; revoked at the backend: {revoked:?}"
+                    )
                 }
             }
         }
@@ -489,7 +502,9 @@ pub async fn finish(env: Env<'_>, credential: &Credential) -> Result<String, OpE
             let chosen = match &credential.pending_secret {
                 Some(sealed) if !credential.pending_access_key.is_empty() => Some(IssuedKey {
                     access_key: credential.pending_access_key.clone(),
-                    secret: env.open(&service.project_id, id, PENDING_FIELD, sealed).await?,
+                    secret: env
+                        .open(&service.project_id, id, PENDING_FIELD, sealed)
+                        .await?,
                 }),
                 _ => None,
             };
@@ -498,12 +513,21 @@ pub async fn finish(env: Env<'_>, credential: &Credential) -> Result<String, OpE
                     let sealed = env
                         .seal(&service.project_id, id, SECRET_FIELD, &key.secret)
                         .await?;
-                    db::credentials::rotated(env.db, id, &key.access_key, &sealed, &credential.access_key)
-                        .await?;
+                    db::credentials::rotated(
+                        env.db,
+                        id,
+                        &key.access_key,
+                        &sealed,
+                        &credential.access_key,
+                    )
+                    .await?;
                     let mut rotated = credential.clone();
                     rotated.access_key = key.access_key.clone();
                     retire(env, driver, &rotated, &user, &credential.access_key).await?;
-                    format!("finished: {} replaced {}", key.access_key, credential.access_key)
+                    format!(
+                        "finished: {} replaced {}",
+                        key.access_key, credential.access_key
+                    )
                 }
                 _ => {
                     db::credentials::set_state(env.db, id, "active", None).await?;
@@ -650,6 +674,21 @@ pub async fn report(env: Env<'_>, service: &Service) -> Result<Report, OpError> 
     })
 }
 
+/// Every key the backend lists for the service's users, with status and last use.
+pub async fn backend_keys(env: Env<'_>, service: &Service) -> Result<Vec<BackendKey>, OpError> {
+    let settings = env.settings(service).await?;
+    let driver = providers::driver(&settings, placement(service), env.http);
+    let mut keys = Vec::new();
+    for link in db::backend_users::list(env.db, &service.id).await? {
+        let user = BackendUser {
+            id: link.backend_id,
+            name: link.backend_name,
+        };
+        keys.extend(driver.list_keys(&user).await?);
+    }
+    Ok(keys)
+}
+
 /// Takes a key found at the backend into Keyport, as a credential of the user's owner.
 pub async fn adopt(
     env: Env<'_>,
@@ -701,7 +740,12 @@ pub async fn revoke_found(
     let settings = env.settings(service).await?;
     let driver = providers::driver(&settings, placement(service), env.http);
     driver
-        .revoke(&found.user, CredentialKind::Ec2, &found.key.access_key, false)
+        .revoke(
+            &found.user,
+            CredentialKind::Ec2,
+            &found.key.access_key,
+            false,
+        )
         .await?;
     Ok(())
 }

@@ -36,7 +36,11 @@ fn columns(owner: &Owner) -> (Option<&str>, Option<&str>) {
     }
 }
 
-pub async fn find(db: &Db, service_id: &str, owner: &Owner) -> sqlx::Result<Option<BackendUserLink>> {
+pub async fn find(
+    db: &Db,
+    service_id: &str,
+    owner: &Owner,
+) -> sqlx::Result<Option<BackendUserLink>> {
     let (user, app) = columns(owner);
     sqlx::query_as(&format!(
         "{SELECT} where b.service_id = $1 and (b.owner_user_id = $2 or b.owner_app_id = $3)"
@@ -53,18 +57,22 @@ pub async fn find_by_backend_id(
     service_id: &str,
     backend_id: &str,
 ) -> sqlx::Result<Option<BackendUserLink>> {
-    sqlx::query_as(&format!("{SELECT} where b.service_id = $1 and b.backend_id = $2"))
-        .bind(service_id)
-        .bind(backend_id)
-        .fetch_optional(db.pool())
-        .await
+    sqlx::query_as(&format!(
+        "{SELECT} where b.service_id = $1 and b.backend_id = $2"
+    ))
+    .bind(service_id)
+    .bind(backend_id)
+    .fetch_optional(db.pool())
+    .await
 }
 
 pub async fn list(db: &Db, service_id: &str) -> sqlx::Result<Vec<BackendUserLink>> {
-    sqlx::query_as(&format!("{SELECT} where b.service_id = $1 order by b.backend_name"))
-        .bind(service_id)
-        .fetch_all(db.pool())
-        .await
+    sqlx::query_as(&format!(
+        "{SELECT} where b.service_id = $1 order by b.backend_name"
+    ))
+    .bind(service_id)
+    .fetch_all(db.pool())
+    .await
 }
 
 /// Records the owner's backend user; `false` if the owner already has one (a concurrent add).

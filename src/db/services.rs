@@ -293,13 +293,15 @@ pub async fn set_driver(
     if current != driver && credentials > 0 {
         return Err(ServiceError::HasCredentials);
     }
-    sqlx::query("update services set driver = $1, driver_settings = $2 where project_id = $3 and id = $4")
-        .bind(driver)
-        .bind(sealed)
-        .bind(project_id)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "update services set driver = $1, driver_settings = $2 where project_id = $3 and id = $4",
+    )
+    .bind(driver)
+    .bind(sealed)
+    .bind(project_id)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(())
 }

@@ -10,8 +10,7 @@ use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
 use super::{
-    BackendKey, BackendUser, Driver, DriverError, IssuedKey, Placement,
-    http::unreachable,
+    BackendKey, BackendUser, Driver, DriverError, IssuedKey, Placement, http::unreachable,
     stored::SECRET_CHARS,
 };
 use crate::{crypto::random_string, domain::services::CredentialKind};
@@ -171,8 +170,11 @@ impl<'a> Keystone<'a> {
 
     async fn domain_id(&self, token: &str, name: &str) -> Result<String, DriverError> {
         let path = format!("domains?name={}", urlencode(name));
-        id_of(first(&self.get(token, &path, "list domains").await?, "domains"))
-            .ok_or_else(|| DriverError::Refused(format!("Keystone has no domain named {name}.")))
+        id_of(first(
+            &self.get(token, &path, "list domains").await?,
+            "domains",
+        ))
+        .ok_or_else(|| DriverError::Refused(format!("Keystone has no domain named {name}.")))
     }
 
     /// The id of the service's project, where owners get the member role.
@@ -187,11 +189,19 @@ impl<'a> Keystone<'a> {
             .domain_id(token, or_default(self.place.project_domain))
             .await?;
         let path = format!("projects?name={}&domain_id={domain}", urlencode(name));
-        id_of(first(&self.get(token, &path, "list projects").await?, "projects"))
-            .ok_or_else(|| DriverError::Refused(format!("Keystone has no project named {name}.")))
+        id_of(first(
+            &self.get(token, &path, "list projects").await?,
+            "projects",
+        ))
+        .ok_or_else(|| DriverError::Refused(format!("Keystone has no project named {name}.")))
     }
 
-    async fn grant_member(&self, token: &str, project: &str, user: &str) -> Result<(), DriverError> {
+    async fn grant_member(
+        &self,
+        token: &str,
+        project: &str,
+        user: &str,
+    ) -> Result<(), DriverError> {
         let path = format!("roles?name={MEMBER_ROLE}");
         let role = id_of(first(&self.get(token, &path, "list roles").await?, "roles"))
             .ok_or_else(|| DriverError::Refused("Keystone has no member role.".into()))?;
@@ -271,7 +281,10 @@ impl Driver for Keystone<'_> {
             .await?;
         let project = self.project_id(&token).await?;
         let path = format!("users?name={}&domain_id={domain}", urlencode(name));
-        let existing = id_of(first(&self.get(&token, &path, "list users").await?, "users"));
+        let existing = id_of(first(
+            &self.get(&token, &path, "list users").await?,
+            "users",
+        ));
         let id = match (existing, create) {
             (Some(_), true) => {
                 return Err(DriverError::Refused(format!(
@@ -335,7 +348,9 @@ impl Driver for Keystone<'_> {
         let key = match chosen {
             Some(key) => key,
             None => {
-                fallback = self.choose(kind, user, None).expect("keystone always chooses");
+                fallback = self
+                    .choose(kind, user, None)
+                    .expect("keystone always chooses");
                 &fallback
             }
         };

@@ -57,7 +57,11 @@ pub async fn s3(
     let signer = SigV4 {
         access_key,
         secret,
-        region: if region.is_empty() { "us-east-1" } else { region },
+        region: if region.is_empty() {
+            "us-east-1"
+        } else {
+            region
+        },
         service: "s3",
     };
     let headers = match signer.headers("GET", &url, &[], b"") {
@@ -70,7 +74,12 @@ pub async fn s3(
     }
     let response = match request.send().await {
         Ok(response) => response,
-        Err(e) => return failed(started, super::http::unreachable("The S3 endpoint", &url, &e)),
+        Err(e) => {
+            return failed(
+                started,
+                super::http::unreachable("The S3 endpoint", &url, &e),
+            );
+        }
     };
     let status = response.status();
     let body = response.text().await.unwrap_or_default();
@@ -113,18 +122,22 @@ pub async fn keystone(http: &reqwest::Client, login: KeystoneLogin<'_>) -> Probe
     let base = login.auth_url.trim_end_matches('/');
     let base = base.strip_suffix("/v3").unwrap_or(base);
     let url = format!("{base}/v3/auth/tokens");
-    let domain = |d: &str| if d.is_empty() { "Default".to_string() } else { d.to_string() };
+    let domain = |d: &str| {
+        if d.is_empty() {
+            "Default".to_string()
+        } else {
+            d.to_string()
+        }
+    };
     let body = json!({"auth": {
         "identity": {"methods": ["password"], "password": {"user": {
             "name": login.username, "domain": {"name": domain(login.user_domain)},
             "password": login.password}}},
         "scope": {"project": {"name": login.project, "domain": {"name": domain(login.project_domain)}}}}});
     match http.post(&url).json(&body).send().await {
-        Ok(response) if response.status().is_success() => done(
-            started,
-            Verdict::Ok,
-            "Keystone issued a token.".into(),
-        ),
+        Ok(response) if response.status().is_success() => {
+            done(started, Verdict::Ok, "Keystone issued a token.".into())
+        }
         Ok(response) => done(
             started,
             Verdict::Denied,

@@ -38,6 +38,7 @@ use crate::{
         validate,
     },
     lifecycle::{self, NewKey, OpError, SECRET_FIELD},
+    providers::{self, probe},
     snippets::Snippet,
 };
 /// Expiry within this many days is flagged.
@@ -60,6 +61,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/projects/{slug}/credentials/{id}/delete",
             get(credential_delete_get).post(credential_delete_post),
+        )
+        .route(
+            "/projects/{slug}/credentials/{id}/test",
+            post(credential_test_post),
         )
         .route(
             "/projects/{slug}/credentials/{id}/edit",
@@ -88,6 +93,10 @@ pub struct CredentialView {
     pub delete_warning: String,
     /// "Configure your client", filled with the secret only when it was just revealed.
     pub snippets: Vec<Snippet>,
+    /// `active`, or the step a backend change stopped at.
+    pub state: String,
+    /// The key's status and last use as the backend reports them (IAM), else empty.
+    pub backend: String,
 }
 
 impl CredentialView {
@@ -199,6 +208,8 @@ struct CredentialsPage {
     is_admin: bool,
     form: AddForm,
     errors: FieldErrors,
+    /// Why the backend's view of the keys could not be shown, if it could not.
+    backend_problem: String,
 }
 
 impl CredentialsPage {
@@ -229,10 +240,19 @@ impl CredentialsPage {
         let (mut mine, mut app_keys, mut others, mut endpoints) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut config = SiteChoice::pick(&[], choice);
+        let (mut backend_keys, mut backend_problem) = (Vec::new(), String::new());
         if let Some(service) = &selected {
             endpoints = db::services::endpoints(&state.db, &service.id).await?;
             config = SiteChoice::pick(&endpoints, choice);
             let credentials = db::credentials::list_for_service(&state.db, &service.id).await?;
+            if service.driver == "aws_iam" && !credentials.is_empty() {
+                match lifecycle::backend_keys(state.env(), service).await {
+                    Ok(keys) => backend_keys = keys,
+                    Err(e) => {
+                        backend_problem = format!("The backend's key status is not available: {e}")
+                    }
+                }
+            }
             let held =
                 |owner: &Owner| credentials.iter().filter(|c| &c.owner == owner).count() as i64;
             for credential in &credentials {
@@ -273,6 +293,15 @@ impl CredentialsPage {
                     ),
                     delete_warning: delete_warning(credential),
                     snippets,
+                    state: credential.state.clone(),
+                    backend: backend_keys
+                        .iter()
+                        .find(|k: &&providers::BackendKey| k.access_key == credential.access_key)
+                        .map(|k| match k.last_used.as_str() {
+                            "" => k.status.clone(),
+                            used => format!("{}, last used {used}", k.status),
+                        })
+                        .unwrap_or_default(),
                 };
                 match &credential.owner {
                     Owner::User(_) if own => mine.push(view),
@@ -307,6 +336,7 @@ impl CredentialsPage {
             apps,
             form,
             errors: FieldErrors::default(),
+            backend_problem,
         })
     }
 
@@ -498,7 +528,13 @@ async fn credentials_post(
             })
     } else {
         let label = match &owner {
-            Owner::User(_) => member.user.email.split('@').next().unwrap_or("user").to_string(),
+            Owner::User(_) => member
+                .user
+                .email
+                .split('@')
+                .next()
+                .unwrap_or("user")
+                .to_string(),
             Owner::App(app_id) => db::apps::find(&state.db, &member.project.id, app_id)
                 .await?
                 .map(|app| app.name)
@@ -878,5 +914,85 @@ async fn credential_edit_post(
         )
         .await?;
     session::set_notice(&member.session, format!("{name} saved.")).await?;
+    Ok(back_to(&member.project, &service.id).into_response())
+}
+
+/// The Test button: one real request with the credential (S3 `ListBuckets`, or a Keystone
+/// token), and its verdict and latency as a notice. The secret is used, not shown; audited.
+async fn credential_test_post(
+    State(state): State<AppState>,
+    member: ProjectMember,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    let (credential, service) = managed_credential(&state, &member, &id).await?;
+    let endpoints = db::services::endpoints(&state.db, &service.id).await?;
+    let find = |interface: Interface| endpoints.iter().find(|e| e.interface == interface);
+    let Ok(secret) = open_secret(&state, &member, &credential).await? else {
+        return Err(PageError::BadRequest(
+            "This credential is damaged: its secret cannot be decrypted.",
+        ));
+    };
+    let probe = match (
+        credential.kind.key_style(service.kind),
+        find(Interface::Public),
+        find(Interface::Auth),
+    ) {
+        (ServiceKind::S3, Some(endpoint), _) => Some(
+            probe::s3(
+                &state.http,
+                // Swift's S3 API answers at the root of its public endpoint.
+                &if credential.kind == CredentialKind::Ec2 {
+                    url::Url::parse(&endpoint.url)
+                        .map(|u| u.origin().ascii_serialization())
+                        .unwrap_or_default()
+                } else {
+                    endpoint.url.clone()
+                },
+                &endpoint.region,
+                &credential.access_key,
+                &secret,
+            )
+            .await,
+        ),
+        (ServiceKind::OpenStack, _, Some(endpoint)) => Some(
+            probe::keystone(
+                &state.http,
+                probe::KeystoneLogin {
+                    auth_url: &endpoint.url,
+                    username: &credential.access_key,
+                    user_domain: &service.os_user_domain,
+                    password: &secret,
+                    project: &service.os_project_name,
+                    project_domain: &service.os_project_domain,
+                },
+            )
+            .await,
+        ),
+        _ => None,
+    };
+    let notice = match probe {
+        None => format!(
+            "{} cannot be tested: the service needs a public endpoint (S3) or an auth endpoint (OpenStack); API keys have no standard test.",
+            credential.name
+        ),
+        Some(probe) => {
+            member
+                .audit(
+                    &state,
+                    "credential.test",
+                    &audit_target(&service, &credential),
+                    probe.verdict.label(),
+                )
+                .await?;
+            format!(
+                "Test of {}: {} in {} ms. {}",
+                credential.name,
+                probe.verdict.label(),
+                probe.millis,
+                probe.detail
+            )
+        }
+    };
+    session::set_notice(&member.session, notice).await?;
     Ok(back_to(&member.project, &service.id).into_response())
 }

@@ -6,6 +6,7 @@ mod apps;
 mod assets;
 mod audit;
 mod auth;
+mod backends;
 mod client_config;
 mod credentials;
 mod csrf;
@@ -116,6 +117,7 @@ pub fn router(state: AppState) -> Router {
         .merge(projects::router())
         .merge(members::router())
         .merge(services::router())
+        .merge(backends::router())
         .merge(credentials::router())
         .merge(client_config::router())
         .merge(apps::router())

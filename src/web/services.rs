@@ -34,7 +34,7 @@ fn service_url(project: &Project, id: &str) -> String {
 }
 
 /// The service of this project named in the path, if the member may manage services.
-async fn managed_service(
+pub(super) async fn managed_service(
     state: &AppState,
     member: &ProjectMember,
     id: &str,

@@ -147,9 +147,9 @@ pub struct OpenStack {
     pub keystone_url: String,
     pub swift_url: String,
     pub region: String,
-    admin_user: String,
-    admin_password: String,
-    admin_project: String,
+    pub admin_user: String,
+    pub admin_password: String,
+    pub admin_project: String,
     own_stack: Option<(PathBuf, tempfile::TempDir)>,
 }
 

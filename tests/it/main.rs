@@ -11,6 +11,7 @@ mod cli;
 mod client_config;
 mod credentials;
 mod csrf;
+mod drivers;
 mod health;
 mod master_key;
 mod openstack_clients;
