@@ -387,7 +387,8 @@ pub async fn regenerate(
     })
 }
 
-/// Revokes the key a rotation replaced, then the credential is `active` again.
+/// Revokes the key a rotation replaced (for a password, nothing is left to do), then the
+/// credential is `active` again.
 async fn retire(
     env: Env<'_>,
     driver: &dyn Driver,
@@ -395,12 +396,9 @@ async fn retire(
     user: &BackendUser,
     old_access_key: &str,
 ) -> Result<(), OpError> {
-    // A password that changed needs no revoking; an access key or EC2 pair that changed does.
-    if old_access_key != credential.access_key || credential.kind == CredentialKind::Key {
-        driver
-            .revoke(user, credential.kind, old_access_key, true)
-            .await?;
-    }
+    driver
+        .revoke(user, credential.kind, old_access_key, true)
+        .await?;
     db::credentials::set_state(env.db, &credential.id, "active", None).await?;
     Ok(())
 }
@@ -521,9 +519,7 @@ pub async fn finish(env: Env<'_>, credential: &Credential) -> Result<String, OpE
                         &credential.access_key,
                     )
                     .await?;
-                    let mut rotated = credential.clone();
-                    rotated.access_key = key.access_key.clone();
-                    retire(env, driver, &rotated, &user, &credential.access_key).await?;
+                    retire(env, driver, credential, &user, &credential.access_key).await?;
                     format!(
                         "finished: {} replaced {}",
                         key.access_key, credential.access_key
