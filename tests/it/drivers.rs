@@ -118,20 +118,7 @@ impl Driven {
     /// The credential's key as Show reveals it.
     async fn key(&self, name: &str) -> S3Key {
         let (id, access_key) = self.credential(name).await.expect("the credential exists");
-        let token = csrf_token(&self.admin.get_text(&self.page).await.1).unwrap();
-        let html = self
-            .admin
-            .post(
-                &format!("/projects/team/credentials/{id}/reveal"),
-                &[("csrf_token", &token)],
-            )
-            .await
-            .text()
-            .await
-            .unwrap();
-        let marker = format!("id=\"secret-{id}\" class=\"mono\" value=\"");
-        let start = html.find(&marker).expect("the secret is shown") + marker.len();
-        let secret = unescape(&html[start..start + html[start..].find('"').unwrap()]);
+        let secret = reveal(&self.admin, &self.page, &id).await;
         S3Key { access_key, secret }
     }
 
@@ -165,6 +152,23 @@ impl Driven {
             .await
             .unwrap()
     }
+}
+
+/// The secret of credential `id`, as Show reveals it on `page`.
+async fn reveal(visitor: &Visitor, page: &str, id: &str) -> String {
+    let token = csrf_token(&visitor.get_text(page).await.1).unwrap();
+    let html = visitor
+        .post(
+            &format!("/projects/team/credentials/{id}/reveal"),
+            &[("csrf_token", &token)],
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    let marker = format!("id=\"secret-{id}\" class=\"mono\" value=\"");
+    let start = html.find(&marker).expect("the secret is shown") + marker.len();
+    unescape(&html[start..start + html[start..].find('"').unwrap()])
 }
 
 /// `aws s3 ls` (Debian's AWS CLI) with the key, against `endpoint`.
@@ -638,9 +642,15 @@ impl Drop for Server {
     }
 }
 
-/// Signs in to a fresh portal and arranges project `team` with an S3 service whose backend is
-/// moto's IAM; returns the admin and the credentials page.
-async fn arrange_iam(server: &Server, moto: &Moto, admin_key: &S3Key) -> (Visitor, String) {
+/// Signs in to a fresh portal and arranges project `team` with a service of `kind` whose
+/// backend has `backend` settings; returns the admin and the credentials page.
+async fn arrange(
+    server: &Server,
+    kind: &str,
+    os_project: &str,
+    endpoint: [&str; 4],
+    backend: &[(&str, &str)],
+) -> (Visitor, String) {
     let admin = server.visitor();
     type Step<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>);
     let steps: [Step; 3] = [
@@ -663,9 +673,12 @@ async fn arrange_iam(server: &Server, moto: &Moto, admin_key: &S3Key) -> (Visito
             "/projects/team/services",
             "/projects/team/services",
             vec![
-                ("kind", "s3"),
+                ("kind", kind),
                 ("name", "Storage"),
                 ("max_keys_per_owner", "2"),
+                ("os_project_name", os_project),
+                ("os_user_domain", "Default"),
+                ("os_project_domain", "Default"),
             ],
         ),
     ];
@@ -675,27 +688,61 @@ async fn arrange_iam(server: &Server, moto: &Moto, admin_key: &S3Key) -> (Visito
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "{action}");
         service_path = location(&response);
     }
-    let backend = format!("{service_path}/backend");
+    let [site, region, interface, url] = endpoint;
     let response = admin
         .submit(
-            &backend,
-            &backend,
+            &service_path,
+            &format!("{service_path}/endpoints"),
             &[
-                ("driver", "aws_iam"),
-                ("endpoint", &moto.url),
-                ("region", "us-east-1"),
-                ("access_key", &admin_key.access_key),
-                ("secret_key", &admin_key.secret),
-                ("user_policy", S3_POLICY),
+                ("site", site),
+                ("region", region),
+                ("interface", interface),
+                ("url", url),
             ],
         )
         .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "endpoint added");
+    let settings = format!("{service_path}/backend");
+    let response = admin.submit(&settings, &settings, backend).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER, "backend saved");
     let service = service_path.rsplit('/').next().unwrap().to_string();
     (
         admin,
         format!("/projects/team/credentials?service={service}"),
     )
+}
+
+async fn arrange_iam(server: &Server, moto: &Moto, admin_key: &S3Key) -> (Visitor, String) {
+    arrange(
+        server,
+        "s3",
+        "",
+        ["Loopback", "us-east-1", "public", &moto.url],
+        &[
+            ("driver", "aws_iam"),
+            ("endpoint", &moto.url),
+            ("region", "us-east-1"),
+            ("access_key", &admin_key.access_key),
+            ("secret_key", &admin_key.secret),
+            ("user_policy", S3_POLICY),
+        ],
+    )
+    .await
+}
+
+/// Posts `fields` (with the page's CSRF token) and returns the request under way: the portal
+/// will be killed before it answers.
+async fn post_in_background(
+    visitor: &Visitor,
+    page: &str,
+    action: &str,
+    fields: &[(&str, &str)],
+) -> tokio::task::JoinHandle<reqwest::Result<reqwest::Response>> {
+    let token = csrf_token(&visitor.get_text(page).await.1).unwrap();
+    let mut form = vec![("csrf_token".to_string(), token)];
+    form.extend(fields.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let request = visitor.client.post(visitor.url(action)).form(&form);
+    tokio::spawn(request.send())
 }
 
 #[tokio::test]
@@ -706,24 +753,18 @@ async fn a_portal_killed_between_intent_and_outcome_agrees_with_the_backend_afte
     // The first add goes through; the second is killed after IAM issued its key.
     let server = Server::start(&db, Some("after-issue")).await;
     let (admin, page) = arrange_iam(&server, &moto, &admin_key).await;
-    let html = admin.get_text(&page).await.1;
     let service = page.rsplit('=').next().unwrap().to_string();
-    let token = csrf_token(&html).unwrap();
-    let form = [
-        ("csrf_token", token.as_str()),
-        ("service_id", service.as_str()),
-        ("name", "interrupted"),
-        ("mode", "generate"),
-    ];
-    let pending = tokio::spawn({
-        let client = admin.client.clone();
-        let url = admin.url("/projects/team/credentials");
-        let form: Vec<(String, String)> = form
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        async move { client.post(url).form(&form).send().await }
-    });
+    let pending = post_in_background(
+        &admin,
+        &page,
+        "/projects/team/credentials",
+        &[
+            ("service_id", &service),
+            ("name", "interrupted"),
+            ("mode", "generate"),
+        ],
+    )
+    .await;
     server.wait_for_log("failpoint reached").await;
     server.kill();
     assert!(
@@ -785,5 +826,134 @@ async fn a_portal_killed_between_intent_and_outcome_agrees_with_the_backend_afte
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert!(iam_access_keys(&moto, &admin_key, &user).contains("AKIA"));
+    keyport.close().await;
+}
+
+#[tokio::test]
+async fn a_regeneration_killed_at_keystone_is_finished_after_restart() {
+    let stack = OpenStack::get();
+    let project = stack.create_user().await.project;
+    let db = TestDb::new().await;
+    let server = Server::start(&db, Some("after-issue")).await;
+    let (admin, page) = arrange(
+        &server,
+        "openstack",
+        &project,
+        ["Loopback", &stack.region, "public", &stack.swift_url],
+        &[
+            ("driver", "keystone"),
+            ("auth_url", &stack.keystone_url),
+            ("username", &stack.admin_user),
+            ("password", &stack.admin_password),
+            ("user_domain", "Default"),
+            ("project", &stack.admin_project),
+            ("project_domain", "Default"),
+        ],
+    )
+    .await;
+    let keyport = keyport::db::Db::connect(&db.url).await.unwrap();
+    // The add stops after Keystone made the pair; Keyport had recorded the pair it chose.
+    let service = page.rsplit('=').next().unwrap().to_string();
+    let pending = post_in_background(
+        &admin,
+        &page,
+        "/projects/team/credentials",
+        &[
+            ("service_id", &service),
+            ("name", "s3"),
+            ("kind", "ec2"),
+            ("mode", "generate"),
+        ],
+    )
+    .await;
+    server.wait_for_log("failpoint reached").await;
+    server.kill();
+    assert!(pending.await.unwrap().is_err());
+    let (id, old_access): (String, String) =
+        sqlx::query_as("select id, access_key from credentials where state = 'creating'")
+            .fetch_one(keyport.pool())
+            .await
+            .unwrap();
+
+    // Restarted with the failpoint still set: reconcile finishes the add (the pair works), then
+    // a regeneration is killed after Keystone made the new pair.
+    let server = Server::start(&db, Some("after-issue")).await;
+    server
+        .wait_for_log("reconciled an interrupted operation")
+        .await;
+    let state: String = sqlx::query_scalar("select state from credentials where id = $1")
+        .bind(&id)
+        .fetch_one(keyport.pool())
+        .await
+        .unwrap();
+    assert_eq!(state, "active", "the add was finished, not lost");
+    let admin = server.visitor();
+    let signed_in = admin
+        .submit(
+            "/login",
+            "/login",
+            &[("email", ADMIN_EMAIL), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    let region = stack.region.as_str();
+    let old_key = S3Key {
+        access_key: old_access.clone(),
+        secret: reveal(&admin, &page, &id).await,
+    };
+    assert!(
+        works(&aws_s3_ls(&stack.swift_url, region, &old_key)),
+        "the added pair works"
+    );
+    let regenerate = format!("/projects/team/credentials/{id}/regenerate");
+    let pending = post_in_background(&admin, &regenerate, &regenerate, &[("confirm", "yes")]).await;
+    server.wait_for_log("failpoint reached").await;
+    server.kill();
+    assert!(pending.await.unwrap().is_err());
+    let (state, new_access): (String, String) =
+        sqlx::query_as("select state, pending_access_key from credentials where id = $1")
+            .bind(&id)
+            .fetch_one(keyport.pool())
+            .await
+            .unwrap();
+    assert_eq!(state, "rotating", "the intent was recorded");
+    assert_ne!(new_access, old_access);
+
+    // After restart the new pair is in place, and the old one is revoked at Keystone.
+    let server = Server::start(&db, None).await;
+    server
+        .wait_for_log("reconciled an interrupted operation")
+        .await;
+    let (state, access): (String, String) =
+        sqlx::query_as("select state, access_key from credentials where id = $1")
+            .bind(&id)
+            .fetch_one(keyport.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        (state.as_str(), access.as_str()),
+        ("active", new_access.as_str())
+    );
+    let admin = server.visitor();
+    let signed_in = admin
+        .submit(
+            "/login",
+            "/login",
+            &[("email", ADMIN_EMAIL), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    let new_key = S3Key {
+        access_key: new_access,
+        secret: reveal(&admin, &page, &id).await,
+    };
+    assert!(
+        works(&aws_s3_ls(&stack.swift_url, region, &new_key)),
+        "the new pair works"
+    );
+    assert!(
+        !works(&aws_s3_ls(&stack.swift_url, region, &old_key)),
+        "the old pair is refused"
+    );
     keyport.close().await;
 }
