@@ -90,6 +90,8 @@ pub struct CredentialView {
     pub revealed: Option<Zeroizing<String>>,
     pub damaged: bool,
     pub regenerate_warning: String,
+    /// Regenerating would leave no overlap: the dialog offers "Add a second key first".
+    pub only_key: bool,
     pub delete_warning: String,
     /// "Configure your client", filled with the secret only when it was just revealed.
     pub snippets: Vec<Snippet>,
@@ -127,6 +129,15 @@ fn owned_by(credential: &Credential, user_id: &str) -> bool {
     credential.owner == Owner::User(user_id.to_string())
 }
 
+/// Said of EC2 pairs at Keystone: how soon Swift refuses a revoked pair depends on the cloud.
+const CACHE_NOTE: &str = " Swift's S3 API asks Keystone about the pair on every request unless the cloud caches \
+     EC2 secrets (s3token's secret_cache_duration); where it does, the old pair may work that much longer.";
+
+/// The owner's only key, where a second one could give an overlap.
+fn only_key(service: &Service, held: i64) -> bool {
+    held == 1 && service.max_keys_per_owner > 1
+}
+
 /// What Regenerate does to `credential`, whose owner holds `held` keys for the service.
 fn regenerate_warning(service: &Service, credential: &Credential, held: i64) -> String {
     let mut warning = match credential.kind.key_style(service.kind) {
@@ -140,8 +151,10 @@ fn regenerate_warning(service: &Service, credential: &Credential, held: i64) -> 
             credential.access_key
         ),
     };
-    // The owner's only key, where a second one could give an overlap.
-    if held == 1 && service.max_keys_per_owner > 1 {
+    if credential.kind == CredentialKind::Ec2 && service.driver == "keystone" {
+        warning.push_str(CACHE_NOTE);
+    }
+    if only_key(service, held) {
         warning.push_str(
             " This is the owner's only key for the service, so there is no overlap: to rotate without interruption, \
              add a second key first, move your programs to it, then delete this one.",
@@ -150,11 +163,15 @@ fn regenerate_warning(service: &Service, credential: &Credential, held: i64) -> 
     warning
 }
 
-fn delete_warning(credential: &Credential) -> String {
-    format!(
+fn delete_warning(service: &Service, credential: &Credential) -> String {
+    let mut warning = format!(
         "Deleting {} ({}) removes it for good. Every program that uses it stops working.",
         credential.name, credential.access_key
-    )
+    );
+    if credential.kind == CredentialKind::Ec2 && service.driver == "keystone" {
+        warning.push_str(CACHE_NOTE);
+    }
+    warning
 }
 
 #[derive(Deserialize, Default)]
@@ -291,7 +308,8 @@ impl CredentialsPage {
                         credential,
                         held(&credential.owner),
                     ),
-                    delete_warning: delete_warning(credential),
+                    only_key: only_key(service, held(&credential.owner)),
+                    delete_warning: delete_warning(service, credential),
                     snippets,
                     state: credential.state.clone(),
                     backend: backend_keys
@@ -731,6 +749,12 @@ async fn credential_regenerate_get(
     let (credential, service) = managed_credential(&state, &member, &id).await?;
     let held = db::credentials::count_for_owner(&state.db, &service.id, &credential.owner).await?;
     let message = regenerate_warning(&service, &credential, held);
+    let alternative = only_key(&service, held).then(|| {
+        (
+            "Add a second key first",
+            format!("{}#add", credentials_url(&member.project, &service.id)),
+        )
+    });
     Ok(ConfirmPage {
         title: format!("Regenerate {}?", credential.name),
         message,
@@ -740,6 +764,7 @@ async fn credential_regenerate_get(
         ),
         button: "Regenerate",
         back: credentials_url(&member.project, &service.id),
+        alternative,
         ctx: member.ctx,
     })
 }
@@ -787,10 +812,11 @@ async fn credential_delete_get(
     let (credential, service) = managed_credential(&state, &member, &id).await?;
     Ok(ConfirmPage {
         title: format!("Delete {}?", credential.name),
-        message: delete_warning(&credential),
+        message: delete_warning(&service, &credential),
         action: format!("/projects/{}/credentials/{id}/delete", member.project.slug),
         button: "Delete",
         back: credentials_url(&member.project, &service.id),
+        alternative: None,
         ctx: member.ctx,
     })
 }

@@ -313,6 +313,8 @@ pub struct ConfirmPage {
     pub action: String,
     pub button: &'static str,
     pub back: String,
+    /// A safer way to the same end, as (label, link): "Add a second key first".
+    pub alternative: Option<(&'static str, String)>,
 }
 
 async fn service_delete_get(
@@ -329,6 +331,7 @@ async fn service_delete_get(
         action: format!("{base}/delete"),
         button: "Delete service",
         back: base,
+        alternative: None,
     })
 }
 

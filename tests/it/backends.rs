@@ -158,8 +158,8 @@ pub struct OpenStackUser {
     pub name: String,
     pub password: String,
     pub project: String,
-    id: String,
-    project_id: String,
+    pub id: String,
+    pub project_id: String,
 }
 
 impl Drop for OpenStack {
@@ -317,15 +317,20 @@ impl OpenStack {
 
     /// An EC2 key pair of `user` in their project, for the S3 API of Swift.
     pub async fn create_ec2(&self, user: &OpenStackUser) -> S3Key {
+        self.create_ec2_for(&user.id, &user.project_id).await
+    }
+
+    /// An EC2 key pair of the user `user_id` in project `project_id`.
+    pub async fn create_ec2_for(&self, user_id: &str, project_id: &str) -> S3Key {
         let client = reqwest::Client::new();
         let token = self.admin_token(&client).await;
         let response: serde_json::Value = client
             .post(format!(
-                "{}/users/{}/credentials/OS-EC2",
-                self.keystone_url, user.id
+                "{}/users/{user_id}/credentials/OS-EC2",
+                self.keystone_url
             ))
             .header("X-Auth-Token", &token)
-            .json(&serde_json::json!({"tenant_id": user.project_id}))
+            .json(&serde_json::json!({"tenant_id": project_id}))
             .send()
             .await
             .unwrap()

@@ -260,6 +260,13 @@ async fn iam_add_regenerate_and_delete_act_at_the_backend() {
         "status from ListAccessKeys"
     );
 
+    let (id, _) = portal.credential("backup").await.unwrap();
+    let confirm = portal
+        .admin
+        .get_text(&format!("/projects/team/credentials/{id}/regenerate"))
+        .await
+        .1;
+    assert!(confirm.contains("no overlap") && confirm.contains("Add a second key first"));
     let notice = portal.confirm("backup", "regenerate").await;
     assert!(notice.contains("regenerated"), "{notice}");
     let second = portal.key("backup").await;
@@ -457,7 +464,8 @@ fn swift_list(stack: &OpenStack, user: &str, password: &str, project: &str) -> O
 #[tokio::test]
 async fn keystone_passwords_and_ec2_pairs_rotate_at_keystone() {
     let stack = OpenStack::get();
-    let project = stack.create_user().await.project;
+    let os_user = stack.create_user().await;
+    let project = os_user.project.clone();
     let portal = keystone_portal(&stack, &project).await;
 
     // "Import endpoints" reads Keystone's catalog.
@@ -549,6 +557,35 @@ async fn keystone_passwords_and_ec2_pairs_rotate_at_keystone() {
         !works(&aws_s3_ls(s3, region, &new_pair)),
         "the deleted pair is refused at once"
     );
+
+    // A pair made outside Keyport shows on Reconcile, and Adopt takes it in.
+    let backend_id: String = sqlx::query_scalar("select backend_id from backend_users")
+        .fetch_one(portal.app.db.pool())
+        .await
+        .unwrap();
+    let outside = stack.create_ec2_for(&backend_id, &os_user.project_id).await;
+    let reconcile = format!("{}/reconcile", portal.service_path);
+    let html = portal.admin.get_text(&reconcile).await.1;
+    assert!(
+        html.contains(&outside.access_key),
+        "the outside pair is listed"
+    );
+    let response = portal
+        .admin
+        .submit(
+            &reconcile,
+            &format!("{reconcile}/key"),
+            &[("access_key", &outside.access_key), ("action", "adopt")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let adopted = portal.key(&format!("adopted {}", outside.access_key)).await;
+    assert_eq!(
+        adopted.secret, outside.secret,
+        "Keystone's secret was taken in"
+    );
+    let html = portal.admin.get_text(&reconcile).await.1;
+    assert!(!html.contains(&outside.access_key), "no longer unmanaged");
 
     // Deleting the password credential makes the password stop working.
     portal.confirm("login", "delete").await;
