@@ -1,0 +1,214 @@
+//! Time of each backend operation as the user sees it: the POST of Add, Test, Regenerate and
+//! Delete until the portal answers, 20 runs each (KEYPORT_BENCH_RUNS), against moto's IAM and
+//! against Keystone + Swift (the test stack: KEYPORT_TEST_OPENSTACK names a running one, or one
+//! is started). Prints p50, p90 and the slowest run per operation.
+//!
+//!   cargo bench --bench backend_ops
+
+#[allow(dead_code)]
+#[path = "../tests/it/backends.rs"]
+mod backends;
+#[allow(dead_code)]
+#[path = "../tests/it/helpers.rs"]
+mod helpers;
+
+use std::time::{Duration, Instant};
+
+use backends::{Moto, OpenStack};
+use helpers::{TestApp, Visitor, csrf_token, location};
+use reqwest::StatusCode;
+
+const POLICY: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#;
+
+/// A portal with one service whose backend is set, signed in as its admin.
+struct Bench {
+    _app: TestApp,
+    admin: Visitor,
+    service: String,
+    token: String,
+}
+
+impl Bench {
+    async fn new(
+        kind: &str,
+        os_project: &str,
+        endpoint: [&str; 4],
+        backend: &[(&str, &str)],
+    ) -> Bench {
+        let app = TestApp::spawn().await;
+        let admin = app.admin().await;
+        app.project(&admin, "team", "").await;
+        let service_path = app.service(&admin, kind, "Storage", os_project).await;
+        app.endpoint(&admin, &service_path, endpoint).await;
+        let settings = format!("{service_path}/backend");
+        let response = admin.submit(&settings, &settings, backend).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "backend saved");
+        let token = csrf_token(&admin.get_text("/projects").await.1).unwrap();
+        Bench {
+            _app: app,
+            admin,
+            service: service_path.rsplit('/').next().unwrap().to_string(),
+            token,
+        }
+    }
+
+    /// Posts a form and returns how long the portal took to answer.
+    async fn timed(&self, path: &str, fields: &[(&str, &str)]) -> Duration {
+        let mut form = vec![("csrf_token", self.token.as_str())];
+        form.extend_from_slice(fields);
+        let started = Instant::now();
+        let response = self.admin.post(path, &form).await;
+        let took = started.elapsed();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{path}");
+        // The notice says whether the backend agreed; a refusal would make the figures lie.
+        let notice = self.admin.get_text(&location(&response)).await.1;
+        assert!(
+            !notice.contains("Nothing was changed"),
+            "{path} was refused"
+        );
+        took
+    }
+
+    async fn add(&self, name: &str, kind: &str) -> (Duration, String) {
+        let took = self
+            .timed(
+                "/projects/team/credentials",
+                &[
+                    ("service_id", &self.service),
+                    ("name", name),
+                    ("kind", kind),
+                    ("mode", "generate"),
+                ],
+            )
+            .await;
+        let html = self
+            .admin
+            .get_text(&format!(
+                "/projects/team/credentials?service={}",
+                self.service
+            ))
+            .await
+            .1;
+        let id = html
+            .split("id=\"credential-")
+            .skip(1)
+            .map(|rest| rest[..rest.find('"').unwrap()].to_string())
+            .last()
+            .expect("the new credential is shown");
+        (took, id)
+    }
+
+    async fn on(&self, id: &str, action: &str) -> Duration {
+        let path = format!("/projects/team/credentials/{id}/{action}");
+        self.timed(&path, &[("confirm", "yes")]).await
+    }
+}
+
+#[derive(Default)]
+struct Timings(Vec<(&'static str, Vec<Duration>)>);
+
+impl Timings {
+    fn record(&mut self, operation: &'static str, took: Duration) {
+        match self.0.iter_mut().find(|(name, _)| *name == operation) {
+            Some((_, runs)) => runs.push(took),
+            None => self.0.push((operation, vec![took])),
+        }
+    }
+
+    fn print(&self, backend: &str) {
+        for (operation, runs) in &self.0 {
+            let mut sorted = runs.clone();
+            sorted.sort();
+            let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
+            let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+            println!(
+                "| {backend} | {operation} | {} | {:.1} | {:.1} | {:.1} |",
+                sorted.len(),
+                ms(at(0.5)),
+                ms(at(0.9)),
+                ms(*sorted.last().unwrap())
+            );
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let runs: usize = std::env::var("KEYPORT_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    println!("| backend | operation | runs | p50 ms | p90 ms | max ms |");
+    println!("|---|---|---|---|---|---|");
+
+    let (moto, admin_key) = Moto::start().await;
+    let iam = Bench::new(
+        "s3",
+        "",
+        ["Loopback", "us-east-1", "public", &moto.url],
+        &[
+            ("driver", "aws_iam"),
+            ("endpoint", &moto.url),
+            ("region", "us-east-1"),
+            ("access_key", &admin_key.access_key),
+            ("secret_key", &admin_key.secret),
+            ("user_policy", POLICY),
+        ],
+    )
+    .await;
+    let mut timings = Timings::default();
+    for run in 0..runs {
+        let (took, id) = iam.add(&format!("key {run}"), "key").await;
+        timings.record("add (CreateAccessKey)", took);
+        timings.record("test (S3 ListBuckets)", iam.on(&id, "test").await);
+        timings.record(
+            "regenerate (create + delete)",
+            iam.on(&id, "regenerate").await,
+        );
+        timings.record("delete (DeleteAccessKey)", iam.on(&id, "delete").await);
+    }
+    timings.print("moto IAM");
+    drop(iam);
+    drop(moto);
+
+    let stack = OpenStack::get();
+    let user = stack.create_user().await;
+    let keystone = Bench::new(
+        "openstack",
+        &user.project,
+        ["Loopback", &stack.region, "auth", &stack.keystone_url],
+        &[
+            ("driver", "keystone"),
+            ("auth_url", &stack.keystone_url),
+            ("username", &stack.admin_user),
+            ("password", &stack.admin_password),
+            ("user_domain", "Default"),
+            ("project", &stack.admin_project),
+            ("project_domain", "Default"),
+        ],
+    )
+    .await;
+    let mut timings = Timings::default();
+    let (took, password) = keystone.add("password", "key").await;
+    timings.record("add password (create user)", took);
+    for _ in 0..runs {
+        // Keystone refuses tokens issued within a second of a password change.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        timings.record(
+            "test password (token issue)",
+            keystone.on(&password, "test").await,
+        );
+        timings.record(
+            "regenerate password (PATCH)",
+            keystone.on(&password, "regenerate").await,
+        );
+    }
+    for run in 0..runs {
+        let (took, id) = keystone.add(&format!("ec2 {run}"), "ec2").await;
+        timings.record("add EC2 pair", took);
+        timings.record("regenerate EC2 pair", keystone.on(&id, "regenerate").await);
+        timings.record("delete EC2 pair", keystone.on(&id, "delete").await);
+    }
+    timings.print("Keystone");
+}
