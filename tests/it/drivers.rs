@@ -385,6 +385,46 @@ async fn iam_limits_and_refusals_are_clear_and_change_nothing() {
 }
 
 #[tokio::test]
+async fn an_owner_can_be_linked_to_an_existing_iam_user() {
+    let (moto, admin_key) = Moto::start().await;
+    let portal = iam_portal(&moto, &admin_key).await;
+    let owner = format!("user:{}", portal.app.user_id(ADMIN_EMAIL).await);
+    let backend = format!("{}/backend", portal.service_path);
+    let link = |name: &'static str| {
+        let owner = owner.clone();
+        let backend = backend.clone();
+        let admin = &portal.admin;
+        async move {
+            let response = admin
+                .submit(
+                    &backend,
+                    &format!("{backend}/link"),
+                    &[("owner", &owner), ("backend_name", name)],
+                )
+                .await;
+            assert_eq!(response.status(), StatusCode::SEE_OTHER);
+            notice(&admin.get_text(&backend).await.1)
+        }
+    };
+    let refused = link("nobody-here").await;
+    assert!(
+        refused.contains("no IAM user named nobody-here"),
+        "{refused}"
+    );
+    // `tester` is moto's admin user, made by the test: it exists outside Keyport.
+    let linked = link("tester").await;
+    assert!(linked.contains("Linked"), "{linked}");
+    assert_eq!(portal.add("linked", "key").await.0, StatusCode::SEE_OTHER);
+    let key = portal.key("linked").await;
+    assert!(iam_access_keys(&moto, &admin_key, "tester").contains(&key.access_key));
+    let relink = link("").await;
+    assert!(
+        relink.contains("Nothing was changed"),
+        "an owner with keys stays linked"
+    );
+}
+
+#[tokio::test]
 async fn wrong_backend_settings_are_not_saved() {
     let (moto, admin_key) = Moto::start().await;
     let portal = Driven::new("s3", "", &[]).await;

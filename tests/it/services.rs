@@ -110,6 +110,21 @@ async fn members_and_viewers_do_not_change_services() {
             ("/projects/team/services".to_string(), S3.to_vec()),
             (service.clone(), S3.to_vec()),
             (format!("{service}/delete"), vec![("confirm", "yes")]),
+            (format!("{service}/backend"), vec![("driver", "stored")]),
+            (
+                format!("{service}/backend/link"),
+                vec![("owner", "user:x"), ("backend_name", "root")],
+            ),
+            (format!("{service}/backend/import-endpoints"), vec![]),
+            (format!("{service}/reconcile/finish"), vec![]),
+            (
+                format!("{service}/reconcile/key"),
+                vec![("access_key", "AKIA"), ("action", "revoke")],
+            ),
+            (
+                format!("{service}/reconcile/forget"),
+                vec![("credential_id", "x")],
+            ),
             (
                 format!("{service}/endpoints"),
                 vec![
@@ -128,10 +143,13 @@ async fn members_and_viewers_do_not_change_services() {
                 "{action}"
             );
         }
-        assert_eq!(
-            person.get(&format!("{service}/delete")).await.status(),
-            StatusCode::FORBIDDEN
-        );
+        for page in ["delete", "backend", "reconcile"] {
+            assert_eq!(
+                person.get(&format!("{service}/{page}")).await.status(),
+                StatusCode::FORBIDDEN,
+                "{page}"
+            );
+        }
         assert!(
             !person
                 .get_text(&service)
