@@ -133,6 +133,9 @@ impl<'a> Keystone<'a> {
         what: &str,
     ) -> Result<(StatusCode, Value), DriverError> {
         let url = self.url(path);
+        // Keystone's validation messages may quote the request: a refusal of a request that
+        // carried a password or a secret is reported without them.
+        let quote_backend = body.is_none();
         let mut request = self
             .http
             .request(method, &url)
@@ -153,14 +156,14 @@ impl<'a> Keystone<'a> {
         if status.is_success() || status == StatusCode::NOT_FOUND {
             return Ok((status, answer));
         }
-        let message: String = answer["error"]["message"]
-            .as_str()
-            .unwrap_or_default()
-            .chars()
-            .take(200)
-            .collect();
+        let message: String = match answer["error"]["message"].as_str() {
+            Some(message) if quote_backend => {
+                format!(": {}", message.chars().take(200).collect::<String>())
+            }
+            _ => String::new(),
+        };
         Err(DriverError::Refused(format!(
-            "Keystone refused to {what} (HTTP {status}: {message})."
+            "Keystone refused to {what} (HTTP {status}{message})."
         )))
     }
 
