@@ -904,6 +904,19 @@ async fn a_portal_killed_between_intent_and_outcome_agrees_with_the_backend_afte
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert!(iam_access_keys(&moto, &admin_key, &user).contains("AKIA"));
     keyport.close().await;
+    drop(server);
+
+    // Keyport's admin secret for IAM is in no server log, and only sealed in the database.
+    let secret = admin_key.secret.as_bytes();
+    for entry in std::fs::read_dir(db.dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret),
+            "the IAM admin secret is in {} in clear",
+            path.display()
+        );
+    }
 }
 
 #[tokio::test]
