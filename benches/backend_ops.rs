@@ -147,14 +147,7 @@ async fn main() {
         "s3",
         "",
         ["Loopback", "us-east-1", "public", &moto.url],
-        &[
-            ("driver", "aws_iam"),
-            ("endpoint", &moto.url),
-            ("region", "us-east-1"),
-            ("access_key", &admin_key.access_key),
-            ("secret_key", &admin_key.secret),
-            ("user_policy", POLICY),
-        ],
+        &moto.iam_settings(&admin_key, POLICY),
     )
     .await;
     let mut timings = Timings::default();
@@ -178,15 +171,7 @@ async fn main() {
         "openstack",
         &user.project,
         ["Loopback", &stack.region, "auth", &stack.keystone_url],
-        &[
-            ("driver", "keystone"),
-            ("auth_url", &stack.keystone_url),
-            ("username", &stack.admin_user),
-            ("password", &stack.admin_password),
-            ("user_domain", "Default"),
-            ("project", &stack.admin_project),
-            ("project_domain", "Default"),
-        ],
+        &stack.keystone_settings(),
     )
     .await;
     let mut timings = Timings::default();

@@ -85,6 +85,23 @@ impl Moto {
         (moto, key)
     }
 
+    /// The backend settings form of an `aws_iam` service pointed at this moto, with `admin`'s
+    /// key, giving the users Keyport creates the policy `user_policy`.
+    pub fn iam_settings<'a>(
+        &'a self,
+        admin: &'a S3Key,
+        user_policy: &'a str,
+    ) -> Vec<(&'a str, &'a str)> {
+        vec![
+            ("driver", "aws_iam"),
+            ("endpoint", &self.url),
+            ("region", "us-east-1"),
+            ("access_key", &admin.access_key),
+            ("secret_key", &admin.secret),
+            ("user_policy", user_policy),
+        ]
+    }
+
     async fn wait_until_listening(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         let address = self.url.trim_start_matches("http://").to_string();
@@ -217,6 +234,19 @@ impl OpenStack {
             admin_project: value("ADMIN_PROJECT"),
             own_stack,
         }
+    }
+
+    /// The backend settings form of a `keystone` service with this stack's admin.
+    pub fn keystone_settings(&self) -> Vec<(&str, &str)> {
+        vec![
+            ("driver", "keystone"),
+            ("auth_url", &self.keystone_url),
+            ("username", &self.admin_user),
+            ("password", &self.admin_password),
+            ("user_domain", "Default"),
+            ("project", &self.admin_project),
+            ("project_domain", "Default"),
+        ]
     }
 
     async fn admin_token(&self, client: &reqwest::Client) -> String {

@@ -11,7 +11,10 @@ use reqwest::StatusCode;
 
 use crate::{
     backends::{Moto, OpenStack, S3Key, free_port},
-    helpers::{ADMIN_EMAIL, PASSWORD, TestApp, TestDb, Visitor, csrf_token, location},
+    helpers::{
+        ADMIN_EMAIL, TestApp, TestDb, Visitor, add_endpoint, add_service, complete_setup,
+        create_project, csrf_token, location, sign_in_as_admin,
+    },
     s3_clients::{Home, run},
 };
 
@@ -171,33 +174,33 @@ async fn reveal(visitor: &Visitor, page: &str, id: &str) -> String {
     unescape(&html[start..start + html[start..].find('"').unwrap()])
 }
 
-/// `aws s3 ls` (Debian's AWS CLI) with the key, against `endpoint`.
-fn aws_s3_ls(endpoint: &str, region: &str, key: &S3Key) -> Output {
+/// Debian's AWS CLI with `key`, in a fresh HOME.
+fn aws(key: &S3Key, region: &str, args: &[&str]) -> Output {
     let home = Home::new();
     run(home
         .command("/usr/bin/aws")
         .env("AWS_ACCESS_KEY_ID", &key.access_key)
         .env("AWS_SECRET_ACCESS_KEY", &key.secret)
         .env("AWS_DEFAULT_REGION", region)
-        .args(["--endpoint-url", endpoint, "s3", "ls"]))
+        .args(args))
+}
+
+/// `aws s3 ls` with the key, against `endpoint`.
+fn aws_s3_ls(endpoint: &str, region: &str, key: &S3Key) -> Output {
+    aws(key, region, &["--endpoint-url", endpoint, "s3", "ls"])
 }
 
 /// `aws iam list-access-keys` for `user`, as moto's admin.
 fn iam_access_keys(moto: &Moto, admin: &S3Key, user: &str) -> String {
-    let home = Home::new();
-    let output = run(home
-        .command("/usr/bin/aws")
-        .env("AWS_ACCESS_KEY_ID", &admin.access_key)
-        .env("AWS_SECRET_ACCESS_KEY", &admin.secret)
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .args([
-            "--endpoint-url",
-            &moto.url,
-            "iam",
-            "list-access-keys",
-            "--user-name",
-            user,
-        ]));
+    let args = [
+        "--endpoint-url",
+        &moto.url,
+        "iam",
+        "list-access-keys",
+        "--user-name",
+        user,
+    ];
+    let output = aws(admin, "us-east-1", &args);
     assert!(
         output.status.success(),
         "{}",
@@ -218,14 +221,7 @@ async fn iam_portal(moto: &Moto, admin_key: &S3Key) -> Driven {
     )
     .await;
     let (status, shown) = portal
-        .set_backend(&[
-            ("driver", "aws_iam"),
-            ("endpoint", &moto.url),
-            ("region", "us-east-1"),
-            ("access_key", &admin_key.access_key),
-            ("secret_key", &admin_key.secret),
-            ("user_policy", S3_POLICY),
-        ])
+        .set_backend(&moto.iam_settings(admin_key, S3_POLICY))
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{shown}");
     assert!(shown.contains("accepted"), "{shown}");
@@ -311,21 +307,18 @@ async fn iam_limits_and_refusals_are_clear_and_change_nothing() {
         .await
         .unwrap();
     portal.confirm("two", "delete").await;
-    let home = Home::new();
-    let made = run(home
-        .command("/usr/bin/aws")
-        .env("AWS_ACCESS_KEY_ID", &admin_key.access_key)
-        .env("AWS_SECRET_ACCESS_KEY", &admin_key.secret)
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .args([
-            "--endpoint-url",
-            &moto.url,
-            "iam",
-            "create-access-key",
-            "--user-name",
-            &user,
-        ]));
-    assert!(made.status.success());
+    let args = [
+        "--endpoint-url",
+        &moto.url,
+        "iam",
+        "create-access-key",
+        "--user-name",
+        &user,
+    ];
+    assert!(
+        works(&aws(&admin_key, "us-east-1", &args)),
+        "a key made outside Keyport"
+    );
     let (status, page) = portal.add("three", "key").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
@@ -464,17 +457,7 @@ async fn keystone_portal(stack: &OpenStack, project: &str) -> Driven {
         &[["Loopback", &stack.region, "auth", &stack.keystone_url]],
     )
     .await;
-    let (status, shown) = portal
-        .set_backend(&[
-            ("driver", "keystone"),
-            ("auth_url", &stack.keystone_url),
-            ("username", &stack.admin_user),
-            ("password", &stack.admin_password),
-            ("user_domain", "Default"),
-            ("project", &stack.admin_project),
-            ("project_domain", "Default"),
-        ])
-        .await;
+    let (status, shown) = portal.set_backend(&stack.keystone_settings()).await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{shown}");
     portal
 }
@@ -679,16 +662,7 @@ impl Server {
     }
 
     fn visitor(&self) -> Visitor {
-        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
-        Visitor {
-            base: self.base.clone(),
-            client: reqwest::Client::builder()
-                .cookie_provider(jar.clone())
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            jar,
-        }
+        Visitor::new(&self.base)
     }
 
     fn kill(mut self) {
@@ -729,56 +703,10 @@ async fn arrange(
     backend: &[(&str, &str)],
 ) -> (Visitor, String) {
     let admin = server.visitor();
-    type Step<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>);
-    let steps: [Step; 3] = [
-        (
-            "/setup",
-            "/setup",
-            vec![
-                ("email", ADMIN_EMAIL),
-                ("name", "Ada Admin"),
-                ("password", PASSWORD),
-                ("password_confirm", PASSWORD),
-            ],
-        ),
-        (
-            "/projects",
-            "/projects",
-            vec![("name", "Team"), ("slug", "team"), ("owner_email", "")],
-        ),
-        (
-            "/projects/team/services",
-            "/projects/team/services",
-            vec![
-                ("kind", kind),
-                ("name", "Storage"),
-                ("max_keys_per_owner", "2"),
-                ("os_project_name", os_project),
-                ("os_user_domain", "Default"),
-                ("os_project_domain", "Default"),
-            ],
-        ),
-    ];
-    let mut service_path = String::new();
-    for (page, action, fields) in steps {
-        let response = admin.submit(page, action, &fields).await;
-        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{action}");
-        service_path = location(&response);
-    }
-    let [site, region, interface, url] = endpoint;
-    let response = admin
-        .submit(
-            &service_path,
-            &format!("{service_path}/endpoints"),
-            &[
-                ("site", site),
-                ("region", region),
-                ("interface", interface),
-                ("url", url),
-            ],
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER, "endpoint added");
+    complete_setup(&admin).await;
+    create_project(&admin, "team", "").await;
+    let service_path = add_service(&admin, kind, "Storage", os_project).await;
+    add_endpoint(&admin, &service_path, endpoint).await;
     let settings = format!("{service_path}/backend");
     let response = admin.submit(&settings, &settings, backend).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER, "backend saved");
@@ -795,14 +723,7 @@ async fn arrange_iam(server: &Server, moto: &Moto, admin_key: &S3Key) -> (Visito
         "s3",
         "",
         ["Loopback", "us-east-1", "public", &moto.url],
-        &[
-            ("driver", "aws_iam"),
-            ("endpoint", &moto.url),
-            ("region", "us-east-1"),
-            ("access_key", &admin_key.access_key),
-            ("secret_key", &admin_key.secret),
-            ("user_policy", S3_POLICY),
-        ],
+        &moto.iam_settings(admin_key, S3_POLICY),
     )
     .await
 }
@@ -882,14 +803,7 @@ async fn a_portal_killed_between_intent_and_outcome_agrees_with_the_backend_afte
 
     // And the portal goes on: an add now works end to end.
     let admin = server.visitor();
-    let response = admin
-        .submit(
-            "/login",
-            "/login",
-            &[("email", ADMIN_EMAIL), ("password", PASSWORD)],
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    sign_in_as_admin(&admin).await;
     let response = admin
         .submit(
             &page,
@@ -930,15 +844,7 @@ async fn a_regeneration_killed_at_keystone_is_finished_after_restart() {
         "openstack",
         &project,
         ["Loopback", &stack.region, "public", &stack.swift_url],
-        &[
-            ("driver", "keystone"),
-            ("auth_url", &stack.keystone_url),
-            ("username", &stack.admin_user),
-            ("password", &stack.admin_password),
-            ("user_domain", "Default"),
-            ("project", &stack.admin_project),
-            ("project_domain", "Default"),
-        ],
+        &stack.keystone_settings(),
     )
     .await;
     let keyport = keyport::db::Db::connect(&db.url).await.unwrap();
@@ -978,14 +884,7 @@ async fn a_regeneration_killed_at_keystone_is_finished_after_restart() {
         .unwrap();
     assert_eq!(state, "active", "the add was finished, not lost");
     let admin = server.visitor();
-    let signed_in = admin
-        .submit(
-            "/login",
-            "/login",
-            &[("email", ADMIN_EMAIL), ("password", PASSWORD)],
-        )
-        .await;
-    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    sign_in_as_admin(&admin).await;
     let region = stack.region.as_str();
     let old_key = S3Key {
         access_key: old_access.clone(),
@@ -1025,14 +924,7 @@ async fn a_regeneration_killed_at_keystone_is_finished_after_restart() {
         ("active", new_access.as_str())
     );
     let admin = server.visitor();
-    let signed_in = admin
-        .submit(
-            "/login",
-            "/login",
-            &[("email", ADMIN_EMAIL), ("password", PASSWORD)],
-        )
-        .await;
-    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    sign_in_as_admin(&admin).await;
     let new_key = S3Key {
         access_key: new_access,
         secret: reveal(&admin, &page, &id).await,

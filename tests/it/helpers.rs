@@ -94,35 +94,13 @@ impl TestApp {
 
     /// A new visitor with an empty cookie jar.
     pub fn visitor(&self) -> Visitor {
-        let jar = Arc::new(Jar::default());
-        let client = Client::builder()
-            .cookie_provider(jar.clone())
-            .redirect(Policy::none())
-            .build()
-            .unwrap();
-        Visitor {
-            base: self.url.clone(),
-            client,
-            jar,
-        }
+        Visitor::new(&self.url)
     }
 
     /// Completes setup and returns the signed-in instance admin.
     pub async fn admin(&self) -> Visitor {
         let admin = self.visitor();
-        let response = admin
-            .submit(
-                "/setup",
-                "/setup",
-                &[
-                    ("email", ADMIN_EMAIL),
-                    ("name", "Ada Admin"),
-                    ("password", PASSWORD),
-                    ("password_confirm", PASSWORD),
-                ],
-            )
-            .await;
-        assert_eq!(response.status(), StatusCode::SEE_OTHER, "setup succeeds");
+        complete_setup(&admin).await;
         admin
     }
 
@@ -163,22 +141,7 @@ impl TestApp {
 
     /// A project created by the admin, with `owner` as its owner.
     pub async fn project(&self, admin: &Visitor, slug: &str, owner_email: &str) {
-        let response = admin
-            .submit(
-                "/projects",
-                "/projects",
-                &[
-                    ("name", &format!("Project {slug}")),
-                    ("slug", slug),
-                    ("owner_email", owner_email),
-                ],
-            )
-            .await;
-        assert_eq!(
-            response.status(),
-            StatusCode::SEE_OTHER,
-            "project {slug} created"
-        );
+        create_project(admin, slug, owner_email).await;
     }
 
     /// A service of project `team`, added by `admin`; returns its page's path
@@ -190,48 +153,12 @@ impl TestApp {
         name: &str,
         os_project: &str,
     ) -> String {
-        let response = admin
-            .submit(
-                "/projects/team/services",
-                "/projects/team/services",
-                &[
-                    ("kind", kind),
-                    ("name", name),
-                    ("max_keys_per_owner", "2"),
-                    ("os_project_name", os_project),
-                    ("os_user_domain", "Default"),
-                    ("os_project_domain", "Default"),
-                ],
-            )
-            .await;
-        assert_eq!(
-            response.status(),
-            StatusCode::SEE_OTHER,
-            "service {name} added"
-        );
-        location(&response)
+        add_service(admin, kind, name, os_project).await
     }
 
     /// An endpoint `[site, region, interface, url]` of the service at `service_path`.
     pub async fn endpoint(&self, admin: &Visitor, service_path: &str, fields: [&str; 4]) {
-        let [site, region, interface, url] = fields;
-        let response = admin
-            .submit(
-                service_path,
-                &format!("{service_path}/endpoints"),
-                &[
-                    ("site", site),
-                    ("region", region),
-                    ("interface", interface),
-                    ("url", url),
-                ],
-            )
-            .await;
-        assert_eq!(
-            response.status(),
-            StatusCode::SEE_OTHER,
-            "endpoint {url} added"
-        );
+        add_endpoint(admin, service_path, fields).await;
     }
 
     pub async fn user_id(&self, email: &str) -> String {
@@ -251,6 +178,21 @@ pub struct Visitor {
 }
 
 impl Visitor {
+    /// A visitor of the portal at `base`, with an empty cookie jar.
+    pub fn new(base: &str) -> Visitor {
+        let jar = Arc::new(Jar::default());
+        let client = Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(Policy::none())
+            .build()
+            .unwrap();
+        Visitor {
+            base: base.to_string(),
+            client,
+            jar,
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -299,6 +241,106 @@ impl Visitor {
             .find_map(|c| c.strip_prefix("keyport_session="))
             .map(str::to_string)
     }
+}
+
+/// Completes setup as the instance admin, with `visitor` signed in afterwards.
+pub async fn complete_setup(visitor: &Visitor) {
+    let response = visitor
+        .submit(
+            "/setup",
+            "/setup",
+            &[
+                ("email", ADMIN_EMAIL),
+                ("name", "Ada Admin"),
+                ("password", PASSWORD),
+                ("password_confirm", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "setup succeeds");
+}
+
+/// Signs `visitor` in as the instance admin.
+pub async fn sign_in_as_admin(visitor: &Visitor) {
+    let response = visitor
+        .submit(
+            "/login",
+            "/login",
+            &[("email", ADMIN_EMAIL), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "the admin signs in"
+    );
+}
+
+/// A project created by the admin, with `owner` as its owner.
+pub async fn create_project(admin: &Visitor, slug: &str, owner_email: &str) {
+    let response = admin
+        .submit(
+            "/projects",
+            "/projects",
+            &[
+                ("name", &format!("Project {slug}")),
+                ("slug", slug),
+                ("owner_email", owner_email),
+            ],
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "project {slug} created"
+    );
+}
+
+/// A service of project `team`, added by `admin`; returns its page's path
+/// (`/projects/team/services/ID`). OpenStack services sign in to project `os_project`.
+pub async fn add_service(admin: &Visitor, kind: &str, name: &str, os_project: &str) -> String {
+    let response = admin
+        .submit(
+            "/projects/team/services",
+            "/projects/team/services",
+            &[
+                ("kind", kind),
+                ("name", name),
+                ("max_keys_per_owner", "2"),
+                ("os_project_name", os_project),
+                ("os_user_domain", "Default"),
+                ("os_project_domain", "Default"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "service {name} added"
+    );
+    location(&response)
+}
+
+/// An endpoint `[site, region, interface, url]` of the service at `service_path`.
+pub async fn add_endpoint(admin: &Visitor, service_path: &str, fields: [&str; 4]) {
+    let [site, region, interface, url] = fields;
+    let response = admin
+        .submit(
+            service_path,
+            &format!("{service_path}/endpoints"),
+            &[
+                ("site", site),
+                ("region", region),
+                ("interface", interface),
+                ("url", url),
+            ],
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "endpoint {url} added"
+    );
 }
 
 pub fn csrf_token(html: &str) -> Option<String> {
