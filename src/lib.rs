@@ -77,13 +77,14 @@ impl App {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        tracing::info!(address = %self.local_addr(), "serving");
         web::spawn_session_cleanup(self.db.clone());
-        lifecycle::spawn_reconciler(
+        lifecycle::reconcile_and_spawn(
             self.db.clone(),
             self.state.master_key.clone(),
             self.state.http.clone(),
-        );
+        )
+        .await;
+        tracing::info!(address = %self.local_addr(), "serving");
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();

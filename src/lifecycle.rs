@@ -160,8 +160,14 @@ async fn failpoint(name: &str) {
 }
 
 /// The name Keyport gives an owner's backend user: the project, the owner's name, and a short
-/// hash of the owner's id so that two owners never collide.
-pub fn backend_user_name(project_slug: &str, owner: &Owner, label: &str) -> String {
+/// hash of the service and owner ids, so that two owners, or one owner in two services of the
+/// same backend, never share a user.
+pub fn backend_user_name(
+    project_slug: &str,
+    service_id: &str,
+    owner: &Owner,
+    label: &str,
+) -> String {
     let id = match owner {
         Owner::User(id) | Owner::App(id) => id,
     };
@@ -178,7 +184,8 @@ pub fn backend_user_name(project_slug: &str, owner: &Owner, label: &str) -> Stri
         .take(24)
         .collect();
     let slug: String = project_slug.chars().take(20).collect();
-    format!("keyport-{slug}-{clean}-{}", &sha256_hex(id)[..6])
+    let hash = sha256_hex(&format!("{service_id}/{id}"));
+    format!("keyport-{slug}-{clean}-{}", &hash[..6])
 }
 
 /// The owner's backend user, created at the backend on first use.
@@ -297,6 +304,8 @@ pub async fn add(env: Env<'_>, new: NewKey<'_>) -> Result<String, OpError> {
     }
     let issued = match driver.issue(&user, new.kind, chosen.as_ref()).await {
         Ok(issued) => issued,
+        // The backend may have acted: the row stays for reconcile to finish or undo.
+        Err(e @ DriverError::Uncertain(_)) => return Err(e.into()),
         Err(e) => {
             db::credentials::delete(env.db, new.id).await?;
             return Err(e.into());
@@ -306,7 +315,13 @@ pub async fn add(env: Env<'_>, new: NewKey<'_>) -> Result<String, OpError> {
     let sealed = env
         .seal(&service.project_id, new.id, SECRET_FIELD, &issued.secret)
         .await?;
-    db::credentials::activate(env.db, new.id, &issued.access_key, &sealed).await?;
+    if !db::credentials::activate(env.db, new.id, &issued.access_key, &sealed).await? {
+        // Reconcile took the row meanwhile: the key just issued is nobody's.
+        driver
+            .revoke(&user, new.kind, &issued.access_key, false)
+            .await?;
+        return Err(OpError::Busy);
+    }
     Ok(issued.access_key)
 }
 
@@ -353,6 +368,7 @@ pub async fn regenerate(
     }
     let issued = match driver.issue(&user, credential.kind, chosen.as_ref()).await {
         Ok(issued) => issued,
+        Err(e @ DriverError::Uncertain(_)) => return Err(e.into()),
         Err(e) => {
             db::credentials::set_state(env.db, &credential.id, "active", None).await?;
             return Err(e.into());
@@ -367,14 +383,17 @@ pub async fn regenerate(
             &issued.secret,
         )
         .await?;
-    db::credentials::rotated(
+    if !db::credentials::rotated(
         env.db,
         &credential.id,
         &issued.access_key,
         &sealed,
         &credential.access_key,
     )
-    .await?;
+    .await?
+    {
+        return Err(OpError::Busy);
+    }
     let warning = retire(env, driver.as_ref(), credential, &user, &credential.access_key)
         .await
         .err()
@@ -415,12 +434,16 @@ pub async fn delete(
     if !db::credentials::set_state(env.db, &credential.id, "deleting", None).await? {
         return Err(OpError::Busy);
     }
-    if let Err(e) = driver
+    match driver
         .revoke(&user, credential.kind, &credential.access_key, false)
         .await
     {
-        db::credentials::set_state(env.db, &credential.id, "active", None).await?;
-        return Err(e.into());
+        Ok(()) => {}
+        Err(e @ DriverError::Uncertain(_)) => return Err(e.into()),
+        Err(e) => {
+            db::credentials::set_state(env.db, &credential.id, "active", None).await?;
+            return Err(e.into());
+        }
     }
     failpoint("after-revoke").await;
     db::credentials::delete(env.db, &credential.id).await?;
@@ -525,15 +548,13 @@ pub async fn finish(env: Env<'_>, credential: &Credential) -> Result<String, OpE
                         key.access_key, credential.access_key
                     )
                 }
-                _ => {
-                    db::credentials::set_state(env.db, id, "active", None).await?;
-                    let revoked = if credential.kind == CredentialKind::Key
-                        && service.kind.as_str() == "openstack"
-                    {
-                        Vec::new()
-                    } else {
-                        revoke_unknown(env, driver, &service, &user).await?
+                chosen => {
+                    // Only where the backend chose the key can an unknown one be ours.
+                    let revoked = match chosen {
+                        None => revoke_unknown(env, driver, &service, &user).await?,
+                        Some(_) => Vec::new(),
                     };
+                    db::credentials::set_state(env.db, id, "active", None).await?;
                     format!(
                         "undone: {} stays; revoked at the backend: {revoked:?}",
                         credential.access_key
@@ -593,21 +614,34 @@ pub async fn finish_interrupted(env: Env<'_>, cutoff: i64) -> anyhow::Result<usi
 /// than every backend timeout of one operation together.
 pub const INTERRUPTED_AFTER: Duration = Duration::from_secs(300);
 
-/// Reconciles at start (everything: nothing is under way yet), then every few minutes.
-pub fn spawn_reconciler(db: Db, master: std::sync::Arc<MasterKey>, http: reqwest::Client) {
+/// How long the start waits for reconcile before serving; what is left is done in the background.
+const START_RECONCILE_LIMIT: Duration = Duration::from_secs(30);
+
+/// Reconciles everything before the portal serves (no operation of this process is under way
+/// yet), then, in the background, every minute the operations older than [`INTERRUPTED_AFTER`].
+pub async fn reconcile_and_spawn(db: Db, master: std::sync::Arc<MasterKey>, http: reqwest::Client) {
+    let env = Env {
+        db: &db,
+        master: &master,
+        http: &http,
+    };
+    match tokio::time::timeout(START_RECONCILE_LIMIT, finish_interrupted(env, i64::MAX)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "reconcile at start failed"),
+        Err(_) => tracing::warn!("reconcile at start takes long; going on in the background"),
+    }
     tokio::spawn(async move {
-        let mut cutoff = db::now();
         loop {
+            tokio::time::sleep(INTERRUPTED_AFTER / 5).await;
             let env = Env {
                 db: &db,
                 master: &master,
                 http: &http,
             };
+            let cutoff = db::now() - INTERRUPTED_AFTER.as_secs() as i64;
             if let Err(e) = finish_interrupted(env, cutoff).await {
                 tracing::warn!(error = %e, "reconcile failed");
             }
-            tokio::time::sleep(INTERRUPTED_AFTER / 5).await;
-            cutoff = db::now() - INTERRUPTED_AFTER.as_secs() as i64;
         }
     });
 }

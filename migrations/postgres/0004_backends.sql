@@ -10,8 +10,8 @@ create table backend_users (
     owner_app_id text references apps(id) on delete cascade,
     backend_id text not null,            -- Keystone user id, IAM user name
     backend_name text not null,
-    created_by_keyport integer not null,
-    created_at integer not null,
+    created_by_keyport bigint not null,
+    created_at bigint not null,
     check ((owner_user_id is null) <> (owner_app_id is null))
 );
 create unique index backend_users_owner
@@ -21,7 +21,7 @@ create unique index backend_users_owner
 -- access_key/secret, the new one Keyport chose in pending_*), 'retiring' (new key in place, the
 -- old one in pending_access_key still to revoke), 'deleting'. Reconcile finishes or undoes them.
 alter table credentials add column state text not null default 'active';
-alter table credentials add column state_since integer;
+alter table credentials add column state_since bigint;
 alter table credentials add column pending_access_key text not null default '';
 alter table credentials add column pending_secret bytea;
 alter table credentials add column backend_user text not null default '';

@@ -116,3 +116,24 @@ pub async fn unlink(db: &Db, service_id: &str, owner: &Owner) -> sqlx::Result<bo
     .await?;
     Ok(deleted.rows_affected() == 1)
 }
+
+/// Whether `backend_id` is the backend user of another owner, or of another service.
+pub async fn held_elsewhere(
+    db: &Db,
+    service_id: &str,
+    owner: &Owner,
+    backend_id: &str,
+) -> sqlx::Result<bool> {
+    let (user, app) = columns(owner);
+    let count: i64 = sqlx::query_scalar(
+        "select count(*) from backend_users where backend_id = $1
+         and not (service_id = $2 and (owner_user_id = $3 or owner_app_id = $4))",
+    )
+    .bind(backend_id)
+    .bind(service_id)
+    .bind(user)
+    .bind(app)
+    .fetch_one(db.pool())
+    .await?;
+    Ok(count > 0)
+}

@@ -175,15 +175,16 @@ impl Driver for AwsIam<'_> {
             (false, true) => {
                 self.expect("CreateUser", &[("UserName", name)]).await?;
                 if !self.settings.user_policy.trim().is_empty() {
-                    self.expect(
-                        "PutUserPolicy",
-                        &[
-                            ("UserName", name),
-                            ("PolicyName", "keyport"),
-                            ("PolicyDocument", &self.settings.user_policy),
-                        ],
-                    )
-                    .await?;
+                    let policy = [
+                        ("UserName", name),
+                        ("PolicyName", "keyport"),
+                        ("PolicyDocument", self.settings.user_policy.as_str()),
+                    ];
+                    if let Err(e) = self.expect("PutUserPolicy", &policy).await {
+                        // Not left half-made: the next add would find it and refuse it.
+                        let _ = self.call("DeleteUser", &[("UserName", name)]).await;
+                        return Err(e);
+                    }
                 }
             }
             (true, false) => {}
@@ -287,6 +288,11 @@ impl Driver for AwsIam<'_> {
     async fn check(&self) -> Result<(), DriverError> {
         self.expect("ListUsers", &[("MaxItems", "1")]).await?;
         Ok(())
+    }
+
+    async fn admin_user(&self) -> Result<Option<String>, DriverError> {
+        // GetUser without a name answers about the caller.
+        Ok(text(&self.expect("GetUser", &[]).await?, "UserName"))
     }
 }
 

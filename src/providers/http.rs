@@ -35,14 +35,17 @@ pub fn unreachable(what: &str, url: &str, error: &reqwest::Error) -> DriverError
                 .map(|h| format!("{h}:{}", u.port_or_known_default().unwrap_or(0)))
         })
         .unwrap_or_else(|| "the backend".to_string());
+    if error.is_connect() {
+        return DriverError::Unreachable(format!("{what} at {host} could not be reached."));
+    }
     let how = if error.is_timeout() {
         "did not answer in time"
-    } else if error.is_connect() {
-        "could not be reached"
     } else {
-        "broke off the answer"
+        "broke off its answer"
     };
-    DriverError::Unreachable(format!("{what} at {host} {how}."))
+    DriverError::Uncertain(format!(
+        "{what} at {host} {how}; it may have acted. Keyport checks the key at the backend and finishes or undoes the change (Reconcile)."
+    ))
 }
 
 /// What signs a request: the key pair, the region and the AWS service name (`iam`, `s3`).

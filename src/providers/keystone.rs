@@ -208,14 +208,20 @@ impl<'a> Keystone<'a> {
         let path = format!("roles?name={MEMBER_ROLE}");
         let role = id_of(first(&self.get(token, &path, "list roles").await?, "roles"))
             .ok_or_else(|| DriverError::Refused("Keystone has no member role.".into()))?;
-        self.call(
-            token,
-            Method::PUT,
-            &format!("projects/{project}/users/{user}/roles/{role}"),
-            None,
-            "grant the member role",
-        )
-        .await?;
+        let (status, _) = self
+            .call(
+                token,
+                Method::PUT,
+                &format!("projects/{project}/users/{user}/roles/{role}"),
+                None,
+                "grant the member role",
+            )
+            .await?;
+        if status == StatusCode::NOT_FOUND {
+            return Err(DriverError::Refused(
+                "Keystone could not grant the member role (HTTP 404).".into(),
+            ));
+        }
         Ok(())
     }
 
@@ -264,6 +270,16 @@ impl<'a> Keystone<'a> {
     }
 }
 
+/// Whether an access key can go into a URL path as it is: Keystone's are hex, but a user may
+/// create EC2 credentials with any `access`, and `..` in a path would reach another resource.
+fn safe_key(access_key: &str) -> bool {
+    !access_key.is_empty()
+        && access_key.len() <= 128
+        && access_key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
 fn urlencode(value: &str) -> String {
     form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
@@ -288,7 +304,7 @@ impl Driver for Keystone<'_> {
             &self.get(&token, &path, "list users").await?,
             "users",
         ));
-        let id = match (existing, create) {
+        let (id, created) = match (existing, create) {
             (Some(_), true) => {
                 return Err(DriverError::Refused(format!(
                     "A Keystone user named {name} already exists. An admin can link it to this \
@@ -300,7 +316,7 @@ impl Driver for Keystone<'_> {
                     "Keystone has no user named {name}."
                 )));
             }
-            (Some(id), false) => id,
+            (Some(id), false) => (id, false),
             (None, true) => {
                 let body = json!({"user": {
                     "name": name, "domain_id": domain, "default_project_id": project,
@@ -309,13 +325,23 @@ impl Driver for Keystone<'_> {
                 let (_, answer) = self
                     .call(&token, Method::POST, "users", Some(body), "create the user")
                     .await?;
-                answer["user"]["id"]
+                let id = answer["user"]["id"]
                     .as_str()
                     .map(str::to_string)
-                    .ok_or_else(|| DriverError::Refused("Keystone created no user.".into()))?
+                    .ok_or_else(|| DriverError::Refused("Keystone created no user.".into()))?;
+                (id, true)
             }
         };
-        self.grant_member(&token, &project, &id).await?;
+        if let Err(e) = self.grant_member(&token, &project, &id).await {
+            if created {
+                // Not left half-made: the next add would find it and refuse to take it over.
+                let path = format!("users/{id}");
+                let _ = self
+                    .call(&token, Method::DELETE, &path, None, "delete the user")
+                    .await;
+            }
+            return Err(e);
+        }
         Ok(BackendUser {
             id,
             name: name.to_string(),
@@ -399,6 +425,9 @@ impl Driver for Keystone<'_> {
             CredentialKind::Key if replaced => Ok(()),
             // A password nobody knows: the user stays (with its EC2 pairs), the secret stops working.
             CredentialKind::Key => self.set_password(&token, user, &new_password()).await,
+            CredentialKind::Ec2 if !safe_key(access_key) => Err(DriverError::Refused(format!(
+                "Keyport does not revoke the EC2 credential {access_key:?}: its access key is not a plain key."
+            ))),
             CredentialKind::Ec2 => {
                 let path = format!("users/{}/credentials/OS-EC2/{access_key}", user.id);
                 self.call(
@@ -465,5 +494,9 @@ impl Driver for Keystone<'_> {
 
     async fn check(&self) -> Result<(), DriverError> {
         self.admin_token().await.map(|_| ())
+    }
+
+    async fn admin_user(&self) -> Result<Option<String>, DriverError> {
+        Ok(Some(self.settings.username.clone()))
     }
 }

@@ -51,9 +51,12 @@ pub struct BackendKey {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DriverError {
-    /// The backend did not answer in time, or not at all.
+    /// The backend could not be reached: it cannot have acted.
     #[error("{0}")]
     Unreachable(String),
+    /// The backend did not answer in time, or broke off its answer: it may have acted.
+    #[error("{0}")]
+    Uncertain(String),
     /// The backend answered and refused; the message is for the user and holds no secret.
     #[error("{0}")]
     Refused(String),
@@ -139,6 +142,11 @@ pub trait Driver: Send + Sync {
 
     /// Checks the admin credentials with one real call.
     async fn check(&self) -> Result<(), DriverError>;
+
+    /// The name of the user Keyport acts as at the backend, which no owner may be linked to.
+    async fn admin_user(&self) -> Result<Option<String>, DriverError> {
+        Ok(None)
+    }
 }
 
 /// The driver of a service with its settings.

@@ -39,7 +39,9 @@ fn done(started: Instant, verdict: Verdict, detail: String) -> Probe {
 
 fn failed(started: Instant, error: DriverError) -> Probe {
     match error {
-        DriverError::Unreachable(message) => done(started, Verdict::Unreachable, message),
+        DriverError::Unreachable(message) | DriverError::Uncertain(message) => {
+            done(started, Verdict::Unreachable, message)
+        }
         DriverError::Refused(message) => done(started, Verdict::Denied, message),
     }
 }

@@ -149,9 +149,23 @@ impl BackendForm {
                 let auth_url = errors.check("auth_url", validate::endpoint_url(&self.auth_url));
                 let username = required(errors, "username", &self.username);
                 let project = required(errors, "project", &self.project);
+                // A saved password goes only where it went before: to the same URL, as the same user.
                 let password = match (self.password.is_empty(), saved) {
                     (false, _) => self.password.clone(),
-                    (true, DriverSettings::Keystone(k)) => k.password.clone(),
+                    (true, DriverSettings::Keystone(k))
+                        if k.auth_url == auth_url
+                            && k.username == username
+                            && k.user_domain == self.user_domain.trim() =>
+                    {
+                        k.password.clone()
+                    }
+                    (true, DriverSettings::Keystone(_)) => {
+                        errors.add(
+                            "password",
+                            "Enter the admin password again: the URL or the user changed.",
+                        );
+                        Zeroizing::default()
+                    }
                     (true, _) => {
                         errors.add("password", "Enter the admin user's password.");
                         Zeroizing::default()
@@ -174,7 +188,18 @@ impl BackendForm {
                 let access_key = required(errors, "access_key", &self.access_key);
                 let secret_key = match (self.secret_key.is_empty(), saved) {
                     (false, _) => self.secret_key.clone(),
-                    (true, DriverSettings::AwsIam(i)) => i.secret_key.clone(),
+                    (true, DriverSettings::AwsIam(i))
+                        if i.endpoint == endpoint && i.access_key == access_key =>
+                    {
+                        i.secret_key.clone()
+                    }
+                    (true, DriverSettings::AwsIam(_)) => {
+                        errors.add(
+                            "secret_key",
+                            "Enter the secret again: the endpoint or the access key changed.",
+                        );
+                        Zeroizing::default()
+                    }
                     (true, _) => {
                         errors.add("secret_key", "Enter the admin key's secret.");
                         Zeroizing::default()
@@ -371,8 +396,31 @@ async fn link_post(
         let name = form.backend_name.trim();
         let settings = state.env().settings(&service).await?;
         let driver = providers::driver(&settings, placement(&service), &state.http);
-        match driver.user(name, false).await {
-            Err(e) => format!("Nothing was changed: {e}"),
+        let admin = driver.admin_user().await;
+        let found = match admin {
+            Ok(admin) if admin.as_deref() == Some(name) => Err(
+                "Nothing was changed: Keyport's own admin user cannot be linked to an owner."
+                    .to_string(),
+            ),
+            Ok(_) => driver
+                .user(name, false)
+                .await
+                .map_err(|e| format!("Nothing was changed: {e}")),
+            Err(e) => Err(format!("Nothing was changed: {e}")),
+        };
+        let found = match found {
+            Ok(user)
+                if db::backend_users::held_elsewhere(&state.db, &service.id, &owner, &user.id)
+                    .await? =>
+            {
+                Err(format!(
+                    "Nothing was changed: {name} is already the backend user of another owner or service."
+                ))
+            }
+            other => other,
+        };
+        match found {
+            Err(message) => message,
             Ok(user) => {
                 db::backend_users::unlink(&state.db, &service.id, &owner).await?;
                 db::backend_users::insert(
@@ -505,8 +553,10 @@ async fn finish_post(
 ) -> Result<Response, PageError> {
     let service = managed_service(&state, &member, &id).await?;
     let mut done = Vec::new();
-    for credential in db::credentials::all_for_service(&state.db, &service.id).await? {
-        if credential.state == "active" {
+    // Only operations older than any request could take: never one still under way.
+    let cutoff = db::now() - lifecycle::INTERRUPTED_AFTER.as_secs() as i64;
+    for credential in db::credentials::interrupted(&state.db, cutoff).await? {
+        if credential.service_id != service.id {
             continue;
         }
         let outcome = match lifecycle::finish(state.env(), &credential).await {
@@ -520,7 +570,7 @@ async fn finish_post(
         done.push(format!("{}: {outcome}", credential.name));
     }
     let notice = if done.is_empty() {
-        "Nothing was interrupted.".to_string()
+        "Nothing to finish: changes under way for less than five minutes are left to finish on their own.".to_string()
     } else {
         done.join(" · ")
     };
@@ -621,9 +671,14 @@ async fn forget_post(
     Form(form): Form<ForgetForm>,
 ) -> Result<Response, PageError> {
     let service = managed_service(&state, &member, &id).await?;
-    let report = lifecycle::report(state.env(), &service)
-        .await
-        .map_err(|e| PageError::Internal(anyhow::anyhow!(e)))?;
+    let report = match lifecycle::report(state.env(), &service).await {
+        Ok(report) => report,
+        Err(OpError::Internal(e)) => return Err(e.into()),
+        Err(e) => {
+            session::set_notice(&member.session, format!("Nothing was changed: {e}")).await?;
+            return Ok(Redirect::to(&reconcile_url(&member.project, &id)).into_response());
+        }
+    };
     let credential = report
         .missing
         .iter()

@@ -402,6 +402,7 @@ async fn op_refused(
     error: OpError,
 ) -> Result<Response, PageError> {
     let message = match error {
+        OpError::Driver(e @ providers::DriverError::Uncertain(_)) => e.to_string(),
         OpError::Driver(e) => format!("Nothing was changed: {e}"),
         OpError::Busy => {
             "Nothing was changed: another change to this credential is under way.".to_string()
@@ -558,7 +559,8 @@ async fn credentials_post(
                 .map(|app| app.name)
                 .unwrap_or_default(),
         };
-        let backend_name = lifecycle::backend_user_name(&member.project.slug, &owner, &label);
+        let backend_name =
+            lifecycle::backend_user_name(&member.project.slug, &service.id, &owner, &label);
         lifecycle::add(
             state.env(),
             NewKey {
@@ -579,6 +581,10 @@ async fn credentials_post(
         Ok(access_key) => access_key,
         Err(OpError::LimitReached(limit)) => {
             errors.add("limit", limit_message(limit));
+            return add_failed(&state, member, &service, form, errors).await;
+        }
+        Err(OpError::Driver(e @ providers::DriverError::Uncertain(_))) => {
+            errors.add("limit", e.to_string());
             return add_failed(&state, member, &service, form, errors).await;
         }
         Err(OpError::Driver(e)) => {

@@ -404,16 +404,65 @@ async fn an_owner_can_be_linked_to_an_existing_iam_user() {
         refused.contains("no IAM user named nobody-here"),
         "{refused}"
     );
-    // `tester` is moto's admin user, made by the test: it exists outside Keyport.
-    let linked = link("tester").await;
+    // `tester` is the user of Keyport's admin key: never an owner's.
+    let refused = link("tester").await;
+    assert!(refused.contains("own admin user"), "{refused}");
+    let args = [
+        "--endpoint-url",
+        &moto.url,
+        "iam",
+        "create-user",
+        "--user-name",
+        "existing",
+    ];
+    assert!(
+        works(&aws(&admin_key, "us-east-1", &args)),
+        "a user made outside Keyport"
+    );
+    let linked = link("existing").await;
     assert!(linked.contains("Linked"), "{linked}");
     assert_eq!(portal.add("linked", "key").await.0, StatusCode::SEE_OTHER);
     let key = portal.key("linked").await;
-    assert!(iam_access_keys(&moto, &admin_key, "tester").contains(&key.access_key));
+    assert!(iam_access_keys(&moto, &admin_key, "existing").contains(&key.access_key));
     let relink = link("").await;
     assert!(
         relink.contains("Nothing was changed"),
         "an owner with keys stays linked"
+    );
+}
+
+#[tokio::test]
+async fn a_backend_that_does_not_answer_in_time_leaves_the_change_to_reconcile() {
+    let (moto, admin_key) = Moto::start().await;
+    let portal = iam_portal(&moto, &admin_key).await;
+    // The owner's IAM user exists; then IAM stops answering (accepts, never replies).
+    assert_eq!(portal.add("first", "key").await.0, StatusCode::SEE_OTHER);
+    portal.confirm("first", "delete").await;
+    let address = moto.url.trim_start_matches("http://").to_string();
+    drop(moto);
+    let listener = std::net::TcpListener::bind(&address).unwrap();
+    let _hanging = std::thread::spawn(move || {
+        let held: Vec<_> = listener.incoming().take(4).collect();
+        std::thread::sleep(Duration::from_secs(120));
+        drop(held);
+    });
+    let (status, page) = portal.add("second", "key").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let page = unescape(&page);
+    assert!(
+        page.contains("did not answer in time; it may have acted"),
+        "{page}"
+    );
+    assert!(!page.contains("Nothing was changed"));
+    let state: String = sqlx::query_scalar("select state from credentials where name = 'second'")
+        .fetch_one(portal.app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(state, "creating", "left for reconcile, not forgotten");
+    let listing = portal.admin.get_text(&portal.page).await.1;
+    assert!(
+        !listing.contains("second"),
+        "a key that may not work is not shown"
     );
 }
 
@@ -448,6 +497,24 @@ async fn wrong_backend_settings_are_not_saved() {
     let (status, page) = portal.set_backend(&[("driver", "keystone")]).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(page.contains("Keystone is for OpenStack services"));
+
+    // A saved secret is kept when left empty, but never sent to another endpoint.
+    let (status, _) = portal.set_backend(&moto.iam_settings(&admin_key, "")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let elsewhere = "http://127.0.0.1:9/";
+    let mut fields = moto.iam_settings(&admin_key, "");
+    fields.retain(|(name, _)| *name != "secret_key");
+    let (status, shown) = portal.set_backend(&fields).await;
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "the same endpoint keeps the secret: {shown}"
+    );
+    fields.retain(|(name, _)| *name != "endpoint");
+    fields.push(("endpoint", elsewhere));
+    let (status, page) = portal.set_backend(&fields).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("Enter the secret again"), "{page}");
 }
 
 async fn keystone_portal(stack: &OpenStack, project: &str) -> Driven {
