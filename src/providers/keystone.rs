@@ -86,13 +86,8 @@ impl<'a> Keystone<'a> {
     /// Issues a token; `Ok(None)` when Keystone refuses the credentials.
     async fn token_for(&self, auth: Value) -> Result<Option<String>, DriverError> {
         let url = self.url("auth/tokens");
-        let response = self
-            .http
-            .post(&url)
-            .json(&json!({ "auth": auth }))
-            .send()
-            .await
-            .map_err(|e| unreachable("Keystone", &url, &e))?;
+        let request = self.http.post(&url).json(&json!({ "auth": auth }));
+        let response = send(request, true, &url).await?;
         match response.status() {
             StatusCode::CREATED | StatusCode::OK => Ok(response
                 .headers()
@@ -136,6 +131,8 @@ impl<'a> Keystone<'a> {
         // Keystone's validation messages may quote the request: a refusal of a request that
         // carried a password or a secret is reported without them.
         let quote_backend = body.is_none();
+        // Creating twice is not the same as creating once; everything else Keyport asks is.
+        let repeatable = method != Method::POST;
         let mut request = self
             .http
             .request(method, &url)
@@ -143,10 +140,7 @@ impl<'a> Keystone<'a> {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| unreachable("Keystone", &url, &e))?;
+        let response = send(request, repeatable, &url).await?;
         let status = response.status();
         let bytes = response
             .bytes()
@@ -278,6 +272,36 @@ fn safe_key(access_key: &str) -> bool {
         && access_key
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// Sends a request. A 5xx answer to a request that is safe to repeat is tried once more after a
+/// short pause: Keystone answers 500 now and then under load ("database is locked" on SQLite,
+/// a lost database connection elsewhere), and one retry hides that from the user.
+async fn send(
+    request: reqwest::RequestBuilder,
+    repeatable: bool,
+    url: &str,
+) -> Result<reqwest::Response, DriverError> {
+    let again = if repeatable {
+        request.try_clone()
+    } else {
+        None
+    };
+    let response = request
+        .send()
+        .await
+        .map_err(|e| unreachable("Keystone", url, &e))?;
+    match again {
+        Some(again) if response.status().is_server_error() => {
+            tracing::warn!(status = %response.status(), "Keystone answered a server error; trying once more");
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            again
+                .send()
+                .await
+                .map_err(|e| unreachable("Keystone", url, &e))
+        }
+        _ => Ok(response),
+    }
 }
 
 fn urlencode(value: &str) -> String {
@@ -419,16 +443,19 @@ impl Driver for Keystone<'_> {
         access_key: &str,
         replaced: bool,
     ) -> Result<(), DriverError> {
-        let token = self.admin_token().await?;
         match kind {
             // The new password already replaced the old one.
             CredentialKind::Key if replaced => Ok(()),
             // A password nobody knows: the user stays (with its EC2 pairs), the secret stops working.
-            CredentialKind::Key => self.set_password(&token, user, &new_password()).await,
+            CredentialKind::Key => {
+                let token = self.admin_token().await?;
+                self.set_password(&token, user, &new_password()).await
+            }
             CredentialKind::Ec2 if !safe_key(access_key) => Err(DriverError::Refused(format!(
                 "Keyport does not revoke the EC2 credential {access_key:?}: its access key is not a plain key."
             ))),
             CredentialKind::Ec2 => {
+                let token = self.admin_token().await?;
                 let path = format!("users/{}/credentials/OS-EC2/{access_key}", user.id);
                 self.call(
                     &token,

@@ -134,6 +134,16 @@ impl Driven {
         notice(&self.admin.get_text(&location(&response)).await.1)
     }
 
+    /// Confirms `action` and checks that the portal says it was done, in full.
+    async fn done(&self, name: &str, action: &str) {
+        let notice = self.confirm(name, action).await;
+        let expected = match action {
+            "regenerate" => "the old secret no longer works",
+            _ => "was deleted",
+        };
+        assert!(notice.contains(expected), "{action} of {name}: {notice}");
+    }
+
     /// Presses Test on the credential; returns the notice.
     async fn test(&self, name: &str) -> String {
         let (id, _) = self.credential(name).await.expect("the credential exists");
@@ -281,7 +291,7 @@ async fn iam_add_regenerate_and_delete_act_at_the_backend() {
         "{keys}"
     );
 
-    portal.confirm("backup", "delete").await;
+    portal.done("backup", "delete").await;
     assert!(portal.credential("backup").await.is_none());
     assert!(
         !works(&aws_s3_ls(&moto.url, "us-east-1", &second)),
@@ -306,7 +316,7 @@ async fn iam_limits_and_refusals_are_clear_and_change_nothing() {
         .fetch_one(portal.app.db.pool())
         .await
         .unwrap();
-    portal.confirm("two", "delete").await;
+    portal.done("two", "delete").await;
     let args = [
         "--endpoint-url",
         &moto.url,
@@ -437,7 +447,7 @@ async fn a_backend_that_does_not_answer_in_time_leaves_the_change_to_reconcile()
     let portal = iam_portal(&moto, &admin_key).await;
     // The owner's IAM user exists; then IAM stops answering (accepts, never replies).
     assert_eq!(portal.add("first", "key").await.0, StatusCode::SEE_OTHER);
-    portal.confirm("first", "delete").await;
+    portal.done("first", "delete").await;
     let address = moto.url.trim_start_matches("http://").to_string();
     drop(moto);
     let listener = std::net::TcpListener::bind(&address).unwrap();
@@ -592,7 +602,7 @@ async fn keystone_passwords_and_ec2_pairs_rotate_at_keystone() {
     );
     let tested = portal.test("login").await;
     assert!(tested.contains(": OK in"), "{tested}");
-    portal.confirm("login", "regenerate").await;
+    portal.done("login", "regenerate").await;
     let second = portal.key("login").await;
     assert_eq!(second.access_key, first.access_key, "the user stays");
     assert_ne!(second.secret, first.secret);
@@ -631,7 +641,7 @@ async fn keystone_passwords_and_ec2_pairs_rotate_at_keystone() {
         works(&aws_s3_ls(s3, region, &pair)),
         "the EC2 pair works through s3api"
     );
-    portal.confirm("s3", "regenerate").await;
+    portal.done("s3", "regenerate").await;
     let new_pair = portal.key("s3").await;
     assert_ne!(new_pair.access_key, pair.access_key);
     assert!(
@@ -642,7 +652,7 @@ async fn keystone_passwords_and_ec2_pairs_rotate_at_keystone() {
         works(&aws_s3_ls(s3, region, &new_pair)),
         "the new pair works"
     );
-    portal.confirm("s3", "delete").await;
+    portal.done("s3", "delete").await;
     assert!(
         !works(&aws_s3_ls(s3, region, &new_pair)),
         "the deleted pair is refused at once"
@@ -678,7 +688,7 @@ async fn keystone_passwords_and_ec2_pairs_rotate_at_keystone() {
     assert!(!html.contains(&outside.access_key), "no longer unmanaged");
 
     // Deleting the password credential makes the password stop working.
-    portal.confirm("login", "delete").await;
+    portal.done("login", "delete").await;
     assert!(!works(&swift_list(
         &stack,
         &second.access_key,
