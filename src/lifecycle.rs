@@ -22,10 +22,11 @@ use crate::{
     db::{
         self, Db,
         audit::Actor,
+        backend_users::BackendUserLink,
         credentials::{Credential, NewCredential, Owner},
         services::Service,
     },
-    domain::services::CredentialKind,
+    domain::services::{CredentialKind, ServiceKind},
     providers::{
         self, BackendKey, BackendUser, Driver, DriverError, DriverSettings, IssuedKey, Placement,
     },
@@ -55,6 +56,15 @@ pub enum OpError {
     Busy,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+impl From<db::credentials::CredentialError> for OpError {
+    fn from(e: db::credentials::CredentialError) -> Self {
+        match e {
+            db::credentials::CredentialError::LimitReached(limit) => OpError::LimitReached(limit),
+            db::credentials::CredentialError::Database(e) => e.into(),
+        }
+    }
 }
 
 impl From<sqlx::Error> for OpError {
@@ -257,7 +267,9 @@ pub async fn add(env: Env<'_>, new: NewKey<'_>) -> Result<String, OpError> {
         return Err(OpError::LimitReached(service.max_keys_per_owner));
     }
     let user = owner_user(env, driver.as_ref(), service, new.owner, new.backend_name).await?;
-    if new.kind == CredentialKind::Key && driver.is_remote() && service.kind.as_str() == "openstack"
+    if new.kind == CredentialKind::Key
+        && driver.is_remote()
+        && service.kind == ServiceKind::OpenStack
     {
         // One Keystone user has one password: a second password credential would overwrite it.
         let existing = db::credentials::all_for_service(env.db, &service.id).await?;
@@ -295,21 +307,10 @@ pub async fn add(env: Env<'_>, new: NewKey<'_>) -> Result<String, OpError> {
         state: "creating",
         backend_user: &user.id,
     };
-    match db::credentials::create(env.db, row, service.max_keys_per_owner).await {
-        Ok(()) => {}
-        Err(db::credentials::CredentialError::LimitReached(limit)) => {
-            return Err(OpError::LimitReached(limit));
-        }
-        Err(db::credentials::CredentialError::Database(e)) => return Err(e.into()),
-    }
+    db::credentials::create(env.db, row, service.max_keys_per_owner).await?;
     let issued = match driver.issue(&user, new.kind, chosen.as_ref()).await {
         Ok(issued) => issued,
-        // The backend may have acted: the row stays for reconcile to finish or undo.
-        Err(e @ DriverError::Uncertain(_)) => return Err(e.into()),
-        Err(e) => {
-            db::credentials::delete(env.db, new.id).await?;
-            return Err(e.into());
-        }
+        Err(e) => return backend_failed(e, db::credentials::delete(env.db, new.id)).await,
     };
     failpoint("after-issue").await;
     let sealed = env
@@ -323,6 +324,19 @@ pub async fn add(env: Env<'_>, new: NewKey<'_>) -> Result<String, OpError> {
         return Err(OpError::Busy);
     }
     Ok(issued.access_key)
+}
+
+/// A backend call failed during an operation. A certain failure (refused, or not reached) runs
+/// `restore`, which puts the row back as it was; an uncertain one (a timeout, a broken answer)
+/// leaves the row in its state for reconcile, since the backend may have acted.
+async fn backend_failed<T>(
+    error: DriverError,
+    restore: impl Future<Output = sqlx::Result<bool>>,
+) -> Result<T, OpError> {
+    if !matches!(error, DriverError::Uncertain(_)) {
+        restore.await?;
+    }
+    Err(error.into())
 }
 
 /// What a regeneration did.
@@ -368,10 +382,9 @@ pub async fn regenerate(
     }
     let issued = match driver.issue(&user, credential.kind, chosen.as_ref()).await {
         Ok(issued) => issued,
-        Err(e @ DriverError::Uncertain(_)) => return Err(e.into()),
         Err(e) => {
-            db::credentials::set_state(env.db, &credential.id, "active", None).await?;
-            return Err(e.into());
+            let restore = db::credentials::set_state(env.db, &credential.id, "active", None);
+            return backend_failed(e, restore).await;
         }
     };
     failpoint("after-issue").await;
@@ -434,16 +447,12 @@ pub async fn delete(
     if !db::credentials::set_state(env.db, &credential.id, "deleting", None).await? {
         return Err(OpError::Busy);
     }
-    match driver
+    if let Err(e) = driver
         .revoke(&user, credential.kind, &credential.access_key, false)
         .await
     {
-        Ok(()) => {}
-        Err(e @ DriverError::Uncertain(_)) => return Err(e.into()),
-        Err(e) => {
-            db::credentials::set_state(env.db, &credential.id, "active", None).await?;
-            return Err(e.into());
-        }
+        let restore = db::credentials::set_state(env.db, &credential.id, "active", None);
+        return backend_failed(e, restore).await;
     }
     failpoint("after-revoke").await;
     db::credentials::delete(env.db, &credential.id).await?;
@@ -451,17 +460,24 @@ pub async fn delete(
 }
 
 /// Revokes the keys of `user` at the backend that no credential of the service knows: left by
-/// an operation interrupted after the backend issued a key Keyport never recorded.
-async fn revoke_unknown(
+/// an operation interrupted after the backend issued a key Keyport never recorded. Only where the
+/// backend chose the key (`chosen` is `None`) can an unknown key be that one; otherwise nothing
+/// is revoked, so keys made outside Keyport stay.
+async fn revoke_unknown_unless_chosen(
     env: Env<'_>,
     driver: &dyn Driver,
     service: &Service,
     user: &BackendUser,
+    chosen: &Option<IssuedKey>,
 ) -> Result<Vec<String>, OpError> {
-    let known = known_keys(env, service).await?;
+    if chosen.is_some() {
+        return Ok(Vec::new());
+    }
+    let credentials = db::credentials::all_for_service(env.db, &service.id).await?;
+    let known = known_keys(&credentials);
     let mut revoked = Vec::new();
     for key in driver.list_keys(user).await? {
-        if !known.contains(&key.access_key) {
+        if !known.contains(&key.access_key.as_str()) {
             driver
                 .revoke(user, CredentialKind::Ec2, &key.access_key, false)
                 .await?;
@@ -471,14 +487,32 @@ async fn revoke_unknown(
     Ok(revoked)
 }
 
-/// Every access key a credential of the service holds, or is still to revoke.
-async fn known_keys(env: Env<'_>, service: &Service) -> Result<Vec<String>, OpError> {
-    Ok(db::credentials::all_for_service(env.db, &service.id)
-        .await?
-        .into_iter()
-        .flat_map(|c| [c.access_key, c.pending_access_key])
+/// Every access key the credentials hold, or still have to revoke.
+fn known_keys(credentials: &[Credential]) -> Vec<&str> {
+    credentials
+        .iter()
+        .flat_map(|c| [c.access_key.as_str(), c.pending_access_key.as_str()])
         .filter(|k| !k.is_empty())
-        .collect())
+        .collect()
+}
+
+/// The keys the backend lists for each of the service's backend users.
+async fn listed_keys(
+    env: Env<'_>,
+    driver: &dyn Driver,
+    service: &Service,
+) -> Result<Vec<(BackendUserLink, BackendKey)>, OpError> {
+    let mut listed = Vec::new();
+    for link in db::backend_users::list(env.db, &service.id).await? {
+        let user = BackendUser {
+            id: link.backend_id.clone(),
+            name: link.backend_name.clone(),
+        };
+        for key in driver.list_keys(&user).await? {
+            listed.push((link.clone(), key));
+        }
+    }
+    Ok(listed)
 }
 
 /// Finishes or undoes one interrupted operation; returns what was done, for the audit log.
@@ -510,9 +544,11 @@ pub async fn finish(env: Env<'_>, credential: &Credential) -> Result<String, OpE
                         .await?;
                     format!("finished: {} is in use", key.access_key)
                 }
-                _ => {
+                chosen => {
+                    // Revoked first: if the backend fails, the row stays for the next round.
+                    let revoked =
+                        revoke_unknown_unless_chosen(env, driver, &service, &user, &chosen).await?;
                     db::credentials::delete(env.db, id).await?;
-                    let revoked = revoke_unknown(env, driver, &service, &user).await?;
                     format!(
                         "undone: the credential was not added; revoked at the backend: {revoked:?}"
                     )
@@ -549,11 +585,8 @@ pub async fn finish(env: Env<'_>, credential: &Credential) -> Result<String, OpE
                     )
                 }
                 chosen => {
-                    // Only where the backend chose the key can an unknown one be ours.
-                    let revoked = match chosen {
-                        None => revoke_unknown(env, driver, &service, &user).await?,
-                        Some(_) => Vec::new(),
-                    };
+                    let revoked =
+                        revoke_unknown_unless_chosen(env, driver, &service, &user, &chosen).await?;
                     db::credentials::set_state(env.db, id, "active", None).await?;
                     format!(
                         "undone: {} stays; revoked at the backend: {revoked:?}",
@@ -579,35 +612,54 @@ pub async fn finish(env: Env<'_>, credential: &Credential) -> Result<String, OpE
     Ok(outcome)
 }
 
-/// Finishes every operation interrupted before `cutoff` (Unix seconds), auditing each. A backend
-/// that does not answer leaves its credentials as they are, for the next round.
-pub async fn finish_interrupted(env: Env<'_>, cutoff: i64) -> anyhow::Result<usize> {
-    let mut finished = 0;
+/// The actor of the reconciles Keyport runs by itself.
+fn reconciler() -> Actor {
+    Actor {
+        label: "keyport (reconcile)".into(),
+        ..Actor::default()
+    }
+}
+
+/// Finishes every operation interrupted before `cutoff` (Unix seconds), of one service or of
+/// all, auditing each as done by `actor`. Returns each credential's name and what came of it; a
+/// backend that does not answer leaves its credentials as they are, for the next round.
+pub async fn finish_interrupted(
+    env: Env<'_>,
+    cutoff: i64,
+    service_id: Option<&str>,
+    actor: &Actor,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let mut outcomes = Vec::new();
     for credential in db::credentials::interrupted(env.db, cutoff).await? {
-        let target = format!("{} ({})", credential.name, credential.id);
-        match finish(env, &credential).await {
+        if service_id.is_some_and(|id| id != credential.service_id) {
+            continue;
+        }
+        let outcome = match finish(env, &credential).await {
             Ok(outcome) => {
-                finished += 1;
                 tracing::info!(credential = %credential.id, %outcome, "reconciled an interrupted operation");
+                let target = format!("{} ({})", credential.name, credential.id);
                 db::audit::record(
                     env.db,
                     Some(&credential.project_id),
-                    &Actor {
-                        label: "keyport (reconcile)".into(),
-                        ..Actor::default()
-                    },
+                    actor,
                     "credential.reconcile",
                     &target,
                     &outcome,
                 )
                 .await?;
+                outcome
             }
             Err(e) => {
                 tracing::warn!(credential = %credential.id, error = %e, "cannot reconcile yet");
+                match e {
+                    OpError::Driver(e) => format!("not yet: {e}"),
+                    _ => "not yet: Keyport met an error (see its log)".to_string(),
+                }
             }
-        }
+        };
+        outcomes.push((credential.name, outcome));
     }
-    Ok(finished)
+    Ok(outcomes)
 }
 
 /// How long an operation may take before a periodic reconcile treats it as interrupted: longer
@@ -625,7 +677,9 @@ pub async fn reconcile_and_spawn(db: Db, master: std::sync::Arc<MasterKey>, http
         master: &master,
         http: &http,
     };
-    match tokio::time::timeout(START_RECONCILE_LIMIT, finish_interrupted(env, i64::MAX)).await {
+    let actor = reconciler();
+    let everything = finish_interrupted(env, i64::MAX, None, &actor);
+    match tokio::time::timeout(START_RECONCILE_LIMIT, everything).await {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => tracing::warn!(error = %e, "reconcile at start failed"),
         Err(_) => tracing::warn!("reconcile at start takes long; going on in the background"),
@@ -639,7 +693,7 @@ pub async fn reconcile_and_spawn(db: Db, master: std::sync::Arc<MasterKey>, http
                 http: &http,
             };
             let cutoff = db::now() - INTERRUPTED_AFTER.as_secs() as i64;
-            if let Err(e) = finish_interrupted(env, cutoff).await {
+            if let Err(e) = finish_interrupted(env, cutoff, None, &actor).await {
                 tracing::warn!(error = %e, "reconcile failed");
             }
         }
@@ -668,34 +722,30 @@ pub async fn report(env: Env<'_>, service: &Service) -> Result<Report, OpError> 
     let settings = env.settings(service).await?;
     let driver = providers::driver(&settings, placement(service), env.http);
     let credentials = db::credentials::all_for_service(env.db, &service.id).await?;
-    let known = known_keys(env, service).await?;
-    let mut unmanaged = Vec::new();
-    let mut listed = Vec::new();
-    for link in db::backend_users::list(env.db, &service.id).await? {
-        let user = BackendUser {
-            id: link.backend_id.clone(),
-            name: link.backend_name.clone(),
-        };
-        for key in driver.list_keys(&user).await? {
-            listed.push(key.access_key.clone());
-            if !known.contains(&key.access_key) {
-                unmanaged.push(Unmanaged {
-                    owner: link.owner(),
-                    owner_name: link.owner_name.clone().unwrap_or_default(),
-                    user: user.clone(),
-                    key,
-                });
-            }
-        }
-    }
+    let known = known_keys(&credentials);
+    let listed = listed_keys(env, driver.as_ref(), service).await?;
+    let listed_access: Vec<String> = listed.iter().map(|(_, k)| k.access_key.clone()).collect();
+    let unmanaged = listed
+        .into_iter()
+        .filter(|(_, key)| !known.contains(&key.access_key.as_str()))
+        .map(|(link, key)| Unmanaged {
+            owner: link.owner(),
+            owner_name: link.owner_name.clone().unwrap_or_default(),
+            user: BackendUser {
+                id: link.backend_id,
+                name: link.backend_name,
+            },
+            key,
+        })
+        .collect();
     let listable = |c: &Credential| {
-        driver.is_remote() && (c.kind == CredentialKind::Ec2 || service.kind.as_str() == "s3")
+        driver.is_remote() && (c.kind == CredentialKind::Ec2 || service.kind == ServiceKind::S3)
     };
     let (interrupted, settled): (Vec<_>, Vec<_>) =
         credentials.into_iter().partition(|c| c.state != "active");
     let missing = settled
         .into_iter()
-        .filter(|c| listable(c) && !listed.contains(&c.access_key))
+        .filter(|c| listable(c) && !listed_access.contains(&c.access_key))
         .collect();
     Ok(Report {
         unmanaged,
@@ -708,15 +758,11 @@ pub async fn report(env: Env<'_>, service: &Service) -> Result<Report, OpError> 
 pub async fn backend_keys(env: Env<'_>, service: &Service) -> Result<Vec<BackendKey>, OpError> {
     let settings = env.settings(service).await?;
     let driver = providers::driver(&settings, placement(service), env.http);
-    let mut keys = Vec::new();
-    for link in db::backend_users::list(env.db, &service.id).await? {
-        let user = BackendUser {
-            id: link.backend_id,
-            name: link.backend_name,
-        };
-        keys.extend(driver.list_keys(&user).await?);
-    }
-    Ok(keys)
+    Ok(listed_keys(env, driver.as_ref(), service)
+        .await?
+        .into_iter()
+        .map(|(_, key)| key)
+        .collect())
 }
 
 /// Takes a key found at the backend into Keyport, as a credential of the user's owner.
@@ -728,7 +774,7 @@ pub async fn adopt(
     created_by: &str,
 ) -> Result<String, OpError> {
     let id = db::new_id();
-    let kind = if service.kind.as_str() == "openstack" {
+    let kind = if service.kind == ServiceKind::OpenStack {
         CredentialKind::Ec2
     } else {
         CredentialKind::Key
@@ -752,13 +798,8 @@ pub async fn adopt(
         state: "active",
         backend_user: &found.user.id,
     };
-    match db::credentials::create(env.db, row, service.max_keys_per_owner).await {
-        Ok(()) => Ok(id),
-        Err(db::credentials::CredentialError::LimitReached(limit)) => {
-            Err(OpError::LimitReached(limit))
-        }
-        Err(db::credentials::CredentialError::Database(e)) => Err(e.into()),
-    }
+    db::credentials::create(env.db, row, service.max_keys_per_owner).await?;
+    Ok(id)
 }
 
 /// Revokes a key found at the backend.

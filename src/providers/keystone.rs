@@ -26,6 +26,13 @@ pub struct KeystoneSettings {
     pub project_domain: String,
 }
 
+/// `path` under Keystone's v3 API, from an auth URL given with or without `/v3`.
+pub fn v3_url(auth_url: &str, path: &str) -> String {
+    let base = auth_url.trim_end_matches('/');
+    let base = base.strip_suffix("/v3").unwrap_or(base);
+    format!("{base}/v3/{path}")
+}
+
 /// One endpoint of Keystone's catalog.
 pub struct CatalogEndpoint {
     pub service_type: String,
@@ -43,7 +50,8 @@ pub struct Keystone<'a> {
 const MEMBER_ROLE: &str = "member";
 const HEX: &[u8] = b"0123456789abcdef";
 
-fn or_default(domain: &str) -> &str {
+/// A domain name as typed, or Keystone's `Default` domain when left empty.
+pub fn or_default(domain: &str) -> &str {
     if domain.trim().is_empty() {
         "Default"
     } else {
@@ -78,9 +86,7 @@ impl<'a> Keystone<'a> {
     }
 
     fn url(&self, path: &str) -> String {
-        let base = self.settings.auth_url.trim_end_matches('/');
-        let base = base.strip_suffix("/v3").unwrap_or(base);
-        format!("{base}/v3/{path}")
+        v3_url(&self.settings.auth_url, path)
     }
 
     /// Issues a token; `Ok(None)` when Keystone refuses the credentials.

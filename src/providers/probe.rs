@@ -4,7 +4,11 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use super::{DriverError, http::SigV4};
+use super::{
+    DriverError,
+    http::SigV4,
+    keystone::{or_default, v3_url},
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -121,21 +125,12 @@ pub struct KeystoneLogin<'a> {
 /// A Keystone token issued for the user and project.
 pub async fn keystone(http: &reqwest::Client, login: KeystoneLogin<'_>) -> Probe {
     let started = Instant::now();
-    let base = login.auth_url.trim_end_matches('/');
-    let base = base.strip_suffix("/v3").unwrap_or(base);
-    let url = format!("{base}/v3/auth/tokens");
-    let domain = |d: &str| {
-        if d.is_empty() {
-            "Default".to_string()
-        } else {
-            d.to_string()
-        }
-    };
+    let url = v3_url(login.auth_url, "auth/tokens");
     let body = json!({"auth": {
         "identity": {"methods": ["password"], "password": {"user": {
-            "name": login.username, "domain": {"name": domain(login.user_domain)},
+            "name": login.username, "domain": {"name": or_default(login.user_domain)},
             "password": login.password}}},
-        "scope": {"project": {"name": login.project, "domain": {"name": domain(login.project_domain)}}}}});
+        "scope": {"project": {"name": login.project, "domain": {"name": or_default(login.project_domain)}}}}});
     match http.post(&url).json(&body).send().await {
         Ok(response) if response.status().is_success() => {
             done(started, Verdict::Ok, "Keystone issued a token.".into())

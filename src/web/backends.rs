@@ -552,23 +552,14 @@ async fn finish_post(
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
     let service = managed_service(&state, &member, &id).await?;
-    let mut done = Vec::new();
     // Only operations older than any request could take: never one still under way.
     let cutoff = db::now() - lifecycle::INTERRUPTED_AFTER.as_secs() as i64;
-    for credential in db::credentials::interrupted(&state.db, cutoff).await? {
-        if credential.service_id != service.id {
-            continue;
-        }
-        let outcome = match lifecycle::finish(state.env(), &credential).await {
-            Ok(outcome) => outcome,
-            Err(OpError::Driver(e)) => format!("not yet: {e}"),
-            Err(e) => return Err(PageError::Internal(anyhow::anyhow!(e))),
-        };
-        member
-            .audit(&state, "credential.reconcile", &credential.name, &outcome)
-            .await?;
-        done.push(format!("{}: {outcome}", credential.name));
-    }
+    let done: Vec<String> =
+        lifecycle::finish_interrupted(state.env(), cutoff, Some(&service.id), &member.actor)
+            .await?
+            .into_iter()
+            .map(|(name, outcome)| format!("{name}: {outcome}"))
+            .collect();
     let notice = if done.is_empty() {
         "Nothing to finish: changes under way for less than five minutes are left to finish on their own.".to_string()
     } else {

@@ -128,7 +128,7 @@ impl SiteChoice {
 }
 
 /// `https://host:port` of a URL: where Swift's S3 API answers, beside `/v1/AUTH_...`.
-fn origin(url: &str) -> Option<String> {
+pub(super) fn origin(url: &str) -> Option<String> {
     let url = url::Url::parse(url).ok()?;
     Some(url.origin().ascii_serialization()).filter(|o| o != "null")
 }

@@ -16,7 +16,7 @@ use zeroize::Zeroizing;
 
 use super::{
     AppState, PageError,
-    client_config::{ConfigChoice, SiteChoice},
+    client_config::{self, ConfigChoice, SiteChoice},
     extract::ProjectMember,
     forms::FieldErrors,
     services::ConfirmPage,
@@ -28,7 +28,7 @@ use crate::{
     db::{
         self,
         apps::App,
-        credentials::{Credential, CredentialError, NewCredential, Owner},
+        credentials::{Credential, NewCredential, Owner},
         projects::Project,
         services::{Endpoint, Service},
     },
@@ -133,6 +133,15 @@ fn owned_by(credential: &Credential, user_id: &str) -> bool {
 const CACHE_NOTE: &str = " Swift's S3 API asks Keystone about the pair on every request unless the cloud caches \
      EC2 secrets (s3token's secret_cache_duration); where it does, the old pair may work that much longer.";
 
+/// The cache note, for EC2 pairs at Keystone; empty otherwise.
+fn cache_note(service: &Service, credential: &Credential) -> &'static str {
+    if credential.kind == CredentialKind::Ec2 && service.driver == "keystone" {
+        CACHE_NOTE
+    } else {
+        ""
+    }
+}
+
 /// The owner's only key, where a second one could give an overlap.
 fn only_key(service: &Service, held: i64) -> bool {
     held == 1 && service.max_keys_per_owner > 1
@@ -151,9 +160,7 @@ fn regenerate_warning(service: &Service, credential: &Credential, held: i64) -> 
             credential.access_key
         ),
     };
-    if credential.kind == CredentialKind::Ec2 && service.driver == "keystone" {
-        warning.push_str(CACHE_NOTE);
-    }
+    warning.push_str(cache_note(service, credential));
     if only_key(service, held) {
         warning.push_str(
             " This is the owner's only key for the service, so there is no overlap: to rotate without interruption, \
@@ -168,9 +175,7 @@ fn delete_warning(service: &Service, credential: &Credential) -> String {
         "Deleting {} ({}) removes it for good. Every program that uses it stops working.",
         credential.name, credential.access_key
     );
-    if credential.kind == CredentialKind::Ec2 && service.driver == "keystone" {
-        warning.push_str(CACHE_NOTE);
-    }
+    warning.push_str(cache_note(service, credential));
     warning
 }
 
@@ -256,24 +261,27 @@ impl CredentialsPage {
         let is_admin = member.role >= Role::Admin;
         let (mut mine, mut app_keys, mut others, mut endpoints) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let mut config = SiteChoice::pick(&[], choice);
-        let (mut backend_keys, mut backend_problem) = (Vec::new(), String::new());
         if let Some(service) = &selected {
             endpoints = db::services::endpoints(&state.db, &service.id).await?;
-            config = SiteChoice::pick(&endpoints, choice);
+        }
+        let config = SiteChoice::pick(&endpoints, choice);
+        let (mut backend_keys, mut backend_problem) = (Vec::new(), String::new());
+        if let Some(service) = &selected {
             let credentials = db::credentials::list_for_service(&state.db, &service.id).await?;
             if service.driver == "aws_iam" && !credentials.is_empty() {
                 match lifecycle::backend_keys(state.env(), service).await {
                     Ok(keys) => backend_keys = keys,
-                    Err(e) => {
+                    Err(OpError::Driver(e)) => {
                         backend_problem = format!("The backend's key status is not available: {e}")
                     }
+                    Err(e) => return Err(op_failed(e)),
                 }
             }
             let held =
                 |owner: &Owner| credentials.iter().filter(|c| &c.owner == owner).count() as i64;
             for credential in &credentials {
                 let own = owned_by(credential, &member.user.id);
+                let held = held(&credential.owner);
                 let shown = match &revealed {
                     Some((id, secret)) if *id == credential.id => Some(secret.clone()),
                     _ => None,
@@ -303,12 +311,8 @@ impl CredentialsPage {
                     may_manage: may_manage_credential(member.role, own),
                     damaged: matches!(shown, Some(Err(()))),
                     revealed: shown.and_then(Result::ok),
-                    regenerate_warning: regenerate_warning(
-                        service,
-                        credential,
-                        held(&credential.owner),
-                    ),
-                    only_key: only_key(service, held(&credential.owner)),
+                    regenerate_warning: regenerate_warning(service, credential, held),
+                    only_key: only_key(service, held),
                     delete_warning: delete_warning(service, credential),
                     snippets,
                     state: credential.state.clone(),
@@ -541,10 +545,7 @@ async fn credentials_post(
         db::credentials::create(&state.db, new, service.max_keys_per_owner)
             .await
             .map(|()| form.access_key.trim().to_string())
-            .map_err(|e| match e {
-                CredentialError::LimitReached(limit) => OpError::LimitReached(limit),
-                CredentialError::Database(e) => e.into(),
-            })
+            .map_err(OpError::from)
     } else {
         let label = match &owner {
             Owner::User(_) => member
@@ -974,9 +975,7 @@ async fn credential_test_post(
                 &state.http,
                 // Swift's S3 API answers at the root of its public endpoint.
                 &if credential.kind == CredentialKind::Ec2 {
-                    url::Url::parse(&endpoint.url)
-                        .map(|u| u.origin().ascii_serialization())
-                        .unwrap_or_default()
+                    client_config::origin(&endpoint.url).unwrap_or_else(|| endpoint.url.clone())
                 } else {
                     endpoint.url.clone()
                 },
