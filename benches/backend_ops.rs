@@ -67,6 +67,10 @@ impl Bench {
             !notice.contains("Nothing was changed"),
             "{path} was refused"
         );
+        assert!(
+            !path.ends_with("/test") || notice.contains(": OK in"),
+            "{path} did not succeed"
+        );
         took
     }
 

@@ -32,7 +32,7 @@ impl Process {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+            .unwrap_or_else(|e| panic!("cannot start {:?}: {e}", command.get_program()));
         Process(child)
     }
 }

@@ -259,7 +259,7 @@ async fn the_site_picker_and_the_variant_without_the_secret_change_the_snippets(
     assert!(html.contains("<select id=\"site\" name=\"site\">"));
     assert!(html.contains("export OS_AUTH_URL=https://keystone.th.example.org/v3"));
     assert!(
-        html.contains("deprecated"),
+        html.contains("<span class=\"badge warn\">deprecated</span>"),
         "the v2.0 file is marked deprecated"
     );
 

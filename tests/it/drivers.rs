@@ -345,7 +345,7 @@ async fn iam_limits_and_refusals_are_clear_and_change_nothing() {
     let reconcile = format!("{}/reconcile", portal.service_path);
     let html = portal.admin.get_text(&reconcile).await.1;
     let outside = iam_access_keys(&moto, &admin_key, &user);
-    let (id_one, key_one) = portal.credential("one").await.unwrap();
+    let (_, key_one) = portal.credential("one").await.unwrap();
     let unmanaged: Vec<&str> = outside
         .split('"')
         .filter(|s| s.starts_with("AKIA") && *s != key_one)
@@ -362,7 +362,6 @@ async fn iam_limits_and_refusals_are_clear_and_change_nothing() {
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert!(!iam_access_keys(&moto, &admin_key, &user).contains(unmanaged[0]));
-    assert!(!id_one.is_empty());
 
     // The backend goes away: a clear message, and nothing changes in Keyport.
     drop(moto);

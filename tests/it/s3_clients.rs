@@ -202,7 +202,7 @@ impl Home {
 pub fn run(command: &mut Command) -> Output {
     command
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"))
+        .unwrap_or_else(|e| panic!("cannot run {:?}: {e}", command.get_program()))
 }
 
 #[track_caller]
