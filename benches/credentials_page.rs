@@ -20,7 +20,7 @@ use std::{
 
 use keyport::{
     config::Config,
-    crypto::{master_key, password, random_bytes},
+    crypto::{password, random_bytes},
     db::{self, Db},
 };
 use sqlx::Connection;
@@ -145,7 +145,7 @@ async fn seed(
 ) -> anyhow::Result<(usize, usize, String)> {
     let db = Db::connect(url).await?;
     db.migrate().await?;
-    master_key::open(&Config::new(url, key_file), &db).await?;
+    db::keys::open_master_key(&Config::new(url, key_file), &db).await?;
     let hash = password::hash(Zeroizing::new(PASSWORD.to_string())).await?;
     let user = db::users::create(
         db.pool(),

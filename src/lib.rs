@@ -6,7 +6,7 @@ pub mod crypto;
 pub mod db;
 pub mod domain;
 pub mod files;
-pub mod lifecycle;
+pub mod ops;
 pub mod providers;
 pub mod snippets;
 pub mod web;
@@ -18,8 +18,8 @@ use tokio::net::TcpListener;
 
 use crate::{
     config::{Config, redact_url},
-    crypto::master_key::{self, KeySource},
     db::Db,
+    db::keys::{self, KeySource},
 };
 
 /// A portal ready to serve: database migrated, master key checked, port bound.
@@ -35,7 +35,7 @@ impl App {
         let db = Db::connect(&config.database_url).await?;
         db.migrate().await?;
         tracing::info!(database = %redact_url(&config.database_url), "database ready");
-        let (key, source) = master_key::open(&config, &db).await?;
+        let (key, source) = keys::open_master_key(&config, &db).await?;
         match &source {
             KeySource::Generated(path) => tracing::warn!(
                 path = %path.display(),
@@ -78,12 +78,7 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         web::spawn_session_cleanup(self.db.clone());
-        lifecycle::reconcile_and_spawn(
-            self.db.clone(),
-            self.state.master_key.clone(),
-            self.state.http.clone(),
-        )
-        .await;
+        ops::reconcile::reconcile_and_spawn(self.state.ops.clone()).await;
         tracing::info!(address = %self.local_addr(), "serving");
         let service = self
             .router

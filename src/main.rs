@@ -147,7 +147,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn rotate_master_key(config: &Config, new_key_file: &std::path::Path) -> anyhow::Result<()> {
     let db = Db::connect(&config.database_url).await?;
     db.migrate().await?;
-    let (old, _) = master_key::open(config, &db).await?;
+    let (old, _) = db::keys::open_master_key(config, &db).await?;
     let new = master_key::read_file(new_key_file)?;
     if new.id() == old.id() {
         bail!("the new key is the current master key (id {})", old.id());
@@ -215,7 +215,7 @@ async fn create_user(config: &Config, email: &str, name: &str, admin: bool) -> a
     let db = Db::connect(&config.database_url).await?;
     db.migrate().await?;
     // Opened (and generated for a new database) now, so that the first `serve` finds it.
-    master_key::open(config, &db).await?;
+    db::keys::open_master_key(config, &db).await?;
     let hash = password::hash(password).await?;
     let mut tx = db.pool().begin().await?;
     let new = NewUser {

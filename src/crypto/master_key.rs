@@ -1,18 +1,12 @@
 //! The master key: loaded from the environment or a file, generated on the first run of a new
 //! database, and checked against the key id the database recorded.
 
-use std::{
-    fmt,
-    io::Write,
-    path::{Path, PathBuf},
-};
+use std::{fmt, io::Write, path::Path};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use base64::{Engine, engine::general_purpose::STANDARD};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
-
-use crate::{config::Config, db::Db, db::settings};
 
 pub struct MasterKey(Zeroizing<[u8; 32]>);
 
@@ -79,48 +73,6 @@ impl MasterKey {
     }
 }
 
-/// Where the key came from, for the start-up log.
-#[derive(Debug)]
-pub enum KeySource {
-    Environment,
-    File(PathBuf),
-    Generated(PathBuf),
-}
-
-/// Loads the master key and checks it against the database, generating one only for a new
-/// database. Refuses to go on when the key is missing or is not the one the data was written with.
-pub async fn open(config: &Config, db: &Db) -> anyhow::Result<(MasterKey, KeySource)> {
-    let recorded = settings::get(db.pool(), settings::MASTER_KEY_ID).await?;
-    let (key, source) = match load(config)? {
-        Some(loaded) => loaded,
-        None => {
-            let path = &config.master_key_file;
-            if recorded.is_some() || settings::holds_data(db.pool()).await? {
-                bail!(
-                    "the master key file {} is missing, but the database already holds data \
-                     encrypted under a master key (id {}). Restore the key from your backup, or \
-                     set KEYPORT_MASTER_KEY_FILE / KEYPORT_MASTER_KEY to it.",
-                    path.display(),
-                    recorded.as_deref().unwrap_or("unknown")
-                );
-            }
-            let key = MasterKey::generate();
-            key.write_new_file(path)?;
-            (key, KeySource::Generated(path.clone()))
-        }
-    };
-    match recorded {
-        Some(expected) if expected != key.id() => bail!(
-            "the master key (id {}) is not the one this database was written with (id {expected}); \
-             start with the right key, or rotate keys with `keyport master-key rotate`",
-            key.id()
-        ),
-        Some(_) => {}
-        None => settings::set(db.pool(), settings::MASTER_KEY_ID, &key.id()).await?,
-    }
-    Ok((key, source))
-}
-
 /// Reads a master key file (e.g. the new key of a rotation).
 pub fn read_file(path: &Path) -> anyhow::Result<MasterKey> {
     let contents = Zeroizing::new(
@@ -129,31 +81,6 @@ pub fn read_file(path: &Path) -> anyhow::Result<MasterKey> {
     );
     MasterKey::decode(&contents)
         .with_context(|| format!("the file {} is not a valid master key", path.display()))
-}
-
-fn load(config: &Config) -> anyhow::Result<Option<(MasterKey, KeySource)>> {
-    if let Some(value) = &config.master_key {
-        let key = MasterKey::decode(value.as_bytes())
-            .context("KEYPORT_MASTER_KEY is not a valid master key")?;
-        return Ok(Some((key, KeySource::Environment)));
-    }
-    let path = &config.master_key_file;
-    match std::fs::read(path) {
-        Ok(contents) => {
-            let contents = Zeroizing::new(contents);
-            let key = MasterKey::decode(&contents).with_context(|| {
-                format!(
-                    "the master key file {} is not a valid master key",
-                    path.display()
-                )
-            })?;
-            Ok(Some((key, KeySource::File(path.clone()))))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => {
-            Err(e).with_context(|| format!("cannot read the master key file {}", path.display()))
-        }
-    }
 }
 
 #[cfg(test)]

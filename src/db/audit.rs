@@ -1,11 +1,13 @@
 //! The append-only audit log: who did what, when, from where. Never a secret.
 
+use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 
 use super::{Db, now};
+use crate::domain::audit::AuditAction;
 
 /// Who acted, and from where.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Actor {
     pub user_id: Option<String>,
     pub label: String,
@@ -25,28 +27,53 @@ pub struct Event {
     pub detail: String,
 }
 
+/// An event to record.
+pub struct Entry<'a> {
+    pub project_id: Option<&'a str>,
+    pub actor: &'a Actor,
+    pub action: AuditAction,
+    pub target: &'a str,
+    pub detail: &'a str,
+}
+
 pub async fn record(
     db: &Db,
     project_id: Option<&str>,
     actor: &Actor,
-    action: &str,
+    action: AuditAction,
     target: &str,
     detail: &str,
+) -> sqlx::Result<()> {
+    let entry = Entry {
+        project_id,
+        actor,
+        action,
+        target,
+        detail,
+    };
+    insert(db.pool(), &entry).await
+}
+
+/// Records `entry` with whatever `executor` is: the pool, or the transaction of the change it
+/// records, so that the change and its record are written together.
+pub async fn insert<'c>(
+    executor: impl sqlx::Executor<'c, Database = sqlx::Any>,
+    entry: &Entry<'_>,
 ) -> sqlx::Result<()> {
     sqlx::query(
         "insert into audit_events (at, project_id, actor_id, actor, action, target, ip, user_agent, detail)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(now())
-    .bind(project_id)
-    .bind(&actor.user_id)
-    .bind(&actor.label)
-    .bind(action)
-    .bind(target)
-    .bind(&actor.ip)
-    .bind(&actor.user_agent)
-    .bind(detail)
-    .execute(db.pool())
+    .bind(entry.project_id)
+    .bind(&entry.actor.user_id)
+    .bind(&entry.actor.label)
+    .bind(entry.action.as_str())
+    .bind(entry.target)
+    .bind(&entry.actor.ip)
+    .bind(&entry.actor.user_agent)
+    .bind(entry.detail)
+    .execute(executor)
     .await?;
     Ok(())
 }

@@ -2,8 +2,8 @@
 
 use sqlx::FromRow;
 
-use super::{Db, now};
-use crate::domain::services::CredentialKind;
+use super::{Db, audit, now};
+use crate::domain::services::{CredentialKind, CredentialState};
 
 /// Who holds a credential.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,13 +39,15 @@ pub struct Credential {
     pub created_at: i64,
     pub created_by: String,
     pub rotated_at: Option<i64>,
-    /// `active`, or the step a backend operation stopped at (see migration 0004).
-    pub state: String,
+    /// `Active`, or the step a backend operation stopped at (see `ops::lifecycle`).
+    pub state: CredentialState,
     pub state_since: Option<i64>,
     pub pending_access_key: String,
     pub pending_secret: Option<Vec<u8>>,
     /// The owner's user at the backend (Keystone user id, IAM user name); empty for `stored`.
     pub backend_user: String,
+    /// Who asked for the unfinished operation (an audit actor as JSON); empty when active.
+    pub requested_by: String,
 }
 
 #[derive(FromRow)]
@@ -71,22 +73,29 @@ struct Row {
     pending_access_key: String,
     pending_secret: Option<Vec<u8>>,
     backend_user: String,
+    requested_by: String,
 }
 
-impl From<Row> for Credential {
-    fn from(row: Row) -> Self {
+impl TryFrom<Row> for Credential {
+    type Error = sqlx::Error;
+
+    fn try_from(row: Row) -> sqlx::Result<Self> {
+        let id = row.id.clone();
+        let unknown = |column: &str, value: &str| {
+            sqlx::Error::Decode(format!("credential {id}: unknown {column} {value:?}").into())
+        };
         let owner = match (row.owner_user_id, row.owner_app_id) {
             (Some(user), _) => Owner::User(user),
             (None, Some(app)) => Owner::App(app),
             (None, None) => Owner::App(String::new()),
         };
-        Credential {
+        Ok(Credential {
             id: row.id,
             project_id: row.project_id,
             service_id: row.service_id,
             owner,
             owner_name: row.owner_name.unwrap_or_default(),
-            kind: CredentialKind::parse(&row.kind).unwrap_or(CredentialKind::Key),
+            kind: CredentialKind::parse(&row.kind).ok_or_else(|| unknown("kind", &row.kind))?,
             name: row.name,
             description: row.description,
             access_key: row.access_key,
@@ -96,13 +105,19 @@ impl From<Row> for Credential {
             created_at: row.created_at,
             created_by: row.created_by,
             rotated_at: row.rotated_at,
-            state: row.state,
+            state: CredentialState::parse(&row.state)
+                .ok_or_else(|| unknown("state", &row.state))?,
             state_since: row.state_since,
             pending_access_key: row.pending_access_key,
             pending_secret: row.pending_secret,
             backend_user: row.backend_user,
-        }
+            requested_by: row.requested_by,
+        })
     }
+}
+
+fn decode(rows: Vec<Row>) -> sqlx::Result<Vec<Credential>> {
+    rows.into_iter().map(Credential::try_from).collect()
 }
 
 // The owner's name is looked up per row by primary key: a join let PostgreSQL, before it had
@@ -110,7 +125,7 @@ impl From<Row> for Credential {
 const SELECT: &str = "select c.id, c.project_id, c.service_id, c.owner_user_id, c.owner_app_id,
         coalesce((select name from users where id = c.owner_user_id), (select name from apps where id = c.owner_app_id)) as owner_name,
         c.kind, c.name, c.description, c.access_key, c.secret, c.enabled, c.expires_at, c.created_at, c.created_by, c.rotated_at,
-        c.state, c.state_since, c.pending_access_key, c.pending_secret, c.backend_user
+        c.state, c.state_since, c.pending_access_key, c.pending_secret, c.backend_user, c.requested_by
     from credentials c";
 
 /// The credentials of a service, by owner and age; not those being created or deleted, whose
@@ -123,7 +138,7 @@ pub async fn list_for_service(db: &Db, service_id: &str) -> sqlx::Result<Vec<Cre
     .bind(service_id)
     .fetch_all(db.pool())
     .await?;
-    Ok(rows.into_iter().map(Credential::from).collect())
+    decode(rows)
 }
 
 pub async fn find(db: &Db, project_id: &str, id: &str) -> sqlx::Result<Option<Credential>> {
@@ -133,7 +148,7 @@ pub async fn find(db: &Db, project_id: &str, id: &str) -> sqlx::Result<Option<Cr
             .bind(id)
             .fetch_optional(db.pool())
             .await?;
-    Ok(row.map(Credential::from))
+    row.map(Credential::try_from).transpose()
 }
 
 pub struct NewCredential<'a> {
@@ -149,9 +164,11 @@ pub struct NewCredential<'a> {
     pub secret: &'a [u8],
     pub expires_at: Option<i64>,
     pub created_by: &'a str,
-    /// `creating` while the backend has not answered yet, or `active`.
-    pub state: &'a str,
+    /// `Creating` while the backend has not answered yet, or `Active`.
+    pub state: CredentialState,
     pub backend_user: &'a str,
+    /// Who asked, while `Creating` (an audit actor as JSON).
+    pub requested_by: &'a str,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -176,8 +193,14 @@ pub async fn count_for_owner(db: &Db, service_id: &str, owner: &Owner) -> sqlx::
 }
 
 /// Inserts a credential unless its owner already holds `limit` for the service. The check and
-/// the insert run under the project's lock, so two concurrent adds cannot both pass.
-pub async fn create(db: &Db, new: NewCredential<'_>, limit: i64) -> Result<(), CredentialError> {
+/// the insert run under the project's lock, so two concurrent adds cannot both pass. `record`,
+/// if any, is written with it.
+pub async fn create(
+    db: &Db,
+    new: NewCredential<'_>,
+    limit: i64,
+    record: Option<&audit::Entry<'_>>,
+) -> Result<(), CredentialError> {
     let mut tx = db.pool().begin().await?;
     super::projects::lock(&mut tx, new.project_id).await?;
     let (user, app) = new.owner.columns();
@@ -194,8 +217,9 @@ pub async fn create(db: &Db, new: NewCredential<'_>, limit: i64) -> Result<(), C
     }
     sqlx::query(
         "insert into credentials (id, project_id, service_id, owner_user_id, owner_app_id, kind, name, description,
-             access_key, secret, enabled, expires_at, created_at, created_by, state, state_since, backend_user)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $12, $13, $14, $12, $15)",
+             access_key, secret, enabled, expires_at, created_at, created_by, state, state_since, backend_user,
+             requested_by)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $12, $13, $14, $12, $15, $16)",
     )
     .bind(new.id)
     .bind(new.project_id)
@@ -210,55 +234,85 @@ pub async fn create(db: &Db, new: NewCredential<'_>, limit: i64) -> Result<(), C
     .bind(new.expires_at)
     .bind(now())
     .bind(new.created_by)
-    .bind(new.state)
+    .bind(new.state.as_str())
     .bind(new.backend_user)
+    .bind(new.requested_by)
     .execute(&mut *tx)
     .await?;
+    if let Some(record) = record {
+        audit::insert(&mut *tx, record).await?;
+    }
     tx.commit().await?;
     Ok(())
 }
 
-/// The backend issued the key of a credential being created: it is in use from now on.
-pub async fn activate(db: &Db, id: &str, access_key: &str, secret: &[u8]) -> sqlx::Result<bool> {
+/// The backend issued the key of a credential being created: it is in use from now on. `record`
+/// is written with it, or not at all.
+pub async fn activate(
+    db: &Db,
+    id: &str,
+    access_key: &str,
+    secret: &[u8],
+    record: &audit::Entry<'_>,
+) -> sqlx::Result<bool> {
+    let mut tx = db.pool().begin().await?;
     let updated = sqlx::query(
-        "update credentials set access_key = $1, secret = $2, state = 'active', state_since = $3
+        "update credentials set access_key = $1, secret = $2, state = 'active', state_since = $3,
+             requested_by = ''
          where id = $4 and state = 'creating'",
     )
     .bind(access_key)
     .bind(secret)
     .bind(now())
     .bind(id)
-    .execute(db.pool())
+    .execute(&mut *tx)
     .await?;
-    Ok(updated.rows_affected() == 1)
+    commit_with(tx, updated.rows_affected() == 1, record).await
 }
 
-/// Moves a credential to `state` (`rotating`, `deleting`, back to `active`), with the new key
-/// Keyport chose, if any, sealed in `pending_secret`. Only from `active`, or back to it: two
-/// operations never overlap on one credential.
+/// Commits the change of one row together with its audit record; rolls back if no row changed.
+async fn commit_with(
+    mut tx: sqlx::Transaction<'_, sqlx::Any>,
+    changed: bool,
+    record: &audit::Entry<'_>,
+) -> sqlx::Result<bool> {
+    if !changed {
+        return Ok(false);
+    }
+    audit::insert(&mut *tx, record).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Moves a credential to `state` (`Rotating`, `Deleting`, back to `Active`), with the new key
+/// Keyport chose, if any, sealed in `pending_secret`, and who asked. Only from `Active`, or back
+/// to it: two operations never overlap on one credential.
 pub async fn set_state(
     db: &Db,
     id: &str,
-    state: &str,
+    state: CredentialState,
     pending: Option<(&str, &[u8])>,
+    requested_by: &str,
 ) -> sqlx::Result<bool> {
     let (pending_access_key, pending_secret) = match pending {
         Some((access_key, secret)) => (access_key, Some(secret)),
         None => ("", None),
     };
-    let from = if state == "active" {
+    let from = if state.is_active() {
         "state <> 'active'"
     } else {
         "state = 'active'"
     };
     let updated = sqlx::query(&format!(
-        "update credentials set state = $1, state_since = $2, pending_access_key = $3, pending_secret = $4
-         where id = $5 and {from}"
+        "update credentials set state = $1, state_since = $2, pending_access_key = $3, pending_secret = $4,
+             requested_by = $5
+         where id = $6 and {from}"
     ))
-    .bind(state)
+    .bind(state.as_str())
     .bind(now())
     .bind(pending_access_key)
     .bind(pending_secret)
+    .bind(if state.is_active() { "" } else { requested_by })
     .bind(id)
     .execute(db.pool())
     .await?;
@@ -266,13 +320,16 @@ pub async fn set_state(
 }
 
 /// The new key of a rotation is in place; the old one (`retiring`) is still to be revoked.
+/// `record` (the regeneration) is written with it, or not at all.
 pub async fn rotated(
     db: &Db,
     id: &str,
     access_key: &str,
     secret: &[u8],
     old_access_key: &str,
+    record: &audit::Entry<'_>,
 ) -> sqlx::Result<bool> {
+    let mut tx = db.pool().begin().await?;
     let updated = sqlx::query(
         "update credentials set access_key = $1, secret = $2, pending_access_key = $3,
              pending_secret = null, state = 'retiring', state_since = $4, rotated_at = $4
@@ -283,9 +340,9 @@ pub async fn rotated(
     .bind(old_access_key)
     .bind(now())
     .bind(id)
-    .execute(db.pool())
+    .execute(&mut *tx)
     .await?;
-    Ok(updated.rows_affected() == 1)
+    commit_with(tx, updated.rows_affected() == 1, record).await
 }
 
 /// Credentials whose backend operation was interrupted: not `active` since before `cutoff`.
@@ -296,7 +353,7 @@ pub async fn interrupted(db: &Db, cutoff: i64) -> sqlx::Result<Vec<Credential>> 
     .bind(cutoff)
     .fetch_all(db.pool())
     .await?;
-    Ok(rows.into_iter().map(Credential::from).collect())
+    decode(rows)
 }
 
 /// Every credential of a service, whatever its state.
@@ -305,7 +362,7 @@ pub async fn all_for_service(db: &Db, service_id: &str) -> sqlx::Result<Vec<Cred
         .bind(service_id)
         .fetch_all(db.pool())
         .await?;
-    Ok(rows.into_iter().map(Credential::from).collect())
+    decode(rows)
 }
 
 pub async fn update_details(
@@ -333,4 +390,14 @@ pub async fn delete(db: &Db, id: &str) -> sqlx::Result<bool> {
         .execute(db.pool())
         .await?;
     Ok(deleted.rows_affected() == 1)
+}
+
+/// Deletes a credential and writes `record` with it, or neither.
+pub async fn delete_recorded(db: &Db, id: &str, record: &audit::Entry<'_>) -> sqlx::Result<bool> {
+    let mut tx = db.pool().begin().await?;
+    let deleted = sqlx::query("delete from credentials where id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    commit_with(tx, deleted.rows_affected() == 1, record).await
 }

@@ -1,11 +1,18 @@
-//! Projects' wrapped data keys, and re-wrapping them all under a new master key.
+//! The master key checked against the database, projects' wrapped data keys, and re-wrapping
+//! them all under a new master key.
 
 use std::time::Duration;
 
-use anyhow::Context;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use zeroize::Zeroizing;
 
 use super::{Db, settings};
-use crate::crypto::{envelope::DataKey, master_key::MasterKey};
+use crate::{
+    config::Config,
+    crypto::{envelope::DataKey, master_key::MasterKey},
+};
 
 /// The project's data key, created on first use.
 pub async fn project_key(db: &Db, master: &MasterKey, project_id: &str) -> anyhow::Result<DataKey> {
@@ -66,4 +73,71 @@ pub async fn rotate_master_key(
     }
     tx.commit().await?;
     Ok(projects.len())
+}
+
+/// Where the key came from, for the start-up log.
+#[derive(Debug)]
+pub enum KeySource {
+    Environment,
+    File(PathBuf),
+    Generated(PathBuf),
+}
+
+/// Loads the master key and checks it against the database, generating one only for a new
+/// database. Refuses to go on when the key is missing or is not the one the data was written with.
+pub async fn open_master_key(config: &Config, db: &Db) -> anyhow::Result<(MasterKey, KeySource)> {
+    let recorded = settings::get(db.pool(), settings::MASTER_KEY_ID).await?;
+    let (key, source) = match load(config)? {
+        Some(loaded) => loaded,
+        None => {
+            let path = &config.master_key_file;
+            if recorded.is_some() || settings::holds_data(db.pool()).await? {
+                bail!(
+                    "the master key file {} is missing, but the database already holds data \
+                     encrypted under a master key (id {}). Restore the key from your backup, or \
+                     set KEYPORT_MASTER_KEY_FILE / KEYPORT_MASTER_KEY to it.",
+                    path.display(),
+                    recorded.as_deref().unwrap_or("unknown")
+                );
+            }
+            let key = MasterKey::generate();
+            key.write_new_file(path)?;
+            (key, KeySource::Generated(path.clone()))
+        }
+    };
+    match recorded {
+        Some(expected) if expected != key.id() => bail!(
+            "the master key (id {}) is not the one this database was written with (id {expected}); \
+             start with the right key, or rotate keys with `keyport master-key rotate`",
+            key.id()
+        ),
+        Some(_) => {}
+        None => settings::set(db.pool(), settings::MASTER_KEY_ID, &key.id()).await?,
+    }
+    Ok((key, source))
+}
+
+fn load(config: &Config) -> anyhow::Result<Option<(MasterKey, KeySource)>> {
+    if let Some(value) = &config.master_key {
+        let key = MasterKey::decode(value.as_bytes())
+            .context("KEYPORT_MASTER_KEY is not a valid master key")?;
+        return Ok(Some((key, KeySource::Environment)));
+    }
+    let path = &config.master_key_file;
+    match std::fs::read(path) {
+        Ok(contents) => {
+            let contents = Zeroizing::new(contents);
+            let key = MasterKey::decode(&contents).with_context(|| {
+                format!(
+                    "the master key file {} is not a valid master key",
+                    path.display()
+                )
+            })?;
+            Ok(Some((key, KeySource::File(path.clone()))))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => {
+            Err(e).with_context(|| format!("cannot read the master key file {}", path.display()))
+        }
+    }
 }

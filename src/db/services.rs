@@ -3,7 +3,7 @@
 use sqlx::FromRow;
 
 use super::{Db, new_id, now, unique_as};
-use crate::domain::services::{Interface, ServiceKind};
+use crate::domain::services::{DriverKind, Interface, ServiceKind};
 
 #[derive(Clone, Debug)]
 pub struct Service {
@@ -12,7 +12,7 @@ pub struct Service {
     pub kind: ServiceKind,
     pub name: String,
     pub description: String,
-    pub driver: String,
+    pub driver: DriverKind,
     pub max_keys_per_owner: i64,
     pub os_user_domain: String,
     pub os_project_name: String,
@@ -42,13 +42,16 @@ impl TryFrom<ServiceRow> for Service {
         let kind = ServiceKind::parse(&row.kind).ok_or_else(|| {
             sqlx::Error::Decode(format!("unknown service kind {:?}", row.kind).into())
         })?;
+        let driver = DriverKind::parse(&row.driver).ok_or_else(|| {
+            sqlx::Error::Decode(format!("unknown service driver {:?}", row.driver).into())
+        })?;
         Ok(Service {
             id: row.id,
             project_id: row.project_id,
             kind,
             name: row.name,
             description: row.description,
-            driver: row.driver,
+            driver,
             max_keys_per_owner: row.max_keys_per_owner,
             os_user_domain: row.os_user_domain,
             os_project_name: row.os_project_name,
@@ -279,7 +282,7 @@ pub async fn set_driver(
     db: &Db,
     project_id: &str,
     id: &str,
-    driver: &str,
+    driver: DriverKind,
     sealed: Option<&[u8]>,
 ) -> Result<(), ServiceError> {
     let mut tx = db.pool().begin().await?;
@@ -290,13 +293,13 @@ pub async fn set_driver(
     .bind(id)
     .fetch_one(&mut *tx)
     .await?;
-    if current != driver && credentials > 0 {
+    if current != driver.as_str() && credentials > 0 {
         return Err(ServiceError::HasCredentials);
     }
     sqlx::query(
         "update services set driver = $1, driver_settings = $2 where project_id = $3 and id = $4",
     )
-    .bind(driver)
+    .bind(driver.as_str())
     .bind(sealed)
     .bind(project_id)
     .bind(id)

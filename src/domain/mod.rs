@@ -1,5 +1,6 @@
 //! Plain types and rules of the portal, free of HTTP and SQL.
 
+pub mod audit;
 pub mod roles;
 pub mod services;
 pub mod validate;

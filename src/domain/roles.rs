@@ -48,25 +48,59 @@ pub enum Action {
     ViewProject,
     ViewMembers,
     ManageMembers,
-    /// Add, edit and remove services, their endpoints, and the project's apps.
+    /// Add, edit and remove services, their endpoints, their backends, and the project's apps.
     ManageServices,
     ViewAudit,
+    /// Something done to a credential, by its owner (`Whose::Own`) or to someone else's.
+    Credential(CredentialAction, Whose),
 }
 
+/// What may be done to a credential.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CredentialAction {
+    /// Add a key that Keyport or the backend generates.
+    Add,
+    /// Record a key made elsewhere (its secret typed in).
+    Import,
+    /// See the secret, or a configuration that holds it.
+    Reveal,
+    Regenerate,
+    Delete,
+    /// Change name, description, expiry, enabled.
+    Edit,
+    /// One real request with the key at its service.
+    Test,
+}
+
+impl CredentialAction {
+    pub const ALL: [CredentialAction; 7] = [
+        CredentialAction::Add,
+        CredentialAction::Import,
+        CredentialAction::Reveal,
+        CredentialAction::Regenerate,
+        CredentialAction::Delete,
+        CredentialAction::Edit,
+        CredentialAction::Test,
+    ];
+}
+
+/// Whose credential: the acting member's own, or another member's or an app's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Whose {
+    Own,
+    Others,
+}
+
+/// The one decision of who may do what in a project.
 pub fn allows(role: Role, action: Action) -> bool {
     match action {
         Action::ViewProject | Action::ViewMembers => true,
         Action::ManageMembers | Action::ManageServices | Action::ViewAudit => role >= Role::Admin,
-    }
-}
-
-/// Whether `role` may reveal, regenerate, edit or delete a credential: members their own keys,
-/// admins and owners any key of the project (app keys and other members' keys).
-pub fn may_manage_credential(role: Role, own: bool) -> bool {
-    if own {
-        role >= Role::Member
-    } else {
-        role >= Role::Admin
+        // Keys made elsewhere are recorded by admins, whoever holds them.
+        Action::Credential(CredentialAction::Import, _) => role >= Role::Admin,
+        // Members hold and manage their own keys; admins and owners everyone's (app keys too).
+        Action::Credential(_, Whose::Own) => role >= Role::Member,
+        Action::Credential(_, Whose::Others) => role >= Role::Admin,
     }
 }
 
@@ -105,13 +139,89 @@ mod tests {
         assert!(!may_change_membership(Member, None, Some(Viewer)));
     }
 
+    /// Every role × every action, written out as a table: a change to [`allows`] shows here.
     #[test]
-    fn members_manage_their_keys_and_admins_everyones() {
-        assert!(may_manage_credential(Role::Member, true));
-        assert!(!may_manage_credential(Role::Member, false));
-        assert!(!may_manage_credential(Role::Viewer, true));
-        assert!(may_manage_credential(Role::Admin, false));
-        assert!(may_manage_credential(Role::Owner, false));
+    fn every_role_and_action() {
+        use CredentialAction::*;
+        use Role::*;
+        // (action, [owner, admin, member, viewer])
+        let table: Vec<(Action, [bool; 4])> = vec![
+            (Action::ViewProject, [true, true, true, true]),
+            (Action::ViewMembers, [true, true, true, true]),
+            (Action::ManageMembers, [true, true, false, false]),
+            (Action::ManageServices, [true, true, false, false]),
+            (Action::ViewAudit, [true, true, false, false]),
+            (
+                Action::Credential(Add, Whose::Own),
+                [true, true, true, false],
+            ),
+            (
+                Action::Credential(Add, Whose::Others),
+                [true, true, false, false],
+            ),
+            (
+                Action::Credential(Import, Whose::Own),
+                [true, true, false, false],
+            ),
+            (
+                Action::Credential(Import, Whose::Others),
+                [true, true, false, false],
+            ),
+            (
+                Action::Credential(Reveal, Whose::Own),
+                [true, true, true, false],
+            ),
+            (
+                Action::Credential(Reveal, Whose::Others),
+                [true, true, false, false],
+            ),
+            (
+                Action::Credential(Regenerate, Whose::Own),
+                [true, true, true, false],
+            ),
+            (
+                Action::Credential(Regenerate, Whose::Others),
+                [true, true, false, false],
+            ),
+            (
+                Action::Credential(Delete, Whose::Own),
+                [true, true, true, false],
+            ),
+            (
+                Action::Credential(Delete, Whose::Others),
+                [true, true, false, false],
+            ),
+            (
+                Action::Credential(Edit, Whose::Own),
+                [true, true, true, false],
+            ),
+            (
+                Action::Credential(Edit, Whose::Others),
+                [true, true, false, false],
+            ),
+            (
+                Action::Credential(Test, Whose::Own),
+                [true, true, true, false],
+            ),
+            (
+                Action::Credential(Test, Whose::Others),
+                [true, true, false, false],
+            ),
+        ];
+        let credential_rows = table
+            .iter()
+            .filter(|(a, _)| matches!(a, Action::Credential(..)))
+            .count();
+        assert_eq!(
+            credential_rows,
+            CredentialAction::ALL.len() * 2,
+            "every credential action is in the table"
+        );
+        for (action, expected) in table {
+            for (role, allowed) in [Owner, Admin, Member, Viewer].into_iter().zip(expected) {
+                assert_eq!(allows(role, action), allowed, "{role} {action:?}");
+            }
+        }
     }
 
     #[test]

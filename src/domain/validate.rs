@@ -145,6 +145,12 @@ pub fn new_password(value: &str, confirmation: &str) -> Result<(), &'static str>
     Ok(())
 }
 
+/// `https://host:port` of a URL: where Swift's S3 API answers, beside `/v1/AUTH_...`.
+pub fn origin(url: &str) -> Option<String> {
+    let url = url::Url::parse(url).ok()?;
+    Some(url.origin().ascii_serialization()).filter(|o| o != "null")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,8 +1,8 @@
-//! Backend drivers: where a credential's key is created, rotated and revoked. Handlers call the
+//! Backend drivers: where a credential's key is created, rotated and revoked. Operations call the
 //! [`Driver`] of a service and never know which backend is behind it.
 //!
 //! Every operation is split so that Keyport can record its intent before the backend acts
-//! (see `web::credentials` and `reconcile`): a driver may [`choose`](Driver::choose) the new key
+//! (see `ops::lifecycle`): a driver may [`choose`](Driver::choose) the new key
 //! itself, [`issue`](Driver::issue) it at the backend, and later [`revoke`](Driver::revoke) the
 //! key it replaced.
 
@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::domain::services::{CredentialKind, ServiceKind};
+use crate::domain::services::{CredentialKind, DriverKind, ServiceKind};
 
 pub use aws_iam::{AwsIam, IamSettings};
 pub use http::client;
@@ -73,11 +73,11 @@ pub enum DriverSettings {
 }
 
 impl DriverSettings {
-    pub fn name(&self) -> &'static str {
+    pub fn kind(&self) -> DriverKind {
         match self {
-            DriverSettings::Stored => "stored",
-            DriverSettings::Keystone(_) => "keystone",
-            DriverSettings::AwsIam(_) => "aws_iam",
+            DriverSettings::Stored => DriverKind::Stored,
+            DriverSettings::Keystone(_) => DriverKind::Keystone,
+            DriverSettings::AwsIam(_) => DriverKind::AwsIam,
         }
     }
 }
@@ -159,5 +159,58 @@ pub fn driver<'a>(
         DriverSettings::Stored => Box::new(Stored { kind: place.kind }),
         DriverSettings::Keystone(settings) => Box::new(Keystone::new(settings, place, http)),
         DriverSettings::AwsIam(settings) => Box::new(AwsIam::new(settings, http)),
+    }
+}
+
+/// A shared driver is a driver: lets tests hand one fake to every operation.
+#[async_trait]
+impl<T: Driver + ?Sized> Driver for std::sync::Arc<T> {
+    fn is_remote(&self) -> bool {
+        (**self).is_remote()
+    }
+    async fn user(&self, name: &str, create: bool) -> Result<BackendUser, DriverError> {
+        (**self).user(name, create).await
+    }
+    fn choose(
+        &self,
+        kind: CredentialKind,
+        user: &BackendUser,
+        current: Option<&str>,
+    ) -> Option<IssuedKey> {
+        (**self).choose(kind, user, current)
+    }
+    async fn issue(
+        &self,
+        user: &BackendUser,
+        kind: CredentialKind,
+        chosen: Option<&IssuedKey>,
+    ) -> Result<IssuedKey, DriverError> {
+        (**self).issue(user, kind, chosen).await
+    }
+    async fn revoke(
+        &self,
+        user: &BackendUser,
+        kind: CredentialKind,
+        access_key: &str,
+        replaced: bool,
+    ) -> Result<(), DriverError> {
+        (**self).revoke(user, kind, access_key, replaced).await
+    }
+    async fn is_live(
+        &self,
+        user: &BackendUser,
+        kind: CredentialKind,
+        key: &IssuedKey,
+    ) -> Result<bool, DriverError> {
+        (**self).is_live(user, kind, key).await
+    }
+    async fn list_keys(&self, user: &BackendUser) -> Result<Vec<BackendKey>, DriverError> {
+        (**self).list_keys(user).await
+    }
+    async fn check(&self) -> Result<(), DriverError> {
+        (**self).check().await
+    }
+    async fn admin_user(&self) -> Result<Option<String>, DriverError> {
+        (**self).admin_user().await
     }
 }

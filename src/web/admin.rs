@@ -20,16 +20,12 @@ use super::{
     view::{Ctx, UnixTime},
 };
 use crate::{
-    crypto::{random_token, sha256_hex},
-    db::{
-        self,
-        users::{AdminChangeError, CreateUserError, NewUser, User},
+    db::users::User,
+    ops::{
+        self, OpError,
+        admin::{LINK_HOURS, NewUser, PasswordLink, UserChange},
     },
-    domain::validate,
 };
-
-/// How long a set-password link works.
-const LINK_HOURS: i64 = 72;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -62,6 +58,18 @@ struct PasswordLinkPage {
     created: bool,
 }
 
+impl PasswordLinkPage {
+    fn new(state: &AppState, ctx: Ctx, link: PasswordLink, created: bool) -> Self {
+        PasswordLinkPage {
+            ctx,
+            link: format!("{}/set-password/{}", state.config.public_url(), link.token),
+            user: link.user,
+            hours: LINK_HOURS,
+            created,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct NewUserForm {
     #[serde(default)]
@@ -75,7 +83,7 @@ async fn users_get(
     State(state): State<AppState>,
     InstanceAdmin(admin): InstanceAdmin,
 ) -> Result<UsersPage, PageError> {
-    let users = db::users::list(&state.db).await?;
+    let users = ops::admin::users(&state.ops, &admin.user).await?;
     Ok(UsersPage {
         ctx: admin.ctx,
         users,
@@ -91,70 +99,25 @@ async fn users_post(
     InstanceAdmin(admin): InstanceAdmin,
     Form(form): Form<NewUserForm>,
 ) -> Result<Response, PageError> {
-    let mut errors = FieldErrors::default();
-    let email = errors.check("email", validate::email(&form.email));
-    let name = errors.check("name", validate::person_name(&form.name));
-    let is_admin = form.is_admin.is_some();
-    if errors.is_empty() {
-        let new = NewUser {
-            email: &email,
-            name: &name,
-            password_hash: None,
-            is_admin,
-        };
-        // The user and their link are written together, or neither.
-        let mut tx = state.db.pool().begin().await?;
-        match db::users::create(&mut *tx, new).await {
-            Ok(user) => {
-                let link = new_password_link(&mut tx, &state, &user).await?;
-                tx.commit().await?;
-                tracing::info!(by = %admin.user.id, user = %user.id, "user created");
-                return Ok(PasswordLinkPage {
-                    ctx: admin.ctx,
-                    user,
-                    link,
-                    hours: LINK_HOURS,
-                    created: true,
-                }
-                .into_response());
-            }
-            Err(CreateUserError::EmailTaken) => {
-                errors.add("email", "A user with this email already exists.")
-            }
-            Err(CreateUserError::Database(e)) => return Err(e.into()),
-        }
-    }
-    let users = db::users::list(&state.db).await?;
+    let new = NewUser {
+        email: &form.email,
+        name: &form.name,
+        is_admin: form.is_admin.is_some(),
+    };
+    let errors = match ops::admin::create_user(&state.ops, &admin.user, new).await {
+        Ok(link) => return Ok(PasswordLinkPage::new(&state, admin.ctx, link, true).into_response()),
+        Err(OpError::Invalid(errors)) => errors,
+        Err(e) => return Err(e.into()),
+    };
     let page = UsersPage {
+        users: ops::admin::users(&state.ops, &admin.user).await?,
         ctx: admin.ctx,
-        users,
         email: form.email,
         name: form.name,
-        is_admin,
+        is_admin: form.is_admin.is_some(),
         errors,
     };
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
-}
-
-/// Creates a link (replacing an older one) and returns it; only its hash is kept.
-async fn new_password_link(
-    conn: &mut sqlx::AnyConnection,
-    state: &AppState,
-    user: &User,
-) -> Result<String, PageError> {
-    let token = random_token();
-    let expires_at = db::now() + LINK_HOURS * 3600;
-    db::users::create_password_link(conn, &user.id, &sha256_hex(&token), expires_at).await?;
-    Ok(format!(
-        "{}/set-password/{token}",
-        state.config.public_url()
-    ))
-}
-
-async fn target_user(state: &AppState, id: &str) -> Result<User, PageError> {
-    db::users::find(&state.db, id)
-        .await?
-        .ok_or(PageError::NotFound)
 }
 
 async fn password_link_post(
@@ -162,34 +125,15 @@ async fn password_link_post(
     InstanceAdmin(admin): InstanceAdmin,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let user = target_user(&state, &id).await?;
-    if user.disabled {
-        session::set_notice(
-            &admin.session,
-            format!("{} is disabled: enable the account first.", user.email),
-        )
-        .await?;
-        return Ok(Redirect::to("/admin/users").into_response());
+    match ops::admin::password_link(&state.ops, &admin.user, &id).await {
+        Ok(link) => Ok(PasswordLinkPage::new(&state, admin.ctx, link, false).into_response()),
+        // A disabled user gets no link; the users page says why.
+        Err(OpError::Refused(why)) => {
+            session::set_notice(&admin.session, why).await?;
+            Ok(Redirect::to("/admin/users").into_response())
+        }
+        Err(e) => Err(e.into()),
     }
-    let mut conn = state.db.pool().acquire().await?;
-    let link = new_password_link(&mut conn, &state, &user).await?;
-    tracing::info!(by = %admin.user.id, user = %user.id, "set-password link created");
-    Ok(PasswordLinkPage {
-        ctx: admin.ctx,
-        user,
-        link,
-        hours: LINK_HOURS,
-        created: false,
-    }
-    .into_response())
-}
-
-#[derive(Clone, Copy, Debug)]
-enum UserChange {
-    Disable,
-    Enable,
-    MakeAdmin,
-    RevokeAdmin,
 }
 
 async fn disable_post(
@@ -224,56 +168,28 @@ async fn revoke_admin_post(
     change_user(state, admin, id, UserChange::RevokeAdmin).await
 }
 
-/// Applies a change to a user's account. Admins do not disable or demote themselves, and an
-/// enabled instance admin always remains.
+/// Applies a change to a user's account; the outcome or the refusal is told on the users page.
 async fn change_user(
     State(state): State<AppState>,
     InstanceAdmin(admin): InstanceAdmin,
     Path(id): Path<String>,
     change: UserChange,
 ) -> Result<Redirect, PageError> {
-    let user = target_user(&state, &id).await?;
-    let own = user.id == admin.user.id;
-    let refusal = match change {
-        UserChange::Disable if own => Some("You cannot disable your own account."),
-        UserChange::RevokeAdmin if own => {
-            Some("You cannot take away your own administrator right; ask another administrator.")
-        }
-        _ => None,
-    };
-    let notice = match refusal {
-        Some(refusal) => refusal.to_string(),
-        None => {
-            let (outcome, done) = match change {
-                UserChange::Disable => (
-                    db::users::set_disabled(&state.db, &user.id, true).await,
-                    "is disabled and signed out everywhere",
-                ),
-                UserChange::Enable => (
-                    db::users::set_disabled(&state.db, &user.id, false).await,
-                    "is enabled again",
-                ),
-                UserChange::MakeAdmin => (
-                    db::users::set_admin(&state.db, &user.id, true).await,
-                    "is now an instance administrator",
-                ),
-                UserChange::RevokeAdmin => (
-                    db::users::set_admin(&state.db, &user.id, false).await,
-                    "is no longer an instance administrator",
-                ),
-            };
-            match outcome {
-                Ok(()) => {
-                    tracing::info!(by = %admin.user.id, user = %user.id, ?change, "account changed");
-                    format!("{} {done}.", user.email)
-                }
-                Err(AdminChangeError::LastAdmin) => {
-                    "Refused: no enabled instance administrator would remain.".to_string()
-                }
-                Err(AdminChangeError::Database(e)) => return Err(e.into()),
-            }
-        }
+    let notice = match ops::admin::change_user(&state.ops, &admin.user, &id, change).await {
+        Ok(user) => format!("{} {}.", user.email, done(change)),
+        Err(OpError::Refused(why)) => why,
+        Err(e) => return Err(e.into()),
     };
     session::set_notice(&admin.session, notice).await?;
     Ok(Redirect::to("/admin/users"))
+}
+
+/// What a change did, in words that follow the user's email.
+fn done(change: UserChange) -> &'static str {
+    match change {
+        UserChange::Disable => "is disabled and signed out everywhere",
+        UserChange::Enable => "is enabled again",
+        UserChange::MakeAdmin => "is now an instance administrator",
+        UserChange::RevokeAdmin => "is no longer an instance administrator",
+    }
 }

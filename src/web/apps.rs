@@ -20,12 +20,11 @@ use super::{
     view::{Ctx, UnixTime},
 };
 use crate::{
-    db::{
-        self,
-        apps::{App, AppError},
-        projects::Project,
+    db::{apps::App, projects::Project},
+    ops::{
+        self, OpError,
+        apps::{Apps, NewApp},
     },
-    domain::{roles::Action, validate},
 };
 
 pub fn router() -> Router<AppState> {
@@ -47,18 +46,21 @@ struct AppsPage {
 }
 
 impl AppsPage {
-    async fn build(state: &AppState, member: ProjectMember) -> Result<Self, PageError> {
-        let apps = db::apps::list(&state.db, &member.project.id).await?;
-        Ok(AppsPage {
-            may_manage: member.may(Action::ManageServices),
+    fn new(member: ProjectMember, apps: Apps) -> Self {
+        AppsPage {
             ctx: member.ctx,
-            project: member.project,
-            apps,
+            project: member.principal.project,
+            apps: apps.apps,
+            may_manage: apps.may_manage,
             name: String::new(),
             description: String::new(),
             errors: FieldErrors::default(),
-        })
+        }
     }
+}
+
+fn apps_url(member: &ProjectMember) -> String {
+    format!("/projects/{}/apps", member.project.slug)
 }
 
 #[derive(Deserialize)]
@@ -73,8 +75,8 @@ async fn apps_get(
     State(state): State<AppState>,
     member: ProjectMember,
 ) -> Result<AppsPage, PageError> {
-    member.require(Action::ViewProject)?;
-    AppsPage::build(&state, member).await
+    let apps = ops::apps::list(&state.ops, &member).await?;
+    Ok(AppsPage::new(member, apps))
 }
 
 async fn apps_post(
@@ -82,60 +84,43 @@ async fn apps_post(
     member: ProjectMember,
     Form(form): Form<AppForm>,
 ) -> Result<Response, PageError> {
-    member.require(Action::ManageServices)?;
-    let mut errors = FieldErrors::default();
-    let name = errors.check(
-        "name",
-        validate::label(&form.name, "Name the app, e.g. nightly-backup."),
-    );
-    let description = errors.check("description", validate::description(&form.description));
-    if errors.is_empty() {
-        match db::apps::create(&state.db, &member.project.id, &name, &description).await {
-            Ok(_) => {
-                member.audit(&state, "app.create", &name, "").await?;
-                session::set_notice(
-                    &member.session,
-                    format!("App {name} created. Add its keys on the Credentials page."),
-                )
-                .await?;
-                return Ok(
-                    Redirect::to(&format!("/projects/{}/apps", member.project.slug))
-                        .into_response(),
-                );
-            }
-            Err(AppError::NameTaken) => errors.add(
-                "name",
-                "An app with this name already exists in the project.",
-            ),
-            Err(e) => return Err(anyhow::Error::from(e).into()),
+    let new = NewApp {
+        name: &form.name,
+        description: &form.description,
+    };
+    let errors = match ops::apps::create(&state.ops, &member, new).await {
+        Ok(app) => {
+            let notice = format!(
+                "App {} created. Add its keys on the Credentials page.",
+                app.name
+            );
+            session::set_notice(&member.session, notice).await?;
+            return Ok(Redirect::to(&apps_url(&member)).into_response());
         }
-    }
-    let mut page = AppsPage::build(&state, member).await?;
-    page.name = form.name;
-    page.description = form.description;
-    page.errors = errors;
+        Err(OpError::Invalid(errors)) => errors,
+        Err(e) => return Err(e.into()),
+    };
+    let apps = ops::apps::list(&state.ops, &member).await?;
+    let page = AppsPage {
+        name: form.name,
+        description: form.description,
+        errors,
+        ..AppsPage::new(member, apps)
+    };
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }
 
 async fn app_delete_post(
     State(state): State<AppState>,
     member: ProjectMember,
-    Path((slug, id)): Path<(String, String)>,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<Redirect, PageError> {
-    member.require(Action::ManageServices)?;
-    let app = db::apps::find(&state.db, &member.project.id, &id)
-        .await?
-        .ok_or(PageError::NotFound)?;
-    let notice = match db::apps::delete(&state.db, &member.project.id, &id).await {
-        Ok(_) => {
-            member.audit(&state, "app.delete", &app.name, "").await?;
-            format!("App {} deleted.", app.name)
-        }
-        Err(AppError::HasCredentials) => {
-            format!("{} still holds keys: delete them first.", app.name)
-        }
-        Err(e) => return Err(anyhow::Error::from(e).into()),
+    let notice = match ops::apps::delete(&state.ops, &member, &id).await {
+        Ok(app) => format!("App {} deleted.", app.name),
+        // An app that still holds keys is told on the apps page, not on an error page.
+        Err(OpError::Refused(why)) => why,
+        Err(e) => return Err(e.into()),
     };
     session::set_notice(&member.session, notice).await?;
-    Ok(Redirect::to(&format!("/projects/{slug}/apps")))
+    Ok(Redirect::to(&apps_url(&member)))
 }

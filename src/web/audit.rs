@@ -15,22 +15,16 @@ use super::{
     view::{Ctx, UnixTime},
 };
 use crate::{
-    db::{
-        self,
-        audit::{Event, Filter},
-        projects::Project,
-    },
-    domain::roles::Action,
+    db::{audit::Event, projects::Project},
+    ops::{self, audit::AuditQuery},
 };
-
-const PAGE_SIZE: i64 = 50;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/projects/{slug}/audit", get(audit_get))
 }
 
 #[derive(Deserialize, Default)]
-struct AuditQuery {
+struct AuditForm {
     #[serde(default)]
     actor: String,
     #[serde(default)]
@@ -55,37 +49,30 @@ struct AuditPage {
 async fn audit_get(
     State(state): State<AppState>,
     member: ProjectMember,
-    Query(query): Query<AuditQuery>,
+    Query(form): Query<AuditForm>,
 ) -> Result<AuditPage, PageError> {
-    member.require(Action::ViewAudit)?;
-    let filter = Filter {
-        actor: Some(query.actor.as_str()).filter(|a| !a.is_empty()),
-        action: Some(query.action.as_str()).filter(|a| !a.is_empty()),
-        before: query.before,
-        limit: PAGE_SIZE + 1,
+    let query = AuditQuery {
+        actor: &form.actor,
+        action: &form.action,
+        before: form.before,
     };
-    let mut events = db::audit::list(&state.db, &member.project.id, &filter).await?;
-    let older = if events.len() as i64 > PAGE_SIZE {
-        events.truncate(PAGE_SIZE as usize);
-        events.last().map(|last| {
-            form_urlencoded::Serializer::new(String::new())
-                .append_pair("actor", &query.actor)
-                .append_pair("action", &query.action)
-                .append_pair("before", &last.id.to_string())
-                .finish()
-        })
-    } else {
-        None
-    };
-    let (actors, actions) = db::audit::facets(&state.db, &member.project.id).await?;
+    let log = ops::audit::list(&state.ops, &member, query).await?;
+    // The same filters, one page further back.
+    let older = log.older_than.map(|before| {
+        form_urlencoded::Serializer::new(String::new())
+            .append_pair("actor", &form.actor)
+            .append_pair("action", &form.action)
+            .append_pair("before", &before.to_string())
+            .finish()
+    });
     Ok(AuditPage {
         ctx: member.ctx,
-        project: member.project,
-        events,
-        actors,
-        actions,
-        actor: query.actor,
-        action: query.action,
+        project: member.principal.project,
+        events: log.events,
+        actors: log.actors,
+        actions: log.actions,
+        actor: form.actor,
+        action: form.action,
         older,
     })
 }

@@ -10,15 +10,18 @@ use axum::{
 };
 use serde::Deserialize;
 
-use super::{AppState, PageError, credentials::managed_credential, extract::ProjectMember};
+use super::{AppState, PageError, extract::ProjectMember};
 use crate::{
     db::{
-        self,
         credentials::Credential,
         projects::Project,
         services::{Endpoint, Service},
     },
-    domain::services::{CredentialKind, Interface},
+    domain::{
+        services::{CredentialKind, Interface},
+        validate::origin,
+    },
+    ops::{self, credentials::Purpose},
     snippets::{self, OpenStackScope, Snippet, Target, Variant},
 };
 
@@ -127,12 +130,6 @@ impl SiteChoice {
     }
 }
 
-/// `https://host:port` of a URL: where Swift's S3 API answers, beside `/v1/AUTH_...`.
-pub(super) fn origin(url: &str) -> Option<String> {
-    let url = url::Url::parse(url).ok()?;
-    Some(url.origin().ascii_serialization()).filter(|o| o != "null")
-}
-
 #[derive(Deserialize)]
 struct ConfigForm {
     #[serde(default)]
@@ -150,71 +147,42 @@ async fn credential_config_post(
     Path((_, id)): Path<(String, String)>,
     Form(form): Form<ConfigForm>,
 ) -> Result<Response, PageError> {
-    let (credential, service) = managed_credential(&state, &member, &id).await?;
-    let endpoints = db::services::endpoints(&state.db, &service.id).await?;
-    let choice = SiteChoice::pick(&endpoints, &form.choice);
-    let find = |secret: Option<&str>| {
-        choice
-            .snippets(&member.project, &service, &credential, secret)
-            .into_iter()
-            .find(|s| s.id == form.snippet)
-    };
-    let Some(probe) = find(None) else {
-        return Err(PageError::NotFound);
-    };
-    // The secret is opened only for a snippet that holds it.
-    let secret = if probe.holds_secret {
-        Some(
-            super::credentials::open_secret(&state, &member, &credential)
-                .await?
-                .map_err(|()| {
-                    PageError::BadRequest(
-                        "This credential is damaged: its secret cannot be decrypted.",
-                    )
-                })?,
-        )
+    let download = form.purpose != "copy";
+    let purpose = if download {
+        Purpose::Download(&form.snippet)
     } else {
-        None
+        Purpose::Copy(&form.snippet)
     };
-    let snippet = match &secret {
-        Some(secret) => find(Some(secret.as_str())).ok_or(PageError::NotFound)?,
-        None => probe,
-    };
+    let shown = ops::credentials::configure(
+        &state.ops,
+        &member,
+        &id,
+        purpose,
+        |credential, service, endpoints, secret| {
+            SiteChoice::pick(endpoints, &form.choice)
+                .snippets(&member.project, service, credential, secret)
+                .into_iter()
+                .find(|s| s.id == form.snippet)
+        },
+    )
+    .await?;
+    let snippet = shown.ok_or(PageError::NotFound)?;
     let Ok(body) = snippet.body else {
         return Err(PageError::BadRequest(
             "This credential cannot be written in this format; the page says why.",
         ));
     };
-    let download = form.purpose != "copy";
-    if snippet.holds_secret {
-        let action = if download {
-            "credential.download"
-        } else {
-            "credential.copy"
-        };
-        member
-            .audit(
-                &state,
-                action,
-                &super::credentials::audit_target(&service, &credential),
-                snippet.id,
-            )
-            .await?;
-    }
     let disposition = if download {
         format!("attachment; filename=\"{}\"", snippet.file_name)
     } else {
         "inline".to_string()
     };
-    Ok((
-        [
-            (
-                header::CONTENT_TYPE,
-                "text/plain; charset=utf-8".to_string(),
-            ),
-            (header::CONTENT_DISPOSITION, disposition),
-        ],
-        body,
-    )
-        .into_response())
+    let headers = [
+        (
+            header::CONTENT_TYPE,
+            "text/plain; charset=utf-8".to_string(),
+        ),
+        (header::CONTENT_DISPOSITION, disposition),
+    ];
+    Ok((headers, body).into_response())
 }

@@ -2,6 +2,8 @@
 //! cause in the log.
 
 use askama::Template;
+
+use crate::ops::OpError;
 use axum::{
     http::StatusCode,
     response::{Html, IntoResponse, Redirect, Response},
@@ -19,8 +21,28 @@ pub enum PageError {
     SignInRequired,
     #[error("bad request: {0}")]
     BadRequest(&'static str),
+    /// An operation refused: the message says why and whether anything changed.
+    #[error("refused: {1}")]
+    Refused(StatusCode, String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+impl From<OpError> for PageError {
+    fn from(e: OpError) -> Self {
+        match e {
+            OpError::NotFound => PageError::NotFound,
+            OpError::Forbidden(why) => PageError::Forbidden(why),
+            OpError::Internal(cause) => PageError::Internal(cause),
+            OpError::Invalid(_) => {
+                PageError::Refused(StatusCode::UNPROCESSABLE_ENTITY, e.message())
+            }
+            OpError::Backend(_) => PageError::Refused(StatusCode::BAD_GATEWAY, e.message()),
+            OpError::Refused(_) | OpError::LimitReached(_) | OpError::Busy | OpError::Damaged => {
+                PageError::Refused(StatusCode::CONFLICT, e.message())
+            }
+        }
+    }
 }
 
 impl From<sqlx::Error> for PageError {
@@ -37,10 +59,10 @@ impl From<tower_sessions::session::Error> for PageError {
 
 #[derive(Template)]
 #[template(path = "error.html")]
-struct ErrorPage {
+struct ErrorPage<'a> {
     status: u16,
     title: &'static str,
-    message: &'static str,
+    message: &'a str,
 }
 
 impl IntoResponse for PageError {
@@ -59,7 +81,11 @@ impl IntoResponse for PageError {
                 "The form was refused because its security token was missing or out of date. Go back, reload the page and try again.",
             ),
             PageError::BadRequest(why) => (StatusCode::BAD_REQUEST, "Bad request", *why),
+            PageError::Refused(status, why) => {
+                return error_page(*status, "Nothing was changed", why);
+            }
             PageError::Internal(cause) => {
+                // The request's span carries its id, so the log line can be found from a report.
                 tracing::error!(error = format!("{cause:#}"), "request failed");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -73,7 +99,7 @@ impl IntoResponse for PageError {
 }
 
 /// The error page, for failures that do not come from a handler (e.g. the throttle).
-pub fn error_page(status: StatusCode, title: &'static str, message: &'static str) -> Response {
+pub fn error_page(status: StatusCode, title: &'static str, message: &str) -> Response {
     let page = ErrorPage {
         status: status.as_u16(),
         title,
@@ -81,6 +107,6 @@ pub fn error_page(status: StatusCode, title: &'static str, message: &'static str
     };
     match page.render() {
         Ok(html) => (status, Html(html)).into_response(),
-        Err(_) => (status, message).into_response(),
+        Err(_) => (status, message.to_string()).into_response(),
     }
 }

@@ -1,9 +1,7 @@
 //! Who is asking: extractors that sign-in, instance-admin and project-member pages require.
 //! Each decides on the server, for every request; a project the user is not in answers 404.
 
-use std::collections::HashMap;
-
-use std::net::SocketAddr;
+use std::{collections::HashMap, net::SocketAddr, ops::Deref};
 
 use axum::{
     extract::{ConnectInfo, FromRequestParts, Path},
@@ -13,8 +11,8 @@ use tower_sessions::Session;
 
 use super::{AppState, PageError, session, view::Ctx};
 use crate::{
-    db::{self, audit::Actor, projects::Project, users::User},
-    domain::roles::{Action, Role, allows},
+    db::{self, audit::Actor, users::User},
+    ops::Principal,
 };
 
 async fn ctx(parts: &mut Parts, state: &AppState) -> Result<(Session, Ctx), PageError> {
@@ -97,50 +95,19 @@ impl FromRequestParts<AppState> for InstanceAdmin {
     }
 }
 
-/// A member of the project named by the `{slug}` of the path, with their role.
+/// A member of the project named by the `{slug}` of the path, with their role. What they may do
+/// is decided by the operations they call, through [`Principal`].
 pub struct ProjectMember {
-    pub user: User,
     pub session: Session,
     pub ctx: Ctx,
-    pub project: Project,
-    pub role: Role,
-    /// Who is acting, for the audit log.
-    pub actor: Actor,
+    pub principal: Principal,
 }
 
-impl ProjectMember {
-    pub fn may(&self, action: Action) -> bool {
-        allows(self.role, action)
-    }
+impl Deref for ProjectMember {
+    type Target = Principal;
 
-    /// Writes an event to the project's audit log.
-    pub async fn audit(
-        &self,
-        state: &AppState,
-        action: &str,
-        target: &str,
-        detail: &str,
-    ) -> Result<(), PageError> {
-        db::audit::record(
-            &state.db,
-            Some(&self.project.id),
-            &self.actor,
-            action,
-            target,
-            detail,
-        )
-        .await?;
-        Ok(())
-    }
-
-    pub fn require(&self, action: Action) -> Result<(), PageError> {
-        if self.may(action) {
-            Ok(())
-        } else {
-            Err(PageError::Forbidden(
-                "Your role in this project does not allow this.",
-            ))
-        }
+    fn deref(&self) -> &Principal {
+        &self.principal
     }
 }
 
@@ -175,12 +142,14 @@ impl FromRequestParts<AppState> for ProjectMember {
                 .unwrap_or_default(),
         };
         Ok(ProjectMember {
-            user,
             session,
             ctx,
-            project,
-            role,
-            actor,
+            principal: Principal {
+                user,
+                project,
+                role,
+                actor,
+            },
         })
     }
 }

@@ -8,8 +8,10 @@ mod audit;
 mod auth;
 mod backends;
 mod client_config;
+mod confirm;
 mod credentials;
 mod csrf;
+mod endpoints;
 mod error;
 mod extract;
 mod forms;
@@ -17,6 +19,7 @@ mod headers;
 mod health;
 mod members;
 mod projects;
+mod reconcile;
 mod services;
 mod session;
 mod setup;
@@ -44,6 +47,7 @@ use crate::{
     config::Config,
     crypto::master_key::MasterKey,
     db::{Db, sessions::DbSessionStore, settings},
+    ops::Ops,
 };
 
 pub use error::PageError;
@@ -52,9 +56,8 @@ pub use error::PageError;
 pub struct AppState {
     pub db: Db,
     pub config: Arc<Config>,
-    pub master_key: Arc<MasterKey>,
-    /// The client for backends (Keystone, IAM, S3), with timeouts.
-    pub http: reqwest::Client,
+    /// Every use case; handlers call these and nothing below them.
+    pub ops: Ops,
     /// Set once the first admin exists; it is never unset, so it can be cached.
     setup_done: Arc<AtomicBool>,
 }
@@ -62,20 +65,10 @@ pub struct AppState {
 impl AppState {
     pub fn new(db: Db, config: Config, master_key: MasterKey) -> Self {
         Self {
+            ops: Ops::new(db.clone(), Arc::new(master_key), crate::providers::client()),
             db,
             config: Arc::new(config),
-            master_key: Arc::new(master_key),
-            http: crate::providers::client(),
             setup_done: Arc::new(AtomicBool::new(false)),
-        }
-    }
-
-    /// What backend operations need.
-    pub fn env(&self) -> crate::lifecycle::Env<'_> {
-        crate::lifecycle::Env {
-            db: &self.db,
-            master: &self.master_key,
-            http: &self.http,
         }
     }
 
@@ -117,7 +110,9 @@ pub fn router(state: AppState) -> Router {
         .merge(projects::router())
         .merge(members::router())
         .merge(services::router())
+        .merge(endpoints::router())
         .merge(backends::router())
+        .merge(reconcile::router())
         .merge(credentials::router())
         .merge(client_config::router())
         .merge(apps::router())
@@ -151,14 +146,16 @@ async fn not_found() -> PageError {
     PageError::NotFound
 }
 
-/// Logs the route pattern, not the path: paths may carry one-time tokens.
+/// Logs the route pattern, not the path: paths may carry one-time tokens. Each request gets an
+/// id, so that an error's log lines can be told from those of other requests.
 fn request_span(request: &Request) -> tracing::Span {
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".to_string());
-    tracing::info_span!("request", method = %request.method(), route)
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    tracing::info_span!("request", id = &id[..12], method = %request.method(), route)
 }
 
 /// Deletes expired sessions now and then.

@@ -19,14 +19,9 @@ use super::{
     view::{Ctx, UnixTime},
 };
 use crate::{
-    db::{
-        self,
-        projects::{Project, ProjectError},
-    },
-    domain::{
-        roles::{Action, Role},
-        validate,
-    },
+    db::projects::Project,
+    domain::roles::Role,
+    ops::{self, OpError, projects::NewProject},
 };
 
 pub fn router() -> Router<AppState> {
@@ -60,7 +55,7 @@ async fn projects_get(
     State(state): State<AppState>,
     signed_in: SignedIn,
 ) -> Result<ProjectsPage, PageError> {
-    let projects = db::projects::list_for_user(&state.db, &signed_in.user.id).await?;
+    let projects = ops::projects::list(&state.ops, &signed_in.user).await?;
     Ok(ProjectsPage {
         ctx: signed_in.ctx,
         projects,
@@ -76,61 +71,30 @@ async fn projects_post(
     signed_in: SignedIn,
     Form(form): Form<NewProjectForm>,
 ) -> Result<Response, PageError> {
-    if !signed_in.user.is_admin {
-        return Err(PageError::Forbidden(
-            "Only instance administrators create projects.",
-        ));
-    }
-    let mut errors = FieldErrors::default();
-    let name = errors.check("name", validate::project_name(&form.name));
-    let slug = errors.check("slug", validate::slug(&form.slug));
-    // The first owner: someone named, or the admin creating the project.
-    let owner = if form.owner_email.trim().is_empty() {
-        Some(signed_in.user.clone())
-    } else {
-        match validate::email(&form.owner_email) {
-            Ok(email) => {
-                let found = db::users::find_by_email(&state.db, &email).await?;
-                if found.is_none() {
-                    errors.add(
-                        "owner_email",
-                        "No user has this email. Create the user first.",
-                    );
-                }
-                found
-            }
-            Err(message) => {
-                errors.add("owner_email", message);
-                None
-            }
-        }
+    let new = NewProject {
+        name: &form.name,
+        slug: &form.slug,
+        owner_email: &form.owner_email,
     };
-    if let (true, Some(owner)) = (errors.is_empty(), owner) {
-        match db::projects::create(&state.db, &slug, &name, &owner.id).await {
-            Ok(project) => {
-                tracing::info!(by = %signed_in.user.id, project = %project.id, "project created");
-                session::set_notice(
-                    &signed_in.session,
-                    format!("Project {} created.", project.name),
-                )
-                .await?;
-                let to = if owner.id == signed_in.user.id {
-                    format!("/projects/{}", project.slug)
-                } else {
-                    "/projects".into()
-                };
-                return Ok(Redirect::to(&to).into_response());
-            }
-            Err(ProjectError::SlugTaken) => {
-                errors.add("slug", "A project with this short name already exists.")
-            }
-            Err(e) => return Err(anyhow::Error::from(e).into()),
+    let errors = match ops::projects::create(&state.ops, &signed_in.user, new).await {
+        Ok(created) => {
+            let project = created.project;
+            let notice = format!("Project {} created.", project.name);
+            session::set_notice(&signed_in.session, notice).await?;
+            // The creator opens the project when they are in it; else back to their list.
+            let to = if created.creator_is_owner {
+                format!("/projects/{}", project.slug)
+            } else {
+                "/projects".into()
+            };
+            return Ok(Redirect::to(&to).into_response());
         }
-    }
-    let projects = db::projects::list_for_user(&state.db, &signed_in.user.id).await?;
+        Err(OpError::Invalid(errors)) => errors,
+        Err(e) => return Err(e.into()),
+    };
     let page = ProjectsPage {
+        projects: ops::projects::list(&state.ops, &signed_in.user).await?,
         ctx: signed_in.ctx,
-        projects,
         name: form.name,
         slug: form.slug,
         owner_email: form.owner_email,
@@ -152,14 +116,11 @@ async fn project_get(
     State(state): State<AppState>,
     member: ProjectMember,
 ) -> Result<ProjectPage, PageError> {
-    member.require(Action::ViewProject)?;
-    let member_count = db::projects::members(&state.db, &member.project.id)
-        .await?
-        .len();
+    let overview = ops::projects::overview(&state.ops, &member).await?;
     Ok(ProjectPage {
         ctx: member.ctx,
-        project: member.project,
-        role: member.role,
-        member_count,
+        role: member.principal.role,
+        project: member.principal.project,
+        member_count: overview.member_count,
     })
 }

@@ -1,6 +1,5 @@
-//! `/projects/{slug}/services` and `/projects/{slug}/endpoints`: the services a project keeps
-//! credentials for, and where they are reached. Everyone in the project sees them; admins and
-//! owners add, edit and remove them.
+//! `/projects/{slug}/services`: the services a project keeps credentials for. Everyone in the
+//! project sees them; admins and owners add, edit and remove them.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -9,40 +8,28 @@ use axum::{
     extract::{Path, State},
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
-    routing::{get, post},
+    routing::get,
 };
 use serde::Deserialize;
 
-use super::{AppState, PageError, extract::ProjectMember, forms::FieldErrors, session, view::Ctx};
+use super::{
+    AppState, PageError, confirm::ConfirmPage, endpoints::EndpointForm, extract::ProjectMember,
+    forms::FieldErrors, session, view::Ctx,
+};
 use crate::{
     db::{
-        self,
         projects::Project,
-        services::{Endpoint, Service, ServiceError, ServiceFields},
+        services::{Endpoint, Service},
     },
     domain::{
         roles::Action,
-        services::{DEFAULT_MAX_KEYS, Interface, MAX_KEYS_RANGE, ServiceKind},
-        validate,
+        services::{DEFAULT_MAX_KEYS, Interface, ServiceKind},
     },
+    ops::{self, OpError, services::ServiceInput},
 };
 
-const NAME_TAKEN: &str = "A service with this name already exists in the project.";
-
-fn service_url(project: &Project, id: &str) -> String {
+pub(super) fn service_url(project: &Project, id: &str) -> String {
     format!("/projects/{}/services/{id}", project.slug)
-}
-
-/// The service of this project named in the path, if the member may manage services.
-pub(super) async fn managed_service(
-    state: &AppState,
-    member: &ProjectMember,
-    id: &str,
-) -> Result<Service, PageError> {
-    member.require(Action::ManageServices)?;
-    db::services::find(&state.db, &member.project.id, id)
-        .await?
-        .ok_or(PageError::NotFound)
 }
 
 pub fn router() -> Router<AppState> {
@@ -59,15 +46,6 @@ pub fn router() -> Router<AppState> {
             "/projects/{slug}/services/{id}/delete",
             get(service_delete_get).post(service_delete_post),
         )
-        .route(
-            "/projects/{slug}/services/{id}/endpoints",
-            post(endpoint_post),
-        )
-        .route(
-            "/projects/{slug}/services/{id}/endpoints/{endpoint_id}/delete",
-            post(endpoint_delete_post),
-        )
-        .route("/projects/{slug}/endpoints", get(endpoints_get))
 }
 
 /// The service form, as typed.
@@ -112,58 +90,24 @@ impl ServiceForm {
         }
     }
 
-    fn check(&self, errors: &mut FieldErrors) -> Option<ServiceFields> {
-        let kind = ServiceKind::parse(&self.kind);
-        if kind.is_none() {
-            errors.add("kind", "Choose the kind of service.");
+    fn input(&self) -> ServiceInput {
+        ServiceInput {
+            kind: self.kind.clone(),
+            name: self.name.clone(),
+            description: self.description.clone(),
+            max_keys_per_owner: self.max_keys_per_owner.clone(),
+            os_user_domain: self.os_user_domain.clone(),
+            os_project_name: self.os_project_name.clone(),
+            os_project_domain: self.os_project_domain.clone(),
         }
-        let name = errors.check(
-            "name",
-            validate::label(&self.name, "Enter a name for the service."),
-        );
-        let description = errors.check("description", validate::description(&self.description));
-        let max_keys = match self.max_keys_per_owner.trim().parse::<i64>() {
-            Ok(n) if MAX_KEYS_RANGE.contains(&n) => n,
-            _ => {
-                errors.add("max_keys_per_owner", "Enter a number from 1 to 5.");
-                DEFAULT_MAX_KEYS
-            }
-        };
-        let openstack = kind == Some(ServiceKind::OpenStack);
-        let (user_domain, project, project_domain) = if openstack {
-            (
-                errors.check(
-                    "os_user_domain",
-                    validate::label(
-                        &self.os_user_domain,
-                        "Enter the users' domain, e.g. Default.",
-                    ),
-                ),
-                errors.check(
-                    "os_project_name",
-                    validate::label(&self.os_project_name, "Enter the OpenStack project."),
-                ),
-                errors.check(
-                    "os_project_domain",
-                    validate::label(
-                        &self.os_project_domain,
-                        "Enter the project's domain, e.g. Default.",
-                    ),
-                ),
-            )
-        } else {
-            (String::new(), String::new(), String::new())
-        };
-        let kind = kind?;
-        errors.is_empty().then_some(ServiceFields {
-            kind,
-            name,
-            description,
-            max_keys_per_owner: max_keys,
-            os_user_domain: user_domain,
-            os_project_name: project,
-            os_project_domain: project_domain,
-        })
+    }
+}
+
+/// The field errors of a refused form; any other error is an error page.
+pub(super) fn form_errors(error: OpError) -> Result<FieldErrors, PageError> {
+    match error {
+        OpError::Invalid(errors) => Ok(errors),
+        e => Err(e.into()),
     }
 }
 
@@ -181,11 +125,11 @@ struct ServicesPage {
 
 impl ServicesPage {
     async fn build(state: &AppState, member: ProjectMember) -> Result<Self, PageError> {
-        let services = db::services::list(&state.db, &member.project.id).await?;
+        let services = ops::services::list(&state.ops, &member).await?;
         Ok(ServicesPage {
             may_manage: member.may(Action::ManageServices),
             ctx: member.ctx,
-            project: member.project,
+            project: member.principal.project,
             services,
             kinds: ServiceKind::ALL,
             form: ServiceForm::blank(),
@@ -198,7 +142,6 @@ async fn services_get(
     State(state): State<AppState>,
     member: ProjectMember,
 ) -> Result<ServicesPage, PageError> {
-    member.require(Action::ViewProject)?;
     ServicesPage::build(&state, member).await
 }
 
@@ -207,25 +150,14 @@ async fn services_post(
     member: ProjectMember,
     Form(form): Form<ServiceForm>,
 ) -> Result<Response, PageError> {
-    member.require(Action::ManageServices)?;
-    let mut errors = FieldErrors::default();
-    if let Some(fields) = form.check(&mut errors) {
-        match db::services::create(&state.db, &member.project.id, &fields).await {
-            Ok(id) => {
-                member
-                    .audit(&state, "service.create", &fields.name, fields.kind.as_str())
-                    .await?;
-                session::set_notice(
-                    &member.session,
-                    format!("Service {} added. Add its endpoints next.", fields.name),
-                )
-                .await?;
-                return Ok(Redirect::to(&service_url(&member.project, &id)).into_response());
-            }
-            Err(ServiceError::NameTaken) => errors.add("name", NAME_TAKEN),
-            Err(e) => return Err(anyhow::Error::from(e).into()),
+    let errors = match ops::services::create(&state.ops, &member, &form.input()).await {
+        Ok((id, name)) => {
+            let notice = format!("Service {name} added. Add its endpoints next.");
+            session::set_notice(&member.session, notice).await?;
+            return Ok(Redirect::to(&service_url(&member.project, &id)).into_response());
         }
-    }
+        Err(e) => form_errors(e)?,
+    };
     let mut page = ServicesPage::build(&state, member).await?;
     page.form = form;
     page.errors = errors;
@@ -234,7 +166,7 @@ async fn services_post(
 
 #[derive(Template, WebTemplate)]
 #[template(path = "service.html")]
-struct ServicePage {
+pub(super) struct ServicePage {
     ctx: Ctx,
     project: Project,
     service: Service,
@@ -242,20 +174,21 @@ struct ServicePage {
     may_manage: bool,
     interfaces: [Interface; 3],
     form: ServiceForm,
-    endpoint: EndpointForm,
-    errors: FieldErrors,
+    pub(super) endpoint: EndpointForm,
+    pub(super) errors: FieldErrors,
 }
 
 impl ServicePage {
-    async fn build(state: &AppState, member: ProjectMember, id: &str) -> Result<Self, PageError> {
-        let service = db::services::find(&state.db, &member.project.id, id)
-            .await?
-            .ok_or(PageError::NotFound)?;
-        let endpoints = db::services::endpoints(&state.db, &service.id).await?;
+    pub(super) async fn build(
+        state: &AppState,
+        member: ProjectMember,
+        id: &str,
+    ) -> Result<Self, PageError> {
+        let (service, endpoints) = ops::services::find(&state.ops, &member, id).await?;
         Ok(ServicePage {
             may_manage: member.may(Action::ManageServices),
             ctx: member.ctx,
-            project: member.project,
+            project: member.principal.project,
             form: ServiceForm::from_service(&service),
             service,
             endpoints,
@@ -271,7 +204,6 @@ async fn service_get(
     member: ProjectMember,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<ServicePage, PageError> {
-    member.require(Action::ViewProject)?;
     ServicePage::build(&state, member, &id).await
 }
 
@@ -279,42 +211,23 @@ async fn service_post(
     State(state): State<AppState>,
     member: ProjectMember,
     Path((_, id)): Path<(String, String)>,
-    Form(mut form): Form<ServiceForm>,
+    Form(form): Form<ServiceForm>,
 ) -> Result<Response, PageError> {
-    let service = managed_service(&state, &member, &id).await?;
-    // The kind is fixed once a service exists.
-    form.kind = service.kind.as_str().into();
-    let mut errors = FieldErrors::default();
-    if let Some(fields) = form.check(&mut errors) {
-        match db::services::update(&state.db, &member.project.id, &id, &fields).await {
-            Ok(()) => {
-                member
-                    .audit(&state, "service.update", &fields.name, "")
-                    .await?;
-                session::set_notice(&member.session, "Service saved.").await?;
-                return Ok(Redirect::to(&service_url(&member.project, &id)).into_response());
-            }
-            Err(ServiceError::NameTaken) => errors.add("name", NAME_TAKEN),
-            Err(e) => return Err(anyhow::Error::from(e).into()),
+    let errors = match ops::services::update(&state.ops, &member, &id, &form.input()).await {
+        Ok(()) => {
+            session::set_notice(&member.session, "Service saved.").await?;
+            return Ok(Redirect::to(&service_url(&member.project, &id)).into_response());
         }
-    }
+        Err(e) => form_errors(e)?,
+    };
     let mut page = ServicePage::build(&state, member, &id).await?;
-    page.form = form;
+    // The kind is fixed once a service exists.
+    page.form = ServiceForm {
+        kind: page.form.kind.clone(),
+        ..form
+    };
     page.errors = errors;
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "confirm.html")]
-pub struct ConfirmPage {
-    pub ctx: Ctx,
-    pub title: String,
-    pub message: String,
-    pub action: String,
-    pub button: &'static str,
-    pub back: String,
-    /// A safer way to the same end, as (label, link): "Add a second key first".
-    pub alternative: Option<(&'static str, String)>,
 }
 
 async fn service_delete_get(
@@ -322,7 +235,7 @@ async fn service_delete_get(
     member: ProjectMember,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<ConfirmPage, PageError> {
-    let service = managed_service(&state, &member, &id).await?;
+    let service = ops::services::to_delete(&state.ops, &member, &id).await?;
     let base = service_url(&member.project, &id);
     Ok(ConfirmPage {
         ctx: member.ctx,
@@ -338,156 +251,18 @@ async fn service_delete_get(
 async fn service_delete_post(
     State(state): State<AppState>,
     member: ProjectMember,
-    Path((_, id)): Path<(String, String)>,
+    Path((slug, id)): Path<(String, String)>,
 ) -> Result<Redirect, PageError> {
-    let service = managed_service(&state, &member, &id).await?;
-    let slug = member.project.slug.clone();
-    match db::services::delete(&state.db, &member.project.id, &id).await {
-        Ok(()) => {
-            member
-                .audit(&state, "service.delete", &service.name, "")
-                .await?;
-            session::set_notice(
-                &member.session,
-                format!("Service {} deleted.", service.name),
-            )
-            .await?;
-            Ok(Redirect::to(&format!("/projects/{slug}/services")))
+    let (notice, to) = match ops::services::delete(&state.ops, &member, &id).await {
+        Ok(service) => (
+            format!("Service {} deleted.", service.name),
+            format!("/projects/{slug}/services"),
+        ),
+        Err(refusal @ OpError::Refused(_)) => {
+            (refusal.message(), service_url(&member.project, &id))
         }
-        Err(ServiceError::HasCredentials) => {
-            session::set_notice(
-                &member.session,
-                format!("{} still has credentials: delete them first.", service.name),
-            )
-            .await?;
-            Ok(Redirect::to(&service_url(&member.project, &id)))
-        }
-        Err(e) => Err(anyhow::Error::from(e).into()),
-    }
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct EndpointForm {
-    #[serde(default)]
-    site: String,
-    #[serde(default)]
-    region: String,
-    #[serde(default)]
-    interface: String,
-    #[serde(default)]
-    url: String,
-}
-
-async fn endpoint_post(
-    State(state): State<AppState>,
-    member: ProjectMember,
-    Path((_, id)): Path<(String, String)>,
-    Form(form): Form<EndpointForm>,
-) -> Result<Response, PageError> {
-    let service = managed_service(&state, &member, &id).await?;
-    let mut errors = FieldErrors::default();
-    let site = errors.check(
-        "site",
-        validate::label(&form.site, "Enter the site, e.g. Si Racha, Thailand."),
-    );
-    let region = errors.check(
-        "region",
-        validate::label(&form.region, "Enter the region, e.g. th-sr-1."),
-    );
-    let interface = Interface::parse(&form.interface);
-    if interface.is_none() {
-        errors.add("interface", "Choose public, private or auth.");
-    }
-    let url = errors.check("url", validate::endpoint_url(&form.url));
-    if let (true, Some(interface)) = (errors.is_empty(), interface) {
-        db::services::add_endpoint(&state.db, &service.id, &site, &region, interface, &url).await?;
-        member
-            .audit(
-                &state,
-                "endpoint.add",
-                &service.name,
-                &format!("{interface} {url}"),
-            )
-            .await?;
-        session::set_notice(&member.session, "Endpoint added.").await?;
-        return Ok(Redirect::to(&service_url(&member.project, &id)).into_response());
-    }
-    let mut page = ServicePage::build(&state, member, &id).await?;
-    page.endpoint = form;
-    page.errors = errors;
-    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
-}
-
-async fn endpoint_delete_post(
-    State(state): State<AppState>,
-    member: ProjectMember,
-    Path((_, id, endpoint_id)): Path<(String, String, String)>,
-) -> Result<Redirect, PageError> {
-    let service = managed_service(&state, &member, &id).await?;
-    if !db::services::delete_endpoint(&state.db, &service.id, &endpoint_id).await? {
-        return Err(PageError::NotFound);
-    }
-    member
-        .audit(&state, "endpoint.delete", &service.name, "")
-        .await?;
-    session::set_notice(&member.session, "Endpoint removed.").await?;
-    Ok(Redirect::to(&service_url(&member.project, &id)))
-}
-
-/// Endpoints of one service at one site.
-pub struct SiteEndpoints {
-    pub service: String,
-    pub site: String,
-    pub endpoints: Vec<Endpoint>,
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "endpoints.html")]
-struct EndpointsPage {
-    ctx: Ctx,
-    project: Project,
-    groups: Vec<SiteEndpoints>,
-    auth: Vec<(String, Endpoint)>,
-}
-
-async fn endpoints_get(
-    State(state): State<AppState>,
-    member: ProjectMember,
-) -> Result<EndpointsPage, PageError> {
-    member.require(Action::ViewProject)?;
-    let services = db::services::list(&state.db, &member.project.id).await?;
-    let endpoints = db::services::project_endpoints(&state.db, &member.project.id).await?;
-    let name_of = |service_id: &str| {
-        services
-            .iter()
-            .find(|s| s.id == service_id)
-            .map(|s| s.name.clone())
-            .unwrap_or_default()
+        Err(e) => return Err(e.into()),
     };
-    let mut groups: Vec<SiteEndpoints> = Vec::new();
-    let mut auth = Vec::new();
-    // Endpoints come sorted by service and site, so each group is a run.
-    for endpoint in endpoints {
-        let service = name_of(&endpoint.service_id);
-        if endpoint.interface == Interface::Auth {
-            auth.push((service, endpoint));
-            continue;
-        }
-        match groups.last_mut() {
-            Some(group) if group.service == service && group.site == endpoint.site => {
-                group.endpoints.push(endpoint)
-            }
-            _ => groups.push(SiteEndpoints {
-                service,
-                site: endpoint.site.clone(),
-                endpoints: vec![endpoint],
-            }),
-        }
-    }
-    Ok(EndpointsPage {
-        ctx: member.ctx,
-        project: member.project,
-        groups,
-        auth,
-    })
+    session::set_notice(&member.session, notice).await?;
+    Ok(Redirect::to(&to))
 }

@@ -1,0 +1,177 @@
+//! Instance administration: users, their one-time set-password links, disabling and the admin
+//! right. Not project-scoped, so each operation takes the signed-in user and checks the right.
+
+use std::fmt;
+
+use super::{FieldErrors, OpError, Ops};
+use crate::{
+    crypto::{random_token, sha256_hex},
+    db::{
+        self,
+        users::{AdminChangeError, CreateUserError, User},
+    },
+    domain::validate,
+};
+
+/// How long a set-password link works.
+pub const LINK_HOURS: i64 = 72;
+
+fn require_admin(user: &User) -> Result<(), OpError> {
+    if user.is_admin {
+        Ok(())
+    } else {
+        Err(OpError::Forbidden(
+            "Only instance administrators may do this.",
+        ))
+    }
+}
+
+pub async fn users(ops: &Ops, admin: &User) -> Result<Vec<User>, OpError> {
+    require_admin(admin)?;
+    Ok(db::users::list(&ops.db).await?)
+}
+
+/// A one-time set-password link, shown once: only its hash is kept.
+pub struct PasswordLink {
+    pub user: User,
+    /// The secret part of the link.
+    pub token: String,
+}
+
+impl fmt::Debug for PasswordLink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PasswordLink")
+            .field("user", &self.user.id)
+            .field("token", &"[redacted]")
+            .finish()
+    }
+}
+
+/// What the create-user form asks for.
+pub struct NewUser<'a> {
+    pub email: &'a str,
+    pub name: &'a str,
+    pub is_admin: bool,
+}
+
+/// Creates a user without a password, and their link to choose one.
+pub async fn create_user(
+    ops: &Ops,
+    admin: &User,
+    new: NewUser<'_>,
+) -> Result<PasswordLink, OpError> {
+    require_admin(admin)?;
+    let mut errors = FieldErrors::default();
+    let email = errors.check("email", validate::email(new.email));
+    let name = errors.check("name", validate::person_name(new.name));
+    errors.into_result()?;
+    let row = db::users::NewUser {
+        email: &email,
+        name: &name,
+        password_hash: None,
+        is_admin: new.is_admin,
+    };
+    // The user and their link are written together, or neither.
+    let mut tx = ops.db.pool().begin().await?;
+    let user = match db::users::create(&mut *tx, row).await {
+        Ok(user) => user,
+        Err(CreateUserError::EmailTaken) => {
+            return Err(OpError::field(
+                "email",
+                "A user with this email already exists.",
+            ));
+        }
+        Err(CreateUserError::Database(e)) => return Err(e.into()),
+    };
+    let token = new_password_link(&mut tx, &user).await?;
+    tx.commit().await?;
+    tracing::info!(by = %admin.id, user = %user.id, "user created");
+    Ok(PasswordLink { user, token })
+}
+
+/// A new link for the user `user_id`, replacing an older one; refused for a disabled user.
+pub async fn password_link(
+    ops: &Ops,
+    admin: &User,
+    user_id: &str,
+) -> Result<PasswordLink, OpError> {
+    require_admin(admin)?;
+    let user = target(ops, user_id).await?;
+    if user.disabled {
+        return Err(OpError::Refused(format!(
+            "{} is disabled: enable the account first.",
+            user.email
+        )));
+    }
+    let mut conn = ops.db.pool().acquire().await?;
+    let token = new_password_link(&mut conn, &user).await?;
+    tracing::info!(by = %admin.id, user = %user.id, "set-password link created");
+    Ok(PasswordLink { user, token })
+}
+
+/// Creates a link (replacing an older one) and returns its token; only the hash is stored.
+async fn new_password_link(conn: &mut sqlx::AnyConnection, user: &User) -> Result<String, OpError> {
+    let token = random_token();
+    let expires_at = db::now() + LINK_HOURS * 3600;
+    db::users::create_password_link(conn, &user.id, &sha256_hex(&token), expires_at).await?;
+    Ok(token)
+}
+
+/// A change to a user's account.
+#[derive(Clone, Copy, Debug)]
+pub enum UserChange {
+    Disable,
+    Enable,
+    MakeAdmin,
+    RevokeAdmin,
+}
+
+/// Applies `change` to the user `user_id` and returns the account as it was before. Admins do
+/// not disable or demote themselves, and an enabled instance admin always remains.
+pub async fn change_user(
+    ops: &Ops,
+    admin: &User,
+    user_id: &str,
+    change: UserChange,
+) -> Result<User, OpError> {
+    require_admin(admin)?;
+    let user = target(ops, user_id).await?;
+    let own = user.id == admin.id;
+    match change {
+        UserChange::Disable if own => {
+            return Err(OpError::Refused(
+                "You cannot disable your own account.".into(),
+            ));
+        }
+        UserChange::RevokeAdmin if own => {
+            return Err(OpError::Refused(
+                "You cannot take away your own administrator right; ask another administrator."
+                    .into(),
+            ));
+        }
+        _ => {}
+    }
+    let outcome = match change {
+        UserChange::Disable => db::users::set_disabled(&ops.db, &user.id, true).await,
+        UserChange::Enable => db::users::set_disabled(&ops.db, &user.id, false).await,
+        UserChange::MakeAdmin => db::users::set_admin(&ops.db, &user.id, true).await,
+        UserChange::RevokeAdmin => db::users::set_admin(&ops.db, &user.id, false).await,
+    };
+    match outcome {
+        Ok(()) => {}
+        Err(AdminChangeError::LastAdmin) => {
+            return Err(OpError::Refused(
+                "Refused: no enabled instance administrator would remain.".into(),
+            ));
+        }
+        Err(AdminChangeError::Database(e)) => return Err(e.into()),
+    }
+    tracing::info!(by = %admin.id, user = %user.id, ?change, "account changed");
+    Ok(user)
+}
+
+async fn target(ops: &Ops, user_id: &str) -> Result<User, OpError> {
+    db::users::find(&ops.db, user_id)
+        .await?
+        .ok_or(OpError::NotFound)
+}

@@ -1,0 +1,101 @@
+//! A project's apps: the service identities that hold app keys. Every member sees them; admins
+//! and owners create and delete them.
+
+use super::{FieldErrors, OpError, Ops, Principal};
+use crate::{
+    db::{
+        self,
+        apps::{App, AppError},
+    },
+    domain::{audit::AuditAction, roles::Action, validate},
+};
+
+/// A project's apps, and whether the principal may change them.
+pub struct Apps {
+    pub apps: Vec<App>,
+    pub may_manage: bool,
+}
+
+pub async fn list(ops: &Ops, who: &Principal) -> Result<Apps, OpError> {
+    who.require(Action::ViewProject)?;
+    Ok(Apps {
+        apps: db::apps::list(&ops.db, &who.project.id).await?,
+        may_manage: who.may(Action::ManageServices),
+    })
+}
+
+/// What the create-app form asks for.
+pub struct NewApp<'a> {
+    pub name: &'a str,
+    pub description: &'a str,
+}
+
+pub async fn create(ops: &Ops, who: &Principal, new: NewApp<'_>) -> Result<App, OpError> {
+    who.require(Action::ManageServices)?;
+    let mut errors = FieldErrors::default();
+    let name = errors.check(
+        "name",
+        validate::label(new.name, "Name the app, e.g. nightly-backup."),
+    );
+    let description = errors.check("description", validate::description(new.description));
+    errors.into_result()?;
+    let id = match db::apps::create(&ops.db, &who.project.id, &name, &description).await {
+        Ok(id) => id,
+        Err(AppError::NameTaken) => {
+            return Err(OpError::field(
+                "name",
+                "An app with this name already exists in the project.",
+            ));
+        }
+        Err(e) => return Err(unexpected(e)),
+    };
+    db::audit::record(
+        &ops.db,
+        Some(&who.project.id),
+        &who.actor,
+        AuditAction::AppCreate,
+        &name,
+        "",
+    )
+    .await?;
+    // Read back for its creation time; only a delete in between makes it missing.
+    db::apps::find(&ops.db, &who.project.id, &id)
+        .await?
+        .ok_or(OpError::NotFound)
+}
+
+/// Deletes the app `id`; refused while it still holds keys.
+pub async fn delete(ops: &Ops, who: &Principal, id: &str) -> Result<App, OpError> {
+    who.require(Action::ManageServices)?;
+    let app = db::apps::find(&ops.db, &who.project.id, id)
+        .await?
+        .ok_or(OpError::NotFound)?;
+    match db::apps::delete(&ops.db, &who.project.id, id).await {
+        Ok(_) => {}
+        Err(AppError::HasCredentials) => {
+            return Err(OpError::Refused(format!(
+                "{} still holds keys: delete them first.",
+                app.name
+            )));
+        }
+        Err(e) => return Err(unexpected(e)),
+    }
+    db::audit::record(
+        &ops.db,
+        Some(&who.project.id),
+        &who.actor,
+        AuditAction::AppDelete,
+        &app.name,
+        "",
+    )
+    .await?;
+    Ok(app)
+}
+
+/// An app error that no caller answers in its own words.
+fn unexpected(e: AppError) -> OpError {
+    match e {
+        AppError::Database(e) => e.into(),
+        other => OpError::Internal(other.into()),
+    }
+}

@@ -1,0 +1,100 @@
+//! Regenerate, Delete and Edit a credential.
+
+use super::{OpError, Ops, Principal, managed, parse_expiry};
+use crate::{
+    db::{self, credentials::Credential, services::Service},
+    domain::{audit::AuditAction, roles::CredentialAction, validate},
+    ops::{FieldErrors, lifecycle},
+};
+
+pub struct Regenerated {
+    pub credential: Credential,
+    pub service: Service,
+    pub access_key: String,
+    /// Set when the new key works but the old one could not be revoked yet (reconcile retries).
+    pub warning: Option<String>,
+}
+
+/// Replaces the credential's key: at the backend, then in Keyport, then the old key is revoked.
+/// The regeneration is audited with both keys when the new one is recorded.
+pub async fn regenerate(ops: &Ops, who: &Principal, id: &str) -> Result<Regenerated, OpError> {
+    let (credential, service) = managed(ops, who, id, CredentialAction::Regenerate).await?;
+    let done = lifecycle::regenerate(ops, &service, &credential, &who.actor).await?;
+    Ok(Regenerated {
+        credential,
+        service,
+        access_key: done.access_key,
+        warning: done.warning,
+    })
+}
+
+pub struct Deleted {
+    pub credential: Credential,
+    pub service: Service,
+}
+
+/// Revokes the credential's key at the backend, then removes it (audited with the removal).
+pub async fn delete(ops: &Ops, who: &Principal, id: &str) -> Result<Deleted, OpError> {
+    let (credential, service) = managed(ops, who, id, CredentialAction::Delete).await?;
+    lifecycle::delete(ops, &service, &credential, &who.actor).await?;
+    Ok(Deleted {
+        credential,
+        service,
+    })
+}
+
+/// The details of a credential that may change, as typed.
+pub struct Edit {
+    pub name: String,
+    pub description: String,
+    /// `YYYY-MM-DD`, or empty.
+    pub expires: String,
+    pub enabled: bool,
+}
+
+/// The credential as it is, for the edit form.
+pub async fn edit_form(
+    ops: &Ops,
+    who: &Principal,
+    id: &str,
+) -> Result<(Credential, Service), OpError> {
+    managed(ops, who, id, CredentialAction::Edit).await
+}
+
+/// Saves a credential's name, description, expiry and whether it is enabled.
+pub async fn edit(
+    ops: &Ops,
+    who: &Principal,
+    id: &str,
+    input: Edit,
+) -> Result<(Credential, Service), OpError> {
+    let (credential, service) = managed(ops, who, id, CredentialAction::Edit).await?;
+    let mut errors = FieldErrors::default();
+    let name = errors.check(
+        "name",
+        validate::label(&input.name, "Name the credential, e.g. backup job."),
+    );
+    let description = errors.check("description", validate::description(&input.description));
+    let expires_at = parse_expiry(&input.expires).unwrap_or_else(|message| {
+        errors.add("expires", message);
+        None
+    });
+    errors.into_result()?;
+    db::credentials::update_details(
+        &ops.db,
+        &credential.id,
+        &name,
+        &description,
+        input.enabled,
+        expires_at,
+    )
+    .await?;
+    ops.record(
+        who,
+        AuditAction::CredentialUpdate,
+        &lifecycle::audit_target(&service.name, &name),
+        if input.enabled { "enabled" } else { "disabled" },
+    )
+    .await?;
+    Ok((credential, service))
+}

@@ -1,0 +1,132 @@
+//! What the View Credentials page shows a principal: per service, their own keys, the project's
+//! app keys and (for admins) other members' keys, without secrets.
+
+use super::{OpError, Ops, Principal, managed};
+use crate::{
+    db::{
+        self,
+        apps::App,
+        credentials::{Credential, Owner},
+        services::{Endpoint, Service},
+    },
+    domain::{
+        roles::{Action, CredentialAction, Whose},
+        services::DriverKind,
+    },
+    ops::reconcile,
+};
+
+/// A credential as a principal sees it.
+pub struct Listed {
+    pub credential: Credential,
+    /// Whether the principal may reveal, regenerate, edit and delete it.
+    pub may_manage: bool,
+    /// How many keys its owner holds for the service.
+    pub held: i64,
+    /// The key's status and last use as the backend reports them (IAM), else empty.
+    pub backend_status: String,
+}
+
+pub struct Listing {
+    /// The services matching the search.
+    pub services: Vec<Service>,
+    pub selected: Option<Service>,
+    pub endpoints: Vec<Endpoint>,
+    pub mine: Vec<Listed>,
+    pub app_keys: Vec<Listed>,
+    /// Other members' keys: only for those who manage them.
+    pub others: Vec<Listed>,
+    pub apps: Vec<App>,
+    /// Why the backend's view of the keys could not be shown, if it could not.
+    pub backend_problem: String,
+}
+
+/// The credentials of `service_id` (or of the first service matching `q`).
+pub async fn list(
+    ops: &Ops,
+    who: &Principal,
+    service_id: Option<&str>,
+    q: &str,
+) -> Result<Listing, OpError> {
+    who.require(Action::ViewProject)?;
+    let needle = q.trim().to_lowercase();
+    let services: Vec<Service> = db::services::list(&ops.db, &who.project.id)
+        .await?
+        .into_iter()
+        .filter(|s| {
+            needle.is_empty()
+                || s.name.to_lowercase().contains(&needle)
+                || s.kind.as_str() == needle
+        })
+        .collect();
+    let selected = match service_id {
+        Some(id) => services.iter().find(|s| s.id == id).cloned(),
+        None => services.first().cloned(),
+    };
+    let mut listing = Listing {
+        services,
+        selected: None,
+        endpoints: Vec::new(),
+        mine: Vec::new(),
+        app_keys: Vec::new(),
+        others: Vec::new(),
+        apps: db::apps::list(&ops.db, &who.project.id).await?,
+        backend_problem: String::new(),
+    };
+    let Some(service) = selected else {
+        return Ok(listing);
+    };
+    listing.endpoints = db::services::endpoints(&ops.db, &service.id).await?;
+    let credentials = db::credentials::list_for_service(&ops.db, &service.id).await?;
+    // The backend's status is asked for only when there are keys to show it on.
+    let mut backend_keys = Vec::new();
+    if service.driver == DriverKind::AwsIam && !credentials.is_empty() {
+        match reconcile::backend_keys(ops, &service).await {
+            Ok(keys) => backend_keys = keys,
+            Err(OpError::Backend(e)) => {
+                listing.backend_problem = format!("The backend's key status is not available: {e}")
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let held = |owner: &Owner| credentials.iter().filter(|c| &c.owner == owner).count() as i64;
+    let sees_others = who.may(Action::Credential(CredentialAction::Reveal, Whose::Others));
+    for credential in &credentials {
+        let whose = who.whose(&credential.owner);
+        let listed = Listed {
+            may_manage: who.may(Action::Credential(CredentialAction::Reveal, whose)),
+            held: held(&credential.owner),
+            backend_status: backend_keys
+                .iter()
+                .find(|k| k.access_key == credential.access_key)
+                .map(|k| match k.last_used.as_str() {
+                    "" => k.status.clone(),
+                    used => format!("{}, last used {used}", k.status),
+                })
+                .unwrap_or_default(),
+            credential: credential.clone(),
+        };
+        match (&credential.owner, whose) {
+            (Owner::User(_), Whose::Own) => listing.mine.push(listed),
+            (Owner::App(_), _) => listing.app_keys.push(listed),
+            // Viewers and members see that others hold keys only through admins.
+            (Owner::User(_), Whose::Others) if sees_others => listing.others.push(listed),
+            (Owner::User(_), Whose::Others) => {}
+        }
+    }
+    listing.selected = Some(service);
+    Ok(listing)
+}
+
+/// What a confirmation page (Regenerate, Delete) needs: the credential, its service, and how
+/// many keys its owner holds there.
+pub async fn confirm(
+    ops: &Ops,
+    who: &Principal,
+    id: &str,
+    action: CredentialAction,
+) -> Result<(Credential, Service, i64), OpError> {
+    let (credential, service) = managed(ops, who, id, action).await?;
+    let held = db::credentials::count_for_owner(&ops.db, &service.id, &credential.owner).await?;
+    Ok((credential, service, held))
+}

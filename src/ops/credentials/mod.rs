@@ -1,0 +1,65 @@
+//! A project's credentials: what a principal may see of them, and each thing done to one.
+
+mod add;
+mod change;
+mod list;
+mod reveal;
+mod test;
+
+pub use add::{AddCredential, Added, KeySource, OwnerChoice, add};
+pub use change::{Deleted, Edit, Regenerated, delete, edit, edit_form, regenerate};
+pub use list::{Listed, Listing, confirm, list};
+pub use reveal::{Purpose, Revealed, configure, reveal};
+pub use test::{Tested, test};
+
+use super::{OpError, Ops, Principal};
+use crate::{
+    db::{
+        self,
+        credentials::{Credential, Owner},
+        services::Service,
+    },
+    domain::roles::{Action, CredentialAction, Whose},
+};
+
+/// The credential `id` of the principal's project with its service, if the principal may do
+/// `action` to it. A member asking for another member's key gets `NotFound`: members do not
+/// learn which keys others hold.
+pub(crate) async fn managed(
+    ops: &Ops,
+    who: &Principal,
+    id: &str,
+    action: CredentialAction,
+) -> Result<(Credential, Service), OpError> {
+    let credential = db::credentials::find(&ops.db, &who.project.id, id)
+        .await?
+        .ok_or(OpError::NotFound)?;
+    let whose = who.whose(&credential.owner);
+    if !who.may(Action::Credential(action, whose)) {
+        let hidden = whose == Whose::Others
+            && matches!(credential.owner, Owner::User(_))
+            && !who.may(Action::Credential(action, Whose::Others))
+            && who.may(Action::Credential(action, Whose::Own));
+        return Err(if hidden {
+            OpError::NotFound
+        } else {
+            OpError::Forbidden("Your role does not allow this on this credential.")
+        });
+    }
+    let service = db::services::find(&ops.db, &who.project.id, &credential.service_id)
+        .await?
+        .ok_or(OpError::NotFound)?;
+    Ok((credential, service))
+}
+
+/// Parses an optional `YYYY-MM-DD` expiry date into Unix seconds at midnight UTC.
+fn parse_expiry(value: &str) -> Result<Option<i64>, &'static str> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(value, format)
+        .map(|day| Some(day.midnight().assume_utc().unix_timestamp()))
+        .map_err(|_| "Enter a date such as 2027-06-30, or leave it empty.")
+}

@@ -1,0 +1,80 @@
+//! The Test button: one real request with the credential (S3 `ListBuckets`, or a Keystone
+//! token). The secret is used, never shown; the verdict is audited.
+
+use super::{OpError, Ops, Principal, managed};
+use crate::{
+    db::{self, credentials::Credential},
+    domain::{
+        audit::AuditAction,
+        roles::CredentialAction,
+        services::{CredentialKind, Interface, ServiceKind},
+        validate,
+    },
+    ops::{Field, ProjectId, RowId, lifecycle::audit_target},
+    providers::probe::{self, Probe},
+};
+
+pub struct Tested {
+    pub credential: Credential,
+    /// `None` when the service has no endpoint to test against.
+    pub probe: Option<Probe>,
+}
+
+pub async fn test(ops: &Ops, who: &Principal, id: &str) -> Result<Tested, OpError> {
+    let (credential, service) = managed(ops, who, id, CredentialAction::Test).await?;
+    let endpoints = db::services::endpoints(&ops.db, &service.id).await?;
+    let find = |interface: Interface| endpoints.iter().find(|e| e.interface == interface);
+    let secret = ops
+        .open(
+            ProjectId(&who.project.id),
+            RowId(&credential.id),
+            Field::Secret,
+            &credential.secret,
+        )
+        .await?;
+    let probe = match (
+        credential.kind.key_style(service.kind),
+        find(Interface::Public),
+        find(Interface::Auth),
+    ) {
+        (ServiceKind::S3, Some(endpoint), _) => {
+            // Swift's S3 API answers at the root of its public endpoint.
+            let url = match credential.kind {
+                CredentialKind::Ec2 => {
+                    validate::origin(&endpoint.url).unwrap_or_else(|| endpoint.url.clone())
+                }
+                CredentialKind::Key => endpoint.url.clone(),
+            };
+            let probe = probe::s3(
+                ops.http(),
+                &url,
+                &endpoint.region,
+                &credential.access_key,
+                &secret,
+            );
+            Some(probe.await)
+        }
+        (ServiceKind::OpenStack, _, Some(endpoint)) => {
+            let login = probe::KeystoneLogin {
+                auth_url: &endpoint.url,
+                username: &credential.access_key,
+                user_domain: &service.os_user_domain,
+                password: &secret,
+                project: &service.os_project_name,
+                project_domain: &service.os_project_domain,
+            };
+            Some(probe::keystone(ops.http(), login).await)
+        }
+        _ => None,
+    };
+    if let Some(probe) = &probe {
+        ops.record(
+            who,
+            AuditAction::CredentialTest,
+            &audit_target(&service.name, &credential.name),
+            probe.verdict.label(),
+        )
+        .await?;
+    }
+    Ok(Tested { credential, probe })
+}

@@ -1,0 +1,150 @@
+//! Operations: one function per use case, under the pages and the API. Each takes the acting
+//! [`Principal`] and typed input and returns typed output or an [`OpError`]. Here, and only here,
+//! are the authorization decision ([`Principal::require`]), the audit record, every seal and
+//! open of a secret, every driver call and every transaction. Callers extract, call one
+//! operation, and render.
+
+pub mod admin;
+pub mod apps;
+pub mod audit;
+pub mod backends;
+pub mod credentials;
+mod error;
+pub mod lifecycle;
+pub mod members;
+pub mod projects;
+pub mod reconcile;
+pub mod services;
+mod vault;
+
+use std::sync::Arc;
+
+use crate::{
+    crypto::master_key::MasterKey,
+    db::{
+        self, Db, audit::Actor, credentials::Owner, projects::Project, services::Service,
+        users::User,
+    },
+    domain::{
+        audit::AuditAction,
+        roles::{Action, Role, Whose, allows},
+    },
+    providers::{self, Driver, DriverSettings, Placement},
+};
+
+pub use error::{FieldErrors, OpError};
+pub use vault::{Field, ProjectId, RowId};
+
+/// What operations need: the database, the master key, the client for backends.
+#[derive(Clone)]
+pub struct Ops {
+    pub db: Db,
+    master: Arc<MasterKey>,
+    http: reqwest::Client,
+    /// A driver that replaces every service's own, for tests of the state machine.
+    #[cfg(test)]
+    fake_driver: Option<Arc<dyn Driver>>,
+}
+
+impl Ops {
+    pub fn new(db: Db, master: Arc<MasterKey>, http: reqwest::Client) -> Self {
+        Ops {
+            db,
+            master,
+            http,
+            #[cfg(test)]
+            fake_driver: None,
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn with_fake_driver(mut self, driver: Arc<dyn Driver>) -> Self {
+        self.fake_driver = Some(driver);
+        self
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Writes an event of `who`'s project to the audit log, in `who`'s name.
+    pub(crate) async fn record(
+        &self,
+        who: &Principal,
+        action: AuditAction,
+        target: &str,
+        detail: &str,
+    ) -> Result<(), OpError> {
+        let project = Some(who.project.id.as_str());
+        db::audit::record(&self.db, project, &who.actor, action, target, detail).await?;
+        Ok(())
+    }
+
+    /// The driver of `service`, with its opened `settings`.
+    fn driver<'a>(
+        &'a self,
+        settings: &'a DriverSettings,
+        service: &'a Service,
+    ) -> Box<dyn Driver + 'a> {
+        #[cfg(test)]
+        if let Some(fake) = &self.fake_driver {
+            return Box::new(Arc::clone(fake));
+        }
+        providers::driver(settings, placement(service), &self.http)
+    }
+}
+
+/// Where a service's users live at an OpenStack backend.
+pub fn placement(service: &Service) -> Placement<'_> {
+    Placement {
+        kind: service.kind,
+        user_domain: &service.os_user_domain,
+        project: &service.os_project_name,
+        project_domain: &service.os_project_domain,
+    }
+}
+
+/// Who acts in a project: a signed-in member today; an API token's principal next.
+#[derive(Clone, Debug)]
+pub struct Principal {
+    pub user: User,
+    pub project: Project,
+    pub role: Role,
+    /// Who is acting and from where, for the audit log.
+    pub actor: Actor,
+}
+
+impl Principal {
+    pub fn may(&self, action: Action) -> bool {
+        allows(self.role, action)
+    }
+
+    /// Refuses what the principal's role does not allow.
+    pub fn require(&self, action: Action) -> Result<(), OpError> {
+        if self.may(action) {
+            Ok(())
+        } else {
+            Err(OpError::Forbidden(
+                "Your role in this project does not allow this.",
+            ))
+        }
+    }
+
+    /// The owner the principal's own keys belong to.
+    pub fn owner(&self) -> Owner {
+        Owner::User(self.user.id.clone())
+    }
+
+    pub fn whose(&self, owner: &Owner) -> Whose {
+        if *owner == self.owner() {
+            Whose::Own
+        } else {
+            Whose::Others
+        }
+    }
+
+    /// How credentials name who made them.
+    pub fn signature(&self) -> String {
+        format!("{} <{}>", self.user.name, self.user.email)
+    }
+}

@@ -1,0 +1,118 @@
+//! Add credential: the form's POST.
+
+use axum::{
+    Form,
+    extract::State,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use super::{back_with, page::CredentialsPage};
+use crate::{
+    db::services::Service,
+    ops::{
+        self, OpError,
+        credentials::{AddCredential, KeySource, OwnerChoice},
+    },
+    web::{AppState, PageError, client_config::ConfigChoice, extract::ProjectMember},
+};
+
+/// The "Add credential" form, as typed.
+#[derive(Deserialize, Default, Clone)]
+pub(super) struct AddForm {
+    #[serde(default)]
+    pub(super) service_id: String,
+    #[serde(default)]
+    pub(super) owner: String,
+    #[serde(default)]
+    pub(super) name: String,
+    #[serde(default)]
+    pub(super) description: String,
+    #[serde(default)]
+    pub(super) expires: String,
+    #[serde(default)]
+    pub(super) mode: String,
+    /// `key` or, for OpenStack, `ec2`.
+    #[serde(default)]
+    pub(super) kind: String,
+    #[serde(default)]
+    pub(super) access_key: String,
+    #[serde(default)]
+    pub(super) secret: Zeroizing<String>,
+}
+
+impl AddForm {
+    /// The form as the page first offers it.
+    pub(super) fn blank(service: Option<&Service>) -> Self {
+        AddForm {
+            service_id: service.map(|s| s.id.clone()).unwrap_or_default(),
+            owner: "me".into(),
+            mode: "generate".into(),
+            kind: "key".into(),
+            ..Default::default()
+        }
+    }
+
+    fn input(&self) -> AddCredential {
+        AddCredential {
+            service_id: self.service_id.clone(),
+            owner: match self.owner.strip_prefix("app:") {
+                Some(app_id) => OwnerChoice::App(app_id.to_string()),
+                None => OwnerChoice::Me,
+            },
+            name: self.name.clone(),
+            description: self.description.clone(),
+            expires: self.expires.clone(),
+            kind: self.kind.clone(),
+            source: match self.mode.as_str() {
+                "import" => KeySource::Import {
+                    access_key: self.access_key.clone(),
+                    secret: self.secret.clone(),
+                },
+                _ => KeySource::Generate,
+            },
+        }
+    }
+}
+
+pub(super) async fn credentials_post(
+    State(state): State<AppState>,
+    member: ProjectMember,
+    Form(form): Form<AddForm>,
+) -> Result<Response, PageError> {
+    let errors = match ops::credentials::add(&state.ops, &member, form.input()).await {
+        Ok(added) => {
+            let notice = format!(
+                "Credential {} added. Use Show to see its secret.",
+                added.name
+            );
+            return back_with(&member, &added.service.id, notice).await;
+        }
+        Err(OpError::Invalid(errors)) => errors,
+        Err(e @ (OpError::NotFound | OpError::Forbidden(_) | OpError::Internal(_))) => {
+            return Err(e.into());
+        }
+        // Refusals that come after the checks (the limit under the lock, the backend) are
+        // shown where the limit is.
+        Err(refusal) => ops::FieldErrors::one("limit", refusal.message()),
+    };
+    let service_id = form.service_id.clone();
+    let mut page = CredentialsPage::build(
+        &state,
+        member,
+        Some(&service_id),
+        "",
+        &ConfigChoice::default(),
+        None,
+    )
+    .await?;
+    // What was typed is kept, but never a secret.
+    page.form = AddForm {
+        secret: Zeroizing::default(),
+        ..form
+    };
+    page.errors = errors;
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+}

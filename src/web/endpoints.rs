@@ -1,0 +1,142 @@
+//! Endpoints: a service's sites, regions and URLs (added and removed on the service's page by
+//! admins), and `/projects/{slug}/endpoints`, every endpoint of the project for every member.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::{
+    Form, Router,
+    extract::{Path, State},
+    http::StatusCode,
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
+};
+use serde::Deserialize;
+
+use super::{
+    AppState, PageError,
+    extract::ProjectMember,
+    services::{ServicePage, form_errors, service_url},
+    session,
+    view::Ctx,
+};
+use crate::{
+    db::{projects::Project, services::Endpoint},
+    domain::services::Interface,
+    ops::{self, services::EndpointInput},
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/projects/{slug}/services/{id}/endpoints",
+            post(endpoint_post),
+        )
+        .route(
+            "/projects/{slug}/services/{id}/endpoints/{endpoint_id}/delete",
+            post(endpoint_delete_post),
+        )
+        .route("/projects/{slug}/endpoints", get(endpoints_get))
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct EndpointForm {
+    #[serde(default)]
+    pub(super) site: String,
+    #[serde(default)]
+    pub(super) region: String,
+    #[serde(default)]
+    pub(super) interface: String,
+    #[serde(default)]
+    pub(super) url: String,
+}
+
+async fn endpoint_post(
+    State(state): State<AppState>,
+    member: ProjectMember,
+    Path((_, id)): Path<(String, String)>,
+    Form(form): Form<EndpointForm>,
+) -> Result<Response, PageError> {
+    let input = EndpointInput {
+        site: form.site.clone(),
+        region: form.region.clone(),
+        interface: form.interface.clone(),
+        url: form.url.clone(),
+    };
+    let errors = match ops::services::add_endpoint(&state.ops, &member, &id, &input).await {
+        Ok(()) => {
+            session::set_notice(&member.session, "Endpoint added.").await?;
+            return Ok(Redirect::to(&service_url(&member.project, &id)).into_response());
+        }
+        Err(e) => form_errors(e)?,
+    };
+    let mut page = ServicePage::build(&state, member, &id).await?;
+    page.endpoint = form;
+    page.errors = errors;
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+}
+
+async fn endpoint_delete_post(
+    State(state): State<AppState>,
+    member: ProjectMember,
+    Path((_, id, endpoint_id)): Path<(String, String, String)>,
+) -> Result<Redirect, PageError> {
+    ops::services::delete_endpoint(&state.ops, &member, &id, &endpoint_id).await?;
+    session::set_notice(&member.session, "Endpoint removed.").await?;
+    Ok(Redirect::to(&service_url(&member.project, &id)))
+}
+
+/// Endpoints of one service at one site.
+pub struct SiteEndpoints {
+    pub service: String,
+    pub site: String,
+    pub endpoints: Vec<Endpoint>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "endpoints.html")]
+struct EndpointsPage {
+    ctx: Ctx,
+    project: Project,
+    groups: Vec<SiteEndpoints>,
+    auth: Vec<(String, Endpoint)>,
+}
+
+async fn endpoints_get(
+    State(state): State<AppState>,
+    member: ProjectMember,
+) -> Result<EndpointsPage, PageError> {
+    let endpoints = ops::services::project_endpoints(&state.ops, &member).await?;
+    let (auth, groups) = group_by_site(endpoints);
+    Ok(EndpointsPage {
+        ctx: member.ctx,
+        project: member.principal.project,
+        groups,
+        auth,
+    })
+}
+
+/// Auth endpoints apart; the others grouped by service and site (they come sorted by both, so
+/// each group is a run).
+fn group_by_site(
+    endpoints: Vec<(String, Endpoint)>,
+) -> (Vec<(String, Endpoint)>, Vec<SiteEndpoints>) {
+    let mut groups: Vec<SiteEndpoints> = Vec::new();
+    let mut auth = Vec::new();
+    for (service, endpoint) in endpoints {
+        if endpoint.interface == Interface::Auth {
+            auth.push((service, endpoint));
+            continue;
+        }
+        match groups.last_mut() {
+            Some(group) if group.service == service && group.site == endpoint.site => {
+                group.endpoints.push(endpoint)
+            }
+            _ => groups.push(SiteEndpoints {
+                service,
+                site: endpoint.site.clone(),
+                endpoints: vec![endpoint],
+            }),
+        }
+    }
+    (auth, groups)
+}

@@ -1,0 +1,165 @@
+//! A service's Reconcile page: operations a stopped process left unfinished, keys at the backend
+//! that Keyport does not hold, and credentials whose key the backend no longer has.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::{
+    Form, Router,
+    extract::{Path, State},
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
+};
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use super::{AppState, PageError, extract::ProjectMember, session, view::Ctx};
+use crate::{
+    db::{credentials::Credential, projects::Project, services::Service},
+    ops::{
+        self, OpError,
+        reconcile::{FoundKeyAction, Report},
+    },
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/projects/{slug}/services/{id}/reconcile",
+            get(reconcile_get),
+        )
+        .route(
+            "/projects/{slug}/services/{id}/reconcile/finish",
+            post(finish_post),
+        )
+        .route(
+            "/projects/{slug}/services/{id}/reconcile/key",
+            post(found_key_post),
+        )
+        .route(
+            "/projects/{slug}/services/{id}/reconcile/forget",
+            post(forget_post),
+        )
+}
+
+/// Back to the Reconcile page with what came of an action; refusals are said there too.
+async fn back_with(
+    member: &ProjectMember,
+    service_id: &str,
+    outcome: Result<String, OpError>,
+) -> Result<Response, PageError> {
+    let notice = match outcome {
+        Ok(notice) => notice,
+        Err(e @ (OpError::NotFound | OpError::Forbidden(_) | OpError::Internal(_))) => {
+            return Err(e.into());
+        }
+        Err(refusal) => refusal.message(),
+    };
+    session::set_notice(&member.session, notice).await?;
+    let url = format!(
+        "/projects/{}/services/{service_id}/reconcile",
+        member.project.slug
+    );
+    Ok(Redirect::to(&url).into_response())
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "reconcile.html")]
+struct ReconcilePage {
+    ctx: Ctx,
+    project: Project,
+    service: Service,
+    report: Option<Report>,
+    problem: String,
+}
+
+impl ReconcilePage {
+    fn interrupted(&self) -> &[Credential] {
+        self.report.as_ref().map_or(&[], |r| &r.interrupted)
+    }
+}
+
+async fn reconcile_get(
+    State(state): State<AppState>,
+    member: ProjectMember,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<ReconcilePage, PageError> {
+    let (service, report) = ops::reconcile::report(&state.ops, &member, &id).await?;
+    let (report, problem) = match report {
+        Ok(report) => (Some(report), String::new()),
+        Err(e) => (None, e.to_string()),
+    };
+    Ok(ReconcilePage {
+        ctx: member.ctx,
+        project: member.principal.project,
+        service,
+        report,
+        problem,
+    })
+}
+
+/// Finishes the service's interrupted operations now.
+async fn finish_post(
+    State(state): State<AppState>,
+    member: ProjectMember,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    let done: Vec<String> = ops::reconcile::finish_now(&state.ops, &member, &id)
+        .await?
+        .into_iter()
+        .map(|(name, outcome)| format!("{name}: {outcome}"))
+        .collect();
+    let notice = if done.is_empty() {
+        "Nothing to finish: changes under way for less than five minutes are left to finish on their own.".to_string()
+    } else {
+        done.join(" · ")
+    };
+    back_with(&member, &id, Ok(notice)).await
+}
+
+#[derive(Deserialize)]
+struct FoundKeyForm {
+    #[serde(default)]
+    access_key: String,
+    #[serde(default)]
+    action: String,
+    /// IAM never shows a secret again: adopting needs it typed.
+    #[serde(default)]
+    secret: Zeroizing<String>,
+}
+
+/// Adopts or revokes a key found at the backend that Keyport does not hold.
+async fn found_key_post(
+    State(state): State<AppState>,
+    member: ProjectMember,
+    Path((_, id)): Path<(String, String)>,
+    Form(form): Form<FoundKeyForm>,
+) -> Result<Response, PageError> {
+    let action = match form.action.as_str() {
+        "revoke" => FoundKeyAction::Revoke,
+        "adopt" => FoundKeyAction::Adopt {
+            secret: form.secret,
+        },
+        _ => return Err(PageError::BadRequest("Adopt or revoke.")),
+    };
+    let outcome =
+        ops::reconcile::found_key(&state.ops, &member, &id, &form.access_key, action).await;
+    back_with(&member, &id, outcome).await
+}
+
+#[derive(Deserialize)]
+struct ForgetForm {
+    #[serde(default)]
+    credential_id: String,
+}
+
+/// Removes a credential whose key the backend no longer has.
+async fn forget_post(
+    State(state): State<AppState>,
+    member: ProjectMember,
+    Path((_, id)): Path<(String, String)>,
+    Form(form): Form<ForgetForm>,
+) -> Result<Response, PageError> {
+    let forgotten = ops::reconcile::forget(&state.ops, &member, &id, &form.credential_id).await;
+    let outcome = forgotten.map(|name| format!("{name} was removed from Keyport."));
+    back_with(&member, &id, outcome).await
+}
