@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::{FieldErrors, OpError, Ops, Principal, placement, services::managed_service};
@@ -20,17 +21,13 @@ use crate::{
 /// What the backend page shows: never a secret.
 pub struct BackendView {
     pub service: Service,
-    pub settings: DriverSettings,
+    /// The saved settings, with their secrets left empty.
+    pub settings: SettingsInput,
+    /// Whether an admin secret is saved (kept when the form leaves it empty).
+    pub has_secret: bool,
     pub links: Vec<BackendUserLink>,
     /// Who may be linked to a backend user: `(user:ID | app:ID, name)`.
     pub owners: Vec<(String, String)>,
-}
-
-impl BackendView {
-    /// Whether an admin secret is saved (kept when the form leaves it empty).
-    pub fn has_secret(&self) -> bool {
-        !matches!(self.settings, DriverSettings::Stored)
-    }
 }
 
 pub async fn view(ops: &Ops, who: &Principal, service_id: &str) -> Result<BackendView, OpError> {
@@ -50,7 +47,8 @@ pub async fn view(ops: &Ops, who: &Principal, service_id: &str) -> Result<Backen
     );
     Ok(BackendView {
         service,
-        settings,
+        has_secret: !matches!(settings, DriverSettings::Stored),
+        settings: SettingsInput::without_secrets(&settings),
         links,
         owners,
     })
@@ -58,7 +56,8 @@ pub async fn view(ops: &Ops, who: &Principal, service_id: &str) -> Result<Backen
 
 /// The driver settings as typed. Secrets left empty keep the saved ones, but only for the same
 /// URL and user: a saved secret never goes anywhere it did not go before.
-#[derive(Default)]
+#[derive(Default, Deserialize)]
+#[serde(default)]
 pub struct SettingsInput {
     pub driver: String,
     pub auth_url: String,
@@ -83,6 +82,31 @@ fn required(errors: &mut FieldErrors, field: &'static str, value: &str) -> Strin
 }
 
 impl SettingsInput {
+    /// Saved settings as the form shows them: every field but the secrets.
+    fn without_secrets(settings: &DriverSettings) -> Self {
+        let mut input = SettingsInput {
+            driver: settings.kind().as_str().into(),
+            ..SettingsInput::default()
+        };
+        match settings {
+            DriverSettings::Stored => {}
+            DriverSettings::Keystone(k) => {
+                input.auth_url = k.auth_url.clone();
+                input.username = k.username.clone();
+                input.user_domain = k.user_domain.clone();
+                input.project = k.project.clone();
+                input.project_domain = k.project_domain.clone();
+            }
+            DriverSettings::AwsIam(i) => {
+                input.endpoint = i.endpoint.clone();
+                input.region = i.region.clone();
+                input.access_key = i.access_key.clone();
+                input.user_policy = i.user_policy.clone();
+            }
+        }
+        input
+    }
+
     fn check(&self, kind: ServiceKind, saved: &DriverSettings) -> Result<DriverSettings, OpError> {
         let mut errors = FieldErrors::default();
         let settings = match (DriverKind::parse(&self.driver), kind) {

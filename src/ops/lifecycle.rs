@@ -1,4 +1,5 @@
-//! The life of a credential at its backend: the steps of add, regenerate and delete.
+//! The life of a credential at its backend: what add, regenerate and delete
+//! (`ops::credentials::{add, regenerate, delete}`) and reconcile (`ops::reconcile`) share.
 //!
 //! Keyport and the backend must never disagree silently. Each operation writes its intent on
 //! the credential's row (its state, the new key when Keyport chose it, and who asked) before the
@@ -21,14 +22,11 @@ use crate::{
     crypto::sha256_hex,
     db::{
         self,
-        audit::{Actor, Entry},
-        credentials::{Credential, NewCredential, Owner},
+        audit::Actor,
+        credentials::{Credential, Owner},
         services::{Service, ServiceError},
     },
-    domain::{
-        audit::AuditAction,
-        services::{CredentialKind, CredentialState, ServiceKind},
-    },
+    domain::services::CredentialState,
     providers::{BackendUser, Driver, DriverError, DriverSettings, IssuedKey},
 };
 
@@ -87,7 +85,7 @@ impl Ops {
 
 /// A test hook: with `KEYPORT_FAILPOINT=name`, the process stops at the point `name` (after the
 /// backend acted, before Keyport recorded it) and waits to be killed. Unset in production.
-async fn failpoint(name: &str) {
+pub(super) async fn failpoint(name: &str) {
     if std::env::var("KEYPORT_FAILPOINT").is_ok_and(|v| v == name) {
         tracing::warn!(failpoint = name, "failpoint reached; waiting to be killed");
         std::future::pending::<()>().await;
@@ -134,7 +132,7 @@ pub fn backend_user_name(
 }
 
 /// The owner's backend user, created at the backend on first use.
-async fn owner_user(
+pub(super) async fn owner_user(
     ops: &Ops,
     driver: &dyn Driver,
     service: &Service,
@@ -180,105 +178,10 @@ pub(super) async fn credential_user(
     })
 }
 
-/// A credential to add at the service's backend.
-pub(super) struct NewKey<'a> {
-    pub id: &'a str,
-    pub service: &'a Service,
-    pub owner: &'a Owner,
-    /// The name for the owner's backend user if one must be created.
-    pub backend_name: &'a str,
-    pub kind: CredentialKind,
-    pub name: &'a str,
-    pub description: &'a str,
-    pub expires_at: Option<i64>,
-    pub created_by: &'a str,
-    pub requested_by: &'a Actor,
-}
-
-/// Adds a credential: its row first (`Creating`, holding the owner's place under the limit and
-/// the key Keyport chose), then the key at the backend, then the row becomes `Active`.
-pub(super) async fn add(ops: &Ops, new: NewKey<'_>) -> Result<String, OpError> {
-    let service = new.service;
-    let settings = ops.settings(service).await?;
-    let driver = ops.driver(&settings, service);
-    let held = db::credentials::count_for_owner(&ops.db, &service.id, new.owner).await?;
-    if held >= service.max_keys_per_owner {
-        return Err(OpError::LimitReached(service.max_keys_per_owner));
-    }
-    let user = owner_user(ops, driver.as_ref(), service, new.owner, new.backend_name).await?;
-    if new.kind == CredentialKind::Key
-        && driver.is_remote()
-        && service.kind == ServiceKind::OpenStack
-    {
-        // One Keystone user has one password: a second password credential would overwrite it.
-        let existing = db::credentials::all_for_service(&ops.db, &service.id).await?;
-        if existing
-            .iter()
-            .any(|c| c.backend_user == user.id && c.kind == CredentialKind::Key)
-        {
-            return Err(OpError::Refused(format!(
-                "Nothing was changed: {} already has its password in Keyport: regenerate it, or add an EC2 key pair.",
-                user.name
-            )));
-        }
-    }
-    let chosen = driver.choose(new.kind, &user, None);
-    let (access_key, secret) = match &chosen {
-        Some(key) => (key.access_key.as_str(), key.secret.as_str()),
-        None => ("", ""),
-    };
-    let project = ProjectId(&service.project_id);
-    let sealed = ops
-        .seal(project, RowId(new.id), Field::Secret, secret)
-        .await?;
-    let requested_by = requester_json(new.requested_by);
-    let row = NewCredential {
-        id: new.id,
-        project_id: &service.project_id,
-        service_id: &service.id,
-        owner: new.owner,
-        kind: new.kind,
-        name: new.name,
-        description: new.description,
-        access_key,
-        secret: &sealed,
-        expires_at: new.expires_at,
-        created_by: new.created_by,
-        state: CredentialState::Creating,
-        backend_user: &user.id,
-        requested_by: &requested_by,
-    };
-    db::credentials::create(&ops.db, row, service.max_keys_per_owner, None).await?;
-    let issued = match driver.issue(&user, new.kind, chosen.as_ref()).await {
-        Ok(issued) => issued,
-        Err(e) => return backend_failed(e, db::credentials::delete(&ops.db, new.id)).await,
-    };
-    failpoint("after-issue").await;
-    let sealed = ops
-        .seal(project, RowId(new.id), Field::Secret, &issued.secret)
-        .await?;
-    let target = audit_target(&service.name, new.name);
-    let record = Entry {
-        project_id: Some(&service.project_id),
-        actor: new.requested_by,
-        action: AuditAction::CredentialCreate,
-        target: &target,
-        detail: &issued.access_key,
-    };
-    if !db::credentials::activate(&ops.db, new.id, &issued.access_key, &sealed, &record).await? {
-        // Reconcile took the row meanwhile: the key just issued is nobody's.
-        driver
-            .revoke(&user, new.kind, &issued.access_key, false)
-            .await?;
-        return Err(OpError::Busy);
-    }
-    Ok(issued.access_key)
-}
-
 /// A backend call failed during an operation. A certain failure (refused, or not reached) runs
 /// `restore`, which puts the row back as it was; an uncertain one (a timeout, a broken answer)
 /// leaves the row in its state for reconcile, since the backend may have acted.
-async fn backend_failed<T>(
+pub(super) async fn backend_failed<T>(
     error: DriverError,
     restore: impl Future<Output = sqlx::Result<bool>>,
 ) -> Result<T, OpError> {
@@ -286,119 +189,6 @@ async fn backend_failed<T>(
         restore.await?;
     }
     Err(error.into())
-}
-
-/// What a regeneration did.
-pub struct Regenerated {
-    pub access_key: String,
-    /// Set when the new key works but the old one could not be revoked yet (reconcile retries).
-    pub warning: Option<String>,
-}
-
-/// Regenerates a credential: the new key is issued and recorded before the old one is revoked,
-/// so that the credential shown always works.
-pub(super) async fn regenerate(
-    ops: &Ops,
-    service: &Service,
-    credential: &Credential,
-    requested_by: &Actor,
-) -> Result<Regenerated, OpError> {
-    let settings = ops.settings(service).await?;
-    let driver = ops.driver(&settings, service);
-    let user = credential_user(ops, credential).await?;
-    let chosen = driver.choose(credential.kind, &user, Some(&credential.access_key));
-    let (project, row) = (ProjectId(&service.project_id), RowId(&credential.id));
-    let pending = match &chosen {
-        Some(key) => Some((
-            key.access_key.clone(),
-            ops.seal(project, row, Field::PendingSecret, &key.secret)
-                .await?,
-        )),
-        None => None,
-    };
-    let marked = db::credentials::set_state(
-        &ops.db,
-        &credential.id,
-        CredentialState::Rotating,
-        pending.as_ref().map(|(a, s)| (a.as_str(), s.as_slice())),
-        &requester_json(requested_by),
-    )
-    .await?;
-    if !marked {
-        return Err(OpError::Busy);
-    }
-    let issued = match driver.issue(&user, credential.kind, chosen.as_ref()).await {
-        Ok(issued) => issued,
-        Err(e) => {
-            let restore = db::credentials::set_state(
-                &ops.db,
-                &credential.id,
-                CredentialState::Active,
-                None,
-                "",
-            );
-            return backend_failed(e, restore).await;
-        }
-    };
-    failpoint("after-issue").await;
-    let sealed = ops
-        .seal(project, row, Field::Secret, &issued.secret)
-        .await?;
-    if !rotated(
-        ops,
-        service,
-        credential,
-        &issued.access_key,
-        &sealed,
-        requested_by,
-        "",
-    )
-    .await?
-    {
-        return Err(OpError::Busy);
-    }
-    failpoint("after-record").await;
-    let warning = retire(ops, driver.as_ref(), credential, &user, &credential.access_key)
-        .await
-        .err()
-        .map(|e| {
-            format!("The new key works, but the old one could not be revoked yet ({}); Reconcile will retry.", e.message())
-        });
-    Ok(Regenerated {
-        access_key: issued.access_key,
-        warning,
-    })
-}
-
-/// Puts the new key of a rotation in place and records the regeneration in the name of
-/// `requested_by`, with both keys, in one transaction. `how` tells how it was finished.
-pub(super) async fn rotated(
-    ops: &Ops,
-    service: &Service,
-    credential: &Credential,
-    new_access_key: &str,
-    sealed: &[u8],
-    requested_by: &Actor,
-    how: &str,
-) -> Result<bool, OpError> {
-    let target = audit_target(&service.name, &credential.name);
-    let detail = format!("{new_access_key} replaced {}{how}", credential.access_key);
-    let record = Entry {
-        project_id: Some(&service.project_id),
-        actor: requested_by,
-        action: AuditAction::CredentialRegenerate,
-        target: &target,
-        detail: &detail,
-    };
-    Ok(db::credentials::rotated(
-        &ops.db,
-        &credential.id,
-        new_access_key,
-        sealed,
-        &credential.access_key,
-        &record,
-    )
-    .await?)
 }
 
 /// Revokes the key a rotation replaced (for a password, nothing is left to do), then the
@@ -414,61 +204,6 @@ pub(super) async fn retire(
         .revoke(user, credential.kind, old_access_key, true)
         .await?;
     db::credentials::set_state(&ops.db, &credential.id, CredentialState::Active, None, "").await?;
-    Ok(())
-}
-
-/// Deletes a credential: revoked at the backend first, then the row goes.
-pub(super) async fn delete(
-    ops: &Ops,
-    service: &Service,
-    credential: &Credential,
-    requested_by: &Actor,
-) -> Result<(), OpError> {
-    let settings = ops.settings(service).await?;
-    let driver = ops.driver(&settings, service);
-    let user = credential_user(ops, credential).await?;
-    let marked = db::credentials::set_state(
-        &ops.db,
-        &credential.id,
-        CredentialState::Deleting,
-        None,
-        &requester_json(requested_by),
-    )
-    .await?;
-    if !marked {
-        return Err(OpError::Busy);
-    }
-    if let Err(e) = driver
-        .revoke(&user, credential.kind, &credential.access_key, false)
-        .await
-    {
-        let restore =
-            db::credentials::set_state(&ops.db, &credential.id, CredentialState::Active, None, "");
-        return backend_failed(e, restore).await;
-    }
-    failpoint("after-revoke").await;
-    forget_deleted(ops, service, credential, requested_by, "").await
-}
-
-/// Drops the row of a credential whose key is revoked, recording the deletion in the name of
-/// `requested_by` in the same transaction.
-pub(super) async fn forget_deleted(
-    ops: &Ops,
-    service: &Service,
-    credential: &Credential,
-    requested_by: &Actor,
-    how: &str,
-) -> Result<(), OpError> {
-    let target = audit_target(&service.name, &credential.name);
-    let detail = format!("{}{how}", credential.access_key);
-    let record = Entry {
-        project_id: Some(&service.project_id),
-        actor: requested_by,
-        action: AuditAction::CredentialDelete,
-        target: &target,
-        detail: &detail,
-    };
-    db::credentials::delete_recorded(&ops.db, &credential.id, &record).await?;
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 //! open of a secret, every driver call and every transaction. Callers extract, call one
 //! operation, and render.
 
+pub mod accounts;
 pub mod admin;
 pub mod apps;
 pub mod audit;
@@ -15,6 +16,8 @@ pub mod members;
 pub mod projects;
 pub mod reconcile;
 pub mod services;
+#[cfg(test)]
+mod tests;
 mod vault;
 
 use std::sync::Arc;

@@ -87,6 +87,8 @@ pub async fn create(ops: &Ops, user: &User, new: NewProject<'_>) -> Result<Creat
 /// What a project's own page shows besides the project and the principal's role.
 pub struct Overview {
     pub member_count: usize,
+    /// Whether the principal may read the project's audit log.
+    pub may_view_audit: bool,
 }
 
 pub async fn overview(ops: &Ops, who: &Principal) -> Result<Overview, OpError> {
@@ -94,6 +96,7 @@ pub async fn overview(ops: &Ops, who: &Principal) -> Result<Overview, OpError> {
     let members = db::projects::members(&ops.db, &who.project.id).await?;
     Ok(Overview {
         member_count: members.len(),
+        may_view_audit: who.may(Action::ViewAudit),
     })
 }
 

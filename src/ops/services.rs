@@ -1,6 +1,8 @@
 //! A project's services and their endpoints: everyone in the project sees them; admins and
 //! owners add, change and remove them.
 
+use serde::Deserialize;
+
 use super::{FieldErrors, OpError, Ops, Principal};
 use crate::{
     db::{
@@ -49,7 +51,8 @@ pub async fn find(
 }
 
 /// A service as typed.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct ServiceInput {
     pub kind: String,
     pub name: String,
@@ -188,7 +191,8 @@ pub async fn delete(ops: &Ops, who: &Principal, id: &str) -> Result<Service, OpE
 }
 
 /// An endpoint as typed.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct EndpointInput {
     pub site: String,
     pub region: String,

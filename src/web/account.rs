@@ -13,7 +13,10 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::{AppState, PageError, extract::SignedIn, forms::FieldErrors, session, view::Ctx};
-use crate::{crypto::password, db, domain::validate};
+use crate::ops::{
+    self, OpError,
+    accounts::{NewPassword, PasswordChange},
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -51,31 +54,27 @@ async fn password_post(
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, PageError> {
     let SignedIn { user, session, ctx } = signed_in;
-    let mut errors = FieldErrors::default();
-    let stored = db::users::password_hash(&state.db, &user.id).await?;
-    if !password::verify(form.current_password, stored).await {
-        errors.add("current_password", "This is not your current password.");
-    }
-    if let Err(message) = validate::new_password(&form.new_password, &form.new_password_confirm) {
-        errors.add("new_password", message);
-    }
-    if !errors.is_empty() {
-        return Ok((
-            StatusCode::UNPROCESSABLE_ENTITY,
-            AccountPage { ctx, errors },
-        )
-            .into_response());
-    }
-    let hash = password::hash(form.new_password).await?;
+    let change = PasswordChange {
+        current: form.current_password,
+        new: NewPassword {
+            password: form.new_password,
+            confirm: form.new_password_confirm,
+        },
+    };
+    // This session stays; the others end.
     let keep = session.id().map(|id| id.to_string());
-    db::users::set_password(&state.db, &user.id, &hash, keep.as_deref()).await?;
-    session::renew_epoch(&session, user.session_epoch + 1).await?;
+    let changed = ops::accounts::change_password(&state.ops, &user, change, keep.as_deref());
+    let epoch = match changed.await {
+        Ok(epoch) => epoch,
+        Err(OpError::Invalid(errors)) => {
+            let page = AccountPage { ctx, errors };
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    session::renew_epoch(&session, epoch).await?;
     session.cycle_id().await?;
-    tracing::info!(user = %user.id, "password changed; other sessions ended");
-    session::set_notice(
-        &session,
-        "Your password was changed. You were signed out everywhere else.",
-    )
-    .await?;
+    let notice = "Your password was changed. You were signed out everywhere else.";
+    session::set_notice(&session, notice).await?;
     Ok(Redirect::to("/account").into_response())
 }

@@ -13,10 +13,9 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::{AppState, PageError, extract::Visitor, forms::FieldErrors, session, view::Ctx};
-use crate::{
-    crypto::{password, sha256_hex},
-    db,
-    domain::validate,
+use crate::ops::{
+    self, OpError,
+    accounts::{NewPassword, SignIn},
 };
 
 pub fn router() -> Router<AppState> {
@@ -43,7 +42,7 @@ async fn home_get(visitor: Visitor) -> Redirect {
 struct LoginPage {
     ctx: Ctx,
     email: String,
-    error: Option<&'static str>,
+    error: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -66,39 +65,30 @@ async fn login_get(visitor: Visitor) -> Response {
     .into_response()
 }
 
-/// A wrong password, an unknown email and a disabled account all get the same answer, after the
-/// same argon2 work.
+/// A wrong password, an unknown email and a disabled account all get the same answer.
 async fn login_post(
     State(state): State<AppState>,
     visitor: Visitor,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, PageError> {
-    let email = form.email.trim().to_lowercase();
-    let found = if email.is_empty() || email.len() > 254 {
-        None
-    } else {
-        db::users::find_for_login(&state.db, &email).await?
+    let attempt = SignIn {
+        email: &form.email,
+        password: form.password,
     };
-    let (user, hash) = match found {
-        Some((user, hash)) => (Some(user), hash),
-        None => (None, None),
-    };
-    let password_ok = password::verify(form.password, hash).await;
-    match user {
-        Some(user) if password_ok && !user.disabled => {
+    match ops::accounts::sign_in(&state.ops, attempt).await {
+        Ok(user) => {
             session::sign_in(&visitor.session, &user).await?;
-            tracing::info!(user = %user.id, "signed in");
             Ok(Redirect::to("/projects").into_response())
         }
-        _ => {
-            tracing::info!("sign-in refused");
+        Err(OpError::Refused(why)) => {
             let page = LoginPage {
                 ctx: visitor.ctx,
                 email: form.email,
-                error: Some("The email or the password is wrong."),
+                error: Some(why),
             };
             Ok((StatusCode::UNAUTHORIZED, page).into_response())
         }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -124,23 +114,18 @@ struct SetPasswordForm {
     password_confirm: Zeroizing<String>,
 }
 
-const LINK_GONE: &str = "This link is not valid: it was already used, has expired, or was replaced by a newer one. Ask an administrator for a new link.";
-
 async fn set_password_get(
     State(state): State<AppState>,
     visitor: Visitor,
     Path(token): Path<String>,
-) -> Result<Response, PageError> {
-    let Some(user) = db::users::find_by_password_link(&state.db, &sha256_hex(&token)).await? else {
-        return Ok(PageError::Forbidden(LINK_GONE).into_response());
-    };
-    let page = SetPasswordPage {
+) -> Result<SetPasswordPage, PageError> {
+    let user = ops::accounts::open_password_link(&state.ops, &token).await?;
+    Ok(SetPasswordPage {
         ctx: visitor.ctx,
         email: user.email,
         token,
         errors: FieldErrors::default(),
-    };
-    Ok(page.into_response())
+    })
 }
 
 async fn set_password_post(
@@ -149,26 +134,25 @@ async fn set_password_post(
     Path(token): Path<String>,
     Form(form): Form<SetPasswordForm>,
 ) -> Result<Response, PageError> {
-    let token_hash = sha256_hex(&token);
-    let Some(user) = db::users::find_by_password_link(&state.db, &token_hash).await? else {
-        return Ok(PageError::Forbidden(LINK_GONE).into_response());
+    let new = NewPassword {
+        password: form.password,
+        confirm: form.password_confirm,
     };
-    if let Err(message) = validate::new_password(&form.password, &form.password_confirm) {
-        let mut errors = FieldErrors::default();
-        errors.add("password", message);
-        let page = SetPasswordPage {
-            ctx: visitor.ctx,
-            email: user.email,
-            token,
-            errors,
-        };
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
-    }
-    let hash = password::hash(form.password).await?;
-    if !db::users::use_password_link(&state.db, &token_hash, &hash).await? {
-        return Ok(PageError::Forbidden(LINK_GONE).into_response());
-    }
-    tracing::info!(user = %user.id, "password set from a link");
-    session::sign_out(&visitor.session).await?;
-    Ok(Redirect::to("/login").into_response())
+    let errors = match ops::accounts::set_password_from_link(&state.ops, &token, new).await {
+        Ok(_) => {
+            // Whoever was signed in here signs in anew, with the new password if it is theirs.
+            session::sign_out(&visitor.session).await?;
+            return Ok(Redirect::to("/login").into_response());
+        }
+        Err(OpError::Invalid(errors)) => errors,
+        Err(e) => return Err(e.into()),
+    };
+    let user = ops::accounts::open_password_link(&state.ops, &token).await?;
+    let page = SetPasswordPage {
+        ctx: visitor.ctx,
+        email: user.email,
+        token,
+        errors,
+    };
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }

@@ -24,7 +24,6 @@ use crate::{
         self, OpError,
         backends::{BackendView, SettingsInput},
     },
-    providers::DriverSettings,
 };
 
 pub fn router() -> Router<AppState> {
@@ -47,85 +46,14 @@ fn backend_url(project: &Project, id: &str) -> String {
     format!("/projects/{}/services/{id}/backend", project.slug)
 }
 
-/// What an admin types for a driver. Secrets are never sent back: empty keeps the saved one.
-#[derive(Deserialize, Default)]
-struct BackendForm {
-    #[serde(default)]
-    driver: String,
-    #[serde(default)]
-    auth_url: String,
-    #[serde(default)]
-    username: String,
-    #[serde(default)]
-    password: Zeroizing<String>,
-    #[serde(default)]
-    user_domain: String,
-    #[serde(default)]
-    project: String,
-    #[serde(default)]
-    project_domain: String,
-    #[serde(default)]
-    endpoint: String,
-    #[serde(default)]
-    region: String,
-    #[serde(default)]
-    access_key: String,
-    #[serde(default)]
-    secret_key: Zeroizing<String>,
-    #[serde(default)]
-    user_policy: String,
-}
-
-impl BackendForm {
-    fn from_settings(settings: &DriverSettings) -> Self {
-        let mut form = BackendForm {
-            driver: settings.kind().as_str().into(),
-            ..BackendForm::default()
-        };
-        match settings {
-            DriverSettings::Stored => {}
-            DriverSettings::Keystone(k) => {
-                form.auth_url = k.auth_url.clone();
-                form.username = k.username.clone();
-                form.user_domain = k.user_domain.clone();
-                form.project = k.project.clone();
-                form.project_domain = k.project_domain.clone();
-            }
-            DriverSettings::AwsIam(i) => {
-                form.endpoint = i.endpoint.clone();
-                form.region = i.region.clone();
-                form.access_key = i.access_key.clone();
-                form.user_policy = i.user_policy.clone();
-            }
-        }
-        form
-    }
-
-    fn input(&self) -> SettingsInput {
-        SettingsInput {
-            driver: self.driver.clone(),
-            auth_url: self.auth_url.clone(),
-            username: self.username.clone(),
-            password: self.password.clone(),
-            user_domain: self.user_domain.clone(),
-            project: self.project.clone(),
-            project_domain: self.project_domain.clone(),
-            endpoint: self.endpoint.clone(),
-            region: self.region.clone(),
-            access_key: self.access_key.clone(),
-            secret_key: self.secret_key.clone(),
-            user_policy: self.user_policy.clone(),
-        }
-    }
-}
-
 #[derive(Template, WebTemplate)]
 #[template(path = "service_backend.html")]
 struct BackendPage {
     ctx: Ctx,
     project: Project,
     service: Service,
-    form: BackendForm,
+    /// What an admin types for a driver. Secrets are never sent back: empty keeps the saved one.
+    form: SettingsInput,
     errors: FieldErrors,
     has_password: bool,
     /// Keystone's catalog can fill the service's endpoints.
@@ -139,8 +67,8 @@ impl BackendPage {
         BackendPage {
             ctx: member.ctx,
             project: member.principal.project,
-            form: BackendForm::from_settings(&view.settings),
-            has_password: view.has_secret(),
+            form: view.settings,
+            has_password: view.has_secret,
             has_catalog: view.service.driver == DriverKind::Keystone,
             service: view.service,
             errors: FieldErrors::default(),
@@ -163,9 +91,9 @@ async fn backend_post(
     State(state): State<AppState>,
     member: ProjectMember,
     Path((_, id)): Path<(String, String)>,
-    Form(form): Form<BackendForm>,
+    Form(form): Form<SettingsInput>,
 ) -> Result<Response, PageError> {
-    let errors = match ops::backends::save_settings(&state.ops, &member, &id, &form.input()).await {
+    let errors = match ops::backends::save_settings(&state.ops, &member, &id, &form).await {
         Ok(saved) => {
             let notice = match saved.driver {
                 DriverKind::Stored => "Saved: Keyport keeps this service's keys.".to_string(),
@@ -182,7 +110,7 @@ async fn backend_post(
     let view = ops::backends::view(&state.ops, &member, &id).await?;
     let mut page = BackendPage::new(member, view);
     // What was typed is kept, but never a secret.
-    page.form = BackendForm {
+    page.form = SettingsInput {
         password: Zeroizing::default(),
         secret_key: Zeroizing::default(),
         ..form

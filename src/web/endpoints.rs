@@ -10,7 +10,6 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
 };
-use serde::Deserialize;
 
 use super::{
     AppState, PageError,
@@ -38,31 +37,13 @@ pub fn router() -> Router<AppState> {
         .route("/projects/{slug}/endpoints", get(endpoints_get))
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct EndpointForm {
-    #[serde(default)]
-    pub(super) site: String,
-    #[serde(default)]
-    pub(super) region: String,
-    #[serde(default)]
-    pub(super) interface: String,
-    #[serde(default)]
-    pub(super) url: String,
-}
-
 async fn endpoint_post(
     State(state): State<AppState>,
     member: ProjectMember,
     Path((_, id)): Path<(String, String)>,
-    Form(form): Form<EndpointForm>,
+    Form(form): Form<EndpointInput>,
 ) -> Result<Response, PageError> {
-    let input = EndpointInput {
-        site: form.site.clone(),
-        region: form.region.clone(),
-        interface: form.interface.clone(),
-        url: form.url.clone(),
-    };
-    let errors = match ops::services::add_endpoint(&state.ops, &member, &id, &input).await {
+    let errors = match ops::services::add_endpoint(&state.ops, &member, &id, &form).await {
         Ok(()) => {
             session::set_notice(&member.session, "Endpoint added.").await?;
             return Ok(Redirect::to(&service_url(&member.project, &id)).into_response());

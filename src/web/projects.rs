@@ -110,6 +110,7 @@ struct ProjectPage {
     project: Project,
     role: Role,
     member_count: usize,
+    may_view_audit: bool,
 }
 
 async fn project_get(
@@ -122,5 +123,6 @@ async fn project_get(
         role: member.principal.role,
         project: member.principal.project,
         member_count: overview.member_count,
+        may_view_audit: overview.may_view_audit,
     })
 }

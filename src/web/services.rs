@@ -10,11 +10,10 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
     routing::get,
 };
-use serde::Deserialize;
 
 use super::{
-    AppState, PageError, confirm::ConfirmPage, endpoints::EndpointForm, extract::ProjectMember,
-    forms::FieldErrors, session, view::Ctx,
+    AppState, PageError, confirm::ConfirmPage, extract::ProjectMember, forms::FieldErrors, session,
+    view::Ctx,
 };
 use crate::{
     db::{
@@ -25,7 +24,10 @@ use crate::{
         roles::Action,
         services::{DEFAULT_MAX_KEYS, Interface, ServiceKind},
     },
-    ops::{self, OpError, services::ServiceInput},
+    ops::{
+        self, OpError,
+        services::{EndpointInput, ServiceInput},
+    },
 };
 
 pub(super) fn service_url(project: &Project, id: &str) -> String {
@@ -48,58 +50,27 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-/// The service form, as typed.
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct ServiceForm {
-    #[serde(default)]
-    kind: String,
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    description: String,
-    #[serde(default)]
-    max_keys_per_owner: String,
-    #[serde(default)]
-    os_user_domain: String,
-    #[serde(default)]
-    os_project_name: String,
-    #[serde(default)]
-    os_project_domain: String,
+/// The service form as a service fills it.
+fn form_of(service: &Service) -> ServiceInput {
+    ServiceInput {
+        kind: service.kind.as_str().into(),
+        name: service.name.clone(),
+        description: service.description.clone(),
+        max_keys_per_owner: service.max_keys_per_owner.to_string(),
+        os_user_domain: service.os_user_domain.clone(),
+        os_project_name: service.os_project_name.clone(),
+        os_project_domain: service.os_project_domain.clone(),
+    }
 }
 
-impl ServiceForm {
-    fn from_service(service: &Service) -> Self {
-        ServiceForm {
-            kind: service.kind.as_str().into(),
-            name: service.name.clone(),
-            description: service.description.clone(),
-            max_keys_per_owner: service.max_keys_per_owner.to_string(),
-            os_user_domain: service.os_user_domain.clone(),
-            os_project_name: service.os_project_name.clone(),
-            os_project_domain: service.os_project_domain.clone(),
-        }
-    }
-
-    fn blank() -> Self {
-        ServiceForm {
-            kind: ServiceKind::S3.as_str().into(),
-            max_keys_per_owner: DEFAULT_MAX_KEYS.to_string(),
-            os_user_domain: "Default".into(),
-            os_project_domain: "Default".into(),
-            ..Default::default()
-        }
-    }
-
-    fn input(&self) -> ServiceInput {
-        ServiceInput {
-            kind: self.kind.clone(),
-            name: self.name.clone(),
-            description: self.description.clone(),
-            max_keys_per_owner: self.max_keys_per_owner.clone(),
-            os_user_domain: self.os_user_domain.clone(),
-            os_project_name: self.os_project_name.clone(),
-            os_project_domain: self.os_project_domain.clone(),
-        }
+/// The form for a new service.
+fn blank_form() -> ServiceInput {
+    ServiceInput {
+        kind: ServiceKind::S3.as_str().into(),
+        max_keys_per_owner: DEFAULT_MAX_KEYS.to_string(),
+        os_user_domain: "Default".into(),
+        os_project_domain: "Default".into(),
+        ..Default::default()
     }
 }
 
@@ -119,7 +90,7 @@ struct ServicesPage {
     services: Vec<Service>,
     may_manage: bool,
     kinds: [ServiceKind; 3],
-    form: ServiceForm,
+    form: ServiceInput,
     errors: FieldErrors,
 }
 
@@ -132,7 +103,7 @@ impl ServicesPage {
             project: member.principal.project,
             services,
             kinds: ServiceKind::ALL,
-            form: ServiceForm::blank(),
+            form: blank_form(),
             errors: FieldErrors::default(),
         })
     }
@@ -148,9 +119,9 @@ async fn services_get(
 async fn services_post(
     State(state): State<AppState>,
     member: ProjectMember,
-    Form(form): Form<ServiceForm>,
+    Form(form): Form<ServiceInput>,
 ) -> Result<Response, PageError> {
-    let errors = match ops::services::create(&state.ops, &member, &form.input()).await {
+    let errors = match ops::services::create(&state.ops, &member, &form).await {
         Ok((id, name)) => {
             let notice = format!("Service {name} added. Add its endpoints next.");
             session::set_notice(&member.session, notice).await?;
@@ -173,8 +144,8 @@ pub(super) struct ServicePage {
     endpoints: Vec<Endpoint>,
     may_manage: bool,
     interfaces: [Interface; 3],
-    form: ServiceForm,
-    pub(super) endpoint: EndpointForm,
+    form: ServiceInput,
+    pub(super) endpoint: EndpointInput,
     pub(super) errors: FieldErrors,
 }
 
@@ -189,11 +160,11 @@ impl ServicePage {
             may_manage: member.may(Action::ManageServices),
             ctx: member.ctx,
             project: member.principal.project,
-            form: ServiceForm::from_service(&service),
+            form: form_of(&service),
             service,
             endpoints,
             interfaces: Interface::ALL,
-            endpoint: EndpointForm::default(),
+            endpoint: EndpointInput::default(),
             errors: FieldErrors::default(),
         })
     }
@@ -211,9 +182,9 @@ async fn service_post(
     State(state): State<AppState>,
     member: ProjectMember,
     Path((_, id)): Path<(String, String)>,
-    Form(form): Form<ServiceForm>,
+    Form(form): Form<ServiceInput>,
 ) -> Result<Response, PageError> {
-    let errors = match ops::services::update(&state.ops, &member, &id, &form.input()).await {
+    let errors = match ops::services::update(&state.ops, &member, &id, &form).await {
         Ok(()) => {
             session::set_notice(&member.session, "Service saved.").await?;
             return Ok(Redirect::to(&service_url(&member.project, &id)).into_response());
@@ -222,7 +193,7 @@ async fn service_post(
     };
     let mut page = ServicePage::build(&state, member, &id).await?;
     // The kind is fixed once a service exists.
-    page.form = ServiceForm {
+    page.form = ServiceInput {
         kind: page.form.kind.clone(),
         ..form
     };

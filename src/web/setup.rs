@@ -13,10 +13,9 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::{AppState, PageError, extract::Visitor, forms::FieldErrors, session, view::Ctx};
-use crate::{
-    crypto::password,
-    db::{self, settings, users::NewUser},
-    domain::validate,
+use crate::ops::{
+    self, OpError,
+    accounts::{FirstAdmin, NewPassword},
 };
 
 pub fn router() -> Router<AppState> {
@@ -48,9 +47,7 @@ async fn setup_get(
     State(state): State<AppState>,
     visitor: Visitor,
 ) -> Result<SetupPage, PageError> {
-    if state.setup_done().await? {
-        return Err(PageError::NotFound);
-    }
+    ops::accounts::setup_open(&state.ops).await?;
     Ok(SetupPage {
         ctx: visitor.ctx,
         email: String::new(),
@@ -64,53 +61,29 @@ async fn setup_post(
     visitor: Visitor,
     Form(form): Form<SetupForm>,
 ) -> Result<Response, PageError> {
-    if state.setup_done().await? {
-        return Err(PageError::NotFound);
-    }
-    let mut errors = FieldErrors::default();
-    let email = errors.check("email", validate::email(&form.email));
-    let name = errors.check("name", validate::person_name(&form.name));
-    if let Err(message) = validate::new_password(&form.password, &form.password_confirm) {
-        errors.add("password", message);
-    }
-    if !errors.is_empty() {
-        let page = SetupPage {
-            ctx: visitor.ctx,
-            email: form.email,
-            name: form.name,
-            errors,
-        };
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
-    }
-
-    let hash = password::hash(form.password).await?;
-    // The setup marker and the admin are written together; a second, concurrent setup fails on
-    // the marker's unique key and writes nothing.
-    let mut tx = state.db.pool().begin().await?;
-    if let Err(e) = settings::insert(&mut *tx, settings::SETUP_DONE, &db::now().to_string()).await {
-        return Err(if db::is_unique_violation(&e) {
-            PageError::NotFound
-        } else {
-            e.into()
-        });
-    }
-    let new = NewUser {
-        email: &email,
-        name: &name,
-        password_hash: Some(&hash),
-        is_admin: true,
+    let first = FirstAdmin {
+        email: &form.email,
+        name: &form.name,
+        password: NewPassword {
+            password: form.password,
+            confirm: form.password_confirm,
+        },
     };
-    let user = db::users::create(&mut *tx, new)
-        .await
-        .map_err(anyhow::Error::from)?;
-    tx.commit().await?;
-    tracing::info!(user = %user.id, "first instance admin created");
-
-    session::sign_in(&visitor.session, &user).await?;
-    session::set_notice(
-        &visitor.session,
-        "Welcome to Keyport. Create a project for your team to begin.",
-    )
-    .await?;
-    Ok(Redirect::to("/projects").into_response())
+    let errors = match ops::accounts::set_up(&state.ops, first).await {
+        Ok(admin) => {
+            session::sign_in(&visitor.session, &admin).await?;
+            let welcome = "Welcome to Keyport. Create a project for your team to begin.";
+            session::set_notice(&visitor.session, welcome).await?;
+            return Ok(Redirect::to("/projects").into_response());
+        }
+        Err(OpError::Invalid(errors)) => errors,
+        Err(e) => return Err(e.into()),
+    };
+    let page = SetupPage {
+        ctx: visitor.ctx,
+        email: form.email,
+        name: form.name,
+        errors,
+    };
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }

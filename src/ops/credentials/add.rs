@@ -7,7 +7,7 @@ use super::{OpError, Ops, Principal, parse_expiry};
 use crate::{
     db::{
         self,
-        audit::Entry,
+        audit::{Actor, Entry},
         credentials::{NewCredential, Owner},
         services::Service,
     },
@@ -19,7 +19,9 @@ use crate::{
     },
     ops::{
         Field, FieldErrors, ProjectId, RowId,
-        lifecycle::{self, NewKey, audit_target, backend_user_name},
+        lifecycle::{
+            audit_target, backend_failed, backend_user_name, failpoint, owner_user, requester_json,
+        },
     },
 };
 
@@ -211,7 +213,7 @@ pub async fn add(ops: &Ops, who: &Principal, input: AddCredential) -> Result<Add
                 created_by: &created_by,
                 requested_by: &who.actor,
             };
-            lifecycle::add(ops, new).await?
+            add_at_backend(ops, new).await?
         }
     };
     Ok(Added {
@@ -219,4 +221,99 @@ pub async fn add(ops: &Ops, who: &Principal, input: AddCredential) -> Result<Add
         name,
         access_key,
     })
+}
+
+/// A credential to add at the service's backend.
+struct NewKey<'a> {
+    pub id: &'a str,
+    pub service: &'a Service,
+    pub owner: &'a Owner,
+    /// The name for the owner's backend user if one must be created.
+    pub backend_name: &'a str,
+    pub kind: CredentialKind,
+    pub name: &'a str,
+    pub description: &'a str,
+    pub expires_at: Option<i64>,
+    pub created_by: &'a str,
+    pub requested_by: &'a Actor,
+}
+
+/// Adds a credential: its row first (`Creating`, holding the owner's place under the limit and
+/// the key Keyport chose), then the key at the backend, then the row becomes `Active`.
+async fn add_at_backend(ops: &Ops, new: NewKey<'_>) -> Result<String, OpError> {
+    let service = new.service;
+    let settings = ops.settings(service).await?;
+    let driver = ops.driver(&settings, service);
+    let held = db::credentials::count_for_owner(&ops.db, &service.id, new.owner).await?;
+    if held >= service.max_keys_per_owner {
+        return Err(OpError::LimitReached(service.max_keys_per_owner));
+    }
+    let user = owner_user(ops, driver.as_ref(), service, new.owner, new.backend_name).await?;
+    if new.kind == CredentialKind::Key
+        && driver.is_remote()
+        && service.kind == ServiceKind::OpenStack
+    {
+        // One Keystone user has one password: a second password credential would overwrite it.
+        let existing = db::credentials::all_for_service(&ops.db, &service.id).await?;
+        if existing
+            .iter()
+            .any(|c| c.backend_user == user.id && c.kind == CredentialKind::Key)
+        {
+            return Err(OpError::Refused(format!(
+                "Nothing was changed: {} already has its password in Keyport: regenerate it, or add an EC2 key pair.",
+                user.name
+            )));
+        }
+    }
+    let chosen = driver.choose(new.kind, &user, None);
+    let (access_key, secret) = match &chosen {
+        Some(key) => (key.access_key.as_str(), key.secret.as_str()),
+        None => ("", ""),
+    };
+    let project = ProjectId(&service.project_id);
+    let sealed = ops
+        .seal(project, RowId(new.id), Field::Secret, secret)
+        .await?;
+    let requested_by = requester_json(new.requested_by);
+    let row = NewCredential {
+        id: new.id,
+        project_id: &service.project_id,
+        service_id: &service.id,
+        owner: new.owner,
+        kind: new.kind,
+        name: new.name,
+        description: new.description,
+        access_key,
+        secret: &sealed,
+        expires_at: new.expires_at,
+        created_by: new.created_by,
+        state: CredentialState::Creating,
+        backend_user: &user.id,
+        requested_by: &requested_by,
+    };
+    db::credentials::create(&ops.db, row, service.max_keys_per_owner, None).await?;
+    let issued = match driver.issue(&user, new.kind, chosen.as_ref()).await {
+        Ok(issued) => issued,
+        Err(e) => return backend_failed(e, db::credentials::delete(&ops.db, new.id)).await,
+    };
+    failpoint("after-issue").await;
+    let sealed = ops
+        .seal(project, RowId(new.id), Field::Secret, &issued.secret)
+        .await?;
+    let target = audit_target(&service.name, new.name);
+    let record = Entry {
+        project_id: Some(&service.project_id),
+        actor: new.requested_by,
+        action: AuditAction::CredentialCreate,
+        target: &target,
+        detail: &issued.access_key,
+    };
+    if !db::credentials::activate(&ops.db, new.id, &issued.access_key, &sealed, &record).await? {
+        // Reconcile took the row meanwhile: the key just issued is nobody's.
+        driver
+            .revoke(&user, new.kind, &issued.access_key, false)
+            .await?;
+        return Err(OpError::Busy);
+    }
+    Ok(issued.access_key)
 }

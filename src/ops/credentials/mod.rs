@@ -1,14 +1,20 @@
 //! A project's credentials: what a principal may see of them, and each thing done to one.
 
 mod add;
-mod change;
+mod delete;
+mod edit;
 mod list;
+mod regenerate;
 mod reveal;
 mod test;
 
 pub use add::{AddCredential, Added, KeySource, OwnerChoice, add};
-pub use change::{Deleted, Edit, Regenerated, delete, edit, edit_form, regenerate};
+pub(crate) use delete::forget_deleted;
+pub use delete::{Deleted, delete};
+pub use edit::{Edit, edit, edit_form};
 pub use list::{Listed, Listing, confirm, list};
+pub(crate) use regenerate::rotated;
+pub use regenerate::{Regenerated, regenerate};
 pub use reveal::{Purpose, Revealed, configure, reveal};
 pub use test::{Tested, test};
 

@@ -1,4 +1,4 @@
-//! Regenerate, Delete and Edit a credential.
+//! Edit a credential's name, description, expiry and whether it is enabled.
 
 use super::{OpError, Ops, Principal, managed, parse_expiry};
 use crate::{
@@ -6,42 +6,6 @@ use crate::{
     domain::{audit::AuditAction, roles::CredentialAction, validate},
     ops::{FieldErrors, lifecycle},
 };
-
-pub struct Regenerated {
-    pub credential: Credential,
-    pub service: Service,
-    pub access_key: String,
-    /// Set when the new key works but the old one could not be revoked yet (reconcile retries).
-    pub warning: Option<String>,
-}
-
-/// Replaces the credential's key: at the backend, then in Keyport, then the old key is revoked.
-/// The regeneration is audited with both keys when the new one is recorded.
-pub async fn regenerate(ops: &Ops, who: &Principal, id: &str) -> Result<Regenerated, OpError> {
-    let (credential, service) = managed(ops, who, id, CredentialAction::Regenerate).await?;
-    let done = lifecycle::regenerate(ops, &service, &credential, &who.actor).await?;
-    Ok(Regenerated {
-        credential,
-        service,
-        access_key: done.access_key,
-        warning: done.warning,
-    })
-}
-
-pub struct Deleted {
-    pub credential: Credential,
-    pub service: Service,
-}
-
-/// Revokes the credential's key at the backend, then removes it (audited with the removal).
-pub async fn delete(ops: &Ops, who: &Principal, id: &str) -> Result<Deleted, OpError> {
-    let (credential, service) = managed(ops, who, id, CredentialAction::Delete).await?;
-    lifecycle::delete(ops, &service, &credential, &who.actor).await?;
-    Ok(Deleted {
-        credential,
-        service,
-    })
-}
 
 /// The details of a credential that may change, as typed.
 pub struct Edit {
