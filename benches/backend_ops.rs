@@ -15,7 +15,7 @@ mod helpers;
 use std::time::{Duration, Instant};
 
 use backends::{Moto, OpenStack};
-use helpers::{TestApp, Visitor, csrf_token, location};
+use helpers::{TestApp, Visitor, csrf_token, location, notice};
 use reqwest::StatusCode;
 
 const POLICY: &str =
@@ -62,7 +62,8 @@ impl Bench {
         let took = started.elapsed();
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "{path}");
         // The notice says whether the backend agreed; a refusal would make the figures lie.
-        let notice = self.admin.get_text(&location(&response)).await.1;
+        let notice = notice(&self.admin.get_text(&location(&response)).await.1);
+        assert!(!notice.is_empty(), "{path}: the portal says what it did");
         assert!(
             !notice.contains("Nothing was changed"),
             "{path} was refused"

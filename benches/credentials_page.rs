@@ -80,6 +80,7 @@ async fn main() -> anyhow::Result<()> {
         "{:<6} {:>9} {:>9} {:>13} {:>10} {:>10} {:>10} {:>9}",
         "db", "projects", "services", "credentials", "req/s", "p50 ms", "p99 ms", "RSS MiB"
     );
+    let mut failed = 0;
     for size in &sizes {
         let dir = tempfile::tempdir()?;
         let url = match std::env::var("KEYPORT_BENCH_POSTGRES_URL") {
@@ -104,6 +105,7 @@ async fn main() -> anyhow::Result<()> {
         let sessions = sign_in(port, clients).await?;
         let (rate, p50, p99, errors) =
             load(port, &page, sessions, Duration::from_secs(seconds)).await;
+        failed += errors;
         let rss = rss_mib(server.0.id());
         println!(
             "{:<6} {:>9} {:>9} {:>13} {:>10.0} {:>10.1} {:>10.1} {:>9.1}{}",
@@ -122,6 +124,11 @@ async fn main() -> anyhow::Result<()> {
             }
         );
     }
+    // Figures from failed requests would lie: any failure fails the benchmark.
+    anyhow::ensure!(
+        failed == 0,
+        "{failed} requests failed or did not answer with the credentials page"
+    );
     Ok(())
 }
 
@@ -341,6 +348,12 @@ async fn sign_in(port: u16, clients: usize) -> anyhow::Result<Vec<reqwest::Clien
     Ok(sessions)
 }
 
+/// Whether `html` is the View Credentials page with credentials on it (not a sign-in page, an
+/// error page or an empty list).
+fn is_credentials_page(html: &str) -> bool {
+    html.contains("<h1>Credentials</h1>") && html.contains("<article class=\"credential")
+}
+
 /// Every client loads `page` in a loop for `duration`; returns req/s, p50 and p99 in ms, failures.
 async fn load(
     port: u16,
@@ -359,9 +372,9 @@ async fn load(
                 while started.elapsed() < duration {
                     let sent = Instant::now();
                     match client.get(url.as_str()).send().await {
-                        Ok(response) if response.status().is_success() => {
-                            let body = response.bytes().await.unwrap_or_default();
-                            if body.len() > 1000 {
+                        Ok(response) if response.status() == reqwest::StatusCode::OK => {
+                            let body = response.text().await.unwrap_or_default();
+                            if is_credentials_page(&body) {
                                 latencies.push(sent.elapsed());
                             } else {
                                 failures += 1;

@@ -2,7 +2,7 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::{ADMIN_EMAIL, TestApp, csrf_token, location, password_link};
+use crate::helpers::{ADMIN_EMAIL, PASSWORD, TestApp, csrf_token, location, notice, password_link};
 
 #[tokio::test]
 async fn only_instance_admins_manage_users_and_create_projects() {
@@ -147,6 +147,37 @@ async fn admins_grant_and_take_away_the_admin_right_but_not_their_own() {
         StatusCode::OK,
         "bob is an admin now"
     );
+
+    // With Bob as a second enabled admin, the last-admin rule would allow either change: only
+    // the rule against changing one's own account can refuse them.
+    for (change, refusal) in [
+        (
+            "revoke-admin",
+            "You cannot take away your own administrator right; ask another administrator.",
+        ),
+        ("disable", "You cannot disable your own account."),
+    ] {
+        let response = admin
+            .submit(
+                "/admin/users",
+                &format!("/admin/users/{admin_id}/{change}"),
+                &[],
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{change}");
+        let (status, html) = admin.get_text("/admin/users").await;
+        assert_eq!(status, StatusCode::OK, "still an admin, still enabled");
+        assert_eq!(notice(&html), refusal, "{change}");
+        let ada = keyport::db::users::find(&app.db, &admin_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            ada.is_admin && !ada.disabled,
+            "{change}: nothing was changed"
+        );
+    }
+
     admin
         .submit(
             "/admin/users",
@@ -158,24 +189,6 @@ async fn admins_grant_and_take_away_the_admin_right_but_not_their_own() {
         bob.get("/admin/users").await.status(),
         StatusCode::FORBIDDEN
     );
-
-    admin
-        .submit(
-            "/admin/users",
-            &format!("/admin/users/{admin_id}/revoke-admin"),
-            &[],
-        )
-        .await;
-    admin
-        .submit(
-            "/admin/users",
-            &format!("/admin/users/{admin_id}/disable"),
-            &[],
-        )
-        .await;
-    let (status, html) = admin.get_text("/admin/users").await;
-    assert_eq!(status, StatusCode::OK, "still an admin, still enabled");
-    assert!(html.contains("You cannot disable your own account."));
 
     let response = admin
         .submit("/admin/users", "/admin/users/no-such-user/disable", &[])
@@ -216,6 +229,75 @@ async fn a_new_password_link_replaces_the_old_one() {
         StatusCode::FORBIDDEN
     );
     assert_eq!(app.visitor().get(&new).await.status(), StatusCode::OK);
+}
+
+/// Two admins take each other's admin right at the same moment: one change must be refused by
+/// the last-admin rule (or by the other's having gone through first), and its message shown.
+#[tokio::test]
+async fn two_admins_demoting_each_other_at_once_leave_one_admin() {
+    const LAST_ADMIN: &str = "Refused: no enabled instance administrator would remain.";
+    let app = TestApp::spawn().await;
+    let ada = app.admin().await;
+    let ada_id = app.user_id(ADMIN_EMAIL).await;
+    let bob_id = app.insert_user("bob@example.org", "Bob", true).await;
+    let bob = app.sign_in("bob@example.org", PASSWORD).await;
+    let mut refused_by_rule = 0;
+    for round in 0..20 {
+        sqlx::query("update users set is_admin = 1")
+            .execute(app.db.pool())
+            .await
+            .unwrap();
+        let mut forms = Vec::new();
+        for (who, target) in [(&ada, &bob_id), (&bob, &ada_id)] {
+            let token = csrf_token(&who.get_text("/admin/users").await.1).unwrap();
+            forms.push((who, format!("/admin/users/{target}/revoke-admin"), token));
+        }
+        let answers =
+            futures::future::join_all(forms.iter().map(|(who, action, token)| async move {
+                who.post(action, &[("csrf_token", token.as_str())]).await
+            }))
+            .await;
+        let admins: i64 =
+            sqlx::query_scalar("select count(*) from users where is_admin = 1 and disabled = 0")
+                .fetch_one(app.db.pool())
+                .await
+                .unwrap();
+        assert_eq!(admins, 1, "round {round}: exactly one admin remains");
+        let mut outcomes = Vec::new();
+        for ((who, _, _), answer) in forms.iter().zip(&answers) {
+            let shown = notice(&who.get_text("/account").await.1);
+            outcomes.push((answer.status(), shown));
+        }
+        let done = outcomes
+            .iter()
+            .filter(|(status, shown)| {
+                *status == StatusCode::SEE_OTHER
+                    && shown.ends_with("is no longer an instance administrator.")
+            })
+            .count();
+        assert_eq!(
+            done, 1,
+            "round {round}: one change went through: {outcomes:?}"
+        );
+        for (status, shown) in &outcomes {
+            if shown == LAST_ADMIN {
+                assert_eq!(*status, StatusCode::SEE_OTHER);
+                refused_by_rule += 1;
+            } else {
+                assert!(
+                    *status == StatusCode::FORBIDDEN || shown.ends_with("administrator."),
+                    "round {round}: {outcomes:?}"
+                );
+            }
+        }
+        if refused_by_rule > 0 {
+            break;
+        }
+    }
+    assert!(
+        refused_by_rule > 0,
+        "in 20 rounds the two changes never met at the last-admin rule"
+    );
 }
 
 #[tokio::test]

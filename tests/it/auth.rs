@@ -134,15 +134,35 @@ async fn sign_out_destroys_the_server_side_session() {
 
 #[tokio::test]
 async fn an_idle_session_expires() {
-    let app = TestApp::spawn().await;
+    const IDLE_MINUTES: u32 = 7;
+    let app = TestApp::spawn_with(|config| config.session_idle_minutes = IDLE_MINUTES).await;
     let admin = app.admin().await;
+    let before = keyport::db::now();
     assert_eq!(admin.get("/projects").await.status(), StatusCode::OK);
-    // Make every session look idle for longer than the timeout.
-    sqlx::query("update sessions set expiry_date = $1")
+    let after = keyport::db::now();
+    // The server keeps the session for the configured idle window from the last request.
+    let key = keyport::db::sessions::key(&admin.session_cookie().unwrap());
+    let expiry: i64 = sqlx::query_scalar("select expiry_date from sessions where id = $1")
+        .bind(&key)
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    let window = i64::from(IDLE_MINUTES) * 60;
+    assert!(
+        (before + window - 1..=after + window + 1).contains(&expiry),
+        "expires {} s after the request, not {window} s",
+        expiry - before
+    );
+
+    // Idle for longer than the window: the server refuses the session, though the browser
+    // still sends its cookie.
+    sqlx::query("update sessions set expiry_date = $1 where id = $2")
         .bind(keyport::db::now() - 1)
+        .bind(&key)
         .execute(app.db.pool())
         .await
         .unwrap();
+    assert!(admin.session_cookie().is_some(), "the cookie is still sent");
     let response = admin.get("/projects").await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&response), "/login");
@@ -426,5 +446,201 @@ async fn disabling_a_user_voids_their_set_password_link() {
     assert_eq!(
         app.visitor().get(&path).await.status(),
         StatusCode::FORBIDDEN
+    );
+}
+
+/// A new user `email` created by the admin; returns the set-password link's path.
+async fn new_user_link(admin: &crate::helpers::Visitor, email: &str) -> String {
+    let response = admin
+        .submit(
+            "/admin/users",
+            "/admin/users",
+            &[("email", email), ("name", "New")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK, "{email} created");
+    password_link(&response.text().await.unwrap())
+}
+
+/// Opens the set-password page of `path` (so that its form and token are in hand), lets
+/// `meanwhile` happen, then submits the form; returns the answer.
+async fn set_password_after(
+    app: &TestApp,
+    path: &str,
+    meanwhile: impl AsyncFnOnce(),
+) -> (StatusCode, String) {
+    let visitor = app.visitor();
+    let (status, html) = visitor.get_text(path).await;
+    assert_eq!(status, StatusCode::OK, "the link works when opened");
+    let token = crate::helpers::csrf_token(&html).unwrap();
+    meanwhile().await;
+    let response = visitor
+        .post(
+            path,
+            &[
+                ("csrf_token", &token),
+                ("password", PASSWORD),
+                ("password_confirm", PASSWORD),
+            ],
+        )
+        .await;
+    let status = response.status();
+    (status, response.text().await.unwrap())
+}
+
+/// The user's password hash, as stored.
+async fn stored_password(app: &TestApp, email: &str) -> Option<String> {
+    sqlx::query_scalar("select password_hash from users where email = $1")
+        .bind(email)
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap()
+}
+
+const LINK_GONE: &str = "This link is not valid";
+
+#[tokio::test]
+async fn a_set_password_link_that_expires_while_open_is_refused_on_submit() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let path = new_user_link(&admin, "fay@example.org").await;
+    let (status, html) = set_password_after(&app, &path, async || {
+        sqlx::query("update password_links set expires_at = $1")
+            .bind(keyport::db::now() - 1)
+            .execute(app.db.pool())
+            .await
+            .unwrap();
+    })
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        crate::helpers::page_text(&html).contains(LINK_GONE),
+        "{html}"
+    );
+    assert_eq!(stored_password(&app, "fay@example.org").await, None);
+}
+
+#[tokio::test]
+async fn a_set_password_link_used_replaced_or_voided_while_open_is_refused_on_submit() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+
+    // Used in another tab first.
+    let path = new_user_link(&admin, "gus@example.org").await;
+    let (status, _) = set_password_after(&app, &path, async || {
+        let (status, _) = set_password_after(&app, &path, async || {}).await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "the first use works");
+    })
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a used link");
+    let first_hash = stored_password(&app, "gus@example.org").await;
+    assert!(first_hash.is_some());
+
+    // Replaced by a newer link.
+    let path = new_user_link(&admin, "hal@example.org").await;
+    let hal = app.user_id("hal@example.org").await;
+    let (status, _) = set_password_after(&app, &path, async || {
+        let response = admin
+            .submit(
+                "/admin/users",
+                &format!("/admin/users/{hal}/password-link"),
+                &[],
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+    })
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a replaced link");
+    assert_eq!(stored_password(&app, "hal@example.org").await, None);
+
+    // Voided by disabling (and enabling) the user.
+    let path = new_user_link(&admin, "ida@example.org").await;
+    let ida = app.user_id("ida@example.org").await;
+    let (status, _) = set_password_after(&app, &path, async || {
+        for change in ["disable", "enable"] {
+            admin
+                .submit("/admin/users", &format!("/admin/users/{ida}/{change}"), &[])
+                .await;
+        }
+    })
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a voided link");
+    assert_eq!(stored_password(&app, "ida@example.org").await, None);
+}
+
+#[tokio::test]
+async fn a_user_disabled_since_the_link_was_opened_cannot_set_a_password() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let path = new_user_link(&admin, "jo@example.org").await;
+    // Disabled without touching the link, so that only the submit's own check can refuse.
+    let (status, _) = set_password_after(&app, &path, async || {
+        sqlx::query("update users set disabled = 1 where email = 'jo@example.org'")
+            .execute(app.db.pool())
+            .await
+            .unwrap();
+    })
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(stored_password(&app, "jo@example.org").await, None);
+    let links: i64 = sqlx::query_scalar("select count(*) from password_links")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(links, 1, "the link stays as it was");
+}
+
+#[tokio::test]
+async fn two_submits_of_one_set_password_link_at_once_set_one_password() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let path = new_user_link(&admin, "kim@example.org").await;
+    let mut forms = Vec::new();
+    for password in ["first password of kim", "second password of kim"] {
+        let visitor = app.visitor();
+        let token = crate::helpers::csrf_token(&visitor.get_text(&path).await.1).unwrap();
+        forms.push((visitor, token, password));
+    }
+    let path = path.as_str();
+    let submits = forms.iter().map(|(visitor, token, password)| async move {
+        visitor
+            .post(
+                path,
+                &[
+                    ("csrf_token", token.as_str()),
+                    ("password", password),
+                    ("password_confirm", password),
+                ],
+            )
+            .await
+    });
+    let answers = futures::future::join_all(submits).await;
+    let statuses: Vec<StatusCode> = answers.iter().map(|r| r.status()).collect();
+    let won: Vec<&str> = statuses
+        .iter()
+        .zip(&forms)
+        .filter(|(s, _)| **s == StatusCode::SEE_OTHER)
+        .map(|(_, (_, _, password))| *password)
+        .collect();
+    assert_eq!(won.len(), 1, "exactly one submit wins: {statuses:?}");
+    assert!(
+        statuses.contains(&StatusCode::FORBIDDEN),
+        "the other is refused: {statuses:?}"
+    );
+    // The winner's password is the one that works.
+    app.sign_in("kim@example.org", won[0]).await;
+    let lost = forms.iter().find(|f| f.2 != won[0]).unwrap().2;
+    let response = app
+        .visitor()
+        .submit(
+            "/login",
+            "/login",
+            &[("email", "kim@example.org"), ("password", lost)],
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::UNAUTHORIZED,
+        "the other password does not"
     );
 }

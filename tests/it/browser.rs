@@ -8,7 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, ClientBuilder, Locator, wd::WebDriverCompatibleCommand};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
 
@@ -40,7 +40,65 @@ fn screenshot_dir() -> PathBuf {
     dir
 }
 
+/// chromedriver's "Set Permission" command (W3C Permissions), for the current page's origin.
+#[derive(Debug)]
+struct GrantPermission(&'static str);
+
+impl WebDriverCompatibleCommand for GrantPermission {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/permissions",
+            session_id.expect("a session")
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
+        let body = json!({"descriptor": {"name": self.0}, "state": "granted"});
+        (axum::http::Method::POST, Some(body.to_string()))
+    }
+}
+
 impl Browser {
+    /// Lets the current page read and write the clipboard.
+    async fn grant_clipboard(&self) {
+        for permission in ["clipboard-read", "clipboard-write"] {
+            self.client
+                .issue_cmd(GrantPermission(permission))
+                .await
+                .unwrap_or_else(|e| panic!("chromedriver grants {permission}: {e}"));
+        }
+    }
+
+    /// What the clipboard holds, as the page reads it back.
+    async fn clipboard(&self) -> String {
+        let script = "const done = arguments[arguments.length - 1];
+            navigator.clipboard.readText().then(done, (e) => done('clipboard error: ' + e));";
+        match self.client.execute_async(script, vec![]).await.unwrap() {
+            serde_json::Value::String(text) => text,
+            other => panic!("the clipboard read answered {other}"),
+        }
+    }
+
+    /// Waits (at most 5 seconds) until `holds` accepts the clipboard's text; returns it.
+    async fn wait_for_clipboard(&self, what: &str, holds: impl Fn(&str) -> bool) -> String {
+        let started = Instant::now();
+        loop {
+            let text = self.clipboard().await;
+            if holds(&text) {
+                return text;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "{what}: the clipboard holds {text:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     async fn start(name: &'static str) -> Browser {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -328,20 +386,16 @@ async fn show_copy_regenerate_and_delete_a_credential() {
         .unwrap();
     let value = secret.prop("value").await.unwrap().unwrap_or_default();
     assert_eq!(value.len(), 40, "the secret is shown");
+    b.grant_clipboard().await;
     let copy = b
         .client
         .find(Locator::Css("input[id^=secret-] + button[data-copy]"))
         .await
         .unwrap();
     copy.click().await.unwrap();
-    let started = Instant::now();
-    while copy.text().await.unwrap() != "Copied" {
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "the Copy button answers"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // "Copied" shows whether or not the write worked: the clipboard itself is read back.
+    b.wait_for_clipboard("Copy of the secret", |text| text == value)
+        .await;
     b.screenshot("02-revealed").await;
 
     // Regenerate opens a dialog that says what happens; Cancel closes it and changes nothing.
@@ -472,13 +526,28 @@ async fn the_client_configuration_panel_of_each_kind_of_service() {
                 &[("service_id", &service_id), ("name", "laptop")],
             )
             .await;
-        pages.push((kind, page));
+        // The secret, as Show reveals it, to compare with what Copy puts on the clipboard.
+        let id = crate::credentials::credential_ids(&admin.get_text(&page).await.1)
+            .pop()
+            .expect("the credential is listed");
+        let shown = admin
+            .submit(
+                &page,
+                &format!("/projects/team/credentials/{id}/reveal"),
+                &[],
+            )
+            .await
+            .text()
+            .await
+            .unwrap();
+        let secret = crate::credentials::revealed_secret(&shown, &id).expect("Show reveals it");
+        pages.push((kind, page, secret));
     }
 
     let browser = Browser::start("client-config").await;
     let b = &browser;
     b.sign_in_as_admin(&app).await;
-    for (kind, page) in &pages {
+    for (kind, page, secret) in &pages {
         b.client.goto(&format!("{}{page}", app.url)).await.unwrap();
         b.press("a[href*='configure=']").await;
         let copy = b
@@ -486,16 +555,35 @@ async fn the_client_configuration_panel_of_each_kind_of_service() {
             .find(Locator::Css("details.snippet[open] button[data-copy-post]"))
             .await
             .unwrap();
+        // The panel shows a placeholder; Copy puts the snippet with the real secret on the
+        // clipboard: the same text, with the secret where the placeholder is.
+        let shown = b
+            .client
+            .find(Locator::Css("details.snippet[open] pre"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(shown.contains("press Show"), "{kind}: {shown}");
+        b.grant_clipboard().await;
         copy.click().await.unwrap();
-        let started = Instant::now();
-        while copy.text().await.unwrap() != "Copied" {
-            assert!(
-                started.elapsed() < Duration::from_secs(5),
-                "the Copy button of the {kind} panel answers: {}",
-                copy.text().await.unwrap()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let copied = b
+            .wait_for_clipboard(&format!("Copy in the {kind} panel"), |text| {
+                text.contains(secret.as_str())
+            })
+            .await;
+        let others = |text: &str, hidden: &str| -> Vec<String> {
+            text.lines()
+                .filter(|line| !line.contains(hidden))
+                .map(|line| line.trim_end().to_string())
+                .collect()
+        };
+        assert_eq!(
+            others(&copied, secret),
+            others(&shown, "press Show"),
+            "{kind}: the copied snippet is the one shown"
+        );
         b.screenshot(&format!("panel-{kind}")).await;
     }
     let copies: i64 =

@@ -3,21 +3,19 @@
 use std::{
     io::Write,
     process::{Command, Output, Stdio},
-    time::{Duration, Instant},
 };
 
 use keyport::App;
 use reqwest::StatusCode;
 
-use crate::helpers::{PASSWORD, TestDb};
+use crate::{
+    helpers::{PASSWORD, TestDb},
+    process::{self, Server},
+};
 
 fn keyport(db: &TestDb, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_keyport"))
+    let mut child = process::keyport(db)
         .args(args)
-        .env("KEYPORT_DATABASE_URL", &db.url)
-        .env("KEYPORT_MASTER_KEY_FILE", &db.key_file)
-        .env_remove("KEYPORT_MASTER_KEY")
-        .current_dir(db.dir.path())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -60,14 +58,73 @@ async fn every_command_has_help() {
     }
 }
 
+/// The tables of the test database, and how many migrations it records as applied.
+async fn schema(db: &TestDb) -> (Vec<String>, i64) {
+    let conn = keyport::db::Db::connect(&db.url).await.unwrap();
+    let tables_sql = if db.url.starts_with("postgres") {
+        "select table_name::text from information_schema.tables
+         where table_schema = current_schema() and table_type = 'BASE TABLE' order by 1"
+    } else {
+        "select name from sqlite_master where type = 'table' order by 1"
+    };
+    let tables: Vec<String> = sqlx::query_scalar(tables_sql)
+        .fetch_all(conn.pool())
+        .await
+        .unwrap();
+    let applied: i64 = if tables.iter().any(|t| t == "_sqlx_migrations") {
+        sqlx::query_scalar("select count(*) from _sqlx_migrations where success")
+            .fetch_one(conn.pool())
+            .await
+            .unwrap()
+    } else {
+        0
+    };
+    conn.close().await;
+    (tables, applied)
+}
+
 #[tokio::test]
 async fn migrate_applies_migrations_and_exits() {
     let db = TestDb::new().await;
+    let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
+        .unwrap()
+        .count() as i64;
+    let (tables, applied) = schema(&db).await;
+    assert!(!tables.iter().any(|t| t == "users"), "an empty database");
+    assert_eq!(applied, 0);
+
     let output = keyport(&db, &["migrate"], "");
     assert!(output.status.success(), "{}", text(&output));
     assert!(text(&output).contains("migrations applied"));
+    let (tables, applied) = schema(&db).await;
+    for table in [
+        "settings",
+        "users",
+        "password_links",
+        "projects",
+        "memberships",
+        "sessions",
+        "services",
+        "endpoints",
+        "credentials",
+        "audit_events",
+        "backend_users",
+    ] {
+        assert!(tables.iter().any(|t| t == table), "{table} in {tables:?}");
+    }
+    assert_eq!(applied, migrations, "every migration is recorded");
+
     let output = keyport(&db, &["migrate"], "");
-    assert!(output.status.success(), "migrating twice is harmless");
+    assert!(
+        output.status.success(),
+        "migrating twice is harmless: {}",
+        text(&output)
+    );
+    assert_eq!(
+        schema(&db).await,
+        (tables, applied),
+        "and changes nothing the second time"
+    );
 }
 
 #[tokio::test]
@@ -269,34 +326,10 @@ async fn the_master_key_is_generated_once_and_then_required() {
 #[tokio::test]
 async fn serve_logs_where_things_are_and_stops_on_sigterm() {
     let db = TestDb::new().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let log = db.dir.path().join("serve.log");
-    let child = Command::new(env!("CARGO_BIN_EXE_keyport"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .env("KEYPORT_DATABASE_URL", &db.url)
-        .env("KEYPORT_MASTER_KEY_FILE", &db.key_file)
-        .env("NO_COLOR", "1")
-        .env_remove("KEYPORT_MASTER_KEY")
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
-        .await
-        .is_err()
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the portal did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let mut server = Server::start(&db, &[]).await;
+    let port = server.port;
     let healthcheck = |port: u16| {
-        Command::new(env!("CARGO_BIN_EXE_keyport"))
+        process::keyport(&db)
             .args(["healthcheck", "--listen", &format!("0.0.0.0:{port}")])
             .output()
             .unwrap()
@@ -305,17 +338,13 @@ async fn serve_logs_where_things_are_and_stops_on_sigterm() {
     };
     assert!(healthcheck(port), "the health check passes while serving");
     let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &server.child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "a clean exit after SIGTERM: {:?}",
-        output.status
-    );
-    let log = std::fs::read_to_string(&log).unwrap();
+    let exit = server.child.wait().unwrap();
+    assert!(exit.success(), "a clean exit after SIGTERM: {exit:?}");
+    let log = server.log_text();
     assert!(
         log.contains("generated a new master key") && log.contains("back this file up"),
         "{log}"

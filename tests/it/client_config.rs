@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 
 use crate::{
     credentials::{credential_ids, reveal, revealed_secret, team},
-    helpers::{TestApp, csrf_token},
+    helpers::{TestApp, csrf_token, hrefs, raw_text},
 };
 
 async fn audit_rows(app: &TestApp) -> Vec<(String, String)> {
@@ -23,7 +23,12 @@ async fn snippets_hold_a_placeholder_until_show_and_the_secret_after_it() {
     let html = team.member.get_text(&team.page).await.1;
     let id = credential_ids(&html).pop().unwrap();
     // The panel opens on request, one credential at a time.
-    assert!(html.contains(&format!("configure={id}")));
+    assert!(
+        hrefs(&html)
+            .iter()
+            .any(|href| href.ends_with(&format!("configure={id}#credential-{id}"))),
+        "a link opens the panel"
+    );
     assert!(!html.contains("aws_secret_access_key"));
     let html = team
         .member
@@ -40,16 +45,28 @@ async fn snippets_hold_a_placeholder_until_show_and_the_secret_after_it() {
     ] {
         assert!(html.contains(client), "a tab for {client}");
     }
-    assert!(html.contains("aws_secret_access_key = &#60;secret: press Show&#62;"));
+    let snippet = |html: &str, snippet: &str| {
+        raw_text(html, &format!("pre#snippet-{id}-{snippet}"))
+            .unwrap_or_else(|| panic!("the {snippet} snippet is shown"))
+    };
     assert!(
-        html.contains("https://s3.example.org"),
-        "the endpoint is filled in"
+        snippet(&html, "aws-credentials").contains("aws_secret_access_key = <secret: press Show>")
     );
+    // The endpoint is inside the snippets themselves, not only elsewhere on the page.
+    assert!(
+        snippet(&html, "aws-config").contains("endpoint_url = https://s3.example.org"),
+        "the endpoint is filled in: {}",
+        snippet(&html, "aws-config")
+    );
+    assert!(snippet(&html, "rclone").contains("endpoint = https://s3.example.org"));
+    assert!(snippet(&html, "s3cmd").contains("host_base = \"s3.example.org\""));
 
     let (status, html) = reveal(&team.member, &team, &id).await;
     assert_eq!(status, StatusCode::OK);
     let secret = revealed_secret(&html, &id).unwrap();
-    assert!(html.contains(&format!("aws_secret_access_key = {secret}")));
+    assert!(
+        snippet(&html, "aws-credentials").contains(&format!("aws_secret_access_key = {secret}"))
+    );
     assert!(!html.contains("secret: press Show"));
 }
 
@@ -62,6 +79,10 @@ async fn download_and_copy_of_a_snippet_with_the_secret_are_audited() {
     let id = credential_ids(&html).pop().unwrap();
     let token = csrf_token(&html).unwrap();
     let path = format!("/projects/team/credentials/{id}/config");
+    let (status, shown) = reveal(&team.member, &team, &id).await;
+    assert_eq!(status, StatusCode::OK);
+    let secret = revealed_secret(&shown, &id).expect("Show reveals the secret");
+    assert!(secret.len() >= 16, "a real secret: {secret}");
     let before = audit_rows(&app).await.len();
 
     let response = team
@@ -82,9 +103,15 @@ async fn download_and_copy_of_a_snippet_with_the_secret_are_audited() {
     );
     assert_eq!(response.headers()["cache-control"], "no-store");
     let text = response.text().await.unwrap();
-    assert!(text.contains("[team-object-storage]") && text.contains("secret_access_key = "));
-    assert!(
-        !text.contains("press Show"),
+    assert!(text.contains("[team-object-storage]"), "{text}");
+    // The secret in the download is the one Show reveals.
+    let downloaded: Vec<&str> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("secret_access_key = "))
+        .collect();
+    assert_eq!(
+        downloaded,
+        [secret.as_str()],
         "the download holds the real secret"
     );
 

@@ -90,16 +90,15 @@ impl Team {
 
 /// The ids of the credentials shown on a page, in order.
 pub fn credential_ids(html: &str) -> Vec<String> {
-    html.match_indices("id=\"credential-")
-        .map(|(i, m)| html[i + m.len()..i + m.len() + 36].to_string())
+    crate::helpers::attrs(html, "article.credential[id^=credential-]", "id")
+        .into_iter()
+        .map(|id| id["credential-".len()..].to_string())
         .collect()
 }
 
 /// The revealed secret of a credential on a page.
 pub fn revealed_secret(html: &str, id: &str) -> Option<String> {
-    let marker = format!("id=\"secret-{id}\" class=\"mono\" value=\"");
-    let start = html.find(&marker)? + marker.len();
-    Some(html[start..start + html[start..].find('"')?].to_string())
+    crate::helpers::attrs(html, &format!("input#secret-{id}"), "value").pop()
 }
 
 pub async fn reveal(who: &Visitor, team: &Team, id: &str) -> (StatusCode, String) {

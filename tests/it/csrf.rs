@@ -2,7 +2,22 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::{ADMIN_EMAIL, PASSWORD, TestApp, location};
+use crate::helpers::{ADMIN_EMAIL, PASSWORD, TestApp, location, page_text, text};
+
+/// The answer to a form whose CSRF token is missing or wrong: 403 and the "Form expired" page.
+async fn assert_form_expired(response: reqwest::Response, what: &str) {
+    assert_eq!(response.status(), StatusCode::FORBIDDEN, "{what}");
+    let html = response.text().await.unwrap();
+    assert_eq!(
+        text(&html, "h1").as_deref(),
+        Some("Form expired"),
+        "{what}: {html}"
+    );
+    assert!(
+        page_text(&html).contains("security token was missing or out of date"),
+        "{what}: {html}"
+    );
+}
 
 #[tokio::test]
 async fn a_form_without_the_right_token_is_refused_and_changes_nothing() {
@@ -16,8 +31,7 @@ async fn a_form_without_the_right_token_is_refused_and_changes_nothing() {
             fields.push(("csrf_token", token));
         }
         let response = admin.post("/projects", &fields).await;
-        assert_eq!(response.status(), StatusCode::FORBIDDEN, "token {token:?}");
-        assert!(response.text().await.unwrap().contains("security token"));
+        assert_form_expired(response, &format!("token {token:?}")).await;
     }
     let (_, html) = admin.get_text("/projects").await;
     assert!(
@@ -26,10 +40,7 @@ async fn a_form_without_the_right_token_is_refused_and_changes_nothing() {
     );
 
     // Signing out and signing in need the token too.
-    assert_eq!(
-        admin.post("/logout", &[]).await.status(),
-        StatusCode::FORBIDDEN
-    );
+    assert_form_expired(admin.post("/logout", &[]).await, "sign-out").await;
     assert_eq!(
         admin.get("/projects").await.status(),
         StatusCode::OK,
@@ -40,7 +51,7 @@ async fn a_form_without_the_right_token_is_refused_and_changes_nothing() {
     let response = visitor
         .post("/login", &[("email", ADMIN_EMAIL), ("password", PASSWORD)])
         .await;
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_form_expired(response, "sign-in").await;
     assert_eq!(location(&visitor.get("/projects").await), "/login");
 }
 
@@ -61,7 +72,7 @@ async fn a_token_from_another_session_is_refused() {
             ],
         )
         .await;
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_form_expired(response, "a foreign token").await;
 }
 
 #[tokio::test]
@@ -125,8 +136,12 @@ async fn oversized_and_malformed_forms_get_clear_errors() {
             &[("csrf_token", &token), ("name", &huge), ("slug", "big")],
         )
         .await;
-    assert!(response.status().is_client_error(), "{}", response.status());
-    // A form body that is not urlencoded at all.
+    assert_eq!(
+        response.status(),
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "a form over 64 KiB"
+    );
+    // A form body that is not urlencoded at all: no token can be read from it.
     let response = admin
         .client
         .post(admin.url("/projects"))
@@ -135,5 +150,7 @@ async fn oversized_and_malformed_forms_get_clear_errors() {
         .send()
         .await
         .unwrap();
-    assert!(response.status().is_client_error(), "{}", response.status());
+    assert_form_expired(response, "a JSON body").await;
+    let (_, html) = admin.get_text("/projects").await;
+    assert!(!html.contains("/projects/big"), "no project was created");
 }

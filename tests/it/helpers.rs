@@ -11,6 +11,7 @@ use keyport::{
     db::{self, Db, users::NewUser},
 };
 use reqwest::{Client, Response, StatusCode, cookie::Jar, redirect::Policy};
+use scraper::{Html, Selector};
 use tempfile::TempDir;
 use zeroize::Zeroizing;
 
@@ -343,19 +344,83 @@ pub async fn add_endpoint(admin: &Visitor, service_path: &str, fields: [&str; 4]
     );
 }
 
+/// The elements of `html` that match the CSS selector `css`.
+fn select<'a>(document: &'a Html, css: &str) -> Vec<scraper::ElementRef<'a>> {
+    let selector = Selector::parse(css).unwrap_or_else(|e| panic!("selector {css:?}: {e}"));
+    document.select(&selector).collect()
+}
+
+/// The text of each element matching `css`, with runs of whitespace made one space.
+pub fn texts(html: &str, css: &str) -> Vec<String> {
+    let document = Html::parse_document(html);
+    select(&document, css)
+        .into_iter()
+        .map(|e| {
+            e.text()
+                .collect::<String>()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+/// The text of the first element matching `css`.
+pub fn text(html: &str, css: &str) -> Option<String> {
+    texts(html, css).into_iter().next()
+}
+
+/// The text of the first element matching `css`, exactly as written (for `<pre>` blocks).
+pub fn raw_text(html: &str, css: &str) -> Option<String> {
+    let document = Html::parse_document(html);
+    select(&document, css)
+        .first()
+        .map(|e| e.text().collect::<String>())
+}
+
+/// Attribute `name` of each element matching `css`.
+pub fn attrs(html: &str, css: &str, name: &str) -> Vec<String> {
+    let document = Html::parse_document(html);
+    select(&document, css)
+        .into_iter()
+        .filter_map(|e| e.value().attr(name).map(str::to_string))
+        .collect()
+}
+
+/// The value of the first input named `name`.
+pub fn input_value(html: &str, name: &str) -> Option<String> {
+    attrs(html, &format!("input[name=\"{name}\"]"), "value")
+        .into_iter()
+        .next()
+}
+
+/// The targets of the page's links (`a[href]`).
+pub fn hrefs(html: &str) -> Vec<String> {
+    attrs(html, "a[href]", "href")
+}
+
+/// The text a reader sees on the page (entities decoded, tags gone).
+pub fn page_text(html: &str) -> String {
+    text(html, "body").unwrap_or_default()
+}
+
+/// The notice at the top of a page (empty when there is none).
+pub fn notice(html: &str) -> String {
+    text(html, "p.notice[role=status]").unwrap_or_default()
+}
+
 pub fn csrf_token(html: &str) -> Option<String> {
-    let start = html.find("name=\"csrf_token\" value=\"")? + "name=\"csrf_token\" value=\"".len();
-    let end = html[start..].find('"')?;
-    Some(html[start..start + end].to_string())
+    input_value(html, "csrf_token")
 }
 
 /// The set-password link shown on a page, as a path.
 pub fn password_link(html: &str) -> String {
-    let start = html
-        .find("/set-password/")
+    let link = attrs(html, "input#password-link", "value")
+        .pop()
         .expect("the page shows a set-password link");
-    let end = start + html[start..].find('"').unwrap();
-    html[start..end].to_string()
+    let url = url::Url::parse(&link).expect("the link is a URL");
+    assert!(url.path().starts_with("/set-password/"), "{link}");
+    url.path().to_string()
 }
 
 pub fn location(response: &Response) -> String {

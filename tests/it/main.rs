@@ -2,6 +2,7 @@
 //! on SQLite and, with `KEYPORT_TEST_POSTGRES_URL` set, on PostgreSQL.
 
 mod helpers;
+mod process;
 
 mod admin_users;
 mod auth;
@@ -11,7 +12,9 @@ mod cli;
 mod client_config;
 mod credentials;
 mod csrf;
-mod drivers;
+mod driven;
+mod drivers_iam;
+mod drivers_keystone;
 mod health;
 mod master_key;
 mod openstack_clients;

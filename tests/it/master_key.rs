@@ -3,7 +3,7 @@
 
 use std::{
     process::{Command, Stdio},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use keyport::{
@@ -15,7 +15,7 @@ use keyport::{
     db::{self, Db},
 };
 
-use crate::helpers::TestDb;
+use crate::{helpers::TestDb, process::keyport};
 
 const PROJECTS: usize = 6;
 
@@ -74,13 +74,10 @@ async fn all_open(db: &Db, master: &MasterKey, sealed: &[(String, Vec<u8>)]) -> 
 }
 
 fn rotate(db: &TestDb, new_key: &std::path::Path, pause_ms: Option<u64>) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_keyport"));
+    let mut command = keyport(db);
     command
         .args(["master-key", "rotate", "--new-key-file"])
         .arg(new_key)
-        .env("KEYPORT_DATABASE_URL", &db.url)
-        .env("KEYPORT_MASTER_KEY_FILE", &db.key_file)
-        .env_remove("KEYPORT_MASTER_KEY")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     if let Some(ms) = pause_ms {
@@ -88,6 +85,9 @@ fn rotate(db: &TestDb, new_key: &std::path::Path, pause_ms: Option<u64>) -> Comm
     }
     command
 }
+
+/// The statement that re-wraps one project's data key, as sqlx logs it at `debug`.
+const REWRAP: &str = "update projects set data_key";
 
 #[tokio::test]
 async fn rotation_rewraps_every_data_key_and_the_old_key_stops_working() {
@@ -137,9 +137,35 @@ async fn an_interrupted_rotation_changes_nothing() {
     let new_file = test_db.dir.path().join("new.key");
     MasterKey::generate().write_new_file(&new_file).unwrap();
 
-    // Slowed to 400 ms a project, killed after about half of them.
-    let mut child = rotate(&test_db, &new_file, Some(400)).spawn().unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Slowed to 400 ms a project; sqlx logs each statement, so the log shows when the rotation
+    // has re-wrapped some data keys inside its transaction. Killed then, before it can finish.
+    let log = test_db.dir.path().join("rotate.log");
+    let mut child = rotate(&test_db, &new_file, Some(400))
+        .env("KEYPORT_LOG", "sqlx::query=debug")
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let rewrapped = loop {
+        let seen = std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .matches(REWRAP)
+            .count();
+        if seen >= 2 {
+            break seen;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the rotation ended before it was seen re-wrapping: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the rotation starts re-wrapping"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(rewrapped < PROJECTS, "killed part of the way: {rewrapped}");
     assert!(
         child.try_wait().unwrap().is_none(),
         "still rotating when killed"

@@ -1,5 +1,12 @@
-//! Every S3 snippet, downloaded from the portal and saved as a user would, works with the real
-//! client against moto (signatures checked); with a broken secret the same client fails.
+//! The S3 and API-key snippets, downloaded from the portal and saved as a user would, work with
+//! the real client against moto (signatures checked), and with a broken secret the same client
+//! fails: the AWS CLI's credentials and config files, the environment file (with and without the
+//! secret), rclone, s3cmd, boto3 and curl; the API-key snippets with curl against a small server.
+//!
+//! Not covered here: the MinIO client snippet (`mc alias set ...`). `mc` is not installed by
+//! `scripts/install-test-deps.sh` (Debian does not package it), so no test runs it against a
+//! server; only the property test in `snippet_parsers.rs` checks that snippet, by running it with
+//! `mc` stubbed and comparing the arguments the stub receives.
 
 use std::{
     path::{Path, PathBuf},
