@@ -1,4 +1,5 @@
-//! Project roles and what each may do. Every handler asks [`allows`]; nothing else decides.
+//! Project roles and what each may do. Every operation asks [`allows`] (through
+//! `ops::Principal`); nothing else decides.
 
 use std::fmt;
 

@@ -7,10 +7,7 @@ use zeroize::Zeroizing;
 use super::{FieldErrors, OpError, Ops};
 use crate::{
     crypto::{password, sha256_hex},
-    db::{
-        self, settings,
-        users::{CreateUserError, User},
-    },
+    db::{self, settings, users::User},
     domain::validate,
 };
 
@@ -70,16 +67,7 @@ pub async fn set_up(ops: &Ops, first: FirstAdmin<'_>) -> Result<User, OpError> {
         password_hash: Some(&hash),
         is_admin: true,
     };
-    let user = match db::users::create(&mut *tx, row).await {
-        Ok(user) => user,
-        Err(CreateUserError::EmailTaken) => {
-            return Err(OpError::field(
-                "email",
-                "A user with this email already exists.",
-            ));
-        }
-        Err(CreateUserError::Database(e)) => return Err(e.into()),
-    };
+    let user = db::users::create(&mut *tx, row).await?;
     tx.commit().await?;
     tracing::info!(user = %user.id, "first instance admin created");
     Ok(user)

@@ -8,7 +8,7 @@ use crate::{
     crypto::{random_token, sha256_hex},
     db::{
         self,
-        users::{AdminChangeError, CreateUserError, User},
+        users::{AdminChangeError, User},
     },
     domain::validate,
 };
@@ -73,16 +73,7 @@ pub async fn create_user(
     };
     // The user and their link are written together, or neither.
     let mut tx = ops.db.pool().begin().await?;
-    let user = match db::users::create(&mut *tx, row).await {
-        Ok(user) => user,
-        Err(CreateUserError::EmailTaken) => {
-            return Err(OpError::field(
-                "email",
-                "A user with this email already exists.",
-            ));
-        }
-        Err(CreateUserError::Database(e)) => return Err(e.into()),
-    };
+    let user = db::users::create(&mut *tx, row).await?;
     let token = new_password_link(&mut tx, &user).await?;
     tx.commit().await?;
     tracing::info!(by = %admin.id, user = %user.id, "user created");

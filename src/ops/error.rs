@@ -81,6 +81,17 @@ impl From<sqlx::Error> for OpError {
     }
 }
 
+impl From<db::users::CreateUserError> for OpError {
+    fn from(e: db::users::CreateUserError) -> Self {
+        match e {
+            db::users::CreateUserError::EmailTaken => {
+                OpError::field("email", "A user with this email already exists.")
+            }
+            db::users::CreateUserError::Database(e) => e.into(),
+        }
+    }
+}
+
 impl From<db::credentials::CredentialError> for OpError {
     fn from(e: db::credentials::CredentialError) -> Self {
         match e {

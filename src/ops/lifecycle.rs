@@ -26,7 +26,7 @@ use crate::{
         credentials::{Credential, Owner},
         services::{Service, ServiceError},
     },
-    domain::services::CredentialState,
+    domain::services::{CredentialKind, CredentialState},
     providers::{BackendUser, Driver, DriverError, DriverSettings, IssuedKey},
 };
 
@@ -205,6 +205,26 @@ pub(super) async fn retire(
         .await?;
     db::credentials::set_state(&ops.db, &credential.id, CredentialState::Active, None, "").await?;
     Ok(())
+}
+
+/// Reconcile took the row of an operation while the backend was issuing `issued`: whether that
+/// very key is now in use (reconcile found it live and put it in place). If not, no row knows
+/// the key, so it is revoked here and the operation reports `Busy`.
+pub(super) async fn overtaken(
+    ops: &Ops,
+    driver: &dyn Driver,
+    credential: (&str, &str),
+    user: &BackendUser,
+    kind: CredentialKind,
+    issued: &str,
+) -> Result<(), OpError> {
+    let (project_id, id) = credential;
+    let row = db::credentials::find(&ops.db, project_id, id).await?;
+    if row.is_some_and(|row| row.access_key == issued && row.state != CredentialState::Rotating) {
+        return Ok(());
+    }
+    driver.revoke(user, kind, issued, false).await?;
+    Err(OpError::Busy)
 }
 
 /// Every access key the credentials hold, or still have to revoke.

@@ -231,9 +231,11 @@ fn s3cfg(target: &Target<'_>, variant: Variant) -> Result<String, Unrepresentabl
 }
 
 fn boto3(target: &Target<'_>, variant: Variant) -> Result<String, Unrepresentable> {
-    quote::no_nul("secret", target.secret())?;
     let secret = match variant {
-        Variant::WithSecret => quote::python(target.secret()),
+        Variant::WithSecret => {
+            quote::no_nul("secret", target.secret())?;
+            quote::python(target.secret())
+        }
         Variant::WithoutSecret => "os.environ[\"AWS_SECRET_ACCESS_KEY\"]".into(),
     };
     Ok(format!(

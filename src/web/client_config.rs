@@ -167,6 +167,12 @@ async fn credential_config_post(
     )
     .await?;
     let snippet = shown.ok_or(PageError::NotFound)?;
+    attachment(snippet, download)
+}
+
+/// The snippet as plain text: a download (an attachment with the file name a client expects)
+/// or the text the page's Copy button puts on the clipboard.
+fn attachment(snippet: Snippet, download: bool) -> Result<Response, PageError> {
     let Ok(body) = snippet.body else {
         return Err(PageError::BadRequest(
             "This credential cannot be written in this format; the page says why.",

@@ -534,3 +534,106 @@ async fn a_delete_killed_after_iam_revoked_the_key_is_finished_after_restart() {
     );
     keyport.close().await;
 }
+
+/// The audit events of the credential `name`'s project, oldest first: (actor, action, detail).
+async fn audit_events(db: &keyport::db::Db, name: &str) -> Vec<(String, String, String)> {
+    sqlx::query_as(
+        "select actor, action, detail from audit_events
+         where target like '%/ ' || $1 order by id",
+    )
+    .bind(name)
+    .fetch_all(db.pool())
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_regeneration_killed_before_the_old_key_is_revoked_keeps_who_asked_in_the_audit_log() {
+    let (moto, admin_key) = Moto::start().await;
+    let db = TestDb::new().await;
+    // Stops after the new key is recorded, before IAM is asked to delete the old one.
+    let server = Server::start(&db, &[("KEYPORT_FAILPOINT", "after-record")]).await;
+    let (admin, page) = arrange_iam(&server, &moto, &admin_key).await;
+    let service = page.rsplit('=').next().unwrap().to_string();
+    let fields = [
+        ("service_id", service.as_str()),
+        ("name", "rotated"),
+        ("mode", "generate"),
+    ];
+    let response = admin
+        .submit(&page, "/projects/team/credentials", &fields)
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "the add is done");
+    let keyport = keyport::db::Db::connect(&db.url).await.unwrap();
+    let (id, old_key): (String, String) =
+        sqlx::query_as("select id, access_key from credentials where name = 'rotated'")
+            .fetch_one(keyport.pool())
+            .await
+            .unwrap();
+    let user: String = sqlx::query_scalar("select backend_name from backend_users")
+        .fetch_one(keyport.pool())
+        .await
+        .unwrap();
+
+    let regenerate = format!("/projects/team/credentials/{id}/regenerate");
+    let pending = post_in_background(&admin, &page, &regenerate, &[("confirm", "yes")]).await;
+    server.wait_for_log("failpoint reached").await;
+    server.kill();
+    assert!(
+        pending.await.unwrap().is_err(),
+        "the request died with the portal"
+    );
+    let (state, new_key): (String, String) =
+        sqlx::query_as("select state, access_key from credentials where id = $1")
+            .bind(&id)
+            .fetch_one(keyport.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        state, "retiring",
+        "the new key is recorded, the old one not yet revoked"
+    );
+    assert_ne!(new_key, old_key);
+    let regenerations = |events: &[(String, String, String)]| -> Vec<(String, String)> {
+        events
+            .iter()
+            .filter(|(_, action, _)| action == "credential.regenerate")
+            .map(|(actor, _, detail)| (actor.clone(), detail.clone()))
+            .collect()
+    };
+    let expected = vec![(
+        ADMIN_EMAIL.to_string(),
+        format!("{new_key} replaced {old_key}"),
+    )];
+    let events = audit_events(&keyport, "rotated").await;
+    assert_eq!(
+        regenerations(&events),
+        expected,
+        "the regeneration is in the log, in the name of who asked, with both keys: {events:?}"
+    );
+
+    // The next start revokes the old key; the log still names the member once, and says who
+    // finished the rest.
+    let server = Server::start(&db, &[]).await;
+    server
+        .wait_for_log("reconciled an interrupted operation")
+        .await;
+    let at_backend = iam_access_keys(&moto, &admin_key, &user);
+    assert!(
+        !at_backend.contains(&old_key),
+        "IAM no longer holds the old key"
+    );
+    assert!(at_backend.contains(&new_key), "IAM holds the new key");
+    let events = audit_events(&keyport, "rotated").await;
+    assert_eq!(regenerations(&events), expected, "{events:?}");
+    assert!(
+        events
+            .iter()
+            .any(|(actor, action, detail)| actor == "keyport (reconcile)"
+                && action == "credential.reconcile"
+                && detail == &format!("finished: {old_key} revoked")),
+        "{events:?}"
+    );
+    drop(server);
+    keyport.close().await;
+}

@@ -3,7 +3,7 @@
 
 use zeroize::Zeroizing;
 
-use super::{OpError, Ops, Principal, parse_expiry};
+use super::{OpError, Ops, Principal, check_details};
 use crate::{
     db::{
         self,
@@ -20,7 +20,8 @@ use crate::{
     ops::{
         Field, FieldErrors, ProjectId, RowId,
         lifecycle::{
-            audit_target, backend_failed, backend_user_name, failpoint, owner_user, requester_json,
+            audit_target, backend_failed, backend_user_name, failpoint, overtaken, owner_user,
+            requester_json,
         },
     },
 };
@@ -101,15 +102,8 @@ pub async fn add(ops: &Ops, who: &Principal, input: AddCredential) -> Result<Add
             "Only project admins and owners import existing keys.",
         );
     }
-    let name = errors.check(
-        "name",
-        validate::label(&input.name, "Name the credential, e.g. backup job."),
-    );
-    let description = errors.check("description", validate::description(&input.description));
-    let expires_at = parse_expiry(&input.expires).unwrap_or_else(|message| {
-        errors.add("expires", message);
-        None
-    });
+    let (name, description, expires_at) =
+        check_details(&mut errors, &input.name, &input.description, &input.expires);
     let kind = match (CredentialKind::parse(&input.kind), service.kind) {
         (None, _) if input.kind.is_empty() => CredentialKind::Key,
         (Some(CredentialKind::Ec2), ServiceKind::OpenStack) => CredentialKind::Ec2,
@@ -309,11 +303,16 @@ async fn add_at_backend(ops: &Ops, new: NewKey<'_>) -> Result<String, OpError> {
         detail: &issued.access_key,
     };
     if !db::credentials::activate(&ops.db, new.id, &issued.access_key, &sealed, &record).await? {
-        // Reconcile took the row meanwhile: the key just issued is nobody's.
-        driver
-            .revoke(&user, new.kind, &issued.access_key, false)
-            .await?;
-        return Err(OpError::Busy);
+        let row = (service.project_id.as_str(), new.id);
+        overtaken(
+            ops,
+            driver.as_ref(),
+            row,
+            &user,
+            new.kind,
+            &issued.access_key,
+        )
+        .await?;
     }
     Ok(issued.access_key)
 }

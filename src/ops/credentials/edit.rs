@@ -1,9 +1,9 @@
 //! Edit a credential's name, description, expiry and whether it is enabled.
 
-use super::{OpError, Ops, Principal, managed, parse_expiry};
+use super::{OpError, Ops, Principal, check_details, managed};
 use crate::{
     db::{self, credentials::Credential, services::Service},
-    domain::{audit::AuditAction, roles::CredentialAction, validate},
+    domain::{audit::AuditAction, roles::CredentialAction},
     ops::{FieldErrors, lifecycle},
 };
 
@@ -34,15 +34,8 @@ pub async fn edit(
 ) -> Result<(Credential, Service), OpError> {
     let (credential, service) = managed(ops, who, id, CredentialAction::Edit).await?;
     let mut errors = FieldErrors::default();
-    let name = errors.check(
-        "name",
-        validate::label(&input.name, "Name the credential, e.g. backup job."),
-    );
-    let description = errors.check("description", validate::description(&input.description));
-    let expires_at = parse_expiry(&input.expires).unwrap_or_else(|message| {
-        errors.add("expires", message);
-        None
-    });
+    let (name, description, expires_at) =
+        check_details(&mut errors, &input.name, &input.description, &input.expires);
     errors.into_result()?;
     db::credentials::update_details(
         &ops.db,

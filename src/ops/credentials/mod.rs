@@ -18,14 +18,17 @@ pub use regenerate::{Regenerated, regenerate};
 pub use reveal::{Purpose, Revealed, configure, reveal};
 pub use test::{Tested, test};
 
-use super::{OpError, Ops, Principal};
+use super::{FieldErrors, OpError, Ops, Principal};
 use crate::{
     db::{
         self,
         credentials::{Credential, Owner},
         services::Service,
     },
-    domain::roles::{Action, CredentialAction, Whose},
+    domain::{
+        roles::{Action, CredentialAction, Whose},
+        validate,
+    },
 };
 
 /// The credential `id` of the principal's project with its service, if the principal may do
@@ -56,6 +59,25 @@ pub(crate) async fn managed(
         .await?
         .ok_or(OpError::NotFound)?;
     Ok((credential, service))
+}
+
+/// A credential's name, description and expiry as typed, checked; problems go to `errors`.
+fn check_details(
+    errors: &mut FieldErrors,
+    name: &str,
+    description: &str,
+    expires: &str,
+) -> (String, String, Option<i64>) {
+    let name = errors.check(
+        "name",
+        validate::label(name, "Name the credential, e.g. backup job."),
+    );
+    let description = errors.check("description", validate::description(description));
+    let expires_at = parse_expiry(expires).unwrap_or_else(|message| {
+        errors.add("expires", message);
+        None
+    });
+    (name, description, expires_at)
 }
 
 /// Parses an optional `YYYY-MM-DD` expiry date into Unix seconds at midnight UTC.

@@ -15,7 +15,8 @@ use crate::{
     ops::{
         Field, ProjectId, RowId,
         lifecycle::{
-            audit_target, backend_failed, credential_user, failpoint, requester_json, retire,
+            audit_target, backend_failed, credential_user, failpoint, overtaken, requester_json,
+            retire,
         },
     },
 };
@@ -100,7 +101,11 @@ async fn rotate(
     )
     .await?
     {
-        return Err(OpError::Busy);
+        let row = (service.project_id.as_str(), credential.id.as_str());
+        let kind = credential.kind;
+        overtaken(ops, driver.as_ref(), row, &user, kind, &issued.access_key).await?;
+        // Reconcile put the new key in place and retires the old one itself.
+        return Ok((issued.access_key, None));
     }
     failpoint("after-record").await;
     let warning = retire(ops, driver.as_ref(), credential, &user, &credential.access_key)

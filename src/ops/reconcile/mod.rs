@@ -22,7 +22,6 @@ use crate::{
         self,
         audit::{Actor, Entry},
         credentials::Credential,
-        services::Service,
     },
     domain::{
         audit::AuditAction,
@@ -60,21 +59,43 @@ fn requester(credential: &Credential, fallback: &Actor) -> Actor {
 /// Revokes the keys of `user` at the backend that no credential of the service knows: left by
 /// an operation interrupted after the backend issued a key Keyport never recorded. Only where the
 /// backend chose the key (`chosen` is `None`) can an unknown key be that one; otherwise nothing
-/// is revoked, so keys made outside Keyport stay.
+/// is revoked, so keys made outside Keyport stay. While another change of the same backend user
+/// may be waiting for a key the backend chooses, an unknown key may be that change's: nothing is
+/// revoked, and `credential` waits for the next round.
 async fn revoke_unknown_unless_chosen(
     ops: &Ops,
     driver: &dyn Driver,
-    service: &Service,
+    credential: &Credential,
     user: &BackendUser,
     chosen: &Option<IssuedKey>,
 ) -> Result<Vec<String>, OpError> {
     if chosen.is_some() {
         return Ok(Vec::new());
     }
-    let credentials = db::credentials::all_for_service(&ops.db, &service.id).await?;
+    // Listed before the rows are read: a change that got its key before the list has its row
+    // by then, so it is seen below; one that gets its key after is not in the list.
+    let listed = driver.list_keys(user).await?;
+    let credentials = db::credentials::all_for_service(&ops.db, &credential.service_id).await?;
+    let may_be_under_way = db::now() - INTERRUPTED_AFTER.as_secs() as i64;
+    let awaits_key = |c: &Credential| match c.state {
+        CredentialState::Creating => c.access_key.is_empty(),
+        CredentialState::Rotating => c.pending_access_key.is_empty(),
+        _ => false,
+    };
+    if credentials.iter().any(|c| {
+        c.id != credential.id
+            && c.backend_user == credential.backend_user
+            && awaits_key(c)
+            && c.state_since.unwrap_or(0) > may_be_under_way
+    }) {
+        return Err(OpError::Refused(
+            "another change of the same backend user is under way; this one is finished after it"
+                .into(),
+        ));
+    }
     let known = known_keys(&credentials);
     let mut revoked = Vec::new();
-    for key in driver.list_keys(user).await? {
+    for key in listed {
         if !known.contains(&key.access_key.as_str()) {
             driver
                 .revoke(user, CredentialKind::Ec2, &key.access_key, false)
@@ -126,7 +147,7 @@ pub(crate) async fn finish(
         (CredentialState::Creating, chosen) => {
             // Revoked first: if the backend fails, the row stays for the next round.
             let revoked =
-                revoke_unknown_unless_chosen(ops, driver, &service, &user, &chosen).await?;
+                revoke_unknown_unless_chosen(ops, driver, credential, &user, &chosen).await?;
             db::credentials::delete(&ops.db, id).await?;
             let outcome = format!(
                 "undone: the credential was not added; revoked at the backend: {revoked:?}"
@@ -154,7 +175,7 @@ pub(crate) async fn finish(
         }
         (CredentialState::Rotating, chosen) => {
             let revoked =
-                revoke_unknown_unless_chosen(ops, driver, &service, &user, &chosen).await?;
+                revoke_unknown_unless_chosen(ops, driver, credential, &user, &chosen).await?;
             db::credentials::set_state(&ops.db, id, CredentialState::Active, None, "").await?;
             let outcome = format!(
                 "undone: {} stays; revoked at the backend: {revoked:?}",

@@ -68,7 +68,8 @@ struct Backend {
     live: HashMap<String, BTreeMap<String, String>>,
     calls: Vec<Call>,
     outcomes: HashMap<Method, Outcome>,
-    pause: Option<Pause>,
+    /// Calls to stop, each once.
+    pauses: Vec<Pause>,
     counter: u32,
 }
 
@@ -96,24 +97,11 @@ impl FakeDriver {
         self.backend().outcomes.insert(method, outcome);
     }
 
-    /// Every backend method does `outcome` from now on.
-    pub fn set_all(&self, outcome: Outcome) {
-        for method in [
-            Method::User,
-            Method::Issue,
-            Method::Revoke,
-            Method::IsLive,
-            Method::ListKeys,
-        ] {
-            self.set(method, outcome);
-        }
-    }
-
     /// The next call of `method` stops at `moment` and tells `reached`; it goes on when the
-    /// test notifies `release`.
+    /// test notifies `release`. Several calls may be paused at once.
     pub fn pause(&self, method: Method, moment: Moment) -> (Arc<Notify>, Arc<Notify>) {
         let (reached, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
-        self.backend().pause = Some(Pause {
+        self.backend().pauses.push(Pause {
             method,
             moment,
             reached: Arc::clone(&reached),
@@ -188,10 +176,11 @@ impl FakeDriver {
     async fn checkpoint(&self, method: Method, moment: Moment) {
         let pause = {
             let mut backend = self.backend();
-            match &backend.pause {
-                Some(p) if p.method == method && p.moment == moment => backend.pause.take(),
-                _ => None,
-            }
+            let at = backend
+                .pauses
+                .iter()
+                .position(|p| p.method == method && p.moment == moment);
+            at.map(|i| backend.pauses.remove(i))
         };
         if let Some(pause) = pause {
             pause.reached.notify_one();

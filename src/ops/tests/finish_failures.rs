@@ -90,7 +90,7 @@ async fn finish_of_retiring_keeps_the_row_while_the_backend_fails() {
     fails_then_recovers(&h, &row, Method::Revoke).await;
     let after = h.row(&row.id).await.unwrap();
     assert_eq!(after.state, CredentialState::Active);
-    assert_eq!(h.fake.live(), [row.access_key.clone()]);
+    assert_eq!(h.fake.live(), [row.access_key.as_str()]);
     assert_eq!(h.audited("credential.regenerate").await.len(), 1);
 }
 

@@ -18,7 +18,7 @@ async fn add_regenerate_delete_keep_row_backend_and_audit_in_step() {
         let added = h.added("job").await;
         assert_eq!(added.state, CredentialState::Active);
         assert!(h.works(&added).await, "{choice:?}: the added key works");
-        assert_eq!(h.fake.live(), [added.access_key.clone()]);
+        assert_eq!(h.fake.live(), [added.access_key.as_str()]);
 
         let done = h.regenerate(&added.id).await.expect("regenerated");
         assert!(done.warning.is_none());
@@ -28,7 +28,7 @@ async fn add_regenerate_delete_keep_row_backend_and_audit_in_step() {
         assert!(h.works(&after).await, "{choice:?}: the new key works");
         assert_eq!(
             h.fake.live(),
-            [done.access_key.clone()],
+            [done.access_key.as_str()],
             "{choice:?}: old key revoked"
         );
 
@@ -122,7 +122,7 @@ async fn regenerate_failing_certainly_restores_the_active_row_and_old_key() {
             );
             assert_eq!(
                 h.fake.live(),
-                [before.access_key.clone()],
+                [before.access_key.as_str()],
                 "{choice:?} {outcome:?}"
             );
             assert!(h.works(&after).await);

@@ -38,7 +38,7 @@ async fn creating_with_chosen_key_live_is_activated_and_audited_as_create_by_req
         "the row holds the key Keyport chose"
     );
     assert_eq!(requester(&row).label, OWNER);
-    assert_eq!(h.fake.live(), [row.access_key.clone()]);
+    assert_eq!(h.fake.live(), [row.access_key.as_str()]);
 
     h.finish(&row).await.expect("finished");
 
@@ -49,7 +49,7 @@ async fn creating_with_chosen_key_live_is_activated_and_audited_as_create_by_req
     assert!(h.works(&after).await, "the credential Keyport holds works");
     assert_eq!(
         h.fake.live(),
-        [row.access_key.clone()],
+        [row.access_key.as_str()],
         "nothing else is live"
     );
     let detail = one_event(&h, "credential.create", OWNER, &h.target(&row)).await;
@@ -92,7 +92,7 @@ async fn creating_with_backend_key_issued_revokes_it_drops_row_and_keeps_known_k
     assert!(h.row(&row.id).await.is_none(), "the row is dropped");
     assert_eq!(
         h.fake.live(),
-        [kept.access_key.clone()],
+        [kept.access_key.as_str()],
         "the stray key is revoked"
     );
     assert!(h.works(&kept).await, "the other credential still works");
@@ -150,7 +150,7 @@ async fn rotating_with_chosen_key_live_puts_it_in_place_revokes_old_and_audits_r
     );
     assert!(after.rotated_at.is_some());
     assert!(h.works(&after).await, "the new key works");
-    assert_eq!(h.fake.live(), [new.clone()], "the old key is revoked");
+    assert_eq!(h.fake.live(), [new.as_str()], "the old key is revoked");
     let detail = one_event(&h, "credential.regenerate", OWNER, &h.target(&row)).await;
     assert!(
         detail.contains(&format!("{new} replaced {old}")),
@@ -246,7 +246,7 @@ async fn retiring_revokes_old_key_and_activates_without_auditing_regenerate_agai
         assert!(h.works(&after).await, "{choice:?}: the new key works");
         assert_eq!(
             h.fake.live(),
-            [row.access_key.clone()],
+            [row.access_key.as_str()],
             "{choice:?}: old key revoked"
         );
         let regenerated = h.audited("credential.regenerate").await;
@@ -265,7 +265,7 @@ async fn retiring_revokes_old_key_and_activates_without_auditing_regenerate_agai
 async fn retiring_whose_old_key_is_already_gone_becomes_active() {
     let h = Harness::new(Choice::Keyport).await;
     let (row, old) = h.retiring(Outcome::UncertainAfter).await;
-    assert_eq!(h.fake.live(), [row.access_key.clone()], "the revoke acted");
+    assert_eq!(h.fake.live(), [row.access_key.as_str()], "the revoke acted");
 
     h.finish(&row).await.expect("finished");
 

@@ -5,13 +5,13 @@
 use axum::{
     Form,
     extract::{Path, State},
-    response::{IntoResponse, Redirect, Response},
+    response::Response,
 };
 
 use super::{
     ConfirmForm, back_with, credentials_url,
     page::CredentialsPage,
-    refused,
+    refused, service_of,
     texts::{delete_warning, only_key, regenerate_warning},
 };
 use crate::{
@@ -69,18 +69,16 @@ pub(super) async fn credential_regenerate_get(
 pub(super) async fn credential_regenerate_post(
     State(state): State<AppState>,
     member: ProjectMember,
-    Path((slug, id)): Path<(String, String)>,
+    Path((_, id)): Path<(String, String)>,
     Form(form): Form<ConfirmForm>,
 ) -> Result<Response, PageError> {
-    if !form.confirmed() {
-        let confirm = format!("/projects/{slug}/credentials/{id}/regenerate");
-        return Ok(Redirect::to(&confirm).into_response());
+    if let Some(to_confirmation) = form.unconfirmed(&member, &id, "regenerate") {
+        return Ok(to_confirmation);
     }
-    let (_, service, _) =
-        ops::credentials::confirm(&state.ops, &member, &id, CredentialAction::Regenerate).await?;
+    let service_id = service_of(&state, &member, &id, CredentialAction::Regenerate).await?;
     let done = match ops::credentials::regenerate(&state.ops, &member, &id).await {
         Ok(done) => done,
-        Err(e) => return refused(&member, &service.id, e).await,
+        Err(e) => return refused(&member, &service_id, e).await,
     };
     let name = &done.credential.name;
     let notice = match done.warning {
@@ -89,7 +87,7 @@ pub(super) async fn credential_regenerate_post(
             "{name} was regenerated: the old secret no longer works. Use Show to see the new one."
         ),
     };
-    back_with(&member, &service.id, notice).await
+    back_with(&member, &service_id, notice).await
 }
 
 pub(super) async fn credential_delete_get(
@@ -113,21 +111,19 @@ pub(super) async fn credential_delete_get(
 pub(super) async fn credential_delete_post(
     State(state): State<AppState>,
     member: ProjectMember,
-    Path((slug, id)): Path<(String, String)>,
+    Path((_, id)): Path<(String, String)>,
     Form(form): Form<ConfirmForm>,
 ) -> Result<Response, PageError> {
-    if !form.confirmed() {
-        let confirm = format!("/projects/{slug}/credentials/{id}/delete");
-        return Ok(Redirect::to(&confirm).into_response());
+    if let Some(to_confirmation) = form.unconfirmed(&member, &id, "delete") {
+        return Ok(to_confirmation);
     }
-    let (_, service, _) =
-        ops::credentials::confirm(&state.ops, &member, &id, CredentialAction::Delete).await?;
+    let service_id = service_of(&state, &member, &id, CredentialAction::Delete).await?;
     match ops::credentials::delete(&state.ops, &member, &id).await {
         Ok(done) => {
             let notice = format!("{} was deleted.", done.credential.name);
-            back_with(&member, &service.id, notice).await
+            back_with(&member, &service_id, notice).await
         }
-        Err(e) => refused(&member, &service.id, e).await,
+        Err(e) => refused(&member, &service_id, e).await,
     }
 }
 
@@ -137,11 +133,10 @@ pub(super) async fn credential_test_post(
     member: ProjectMember,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
-    let (_, service, _) =
-        ops::credentials::confirm(&state.ops, &member, &id, CredentialAction::Test).await?;
+    let service_id = service_of(&state, &member, &id, CredentialAction::Test).await?;
     let tested = match ops::credentials::test(&state.ops, &member, &id).await {
         Ok(tested) => tested,
-        Err(e) => return refused(&member, &service.id, e).await,
+        Err(e) => return refused(&member, &service_id, e).await,
     };
     let name = &tested.credential.name;
     let notice = match tested.probe {
@@ -155,5 +150,5 @@ pub(super) async fn credential_test_post(
             probe.detail
         ),
     };
-    back_with(&member, &service.id, notice).await
+    back_with(&member, &service_id, notice).await
 }

@@ -16,7 +16,11 @@ use axum::{
 use serde::Deserialize;
 
 use super::{AppState, PageError, extract::ProjectMember, session};
-use crate::{db::projects::Project, ops::OpError};
+use crate::{
+    db::projects::Project,
+    domain::roles::CredentialAction,
+    ops::{self, OpError},
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -85,7 +89,25 @@ struct ConfirmForm {
 }
 
 impl ConfirmForm {
-    fn confirmed(&self) -> bool {
-        self.confirm == "yes"
+    /// Without `confirm=yes`: the way to the confirmation page of `action` (`regenerate`,
+    /// `delete`) of the credential `id`.
+    fn unconfirmed(&self, member: &ProjectMember, id: &str, action: &str) -> Option<Response> {
+        let page = format!(
+            "/projects/{}/credentials/{id}/{action}",
+            member.project.slug
+        );
+        (self.confirm != "yes").then(|| Redirect::to(&page).into_response())
     }
+}
+
+/// The id of the service of credential `id`, where `action` on it leads back to; refused as the
+/// action itself would be.
+async fn service_of(
+    state: &AppState,
+    member: &ProjectMember,
+    id: &str,
+    action: CredentialAction,
+) -> Result<String, PageError> {
+    let (_, service, _) = ops::credentials::confirm(&state.ops, member, id, action).await?;
+    Ok(service.id)
 }
