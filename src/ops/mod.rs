@@ -50,11 +50,11 @@ pub struct Ops {
 }
 
 impl Ops {
-    pub fn new(db: Db, master: Arc<MasterKey>, http: reqwest::Client) -> Self {
+    pub fn new(db: Db, master: Arc<MasterKey>) -> Self {
         Ops {
             db,
             master,
-            http,
+            http: providers::client(),
             #[cfg(test)]
             fake_driver: None,
         }

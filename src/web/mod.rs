@@ -65,7 +65,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(db: Db, config: Config, master_key: MasterKey) -> Self {
         Self {
-            ops: Ops::new(db.clone(), Arc::new(master_key), crate::providers::client()),
+            ops: Ops::new(db.clone(), Arc::new(master_key)),
             db,
             config: Arc::new(config),
             setup_done: Arc::new(AtomicBool::new(false)),

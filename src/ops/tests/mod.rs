@@ -107,8 +107,7 @@ impl Harness {
             .unwrap()
             .expect("the service");
         let fake = FakeDriver::new(matches!(choice, Choice::Keyport));
-        let ops = Ops::new(db, Arc::new(MasterKey::generate()), reqwest::Client::new())
-            .with_fake_driver(fake.clone());
+        let ops = Ops::new(db, Arc::new(MasterKey::generate())).with_fake_driver(fake.clone());
         let who = Principal {
             actor: Actor {
                 user_id: Some(user.id.clone()),
