@@ -1,6 +1,8 @@
 //! Keyport: a self-hosted portal where a team keeps, shows and rotates the credentials of the
 //! services it uses. The binary and the tests both serve the [`App`] built here.
 
+pub mod api;
+pub mod commands;
 pub mod config;
 pub mod crypto;
 pub mod db;

@@ -6,6 +6,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use keyport::{
     App,
+    commands::{self, ApiKeyRequest},
     config::Config,
     crypto::{master_key, password},
     db::{
@@ -48,6 +49,47 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Manage Keyport API keys (for programs: exchanged at POST /identity/token)
+    ApiKey {
+        #[command(subcommand)]
+        command: ApiKeyCommand,
+    },
+    /// Manage the key that signs access tokens
+    TokenKey {
+        #[command(subcommand)]
+        command: TokenKeyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApiKeyCommand {
+    /// Create an API key for a user (or, with --project and --app, for a project's app) and
+    /// print it once on standard output
+    Create {
+        /// The user whose key it is; with --app, the admin or owner who makes the app's key
+        #[arg(long)]
+        email: String,
+        /// A name for the key, e.g. ci-deploy
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Last day the key works, YYYY-MM-DD (default: no expiry)
+        #[arg(long, default_value = "")]
+        expires: String,
+        /// The project of the app (its slug)
+        #[arg(long, requires = "app")]
+        project: Option<String>,
+        /// The app whose key it is
+        #[arg(long, requires = "project")]
+        app: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenKeyCommand {
+    /// Make a new signing key; tokens signed by the old one stay valid until they expire
+    Rotate,
 }
 
 #[derive(Subcommand)]
@@ -141,6 +183,41 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     password_stdin: _,
                 },
         } => create_user(&cli.config, &email, &name, admin).await,
+        Command::ApiKey {
+            command:
+                ApiKeyCommand::Create {
+                    email,
+                    name,
+                    description,
+                    expires,
+                    project,
+                    app,
+                },
+        } => {
+            let request = ApiKeyRequest {
+                email: &email,
+                name: &name,
+                description: &description,
+                expires: &expires,
+                project: project.as_deref(),
+                app: app.as_deref(),
+            };
+            let created = commands::create_api_key(&cli.config, request).await?;
+            // The key alone on standard output, for `KEY=$(keyport api-key create ...)`.
+            println!("{}", created.secret.as_str());
+            eprintln!(
+                "created API key {} ({}); it is not shown again",
+                created.key.name, created.key.prefix
+            );
+            Ok(())
+        }
+        Command::TokenKey {
+            command: TokenKeyCommand::Rotate,
+        } => {
+            let kid = commands::rotate_token_key(&cli.config).await?;
+            println!("access tokens are now signed with key {kid}");
+            Ok(())
+        }
     }
 }
 

@@ -85,6 +85,23 @@ fn open_with(key: &[u8; 32], aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<
         .map_err(|_| Damaged)
 }
 
+fn signing_key_aad(kid: &str) -> Vec<u8> {
+    [b"keyport signing key v1".as_slice(), kid.as_bytes()].join(&0u8)
+}
+
+/// A token signing key's private part sealed under the master key, bound to its `kid`.
+pub fn seal_signing_key(master: &MasterKey, kid: &str, private: &[u8]) -> Vec<u8> {
+    seal_with(master.as_bytes(), &signing_key_aad(kid), private)
+}
+
+pub fn open_signing_key(
+    master: &MasterKey,
+    kid: &str,
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, Damaged> {
+    open_with(master.as_bytes(), &signing_key_aad(kid), sealed)
+}
+
 /// A project's data key, in memory only while it is used.
 pub struct DataKey(Zeroizing<[u8; 32]>);
 

@@ -1,6 +1,7 @@
 //! Keys and hashes: the master key, password hashing, and random tokens.
 
 pub mod envelope;
+pub mod jwt;
 pub mod master_key;
 pub mod password;
 

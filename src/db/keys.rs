@@ -11,7 +11,10 @@ use zeroize::Zeroizing;
 use super::{Db, settings};
 use crate::{
     config::Config,
-    crypto::{envelope::DataKey, master_key::MasterKey},
+    crypto::{
+        envelope::{self, DataKey},
+        master_key::MasterKey,
+    },
 };
 
 /// The project's data key, created on first use.
@@ -70,6 +73,21 @@ pub async fn rotate_master_key(
         if let Some(pause) = pause {
             tokio::time::sleep(pause).await;
         }
+    }
+    // The keys that sign access tokens are sealed under the master key too.
+    let signing: Vec<(String, Vec<u8>)> =
+        sqlx::query_as("select kid, private_key from signing_keys order by kid")
+            .fetch_all(&mut *tx)
+            .await?;
+    for (kid, sealed) in &signing {
+        let private = envelope::open_signing_key(old, kid, sealed).map_err(|_| {
+            anyhow::anyhow!("the token signing key {kid} does not open with the current master key; nothing was changed")
+        })?;
+        sqlx::query("update signing_keys set private_key = $1 where kid = $2")
+            .bind(envelope::seal_signing_key(new, kid, &private))
+            .bind(kid)
+            .execute(&mut *tx)
+            .await?;
     }
     tx.commit().await?;
     Ok(projects.len())

@@ -1,6 +1,7 @@
 //! The database: one connection pool over SQLite or PostgreSQL (sqlx `Any`), migrations,
 //! and one module of small named queries per table group.
 
+pub mod api_keys;
 pub mod apps;
 pub mod audit;
 pub mod backend_users;
@@ -10,6 +11,7 @@ pub mod projects;
 pub mod services;
 pub mod sessions;
 pub mod settings;
+pub mod tokens;
 pub mod users;
 
 use std::{path::Path, str::FromStr, time::Duration};

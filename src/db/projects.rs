@@ -257,3 +257,18 @@ pub async fn lock(tx: &mut sqlx::AnyConnection, project_id: &str) -> sqlx::Resul
         .await?;
     Ok(())
 }
+
+/// A project by its id.
+pub async fn find(db: &Db, id: &str) -> sqlx::Result<Option<Project>> {
+    let row: Option<(String, String, String, i64)> =
+        sqlx::query_as("select id, slug, name, created_at from projects where id = $1")
+            .bind(id)
+            .fetch_optional(db.pool())
+            .await?;
+    Ok(row.map(|(id, slug, name, created_at)| Project {
+        id,
+        slug,
+        name,
+        created_at,
+    }))
+}

@@ -50,6 +50,11 @@ audit_actions! {
     EndpointDelete => "endpoint.delete",
     AppCreate => "app.create",
     AppDelete => "app.delete",
+    ApiKeyCreate => "api_key.create",
+    ApiKeyEnable => "api_key.enable",
+    ApiKeyDisable => "api_key.disable",
+    ApiKeyDelete => "api_key.delete",
+    TokenRefreshReused => "token.refresh_reused",
 }
 
 impl AuditAction {

@@ -93,7 +93,7 @@ pub async fn add(ops: &Ops, who: &Principal, new: NewMember<'_>) -> Result<Membe
         }
         Err(e) => return Err(unexpected(e)),
     }
-    tracing::info!(by = %who.user.id, project = %who.project.id, user = %user.id, %role, "member added");
+    tracing::info!(by = %who.actor.label, project = %who.project.id, user = %user.id, %role, "member added");
     let detail = format!("role {role}");
     db::audit::record(
         &ops.db,
@@ -140,7 +140,8 @@ async fn change(
     let target = db::users::find(&ops.db, user_id)
         .await?
         .ok_or(OpError::NotFound)?;
-    let change = db::projects::change_member(&ops.db, &who.project.id, &who.user.id, user_id, to);
+    let actor = who.member()?;
+    let change = db::projects::change_member(&ops.db, &who.project.id, &actor.id, user_id, to);
     match change.await {
         Ok(()) => {}
         Err(ProjectError::LastOwner) => {
@@ -156,7 +157,7 @@ async fn change(
         }
         Err(e) => return Err(unexpected(e)),
     }
-    tracing::info!(by = %who.user.id, project = %who.project.id, user = %user_id, to = ?to.map(Role::as_str), "membership changed");
+    tracing::info!(by = %who.actor.label, project = %who.project.id, user = %user_id, to = ?to.map(Role::as_str), "membership changed");
     let (action, detail) = match to {
         Some(role) => (AuditAction::MemberRole, format!("role {role}")),
         None => (AuditAction::MemberRemove, String::new()),

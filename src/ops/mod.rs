@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod api_keys;
 pub mod apps;
 pub mod audit;
 pub mod backends;
@@ -18,6 +19,7 @@ pub mod reconcile;
 pub mod services;
 #[cfg(test)]
 mod tests;
+pub mod tokens;
 mod vault;
 
 use std::sync::Arc;
@@ -25,8 +27,8 @@ use std::sync::Arc;
 use crate::{
     crypto::master_key::MasterKey,
     db::{
-        self, Db, audit::Actor, credentials::Owner, projects::Project, services::Service,
-        users::User,
+        self, Db, apps::App, audit::Actor, credentials::Owner, projects::Project,
+        services::Service, users::User,
     },
     domain::{
         audit::AuditAction,
@@ -44,17 +46,22 @@ pub struct Ops {
     pub db: Db,
     master: Arc<MasterKey>,
     http: reqwest::Client,
+    /// Where Keyport is reached: the issuer of its access tokens.
+    public_url: String,
+    tokens: Arc<tokens::TokenKeys>,
     /// A driver that replaces every service's own, for tests of the state machine.
     #[cfg(test)]
     fake_driver: Option<Arc<dyn Driver>>,
 }
 
 impl Ops {
-    pub fn new(db: Db, master: Arc<MasterKey>) -> Self {
+    pub fn new(db: Db, master: Arc<MasterKey>, public_url: String) -> Self {
         Ops {
             db,
             master,
             http: providers::client(),
+            public_url,
+            tokens: Arc::default(),
             #[cfg(test)]
             fake_driver: None,
         }
@@ -107,17 +114,36 @@ pub fn placement(service: &Service) -> Placement<'_> {
     }
 }
 
-/// Who acts in a project: a signed-in member today; an API token's principal next.
+/// Who acts in a project: a member (signed in, or through one of their API keys), or one of the
+/// project's apps through its API key.
 #[derive(Clone, Debug)]
 pub struct Principal {
-    pub user: User,
+    pub subject: Subject,
     pub project: Project,
     pub role: Role,
     /// Who is acting and from where, for the audit log.
     pub actor: Actor,
 }
 
+/// The member or app a principal is.
+#[derive(Clone, Debug)]
+pub enum Subject {
+    Member(User),
+    /// An app acts as a member of its project would for its own keys.
+    App(App),
+}
+
 impl Principal {
+    /// The acting member; apps are refused what only people do.
+    pub fn member(&self) -> Result<&User, OpError> {
+        match &self.subject {
+            Subject::Member(user) => Ok(user),
+            Subject::App(_) => Err(OpError::Forbidden(
+                "Only members of the project may do this.",
+            )),
+        }
+    }
+
     pub fn may(&self, action: Action) -> bool {
         allows(self.role, action)
     }
@@ -135,7 +161,10 @@ impl Principal {
 
     /// The owner the principal's own keys belong to.
     pub fn owner(&self) -> Owner {
-        Owner::User(self.user.id.clone())
+        match &self.subject {
+            Subject::Member(user) => Owner::User(user.id.clone()),
+            Subject::App(app) => Owner::App(app.id.clone()),
+        }
     }
 
     pub fn whose(&self, owner: &Owner) -> Whose {
@@ -148,6 +177,17 @@ impl Principal {
 
     /// How credentials name who made them.
     pub fn signature(&self) -> String {
-        format!("{} <{}>", self.user.name, self.user.email)
+        match &self.subject {
+            Subject::Member(user) => format!("{} <{}>", user.name, user.email),
+            Subject::App(app) => format!("app {}", app.name),
+        }
+    }
+
+    /// The name Keyport gives the principal's user at a backend.
+    pub fn backend_label(&self) -> &str {
+        match &self.subject {
+            Subject::Member(user) => user.email.split('@').next().unwrap_or("user"),
+            Subject::App(app) => &app.name,
+        }
     }
 }

@@ -12,7 +12,7 @@ use tower_sessions::Session;
 use super::{AppState, PageError, session, view::Ctx};
 use crate::{
     db::{self, audit::Actor, users::User},
-    ops::Principal,
+    ops::{Principal, Subject},
 };
 
 async fn ctx(parts: &mut Parts, state: &AppState) -> Result<(Session, Ctx), PageError> {
@@ -145,7 +145,7 @@ impl FromRequestParts<AppState> for ProjectMember {
             session,
             ctx,
             principal: Principal {
-                user,
+                subject: Subject::Member(user),
                 project,
                 role,
                 actor,

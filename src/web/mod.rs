@@ -65,7 +65,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(db: Db, config: Config, master_key: MasterKey) -> Self {
         Self {
-            ops: Ops::new(db.clone(), Arc::new(master_key)),
+            ops: Ops::new(db.clone(), Arc::new(master_key), config.public_url()),
             db,
             config: Arc::new(config),
             setup_done: Arc::new(AtomicBool::new(false)),
@@ -125,6 +125,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
         .merge(assets::router())
+        .merge(crate::api::router())
         .merge(pages)
         .layer(RequestBodyLimitLayer::new(64 * 1024))
         .layer(middleware::from_fn(headers::add))

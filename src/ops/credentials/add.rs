@@ -182,13 +182,7 @@ pub async fn add(ops: &Ops, who: &Principal, input: AddCredential) -> Result<Add
         }
         KeySource::Generate => {
             let label = match &owner {
-                Owner::User(_) => who
-                    .user
-                    .email
-                    .split('@')
-                    .next()
-                    .unwrap_or("user")
-                    .to_string(),
+                Owner::User(_) => who.backend_label().to_string(),
                 Owner::App(app_id) => db::apps::find(&ops.db, &who.project.id, app_id)
                     .await?
                     .map(|app| app.name)

@@ -81,7 +81,7 @@ fn check_details(
 }
 
 /// Parses an optional `YYYY-MM-DD` expiry date into Unix seconds at midnight UTC.
-fn parse_expiry(value: &str) -> Result<Option<i64>, &'static str> {
+pub(crate) fn parse_expiry(value: &str) -> Result<Option<i64>, &'static str> {
     let value = value.trim();
     if value.is_empty() {
         return Ok(None);

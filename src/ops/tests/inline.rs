@@ -92,7 +92,7 @@ async fn add_failing_uncertainly_leaves_the_row_creating_with_its_requester() {
         assert_eq!(requester(&row).label, OWNER);
         assert_eq!(
             requester(&row).user_id.as_deref(),
-            Some(h.who.user.id.as_str())
+            Some(h.who.member().unwrap().id.as_str())
         );
         assert_eq!(row.access_key.is_empty(), matches!(choice, Choice::Backend));
         assert!(

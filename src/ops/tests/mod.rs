@@ -17,7 +17,7 @@ use tempfile::TempDir;
 
 use self::fake::{FakeDriver, Method, Outcome};
 use super::{
-    Field, OpError, Ops, Principal, ProjectId, RowId,
+    Field, OpError, Ops, Principal, ProjectId, RowId, Subject,
     credentials::{self, AddCredential, Added, KeySource, OwnerChoice},
     reconcile,
 };
@@ -107,7 +107,12 @@ impl Harness {
             .unwrap()
             .expect("the service");
         let fake = FakeDriver::new(matches!(choice, Choice::Keyport));
-        let ops = Ops::new(db, Arc::new(MasterKey::generate())).with_fake_driver(fake.clone());
+        let ops = Ops::new(
+            db,
+            Arc::new(MasterKey::generate()),
+            "http://keyport.test".into(),
+        )
+        .with_fake_driver(fake.clone());
         let who = Principal {
             actor: Actor {
                 user_id: Some(user.id.clone()),
@@ -115,7 +120,7 @@ impl Harness {
                 ip: "192.0.2.7".into(),
                 user_agent: "test".into(),
             },
-            user,
+            subject: Subject::Member(user),
             project,
             role: Role::Owner,
         };

@@ -1,0 +1,101 @@
+//! Command-line work that goes through the operations as the pages do: `keyport api-key create`
+//! and `keyport token-key rotate`.
+
+use anyhow::{Context, bail};
+
+use crate::{
+    config::Config,
+    db::{self, Db, audit::Actor},
+    ops::{
+        self, OpError, Ops, Principal, Subject,
+        api_keys::{Created, NewKey},
+    },
+};
+
+/// The portal's operations over the configured database and master key.
+async fn open(config: &Config) -> anyhow::Result<Ops> {
+    let db = Db::connect(&config.database_url).await?;
+    db.migrate().await?;
+    let (master, _) = db::keys::open_master_key(config, &db).await?;
+    Ok(Ops::new(
+        db,
+        std::sync::Arc::new(master),
+        config.public_url(),
+    ))
+}
+
+fn explain(error: OpError) -> anyhow::Error {
+    match error {
+        OpError::Internal(e) => e,
+        e => anyhow::anyhow!(e.message()),
+    }
+}
+
+/// What `api-key create` is asked for.
+pub struct ApiKeyRequest<'a> {
+    pub email: &'a str,
+    pub name: &'a str,
+    pub description: &'a str,
+    pub expires: &'a str,
+    /// With `app`: the key is that app's, made by `email` (an admin or owner of the project).
+    pub project: Option<&'a str>,
+    pub app: Option<&'a str>,
+}
+
+/// Makes an API key and returns it (the only time it is shown).
+pub async fn create_api_key(
+    config: &Config,
+    request: ApiKeyRequest<'_>,
+) -> anyhow::Result<Created> {
+    let ops = open(config).await?;
+    let user = db::users::find_by_email(&ops.db, &request.email.trim().to_lowercase())
+        .await?
+        .with_context(|| format!("no user has the email {}", request.email))?;
+    if user.disabled {
+        bail!("{} is disabled", user.email);
+    }
+    let actor = Actor {
+        user_id: Some(user.id.clone()),
+        label: format!("{} (command line)", user.email),
+        ..Actor::default()
+    };
+    let input = NewKey {
+        name: request.name.to_string(),
+        description: request.description.to_string(),
+        expires: request.expires.to_string(),
+    };
+    let created = match (request.project, request.app) {
+        (None, None) => ops::api_keys::create_personal(&ops, &user, &actor, &input).await,
+        (Some(slug), Some(app_name)) => {
+            let (project, role) = db::projects::find_for_member(&ops.db, slug, &user.id)
+                .await?
+                .with_context(|| format!("{} is not a member of a project {slug}", user.email))?;
+            let app = db::apps::list(&ops.db, &project.id)
+                .await?
+                .into_iter()
+                .find(|a| a.name == app_name)
+                .with_context(|| format!("the project {slug} has no app {app_name}"))?;
+            let who = Principal {
+                subject: Subject::Member(user.clone()),
+                project,
+                role,
+                actor,
+            };
+            ops::api_keys::create_for_app(&ops, &who, &app.id, &input).await
+        }
+        _ => bail!("--project and --app go together"),
+    };
+    let created = created.map_err(explain)?;
+    ops.db.close().await;
+    Ok(created)
+}
+
+/// Makes a new key to sign access tokens; returns its kid.
+pub async fn rotate_token_key(config: &Config) -> anyhow::Result<String> {
+    let ops = open(config).await?;
+    let kid = ops::tokens::rotate_signing_key(&ops)
+        .await
+        .map_err(explain)?;
+    ops.db.close().await;
+    Ok(kid)
+}

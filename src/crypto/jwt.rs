@@ -1,0 +1,239 @@
+//! Access tokens: JWTs signed with Ed25519 (`EdDSA`), by `jsonwebtoken` over `ring` (already in
+//! the build for TLS), so that no second crypto library is compiled. Verification pins the
+//! algorithm and picks the key by the header's `kid`; there is no `none`.
+
+use std::sync::Once;
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use jsonwebtoken::{
+    Algorithm, DecodingKey, EncodingKey, Header, Validation,
+    crypto::{CryptoProvider, JwtSigner, JwtVerifier, KeyUtils},
+    errors::{Error, ErrorKind},
+    jwk::{
+        AlgorithmParameters, CommonParameters, EllipticCurve, Jwk, KeyAlgorithm,
+        OctetKeyPairParameters, OctetKeyPairType, PublicKeyUse,
+    },
+    signature,
+};
+use ring::{
+    rand::SystemRandom,
+    signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey},
+};
+use serde::{Serialize, de::DeserializeOwned};
+use zeroize::Zeroizing;
+
+struct Ed25519Signer(Ed25519KeyPair);
+
+impl signature::Signer<Vec<u8>> for Ed25519Signer {
+    fn try_sign(&self, message: &[u8]) -> Result<Vec<u8>, signature::Error> {
+        Ok(self.0.sign(message).as_ref().to_vec())
+    }
+}
+
+impl JwtSigner for Ed25519Signer {
+    fn algorithm(&self) -> Algorithm {
+        Algorithm::EdDSA
+    }
+}
+
+struct Ed25519Verifier(Vec<u8>);
+
+impl signature::Verifier<Vec<u8>> for Ed25519Verifier {
+    fn verify(&self, message: &[u8], signature: &Vec<u8>) -> Result<(), signature::Error> {
+        UnparsedPublicKey::new(&ED25519, &self.0)
+            .verify(message, signature)
+            .map_err(|_| signature::Error::new())
+    }
+}
+
+impl JwtVerifier for Ed25519Verifier {
+    fn algorithm(&self) -> Algorithm {
+        Algorithm::EdDSA
+    }
+}
+
+/// Ed25519 only: any other algorithm is refused when signing and when verifying.
+static ED25519_ONLY: CryptoProvider = CryptoProvider {
+    signer_factory: |algorithm, key| match algorithm {
+        Algorithm::EdDSA => {
+            let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(key.as_bytes())
+                .map_err(|_| Error::from(ErrorKind::InvalidEddsaKey))?;
+            Ok(Box::new(Ed25519Signer(pair)))
+        }
+        _ => Err(ErrorKind::InvalidAlgorithm.into()),
+    },
+    verifier_factory: |algorithm, key| match algorithm {
+        Algorithm::EdDSA => Ok(Box::new(Ed25519Verifier(key.try_get_as_bytes()?.to_vec()))),
+        _ => Err(ErrorKind::InvalidAlgorithm.into()),
+    },
+    key_utils: KeyUtils::new_unimplemented(),
+};
+
+fn install() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // Fails only if another provider was installed first, which Keyport never does.
+        let _ = ED25519_ONLY.install_default();
+    });
+}
+
+/// A key that signs access tokens.
+pub struct SigningKey {
+    pub kid: String,
+    /// PKCS#8 of the Ed25519 key pair: the secret, sealed at rest.
+    pkcs8: Zeroizing<Vec<u8>>,
+    /// The public key, base64url, as the JWKS publishes it.
+    pub public_key: String,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SigningKey({})", self.kid)
+    }
+}
+
+impl SigningKey {
+    pub fn generate() -> SigningKey {
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
+            .expect("the system's random source works");
+        let pkcs8 = Zeroizing::new(pkcs8.as_ref().to_vec());
+        let kid = super::random_token()[..16].to_string();
+        SigningKey::from_pkcs8(kid, pkcs8).expect("a generated key parses")
+    }
+
+    pub fn from_pkcs8(kid: String, pkcs8: Zeroizing<Vec<u8>>) -> Option<SigningKey> {
+        let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&pkcs8).ok()?;
+        let public_key = URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
+        Some(SigningKey {
+            kid,
+            pkcs8,
+            public_key,
+        })
+    }
+
+    pub fn pkcs8(&self) -> &[u8] {
+        &self.pkcs8
+    }
+
+    /// `claims` signed, with this key's `kid` in the header.
+    pub fn sign(&self, claims: &impl Serialize) -> String {
+        install();
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &EncodingKey::from_ed_der(&self.pkcs8))
+            .expect("claims serialize and the key signs")
+    }
+}
+
+/// The `kid` a token says it was signed with, if it is a JWT at all.
+pub fn kid(token: &str) -> Option<String> {
+    jsonwebtoken::decode_header(token).ok()?.kid
+}
+
+/// The claims of `token` if `public_key` (base64url) signed it with EdDSA and it has not
+/// expired (no leeway); `None` for anything else.
+pub fn verify<T: DeserializeOwned>(token: &str, public_key: &str) -> Option<T> {
+    install();
+    let key = DecodingKey::from_ed_components(public_key).ok()?;
+    let mut validation = Validation::new(Algorithm::EdDSA);
+    validation.leeway = 0;
+    validation.validate_aud = false;
+    validation.set_required_spec_claims(&["exp", "iat", "sub", "iss"]);
+    jsonwebtoken::decode::<T>(token, &key, &validation)
+        .ok()
+        .map(|data| data.claims)
+}
+
+/// The JWK of a public signing key, for `/identity/keys`.
+pub fn jwk(kid: &str, public_key: &str) -> Jwk {
+    Jwk {
+        common: CommonParameters {
+            public_key_use: Some(PublicKeyUse::Signature),
+            key_algorithm: Some(KeyAlgorithm::EdDSA),
+            key_id: Some(kid.to_string()),
+            ..Default::default()
+        },
+        algorithm: AlgorithmParameters::OctetKeyPair(OctetKeyPairParameters {
+            key_type: OctetKeyPairType::OctetKeyPair,
+            curve: EllipticCurve::Ed25519,
+            x: public_key.to_string(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct Claims {
+        sub: String,
+        iss: String,
+        iat: u64,
+        exp: u64,
+    }
+
+    fn claims(exp_from_now: i64) -> Claims {
+        let now = jsonwebtoken::get_current_timestamp();
+        Claims {
+            sub: "user:1".into(),
+            iss: "https://keyport.example".into(),
+            iat: now,
+            exp: (now as i64 + exp_from_now) as u64,
+        }
+    }
+
+    #[test]
+    fn a_signed_token_verifies_with_its_key_only() {
+        let key = SigningKey::generate();
+        let token = key.sign(&claims(60));
+        assert_eq!(kid(&token).as_deref(), Some(key.kid.as_str()));
+        assert_eq!(verify::<Claims>(&token, &key.public_key), Some(claims(60)));
+        let other = SigningKey::generate();
+        assert_eq!(verify::<Claims>(&token, &other.public_key), None);
+    }
+
+    #[test]
+    fn tampered_expired_and_unsigned_tokens_are_refused() {
+        let key = SigningKey::generate();
+        let token = key.sign(&claims(60));
+        let (head, rest) = token.split_once('.').unwrap();
+        let (_, signature) = rest.split_once('.').unwrap();
+        let forged =
+            URL_SAFE_NO_PAD.encode(br#"{"sub":"user:2","iss":"x","iat":1,"exp":9999999999}"#);
+        assert_eq!(
+            verify::<Claims>(&format!("{head}.{forged}.{signature}"), &key.public_key),
+            None
+        );
+        assert_eq!(
+            verify::<Claims>(&key.sign(&claims(-5)), &key.public_key),
+            None,
+            "expired"
+        );
+        let none = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+        let body = rest.split_once('.').unwrap().0;
+        assert_eq!(
+            verify::<Claims>(&format!("{none}.{body}."), &key.public_key),
+            None,
+            "alg none"
+        );
+        let hs = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+        assert_eq!(
+            verify::<Claims>(&format!("{hs}.{body}.{signature}"), &key.public_key),
+            None,
+            "HS256"
+        );
+    }
+
+    #[test]
+    fn a_key_survives_its_pkcs8() {
+        let key = SigningKey::generate();
+        let again =
+            SigningKey::from_pkcs8(key.kid.clone(), Zeroizing::new(key.pkcs8().to_vec())).unwrap();
+        assert_eq!(again.public_key, key.public_key);
+        let token = again.sign(&claims(60));
+        assert!(verify::<Claims>(&token, &key.public_key).is_some());
+    }
+}
