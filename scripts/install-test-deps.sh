@@ -4,14 +4,18 @@
 # docker-compose.yml), OpenStack Keystone and Swift (with uwsgi and memcached) for the stack that
 # scripts/test-openstack.sh starts, the clients whose configuration the portal writes (AWS CLI,
 # s3cmd, rclone, the OpenStack and Swift CLIs), and from PyPI, in target/test-venv, moto (the
-# AWS peer the tests start) with boto3.
+# AWS peer the tests start) with boto3, schemathesis (which checks the API against its
+# OpenAPI document), and IBM's ibm-cloud-sdk-core with PyJWT (the token exchange's IAM client,
+# and a check of the tokens' signatures apart from Keyport's code).
 # Does nothing when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 venv=target/test-venv
-python_packages=('moto[server]>=5.1,<6' 'boto3>=1.34')
-if [ ! -x "$venv/bin/moto_server" ]; then
+python_packages=('moto[server]>=5.1,<6' 'boto3>=1.34' 'schemathesis>=4.32,<5'
+  'ibm-cloud-sdk-core>=3.20,<4' 'PyJWT[crypto]>=2.8,<3')
+if [ ! -x "$venv/bin/moto_server" ] || [ ! -x "$venv/bin/schemathesis" ] \
+  || ! "$venv/bin/python" -c 'import ibm_cloud_sdk_core, jwt' 2>/dev/null; then
   echo "installing ${python_packages[*]} into $venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "${python_packages[@]}"

@@ -2,6 +2,7 @@
 //! services it uses. The binary and the tests both serve the [`App`] built here.
 
 pub mod api;
+pub mod client;
 pub mod commands;
 pub mod config;
 pub mod crypto;

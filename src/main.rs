@@ -1,11 +1,12 @@
-//! The `keyport` command: serve the portal, migrate, manage users.
+//! The `keyport` command: serve the portal, migrate, manage users, keys and tokens, and run a
+//! program with its credential.
 
 use std::{io::Read, process::ExitCode};
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use keyport::{
-    App,
+    App, client,
     commands::{self, ApiKeyRequest},
     config::Config,
     crypto::{master_key, password},
@@ -58,6 +59,27 @@ enum Command {
     TokenKey {
         #[command(subcommand)]
         command: TokenKeyCommand,
+    },
+    /// Run a command with a credential's variables (AWS_*, OS_*, or the API key), fetched with
+    /// the API key in KEYPORT_API_KEY from the Keyport at KEYPORT_URL; nothing is written to disk
+    Run {
+        /// The project (its slug)
+        #[arg(long)]
+        project: String,
+        /// The service (its name or instance id)
+        #[arg(long)]
+        service: String,
+        /// The credential's name (default: the key holder's only credential of the service)
+        #[arg(long)]
+        credential: Option<String>,
+        /// The site whose endpoints to use (default: the first)
+        #[arg(long)]
+        site: Option<String>,
+        #[arg(env = "KEYPORT_URL", long = "url", hide_env_values = true)]
+        url: String,
+        /// The command and its arguments, after --
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        command: Vec<String>,
     },
 }
 
@@ -210,6 +232,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 created.key.name, created.key.prefix
             );
             Ok(())
+        }
+        Command::Run {
+            project,
+            service,
+            credential,
+            site,
+            url,
+            command,
+        } => {
+            let api_key = Zeroizing::new(
+                std::env::var("KEYPORT_API_KEY")
+                    .context("set KEYPORT_API_KEY to a Keyport API key")?,
+            );
+            let request = client::RunRequest {
+                project: &project,
+                service: &service,
+                credential: credential.as_deref(),
+                site: site.as_deref(),
+                command: &command,
+            };
+            let status = client::run(&url, &api_key, request).await?;
+            std::process::exit(status.code().unwrap_or(1));
         }
         Command::TokenKey {
             command: TokenKeyCommand::Rotate,

@@ -3,6 +3,7 @@
 
 use axum::{
     Json,
+    extract::rejection::{JsonRejection, QueryRejection},
     http::StatusCode,
     response::{IntoResponse, Response},
 };
@@ -107,6 +108,21 @@ impl From<OpError> for Failure {
 impl From<sqlx::Error> for Failure {
     fn from(e: sqlx::Error) -> Self {
         OpError::from(e).into()
+    }
+}
+
+/// A body that is not the JSON an operation takes (syntax, type, content type): 422, as a
+/// wrong field is, with the parser's words.
+impl From<JsonRejection> for Failure {
+    fn from(e: JsonRejection) -> Self {
+        Failure::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.body_text())
+    }
+}
+
+/// A query string that does not parse: 422, as a wrong field is.
+impl From<QueryRejection> for Failure {
+    fn from(e: QueryRejection) -> Self {
+        Failure::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.body_text())
     }
 }
 

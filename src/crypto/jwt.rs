@@ -130,18 +130,29 @@ pub fn kid(token: &str) -> Option<String> {
     jsonwebtoken::decode_header(token).ok()?.kid
 }
 
-/// The claims of `token` if `public_key` (base64url) signed it with EdDSA and it has not
-/// expired (no leeway); `None` for anything else.
+/// How far ahead of this clock a token's `iat` may be: the clocks of the processes that sign and
+/// verify may differ a little.
+const CLOCK_SKEW: u64 = 60;
+
+/// The claims of `token` if `public_key` (base64url) signed it with EdDSA, it has not expired
+/// (no leeway) and was not issued in the future; `None` for anything else.
 pub fn verify<T: DeserializeOwned>(token: &str, public_key: &str) -> Option<T> {
     install();
     let key = DecodingKey::from_ed_components(public_key).ok()?;
     let mut validation = Validation::new(Algorithm::EdDSA);
     validation.leeway = 0;
+    validation.validate_nbf = true;
     validation.validate_aud = false;
     validation.set_required_spec_claims(&["exp", "iat", "sub", "iss"]);
-    jsonwebtoken::decode::<T>(token, &key, &validation)
-        .ok()
-        .map(|data| data.claims)
+    let claims = jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation)
+        .ok()?
+        .claims;
+    // jsonwebtoken does not look at `iat`: a token issued later than now was not issued here.
+    let issued = claims.get("iat")?.as_u64()?;
+    if issued > jsonwebtoken::get_current_timestamp() + CLOCK_SKEW {
+        return None;
+    }
+    serde_json::from_value(claims).ok()
 }
 
 /// The JWK of a public signing key, for `/identity/keys`.
@@ -224,6 +235,20 @@ mod tests {
             verify::<Claims>(&format!("{hs}.{body}.{signature}"), &key.public_key),
             None,
             "HS256"
+        );
+    }
+
+    #[test]
+    fn a_token_issued_in_the_future_is_refused() {
+        let key = SigningKey::generate();
+        let mut ahead = claims(7200);
+        ahead.iat += 3600;
+        assert_eq!(verify::<Claims>(&key.sign(&ahead), &key.public_key), None);
+        let mut skewed = claims(3600);
+        skewed.iat += 5;
+        assert!(
+            verify::<Claims>(&key.sign(&skewed), &key.public_key).is_some(),
+            "a few seconds of clock skew"
         );
     }
 

@@ -6,7 +6,6 @@
 use std::{
     collections::HashMap,
     sync::{Arc, RwLock},
-    time::{Duration, Instant},
 };
 
 use jsonwebtoken::jwk::JwkSet;
@@ -31,8 +30,6 @@ use crate::{
 pub const ACCESS_TOKEN_SECONDS: i64 = 3600;
 /// How long a refresh token is valid if it is not used.
 pub const REFRESH_TOKEN_SECONDS: i64 = 30 * 86_400;
-/// How long a process signs with the key it loaded before it looks for a newer one.
-const SIGNER_CACHE: Duration = Duration::from_secs(60);
 
 /// What an access token says.
 #[derive(Serialize, Deserialize, Debug)]
@@ -80,23 +77,27 @@ const BAD_REFRESH: Refused = Refused {
     message: "Provided refresh token is not valid.",
 };
 
-/// The keys of this process: the one that signs (reloaded now and then, so that a rotation
-/// by another process is followed) and the public keys that verify, by kid.
+/// The keys of this process: the one that signs, opened once per kid, and the public keys that
+/// verify, by kid.
 #[derive(Default)]
 pub struct TokenKeys {
-    signer: RwLock<Option<(Instant, Arc<jwt::SigningKey>)>>,
+    signer: RwLock<Option<Arc<jwt::SigningKey>>>,
     verifiers: RwLock<HashMap<String, String>>,
 }
 
 impl Ops {
-    /// The key that signs now, made on first use.
+    /// The key that signs now, made on first use. The database is asked for the current kid at
+    /// every exchange, so that a rotation by another process (`keyport token-key rotate`) holds
+    /// from the next exchange on and a retired key signs nothing; a key is opened once per kid.
     async fn signer(&self) -> Result<Arc<jwt::SigningKey>, OpError> {
-        if let Some((loaded, key)) = self.tokens.signer.read().expect("lock").as_ref()
-            && loaded.elapsed() < SIGNER_CACHE
+        let current = db::tokens::current_signing_key(&self.db).await?;
+        if let (Some(stored), Some(key)) =
+            (&current, self.tokens.signer.read().expect("lock").as_ref())
+            && stored.kid == key.kid
         {
             return Ok(Arc::clone(key));
         }
-        let key = match db::tokens::current_signing_key(&self.db).await? {
+        let key = match current {
             Some(stored) => {
                 let private = envelope::open_signing_key(&self.master, &stored.kid, &stored.sealed)
                     .map_err(|_| {
@@ -109,7 +110,7 @@ impl Ops {
             None => self.add_signing_key().await?,
         };
         let key = Arc::new(key);
-        *self.tokens.signer.write().expect("lock") = Some((Instant::now(), Arc::clone(&key)));
+        *self.tokens.signer.write().expect("lock") = Some(Arc::clone(&key));
         Ok(key)
     }
 

@@ -1,5 +1,7 @@
 //! `/projects/{slug}/apps`: the project's apps (service identities) that hold app keys. Every
-//! member sees them; admins and owners create and delete them.
+//! member sees them; admins and owners create and delete them. An app's own page shows its
+//! Keyport API keys to admins and owners, who create (the key shown once), enable, disable and
+//! delete them.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -14,6 +16,8 @@ use serde::Deserialize;
 
 use super::{
     AppState, PageError,
+    api_access::{ConfirmForm, KeyForm, KeyRow, ShownKey, change_notice, delete_warning},
+    confirm::ConfirmPage,
     extract::ProjectMember,
     forms::FieldErrors,
     session,
@@ -21,8 +25,10 @@ use super::{
 };
 use crate::{
     db::{apps::App, projects::Project},
+    domain::roles::Action,
     ops::{
         self, OpError,
+        api_keys::Change,
         apps::{Apps, NewApp},
     },
 };
@@ -30,7 +36,21 @@ use crate::{
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/projects/{slug}/apps", get(apps_get).post(apps_post))
+        .route("/projects/{slug}/apps/{id}", get(app_get))
         .route("/projects/{slug}/apps/{id}/delete", post(app_delete_post))
+        .route("/projects/{slug}/apps/{id}/keys", post(app_key_create_post))
+        .route(
+            "/projects/{slug}/apps/{id}/keys/{key_id}/enable",
+            post(app_key_enable_post),
+        )
+        .route(
+            "/projects/{slug}/apps/{id}/keys/{key_id}/disable",
+            post(app_key_disable_post),
+        )
+        .route(
+            "/projects/{slug}/apps/{id}/keys/{key_id}/delete",
+            get(app_key_delete_get).post(app_key_delete_post),
+        )
 }
 
 #[derive(Template, WebTemplate)]
@@ -123,4 +143,144 @@ async fn app_delete_post(
     };
     session::set_notice(&member.session, notice).await?;
     Ok(Redirect::to(&apps_url(&member)))
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "app.html")]
+struct AppPage {
+    ctx: Ctx,
+    project: Project,
+    app: App,
+    /// Whether the member sees and manages the app's API keys; the operations decide again.
+    may_manage: bool,
+    keys: Vec<KeyRow>,
+    keys_url: String,
+    created: Option<ShownKey>,
+    form: KeyForm,
+    errors: FieldErrors,
+}
+
+fn app_url(member: &ProjectMember, app_id: &str) -> String {
+    format!("/projects/{}/apps/{app_id}", member.project.slug)
+}
+
+impl AppPage {
+    async fn build(
+        state: &AppState,
+        member: ProjectMember,
+        app_id: &str,
+    ) -> Result<Self, PageError> {
+        let (app, keys) = ops::api_keys::list_for_app(&state.ops, &member, app_id).await?;
+        Ok(AppPage {
+            keys_url: format!("{}/keys", app_url(&member, &app.id)),
+            may_manage: member.may(Action::ManageServices),
+            ctx: member.ctx,
+            project: member.principal.project,
+            app,
+            keys: KeyRow::all(keys),
+            created: None,
+            form: KeyForm::default(),
+            errors: FieldErrors::default(),
+        })
+    }
+}
+
+async fn app_get(
+    State(state): State<AppState>,
+    member: ProjectMember,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<AppPage, PageError> {
+    AppPage::build(&state, member, &id).await
+}
+
+/// Creates a key of the app and answers with the app's page showing it, this once (as the API
+/// access page does for personal keys).
+async fn app_key_create_post(
+    State(state): State<AppState>,
+    member: ProjectMember,
+    Path((_, id)): Path<(String, String)>,
+    Form(form): Form<KeyForm>,
+) -> Result<Response, PageError> {
+    let created = ops::api_keys::create_for_app(&state.ops, &member, &id, &form.new_key()).await;
+    let (status, created, form, errors) = match created {
+        Ok(created) => (StatusCode::CREATED, Some(created), KeyForm::default(), None),
+        Err(OpError::Invalid(errors)) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, None, form, Some(errors))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let page = AppPage {
+        created: created.map(ShownKey::from),
+        form,
+        errors: errors.unwrap_or_default(),
+        ..AppPage::build(&state, member, &id).await?
+    };
+    Ok((status, page).into_response())
+}
+
+async fn change_app_key(
+    state: &AppState,
+    member: ProjectMember,
+    (id, key_id): (&str, &str),
+    change: Change,
+) -> Result<Redirect, PageError> {
+    let key = ops::api_keys::change_for_app(&state.ops, &member, id, key_id, change).await?;
+    session::set_notice(&member.session, change_notice(&key.name, change)).await?;
+    Ok(Redirect::to(&app_url(&member, id)))
+}
+
+async fn app_key_enable_post(
+    State(state): State<AppState>,
+    member: ProjectMember,
+    Path((_, id, key_id)): Path<(String, String, String)>,
+) -> Result<Redirect, PageError> {
+    change_app_key(&state, member, (&id, &key_id), Change::Enable).await
+}
+
+async fn app_key_disable_post(
+    State(state): State<AppState>,
+    member: ProjectMember,
+    Path((_, id, key_id)): Path<(String, String, String)>,
+) -> Result<Redirect, PageError> {
+    change_app_key(&state, member, (&id, &key_id), Change::Disable).await
+}
+
+async fn app_key_delete_get(
+    State(state): State<AppState>,
+    member: ProjectMember,
+    Path((_, id, key_id)): Path<(String, String, String)>,
+) -> Result<ConfirmPage, PageError> {
+    // Only those who manage the app's keys are given them: anyone else finds nothing to delete.
+    let (app, keys) = ops::api_keys::list_for_app(&state.ops, &member, &id).await?;
+    let key = keys
+        .into_iter()
+        .find(|key| key.id == key_id)
+        .ok_or(PageError::NotFound)?;
+    let back = app_url(&member, &app.id);
+    Ok(ConfirmPage {
+        title: format!("Delete the API key {} of {}?", key.name, app.name),
+        message: delete_warning(&key.name, &key.prefix),
+        action: format!("{back}/keys/{key_id}/delete"),
+        button: "Delete",
+        back,
+        alternative: None,
+        ctx: member.ctx,
+    })
+}
+
+async fn app_key_delete_post(
+    State(state): State<AppState>,
+    member: ProjectMember,
+    Path((_, id, key_id)): Path<(String, String, String)>,
+    Form(form): Form<ConfirmForm>,
+) -> Result<Response, PageError> {
+    let confirmation = format!("{}/keys/{key_id}/delete", app_url(&member, &id));
+    if let Some(to_confirmation) = form.unconfirmed(&confirmation) {
+        return Ok(to_confirmation);
+    }
+    Ok(
+        change_app_key(&state, member, (&id, &key_id), Change::Delete)
+            .await?
+            .into_response(),
+    )
 }

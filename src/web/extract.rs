@@ -126,21 +126,7 @@ impl FromRequestParts<AppState> for ProjectMember {
         let (project, role) = db::projects::find_for_member(&state.db, slug, &user.id)
             .await?
             .ok_or(PageError::NotFound)?;
-        let actor = Actor {
-            user_id: Some(user.id.clone()),
-            label: user.email.clone(),
-            ip: parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(addr)| addr.ip().to_string())
-                .unwrap_or_default(),
-            user_agent: parts
-                .headers
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .map(|ua| ua.chars().take(200).collect())
-                .unwrap_or_default(),
-        };
+        let actor = actor(parts, &user);
         Ok(ProjectMember {
             session,
             ctx,
@@ -151,5 +137,24 @@ impl FromRequestParts<AppState> for ProjectMember {
                 actor,
             },
         })
+    }
+}
+
+/// The signed-in `user` as the audit log names them: with their address and browser.
+pub fn actor(parts: &Parts, user: &User) -> Actor {
+    Actor {
+        user_id: Some(user.id.clone()),
+        label: user.email.clone(),
+        ip: parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip().to_string())
+            .unwrap_or_default(),
+        user_agent: parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(200).collect())
+            .unwrap_or_default(),
     }
 }

@@ -2,12 +2,13 @@
 
 mod account;
 mod admin;
+mod api_access;
 mod apps;
 mod assets;
 mod audit;
 mod auth;
 mod backends;
-mod client_config;
+pub mod client_config;
 mod confirm;
 mod credentials;
 mod csrf;
@@ -116,6 +117,7 @@ pub fn router(state: AppState) -> Router {
         .merge(credentials::router())
         .merge(client_config::router())
         .merge(apps::router())
+        .merge(api_access::router())
         .merge(audit::router())
         .fallback(not_found)
         .layer(middleware::from_fn(csrf::guard))

@@ -241,7 +241,7 @@ pub fn broken(text: &str, secret: &str) -> String {
 }
 
 /// Debian's AWS CLI, not a same-named shim earlier on PATH.
-const AWS: &str = "/usr/bin/aws";
+pub const AWS: &str = "/usr/bin/aws";
 
 fn python() -> String {
     test_venv().join("bin/python").display().to_string()

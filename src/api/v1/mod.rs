@@ -2,6 +2,9 @@
 //! regenerate, delete, client configuration) and the audit log, with the role rules of the
 //! pages. The OpenAPI document is made from these handlers' annotations.
 
+mod audit;
+mod client_config;
+mod credentials;
 mod projects;
 
 use axum::{Json, Router, routing::get};
@@ -45,7 +48,11 @@ impl Modify for BearerToken {
 struct ApiDoc;
 
 fn documented() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(projects::router())
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(projects::router())
+        .merge(credentials::router())
+        .merge(client_config::router())
+        .merge(audit::router())
 }
 
 /// The OpenAPI document of `/api/v1`.

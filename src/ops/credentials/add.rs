@@ -57,6 +57,8 @@ pub struct AddCredential {
 }
 
 pub struct Added {
+    /// The new credential's id.
+    pub id: String,
     pub service: Service,
     pub name: String,
     pub access_key: String,
@@ -205,6 +207,7 @@ pub async fn add(ops: &Ops, who: &Principal, input: AddCredential) -> Result<Add
         }
     };
     Ok(Added {
+        id,
         service,
         name,
         access_key,

@@ -1,0 +1,163 @@
+//! The OpenAPI document against the running portal: schemathesis (from PyPI, in
+//! target/test-venv) sends each operation generated and mutated requests and checks that every
+//! answer has a documented status, content type and schema and none is a server error; and every
+//! operation of the document refuses a request without a valid token.
+
+use std::{collections::BTreeSet, process::Command};
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use keyport::{
+    domain::services::ServiceKind,
+    snippets::{self, OpenStackScope, Target, Variant},
+};
+
+use super::{ApiApp, error_code};
+use crate::{backends::test_venv, credentials::team, helpers::ADMIN_EMAIL};
+
+#[tokio::test]
+async fn schemathesis_finds_the_answers_as_documented() {
+    let api = ApiApp::spawn().await;
+    let team = team(&api.app, "s3").await;
+    let token = api.token_of(ADMIN_EMAIL).await;
+    let member = api.token_of("member@example.org").await;
+    let list = format!("/projects/team/services/{}/credentials", team.service);
+    let mut ids = Vec::new();
+    for (who, name) in [(&token, "the owner's"), (&member, "the member's")] {
+        let body = json!({"name": name});
+        let made = api
+            .json(who, Method::POST, &list, Some(&body), StatusCode::CREATED)
+            .await;
+        ids.push(made["id"].as_str().unwrap().to_string());
+    }
+    // Requests reach the seeded project, service and credentials: the owner's key (one of the
+    // two the service allows, so that an add can succeed too) is revealed, regenerated and
+    // configured, the member's deleted. A token schemathesis finds refused fails the run
+    // instead of warning.
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[warnings]\nfail-on = [\"missing_auth\"]\n\n\
+         [parameters]\nproject = \"team\"\ninstance_id = \"{}\"\n\n\
+         [[operations]]\ninclude-path-regex = \"/(reveal|regenerate|config)$\"\n\
+         parameters = {{ id = \"{}\" }}\n\n\
+         [[operations]]\ninclude-method = \"DELETE\"\nparameters = {{ id = \"{}\" }}\n",
+        team.service, ids[0], ids[1]
+    );
+    std::fs::write(dir.path().join("schemathesis.toml"), config).unwrap();
+    let program = test_venv().join("bin/schemathesis");
+    let url = api.app.url.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(&program)
+            .current_dir(dir.path())
+            .args(["run", &format!("{url}/api/v1/openapi.json")])
+            .args(["--url", &format!("{url}/api/v1")])
+            .args(["-H", &format!("Authorization: Bearer {token}")])
+            .args(["-c", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"])
+            .args(["-n", "15", "--seed", "1", "--generation-database", "none", "--no-color"])
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("{program:?} runs (scripts/install-test-deps.sh installs it): {e}")
+            })
+    });
+    let output = output.await.unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}");
+    assert!(
+        output.status.success(),
+        "schemathesis: {}\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("passed"), "{stdout}");
+}
+
+#[tokio::test]
+async fn every_operation_refuses_a_request_without_a_valid_token() {
+    let api = ApiApp::spawn().await;
+    let document = keyport::api::openapi();
+    let served: serde_json::Value = reqwest::get(format!("{}/api/v1/openapi.json", api.app.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        served,
+        serde_json::to_value(&document).unwrap(),
+        "the document served"
+    );
+    let mut operations = 0;
+    for (path, item) in &document.paths.paths {
+        let concrete = path.replace(['{', '}'], "");
+        let methods = [
+            (Method::GET, item.get.is_some()),
+            (Method::POST, item.post.is_some()),
+            (Method::PUT, item.put.is_some()),
+            (Method::PATCH, item.patch.is_some()),
+            (Method::DELETE, item.delete.is_some()),
+        ];
+        for (method, _) in methods.into_iter().filter(|(_, documented)| *documented) {
+            operations += 1;
+            let body = (method == Method::POST).then(|| json!({"name": "x"}));
+            for token in [None, Some("not-a-token"), Some("eyJhbGciOiJub25lIn0.e30.")] {
+                let (status, text) = api
+                    .call(token, method.clone(), &concrete, body.as_ref())
+                    .await;
+                assert_eq!(
+                    status,
+                    StatusCode::UNAUTHORIZED,
+                    "{method} {path} {token:?}: {text}"
+                );
+                assert_eq!(error_code(&text), "unauthorized");
+            }
+            let responses = match method {
+                Method::GET => &item.get,
+                Method::POST => &item.post,
+                Method::DELETE => &item.delete,
+                _ => &None,
+            };
+            let documented = &responses.as_ref().unwrap().responses.responses;
+            assert!(
+                documented.contains_key("401"),
+                "{method} {path} documents 401"
+            );
+        }
+    }
+    assert!(operations >= 10, "every operation of /api/v1: {operations}");
+}
+
+#[test]
+fn the_documented_clients_are_the_snippets() {
+    let document = serde_json::to_value(keyport::api::openapi()).unwrap();
+    let config = &document["paths"]["/projects/{project}/credentials/{id}/config"]["get"];
+    let client = config["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "client")
+        .expect("the client parameter");
+    let documented: BTreeSet<&str> = client["schema"]["enum"]
+        .as_array()
+        .expect("the clients are listed")
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    let mut rendered = BTreeSet::new();
+    for kind in [ServiceKind::S3, ServiceKind::OpenStack, ServiceKind::Api] {
+        for variant in [Variant::WithSecret, Variant::WithoutSecret] {
+            let target = Target {
+                name: "p",
+                kind,
+                access_key: "AK",
+                secret: None,
+                endpoint: None,
+                auth_url: None,
+                region: "",
+                scope: OpenStackScope::default(),
+            };
+            rendered.extend(snippets::render(&target, variant).into_iter().map(|s| s.id));
+        }
+    }
+    assert_eq!(documented, rendered);
+}
