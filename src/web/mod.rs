@@ -3,6 +3,7 @@
 mod account;
 mod admin;
 mod api_access;
+mod api_docs;
 mod apps;
 mod assets;
 mod audit;
@@ -118,6 +119,7 @@ pub fn router(state: AppState) -> Router {
         .merge(client_config::router())
         .merge(apps::router())
         .merge(api_access::router())
+        .merge(api_docs::router())
         .merge(audit::router())
         .fallback(not_found)
         .layer(middleware::from_fn(csrf::guard))

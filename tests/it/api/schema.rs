@@ -153,6 +153,7 @@ fn the_documented_clients_are_the_snippets() {
                 secret: None,
                 endpoint: None,
                 auth_url: None,
+                instance_id: "",
                 region: "",
                 scope: OpenStackScope::default(),
             };
@@ -160,4 +161,58 @@ fn the_documented_clients_are_the_snippets() {
         }
     }
     assert_eq!(documented, rendered);
+}
+
+#[tokio::test]
+async fn the_api_page_describes_every_operation_and_the_service_page_its_instance_id() {
+    let api = ApiApp::spawn().await;
+    let team = team(&api.app, "s3").await;
+    let token = api.token_of(ADMIN_EMAIL).await;
+    let document: serde_json::Value = reqwest::get(format!("{}/api/v1/openapi.json", api.app.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let documented: BTreeSet<String> = document["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .filter(|m| ["get", "post", "put", "delete"].contains(&m.as_str()))
+                .map(move |m| format!("{} {path}", m.to_uppercase()))
+        })
+        .collect();
+
+    let (status, html) = team.member.get_text("/api").await;
+
+    assert_eq!(status, StatusCode::OK);
+    let shown: BTreeSet<String> = crate::helpers::texts(&html, "section.api-operation h2")
+        .into_iter()
+        .collect();
+    assert_eq!(
+        shown, documented,
+        "the page lists exactly the document's operations"
+    );
+
+    let (_, page) = team
+        .owner
+        .get_text(&format!("/projects/team/services/{}", team.service))
+        .await;
+    let instance_id = crate::helpers::attrs(&page, "input#instance-id", "value")
+        .pop()
+        .expect("the page shows it");
+    let service = api
+        .json(
+            &token,
+            Method::GET,
+            &format!("/projects/team/services/{instance_id}"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(service["instance_id"], instance_id.as_str());
 }
