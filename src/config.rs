@@ -50,7 +50,33 @@ pub struct Config {
         global = true
     )]
     pub session_idle_minutes: u32,
+
+    /// Token exchanges (`POST /identity/token`) per second from one client address; bursts of
+    /// four times as many are allowed. Past it, 429 with `Retry-After`.
+    #[arg(
+        long,
+        env = "KEYPORT_TOKEN_EXCHANGES_PER_SECOND",
+        default_value_t = 50,
+        value_parser = clap::value_parser!(u32).range(1..=MAX_EXCHANGES_PER_SECOND),
+        global = true
+    )]
+    pub token_exchanges_per_second: u32,
+
+    /// Token exchanges per second with one API key (or refresh token); bursts of six times as
+    /// many are allowed.
+    #[arg(
+        long,
+        env = "KEYPORT_TOKEN_EXCHANGES_PER_KEY",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u32).range(1..=MAX_EXCHANGES_PER_SECOND),
+        global = true
+    )]
+    pub token_exchanges_per_key: u32,
 }
+
+/// The highest exchange quota accepted: far above what one portal can serve, and low enough that
+/// the bursts (a few times the quota) stay well inside `u32`.
+pub const MAX_EXCHANGES_PER_SECOND: i64 = 1_000_000;
 
 impl Config {
     /// A configuration with every default, for a database at `database_url`.
@@ -62,6 +88,8 @@ impl Config {
             master_key: None,
             public_url: None,
             session_idle_minutes: 120,
+            token_exchanges_per_second: 50,
+            token_exchanges_per_key: 10,
         }
     }
 
@@ -119,6 +147,11 @@ impl fmt::Debug for Config {
             )
             .field("public_url", &self.public_url())
             .field("session_idle_minutes", &self.session_idle_minutes)
+            .field(
+                "token_exchanges_per_second",
+                &self.token_exchanges_per_second,
+            )
+            .field("token_exchanges_per_key", &self.token_exchanges_per_key)
             .finish()
     }
 }

@@ -7,6 +7,8 @@ for each file, what the client would see, or {"error": "..."} if the parser refu
 - s3cfg:  s3cmd's own S3.Config.ConfigParser: {key: value}
 - yaml:   PyYAML's safe_load (what openstacksdk uses)
 - python: the keyword arguments of the boto3.client(...) call, as literals
+- python-calls: every call's keyword arguments (and positional ones, as "0", "1", ...), as
+  literals, by the called function's name: {"IAMAuthenticator": {"apikey": ...}, ...}
 """
 
 import ast
@@ -49,7 +51,33 @@ def read_python(path):
     raise ValueError("no boto3.client(...) call")
 
 
-READERS = {"ini": read_ini, "s3cfg": read_s3cfg, "yaml": read_yaml, "python": read_python}
+def literal(node):
+    try:
+        return ast.literal_eval(node)
+    except ValueError:
+        return ast.unparse(node)
+
+
+def read_python_calls(path):
+    with open(path, encoding="utf-8") as file:
+        tree = ast.parse(file.read())
+    calls = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            name = getattr(node.func, "attr", None) or getattr(node.func, "id", "")
+            values = {str(i): literal(arg) for i, arg in enumerate(node.args)}
+            values.update({k.arg: literal(k.value) for k in node.keywords})
+            calls[name] = values
+    return calls
+
+
+READERS = {
+    "ini": read_ini,
+    "s3cfg": read_s3cfg,
+    "yaml": read_yaml,
+    "python": read_python,
+    "python-calls": read_python_calls,
+}
 
 
 def main():

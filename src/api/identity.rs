@@ -17,6 +17,7 @@ use zeroize::Zeroizing;
 
 use super::{auth::client_ip, error::Failure};
 use crate::{
+    config::Config,
     crypto::sha256_hex,
     db::audit::Actor,
     ops::{
@@ -28,8 +29,8 @@ use crate::{
 
 pub const APIKEY_GRANT: &str = "urn:ibm:params:oauth:grant-type:apikey";
 
-pub fn router() -> Router<AppState> {
-    let throttles = Arc::new(Throttles::new());
+pub fn router(config: &Config) -> Router<AppState> {
+    let throttles = Arc::new(Throttles::new(config));
     forget_idle(Arc::downgrade(&throttles));
     Router::new()
         .route("/identity/token", post(token_post))
@@ -38,21 +39,24 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Bounds the work one client or one key can cause: exchanges per client address and per
-/// presented key or token. Past either, 429 with `Retry-After`.
+/// presented key or token (`--token-exchanges-per-second`, `--token-exchanges-per-key`). Past
+/// either, 429 with `Retry-After`.
 struct Throttles {
     by_address: DefaultKeyedRateLimiter<String>,
     by_key: DefaultKeyedRateLimiter<String>,
 }
 
 impl Throttles {
-    fn new() -> Self {
-        let quota = |per_second: u32, burst: u32| {
-            Quota::per_second(NonZeroU32::new(per_second).expect("non-zero"))
-                .allow_burst(NonZeroU32::new(burst).expect("non-zero"))
+    fn new(config: &Config) -> Self {
+        // The flags refuse 0; a `Config` built in code with 0 gets the smallest quota, not a panic.
+        let quota = |per_second: u32, burst_factor: u32| {
+            let per_second = NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN);
+            Quota::per_second(per_second)
+                .allow_burst(per_second.saturating_mul(NonZeroU32::new(burst_factor).unwrap()))
         };
         Throttles {
-            by_address: RateLimiter::keyed(quota(50, 200)),
-            by_key: RateLimiter::keyed(quota(10, 60)),
+            by_address: RateLimiter::keyed(quota(config.token_exchanges_per_second, 4)),
+            by_key: RateLimiter::keyed(quota(config.token_exchanges_per_key, 6)),
         }
     }
 

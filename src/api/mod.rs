@@ -13,8 +13,8 @@ use crate::web::AppState;
 
 pub use v1::openapi;
 
-pub fn router() -> Router<AppState> {
+pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
-        .merge(identity::router())
+        .merge(identity::router(&state.config))
         .nest("/api/v1", v1::router())
 }

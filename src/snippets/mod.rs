@@ -1,7 +1,9 @@
 //! Ready-made client configuration: for one credential and one endpoint, the files and commands
 //! that the usual clients read (AWS CLI, rclone, s3cmd, boto3, mc, curl, OpenStack RC files,
-//! clouds.yaml, the Swift CLI). The page, the downloads and the tests all render through here.
+//! clouds.yaml, the Swift CLI, IBM's Python SDK). The page, the downloads and the tests all
+//! render through here.
 
+mod api;
 mod openstack;
 pub mod quote;
 mod s3;
@@ -56,8 +58,10 @@ pub struct Target<'a> {
     pub secret: Option<&'a str>,
     /// The service URL of the chosen site (S3 endpoint, API base URL).
     pub endpoint: Option<&'a str>,
-    /// Keystone's URL of the chosen site.
+    /// Keystone's URL of the chosen site, or the token URL an API key is exchanged at.
     pub auth_url: Option<&'a str>,
+    /// The service's instance id, which an API service's clients send with each call.
+    pub instance_id: &'a str,
     pub region: &'a str,
     pub scope: OpenStackScope<'a>,
 }
@@ -109,7 +113,7 @@ pub fn render(target: &Target<'_>, variant: Variant) -> Vec<Snippet> {
     match target.kind {
         ServiceKind::S3 => s3::render(target, variant),
         ServiceKind::OpenStack => openstack::render(target, variant),
-        ServiceKind::Api => s3::render_api(target, variant),
+        ServiceKind::Api => api::render(target, variant),
     }
 }
 
@@ -184,6 +188,7 @@ mod tests {
             secret: Some("hunter2"),
             endpoint: None,
             auth_url: None,
+            instance_id: "",
             region: "",
             scope: OpenStackScope::default(),
         };

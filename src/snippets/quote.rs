@@ -1,7 +1,7 @@
 //! Quoting a value for each file format, or saying plainly that the format cannot hold it.
 //!
 //! Every renderer goes through these functions, so the rules live in one place and the property
-//! tests (tests/it/snippets.rs) check them against the real parsers: bash and dash, Python's
+//! tests (tests/it/snippet_parsers.rs) check them against the real parsers: bash and dash, Python's
 //! configparser (AWS CLI, boto3), s3cmd's own parser, rclone, PyYAML (openstacksdk) and Python.
 
 use std::borrow::Cow;
@@ -109,6 +109,23 @@ pub fn yaml(value: &str) -> String {
     out
 }
 
+/// A value for an HTTP header that curl and Python's `requests` both send as given: printable
+/// ASCII, inner spaces. A line break would start another header, HTTP drops surrounding spaces,
+/// and `requests` writes headers as Latin-1, so anything else is refused.
+pub fn header<'v>(field: &str, value: &'v str) -> Result<&'v str, Unrepresentable> {
+    if !value.chars().all(|c| c == ' ' || c.is_ascii_graphic()) {
+        return Err(Unrepresentable(format!(
+            "The {field} contains a line break, a control character or a non-ASCII character, which an HTTP header cannot carry."
+        )));
+    }
+    if value.starts_with(' ') || value.ends_with(' ') {
+        return Err(Unrepresentable(format!(
+            "The {field} starts or ends with a space, which HTTP drops from a header."
+        )));
+    }
+    Ok(value)
+}
+
 /// Refuses NUL, which no format here can carry.
 pub fn no_nul(field: &str, value: &str) -> Result<(), Unrepresentable> {
     if value.contains('\0') {
@@ -158,6 +175,14 @@ mod tests {
         assert_eq!(rclone("secret", "\"plain\"").unwrap(), "\"plain\"");
         assert_eq!(rclone("secret", "100%(x").unwrap(), "100%(x");
         assert!(rclone("secret", "a%(here)s").is_err());
+    }
+
+    #[test]
+    fn headers_hold_printable_ascii_only() {
+        assert_eq!(header("instance id", "a b:c'\"$"), Ok("a b:c'\"$"));
+        assert!(header("instance id", "a\r\nX-Other: 1").is_err());
+        assert!(header("instance id", " a").is_err());
+        assert!(header("instance id", "é").is_err());
     }
 
     #[test]

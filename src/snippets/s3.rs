@@ -15,7 +15,7 @@ fn region<'a>(target: &'a Target<'_>) -> &'a str {
     }
 }
 
-fn endpoint<'a>(target: &'a Target<'_>) -> Result<&'a str, Unrepresentable> {
+pub(super) fn endpoint<'a>(target: &'a Target<'_>) -> Result<&'a str, Unrepresentable> {
     target.endpoint.ok_or_else(|| {
         Unrepresentable("This service has no public endpoint for this site yet; a project admin adds one on the Services page.".into())
     })
@@ -302,77 +302,5 @@ fn curl(target: &Target<'_>, variant: Variant) -> Result<String, Unrepresentable
         quote::shell("region", &format!("aws:amz:{}:s3", region(target)))?,
         quote::shell("key", &user)?,
         quote::shell("endpoint", &url)?,
-    ))
-}
-
-/// Generic API keys: the environment and a curl example.
-pub fn render_api(target: &Target<'_>, variant: Variant) -> Vec<Snippet> {
-    let with = variant == Variant::WithSecret;
-    vec![
-        Snippet {
-            id: "api-env",
-            client: "Environment",
-            file_name: "api-env.sh",
-            usage: "source api-env.sh".into(),
-            body: api_env(target, variant),
-            holds_secret: with,
-            deprecated: false,
-        },
-        Snippet {
-            id: "api-curl",
-            client: "curl",
-            file_name: "api-curl.sh",
-            usage: "sh api-curl.sh".into(),
-            body: api_curl(target, variant),
-            holds_secret: with,
-            deprecated: false,
-        },
-    ]
-}
-
-/// `ACME_PAYMENTS` for the profile `acme-payments`.
-fn env_prefix(target: &Target<'_>) -> String {
-    let prefix = target.name.to_ascii_uppercase().replace('-', "_");
-    if prefix.starts_with(|c: char| c.is_ascii_digit()) {
-        format!("KP_{prefix}")
-    } else {
-        prefix
-    }
-}
-
-fn api_env(target: &Target<'_>, variant: Variant) -> Result<String, Unrepresentable> {
-    let prefix = env_prefix(target);
-    let mut text = format!(
-        "export {prefix}_URL={}\nexport {prefix}_KEY_ID={}\n",
-        quote::shell("endpoint", endpoint(target)?)?,
-        quote::shell("key id", target.access_key)?
-    );
-    match variant {
-        Variant::WithSecret => text.push_str(&format!(
-            "export {prefix}_KEY={}\n",
-            quote::shell("key", target.secret())?
-        )),
-        Variant::WithoutSecret => text.push_str(&shell_prompt(
-            &format!("{prefix}_KEY"),
-            &format!("Key for {}: ", target.access_key),
-        )?),
-    }
-    Ok(text)
-}
-
-fn api_curl(target: &Target<'_>, variant: Variant) -> Result<String, Unrepresentable> {
-    if target.access_key.contains(':') {
-        return Err(Unrepresentable(
-            "The key id contains a colon, which curl's --user cannot hold.".into(),
-        ));
-    }
-    let user = match variant {
-        Variant::WithSecret => format!("{}:{}", target.access_key, target.secret()),
-        Variant::WithoutSecret => target.access_key.to_string(),
-    };
-    Ok(format!(
-        "curl --fail --user {} {}\n",
-        quote::shell("key", &user)?,
-        quote::shell("endpoint", endpoint(target)?)?
     ))
 }

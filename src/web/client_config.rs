@@ -119,6 +119,7 @@ impl SiteChoice {
                 self.endpoint.as_ref().map(|e| e.url.as_str())
             },
             auth_url: self.auth.as_ref().map(|e| e.url.as_str()),
+            instance_id: &service.id,
             region,
             scope: OpenStackScope {
                 project_name: &service.os_project_name,

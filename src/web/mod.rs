@@ -129,7 +129,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
         .merge(assets::router())
-        .merge(crate::api::router())
+        .merge(crate::api::router(&state))
         .merge(pages)
         .layer(RequestBodyLimitLayer::new(64 * 1024))
         .layer(middleware::from_fn(headers::add))

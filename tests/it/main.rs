@@ -7,6 +7,7 @@ mod process;
 mod admin_users;
 mod api;
 mod api_keys;
+mod api_snippets;
 mod auth;
 mod backends;
 mod browser;

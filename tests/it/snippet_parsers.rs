@@ -32,6 +32,9 @@ struct Case {
     name: String,
     endpoint: String,
     auth_url: String,
+    /// Where an API service's key is exchanged for a token.
+    token_url: String,
+    instance_id: String,
     access_key: String,
     secret: String,
     region: String,
@@ -126,18 +129,37 @@ fn url(path: &'static str) -> impl Strategy<Value = String> {
     (base, tail).prop_map(|(base, tail)| format!("{base}{tail}"))
 }
 
+/// A token URL: mostly one that ends in `/identity/token`, which IBM's SDK can be given, with
+/// hostile text before it; or any URL.
+fn token_url() -> impl Strategy<Value = String> {
+    prop_oneof![
+        2 => (url(""), value()).prop_map(|(base, v)| format!("{base}{v}/identity/token")),
+        1 => url("/identity/token"),
+    ]
+}
+
+/// Keyport's instance ids are UUIDs; hostile ones check the header rule.
+fn instance_id() -> impl Strategy<Value = String> {
+    prop_oneof![
+        1 => Just("0b9d6c2e-8f0a-4c1e-9d0f-3a6e2b7c5d41".to_string()),
+        2 => value(),
+    ]
+}
+
 fn cases() -> Vec<Case> {
     let fields = (value(), value(), value(), value(), value(), value());
-    let names = (value(), url("/s3"), url("/v3"));
+    let names = (value(), url("/s3"), url("/v3"), token_url(), instance_id());
     let strategy = (fields, names).prop_map(
         |(
             (access_key, secret, region, project, user_domain, project_domain),
-            (service_name, endpoint, auth_url),
+            (service_name, endpoint, auth_url, token_url, instance_id),
         )| Case {
             name: snippets::profile_name("team", &service_name),
             service_name,
             endpoint,
             auth_url,
+            token_url,
+            instance_id,
             access_key,
             secret,
             region,
@@ -155,14 +177,40 @@ fn cases() -> Vec<Case> {
         .collect()
 }
 
-fn target(case: &Case, kind: ServiceKind) -> Target<'_> {
+/// The services each case is rendered for: an API service both without an authentication
+/// endpoint (HTTP Basic) and with one (a token URL).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Setup {
+    S3,
+    OpenStack,
+    BasicApi,
+    TokenApi,
+}
+
+impl Setup {
+    const ALL: [Setup; 4] = [
+        Setup::S3,
+        Setup::OpenStack,
+        Setup::BasicApi,
+        Setup::TokenApi,
+    ];
+}
+
+fn target(case: &Case, setup: Setup) -> Target<'_> {
+    let (kind, auth_url) = match setup {
+        Setup::S3 => (ServiceKind::S3, Some(case.auth_url.as_str())),
+        Setup::OpenStack => (ServiceKind::OpenStack, Some(case.auth_url.as_str())),
+        Setup::BasicApi => (ServiceKind::Api, None),
+        Setup::TokenApi => (ServiceKind::Api, Some(case.token_url.as_str())),
+    };
     Target {
         name: &case.name,
         kind,
         access_key: &case.access_key,
         secret: Some(&case.secret),
         endpoint: Some(&case.endpoint),
-        auth_url: Some(&case.auth_url),
+        auth_url,
+        instance_id: &case.instance_id,
         region: &case.region,
         scope: OpenStackScope {
             project_name: &case.project,
@@ -181,7 +229,10 @@ enum Reader {
     Ini,
     S3cfg,
     Yaml,
+    /// The keyword arguments of boto3's `client(...)` call.
     Python,
+    /// Every call's arguments, by the called function's name (IBM's SDK).
+    PythonCalls,
     Rclone,
 }
 
@@ -194,8 +245,9 @@ struct Check {
     reader: Reader,
     /// `a/b/c` paths into the parsed document (for shell: variable names) and their values.
     expect: Vec<(String, String)>,
-    /// For shell: the arguments the stubbed client receives.
-    argv: Option<Vec<String>>,
+    /// For shell: the arguments each stubbed client receives, in order (and, after them, what
+    /// curl reads from standard input for `apikey@-`).
+    calls: Vec<Vec<String>>,
     stdin: String,
 }
 
@@ -218,15 +270,16 @@ fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
 fn expectation(
     id: &str,
     case: &Case,
+    setup: Setup,
     variant: Variant,
-) -> (Reader, Vec<(String, String)>, Option<Vec<String>>) {
+) -> (Reader, Vec<(String, String)>, Vec<Vec<String>>) {
     let with = variant == Variant::WithSecret;
     let (ak, secret, region) = (
         case.access_key.as_str(),
         case.secret.as_str(),
         s3_region(case),
     );
-    let argv = |args: &[&str]| Some(args.iter().map(|a| a.to_string()).collect());
+    let argv = |args: &[&str]| vec![args.iter().map(|a| a.to_string()).collect()];
     let (profile, endpoint, auth_url) = (
         case.name.as_str(),
         case.endpoint.as_str(),
@@ -240,7 +293,7 @@ fn expectation(
                 (&format!("{profile}/aws_access_key_id"), ak),
                 (&format!("{profile}/aws_secret_access_key"), secret),
             ]),
-            None,
+            vec![],
         ),
         "aws-config" => (
             Reader::Ini,
@@ -248,7 +301,7 @@ fn expectation(
                 (&format!("profile {profile}/region"), region),
                 (&format!("profile {profile}/endpoint_url"), endpoint),
             ]),
-            None,
+            vec![],
         ),
         "aws-env" => (
             Reader::Bash,
@@ -258,7 +311,7 @@ fn expectation(
                 ("AWS_DEFAULT_REGION", region),
                 ("AWS_ENDPOINT_URL", endpoint),
             ]),
-            None,
+            vec![],
         ),
         "rclone" => {
             let mut expect = vec![("endpoint", endpoint), ("region", region)];
@@ -267,7 +320,7 @@ fn expectation(
             } else {
                 expect.push(("env_auth", "true"));
             }
-            (Reader::Rclone, pairs(&expect), None)
+            (Reader::Rclone, pairs(&expect), vec![])
         }
         "s3cmd" => {
             let host = s3cmd_host(endpoint).expect("s3cmd renders only an endpoint it can hold");
@@ -275,7 +328,7 @@ fn expectation(
             if with {
                 expect.extend([("access_key", ak), ("secret_key", secret)]);
             }
-            (Reader::S3cfg, pairs(&expect), None)
+            (Reader::S3cfg, pairs(&expect), vec![])
         }
         "boto3" => {
             let secret = if with {
@@ -291,7 +344,7 @@ fn expectation(
                     ("aws_access_key_id", ak),
                     ("aws_secret_access_key", secret),
                 ]),
-                None,
+                vec![],
             )
         }
         "mc" if with => (
@@ -328,15 +381,69 @@ fn expectation(
                 ]),
             )
         }
-        "api-env" => (
+        "api-env" => {
+            let mut expect = vec![
+                (format!("{prefix}_URL"), endpoint.to_string()),
+                (format!("{prefix}_KEY_ID"), ak.to_string()),
+                (format!("{prefix}_KEY"), secret.to_string()),
+            ];
+            if setup == Setup::TokenApi {
+                expect.push((format!("{prefix}_TOKEN_URL"), case.token_url.clone()));
+                expect.push((format!("{prefix}_INSTANCE_ID"), case.instance_id.clone()));
+            }
+            (Reader::Bash, expect, vec![])
+        }
+        "api-curl" if setup == Setup::TokenApi => (
             Reader::Bash,
-            pairs(&[
-                (format!("{prefix}_URL").as_str(), endpoint),
-                (format!("{prefix}_KEY_ID").as_str(), ak),
-                (format!("{prefix}_KEY").as_str(), secret),
-            ]),
-            None,
+            pairs(&[(&format!("{prefix}_KEY"), secret)]),
+            vec![
+                strings(&[
+                    "curl",
+                    "-sS",
+                    "--fail",
+                    "-X",
+                    "POST",
+                    &case.token_url,
+                    "--data-urlencode",
+                    "grant_type=urn:ibm:params:oauth:grant-type:apikey",
+                    "--data-urlencode",
+                    "apikey@-",
+                    &format!("stdin:{secret}"),
+                ]),
+                strings(&["python3", "-c", ACCESS_TOKEN_SCRIPT]),
+                strings(&[
+                    "curl",
+                    "-sS",
+                    "--fail",
+                    "-H",
+                    &format!("Authorization: Bearer {STUB_TOKEN}"),
+                    "-H",
+                    &format!("X-Instance-Id: {}", case.instance_id),
+                    endpoint,
+                ]),
+            ],
         ),
+        "api-python" => {
+            let apikey = if with {
+                secret.to_string()
+            } else {
+                format!("os.environ['{prefix}_KEY']")
+            };
+            let iam_url = case
+                .token_url
+                .strip_suffix("/identity/token")
+                .expect("rendered only for a token URL the SDK can be given");
+            let expect = vec![
+                ("IAMAuthenticator/apikey".to_string(), apikey),
+                ("IAMAuthenticator/url".to_string(), iam_url.to_string()),
+                ("BaseService/service_url".to_string(), endpoint.to_string()),
+                (
+                    "set_default_headers/0/X-Instance-Id".to_string(),
+                    case.instance_id.clone(),
+                ),
+            ];
+            (Reader::PythonCalls, expect, vec![])
+        }
         "api-curl" => {
             let user = if with {
                 format!("{ak}:{secret}")
@@ -362,7 +469,7 @@ fn expectation(
             if !case.region.is_empty() {
                 expect.push(("OS_REGION_NAME", &case.region));
             }
-            (Reader::Bash, pairs(&expect), None)
+            (Reader::Bash, pairs(&expect), vec![])
         }
         "openrc-v2" => {
             let v2 = v2_auth_url(auth_url);
@@ -376,7 +483,7 @@ fn expectation(
             if !case.region.is_empty() {
                 expect.push(("OS_REGION_NAME", &case.region));
             }
-            (Reader::Bash, pairs(&expect), None)
+            (Reader::Bash, pairs(&expect), vec![])
         }
         "clouds-yaml" => {
             let base = format!("clouds/{profile}");
@@ -399,7 +506,7 @@ fn expectation(
             if !case.region.is_empty() {
                 expect.push((format!("{base}/region_name"), case.region.clone()));
             }
-            (Reader::Yaml, expect, None)
+            (Reader::Yaml, expect, vec![])
         }
         "secure-yaml" => (
             Reader::Yaml,
@@ -407,7 +514,7 @@ fn expectation(
                 format!("clouds/{profile}/auth/password"),
                 secret.to_string(),
             )],
-            None,
+            vec![],
         ),
         "swift" => {
             let mut args = vec![
@@ -445,6 +552,16 @@ fn expectation(
     }
 }
 
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+/// What the curl example pipes the token answer through.
+const ACCESS_TOKEN_SCRIPT: &str =
+    r#"import json, sys; print(json.load(sys.stdin)["access_token"])"#;
+/// What the stubbed `python3` prints as the token.
+const STUB_TOKEN: &str = "stub-token";
+
 /// What s3cmd's `host_base` must be for `endpoint`: its host and port, when it is a URL without
 /// a path or query (s3cmd can hold nothing else).
 fn s3cmd_host(endpoint: &str) -> Option<String> {
@@ -475,7 +592,12 @@ fn v2_auth_url(v3: &str) -> String {
 }
 
 /// The fields snippet `id` writes, by name, for `case`.
-fn used_fields<'a>(id: &str, case: &'a Case, variant: Variant) -> Vec<(&'static str, &'a str)> {
+fn used_fields<'a>(
+    id: &str,
+    case: &'a Case,
+    setup: Setup,
+    variant: Variant,
+) -> Vec<(&'static str, &'a str)> {
     let with = variant == Variant::WithSecret;
     let mut fields = vec![("access key", case.access_key.as_str())];
     if with || id == "secure-yaml" {
@@ -496,7 +618,18 @@ fn used_fields<'a>(id: &str, case: &'a Case, variant: Variant) -> Vec<(&'static 
         "aws-credentials" => {}
         "aws-config" => fields = s3.to_vec(),
         "aws-env" | "rclone" | "s3cmd" | "boto3" | "curl" => fields.extend(s3),
-        "mc" | "api-env" | "api-curl" => fields.push(("endpoint", &case.endpoint)),
+        "mc" => fields.push(("endpoint", &case.endpoint)),
+        "api-env" | "api-curl" if setup == Setup::TokenApi => fields.extend([
+            ("endpoint", case.endpoint.as_str()),
+            ("token url", &case.token_url),
+            ("instance id", &case.instance_id),
+        ]),
+        "api-env" | "api-curl" => fields.push(("endpoint", &case.endpoint)),
+        "api-python" => fields.extend([
+            ("endpoint", case.endpoint.as_str()),
+            ("token url", &case.token_url),
+            ("instance id", &case.instance_id),
+        ]),
         "openrc-v3" | "clouds-yaml" | "swift" => fields.extend(openstack),
         "openrc-v2" => fields.extend([
             ("auth url", case.auth_url.as_str()),
@@ -511,8 +644,8 @@ fn used_fields<'a>(id: &str, case: &'a Case, variant: Variant) -> Vec<(&'static 
 
 /// A refusal is right only if a field the snippet writes really cannot be written in its
 /// format: a reason in a field the snippet does not use justifies nothing.
-fn refusal_is_justified(id: &str, case: &Case, variant: Variant) -> bool {
-    let fields = used_fields(id, case, variant);
+fn refusal_is_justified(id: &str, case: &Case, setup: Setup, variant: Variant) -> bool {
+    let fields = used_fields(id, case, setup, variant);
     let field = |name: &str| fields.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
     let odd = fields.iter().any(|(_, v)| {
         v.chars().any(char::is_control)
@@ -522,7 +655,21 @@ fn refusal_is_justified(id: &str, case: &Case, variant: Variant) -> bool {
     let specific = match id {
         // curl's --user and --aws-sigv4 split at colons.
         "curl" => case.access_key.contains(':') || field("region").is_some_and(|r| r.contains(':')),
+        // An HTTP header carries printable ASCII.
+        "api-curl" if setup == Setup::TokenApi => !header_safe(&case.instance_id),
         "api-curl" => case.access_key.contains(':'),
+        // IBM's SDK appends /identity/token to its URL, and refuses a key or service URL that
+        // starts or ends with a curly bracket or a double quote.
+        "api-python" => {
+            let sdk_refuses = |v: &str| v.starts_with(['{', '"']) || v.ends_with(['}', '"']);
+            !header_safe(&case.instance_id)
+                || case
+                    .token_url
+                    .strip_suffix("/identity/token")
+                    .is_none_or(str::is_empty)
+                || sdk_refuses(&case.endpoint)
+                || (variant == Variant::WithSecret && sdk_refuses(&case.secret))
+        }
         // rclone replaces %(name)s.
         "rclone" => fields.iter().any(|(_, v)| v.contains("%(")),
         "s3cmd" => s3cmd_host(&case.endpoint).is_none(),
@@ -531,15 +678,31 @@ fn refusal_is_justified(id: &str, case: &Case, variant: Variant) -> bool {
     odd || specific
 }
 
+fn header_safe(value: &str) -> bool {
+    value.chars().all(|c| c == ' ' || c.is_ascii_graphic())
+        && !value.starts_with(' ')
+        && !value.ends_with(' ')
+}
+
+/// Stubbed clients record their arguments on descriptor 3, so that a call inside `$(...)` is
+/// recorded too. curl records what it reads for `apikey@-`; python3 waits for its input (so
+/// the calls of a pipeline are recorded in order) and answers a token.
 const STUBS: &str = r#"
-stub() { printf '\001argv\0'; printf '%s\0' "$@"; }
-curl() { stub curl "$@"; }
+exec 3>&1
+stub() { { printf '\001argv\0'; printf '%s\0' "$@"; } >&3; }
+curl() {
+  stub curl "$@"
+  for arg; do
+    if [ "$arg" = apikey@- ]; then { printf 'stdin:'; cat; printf '\0'; } >&3; fi
+  done
+}
+python3() { cat >/dev/null; stub python3 "$@"; echo stub-token; }
 mc() { stub mc "$@"; }
 swift() { stub swift "$@"; }
 "#;
 
-/// Runs a shell snippet with stubbed clients; returns (variables, argv of the stubbed call).
-fn run_shell(check: &Check, dir: &Path) -> (BTreeMap<String, String>, Option<Vec<String>>) {
+/// Runs a shell snippet with stubbed clients; returns (variables, each stubbed call's argv).
+fn run_shell(check: &Check, dir: &Path) -> (BTreeMap<String, String>, Vec<Vec<String>>) {
     let names: Vec<&str> = check.expect.iter().map(|(k, _)| k.as_str()).collect();
     let (shell, dump) = match check.reader {
         Reader::Bash => (
@@ -576,34 +739,29 @@ fn run_shell(check: &Check, dir: &Path) -> (BTreeMap<String, String>, Option<Vec
         check.what,
         String::from_utf8_lossy(&output.stderr)
     );
-    let fields: Vec<String> = String::from_utf8(output.stdout)
-        .unwrap()
-        .split('\0')
-        .map(str::to_string)
-        .collect();
+    let text = String::from_utf8(output.stdout).unwrap();
+    // Every field ends in NUL: the last one split off is empty.
+    let mut fields = text.split('\0').collect::<Vec<_>>();
+    fields.pop();
     let mut vars = BTreeMap::new();
-    let mut argv = None;
-    let mut i = 0;
-    while i < fields.len() {
-        match fields[i].as_str() {
-            "\u{1}argv" => {
-                let end = fields[i + 1..]
-                    .iter()
-                    .position(|f| f == "\u{1}vars")
-                    .map_or(fields.len() - 1, |p| i + 1 + p);
-                argv = Some(fields[i + 1..end].to_vec());
-                i = end;
-            }
+    let mut calls: Vec<Vec<String>> = Vec::new();
+    let mut fields = fields.into_iter();
+    while let Some(field) = fields.next() {
+        match field {
+            "\u{1}argv" => calls.push(Vec::new()),
             "\u{1}vars" => {
-                for pair in fields[i + 1..fields.len() - 1].chunks(2) {
-                    vars.insert(pair[0].clone(), pair[1].clone());
+                while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
+                    vars.insert(name.to_string(), value.to_string());
                 }
-                break;
             }
-            _ => i += 1,
+            other => {
+                if let Some(call) = calls.last_mut() {
+                    call.push(other.to_string());
+                }
+            }
         }
     }
-    (vars, argv)
+    (vars, calls)
 }
 
 fn lookup<'a>(document: &'a Value, path: &str) -> Option<&'a Value> {
@@ -620,6 +778,7 @@ fn parse_with_python(checks: &[&Check]) -> Vec<Value> {
                 Reader::S3cfg => "s3cfg",
                 Reader::Yaml => "yaml",
                 Reader::Python => "python",
+                Reader::PythonCalls => "python-calls",
                 other => panic!("not a Python reader: {other:?}"),
             };
             serde_json::json!({"kind": kind, "path": c.path})
@@ -667,30 +826,41 @@ fn every_renderer_gives_its_parser_exactly_the_values_or_refuses_them_for_a_reas
     let cases = cases();
     let mut checks = Vec::new();
     let mut rendered = 0;
+    // For each snippet of each setup, how many cases it rendered for.
+    let mut rendered_by_snippet: BTreeMap<String, usize> = BTreeMap::new();
     let mut unjustified = Vec::new();
     for (n, case) in cases.iter().enumerate() {
-        for kind in [ServiceKind::S3, ServiceKind::OpenStack, ServiceKind::Api] {
+        for setup in Setup::ALL {
             for variant in [Variant::WithSecret, Variant::WithoutSecret] {
-                for snippet in snippets::render(&target(case, kind), variant) {
+                for snippet in snippets::render(&target(case, setup), variant) {
                     let what = format!(
-                        "case {n} (service named {:?}) {case:?}, {} ({variant:?})",
+                        "case {n} (service named {:?}) {case:?}, {} ({setup:?}, {variant:?})",
                         case.service_name, snippet.id
                     );
+                    let count = rendered_by_snippet
+                        .entry(format!("{setup:?} {}", snippet.id))
+                        .or_default();
                     let text = match snippet.body {
-                        Ok(text) => text,
+                        Ok(text) => {
+                            *count += 1;
+                            text
+                        }
                         Err(reason) => {
-                            if !refusal_is_justified(snippet.id, case, variant) {
+                            if !refusal_is_justified(snippet.id, case, setup, variant) {
                                 unjustified.push(format!("{what} refused: {reason}"));
                             }
                             continue;
                         }
                     };
                     rendered += 1;
-                    let path = dir
-                        .path()
-                        .join(format!("{n}-{}-{}", snippet.id, variant.as_str()));
+                    let path = dir.path().join(format!(
+                        "{n}-{setup:?}-{}-{}",
+                        snippet.id,
+                        variant.as_str()
+                    ));
                     std::fs::write(&path, &text).unwrap();
-                    let (reader, mut expect, argv) = expectation(snippet.id, case, variant);
+                    let (reader, mut expect, mut calls) =
+                        expectation(snippet.id, case, setup, variant);
                     // The variants without the secret ask for it: type it in, if it fits on a line.
                     let asks = !snippet.holds_secret
                         && matches!(reader, Reader::Bash)
@@ -704,6 +874,13 @@ fn every_renderer_gives_its_parser_exactly_the_values_or_refuses_them_for_a_reas
                                     && !k.ends_with("SECRET_ACCESS_KEY")
                                     && !k.ends_with("_KEY")
                             });
+                            // Nothing typed in: curl reads an empty key.
+                            let typed = format!("stdin:{}", case.secret);
+                            for arg in calls.iter_mut().flatten() {
+                                if *arg == typed {
+                                    *arg = "stdin:".to_string();
+                                }
+                            }
                         }
                         String::new()
                     };
@@ -713,7 +890,7 @@ fn every_renderer_gives_its_parser_exactly_the_values_or_refuses_them_for_a_reas
                         path,
                         reader,
                         expect,
-                        argv,
+                        calls,
                         stdin,
                     });
                 }
@@ -721,16 +898,20 @@ fn every_renderer_gives_its_parser_exactly_the_values_or_refuses_them_for_a_reas
         }
     }
     assert!(rendered > CASES * 10, "most cases render: {rendered}");
+    assert!(
+        rendered_by_snippet.values().all(|n| *n > CASES / 4),
+        "every snippet renders for many cases: {rendered_by_snippet:?}"
+    );
 
     for check in checks
         .iter()
         .filter(|c| matches!(c.reader, Reader::Bash | Reader::Dash))
     {
-        let (vars, argv) = run_shell(check, dir.path());
+        let (vars, calls) = run_shell(check, dir.path());
         for (name, value) in &check.expect {
             assert_eq!(vars.get(name), Some(value), "{}: ${name}", check.what);
         }
-        assert_eq!(argv, check.argv, "{}: arguments", check.what);
+        assert_eq!(calls, check.calls, "{}: arguments", check.what);
     }
     assert!(
         !dir.path().join("pwned").exists(),
@@ -742,7 +923,7 @@ fn every_renderer_gives_its_parser_exactly_the_values_or_refuses_them_for_a_reas
         .filter(|c| {
             matches!(
                 c.reader,
-                Reader::Ini | Reader::S3cfg | Reader::Yaml | Reader::Python
+                Reader::Ini | Reader::S3cfg | Reader::Yaml | Reader::Python | Reader::PythonCalls
             )
         })
         .collect();

@@ -41,7 +41,7 @@ enum SecretVariant {
 }
 
 /// Every client configuration, for the kinds of service that offer each.
-const CLIENTS: [&str; 15] = [
+const CLIENTS: [&str; 16] = [
     "aws-credentials",
     "aws-config",
     "aws-env",
@@ -57,6 +57,7 @@ const CLIENTS: [&str; 15] = [
     "openrc-v2",
     "api-env",
     "api-curl",
+    "api-python",
 ];
 
 fn client_schema() -> Object {

@@ -144,15 +144,20 @@ fn the_documented_clients_are_the_snippets() {
         .map(|c| c.as_str().unwrap())
         .collect();
     let mut rendered = BTreeSet::new();
+    // API services with a token URL have a snippet more (the SDK's two steps).
+    let token_urls = [None, Some("https://iam.example.org/identity/token")];
     for kind in [ServiceKind::S3, ServiceKind::OpenStack, ServiceKind::Api] {
-        for variant in [Variant::WithSecret, Variant::WithoutSecret] {
+        for (variant, auth_url) in [Variant::WithSecret, Variant::WithoutSecret]
+            .into_iter()
+            .flat_map(|v| token_urls.map(|url| (v, url)))
+        {
             let target = Target {
                 name: "p",
                 kind,
                 access_key: "AK",
                 secret: None,
                 endpoint: None,
-                auth_url: None,
+                auth_url,
                 instance_id: "",
                 region: "",
                 scope: OpenStackScope::default(),
