@@ -179,9 +179,13 @@ fn choose<'a>(
     name: Option<&str>,
 ) -> anyhow::Result<&'a CredentialAnswer> {
     if let Some(name) = name {
+        // The caller's own credential of that name first: an admin sees others' keys too.
+        let named = |c: &&CredentialAnswer| c.name == name;
         return credentials
             .iter()
-            .find(|c| c.name == name)
+            .filter(|c| c.owner == "me")
+            .find(named)
+            .or_else(|| credentials.iter().find(named))
             .with_context(|| format!("no credential {name} that this key may see"));
     }
     let own: Vec<&CredentialAnswer> = credentials.iter().filter(|c| c.owner == "me").collect();

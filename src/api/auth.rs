@@ -1,21 +1,20 @@
 //! Who calls the API: the bearer token checked on every request (its key still usable, its
 //! member still enabled), and, for project paths, the caller as a principal of that project.
 
-use std::{collections::HashMap, net::SocketAddr};
+use std::collections::HashMap;
 
 use axum::{
-    extract::{ConnectInfo, FromRequestParts, Path},
+    extract::{FromRequestParts, Path},
     http::{header, request::Parts},
 };
 
 use super::error::Failure;
 use crate::{
-    db::audit::Actor,
     ops::{
         self, Principal,
         tokens::{Caller, actor_label},
     },
-    web::AppState,
+    web::{AppState, extract::actor_as},
 };
 
 /// The holder of a valid access token.
@@ -29,26 +28,15 @@ impl FromRequestParts<AppState> for ApiCaller {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| {
-                value
-                    .strip_prefix("Bearer ")
-                    .or_else(|| value.strip_prefix("bearer "))
-            })
+            .and_then(|value| value.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token)
             .ok_or_else(Failure::unauthorized)?;
         let caller = ops::tokens::authenticate(&state.ops, token.trim())
             .await?
             .ok_or_else(Failure::unauthorized)?;
         Ok(ApiCaller(caller))
     }
-}
-
-/// The client's address, for the audit log and the throttle.
-pub fn client_ip(parts: &Parts) -> String {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip().to_string())
-        .unwrap_or_default()
 }
 
 /// The caller as a principal of the project named by `{project}` in the path; a project the
@@ -64,20 +52,11 @@ impl FromRequestParts<AppState> for ApiPrincipal {
             .await
             .map_err(|_| Failure::not_found())?;
         let slug = params.get("project").ok_or_else(Failure::not_found)?;
-        let actor = Actor {
-            user_id: match &caller.holder {
-                ops::tokens::CallerHolder::Member(user) => Some(user.id.clone()),
-                ops::tokens::CallerHolder::App { .. } => None,
-            },
-            label: actor_label(&caller),
-            ip: client_ip(parts),
-            user_agent: parts
-                .headers
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .map(|ua| ua.chars().take(200).collect())
-                .unwrap_or_default(),
+        let user_id = match &caller.holder {
+            ops::tokens::CallerHolder::Member(user) => Some(user.id.clone()),
+            ops::tokens::CallerHolder::App { .. } => None,
         };
+        let actor = actor_as(parts, user_id, actor_label(&caller));
         let principal = ops::tokens::principal(&state.ops, &caller, slug, actor).await?;
         Ok(ApiPrincipal(principal))
     }

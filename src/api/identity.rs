@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use zeroize::Zeroizing;
 
-use super::{auth::client_ip, error::Failure};
+use super::error::Failure;
 use crate::{
     config::Config,
     crypto::sha256_hex,
@@ -24,7 +24,7 @@ use crate::{
         self,
         tokens::{Refused, Tokens},
     },
-    web::AppState,
+    web::{AppState, extract::actor_as},
 };
 
 pub const APIKEY_GRANT: &str = "urn:ibm:params:oauth:grant-type:apikey";
@@ -150,17 +150,7 @@ impl FromRequestParts<AppState> for Client {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
-        Ok(Client(Actor {
-            user_id: None,
-            label: "token exchange".into(),
-            ip: client_ip(parts),
-            user_agent: parts
-                .headers
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .map(|ua| ua.chars().take(200).collect())
-                .unwrap_or_default(),
-        }))
+        Ok(Client(actor_as(parts, None, "token exchange".into())))
     }
 }
 
@@ -183,9 +173,10 @@ async fn token_post(
     Client(actor): Client,
     Form(form): Form<TokenForm>,
 ) -> Result<Response, Failure> {
+    // Trimmed once, so that the throttle counts the key the lookup finds.
     let presented = match form.grant_type.as_str() {
-        APIKEY_GRANT | "apikey" => form.apikey.as_str(),
-        "refresh_token" => form.refresh_token.as_str(),
+        APIKEY_GRANT | "apikey" => form.apikey.trim(),
+        "refresh_token" => form.refresh_token.trim(),
         _ => {
             return Ok(iam_error(
                 StatusCode::BAD_REQUEST,
@@ -194,7 +185,7 @@ async fn token_post(
             ));
         }
     };
-    if presented.trim().is_empty() {
+    if presented.is_empty() {
         return Ok(iam_error(
             StatusCode::BAD_REQUEST,
             "BXNIM0106E",

@@ -94,14 +94,10 @@ pub async fn add_refresh_token(
 /// What presenting a refresh token found.
 pub enum Presented {
     /// Unused and unexpired: now used. `(api key id, family)`.
-    Fresh {
-        api_key_id: String,
-        family: String,
-    },
-    /// Used before (or expired): its family, so that it can be revoked.
-    Spent {
-        family: String,
-    },
+    Fresh { api_key_id: String, family: String },
+    /// Used before (or revoked with its family): its family, so that it can be revoked.
+    Spent { family: String },
+    /// Not Keyport's, or expired unused: refused, and nothing else happens.
     Unknown,
 }
 
@@ -120,11 +116,12 @@ pub async fn use_refresh_token(db: &Db, token_hash: &str) -> sqlx::Result<Presen
     if let Some((api_key_id, family)) = fresh {
         return Ok(Presented::Fresh { api_key_id, family });
     }
-    let spent: Option<String> =
-        sqlx::query_scalar("select family from refresh_tokens where token_hash = $1")
-            .bind(token_hash)
-            .fetch_optional(db.pool())
-            .await?;
+    let spent: Option<String> = sqlx::query_scalar(
+        "select family from refresh_tokens where token_hash = $1 and used_at is not null",
+    )
+    .bind(token_hash)
+    .fetch_optional(db.pool())
+    .await?;
     Ok(spent.map_or(Presented::Unknown, |family| Presented::Spent { family }))
 }
 

@@ -3,7 +3,7 @@
 
 use zeroize::Zeroizing;
 
-use super::{FieldErrors, OpError, Ops, Principal, credentials::parse_expiry};
+use super::{FieldErrors, OpError, Ops, Principal, credentials::check_details};
 use crate::{
     crypto::{random_string, sha256_hex},
     db::{
@@ -13,7 +13,7 @@ use crate::{
         audit::Actor,
         users::User,
     },
-    domain::{audit::AuditAction, roles::Action, validate},
+    domain::{audit::AuditAction, roles::Action},
 };
 
 /// What every Keyport API key starts with, so that a leaked one is recognised (secret scanners,
@@ -56,15 +56,12 @@ async fn create(
     created_by: &str,
 ) -> Result<Created, OpError> {
     let mut errors = FieldErrors::default();
-    let name = errors.check(
-        "name",
-        validate::label(&input.name, "Name the key, e.g. ci-deploy."),
+    let (name, description, expires_at) = check_details(
+        &mut errors,
+        (&input.name, "Name the key, e.g. ci-deploy."),
+        &input.description,
+        &input.expires,
     );
-    let description = errors.check("description", validate::description(&input.description));
-    let expires_at = parse_expiry(&input.expires).unwrap_or_else(|message| {
-        errors.add("expires", message);
-        None
-    });
     if expires_at.is_some_and(|at| at <= db::now()) {
         errors.add("expires", "Choose a day in the future, or leave it empty.");
     }

@@ -6,6 +6,7 @@
 use std::{
     collections::HashMap,
     sync::{Arc, RwLock},
+    time::{Duration, Instant},
 };
 
 use jsonwebtoken::jwk::JwkSet;
@@ -25,6 +26,10 @@ use crate::{
     },
     domain::{audit::AuditAction, roles::Role},
 };
+
+/// How long a process trusts the public keys it read: a key retired or rotated away stops
+/// verifying (or a new one starts) within this time everywhere.
+const VERIFIERS_FOR: Duration = Duration::from_secs(60);
 
 /// How long an access token is valid, as IAM's: one hour.
 pub const ACCESS_TOKEN_SECONDS: i64 = 3600;
@@ -46,7 +51,7 @@ pub struct Claims {
 }
 
 /// The answer to a token exchange, shaped as IAM's.
-#[derive(Serialize, Debug)]
+#[derive(Serialize)]
 pub struct Tokens {
     pub access_token: String,
     pub refresh_token: String,
@@ -54,6 +59,12 @@ pub struct Tokens {
     pub expires_in: i64,
     pub expiration: i64,
     pub scope: &'static str,
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tokens(expires {}, [redacted])", self.expiration)
+    }
 }
 
 /// Why an exchange was refused: a code and a message in IAM's manner. Never says which of key
@@ -82,7 +93,9 @@ const BAD_REFRESH: Refused = Refused {
 #[derive(Default)]
 pub struct TokenKeys {
     signer: RwLock<Option<Arc<jwt::SigningKey>>>,
-    verifiers: RwLock<HashMap<String, String>>,
+    /// The public keys by kid, and when they were read: a retired key stops verifying within
+    /// [`VERIFIERS_FOR`] in every process, and unknown kids cost at most one query a second.
+    verifiers: RwLock<Option<(Instant, HashMap<String, String>)>>,
 }
 
 impl Ops {
@@ -111,6 +124,10 @@ impl Ops {
         };
         let key = Arc::new(key);
         *self.tokens.signer.write().expect("lock") = Some(Arc::clone(&key));
+        // The tokens this process signs verify here at once, whenever the keys were last read.
+        if let Some((_, keys)) = self.tokens.verifiers.write().expect("lock").as_mut() {
+            keys.insert(key.kid.clone(), key.public_key.clone());
+        }
         Ok(key)
     }
 
@@ -123,13 +140,20 @@ impl Ops {
 
     /// The public key `kid`, if it may still verify a token.
     async fn verifier(&self, kid: &str) -> Result<Option<String>, OpError> {
-        if let Some(public) = self.tokens.verifiers.read().expect("lock").get(kid) {
-            return Ok(Some(public.clone()));
+        if let Some((read, keys)) = self.tokens.verifiers.read().expect("lock").as_ref()
+            && read.elapsed() < VERIFIERS_FOR
+            && (keys.contains_key(kid) || read.elapsed() < Duration::from_secs(1))
+        {
+            return Ok(keys.get(kid).cloned());
         }
-        let keys = db::tokens::verifying_keys(&self.db, ACCESS_TOKEN_SECONDS).await?;
-        let mut verifiers = self.tokens.verifiers.write().expect("lock");
-        *verifiers = keys.into_iter().collect();
-        Ok(verifiers.get(kid).cloned())
+        let keys: HashMap<String, String> =
+            db::tokens::verifying_keys(&self.db, ACCESS_TOKEN_SECONDS)
+                .await?
+                .into_iter()
+                .collect();
+        let public = keys.get(kid).cloned();
+        *self.tokens.verifiers.write().expect("lock") = Some((Instant::now(), keys));
+        Ok(public)
     }
 }
 

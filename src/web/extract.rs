@@ -142,14 +142,15 @@ impl FromRequestParts<AppState> for ProjectMember {
 
 /// The signed-in `user` as the audit log names them: with their address and browser.
 pub fn actor(parts: &Parts, user: &User) -> Actor {
+    actor_as(parts, Some(user.id.clone()), user.email.clone())
+}
+
+/// Who acts, named `label`, from the request's address and user agent.
+pub fn actor_as(parts: &Parts, user_id: Option<String>, label: String) -> Actor {
     Actor {
-        user_id: Some(user.id.clone()),
-        label: user.email.clone(),
-        ip: parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip().to_string())
-            .unwrap_or_default(),
+        user_id,
+        label,
+        ip: client_ip(parts),
         user_agent: parts
             .headers
             .get(header::USER_AGENT)
@@ -157,4 +158,13 @@ pub fn actor(parts: &Parts, user: &User) -> Actor {
             .map(|ua| ua.chars().take(200).collect())
             .unwrap_or_default(),
     }
+}
+
+/// The client's address, for the audit log and the throttles.
+pub fn client_ip(parts: &Parts) -> String {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip().to_string())
+        .unwrap_or_default()
 }

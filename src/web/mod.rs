@@ -15,7 +15,7 @@ mod credentials;
 mod csrf;
 mod endpoints;
 mod error;
-mod extract;
+pub(crate) mod extract;
 mod forms;
 mod headers;
 mod health;

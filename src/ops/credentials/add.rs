@@ -3,7 +3,7 @@
 
 use zeroize::Zeroizing;
 
-use super::{OpError, Ops, Principal, check_details};
+use super::{NAME_HINT, OpError, Ops, Principal, check_details};
 use crate::{
     db::{
         self,
@@ -104,8 +104,12 @@ pub async fn add(ops: &Ops, who: &Principal, input: AddCredential) -> Result<Add
             "Only project admins and owners import existing keys.",
         );
     }
-    let (name, description, expires_at) =
-        check_details(&mut errors, &input.name, &input.description, &input.expires);
+    let (name, description, expires_at) = check_details(
+        &mut errors,
+        (&input.name, NAME_HINT),
+        &input.description,
+        &input.expires,
+    );
     let kind = match (CredentialKind::parse(&input.kind), service.kind) {
         (None, _) if input.kind.is_empty() => CredentialKind::Key,
         (Some(CredentialKind::Ec2), ServiceKind::OpenStack) => CredentialKind::Ec2,

@@ -1,6 +1,6 @@
 //! Edit a credential's name, description, expiry and whether it is enabled.
 
-use super::{OpError, Ops, Principal, check_details, managed};
+use super::{NAME_HINT, OpError, Ops, Principal, check_details, managed};
 use crate::{
     db::{self, credentials::Credential, services::Service},
     domain::{audit::AuditAction, roles::CredentialAction},
@@ -34,8 +34,12 @@ pub async fn edit(
 ) -> Result<(Credential, Service), OpError> {
     let (credential, service) = managed(ops, who, id, CredentialAction::Edit).await?;
     let mut errors = FieldErrors::default();
-    let (name, description, expires_at) =
-        check_details(&mut errors, &input.name, &input.description, &input.expires);
+    let (name, description, expires_at) = check_details(
+        &mut errors,
+        (&input.name, NAME_HINT),
+        &input.description,
+        &input.expires,
+    );
     errors.into_result()?;
     db::credentials::update_details(
         &ops.db,

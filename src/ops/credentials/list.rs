@@ -86,7 +86,17 @@ pub async fn list(
             Err(OpError::Backend(e)) => {
                 listing.backend_problem = format!("The backend's key status is not available: {e}")
             }
-            Err(e) => return Err(e),
+            // The keys are still listed; only their status at the backend is missing.
+            Err(e) => {
+                if let OpError::Internal(cause) = &e {
+                    tracing::error!(
+                        error = format!("{cause:#}"),
+                        "cannot ask the backend for key status"
+                    );
+                }
+                listing.backend_problem =
+                    format!("The backend's key status is not available: {}", e.message())
+            }
         }
     }
     let held = |owner: &Owner| credentials.iter().filter(|c| &c.owner == owner).count() as i64;

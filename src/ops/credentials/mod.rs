@@ -47,7 +47,6 @@ pub(crate) async fn managed(
     if !who.may(Action::Credential(action, whose)) {
         let hidden = whose == Whose::Others
             && matches!(credential.owner, Owner::User(_))
-            && !who.may(Action::Credential(action, Whose::Others))
             && who.may(Action::Credential(action, Whose::Own));
         return Err(if hidden {
             OpError::NotFound
@@ -61,17 +60,18 @@ pub(crate) async fn managed(
     Ok((credential, service))
 }
 
-/// A credential's name, description and expiry as typed, checked; problems go to `errors`.
-fn check_details(
+/// What a credential's name field asks for.
+const NAME_HINT: &str = "Name the credential, e.g. backup job.";
+
+/// A name (with the hint shown when it is missing or wrong), description and expiry as typed,
+/// checked; problems go to `errors`. For credentials and for API keys.
+pub(crate) fn check_details(
     errors: &mut FieldErrors,
-    name: &str,
+    (name, name_hint): (&str, &'static str),
     description: &str,
     expires: &str,
 ) -> (String, String, Option<i64>) {
-    let name = errors.check(
-        "name",
-        validate::label(name, "Name the credential, e.g. backup job."),
-    );
+    let name = errors.check("name", validate::label(name, name_hint));
     let description = errors.check("description", validate::description(description));
     let expires_at = parse_expiry(expires).unwrap_or_else(|message| {
         errors.add("expires", message);
@@ -81,7 +81,7 @@ fn check_details(
 }
 
 /// Parses an optional `YYYY-MM-DD` expiry date into Unix seconds at midnight UTC.
-pub(crate) fn parse_expiry(value: &str) -> Result<Option<i64>, &'static str> {
+fn parse_expiry(value: &str) -> Result<Option<i64>, &'static str> {
     let value = value.trim();
     if value.is_empty() {
         return Ok(None);
