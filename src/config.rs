@@ -72,6 +72,18 @@ pub struct Config {
         global = true
     )]
     pub token_exchanges_per_key: u32,
+
+    /// Seconds a portal process may stay silent before the others of the same database take it
+    /// for stopped and finish the operations it left unfinished. It announces itself every third
+    /// of this.
+    #[arg(
+        long,
+        env = "KEYPORT_PROCESS_TIMEOUT_SECONDS",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u32).range(1..=3600),
+        global = true
+    )]
+    pub process_timeout_seconds: u32,
 }
 
 /// The highest exchange quota accepted: far above what one portal can serve, and low enough that
@@ -90,6 +102,7 @@ impl Config {
             session_idle_minutes: 120,
             token_exchanges_per_second: 50,
             token_exchanges_per_key: 10,
+            process_timeout_seconds: 30,
         }
     }
 
@@ -152,6 +165,7 @@ impl fmt::Debug for Config {
                 &self.token_exchanges_per_second,
             )
             .field("token_exchanges_per_key", &self.token_exchanges_per_key)
+            .field("process_timeout_seconds", &self.process_timeout_seconds)
             .finish()
     }
 }

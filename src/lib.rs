@@ -89,6 +89,10 @@ impl App {
         axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown)
             .await?;
+        // Every request has finished: nothing of this process is under way any more.
+        if let Err(e) = db::instances::deregister(&self.db).await {
+            tracing::warn!(error = %e, "cannot tell other processes this one stopped");
+        }
         self.db.close().await;
         tracing::info!("stopped");
         Ok(())

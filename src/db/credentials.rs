@@ -48,6 +48,8 @@ pub struct Credential {
     pub backend_user: String,
     /// Who asked for the unfinished operation (an audit actor as JSON); empty when active.
     pub requested_by: String,
+    /// The process carrying out the unfinished operation, if one is under way.
+    pub claimed_by: String,
 }
 
 #[derive(FromRow)]
@@ -74,6 +76,7 @@ struct Row {
     pending_secret: Option<Vec<u8>>,
     backend_user: String,
     requested_by: String,
+    claimed_by: String,
 }
 
 impl TryFrom<Row> for Credential {
@@ -112,6 +115,7 @@ impl TryFrom<Row> for Credential {
             pending_secret: row.pending_secret,
             backend_user: row.backend_user,
             requested_by: row.requested_by,
+            claimed_by: row.claimed_by,
         })
     }
 }
@@ -125,7 +129,8 @@ fn decode(rows: Vec<Row>) -> sqlx::Result<Vec<Credential>> {
 const SELECT: &str = "select c.id, c.project_id, c.service_id, c.owner_user_id, c.owner_app_id,
         coalesce((select name from users where id = c.owner_user_id), (select name from apps where id = c.owner_app_id)) as owner_name,
         c.kind, c.name, c.description, c.access_key, c.secret, c.enabled, c.expires_at, c.created_at, c.created_by, c.rotated_at,
-        c.state, c.state_since, c.pending_access_key, c.pending_secret, c.backend_user, c.requested_by
+        c.state, c.state_since, c.pending_access_key, c.pending_secret, c.backend_user, c.requested_by,
+        c.claimed_by
     from credentials c";
 
 /// The credentials of a service, by owner and age; not those being created or deleted, whose
@@ -218,8 +223,8 @@ pub async fn create(
     sqlx::query(
         "insert into credentials (id, project_id, service_id, owner_user_id, owner_app_id, kind, name, description,
              access_key, secret, enabled, expires_at, created_at, created_by, state, state_since, backend_user,
-             requested_by)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $12, $13, $14, $12, $15, $16)",
+             requested_by, claimed_by)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $12, $13, $14, $12, $15, $16, $17)",
     )
     .bind(new.id)
     .bind(new.project_id)
@@ -237,6 +242,7 @@ pub async fn create(
     .bind(new.state.as_str())
     .bind(new.backend_user)
     .bind(new.requested_by)
+    .bind(if new.state.is_active() { "" } else { db.instance() })
     .execute(&mut *tx)
     .await?;
     if let Some(record) = record {
@@ -258,7 +264,7 @@ pub async fn activate(
     let mut tx = db.pool().begin().await?;
     let updated = sqlx::query(
         "update credentials set access_key = $1, secret = $2, state = 'active', state_since = $3,
-             requested_by = ''
+             requested_by = '', claimed_by = ''
          where id = $4 and state = 'creating'",
     )
     .bind(access_key)
@@ -305,7 +311,7 @@ pub async fn set_state(
     };
     let updated = sqlx::query(&format!(
         "update credentials set state = $1, state_since = $2, pending_access_key = $3, pending_secret = $4,
-             requested_by = $5
+             requested_by = $5, claimed_by = $7
          where id = $6 and {from}"
     ))
     .bind(state.as_str())
@@ -314,6 +320,7 @@ pub async fn set_state(
     .bind(pending_secret)
     .bind(if state.is_active() { "" } else { requested_by })
     .bind(id)
+    .bind(if state.is_active() { "" } else { db.instance() })
     .execute(db.pool())
     .await?;
     Ok(updated.rows_affected() == 1)
@@ -345,15 +352,38 @@ pub async fn rotated(
     commit_with(tx, updated.rows_affected() == 1, record).await
 }
 
-/// Credentials whose backend operation was interrupted: not `active` since before `cutoff`.
-pub async fn interrupted(db: &Db, cutoff: i64) -> sqlx::Result<Vec<Credential>> {
+/// Credentials whose backend operation was interrupted: not `active` since before `cutoff`, or
+/// left by a process silent since `silent_since`.
+pub async fn interrupted(db: &Db, cutoff: i64, silent_since: i64) -> sqlx::Result<Vec<Credential>> {
     let rows: Vec<Row> = sqlx::query_as(&format!(
-        "{SELECT} where c.state <> 'active' and coalesce(c.state_since, 0) <= $1 order by c.id"
+        "{SELECT} where c.state <> 'active'
+             and (coalesce(c.state_since, 0) <= $1
+                  or (c.claimed_by <> $3
+                      and c.claimed_by in (select id from instances where heartbeat_at <= $2)))
+         order by c.id"
     ))
     .bind(cutoff)
+    .bind(silent_since)
+    .bind(db.instance())
     .fetch_all(db.pool())
     .await?;
     decode(rows)
+}
+
+/// Takes over the unfinished operation of `credential` for this process, unless another process
+/// took it over first: of several processes that find it interrupted, one finishes it.
+pub async fn claim(db: &Db, credential: &Credential) -> sqlx::Result<bool> {
+    let updated = sqlx::query(
+        "update credentials set claimed_by = $1
+         where id = $2 and state = $3 and claimed_by = $4",
+    )
+    .bind(db.instance())
+    .bind(&credential.id)
+    .bind(credential.state.as_str())
+    .bind(&credential.claimed_by)
+    .execute(db.pool())
+    .await?;
+    Ok(updated.rows_affected() == 1)
 }
 
 /// Every credential of a service, whatever its state.

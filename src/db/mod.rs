@@ -6,6 +6,7 @@ pub mod apps;
 pub mod audit;
 pub mod backend_users;
 pub mod credentials;
+pub mod instances;
 pub mod keys;
 pub mod projects;
 pub mod services;
@@ -38,6 +39,8 @@ pub enum Backend {
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    /// This process among those that serve the database: the operations it starts name it.
+    instance: std::sync::Arc<str>,
 }
 
 impl Db {
@@ -69,7 +72,11 @@ impl Db {
             .connect(&url)
             .await
             .with_context(|| format!("cannot open the database at {}", redact_url(&url)))?;
-        Ok(Db { pool, backend })
+        Ok(Db {
+            pool,
+            backend,
+            instance: new_id().into(),
+        })
     }
 
     pub async fn migrate(&self) -> anyhow::Result<()> {
@@ -81,6 +88,11 @@ impl Db {
             .run(&self.pool)
             .await
             .context("cannot apply database migrations")
+    }
+
+    /// The id of this process in `instances`.
+    pub fn instance(&self) -> &str {
+        &self.instance
     }
 
     pub fn pool(&self) -> &AnyPool {

@@ -49,6 +49,8 @@ pub struct Ops {
     /// Where Keyport is reached: the issuer of its access tokens.
     public_url: String,
     tokens: Arc<tokens::TokenKeys>,
+    /// How long another process may stay silent before its unfinished operations are finished here.
+    process_timeout: std::time::Duration,
     /// A driver that replaces every service's own, for tests of the state machine.
     #[cfg(test)]
     fake_driver: Option<Arc<dyn Driver>>,
@@ -62,9 +64,16 @@ impl Ops {
             http: providers::client(),
             public_url,
             tokens: Arc::default(),
+            process_timeout: std::time::Duration::from_secs(30),
             #[cfg(test)]
             fake_driver: None,
         }
+    }
+
+    /// Sets how long another process may stay silent before it is taken for stopped.
+    pub fn with_process_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.process_timeout = timeout.max(std::time::Duration::from_secs(1));
+        self
     }
 
     #[cfg(test)]

@@ -20,7 +20,14 @@ async fn ctx(parts: &mut Parts, state: &AppState) -> Result<(Session, Ctx), Page
         .await
         .map_err(|_| PageError::Internal(anyhow::anyhow!("session layer missing")))?;
     let user = session::current_user(state, &session).await?;
-    let csrf_token = session::csrf_token(&session).await?;
+    let csrf_token = match session::stored_csrf_token(&session).await? {
+        Some(token) => token,
+        None => parts
+            .extensions
+            .get::<super::csrf::VisitorToken>()
+            .map(|t| t.0.clone())
+            .unwrap_or_default(),
+    };
     // A notice is shown on the next page the user looks at, not consumed by a form post.
     let notice = if parts.method == Method::GET {
         session::take_notice(&session).await?

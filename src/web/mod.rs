@@ -16,6 +16,7 @@ mod csrf;
 mod endpoints;
 mod error;
 pub(crate) mod extract;
+mod form_token;
 mod forms;
 mod headers;
 mod health;
@@ -62,12 +63,16 @@ pub struct AppState {
     pub ops: Ops,
     /// Set once the first admin exists; it is never unset, so it can be cached.
     setup_done: Arc<AtomicBool>,
+    /// CSRF tokens for the forms of visitors without a session.
+    form_tokens: form_token::FormTokens,
 }
 
 impl AppState {
     pub fn new(db: Db, config: Config, master_key: MasterKey) -> Self {
         Self {
-            ops: Ops::new(db.clone(), Arc::new(master_key), config.public_url()),
+            form_tokens: form_token::FormTokens::new(&master_key),
+            ops: Ops::new(db.clone(), Arc::new(master_key), config.public_url())
+                .with_process_timeout(Duration::from_secs(config.process_timeout_seconds.into())),
             db,
             config: Arc::new(config),
             setup_done: Arc::new(AtomicBool::new(false)),
@@ -89,12 +94,13 @@ impl AppState {
 }
 
 pub fn router(state: AppState) -> Router {
+    // A session is written only when it changes: at sign-in, for a notice, and when a signed-in
+    // session is touched to push back its expiry (at most once a minute; see `session.rs`).
     let sessions = SessionManagerLayer::new(DbSessionStore::new(state.db.clone()))
         .with_name("keyport_session")
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_secure(state.config.secure_cookies())
-        .with_always_save(true)
         .with_expiry(Expiry::OnInactivity(time::Duration::minutes(
             state.config.session_idle_minutes.into(),
         )));
@@ -122,7 +128,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api_docs::router())
         .merge(audit::router())
         .fallback(not_found)
-        .layer(middleware::from_fn(csrf::guard))
+        .layer(middleware::from_fn_with_state(state.clone(), csrf::guard))
         .layer(middleware::from_fn_with_state(state.clone(), setup_gate))
         .layer(sessions);
 
@@ -163,13 +169,22 @@ fn request_span(request: &Request) -> tracing::Span {
     tracing::info_span!("request", id = &id[..12], method = %request.method(), route)
 }
 
-/// Deletes expired sessions now and then.
+/// Deletes expired sessions now and then: one process of those serving the database does it.
 pub fn spawn_session_cleanup(db: Db) {
+    const EVERY: Duration = Duration::from_secs(600);
     tokio::spawn(async move {
-        let store = DbSessionStore::new(db);
-        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        let store = DbSessionStore::new(db.clone());
+        let mut tick = tokio::time::interval(EVERY);
         loop {
             tick.tick().await;
+            match crate::db::instances::take_lease(&db, "session-cleanup", EVERY).await {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not take the session cleanup lease");
+                    continue;
+                }
+            }
             if let Err(e) = tower_sessions::ExpiredDeletion::delete_expired(&store).await {
                 tracing::warn!(error = %e, "could not delete expired sessions");
             }

@@ -12,17 +12,15 @@ use crate::{
 const EPOCH_KEY: &str = "session_epoch";
 const CSRF_KEY: &str = "csrf_token";
 const NOTICE_KEY: &str = "notice";
+/// When the session was last written, in Unix seconds.
+const TOUCHED_KEY: &str = "touched_at";
 
-/// The session's CSRF token, created on first use.
-pub async fn csrf_token(session: &Session) -> Result<String, PageError> {
-    if let Some(token) = session.get::<String>(CSRF_KEY).await? {
-        return Ok(token);
-    }
-    let token = random_token();
-    session.insert(CSRF_KEY, &token).await?;
-    Ok(token)
-}
+/// A signed-in session is written (and its expiry pushed back) at most this often: a page view
+/// in between reads the session and writes nothing.
+const TOUCH_EVERY_SECONDS: i64 = 60;
 
+/// The session's CSRF token: there is one from sign-in on; visitors use a signed token instead
+/// (`csrf::VisitorToken`).
 pub async fn stored_csrf_token(session: &Session) -> Result<Option<String>, PageError> {
     Ok(session.get::<String>(CSRF_KEY).await?)
 }
@@ -33,6 +31,7 @@ pub async fn sign_in(session: &Session, user: &User) -> Result<(), PageError> {
     session.insert(USER_ID_KEY, &user.id).await?;
     session.insert(EPOCH_KEY, user.session_epoch).await?;
     session.insert(CSRF_KEY, random_token()).await?;
+    session.insert(TOUCHED_KEY, db::now()).await?;
     Ok(())
 }
 
@@ -56,7 +55,14 @@ pub async fn current_user(state: &AppState, session: &Session) -> Result<Option<
     };
     let epoch = session.get::<i64>(EPOCH_KEY).await?;
     match db::users::find(&state.db, &user_id).await? {
-        Some(user) if !user.disabled && Some(user.session_epoch) == epoch => Ok(Some(user)),
+        Some(user) if !user.disabled && Some(user.session_epoch) == epoch => {
+            let now = db::now();
+            let touched = session.get::<i64>(TOUCHED_KEY).await?.unwrap_or(0);
+            if now - touched >= TOUCH_EVERY_SECONDS {
+                session.insert(TOUCHED_KEY, now).await?;
+            }
+            Ok(Some(user))
+        }
         _ => {
             session.flush().await?;
             Ok(None)
@@ -69,6 +75,11 @@ pub async fn set_notice(session: &Session, notice: impl Into<String>) -> Result<
     Ok(())
 }
 
+/// The notice left for this page, removed from the session; a session without one is not
+/// written.
 pub async fn take_notice(session: &Session) -> Result<Option<String>, PageError> {
+    if session.get::<String>(NOTICE_KEY).await?.is_none() {
+        return Ok(None);
+    }
     Ok(session.remove::<String>(NOTICE_KEY).await?)
 }

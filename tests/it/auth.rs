@@ -19,19 +19,22 @@ async fn sign_in_cycles_the_session_id_and_sets_safe_cookies() {
         .to_str()
         .unwrap()
         .to_string();
+    assert!(
+        cookie.starts_with("keyport_form="),
+        "the form's cookie, no session: {cookie}"
+    );
     assert!(cookie.contains("HttpOnly"), "{cookie}");
-    assert!(cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(cookie.contains("SameSite=Strict"), "{cookie}");
     assert!(
         !cookie.contains("Secure"),
         "plain http: no Secure flag: {cookie}"
     );
-    assert!(
-        cookie.contains("Max-Age=7200"),
-        "idle timeout of 120 minutes: {cookie}"
+    // A session id planted before sign-in (session fixation) is not the one signed in.
+    let before = "planted-session-id-0000000000000";
+    visitor.jar.add_cookie_str(
+        &format!("keyport_session={before}"),
+        &app.url.parse().unwrap(),
     );
-    let before = visitor
-        .session_cookie()
-        .expect("a session before sign-in (for the CSRF token)");
 
     let response = visitor
         .submit(
@@ -42,6 +45,21 @@ async fn sign_in_cycles_the_session_id_and_sets_safe_cookies() {
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&response), "/projects");
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(cookie.starts_with("keyport_session="), "{cookie}");
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(!cookie.contains("Secure"), "plain http: {cookie}");
+    assert!(
+        cookie.contains("Max-Age=7200"),
+        "idle timeout of 120 minutes: {cookie}"
+    );
     let after = visitor.session_cookie().unwrap();
     assert_ne!(before, after, "the session id changes at sign-in");
     let stored: Vec<String> = sqlx::query_scalar("select id from sessions")

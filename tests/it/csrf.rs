@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use crate::helpers::{ADMIN_EMAIL, PASSWORD, TestApp, location, page_text, text};
 
 /// The answer to a form whose CSRF token is missing or wrong: 403 and the "Form expired" page.
-async fn assert_form_expired(response: reqwest::Response, what: &str) {
+pub async fn assert_form_expired(response: reqwest::Response, what: &str) {
     assert_eq!(response.status(), StatusCode::FORBIDDEN, "{what}");
     let html = response.text().await.unwrap();
     assert_eq!(

@@ -59,6 +59,8 @@ impl Server {
         let mut command = keyport(db);
         command
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            // Another process finishes what a killed one left after this many seconds.
+            .env("KEYPORT_PROCESS_TIMEOUT_SECONDS", "3")
             .envs(env.iter().copied())
             .stderr(std::fs::File::create(&log).unwrap());
         let server = Server {
@@ -92,20 +94,28 @@ impl Server {
 
     /// Waits until the log holds `text`, for at most 30 seconds.
     pub async fn wait_for_log(&self, text: &str) {
-        let started = Instant::now();
-        while !self.log_text().contains(text) {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "{text:?} in the log"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_for_any_log(std::slice::from_ref(self), text).await;
     }
 
     /// SIGKILL: no shutdown code runs.
     pub fn kill(mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
+    }
+}
+
+/// Waits until the log of one of `servers` holds `text`, for at most 30 seconds; returns which.
+pub async fn wait_for_any_log(servers: &[Server], text: &str) -> usize {
+    let started = Instant::now();
+    loop {
+        if let Some(found) = servers.iter().position(|s| s.log_text().contains(text)) {
+            return found;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{text:?} in the log"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -228,8 +228,13 @@ async fn finish_interrupted(
     actor: &Actor,
 ) -> Result<Vec<(String, String)>, OpError> {
     let mut outcomes = Vec::new();
-    for credential in db::credentials::interrupted(&ops.db, cutoff).await? {
+    let silent_since = db::now() - ops.process_timeout.as_secs() as i64;
+    for credential in db::credentials::interrupted(&ops.db, cutoff, silent_since).await? {
         if service_id.is_some_and(|id| id != credential.service_id) {
+            continue;
+        }
+        // Another process may have found it too: the one that takes it over finishes it.
+        if !db::credentials::claim(&ops.db, &credential).await? {
             continue;
         }
         let outcome = match finish(ops, &credential, actor).await {
@@ -250,25 +255,41 @@ async fn finish_interrupted(
     Ok(outcomes)
 }
 
-/// Reconciles everything before the portal serves (no operation of this process is under way
-/// yet), then, in the background, every minute the operations older than [`INTERRUPTED_AFTER`].
+/// Announces this process, reconciles what stopped processes left before the portal serves,
+/// then in the background: keeps this process announced, and finishes what other processes left
+/// when they fall silent, and operations older than [`INTERRUPTED_AFTER`].
 pub async fn reconcile_and_spawn(ops: Ops) {
+    if let Err(e) = db::instances::register(&ops.db).await {
+        tracing::warn!(error = %e, "cannot announce this process");
+    }
     let actor = reconciler();
-    let everything = finish_interrupted(&ops, i64::MAX, None, &actor);
-    match tokio::time::timeout(START_RECONCILE_LIMIT, everything).await {
+    match tokio::time::timeout(START_RECONCILE_LIMIT, round(&ops, &actor)).await {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => tracing::warn!(error = %e, "reconcile at start failed"),
         Err(_) => tracing::warn!("reconcile at start takes long; going on in the background"),
     }
     tokio::spawn(async move {
+        let mut tick = tokio::time::interval(ops.process_timeout / 3);
         loop {
-            tokio::time::sleep(INTERRUPTED_AFTER / 5).await;
-            let cutoff = db::now() - INTERRUPTED_AFTER.as_secs() as i64;
-            if let Err(e) = finish_interrupted(&ops, cutoff, None, &actor).await {
+            tick.tick().await;
+            if let Err(e) = db::instances::heartbeat(&ops.db).await {
+                tracing::warn!(error = %e, "cannot tell other processes this one is running");
+            }
+            if let Err(e) = round(&ops, &actor).await {
                 tracing::warn!(error = %e, "reconcile failed");
             }
         }
     });
+}
+
+/// One round of reconcile, by the process that holds the lease.
+async fn round(ops: &Ops, actor: &Actor) -> Result<(), OpError> {
+    if !db::instances::take_lease(&ops.db, "reconcile", ops.process_timeout).await? {
+        return Ok(());
+    }
+    let cutoff = db::now() - INTERRUPTED_AFTER.as_secs() as i64;
+    finish_interrupted(ops, cutoff, None, actor).await?;
+    Ok(())
 }
 
 /// The Reconcile page's "Finish or undo them now", for one service: only operations older than

@@ -1,0 +1,145 @@
+//! Several portal processes on one database, as a team that scales out runs them: what one
+//! process leaves unfinished when it is killed is finished by exactly one other, and a session
+//! ended on one process is refused by the others at once.
+
+use reqwest::StatusCode;
+
+use crate::{
+    backends::Moto,
+    driven::{arrange_iam, iam_access_keys, post_in_background},
+    helpers::{TestDb, Visitor},
+    process::{Server, wait_for_any_log},
+};
+
+#[tokio::test]
+async fn a_regeneration_killed_on_one_process_is_finished_by_exactly_one_other() {
+    let (moto, admin_key) = Moto::start().await;
+    let db = TestDb::new().await;
+    // The first process stops after the new key is recorded, before IAM deletes the old one.
+    let first = Server::start(&db, &[("KEYPORT_FAILPOINT", "after-record")]).await;
+    let (admin, page) = arrange_iam(&first, &moto, &admin_key).await;
+    let service = page.rsplit('=').next().unwrap().to_string();
+    let fields = [
+        ("service_id", service.as_str()),
+        ("name", "shared"),
+        ("mode", "generate"),
+    ];
+    let response = admin
+        .submit(&page, "/projects/team/credentials", &fields)
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "the add is done");
+    let others = [Server::start(&db, &[]).await, Server::start(&db, &[]).await];
+    let keyport = keyport::db::Db::connect(&db.url).await.unwrap();
+    let (id, old_key): (String, String) =
+        sqlx::query_as("select id, access_key from credentials where name = 'shared'")
+            .fetch_one(keyport.pool())
+            .await
+            .unwrap();
+    let user: String = sqlx::query_scalar("select backend_name from backend_users")
+        .fetch_one(keyport.pool())
+        .await
+        .unwrap();
+
+    let regenerate = format!("/projects/team/credentials/{id}/regenerate");
+    let pending = post_in_background(&admin, &page, &regenerate, &[("confirm", "yes")]).await;
+    first.wait_for_log("failpoint reached").await;
+    first.kill();
+    assert!(
+        pending.await.unwrap().is_err(),
+        "the request died with its process"
+    );
+    let (state, new_key): (String, String) =
+        sqlx::query_as("select state, access_key from credentials where id = $1")
+            .bind(&id)
+            .fetch_one(keyport.pool())
+            .await
+            .unwrap();
+    assert_eq!(state, "retiring", "the old key is not revoked yet");
+
+    // Once the killed process has been silent long enough, one of the others finishes it.
+    let finisher = wait_for_any_log(&others, "reconciled an interrupted operation").await;
+    let at_backend = iam_access_keys(&moto, &admin_key, &user);
+    assert!(
+        !at_backend.contains(&old_key),
+        "IAM no longer holds the old key"
+    );
+    assert!(at_backend.contains(&new_key), "IAM holds the new key");
+    let state: String = sqlx::query_scalar("select state from credentials where id = $1")
+        .bind(&id)
+        .fetch_one(keyport.pool())
+        .await
+        .unwrap();
+    assert_eq!(state, "active");
+    // Both survivors run further rounds (each heartbeat begins a round, so a heartbeat two
+    // seconds on means a whole round has run since); the operation was finished once.
+    let since = keyport::db::now() + 2;
+    let started = std::time::Instant::now();
+    loop {
+        let fresh: i64 =
+            sqlx::query_scalar("select count(*) from instances where heartbeat_at >= $1")
+                .bind(since)
+                .fetch_one(keyport.pool())
+                .await
+                .unwrap();
+        if fresh >= 2 {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "both survivors go on"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let finished: Vec<(String, String)> = sqlx::query_as(
+        "select actor, detail from audit_events where action = 'credential.reconcile' order by id",
+    )
+    .fetch_all(keyport.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        finished,
+        vec![(
+            "keyport (reconcile)".to_string(),
+            format!("finished: {old_key} revoked")
+        )],
+        "finished exactly once"
+    );
+    assert!(
+        !others[1 - finisher]
+            .log_text()
+            .contains("reconciled an interrupted operation"),
+        "the other process left it alone"
+    );
+    keyport.close().await;
+}
+
+#[tokio::test]
+async fn a_session_ended_on_one_process_is_refused_by_the_other_at_once() {
+    let db = TestDb::new().await;
+    let one = Server::start(&db, &[]).await;
+    let other = Server::start(&db, &[]).await;
+    let on_one = one.visitor();
+    crate::helpers::complete_setup(&on_one).await;
+    let cookie = on_one.session_cookie().expect("a signed-in session");
+    let on_other = Visitor::new(&other.base);
+    on_other.jar.add_cookie_str(
+        &format!("keyport_session={cookie}"),
+        &other.base.parse().unwrap(),
+    );
+    let (status, _) = on_other.get_text("/projects").await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the session is good on both processes"
+    );
+
+    let response = on_one.submit("/projects", "/logout", &[]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "signed out");
+    let response = on_other.get("/projects").await;
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "the other process sends the ended session to sign in"
+    );
+    assert_eq!(crate::helpers::location(&response), "/login");
+}
