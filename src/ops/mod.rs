@@ -12,6 +12,7 @@ pub mod audit;
 pub mod backends;
 pub mod credentials;
 mod error;
+pub mod key_status;
 pub mod lifecycle;
 pub mod members;
 pub mod projects;
@@ -49,6 +50,8 @@ pub struct Ops {
     /// Where Keyport is reached: the issuer of its access tokens.
     public_url: String,
     tokens: Arc<tokens::TokenKeys>,
+    /// The backends' view of each service's keys, for a short while.
+    key_statuses: Arc<key_status::KeyStatuses>,
     /// How long another process may stay silent before its unfinished operations are finished here.
     process_timeout: std::time::Duration,
     /// A driver that replaces every service's own, for tests of the state machine.
@@ -64,6 +67,7 @@ impl Ops {
             http: providers::client(),
             public_url,
             tokens: Arc::default(),
+            key_statuses: Arc::default(),
             process_timeout: std::time::Duration::from_secs(30),
             #[cfg(test)]
             fake_driver: None,

@@ -37,6 +37,15 @@ impl Process {
     }
 }
 
+impl Process {
+    /// Sends `signal` to the process and its children.
+    pub fn signal(&self, signal: &str) {
+        let group = format!("-{}", self.0.id());
+        let status = Command::new("kill").args([signal, "--", &group]).status();
+        assert!(status.is_ok_and(|s| s.success()), "kill {signal}");
+    }
+}
+
 impl Drop for Process {
     fn drop(&mut self) {
         let group = format!("-{}", self.0.id());
@@ -62,6 +71,15 @@ pub struct Moto {
 const UNCHECKED_REQUESTS: &str = "3";
 
 impl Moto {
+    /// Stops moto from answering (SIGSTOP), as a backend that hangs.
+    pub fn pause(&self) {
+        self._process.signal("-STOP");
+    }
+
+    pub fn resume(&self) {
+        self._process.signal("-CONT");
+    }
+
     pub async fn start() -> (Moto, S3Key) {
         let server = test_venv().join("bin/moto_server");
         assert!(

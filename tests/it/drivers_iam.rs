@@ -637,3 +637,57 @@ async fn a_regeneration_killed_before_the_old_key_is_revoked_keeps_who_asked_in_
     drop(server);
     keyport.close().await;
 }
+
+#[tokio::test]
+async fn a_hanging_iam_does_not_hold_the_page_which_shows_the_last_known_key_status() {
+    let (moto, admin_key) = Moto::start().await;
+    let portal = iam_portal(&moto, &admin_key).await;
+    let (status, page) = portal.add("backup", "key").await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{page}");
+    let listing = portal.admin.get_text(&portal.page).await.1;
+    assert!(listing.contains("backend: Active"), "status from IAM");
+    assert!(
+        !listing.contains("as of"),
+        "a current status has no age note"
+    );
+    // Regenerate, without looking at the page after it: the status known is from before.
+    let (id, _) = portal.credential("backup").await.unwrap();
+    let path = format!("/projects/team/credentials/{id}/regenerate");
+    let response = portal
+        .admin
+        .submit(&path, &path, &[("confirm", "yes")])
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+
+    // IAM hangs: the page answers after a short wait, with what IAM said before and its age.
+    moto.pause();
+    let started = std::time::Instant::now();
+    let (status, listing) = portal.admin.get_text(&portal.page).await;
+    let waited = started.elapsed();
+    moto.resume();
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page_text(&listing).contains("The key status shown is the backend's as of"),
+        "{}",
+        page_text(&listing)
+    );
+    assert!(
+        waited < Duration::from_millis(2500),
+        "the page did not wait for IAM's own timeout: {waited:?}"
+    );
+
+    // Once IAM answers again, the status is current: the new key is active at IAM.
+    let started = std::time::Instant::now();
+    loop {
+        let listing = portal.admin.get_text(&portal.page).await.1;
+        if listing.contains("backend: Active") && !listing.contains("as of") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the status comes back: {}",
+            page_text(&listing)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -239,6 +239,8 @@ async fn add_at_backend(ops: &Ops, new: NewKey<'_>) -> Result<String, OpError> {
     let service = new.service;
     let settings = ops.settings(service).await?;
     let driver = ops.driver(&settings, service);
+    // The backend's view of the keys changes: the next page asks again.
+    let _stale = ops.key_statuses.forget_later(&service.id);
     let held = db::credentials::count_for_owner(&ops.db, &service.id, new.owner).await?;
     if held >= service.max_keys_per_owner {
         return Err(OpError::LimitReached(service.max_keys_per_owner));

@@ -37,6 +37,8 @@ async fn revoke_then_forget(
 ) -> Result<(), OpError> {
     let settings = ops.settings(service).await?;
     let driver = ops.driver(&settings, service);
+    // The backend's view of the keys changes: the next page asks again.
+    let _stale = ops.key_statuses.forget_later(&service.id);
     let user = credential_user(ops, credential).await?;
     let marked = db::credentials::set_state(
         &ops.db,

@@ -13,8 +13,18 @@ use crate::{
         roles::{Action, CredentialAction, Whose},
         services::DriverKind,
     },
-    ops::reconcile,
+    ops::key_status::key_status,
 };
+
+/// Unix seconds as a UTC time of day and date, for notes on a page.
+fn utc(at: i64) -> String {
+    let format =
+        time::macros::format_description!("[hour]:[minute]:[second] UTC on [year]-[month]-[day]");
+    time::OffsetDateTime::from_unix_timestamp(at)
+        .ok()
+        .and_then(|t| t.format(format).ok())
+        .unwrap_or_default()
+}
 
 /// A credential as a principal sees it.
 pub struct Listed {
@@ -79,23 +89,29 @@ pub async fn list(
     listing.endpoints = db::services::endpoints(&ops.db, &service.id).await?;
     let credentials = db::credentials::list_for_service(&ops.db, &service.id).await?;
     // The backend's status is asked for only when there are keys to show it on.
-    let mut backend_keys = Vec::new();
+    let mut backend_keys = std::sync::Arc::default();
     if service.driver == DriverKind::AwsIam && !credentials.is_empty() {
-        match reconcile::backend_keys(ops, &service).await {
-            Ok(keys) => backend_keys = keys,
-            Err(OpError::Backend(e)) => {
-                listing.backend_problem = format!("The backend's key status is not available: {e}")
-            }
-            // The keys are still listed; only their status at the backend is missing.
-            Err(e) => {
-                if let OpError::Internal(cause) = &e {
-                    tracing::error!(
-                        error = format!("{cause:#}"),
-                        "cannot ask the backend for key status"
-                    );
+        match key_status(ops, &service).await {
+            Some((status, current)) => {
+                let mut notes = Vec::new();
+                if let Some(problem) = &status.problem {
+                    notes.push(format!(
+                        "The backend's key status is not available: {problem}"
+                    ));
                 }
-                listing.backend_problem =
-                    format!("The backend's key status is not available: {}", e.message())
+                if let Some((at, keys)) = status.keys {
+                    if !current {
+                        notes.push(format!(
+                            "The key status shown is the backend's as of {}.",
+                            utc(at)
+                        ));
+                    }
+                    backend_keys = keys;
+                }
+                listing.backend_problem = notes.join(" ");
+            }
+            None => {
+                listing.backend_problem = "The backend's key status is being fetched; reload the page in a moment to see it.".into();
             }
         }
     }
@@ -108,11 +124,8 @@ pub async fn list(
             held: held(&credential.owner),
             backend_status: backend_keys
                 .iter()
-                .find(|k| k.access_key == credential.access_key)
-                .map(|k| match k.last_used.as_str() {
-                    "" => k.status.clone(),
-                    used => format!("{}, last used {used}", k.status),
-                })
+                .find(|(access_key, _)| *access_key == credential.access_key)
+                .map(|(_, status)| status.clone())
                 .unwrap_or_default(),
             credential: credential.clone(),
         };

@@ -51,6 +51,8 @@ async fn rotate(
 ) -> Result<(String, Option<String>), OpError> {
     let settings = ops.settings(service).await?;
     let driver = ops.driver(&settings, service);
+    // The backend's view of the keys changes: the next page asks again.
+    let _stale = ops.key_statuses.forget_later(&service.id);
     let user = credential_user(ops, credential).await?;
     let chosen = driver.choose(credential.kind, &user, Some(&credential.access_key));
     let (project, row) = (ProjectId(&service.project_id), RowId(&credential.id));
