@@ -1,32 +1,49 @@
-//! Load benchmark of the View Credentials page.
+//! Load benchmark of the View Credentials page, measured from outside with wrk.
 //!
-//! Seeds a database (1,000 projects, 5,000 services, 100,000 credentials by default), starts the
-//! release binary on it, signs in 64 clients (each from its own loopback address, so that the
-//! sign-in throttle is not in the way) and has them load the credentials page of a project with
-//! 50 credentials for a fixed time. Prints requests per second, p50 and p99 latency and the
-//! server's resident memory. It runs twice, on a small and on the full database, to show that
-//! the page time does not grow with the number of credentials in the database.
+//! Seeds a database twice (a small one, and 1,000 projects with 5,000 services and 100,000
+//! credentials), starts the release binary on it, and measures with wrk (Debian's `wrk`):
+//! - `/healthz` at 64 connections: the ceiling of the HTTP stack on this machine, in the same run;
+//! - View Credentials of a service with 50 keys at 64 connections (rate, share of the ceiling,
+//!   p99) and at 8 connections (p99);
+//! - the page's weight, the queries each page makes (the server's own query log, read in a
+//!   second run), and the server's resident memory idle, after the load and after 64 sign-ins.
+//! Then the equivalent calls of the test Keystone (`GET /v3/credentials` of a user with 50 EC2
+//! credentials, `GET /v3/users/{id}/application_credentials` of a user with 50 application
+//! credentials) at 64 connections, and Keyport ÷ Keystone. Any non-200 answer fails the run.
 //!
 //!   cargo bench --bench credentials_page                       # SQLite
 //!   KEYPORT_BENCH_POSTGRES_URL=postgres://... cargo bench ...  # PostgreSQL (a role that may create databases)
-//!   KEYPORT_BENCH_SECONDS=20 KEYPORT_BENCH_CLIENTS=64          # the defaults
+//!   KEYPORT_BENCH_SECONDS=10                                   # per wrk run (the default)
+//!   KEYPORT_TEST_OPENSTACK=DIR/stack.env                       # a running test stack; else one is started
+//!   KEYPORT_BENCH_KEYSTONE=0                                   # skip Keystone
+//!
+//! `scripts/bench.sh` runs it on SQLite and on a throwaway PostgreSQL.
+
+#[allow(dead_code)]
+#[path = "../tests/it/backends.rs"]
+mod backends;
 
 use std::{
     net::{IpAddr, Ipv4Addr},
-    process::{Child, Command, Stdio},
+    path::Path,
     sync::Arc,
+    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
+use anyhow::{Context, bail, ensure};
 use keyport::{
     config::Config,
     crypto::{password, random_bytes},
     db::{self, Db},
 };
+use reqwest::cookie::{CookieStore, Jar};
+use serde_json::json;
 use sqlx::Connection;
 use zeroize::Zeroizing;
 
 const PASSWORD: &str = "benchmark password 1";
+const EMAIL: &str = "bench@example.org";
 
 struct Size {
     label: &'static str,
@@ -51,11 +68,97 @@ fn env_number(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// What one wrk run measured.
+struct Load {
+    rate: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+/// Counts answers other than 200 in every wrk thread and prints their sum.
+const WRK_SCRIPT: &str = r#"
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) bad = 0 end
+function response(status, headers, body) if status ~= 200 then bad = bad + 1 end end
+function done(summary, latency, requests)
+  local total = 0
+  for _, t in ipairs(threads) do total = total + t:get("bad") end
+  io.write(string.format("bad answers: %d\n", total))
+end
+"#;
+
+/// wrk on `url` with `connections` for `seconds`; fails on any answer other than 200.
+fn wrk(url: &str, connections: usize, seconds: u64, headers: &[String]) -> anyhow::Result<Load> {
+    let script = std::env::temp_dir().join(format!("keyport-bench-{}.lua", std::process::id()));
+    std::fs::write(&script, WRK_SCRIPT)?;
+    let mut command = Command::new("wrk");
+    command.args(["-t", "2", "-c", &connections.to_string()]);
+    command.args(["-d", &format!("{seconds}s"), "--timeout", "30s", "--latency", "-s"]);
+    command.arg(&script);
+    for header in headers {
+        command.args(["-H", header]);
+    }
+    let output = command
+        .arg(url)
+        .output()
+        .context("wrk runs (apt-get install wrk)")?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    ensure!(output.status.success(), "wrk failed: {text}");
+    let bad: u64 = field(&text, "bad answers:")?.parse()?;
+    ensure!(bad == 0, "{bad} answers were not 200 OK for {url}: {text}");
+    ensure!(!text.contains("Socket errors"), "socket errors for {url}: {text}");
+    Ok(Load {
+        rate: field(&text, "Requests/sec:")?.parse()?,
+        p50_ms: duration_ms(&field(&text, "50%")?)?,
+        p99_ms: duration_ms(&field(&text, "99%")?)?,
+    })
+}
+
+/// The first word after `label` at the start of a line of wrk's report.
+fn field(text: &str, label: &str) -> anyhow::Result<String> {
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix(label))
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(str::to_string)
+        .with_context(|| format!("{label:?} in wrk's report: {text}"))
+}
+
+/// `512.00us`, `1.23ms` or `2.00s` in milliseconds.
+fn duration_ms(value: &str) -> anyhow::Result<f64> {
+    let (number, scale) = if let Some(n) = value.strip_suffix("us") {
+        (n, 0.001)
+    } else if let Some(n) = value.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = value.strip_suffix('s') {
+        (n, 1000.0)
+    } else {
+        bail!("a duration: {value}")
+    };
+    Ok(number.parse::<f64>()? * scale)
+}
+
+/// What the benchmark found for one database size.
+struct Row {
+    credentials: usize,
+    healthz: Load,
+    page: Load,
+    page_8: Load,
+    page_bytes: usize,
+    queries: Vec<(&'static str, f64)>,
+    rss_idle: f64,
+    rss_loaded: f64,
+    rss_sign_ins: f64,
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     // `cargo bench` passes `--bench`; nothing else is read from the command line.
-    let seconds = env_number("KEYPORT_BENCH_SECONDS", 20);
-    let clients = env_number("KEYPORT_BENCH_CLIENTS", 64) as usize;
+    let seconds = env_number("KEYPORT_BENCH_SECONDS", 10);
     let sizes = [
         Size {
             label: "small",
@@ -75,12 +178,8 @@ async fn main() -> anyhow::Result<()> {
     } else {
         "SQLite"
     };
-    println!("View Credentials page, {backend}, {clients} concurrent clients, {seconds} s per run");
-    println!(
-        "{:<6} {:>9} {:>9} {:>13} {:>10} {:>10} {:>10} {:>9}",
-        "db", "projects", "services", "credentials", "req/s", "p50 ms", "p99 ms", "RSS MiB"
-    );
-    let mut failed = 0;
+    println!("View Credentials (50 keys), {backend}, wrk {seconds} s per run, release build");
+    let mut rows = Vec::new();
     for size in &sizes {
         let dir = tempfile::tempdir()?;
         let url = match std::env::var("KEYPORT_BENCH_POSTGRES_URL") {
@@ -88,48 +187,145 @@ async fn main() -> anyhow::Result<()> {
             Err(_) => format!("sqlite://{}", dir.path().join("bench.db").display()),
         };
         let key_file = dir.path().join("master.key");
-        let (services, credentials, page) = seed(&url, &key_file, size).await?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let server = Server(
-            Command::new(env!("CARGO_BIN_EXE_keyport"))
-                .args(["serve", "--listen", &format!("0.0.0.0:{port}")])
-                .env("KEYPORT_DATABASE_URL", &url)
-                .env("KEYPORT_MASTER_KEY_FILE", &key_file)
-                .env("KEYPORT_LOG", "warn")
-                .stderr(Stdio::null())
-                .spawn()?,
-        );
-        wait_until_ready(port).await?;
-        let sessions = sign_in(port, clients).await?;
-        let (rate, p50, p99, errors) =
-            load(port, &page, sessions, Duration::from_secs(seconds)).await;
-        failed += errors;
-        let rss = rss_mib(server.0.id());
+        let (_, credentials, page) = seed(&url, &key_file, size).await?;
+        let row = measure(&url, &key_file, dir.path(), &page, credentials, seconds).await?;
+        rows.push((size.label, row));
+    }
+    println!();
+    println!(
+        "| database | credentials | /healthz req/s (64 conn.) | page req/s (64 conn.) | page ÷ /healthz | p99 ms (64) | p99 ms (8 conn.) | page KB | queries: credentials / projects / account | RSS MiB idle / after load / after 64 sign-ins |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for (label, row) in &rows {
+        let queries: Vec<String> = row.queries.iter().map(|(_, q)| format!("{q:.1}")).collect();
         println!(
-            "{:<6} {:>9} {:>9} {:>13} {:>10.0} {:>10.1} {:>10.1} {:>9.1}{}",
-            size.label,
-            size.projects,
-            services,
-            credentials,
-            rate,
-            p50,
-            p99,
-            rss,
-            if errors > 0 {
-                format!("  ({errors} failed requests)")
-            } else {
-                String::new()
-            }
+            "| {backend} ({label}) | {} | {:.0} | {:.0} | {:.1}% | {:.2} | {:.2} | {:.1} | {} | {:.1} / {:.1} / {:.1} |",
+            row.credentials,
+            row.healthz.rate,
+            row.page.rate,
+            100.0 * row.page.rate / row.healthz.rate,
+            row.page.p99_ms,
+            row.page_8.p99_ms,
+            row.page_bytes as f64 / 1024.0,
+            queries.join(" / "),
+            row.rss_idle,
+            row.rss_loaded,
+            row.rss_sign_ins,
         );
     }
-    // Figures from failed requests would lie: any failure fails the benchmark.
-    anyhow::ensure!(
-        failed == 0,
-        "{failed} requests failed or did not answer with the credentials page"
-    );
+    if env_number("KEYPORT_BENCH_KEYSTONE", 1) == 1 {
+        let (_, full) = rows.last().expect("a run");
+        let keystone = keystone(seconds).await?;
+        println!();
+        println!("| equivalent call at 64 connections | req/s | p50 ms | p99 ms | Keyport's page ÷ this |");
+        println!("|---|---|---|---|---|");
+        println!(
+            "| Keyport ({backend}): View Credentials, 50 keys | {:.0} | {:.2} | {:.2} | 1 |",
+            full.page.rate, full.page.p50_ms, full.page.p99_ms
+        );
+        for (what, load) in keystone {
+            println!(
+                "| Keystone: {what} | {:.1} | {:.1} | {:.1} | {:.0}× |",
+                load.rate,
+                load.p50_ms,
+                load.p99_ms,
+                full.page.rate / load.rate
+            );
+        }
+    }
     Ok(())
+}
+
+/// Runs the portal on the seeded database and measures it.
+async fn measure(
+    url: &str,
+    key_file: &Path,
+    dir: &Path,
+    page: &str,
+    credentials: usize,
+    seconds: u64,
+) -> anyhow::Result<Row> {
+    let (server, base) = start(url, key_file, dir, "warn")?;
+    wait_until_ready(&base).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rss_idle = rss_mib(server.0.id());
+    let (client, jar) = sign_in(&base, 0).await?;
+    let cookie = cookie_header(&jar, &base)?;
+    let body = client.get(format!("{base}{page}")).send().await?.text().await?;
+    ensure!(is_credentials_page(&body), "the credentials page answers: {body}");
+    let page_bytes = body.len();
+    let healthz = wrk(&format!("{base}/healthz"), 64, seconds, &[])?;
+    let page_url = format!("{base}{page}");
+    let loaded = wrk(&page_url, 64, seconds, std::slice::from_ref(&cookie))?;
+    let page_8 = wrk(&page_url, 8, seconds, std::slice::from_ref(&cookie))?;
+    let rss_loaded = rss_mib(server.0.id());
+    for i in 1..=64 {
+        sign_in(&base, i).await?;
+    }
+    let rss_sign_ins = rss_mib(server.0.id());
+    drop(server);
+
+    // Queries per page, from the query log of a second run on the same database.
+    let log = dir.join("queries.log");
+    let (server, base) = start(url, key_file, dir, "warn,sqlx::query=debug")?;
+    wait_until_ready(&base).await?;
+    let (client, _) = sign_in(&base, 0).await?;
+    let mut queries = Vec::new();
+    for (name, path) in [("credentials", page), ("projects", "/projects"), ("account", "/account")] {
+        const VIEWS: usize = 10;
+        let before = query_lines(&log);
+        for _ in 0..VIEWS {
+            let response = client.get(format!("{base}{path}")).send().await?;
+            ensure!(response.status() == 200, "{path}: {}", response.status());
+            response.bytes().await?;
+        }
+        queries.push((name, (query_lines(&log) - before) as f64 / VIEWS as f64));
+    }
+    drop(server);
+    Ok(Row {
+        credentials,
+        healthz,
+        page: loaded,
+        page_8,
+        page_bytes,
+        queries,
+        rss_idle,
+        rss_loaded,
+        rss_sign_ins,
+    })
+}
+
+/// The release binary on `url`, its log in `dir/queries.log` when it logs queries.
+fn start(url: &str, key_file: &Path, dir: &Path, log: &str) -> anyhow::Result<(Server, String)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let stderr = if log.contains("sqlx") {
+        Stdio::from(std::fs::File::create(dir.join("queries.log"))?)
+    } else {
+        Stdio::null()
+    };
+    let server = Server(
+        Command::new(env!("CARGO_BIN_EXE_keyport"))
+            .args(["serve", "--listen", &format!("0.0.0.0:{port}")])
+            .env("KEYPORT_DATABASE_URL", url)
+            .env("KEYPORT_MASTER_KEY_FILE", key_file)
+            .env("KEYPORT_LOG", log)
+            .env("NO_COLOR", "1")
+            .stderr(stderr)
+            .spawn()?,
+    );
+    Ok((server, format!("http://127.0.0.1:{port}")))
+}
+
+/// The queries in the log so far, without those of the background rounds (heartbeat, lease,
+/// reconcile), which all name `instances` or `leases`.
+fn query_lines(log: &Path) -> usize {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("sqlx::query") && !l.contains("instances") && !l.contains("leases"))
+        .count()
 }
 
 async fn fresh_postgres_database(server: &str) -> anyhow::Result<String> {
@@ -289,13 +485,10 @@ async fn insert_credentials(
     Ok(())
 }
 
-async fn wait_until_ready(port: u16) -> anyhow::Result<()> {
+async fn wait_until_ready(base: &str) -> anyhow::Result<()> {
     let started = Instant::now();
-    while reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
-        .await
-        .is_err()
-    {
-        anyhow::ensure!(
+    while reqwest::get(format!("{base}/readyz")).await.is_err() {
+        ensure!(
             started.elapsed() < Duration::from_secs(60),
             "the portal did not start"
         );
@@ -304,107 +497,53 @@ async fn wait_until_ready(port: u16) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One signed-in client per loopback address 127.0.0.2, 127.0.0.3, ...
-async fn sign_in(port: u16, clients: usize) -> anyhow::Result<Vec<reqwest::Client>> {
-    let mut sessions = Vec::new();
-    for i in 0..clients {
-        let address = IpAddr::V4(Ipv4Addr::new(
-            127,
-            0,
-            (2 + i) as u8 / 255,
-            ((2 + i) % 255) as u8 + 1,
-        ));
-        let client = reqwest::Client::builder()
-            .cookie_store(true)
-            .local_address(address)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
-        let base = format!("http://127.0.0.1:{port}");
-        let html = client
-            .get(format!("{base}/login"))
-            .send()
-            .await?
-            .text()
-            .await?;
-        let marker = "name=\"csrf_token\" value=\"";
-        let start = html.find(marker).expect("a CSRF token") + marker.len();
-        let token = &html[start..start + html[start..].find('"').unwrap()];
-        let response = client
-            .post(format!("{base}/login"))
-            .form(&[
-                ("csrf_token", token),
-                ("email", "bench@example.org"),
-                ("password", PASSWORD),
-            ])
-            .send()
-            .await?;
-        anyhow::ensure!(
-            response.status().is_redirection(),
-            "sign-in failed: {}",
-            response.status()
-        );
-        sessions.push(client);
-    }
-    Ok(sessions)
+/// A client signed in from loopback address number `i` (127.0.0.2, 127.0.0.3, ...), so that
+/// the sign-in throttle of one address is not in the way.
+async fn sign_in(base: &str, i: usize) -> anyhow::Result<(reqwest::Client, Arc<Jar>)> {
+    let address = IpAddr::V4(Ipv4Addr::new(
+        127,
+        0,
+        (2 + i) as u8 / 255,
+        ((2 + i) % 255) as u8 + 1,
+    ));
+    let jar = Arc::new(Jar::default());
+    let client = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .local_address(address)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let html = client
+        .get(format!("{base}/login"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker).context("a CSRF token")? + marker.len();
+    let token = &html[start..start + html[start..].find('"').context("a CSRF token")?];
+    let response = client
+        .post(format!("{base}/login"))
+        .form(&[("csrf_token", token), ("email", EMAIL), ("password", PASSWORD)])
+        .send()
+        .await?;
+    ensure!(
+        response.status().is_redirection(),
+        "sign-in failed: {}",
+        response.status()
+    );
+    Ok((client, jar))
+}
+
+/// The `Cookie` header of a signed-in client, for wrk.
+fn cookie_header(jar: &Jar, base: &str) -> anyhow::Result<String> {
+    let cookies = jar.cookies(&base.parse()?).context("the session cookie")?;
+    Ok(format!("Cookie: {}", cookies.to_str()?))
 }
 
 /// Whether `html` is the View Credentials page with credentials on it (not a sign-in page, an
 /// error page or an empty list).
 fn is_credentials_page(html: &str) -> bool {
     html.contains("<h1>Credentials</h1>") && html.contains("<article class=\"credential")
-}
-
-/// Every client loads `page` in a loop for `duration`; returns req/s, p50 and p99 in ms, failures.
-async fn load(
-    port: u16,
-    page: &str,
-    sessions: Vec<reqwest::Client>,
-    duration: Duration,
-) -> (f64, f64, f64, usize) {
-    let url = Arc::new(format!("http://127.0.0.1:{port}{page}"));
-    let started = Instant::now();
-    let tasks: Vec<_> = sessions
-        .into_iter()
-        .map(|client| {
-            let url = url.clone();
-            tokio::spawn(async move {
-                let (mut latencies, mut failures) = (Vec::new(), 0usize);
-                while started.elapsed() < duration {
-                    let sent = Instant::now();
-                    match client.get(url.as_str()).send().await {
-                        Ok(response) if response.status() == reqwest::StatusCode::OK => {
-                            let body = response.text().await.unwrap_or_default();
-                            if is_credentials_page(&body) {
-                                latencies.push(sent.elapsed());
-                            } else {
-                                failures += 1;
-                            }
-                        }
-                        _ => failures += 1,
-                    }
-                }
-                (latencies, failures)
-            })
-        })
-        .collect();
-    let (mut all, mut failures) = (Vec::new(), 0);
-    for task in tasks {
-        let (latencies, failed) = task.await.expect("a load task");
-        all.extend(latencies);
-        failures += failed;
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    all.sort();
-    let percentile = |p: f64| {
-        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
-            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-    };
-    (
-        all.len() as f64 / elapsed,
-        percentile(0.50),
-        percentile(0.99),
-        failures,
-    )
 }
 
 fn rss_mib(pid: u32) -> f64 {
@@ -417,4 +556,60 @@ fn rss_mib(pid: u32) -> f64 {
                 .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         })
         .map_or(0.0, |kib| kib / 1024.0)
+}
+
+/// The test Keystone's equivalent calls, at 64 connections: `GET /v3/credentials` of a user with
+/// 50 EC2 credentials, and `GET /v3/users/{id}/application_credentials` of a user with 50
+/// application credentials, each with the user's own token.
+async fn keystone(seconds: u64) -> anyhow::Result<Vec<(&'static str, Load)>> {
+    const KEYS: usize = 50;
+    let stack = tokio::task::spawn_blocking(backends::OpenStack::get).await?;
+    let user = stack.create_user().await;
+    let base = stack.keystone_url.clone();
+    let http = reqwest::Client::new();
+    let auth = json!({"auth": {
+        "identity": {"methods": ["password"], "password": {"user": {
+            "id": user.id, "password": user.password}}},
+        "scope": {"project": {"id": user.project_id}}
+    }});
+    let response = http.post(format!("{base}/auth/tokens")).json(&auth).send().await?;
+    ensure!(response.status() == 201, "Keystone token: {}", response.status());
+    let token = response
+        .headers()
+        .get("x-subject-token")
+        .context("a Keystone token")?
+        .to_str()?
+        .to_string();
+    for i in 0..KEYS {
+        for (path, body) in [
+            (format!("users/{}/credentials/OS-EC2", user.id), json!({"tenant_id": user.project_id})),
+            (
+                format!("users/{}/application_credentials", user.id),
+                json!({"application_credential": {"name": format!("bench-{i}")}}),
+            ),
+        ] {
+            let response = http
+                .post(format!("{base}/{path}"))
+                .header("X-Auth-Token", &token)
+                .json(&body)
+                .send()
+                .await?;
+            ensure!(response.status() == 201, "Keystone {path}: {}", response.status());
+        }
+    }
+    let header = format!("X-Auth-Token: {token}");
+    let mut loads = Vec::new();
+    for (what, path) in [
+        ("GET /v3/credentials, 50 EC2 credentials", "credentials".to_string()),
+        (
+            "GET /v3/users/{id}/application_credentials, 50 of them",
+            format!("users/{}/application_credentials", user.id),
+        ),
+    ] {
+        let url = format!("{base}/{path}");
+        let body = http.get(&url).header("X-Auth-Token", &token).send().await?.text().await?;
+        ensure!(body.matches("\"id\"").count() >= KEYS, "Keystone lists the {KEYS}: {body}");
+        loads.push((what, wrk(&url, 64, seconds, std::slice::from_ref(&header))?));
+    }
+    Ok(loads)
 }
