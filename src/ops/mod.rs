@@ -20,6 +20,7 @@ pub mod services;
 #[cfg(test)]
 mod tests;
 pub mod tokens;
+pub mod two_factor;
 mod vault;
 
 use std::sync::Arc;
