@@ -31,3 +31,5 @@ mod services;
 mod setup;
 mod snippet_parsers;
 mod step_up;
+mod two_factor;
+mod two_factor_browser;
