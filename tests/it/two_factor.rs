@@ -361,3 +361,52 @@ async fn instance_admins_require_it_and_users_are_sent_to_enrol() {
         ]
     );
 }
+
+#[tokio::test]
+async fn master_key_rotation_reseals_the_two_factor_secrets() {
+    use keyport::{
+        App,
+        crypto::{
+            envelope,
+            master_key::{self, MasterKey},
+        },
+        db,
+    };
+    let test_db = crate::helpers::TestDb::new().await;
+    let app = App::build(test_db.config()).await.unwrap();
+    let old = master_key::read_file(&test_db.key_file).unwrap();
+    let user = db::users::create(
+        app.db().pool(),
+        db::users::NewUser {
+            email: "o@example.org",
+            name: "O",
+            password_hash: None,
+            is_admin: false,
+        },
+    )
+    .await
+    .unwrap();
+    let secret = b"twenty bytes secret!";
+    let sealed = envelope::seal_totp_secret(&old, &user.id, secret);
+    assert!(
+        db::two_factor::start(app.db(), &user.id, &sealed)
+            .await
+            .unwrap()
+    );
+
+    let new = MasterKey::generate();
+    db::keys::rotate_master_key(app.db(), &old, &new, None)
+        .await
+        .unwrap();
+    let stored = db::two_factor::find(app.db(), &user.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        envelope::open_totp_secret(&new, &user.id, &stored.sealed)
+            .unwrap()
+            .as_slice(),
+        secret
+    );
+    assert!(envelope::open_totp_secret(&old, &user.id, &stored.sealed).is_err());
+}
