@@ -120,7 +120,6 @@ async fn signed_in(
     user: &User,
 ) -> Result<Response, PageError> {
     session::sign_in(&visitor.session, user).await?;
-    session::record_proof(&visitor.session).await?;
     if ops::two_factor::must_enrol(&state.ops, user).await? {
         let notice = "This Keyport requires two-factor sign-in: set it up now.";
         session::set_notice(&visitor.session, notice).await?;

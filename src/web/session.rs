@@ -27,12 +27,14 @@ pub async fn stored_csrf_token(session: &Session) -> Result<Option<String>, Page
     Ok(session.get::<String>(CSRF_KEY).await?)
 }
 
-/// Signs `user` in: a new session id (against fixation), a new CSRF token.
+/// Signs `user` in: a new session id (against fixation), a new CSRF token; the sign-in is the
+/// first proof of identity that step-up counts from.
 pub async fn sign_in(session: &Session, user: &User) -> Result<(), PageError> {
     session.cycle_id().await?;
     session.insert(USER_ID_KEY, &user.id).await?;
     session.insert(EPOCH_KEY, user.session_epoch).await?;
     session.insert(CSRF_KEY, random_token()).await?;
+    record_proof(session).await?;
     Ok(())
 }
 
