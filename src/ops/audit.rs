@@ -135,7 +135,63 @@ pub(crate) async fn record_on_member(
 }
 
 /// A sign-in refused by the throttle, before any password was checked: the hook of the code that
-/// answers 429. `email` is what was typed, if known.
+/// answers 429. `email` is what was typed, if known. Recorded at most once a minute per address:
+/// a flood of refused requests must not become a flood of writes.
 pub async fn sign_in_throttled(ops: &Ops, actor: &Actor, email: &str) -> Result<(), OpError> {
-    record_instance(ops, actor, AuditAction::SignInThrottled, email, "").await
+    if !ops
+        .throttled_sign_ins
+        .first_in_a_minute(&actor.ip, db::now())
+    {
+        return Ok(());
+    }
+    let detail = "further refusals from this address in the next minute are not recorded";
+    record_instance(ops, actor, AuditAction::SignInThrottled, email, detail).await
+}
+
+/// The addresses seen in the last minute, at most [`RecentAddresses::CAP`] of them.
+#[derive(Default)]
+pub struct RecentAddresses(std::sync::Mutex<std::collections::HashMap<String, i64>>);
+
+impl RecentAddresses {
+    const CAP: usize = 10_000;
+
+    /// Whether `address` was not seen in the minute before `now`; it is seen from now on. Past
+    /// the cap (that many addresses in one minute), nothing more is let through until some age.
+    fn first_in_a_minute(&self, address: &str, now: i64) -> bool {
+        let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.get(address).is_some_and(|at| now - at < 60) {
+            return false;
+        }
+        if seen.len() >= Self::CAP {
+            seen.retain(|_, at| now - *at < 60);
+            if seen.len() >= Self::CAP {
+                return false;
+            }
+        }
+        seen.insert(address.to_string(), now);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RecentAddresses;
+
+    #[test]
+    fn an_address_is_let_through_once_a_minute_and_the_map_stays_bounded() {
+        let recent = RecentAddresses::default();
+        assert!(recent.first_in_a_minute("192.0.2.1", 1000));
+        assert!(!recent.first_in_a_minute("192.0.2.1", 1059));
+        assert!(recent.first_in_a_minute("192.0.2.2", 1059));
+        assert!(recent.first_in_a_minute("192.0.2.1", 1060));
+        for i in 0..RecentAddresses::CAP {
+            recent.first_in_a_minute(&format!("10.0.{}.{}", i / 256, i % 256), 2000);
+        }
+        assert!(!recent.first_in_a_minute("198.51.100.1", 2001), "full");
+        assert!(
+            recent.first_in_a_minute("198.51.100.1", 2061),
+            "the old ones aged out"
+        );
+        assert!(recent.0.lock().unwrap().len() <= RecentAddresses::CAP);
+    }
 }

@@ -50,6 +50,8 @@ pub struct Ops {
     /// Where Keyport is reached: the issuer of its access tokens.
     public_url: String,
     tokens: Arc<tokens::TokenKeys>,
+    /// When each address's throttled sign-ins were last recorded: at most one record a minute.
+    throttled_sign_ins: Arc<audit::RecentAddresses>,
     /// A driver that replaces every service's own, for tests of the state machine.
     #[cfg(test)]
     fake_driver: Option<Arc<dyn Driver>>,
@@ -63,6 +65,7 @@ impl Ops {
             http: providers::client(),
             public_url,
             tokens: Arc::default(),
+            throttled_sign_ins: Arc::default(),
             #[cfg(test)]
             fake_driver: None,
         }

@@ -133,6 +133,28 @@ async fn each_kind_of_instance_event_is_listed_and_filtered() {
         }
     }
     assert!(throttled, "the sign-in throttle answered 429");
+    for _ in 0..5 {
+        let response = stranger
+            .post(
+                "/login",
+                &[
+                    ("csrf_token", token.as_str()),
+                    ("email", "x@example.org"),
+                    ("password", "x"),
+                ],
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+    let recorded: i64 =
+        sqlx::query_scalar("select count(*) from audit_events where action = 'sign_in.throttled'")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        recorded, 1,
+        "one record a minute per address, however many refusals"
+    );
 
     let (status, html) = admin.get_text("/admin/audit").await;
     assert_eq!(status, StatusCode::OK);
