@@ -1,22 +1,25 @@
 //! Instance administration: users, their one-time set-password links, disabling and the admin
 //! right. Not project-scoped, so each operation takes the signed-in user and checks the right.
-//! Each change is written to the instance audit log; a set-password link and disabling also to
-//! the log of every project the user is a member of.
+//! Also the instance's settings (who must sign in with a second factor). Each change is written
+//! to the instance audit log; a set-password link and disabling also to the log of every project
+//! the user is a member of.
 
 use std::fmt;
 
 use super::{
     FieldErrors, OpError, Ops,
     audit::{record_instance, record_on_member},
+    two_factor,
 };
 use crate::{
     crypto::{random_token, sha256_hex},
     db::{
         self,
         audit::Actor,
+        settings,
         users::{AdminChangeError, User},
     },
-    domain::{audit::AuditAction, validate},
+    domain::{audit::AuditAction, two_factor::TwoFactorPolicy, validate},
 };
 
 /// How long a set-password link works.
@@ -198,4 +201,30 @@ async fn target(ops: &Ops, user_id: &str) -> Result<User, OpError> {
     db::users::find(&ops.db, user_id)
         .await?
         .ok_or(OpError::NotFound)
+}
+
+/// Changes who must enrol; instance admins only; audited as a settings change.
+pub async fn set_two_factor_policy(
+    ops: &Ops,
+    admin: &User,
+    actor: &Actor,
+    new: TwoFactorPolicy,
+) -> Result<(), OpError> {
+    require_admin(admin)?;
+    let old = two_factor::policy(ops).await?;
+    if old == new {
+        return Ok(());
+    }
+    settings::set(ops.db.pool(), settings::TWO_FACTOR_REQUIRED, new.as_str()).await?;
+    let detail = format!("{} -> {}", old.as_str(), new.as_str());
+    record_instance(
+        ops,
+        actor,
+        AuditAction::SettingsChange,
+        settings::TWO_FACTOR_REQUIRED,
+        &detail,
+    )
+    .await?;
+    tracing::info!(by = %admin.id, policy = new.as_str(), "two-factor policy changed");
+    Ok(())
 }

@@ -1,7 +1,7 @@
 //! Two-factor sign-in with TOTP (RFC 6238): enrolment with a QR code, ten one-time recovery
-//! codes, the second step of sign-in, the instance's policy of who must enrol, and the proof of
-//! identity asked again before secrets (step-up). The secret is sealed under the master key,
-//! bound to the user's id; a code is accepted once (the last time step used is kept).
+//! codes, the second step of sign-in, who must enrol (the policy; changed in `ops::admin`), and
+//! the proof of identity asked again before secrets (step-up). The secret is sealed under the
+//! master key, bound to the user's id; a code is accepted once (the last time step used is kept).
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use subtle::ConstantTimeEq;
@@ -56,36 +56,6 @@ pub async fn policy(ops: &Ops) -> Result<TwoFactorPolicy, OpError> {
         .as_deref()
         .and_then(TwoFactorPolicy::parse)
         .unwrap_or_default())
-}
-
-/// Changes who must enrol; instance admins only; audited as a settings change.
-pub async fn set_policy(
-    ops: &Ops,
-    admin: &User,
-    actor: &Actor,
-    new: TwoFactorPolicy,
-) -> Result<(), OpError> {
-    if !admin.is_admin {
-        return Err(OpError::Forbidden(
-            "Only instance administrators may do this.",
-        ));
-    }
-    let old = policy(ops).await?;
-    if old == new {
-        return Ok(());
-    }
-    settings::set(ops.db.pool(), settings::TWO_FACTOR_REQUIRED, new.as_str()).await?;
-    let detail = format!("{} -> {}", old.as_str(), new.as_str());
-    record_instance(
-        ops,
-        actor,
-        AuditAction::SettingsChange,
-        settings::TWO_FACTOR_REQUIRED,
-        &detail,
-    )
-    .await?;
-    tracing::info!(by = %admin.id, policy = new.as_str(), "two-factor policy changed");
-    Ok(())
 }
 
 pub async fn status(ops: &Ops, user: &User) -> Result<Status, OpError> {

@@ -243,7 +243,7 @@ async fn two_factor_policy_post(
     let policy = TwoFactorPolicy::parse(&form.policy)
         .ok_or(PageError::BadRequest("Choose one of the listed policies."))?;
     let actor = origin.by(&admin.user);
-    ops::two_factor::set_policy(&state.ops, &admin.user, &actor, policy).await?;
+    ops::admin::set_two_factor_policy(&state.ops, &admin.user, &actor, policy).await?;
     let notice = format!(
         "Two-factor sign-in: {}. It applies from each user's next sign-in.",
         policy.label()
