@@ -102,6 +102,8 @@ async fn password_post(
     let session = signed_in.session;
     session::renew_epoch(&session, epoch).await?;
     session.cycle_id().await?;
+    // The current password was just typed: a proof of identity, as at sign-in.
+    session::record_proof(&session).await?;
     let notice = "Your password was changed. You were signed out everywhere else.";
     session::set_notice(&session, notice).await?;
     Ok(Redirect::to("/account").into_response())

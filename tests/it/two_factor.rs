@@ -410,3 +410,32 @@ async fn master_key_rotation_reseals_the_two_factor_secrets() {
     );
     assert!(envelope::open_totp_secret(&old, &user.id, &stored.sealed).is_err());
 }
+
+#[tokio::test]
+async fn step_up_takes_a_code_of_the_app_once() {
+    let app = TestApp::spawn_with(|config| config.step_up_minutes = 0).await;
+    let _admin = app.admin().await;
+    let bob = app.user("bob@example.org", "Bob").await;
+    let secret = start_enrolment(&bob).await;
+    let enrolled = current_step();
+    confirm_enrolment(&bob, &secret, enrolled).await;
+    let page = "/confirm-identity?next=%2Faccount";
+    let fresh = oathtool(&secret, enrolled + 1);
+    for (code, expected) in [
+        (
+            oathtool(&secret, enrolled),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (fresh.clone(), StatusCode::SEE_OTHER),
+        (fresh, StatusCode::UNPROCESSABLE_ENTITY),
+    ] {
+        let response = bob
+            .submit(
+                page,
+                "/confirm-identity",
+                &[("next", "/account"), ("code", &code)],
+            )
+            .await;
+        assert_eq!(response.status(), expected, "code of step {code}");
+    }
+}
