@@ -1,5 +1,6 @@
 //! What the portal keeps in a session, behind named functions: the signed-in user, the CSRF
-//! token and a one-time notice.
+//! token, a one-time notice, when the user last proved who they are (for step-up), and a
+//! sign-in waiting for its second factor.
 
 use tower_sessions::Session;
 
