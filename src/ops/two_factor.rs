@@ -309,17 +309,24 @@ fn typed(value: &str) -> String {
 const CODE_REFUSED: &str =
     "This code is not right, or was already used. Type the code your app shows now.";
 
+/// Who passed the password step: the user, and their session epoch then.
+pub struct PasswordPassed<'a> {
+    pub user_id: &'a str,
+    /// A password change (or "sign out everywhere") since then moves it on: the step is void.
+    pub session_epoch: i64,
+}
+
 /// A sign-in's second step: the code for the user whose password was right. The user must
-/// still be enabled and enrolled.
+/// still be enabled and enrolled, with the password they had then.
 pub async fn code_step(
     ops: &Ops,
-    user_id: &str,
+    passed: PasswordPassed<'_>,
     code: &str,
     actor: &Actor,
 ) -> Result<User, OpError> {
-    let user = db::users::find(&ops.db, user_id)
+    let user = db::users::find(&ops.db, passed.user_id)
         .await?
-        .filter(|u| !u.disabled)
+        .filter(|u| !u.disabled && u.session_epoch == passed.session_epoch)
         .ok_or_else(|| OpError::Refused(CODE_REFUSED.into()))?;
     let actor = &Actor {
         user_id: Some(user.id.clone()),

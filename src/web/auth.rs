@@ -27,7 +27,7 @@ use crate::{
     ops::{
         self, OpError,
         accounts::{NewPassword, SignIn},
-        two_factor::FirstStep,
+        two_factor::{FirstStep, PasswordPassed},
     },
 };
 
@@ -97,7 +97,7 @@ async fn login_post(
     match ops::two_factor::password_step(&state.ops, attempt, &origin).await {
         Ok(FirstStep::SignedIn(user)) => signed_in(&state, &visitor, &user).await,
         Ok(FirstStep::SecondFactor(user)) => {
-            session::set_pending_sign_in(&visitor.session, &user.id).await?;
+            session::set_pending_sign_in(&visitor.session, &user).await?;
             Ok(Redirect::to("/login/code").into_response())
         }
         Err(OpError::Refused(why)) => {
@@ -179,7 +179,11 @@ async fn login_code_post(
         .await?;
         return Ok(Redirect::to("/login").into_response());
     };
-    match ops::two_factor::code_step(&state.ops, &pending.user_id, &form.code, &origin).await {
+    let passed = PasswordPassed {
+        user_id: &pending.user_id,
+        session_epoch: pending.epoch,
+    };
+    match ops::two_factor::code_step(&state.ops, passed, &form.code, &origin).await {
         Ok(user) => {
             session::clear_pending_sign_in(&visitor.session).await?;
             signed_in(&state, &visitor, &user).await

@@ -113,16 +113,19 @@ pub async fn take_step_up_grant(session: &Session) -> Result<bool, PageError> {
 #[derive(serde::Serialize, serde::Deserialize)]
 pub struct PendingSignIn {
     pub user_id: String,
+    /// The user's session epoch when the password was checked.
+    pub epoch: i64,
     /// When the password was checked, in Unix seconds.
     pub since: i64,
     /// Wrong codes typed so far.
     pub failures: u32,
 }
 
-/// Remembers that `user_id`'s password was right; the code comes next.
-pub async fn set_pending_sign_in(session: &Session, user_id: &str) -> Result<(), PageError> {
+/// Remembers that `user`'s password was right; the code comes next.
+pub async fn set_pending_sign_in(session: &Session, user: &User) -> Result<(), PageError> {
     let pending = PendingSignIn {
-        user_id: user_id.to_string(),
+        user_id: user.id.clone(),
+        epoch: user.session_epoch,
         since: db::now(),
         failures: 0,
     };

@@ -439,3 +439,32 @@ async fn step_up_takes_a_code_of_the_app_once() {
         assert_eq!(response.status(), expected, "code of step {code}");
     }
 }
+
+#[tokio::test]
+async fn a_password_change_voids_a_sign_in_waiting_for_its_code() {
+    let app = TestApp::spawn().await;
+    let _admin = app.admin().await;
+    let bob = app.user("bob@example.org", "Bob").await;
+    let secret = start_enrolment(&bob).await;
+    let enrolled = current_step();
+    confirm_enrolment(&bob, &secret, enrolled).await;
+
+    let (waiting, to) = password(&app, "bob@example.org").await;
+    assert_eq!(to, "/login/code");
+    let new_password = "a brand new long password";
+    let response = bob
+        .submit(
+            "/account",
+            "/account/password",
+            &[
+                ("current_password", PASSWORD),
+                ("new_password", new_password),
+                ("new_password_confirm", new_password),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let response = code(&waiting, &oathtool(&secret, enrolled + 1)).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(!signed_in(&waiting).await);
+}
