@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on Debian 12: PostgreSQL (server binaries only; the tests
 # start their own throwaway cluster), Chromium and its WebDriver, docker-compose (to check
-# docker-compose.yml), OpenStack Keystone and Swift (with uwsgi and memcached) for the stack that
+# docker-compose.yml), oathtool (an implementation of TOTP apart from Keyport's, to compute the
+# codes of two-factor sign-in), OpenStack Keystone and Swift (with uwsgi and memcached) for the stack that
 # scripts/test-openstack.sh starts, the clients whose configuration the portal writes (AWS CLI,
 # s3cmd, rclone, the OpenStack and Swift CLIs), and from PyPI, in target/test-venv, moto (the
 # AWS peer the tests start) with boto3, schemathesis (which checks the API against its
@@ -24,7 +25,7 @@ fi
 packages=(postgresql chromium chromium-driver docker-compose awscli s3cmd rclone python3-yaml
   keystone python3-keystonemiddleware uwsgi uwsgi-plugin-python3 memcached
   swift swift-proxy swift-account swift-container swift-object
-  python3-swiftclient python3-openstackclient)
+  python3-swiftclient python3-openstackclient oathtool)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -84,6 +84,16 @@ pub struct Config {
         global = true
     )]
     pub process_timeout_seconds: u32,
+    /// Minutes a proof of identity (sign-in, or the password asked again) lasts before showing,
+    /// copying or downloading a secret, Regenerate and Delete ask for it again. 0 asks every time.
+    #[arg(
+        long,
+        env = "KEYPORT_STEP_UP_MINUTES",
+        default_value_t = 15,
+        value_parser = clap::value_parser!(u32).range(0..=1440),
+        global = true
+    )]
+    pub step_up_minutes: u32,
 }
 
 /// The highest exchange quota accepted: far above what one portal can serve, and low enough that
@@ -103,6 +113,7 @@ impl Config {
             token_exchanges_per_second: 50,
             token_exchanges_per_key: 10,
             process_timeout_seconds: 30,
+            step_up_minutes: 15,
         }
     }
 
@@ -166,6 +177,7 @@ impl fmt::Debug for Config {
             )
             .field("token_exchanges_per_key", &self.token_exchanges_per_key)
             .field("process_timeout_seconds", &self.process_timeout_seconds)
+            .field("step_up_minutes", &self.step_up_minutes)
             .finish()
     }
 }

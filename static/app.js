@@ -53,6 +53,8 @@ document.addEventListener("click", async (event) => {
   try {
     const response = await fetch(button.form.action, { method: "POST", body, credentials: "same-origin" });
     if (!response.ok) throw new Error(String(response.status));
+    // Keyport asks who you are first: go there; the page brings you back to press Copy again.
+    if (response.redirected) { window.location.assign(response.url); return; }
     await navigator.clipboard.writeText(await response.text());
     button.textContent = "Copied";
   } catch {

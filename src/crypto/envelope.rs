@@ -102,6 +102,23 @@ pub fn open_signing_key(
     open_with(master.as_bytes(), &signing_key_aad(kid), sealed)
 }
 
+fn totp_secret_aad(user_id: &str) -> Vec<u8> {
+    [b"keyport totp secret v1".as_slice(), user_id.as_bytes()].join(&0u8)
+}
+
+/// A user's TOTP secret sealed under the master key, bound to the user's id.
+pub fn seal_totp_secret(master: &MasterKey, user_id: &str, secret: &[u8]) -> Vec<u8> {
+    seal_with(master.as_bytes(), &totp_secret_aad(user_id), secret)
+}
+
+pub fn open_totp_secret(
+    master: &MasterKey,
+    user_id: &str,
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, Damaged> {
+    open_with(master.as_bytes(), &totp_secret_aad(user_id), sealed)
+}
+
 /// A project's data key, in memory only while it is used.
 pub struct DataKey(Zeroizing<[u8; 32]>);
 
@@ -177,6 +194,23 @@ mod tests {
             key.seal(PLACE, "same"),
             key.seal(PLACE, "same"),
             "a fresh nonce each time"
+        );
+    }
+
+    #[test]
+    fn a_totp_secret_opens_only_for_its_user_and_master_key() {
+        let master = MasterKey::generate();
+        let sealed = seal_totp_secret(&master, "user-1", b"12345678901234567890");
+        assert_eq!(
+            open_totp_secret(&master, "user-1", &sealed)
+                .unwrap()
+                .as_slice(),
+            b"12345678901234567890"
+        );
+        assert_eq!(open_totp_secret(&master, "user-2", &sealed), Err(Damaged));
+        assert_eq!(
+            open_totp_secret(&MasterKey::generate(), "user-1", &sealed),
+            Err(Damaged)
         );
     }
 

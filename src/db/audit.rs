@@ -118,3 +118,48 @@ pub async fn facets(db: &Db, project_id: &str) -> sqlx::Result<(Vec<String>, Vec
     .await?;
     Ok((actors, actions))
 }
+
+/// A span of time, in Unix seconds; either end may be open.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Period {
+    pub since: Option<i64>,
+    /// Events before this moment (exclusive).
+    pub until: Option<i64>,
+}
+
+/// The instance's own events (those of no project), newest first.
+pub async fn list_instance(
+    db: &Db,
+    filter: &Filter<'_>,
+    period: Period,
+) -> sqlx::Result<Vec<Event>> {
+    sqlx::query_as(
+        "select id, at, actor, action, target, ip, user_agent, detail from audit_events
+         where project_id is null and ($1 = '' or actor = $1) and ($2 = '' or action = $2)
+           and id < $3 and at >= $4 and at < $5
+         order by id desc limit $6",
+    )
+    .bind(filter.actor.unwrap_or(""))
+    .bind(filter.action.unwrap_or(""))
+    .bind(filter.before.unwrap_or(i64::MAX))
+    .bind(period.since.unwrap_or(i64::MIN))
+    .bind(period.until.unwrap_or(i64::MAX))
+    .bind(filter.limit)
+    .fetch_all(db.pool())
+    .await
+}
+
+/// The actors and actions seen in the instance's own events, for the filter menus.
+pub async fn instance_facets(db: &Db) -> sqlx::Result<(Vec<String>, Vec<String>)> {
+    let actors = sqlx::query_scalar(
+        "select distinct actor from audit_events where project_id is null order by actor",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    let actions = sqlx::query_scalar(
+        "select distinct action from audit_events where project_id is null order by action",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    Ok((actors, actions))
+}

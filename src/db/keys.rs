@@ -89,6 +89,14 @@ pub async fn rotate_master_key(
             .execute(&mut *tx)
             .await?;
     }
+    // So are the secrets of two-factor sign-in.
+    for (user_id, sealed) in super::two_factor::all_sealed(&mut *tx).await? {
+        let secret = envelope::open_totp_secret(old, &user_id, &sealed).map_err(|_| {
+            anyhow::anyhow!("the two-factor secret of user {user_id} does not open with the current master key; nothing was changed")
+        })?;
+        let resealed = envelope::seal_totp_secret(new, &user_id, &secret);
+        super::two_factor::reseal(&mut *tx, &user_id, &resealed).await?;
+    }
     tx.commit().await?;
     Ok(projects.len())
 }

@@ -13,6 +13,7 @@ pub mod services;
 pub mod sessions;
 pub mod settings;
 pub mod tokens;
+pub mod two_factor;
 pub mod users;
 
 use std::{path::Path, str::FromStr, time::Duration};

@@ -4,6 +4,8 @@ use sqlx::{Any, Executor};
 
 pub const MASTER_KEY_ID: &str = "master_key_id";
 pub const SETUP_DONE: &str = "setup_done";
+/// Who must sign in with a second factor: `nobody`, `admins` or `everyone`.
+pub const TWO_FACTOR_REQUIRED: &str = "two_factor_required";
 
 pub async fn get<'e>(
     db: impl Executor<'e, Database = Any>,

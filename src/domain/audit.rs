@@ -55,6 +55,19 @@ audit_actions! {
     ApiKeyDisable => "api_key.disable",
     ApiKeyDelete => "api_key.delete",
     TokenRefreshReused => "token.refresh_reused",
+    UserCreate => "user.create",
+    UserDisable => "user.disable",
+    UserEnable => "user.enable",
+    UserPromote => "user.promote",
+    UserDemote => "user.demote",
+    UserPasswordLink => "user.password_link",
+    SignInFailed => "sign_in.failed",
+    SignInThrottled => "sign_in.throttled",
+    SettingsChange => "settings.change",
+    TwoFactorEnable => "two_factor.enable",
+    TwoFactorDisable => "two_factor.disable",
+    RecoveryCodeUse => "two_factor.recovery_code",
+    StepUpFailed => "step_up.failed",
 }
 
 impl AuditAction {

@@ -3,4 +3,5 @@
 pub mod audit;
 pub mod roles;
 pub mod services;
+pub mod two_factor;
 pub mod validate;

@@ -1,16 +1,25 @@
 //! Instance administration: users, their one-time set-password links, disabling and the admin
 //! right. Not project-scoped, so each operation takes the signed-in user and checks the right.
+//! Also the instance's settings (who must sign in with a second factor). Each change is written
+//! to the instance audit log; a set-password link and disabling also to the log of every project
+//! the user is a member of.
 
 use std::fmt;
 
-use super::{FieldErrors, OpError, Ops};
+use super::{
+    FieldErrors, OpError, Ops,
+    audit::{record_instance, record_on_member},
+    two_factor,
+};
 use crate::{
     crypto::{random_token, sha256_hex},
     db::{
         self,
+        audit::Actor,
+        settings,
         users::{AdminChangeError, User},
     },
-    domain::validate,
+    domain::{audit::AuditAction, two_factor::TwoFactorPolicy, validate},
 };
 
 /// How long a set-password link works.
@@ -58,6 +67,7 @@ pub struct NewUser<'a> {
 pub async fn create_user(
     ops: &Ops,
     admin: &User,
+    actor: &Actor,
     new: NewUser<'_>,
 ) -> Result<PasswordLink, OpError> {
     require_admin(admin)?;
@@ -76,6 +86,12 @@ pub async fn create_user(
     let user = db::users::create(&mut *tx, row).await?;
     let token = new_password_link(&mut tx, &user).await?;
     tx.commit().await?;
+    let detail = if user.is_admin {
+        "instance administrator"
+    } else {
+        ""
+    };
+    record_instance(ops, actor, AuditAction::UserCreate, &user.email, detail).await?;
     tracing::info!(by = %admin.id, user = %user.id, "user created");
     Ok(PasswordLink { user, token })
 }
@@ -84,6 +100,7 @@ pub async fn create_user(
 pub async fn password_link(
     ops: &Ops,
     admin: &User,
+    actor: &Actor,
     user_id: &str,
 ) -> Result<PasswordLink, OpError> {
     require_admin(admin)?;
@@ -96,6 +113,10 @@ pub async fn password_link(
     }
     let mut conn = ops.db.pool().acquire().await?;
     let token = new_password_link(&mut conn, &user).await?;
+    drop(conn);
+    // Whoever holds the link can sign in as the user: the user's projects see that it was made.
+    let detail = format!("set-password link valid for {LINK_HOURS} hours");
+    record_on_member(ops, actor, AuditAction::UserPasswordLink, &user, &detail).await?;
     tracing::info!(by = %admin.id, user = %user.id, "set-password link created");
     Ok(PasswordLink { user, token })
 }
@@ -122,6 +143,7 @@ pub enum UserChange {
 pub async fn change_user(
     ops: &Ops,
     admin: &User,
+    actor: &Actor,
     user_id: &str,
     change: UserChange,
 ) -> Result<User, OpError> {
@@ -157,6 +179,20 @@ pub async fn change_user(
         }
         Err(AdminChangeError::Database(e)) => return Err(e.into()),
     }
+    match change {
+        UserChange::Disable => {
+            record_on_member(ops, actor, AuditAction::UserDisable, &user, "").await?;
+        }
+        UserChange::Enable => {
+            record_instance(ops, actor, AuditAction::UserEnable, &user.email, "").await?;
+        }
+        UserChange::MakeAdmin => {
+            record_instance(ops, actor, AuditAction::UserPromote, &user.email, "").await?;
+        }
+        UserChange::RevokeAdmin => {
+            record_instance(ops, actor, AuditAction::UserDemote, &user.email, "").await?;
+        }
+    }
     tracing::info!(by = %admin.id, user = %user.id, ?change, "account changed");
     Ok(user)
 }
@@ -165,4 +201,30 @@ async fn target(ops: &Ops, user_id: &str) -> Result<User, OpError> {
     db::users::find(&ops.db, user_id)
         .await?
         .ok_or(OpError::NotFound)
+}
+
+/// Changes who must enrol; instance admins only; audited as a settings change.
+pub async fn set_two_factor_policy(
+    ops: &Ops,
+    admin: &User,
+    actor: &Actor,
+    new: TwoFactorPolicy,
+) -> Result<(), OpError> {
+    require_admin(admin)?;
+    let old = two_factor::policy(ops).await?;
+    if old == new {
+        return Ok(());
+    }
+    settings::set(ops.db.pool(), settings::TWO_FACTOR_REQUIRED, new.as_str()).await?;
+    let detail = format!("{} -> {}", old.as_str(), new.as_str());
+    record_instance(
+        ops,
+        actor,
+        AuditAction::SettingsChange,
+        settings::TWO_FACTOR_REQUIRED,
+        &detail,
+    )
+    .await?;
+    tracing::info!(by = %admin.id, policy = new.as_str(), "two-factor policy changed");
+    Ok(())
 }

@@ -21,6 +21,7 @@ pub mod services;
 #[cfg(test)]
 mod tests;
 pub mod tokens;
+pub mod two_factor;
 mod vault;
 
 use std::sync::Arc;
@@ -54,6 +55,8 @@ pub struct Ops {
     key_statuses: Arc<key_status::KeyStatuses>,
     /// How long another process may stay silent before its unfinished operations are finished here.
     process_timeout: std::time::Duration,
+    /// When each address's throttled sign-ins were last recorded: at most one record a minute.
+    throttled_sign_ins: Arc<audit::RecentAddresses>,
     /// A driver that replaces every service's own, for tests of the state machine.
     #[cfg(test)]
     fake_driver: Option<Arc<dyn Driver>>,
@@ -69,6 +72,7 @@ impl Ops {
             tokens: Arc::default(),
             key_statuses: Arc::default(),
             process_timeout: std::time::Duration::from_secs(30),
+            throttled_sign_ins: Arc::default(),
             #[cfg(test)]
             fake_driver: None,
         }

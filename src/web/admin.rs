@@ -1,5 +1,6 @@
 //! `/admin/users`: instance admins create users (with a one-time set-password link), disable
-//! and re-enable them, and grant or take away the admin right.
+//! and re-enable them, and grant or take away the admin right. `/admin/settings`: who must sign
+//! in with a second factor.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -14,13 +15,14 @@ use serde::Deserialize;
 
 use super::{
     AppState, PageError,
-    extract::InstanceAdmin,
+    extract::{InstanceAdmin, Origin},
     forms::FieldErrors,
     session,
     view::{Ctx, UnixTime},
 };
 use crate::{
     db::users::User,
+    domain::two_factor::TwoFactorPolicy,
     ops::{
         self, OpError,
         admin::{LINK_HOURS, NewUser, PasswordLink, UserChange},
@@ -35,6 +37,8 @@ pub fn router() -> Router<AppState> {
         .route("/admin/users/{id}/make-admin", post(make_admin_post))
         .route("/admin/users/{id}/revoke-admin", post(revoke_admin_post))
         .route("/admin/users/{id}/password-link", post(password_link_post))
+        .route("/admin/settings", get(settings_get))
+        .route("/admin/settings/two-factor", post(two_factor_policy_post))
 }
 
 #[derive(Template, WebTemplate)]
@@ -97,6 +101,7 @@ async fn users_get(
 async fn users_post(
     State(state): State<AppState>,
     InstanceAdmin(admin): InstanceAdmin,
+    origin: Origin,
     Form(form): Form<NewUserForm>,
 ) -> Result<Response, PageError> {
     let new = NewUser {
@@ -104,7 +109,8 @@ async fn users_post(
         name: &form.name,
         is_admin: form.is_admin.is_some(),
     };
-    let errors = match ops::admin::create_user(&state.ops, &admin.user, new).await {
+    let actor = origin.by(&admin.user);
+    let errors = match ops::admin::create_user(&state.ops, &admin.user, &actor, new).await {
         Ok(link) => return Ok(PasswordLinkPage::new(&state, admin.ctx, link, true).into_response()),
         Err(OpError::Invalid(errors)) => errors,
         Err(e) => return Err(e.into()),
@@ -123,9 +129,11 @@ async fn users_post(
 async fn password_link_post(
     State(state): State<AppState>,
     InstanceAdmin(admin): InstanceAdmin,
+    origin: Origin,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    match ops::admin::password_link(&state.ops, &admin.user, &id).await {
+    let actor = origin.by(&admin.user);
+    match ops::admin::password_link(&state.ops, &admin.user, &actor, &id).await {
         Ok(link) => Ok(PasswordLinkPage::new(&state, admin.ctx, link, false).into_response()),
         // A disabled user gets no link; the users page says why.
         Err(OpError::Refused(why)) => {
@@ -139,43 +147,50 @@ async fn password_link_post(
 async fn disable_post(
     state: State<AppState>,
     admin: InstanceAdmin,
+    origin: Origin,
     id: Path<String>,
 ) -> Result<Redirect, PageError> {
-    change_user(state, admin, id, UserChange::Disable).await
+    change_user(state, admin, origin, id, UserChange::Disable).await
 }
 
 async fn enable_post(
     state: State<AppState>,
     admin: InstanceAdmin,
+    origin: Origin,
     id: Path<String>,
 ) -> Result<Redirect, PageError> {
-    change_user(state, admin, id, UserChange::Enable).await
+    change_user(state, admin, origin, id, UserChange::Enable).await
 }
 
 async fn make_admin_post(
     state: State<AppState>,
     admin: InstanceAdmin,
+    origin: Origin,
     id: Path<String>,
 ) -> Result<Redirect, PageError> {
-    change_user(state, admin, id, UserChange::MakeAdmin).await
+    change_user(state, admin, origin, id, UserChange::MakeAdmin).await
 }
 
 async fn revoke_admin_post(
     state: State<AppState>,
     admin: InstanceAdmin,
+    origin: Origin,
     id: Path<String>,
 ) -> Result<Redirect, PageError> {
-    change_user(state, admin, id, UserChange::RevokeAdmin).await
+    change_user(state, admin, origin, id, UserChange::RevokeAdmin).await
 }
 
 /// Applies a change to a user's account; the outcome or the refusal is told on the users page.
 async fn change_user(
     State(state): State<AppState>,
     InstanceAdmin(admin): InstanceAdmin,
+    origin: Origin,
     Path(id): Path<String>,
     change: UserChange,
 ) -> Result<Redirect, PageError> {
-    let notice = match ops::admin::change_user(&state.ops, &admin.user, &id, change).await {
+    let actor = origin.by(&admin.user);
+    let changed = ops::admin::change_user(&state.ops, &admin.user, &actor, &id, change);
+    let notice = match changed.await {
         Ok(user) => format!("{} {}.", user.email, done(change)),
         Err(OpError::Refused(why)) => why,
         Err(e) => return Err(e.into()),
@@ -192,4 +207,47 @@ fn done(change: UserChange) -> &'static str {
         UserChange::MakeAdmin => "is now an instance administrator",
         UserChange::RevokeAdmin => "is no longer an instance administrator",
     }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin_settings.html")]
+struct SettingsPage {
+    ctx: Ctx,
+    policy: TwoFactorPolicy,
+    policies: [TwoFactorPolicy; 3],
+}
+
+async fn settings_get(
+    State(state): State<AppState>,
+    InstanceAdmin(admin): InstanceAdmin,
+) -> Result<SettingsPage, PageError> {
+    Ok(SettingsPage {
+        ctx: admin.ctx,
+        policy: ops::two_factor::policy(&state.ops).await?,
+        policies: TwoFactorPolicy::ALL,
+    })
+}
+
+#[derive(Deserialize)]
+struct PolicyForm {
+    #[serde(default)]
+    policy: String,
+}
+
+async fn two_factor_policy_post(
+    State(state): State<AppState>,
+    InstanceAdmin(admin): InstanceAdmin,
+    origin: Origin,
+    Form(form): Form<PolicyForm>,
+) -> Result<Redirect, PageError> {
+    let policy = TwoFactorPolicy::parse(&form.policy)
+        .ok_or(PageError::BadRequest("Choose one of the listed policies."))?;
+    let actor = origin.by(&admin.user);
+    ops::admin::set_two_factor_policy(&state.ops, &admin.user, &actor, policy).await?;
+    let notice = format!(
+        "Two-factor sign-in: {}. It applies from each user's next sign-in.",
+        policy.label()
+    );
+    session::set_notice(&admin.session, notice).await?;
+    Ok(Redirect::to("/admin/settings"))
 }

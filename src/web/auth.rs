@@ -1,27 +1,45 @@
-//! Signing in and out, and the one-time set-password links.
+//! Signing in (the password, then a code when the user enrolled a second factor) and out, and
+//! the one-time set-password links.
 
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::{
     Form, Router,
-    extract::{Path, State},
-    http::StatusCode,
+    extract::{Path, Request, State},
+    http::{Method, StatusCode},
+    middleware::Next,
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
 };
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use super::{AppState, PageError, extract::Visitor, forms::FieldErrors, session, view::Ctx};
-use crate::ops::{
-    self, OpError,
-    accounts::{NewPassword, SignIn},
+use super::{
+    AppState, PageError,
+    extract::{Origin, Visitor},
+    forms::FieldErrors,
+    session,
+    view::Ctx,
 };
+use crate::{
+    db,
+    db::users::User,
+    ops::{
+        self, OpError,
+        accounts::{NewPassword, SignIn},
+        two_factor::{FirstStep, PasswordPassed},
+    },
+};
+
+/// How long the code step waits after the password, and how many wrong codes it takes.
+const PENDING_SECONDS: i64 = 300;
+const MAX_CODE_FAILURES: u32 = 5;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(home_get))
         .route("/login", get(login_get).post(login_post))
+        .route("/login/code", get(login_code_get).post(login_code_post))
         .route("/logout", post(logout_post))
         .route(
             "/set-password/{token}",
@@ -69,21 +87,118 @@ async fn login_get(visitor: Visitor) -> Response {
 async fn login_post(
     State(state): State<AppState>,
     visitor: Visitor,
+    Origin(origin): Origin,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, PageError> {
     let attempt = SignIn {
         email: &form.email,
         password: form.password,
     };
-    match ops::accounts::sign_in(&state.ops, attempt).await {
-        Ok(user) => {
-            session::sign_in(&visitor.session, &user).await?;
-            Ok(Redirect::to("/projects").into_response())
+    match ops::two_factor::password_step(&state.ops, attempt, &origin).await {
+        Ok(FirstStep::SignedIn(user)) => signed_in(&state, &visitor, &user).await,
+        Ok(FirstStep::SecondFactor(user)) => {
+            session::set_pending_sign_in(&visitor.session, &user).await?;
+            Ok(Redirect::to("/login/code").into_response())
         }
         Err(OpError::Refused(why)) => {
             let page = LoginPage {
                 ctx: visitor.ctx,
                 email: form.email,
+                error: Some(why),
+            };
+            Ok((StatusCode::UNAUTHORIZED, page).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Signs `user` in for good (the proof of identity counts from now), and sends them where they
+/// go next: to enrol a second factor when the instance requires it of them.
+async fn signed_in(
+    state: &AppState,
+    visitor: &Visitor,
+    user: &User,
+) -> Result<Response, PageError> {
+    session::sign_in(&visitor.session, user).await?;
+    if ops::two_factor::must_enrol(&state.ops, user).await? {
+        let notice = "This Keyport requires two-factor sign-in: set it up now.";
+        session::set_notice(&visitor.session, notice).await?;
+        return Ok(Redirect::to("/account/two-factor").into_response());
+    }
+    Ok(Redirect::to("/projects").into_response())
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "login_code.html")]
+struct LoginCodePage {
+    ctx: Ctx,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct LoginCodeForm {
+    #[serde(default)]
+    code: String,
+}
+
+/// The sign-in waiting for its code, while it is fresh; `None` sends the visitor back to the
+/// password.
+async fn fresh_pending(visitor: &Visitor) -> Result<Option<session::PendingSignIn>, PageError> {
+    match session::pending_sign_in(&visitor.session).await? {
+        Some(pending) if db::now() - pending.since < PENDING_SECONDS => Ok(Some(pending)),
+        Some(_) => {
+            session::clear_pending_sign_in(&visitor.session).await?;
+            Ok(None)
+        }
+        None => Ok(None),
+    }
+}
+
+async fn login_code_get(visitor: Visitor) -> Result<Response, PageError> {
+    if fresh_pending(&visitor).await?.is_none() {
+        return Ok(Redirect::to("/login").into_response());
+    }
+    Ok(LoginCodePage {
+        ctx: visitor.ctx,
+        error: None,
+    }
+    .into_response())
+}
+
+async fn login_code_post(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Origin(origin): Origin,
+    Form(form): Form<LoginCodeForm>,
+) -> Result<Response, PageError> {
+    let Some(mut pending) = fresh_pending(&visitor).await? else {
+        session::set_notice(
+            &visitor.session,
+            "Sign in again: the code was not typed in time.",
+        )
+        .await?;
+        return Ok(Redirect::to("/login").into_response());
+    };
+    let passed = PasswordPassed {
+        user_id: &pending.user_id,
+        session_epoch: pending.epoch,
+    };
+    match ops::two_factor::code_step(&state.ops, passed, &form.code, &origin).await {
+        Ok(user) => {
+            session::clear_pending_sign_in(&visitor.session).await?;
+            signed_in(&state, &visitor, &user).await
+        }
+        Err(OpError::Refused(why)) => {
+            pending.failures += 1;
+            if pending.failures >= MAX_CODE_FAILURES {
+                session::clear_pending_sign_in(&visitor.session).await?;
+                let notice = "Too many wrong codes: sign in again.";
+                session::set_notice(&visitor.session, notice).await?;
+                return Ok(Redirect::to("/login").into_response());
+            }
+            session::update_pending_sign_in(&visitor.session, &pending).await?;
+            let page = LoginCodePage {
+                ctx: visitor.ctx,
                 error: Some(why),
             };
             Ok((StatusCode::UNAUTHORIZED, page).into_response())
@@ -155,4 +270,24 @@ async fn set_password_post(
         errors,
     };
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+}
+
+/// Around the throttle of the password forms: a sign-in it refused (429, before any handler
+/// ran, so no email is known) goes to the instance audit log.
+pub(super) async fn audit_throttled_sign_in(
+    State(state): State<AppState>,
+    Origin(origin): Origin,
+    request: Request,
+    next: Next,
+) -> Response {
+    let sign_in = request.method() == Method::POST
+        && matches!(request.uri().path(), "/login" | "/login/code");
+    let response = next.run(request).await;
+    if sign_in
+        && response.status() == StatusCode::TOO_MANY_REQUESTS
+        && let Err(e) = ops::audit::sign_in_throttled(&state.ops, &origin, "").await
+    {
+        tracing::warn!(error = %e, "could not record a throttled sign-in");
+    }
+    response
 }

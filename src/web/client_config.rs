@@ -10,7 +10,7 @@ use axum::{
 };
 use serde::Deserialize;
 
-use super::{AppState, PageError, extract::ProjectMember};
+use super::{AppState, PageError, extract::ProjectMember, step_up::RecentProof};
 use crate::{
     db::{
         credentials::Credential,
@@ -145,6 +145,7 @@ struct ConfigForm {
 async fn credential_config_post(
     State(state): State<AppState>,
     member: ProjectMember,
+    _proof: RecentProof,
     Path((_, id)): Path<(String, String)>,
     Form(form): Form<ConfigForm>,
 ) -> Result<Response, PageError> {

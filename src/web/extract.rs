@@ -175,3 +175,26 @@ pub fn client_ip(parts: &Parts) -> String {
         .map(|ConnectInfo(addr)| addr.ip().to_string())
         .unwrap_or_default()
 }
+
+/// Where a request comes from (address and browser), for the audit records of people not
+/// signed in yet, or of pages whose extractor does not name the actor.
+pub struct Origin(pub Actor);
+
+impl Origin {
+    /// The record's actor: `user`, from this request.
+    pub fn by(&self, user: &User) -> Actor {
+        Actor {
+            user_id: Some(user.id.clone()),
+            label: user.email.clone(),
+            ..self.0.clone()
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Origin {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Origin(actor_as(parts, None, "anonymous".into())))
+    }
+}

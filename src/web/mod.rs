@@ -2,6 +2,7 @@
 
 mod account;
 mod admin;
+mod admin_audit;
 mod api_access;
 mod api_docs;
 mod apps;
@@ -26,6 +27,7 @@ mod reconcile;
 mod services;
 mod session;
 mod setup;
+mod step_up;
 mod throttle;
 mod view;
 
@@ -110,11 +112,17 @@ pub fn router(state: AppState) -> Router {
         .merge(setup::router())
         .merge(auth::router())
         .merge(account::router())
-        .route_layer(throttle::layer());
+        .merge(step_up::router())
+        .route_layer(throttle::layer())
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::audit_throttled_sign_in,
+        ));
 
     let pages = Router::new()
         .merge(password_forms)
         .merge(admin::router())
+        .merge(admin_audit::router())
         .merge(projects::router())
         .merge(members::router())
         .merge(services::router())

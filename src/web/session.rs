@@ -1,5 +1,6 @@
 //! What the portal keeps in a session, behind named functions: the signed-in user, the CSRF
-//! token and a one-time notice.
+//! token, a one-time notice, when the user last proved who they are (for step-up), and a
+//! sign-in waiting for its second factor.
 
 use tower_sessions::Session;
 
@@ -25,13 +26,15 @@ pub async fn stored_csrf_token(session: &Session) -> Result<Option<String>, Page
     Ok(session.get::<String>(CSRF_KEY).await?)
 }
 
-/// Signs `user` in: a new session id (against fixation), a new CSRF token.
+/// Signs `user` in: a new session id (against fixation), a new CSRF token; the sign-in is the
+/// first proof of identity that step-up counts from.
 pub async fn sign_in(session: &Session, user: &User) -> Result<(), PageError> {
     session.cycle_id().await?;
     session.insert(USER_ID_KEY, &user.id).await?;
     session.insert(EPOCH_KEY, user.session_epoch).await?;
     session.insert(CSRF_KEY, random_token()).await?;
     session.insert(TOUCHED_KEY, db::now()).await?;
+    record_proof(session).await?;
     Ok(())
 }
 
@@ -82,4 +85,78 @@ pub async fn take_notice(session: &Session) -> Result<Option<String>, PageError>
         return Ok(None);
     }
     Ok(session.remove::<String>(NOTICE_KEY).await?)
+}
+
+/// When the user last proved who they are (sign-in or step-up), in Unix seconds.
+const PROVED_AT_KEY: &str = "proved_at";
+/// Set by a step-up: one guarded action may follow even when the window is zero.
+const STEP_UP_GRANT_KEY: &str = "step_up_grant";
+/// A sign-in whose password was right and whose second factor is awaited.
+const PENDING_SIGN_IN_KEY: &str = "pending_sign_in";
+
+/// Records that the user just proved who they are.
+pub async fn record_proof(session: &Session) -> Result<(), PageError> {
+    session.insert(PROVED_AT_KEY, db::now()).await?;
+    Ok(())
+}
+
+/// When the user last proved who they are, if ever in this session.
+pub async fn last_proof(session: &Session) -> Result<Option<i64>, PageError> {
+    Ok(session.get::<i64>(PROVED_AT_KEY).await?)
+}
+
+/// Records a step-up: a new proof, and one guarded action allowed right after it.
+pub async fn record_step_up(session: &Session) -> Result<(), PageError> {
+    record_proof(session).await?;
+    session.insert(STEP_UP_GRANT_KEY, true).await?;
+    Ok(())
+}
+
+/// Uses up the action a step-up allowed; true when there was one.
+pub async fn take_step_up_grant(session: &Session) -> Result<bool, PageError> {
+    Ok(session
+        .remove::<bool>(STEP_UP_GRANT_KEY)
+        .await?
+        .unwrap_or(false))
+}
+
+/// A sign-in waiting for its second factor.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct PendingSignIn {
+    pub user_id: String,
+    /// The user's session epoch when the password was checked.
+    pub epoch: i64,
+    /// When the password was checked, in Unix seconds.
+    pub since: i64,
+    /// Wrong codes typed so far.
+    pub failures: u32,
+}
+
+/// Remembers that `user`'s password was right; the code comes next.
+pub async fn set_pending_sign_in(session: &Session, user: &User) -> Result<(), PageError> {
+    let pending = PendingSignIn {
+        user_id: user.id.clone(),
+        epoch: user.session_epoch,
+        since: db::now(),
+        failures: 0,
+    };
+    session.insert(PENDING_SIGN_IN_KEY, pending).await?;
+    Ok(())
+}
+
+pub async fn pending_sign_in(session: &Session) -> Result<Option<PendingSignIn>, PageError> {
+    Ok(session.get::<PendingSignIn>(PENDING_SIGN_IN_KEY).await?)
+}
+
+pub async fn update_pending_sign_in(
+    session: &Session,
+    pending: &PendingSignIn,
+) -> Result<(), PageError> {
+    session.insert(PENDING_SIGN_IN_KEY, pending).await?;
+    Ok(())
+}
+
+pub async fn clear_pending_sign_in(session: &Session) -> Result<(), PageError> {
+    session.remove::<PendingSignIn>(PENDING_SIGN_IN_KEY).await?;
+    Ok(())
 }

@@ -14,8 +14,8 @@ use serde_json::json;
 
 use crate::helpers::{PASSWORD, TestApp};
 
-struct Browser {
-    client: Client,
+pub(crate) struct Browser {
+    pub(crate) client: Client,
     driver: Child,
     _profile: tempfile::TempDir,
     name: &'static str,
@@ -99,7 +99,7 @@ impl Browser {
         }
     }
 
-    async fn start(name: &'static str) -> Browser {
+    pub(crate) async fn start(name: &'static str) -> Browser {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -149,7 +149,7 @@ impl Browser {
         }
     }
 
-    async fn screenshot(&self, step: &str) {
+    pub(crate) async fn screenshot(&self, step: &str) {
         let png = self.client.screenshot().await.unwrap();
         std::fs::write(
             screenshot_dir().join(format!("{}-{step}.png", self.name)),
@@ -158,7 +158,7 @@ impl Browser {
         .unwrap();
     }
 
-    async fn fill(&self, id: &str, value: &str) {
+    pub(crate) async fn fill(&self, id: &str, value: &str) {
         let field = self
             .client
             .find(Locator::Id(id))
@@ -169,7 +169,7 @@ impl Browser {
     }
 
     /// Clicks a button that submits a form, and waits for the next page to have loaded.
-    async fn press(&self, css: &str) {
+    pub(crate) async fn press(&self, css: &str) {
         self.client
             .execute("window.keyportOldPage = true", vec![])
             .await
@@ -212,11 +212,11 @@ impl Browser {
         self.press("button.primary").await;
     }
 
-    async fn path(&self) -> String {
+    pub(crate) async fn path(&self) -> String {
         self.client.current_url().await.unwrap().path().to_string()
     }
 
-    async fn text(&self) -> String {
+    pub(crate) async fn text(&self) -> String {
         self.client
             .find(Locator::Css("main"))
             .await

@@ -19,13 +19,14 @@ use crate::{
     ops::{self, credentials::Purpose},
     web::{
         AppState, PageError, client_config::ConfigChoice, confirm::ConfirmPage,
-        extract::ProjectMember,
+        extract::ProjectMember, step_up::RecentProof,
     },
 };
 
 pub(super) async fn credential_reveal_post(
     State(state): State<AppState>,
     member: ProjectMember,
+    _proof: RecentProof,
     Path((_, id)): Path<(String, String)>,
     Form(choice): Form<ConfigChoice>,
 ) -> Result<CredentialsPage, PageError> {
@@ -69,6 +70,7 @@ pub(super) async fn credential_regenerate_get(
 pub(super) async fn credential_regenerate_post(
     State(state): State<AppState>,
     member: ProjectMember,
+    _proof: RecentProof,
     Path((_, id)): Path<(String, String)>,
     Form(form): Form<ConfirmForm>,
 ) -> Result<Response, PageError> {
@@ -111,6 +113,7 @@ pub(super) async fn credential_delete_get(
 pub(super) async fn credential_delete_post(
     State(state): State<AppState>,
     member: ProjectMember,
+    _proof: RecentProof,
     Path((_, id)): Path<(String, String)>,
     Form(form): Form<ConfirmForm>,
 ) -> Result<Response, PageError> {

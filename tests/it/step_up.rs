@@ -1,0 +1,278 @@
+//! Step-up before secrets: with a stale proof of identity, Show, Copy, Download, Regenerate and
+//! Delete lead to `/confirm-identity` and do nothing; the password (throttled, audited when
+//! wrong) allows them again; the way back never leaves the site; the JSON API is not affected.
+
+use reqwest::{Client, StatusCode};
+use serde_json::Value;
+
+use crate::{
+    credentials::{Team, credential_ids, revealed_secret, team},
+    helpers::{PASSWORD, TestApp, Visitor, csrf_token, input_value, location, notice},
+};
+
+/// An app where every guarded action asks for the password (`KEYPORT_STEP_UP_MINUTES=0`).
+async fn always_ask() -> TestApp {
+    TestApp::spawn_with(|config| config.step_up_minutes = 0).await
+}
+
+async fn audit_actions(app: &TestApp) -> Vec<String> {
+    sqlx::query_scalar("select action from audit_events order by id")
+        .fetch_all(app.db.pool())
+        .await
+        .unwrap()
+}
+
+/// Posts `fields` (with the page's CSRF token) to the guarded `action` of credential `id`.
+async fn press(
+    who: &Visitor,
+    team: &Team,
+    id: &str,
+    action: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let token = csrf_token(&who.get_text(&team.page).await.1).unwrap();
+    let mut with_token = vec![("csrf_token", token.as_str())];
+    with_token.extend_from_slice(fields);
+    who.post(
+        &format!("/projects/team/credentials/{id}/{action}"),
+        &with_token,
+    )
+    .await
+}
+
+/// Confirms identity with `password` on the page `confirm` (a `/confirm-identity?...` path).
+async fn confirm_identity(who: &Visitor, confirm: &str, password: &str) -> reqwest::Response {
+    let html = who.get_text(confirm).await.1;
+    let next = input_value(&html, "next").unwrap();
+    who.submit(
+        confirm,
+        "/confirm-identity",
+        &[("next", &next), ("password", password)],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_stale_proof_is_asked_for_before_every_guarded_action() {
+    let app = always_ask().await;
+    let team = team(&app, "s3").await;
+    team.add(&team.member, "laptop", &[]).await;
+    let id = credential_ids(&team.member.get_text(&team.page).await.1)[0].clone();
+    let before = audit_actions(&app).await;
+
+    let to_credentials = "/confirm-identity?next=%2Fprojects%2Fteam%2Fcredentials";
+    let response = press(&team.member, &team, &id, "reveal", &[]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "Show");
+    assert_eq!(location(&response), to_credentials);
+    for purpose in ["copy", "download"] {
+        let response = press(
+            &team.member,
+            &team,
+            &id,
+            "config",
+            &[("snippet", "env"), ("purpose", purpose)],
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{purpose}");
+        assert_eq!(location(&response), to_credentials);
+    }
+    for action in ["regenerate", "delete"] {
+        let response = press(&team.member, &team, &id, action, &[("confirm", "yes")]).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{action}");
+        assert_eq!(
+            location(&response),
+            format!("/confirm-identity?next=%2Fprojects%2Fteam%2Fcredentials%2F{id}%2F{action}"),
+            "back to the confirmation page of {action}"
+        );
+    }
+    assert_eq!(
+        audit_actions(&app).await,
+        before,
+        "nothing was revealed or changed"
+    );
+    assert_eq!(
+        credential_ids(&team.member.get_text(&team.page).await.1),
+        vec![id.clone()]
+    );
+
+    // The password, then the button again: one action.
+    let response = confirm_identity(&team.member, to_credentials, PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/projects/team/credentials");
+    let html = team.member.get_text("/projects/team/credentials").await.1;
+    assert!(
+        notice(&html).contains("press the button again"),
+        "{}",
+        notice(&html)
+    );
+    let response = press(&team.member, &team, &id, "reveal", &[]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let html = response.text().await.unwrap();
+    assert!(revealed_secret(&html, &id).is_some(), "the secret is shown");
+    // With a window of zero, the next one asks again.
+    let response = press(&team.member, &team, &id, "reveal", &[]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+
+    // Delete after its own step-up.
+    let back = format!("/confirm-identity?next=%2Fprojects%2Fteam%2Fcredentials%2F{id}%2Fdelete");
+    let response = confirm_identity(&team.member, &back, PASSWORD).await;
+    assert_eq!(
+        location(&response),
+        format!("/projects/team/credentials/{id}/delete")
+    );
+    let response = press(&team.member, &team, &id, "delete", &[("confirm", "yes")]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(!location(&response).starts_with("/confirm-identity"));
+    assert!(credential_ids(&team.member.get_text(&team.page).await.1).is_empty());
+}
+
+#[tokio::test]
+async fn a_fresh_proof_is_not_asked_for() {
+    let app = TestApp::spawn_with(|config| config.step_up_minutes = 600).await;
+    let team = team(&app, "s3").await;
+    team.add(&team.member, "laptop", &[]).await;
+    let id = credential_ids(&team.member.get_text(&team.page).await.1)[0].clone();
+    let response = press(&team.member, &team, &id, "reveal", &[]).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "just signed in: no question"
+    );
+    let response = press(
+        &team.member,
+        &team,
+        &id,
+        "regenerate",
+        &[("confirm", "yes")],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(location(&response).starts_with("/projects/team/credentials?service="));
+    assert!(
+        audit_actions(&app)
+            .await
+            .contains(&"credential.regenerate".to_string())
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_refused_audited_and_throttled() {
+    let app = always_ask().await;
+    let team = team(&app, "s3").await;
+    team.add(&team.member, "laptop", &[]).await;
+    let id = credential_ids(&team.member.get_text(&team.page).await.1)[0].clone();
+    let confirm = "/confirm-identity?next=%2Fprojects%2Fteam%2Fcredentials";
+    let response = confirm_identity(&team.member, confirm, "not my password").await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("This is not your password"));
+    assert_eq!(
+        input_value(&html, "next").unwrap(),
+        "/projects/team/credentials"
+    );
+    assert!(
+        audit_actions(&app)
+            .await
+            .contains(&"step_up.failed".to_string())
+    );
+    // Still not allowed.
+    let response = press(&team.member, &team, &id, "reveal", &[]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+
+    let token = csrf_token(&team.member.get_text(confirm).await.1).unwrap();
+    let mut throttled = false;
+    for _ in 0..30 {
+        let response = team
+            .member
+            .post(
+                "/confirm-identity",
+                &[
+                    ("csrf_token", token.as_str()),
+                    ("next", "/projects"),
+                    ("password", "guess"),
+                ],
+            )
+            .await;
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            throttled = true;
+            break;
+        }
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    assert!(throttled, "guessing the password is throttled like sign-in");
+}
+
+#[tokio::test]
+async fn the_way_back_never_leaves_the_site() {
+    let app = always_ask().await;
+    let _admin = app.admin().await;
+    let bob = app.user("bob@example.org", "Bob").await;
+    for outside in [
+        "https://evil.example/",
+        "//evil.example/",
+        "/\\evil.example",
+        "evil.example",
+        "/\r\nLocation: https://evil.example",
+        "/\tevil",
+    ] {
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("next", outside)
+            .finish();
+        let page = format!("/confirm-identity?{query}");
+        let (status, html) = bob.get_text(&page).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            input_value(&html, "next").unwrap(),
+            "/projects",
+            "{outside:?}"
+        );
+        // Posted directly, with the right password.
+        let response = bob
+            .submit(
+                &page,
+                "/confirm-identity",
+                &[("next", outside), ("password", PASSWORD)],
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        assert_eq!(location(&response), "/projects", "{outside:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_json_api_is_not_asked() {
+    let app = always_ask().await;
+    let team = team(&app, "s3").await;
+    team.add(&team.member, "laptop", &[]).await;
+    let id = credential_ids(&team.member.get_text(&team.page).await.1)[0].clone();
+    let response = team
+        .member
+        .submit(
+            "/account/api-access",
+            "/account/api-access/keys",
+            &[("name", "ci"), ("description", ""), ("expires", "")],
+        )
+        .await;
+    let html = response.text().await.unwrap();
+    let key = crate::helpers::raw_text(&html, "textarea#new-api-key").unwrap();
+    let answer: Value = Client::new()
+        .post(format!("{}/identity/token", app.url))
+        .form(&[("grant_type", "apikey"), ("apikey", key.trim())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = answer["access_token"].as_str().unwrap();
+    let response = Client::new()
+        .post(format!(
+            "{}/api/v1/projects/team/credentials/{id}/reveal",
+            app.url
+        ))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
