@@ -16,6 +16,9 @@
 //!   KEYPORT_BENCH_SECONDS=10                                   # per wrk run (the default)
 //!   KEYPORT_TEST_OPENSTACK=DIR/stack.env                       # a running test stack; else one is started
 //!   KEYPORT_BENCH_KEYSTONE=0                                   # skip Keystone
+//!   KEYPORT_BENCH_BINARY=target/profiling/keyport              # another build of the portal
+//!   KEYPORT_BENCH_PERF=DIR       # `perf record -g` of the server during the page load at 64
+//!                                # connections, into DIR/perf-{small,full}.data
 //!
 //! `scripts/bench.sh` runs it on SQLite and on a throwaway PostgreSQL.
 
@@ -188,7 +191,9 @@ async fn main() -> anyhow::Result<()> {
         };
         let key_file = dir.path().join("master.key");
         let (_, credentials, page) = seed(&url, &key_file, size).await?;
-        let row = measure(&url, &key_file, dir.path(), &page, credentials, seconds).await?;
+        let perf = std::env::var_os("KEYPORT_BENCH_PERF")
+            .map(|d| Path::new(&d).join(format!("perf-{}.data", size.label)));
+        let row = measure(&url, &key_file, dir.path(), &page, credentials, seconds, perf).await?;
         rows.push((size.label, row));
     }
     println!();
@@ -244,6 +249,7 @@ async fn measure(
     page: &str,
     credentials: usize,
     seconds: u64,
+    perf: Option<std::path::PathBuf>,
 ) -> anyhow::Result<Row> {
     let (server, base) = start(url, key_file, dir, "warn")?;
     wait_until_ready(&base).await?;
@@ -256,7 +262,24 @@ async fn measure(
     let page_bytes = body.len();
     let healthz = wrk(&format!("{base}/healthz"), 64, seconds, &[])?;
     let page_url = format!("{base}{page}");
+    let recording = match &perf {
+        Some(file) => Some(
+            Command::new("perf")
+                .args(["record", "-F", "499", "-g", "-o"])
+                .arg(file)
+                .args(["-p", &server.0.id().to_string(), "--", "sleep"])
+                .arg(seconds.to_string())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .context("perf runs (apt-get install linux-perf)")?,
+        ),
+        None => None,
+    };
     let loaded = wrk(&page_url, 64, seconds, std::slice::from_ref(&cookie))?;
+    if let Some(mut recording) = recording {
+        recording.wait()?;
+    }
     let page_8 = wrk(&page_url, 8, seconds, std::slice::from_ref(&cookie))?;
     let rss_loaded = rss_mib(server.0.id());
     for i in 1..=64 {
@@ -306,7 +329,10 @@ fn start(url: &str, key_file: &Path, dir: &Path, log: &str) -> anyhow::Result<(S
         Stdio::null()
     };
     let server = Server(
-        Command::new(env!("CARGO_BIN_EXE_keyport"))
+        Command::new(
+            std::env::var_os("KEYPORT_BENCH_BINARY")
+                .unwrap_or_else(|| env!("CARGO_BIN_EXE_keyport").into()),
+        )
             .args(["serve", "--listen", &format!("0.0.0.0:{port}")])
             .env("KEYPORT_DATABASE_URL", url)
             .env("KEYPORT_MASTER_KEY_FILE", key_file)

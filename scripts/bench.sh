@@ -1,10 +1,21 @@
 #!/usr/bin/env bash
 # The View Credentials load benchmark on SQLite, then on a throwaway PostgreSQL server on loopback.
-# KEYPORT_BENCH_SECONDS (default 20) and KEYPORT_BENCH_CLIENTS (default 64) tune it.
+# KEYPORT_BENCH_SECONDS (default 10) sets each wrk run's length; KEYPORT_TEST_OPENSTACK names a
+# running test OpenStack for the Keystone comparison (one is started otherwise).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo bench --bench credentials_page
+if ! command -v wrk >/dev/null; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+  $sudo apt-get install -y wrk || { $sudo apt-get update && $sudo apt-get install -y wrk; }
+fi
 pg_dir=$(mktemp -d /tmp/keyport-bench-pg.XXXXXX)
-trap 'scripts/test-postgres.sh stop "$pg_dir"' EXIT
+os_dir=""
+trap 'scripts/test-postgres.sh stop "$pg_dir"; [ -z "$os_dir" ] || scripts/test-openstack.sh stop "$os_dir"' EXIT
+if [ -z "${KEYPORT_TEST_OPENSTACK:-}" ]; then
+  os_dir=$(mktemp -d /tmp/keyport-bench-openstack.XXXXXX)
+  KEYPORT_TEST_OPENSTACK=$(scripts/test-openstack.sh start "$os_dir" "${KEYPORT_BENCH_OPENSTACK_PORT:-55600}")
+  export KEYPORT_TEST_OPENSTACK
+fi
+cargo bench --bench credentials_page
 pg_url=$(scripts/test-postgres.sh start "$pg_dir" "${KEYPORT_BENCH_PG_PORT:-55442}")
 KEYPORT_BENCH_POSTGRES_URL="$pg_url" cargo bench --bench credentials_page

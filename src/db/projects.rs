@@ -11,6 +11,9 @@ pub struct Project {
     pub slug: String,
     pub name: String,
     pub created_at: i64,
+    /// Moves on with every change to the project's services, endpoints, apps and credentials
+    /// (database triggers): lists read at one version stay true while it is current.
+    pub version: i64,
 }
 
 #[derive(Clone, Debug)]
@@ -54,6 +57,7 @@ pub async fn create(
         slug: slug.into(),
         name: name.into(),
         created_at: now(),
+        version: 0,
     };
     let mut tx = db.pool().begin().await?;
     sqlx::query(
@@ -78,8 +82,8 @@ pub async fn create(
 
 /// The projects a user is a member of, with their role.
 pub async fn list_for_user(db: &Db, user_id: &str) -> sqlx::Result<Vec<(Project, Role)>> {
-    let rows: Vec<(String, String, String, i64, String)> = sqlx::query_as(
-        "select p.id, p.slug, p.name, p.created_at, m.role
+    let rows: Vec<(String, String, String, i64, i64, String)> = sqlx::query_as(
+        "select p.id, p.slug, p.name, p.created_at, p.version, m.role
          from projects p join memberships m on m.project_id = p.id
          where m.user_id = $1 order by p.name",
     )
@@ -87,13 +91,14 @@ pub async fn list_for_user(db: &Db, user_id: &str) -> sqlx::Result<Vec<(Project,
     .fetch_all(db.pool())
     .await?;
     rows.into_iter()
-        .map(|(id, slug, name, created_at, role)| {
+        .map(|(id, slug, name, created_at, version, role)| {
             Ok((
                 Project {
                     id,
                     slug,
                     name,
                     created_at,
+                    version,
                 },
                 parse_role(&role)?,
             ))
@@ -107,8 +112,8 @@ pub async fn find_for_member(
     slug: &str,
     user_id: &str,
 ) -> sqlx::Result<Option<(Project, Role)>> {
-    let row: Option<(String, String, String, i64, String)> = sqlx::query_as(
-        "select p.id, p.slug, p.name, p.created_at, m.role
+    let row: Option<(String, String, String, i64, i64, String)> = sqlx::query_as(
+        "select p.id, p.slug, p.name, p.created_at, p.version, m.role
          from projects p join memberships m on m.project_id = p.id
          where p.slug = $1 and m.user_id = $2",
     )
@@ -116,13 +121,14 @@ pub async fn find_for_member(
     .bind(user_id)
     .fetch_optional(db.pool())
     .await?;
-    row.map(|(id, slug, name, created_at, role)| {
+    row.map(|(id, slug, name, created_at, version, role)| {
         Ok((
             Project {
                 id,
                 slug,
                 name,
                 created_at,
+                version,
             },
             parse_role(&role)?,
         ))
@@ -260,15 +266,16 @@ pub async fn lock(tx: &mut sqlx::AnyConnection, project_id: &str) -> sqlx::Resul
 
 /// A project by its id.
 pub async fn find(db: &Db, id: &str) -> sqlx::Result<Option<Project>> {
-    let row: Option<(String, String, String, i64)> =
-        sqlx::query_as("select id, slug, name, created_at from projects where id = $1")
+    let row: Option<(String, String, String, i64, i64)> =
+        sqlx::query_as("select id, slug, name, created_at, version from projects where id = $1")
             .bind(id)
             .fetch_optional(db.pool())
             .await?;
-    Ok(row.map(|(id, slug, name, created_at)| Project {
+    Ok(row.map(|(id, slug, name, created_at, version)| Project {
         id,
         slug,
         name,
         created_at,
+        version,
     }))
 }

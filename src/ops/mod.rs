@@ -18,6 +18,7 @@ pub mod members;
 pub mod projects;
 pub mod reconcile;
 pub mod services;
+pub mod snapshots;
 #[cfg(test)]
 mod tests;
 pub mod tokens;
@@ -53,6 +54,8 @@ pub struct Ops {
     tokens: Arc<tokens::TokenKeys>,
     /// The backends' view of each service's keys, for a short while.
     key_statuses: Arc<key_status::KeyStatuses>,
+    /// Projects' lists, while their version is current.
+    snapshots: Arc<snapshots::Snapshots>,
     /// How long another process may stay silent before its unfinished operations are finished here.
     process_timeout: std::time::Duration,
     /// When each address's throttled sign-ins were last recorded: at most one record a minute.
@@ -71,6 +74,7 @@ impl Ops {
             public_url,
             tokens: Arc::default(),
             key_statuses: Arc::default(),
+            snapshots: Arc::default(),
             process_timeout: std::time::Duration::from_secs(30),
             throttled_sign_ins: Arc::default(),
             #[cfg(test)]

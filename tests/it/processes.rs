@@ -143,3 +143,36 @@ async fn a_session_ended_on_one_process_is_refused_by_the_other_at_once() {
     );
     assert_eq!(crate::helpers::location(&response), "/login");
 }
+
+#[tokio::test]
+async fn a_change_made_on_one_process_shows_on_the_others_next_page() {
+    let db = TestDb::new().await;
+    let one = Server::start(&db, &[]).await;
+    let other = Server::start(&db, &[]).await;
+    let on_one = one.visitor();
+    crate::helpers::complete_setup(&on_one).await;
+    crate::helpers::create_project(&on_one, "team", crate::helpers::ADMIN_EMAIL).await;
+    let on_other = other.visitor();
+    crate::helpers::sign_in_as_admin(&on_other).await;
+    let page = "/projects/team/credentials";
+    let (status, html) = on_other.get_text(page).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!html.contains("Archive"), "no service yet");
+
+    // Kept in memory on the other process, and still replaced by the next page there.
+    let service = crate::helpers::add_service(&on_one, "s3", "Archive", "").await;
+    let html = on_other.get_text(page).await.1;
+    assert!(html.contains("Archive"), "the other process lists the new service");
+    crate::helpers::add_endpoint(
+        &on_other,
+        &service,
+        ["Lab", "lab-1", "public", "https://archive.example.org"],
+    )
+    .await;
+    let id = service.rsplit('/').next().unwrap();
+    let html = on_one.get_text(&format!("{page}?service={id}")).await.1;
+    assert!(
+        html.contains("https://archive.example.org"),
+        "the first process shows the endpoint added on the other"
+    );
+}

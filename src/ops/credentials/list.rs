@@ -60,14 +60,16 @@ pub async fn list(
 ) -> Result<Listing, OpError> {
     who.require(Action::ViewProject)?;
     let needle = q.trim().to_lowercase();
-    let services: Vec<Service> = db::services::list(&ops.db, &who.project.id)
-        .await?
-        .into_iter()
+    let snapshot = ops.snapshots.project(&ops.db, &who.project).await?;
+    let services: Vec<Service> = snapshot
+        .services
+        .iter()
         .filter(|s| {
             needle.is_empty()
                 || s.name.to_lowercase().contains(&needle)
                 || s.kind.as_str() == needle
         })
+        .cloned()
         .collect();
     let selected = match service_id {
         Some(id) => services.iter().find(|s| s.id == id).cloned(),
@@ -80,14 +82,15 @@ pub async fn list(
         mine: Vec::new(),
         app_keys: Vec::new(),
         others: Vec::new(),
-        apps: db::apps::list(&ops.db, &who.project.id).await?,
+        apps: snapshot.apps.clone(),
         backend_problem: String::new(),
     };
     let Some(service) = selected else {
         return Ok(listing);
     };
-    listing.endpoints = db::services::endpoints(&ops.db, &service.id).await?;
-    let credentials = db::credentials::list_for_service(&ops.db, &service.id).await?;
+    let lists = snapshot.service(&ops.db, &service.id).await?;
+    listing.endpoints = lists.endpoints.clone();
+    let credentials = &lists.credentials;
     // The backend's status is asked for only when there are keys to show it on.
     let mut backend_keys = std::sync::Arc::default();
     if service.driver == DriverKind::AwsIam && !credentials.is_empty() {
@@ -117,7 +120,7 @@ pub async fn list(
     }
     let held = |owner: &Owner| credentials.iter().filter(|c| &c.owner == owner).count() as i64;
     let sees_others = who.may(Action::Credential(CredentialAction::Reveal, Whose::Others));
-    for credential in &credentials {
+    for credential in credentials {
         let whose = who.whose(&credential.owner);
         let listed = Listed {
             may_manage: who.may(Action::Credential(CredentialAction::Reveal, whose)),

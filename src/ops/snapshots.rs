@@ -1,0 +1,88 @@
+//! What a project's pages list (its services, apps, and per service its endpoints and
+//! credentials), kept in memory for as long as the project's version is the one the lists were
+//! read at. Database triggers move the version on with every change to any of them (migration
+//! 0009), so a page reads the version with the project (which it reads anyway to authorize) and
+//! the lists only after a change, in whichever process made it.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use crate::db::{
+    self, Db,
+    apps::App,
+    credentials::Credential,
+    projects::Project,
+    services::{Endpoint, Service},
+};
+
+/// Projects kept at most; past it, the oldest reads start over.
+const MAX_PROJECTS: usize = 1024;
+
+/// A project's lists at one version.
+pub struct Snapshot {
+    version: i64,
+    pub services: Vec<Service>,
+    pub apps: Vec<App>,
+    by_service: Mutex<HashMap<String, Arc<ServiceLists>>>,
+}
+
+/// A service's endpoints and credentials (those `list_for_service` shows).
+pub struct ServiceLists {
+    pub endpoints: Vec<Endpoint>,
+    pub credentials: Vec<Credential>,
+}
+
+#[derive(Default)]
+pub struct Snapshots {
+    projects: Mutex<HashMap<String, Arc<Snapshot>>>,
+}
+
+impl Snapshots {
+    /// The lists of `project` at the version it was read at (or later).
+    pub async fn project(&self, db: &Db, project: &Project) -> sqlx::Result<Arc<Snapshot>> {
+        if let Some(snapshot) = self.current(project) {
+            return Ok(snapshot);
+        }
+        // Read after the version: what is read is at least as new as the version says.
+        let snapshot = Arc::new(Snapshot {
+            version: project.version,
+            services: db::services::list(db, &project.id).await?,
+            apps: db::apps::list(db, &project.id).await?,
+            by_service: Mutex::default(),
+        });
+        let mut projects = self.projects.lock().expect("snapshot lock");
+        if projects.len() >= MAX_PROJECTS {
+            projects.clear();
+        }
+        projects.insert(project.id.clone(), snapshot.clone());
+        Ok(snapshot)
+    }
+
+    fn current(&self, project: &Project) -> Option<Arc<Snapshot>> {
+        let projects = self.projects.lock().expect("snapshot lock");
+        projects
+            .get(&project.id)
+            .filter(|s| s.version == project.version)
+            .cloned()
+    }
+}
+
+impl Snapshot {
+    /// The endpoints and credentials of `service_id`, one of the snapshot's services.
+    pub async fn service(&self, db: &Db, service_id: &str) -> sqlx::Result<Arc<ServiceLists>> {
+        if let Some(lists) = self.by_service.lock().expect("snapshot lock").get(service_id) {
+            return Ok(lists.clone());
+        }
+        let lists = Arc::new(ServiceLists {
+            endpoints: db::services::endpoints(db, service_id).await?,
+            credentials: db::credentials::list_for_service(db, service_id).await?,
+        });
+        self.by_service
+            .lock()
+            .expect("snapshot lock")
+            .insert(service_id.to_string(), lists.clone());
+        Ok(lists)
+    }
+}
