@@ -7,6 +7,7 @@
 //!   p99) and at 8 connections (p99);
 //! - the page's weight, the queries each page makes (the server's own query log, read in a
 //!   second run), and the server's resident memory idle, after the load and after 64 sign-ins.
+//!
 //! Then the equivalent calls of the test Keystone (`GET /v3/credentials` of a user with 50 EC2
 //! credentials, `GET /v3/users/{id}/application_credentials` of a user with 50 application
 //! credentials) at 64 connections, and Keyport ÷ Keystone. Any non-200 answer fails the run.
@@ -29,8 +30,8 @@ mod backends;
 use std::{
     net::{IpAddr, Ipv4Addr},
     path::Path,
-    sync::Arc,
     process::{Child, Command, Stdio},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -97,7 +98,14 @@ fn wrk(url: &str, connections: usize, seconds: u64, headers: &[String]) -> anyho
     std::fs::write(&script, WRK_SCRIPT)?;
     let mut command = Command::new("wrk");
     command.args(["-t", "2", "-c", &connections.to_string()]);
-    command.args(["-d", &format!("{seconds}s"), "--timeout", "30s", "--latency", "-s"]);
+    command.args([
+        "-d",
+        &format!("{seconds}s"),
+        "--timeout",
+        "30s",
+        "--latency",
+        "-s",
+    ]);
     command.arg(&script);
     for header in headers {
         command.args(["-H", header]);
@@ -114,7 +122,10 @@ fn wrk(url: &str, connections: usize, seconds: u64, headers: &[String]) -> anyho
     ensure!(output.status.success(), "wrk failed: {text}");
     let bad: u64 = field(&text, "bad answers:")?.parse()?;
     ensure!(bad == 0, "{bad} answers were not 200 OK for {url}: {text}");
-    ensure!(!text.contains("Socket errors"), "socket errors for {url}: {text}");
+    ensure!(
+        !text.contains("Socket errors"),
+        "socket errors for {url}: {text}"
+    );
     Ok(Load {
         rate: field(&text, "Requests/sec:")?.parse()?,
         p50_ms: duration_ms(&field(&text, "50%")?)?,
@@ -193,7 +204,16 @@ async fn main() -> anyhow::Result<()> {
         let (_, credentials, page) = seed(&url, &key_file, size).await?;
         let perf = std::env::var_os("KEYPORT_BENCH_PERF")
             .map(|d| Path::new(&d).join(format!("perf-{}.data", size.label)));
-        let row = measure(&url, &key_file, dir.path(), &page, credentials, seconds, perf).await?;
+        let row = measure(
+            &url,
+            &key_file,
+            dir.path(),
+            &page,
+            credentials,
+            seconds,
+            perf,
+        )
+        .await?;
         rows.push((size.label, row));
     }
     println!();
@@ -222,7 +242,9 @@ async fn main() -> anyhow::Result<()> {
         let (_, full) = rows.last().expect("a run");
         let keystone = keystone(seconds).await?;
         println!();
-        println!("| equivalent call at 64 connections | req/s | p50 ms | p99 ms | Keyport's page ÷ this |");
+        println!(
+            "| equivalent call at 64 connections | req/s | p50 ms | p99 ms | Keyport's page ÷ this |"
+        );
         println!("|---|---|---|---|---|");
         println!(
             "| Keyport ({backend}): View Credentials, 50 keys | {:.0} | {:.2} | {:.2} | 1 |",
@@ -257,8 +279,16 @@ async fn measure(
     let rss_idle = rss_mib(server.0.id());
     let (client, jar) = sign_in(&base, 0).await?;
     let cookie = cookie_header(&jar, &base)?;
-    let body = client.get(format!("{base}{page}")).send().await?.text().await?;
-    ensure!(is_credentials_page(&body), "the credentials page answers: {body}");
+    let body = client
+        .get(format!("{base}{page}"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    ensure!(
+        is_credentials_page(&body),
+        "the credentials page answers: {body}"
+    );
     let page_bytes = body.len();
     let healthz = wrk(&format!("{base}/healthz"), 64, seconds, &[])?;
     let page_url = format!("{base}{page}");
@@ -294,7 +324,11 @@ async fn measure(
     wait_until_ready(&base).await?;
     let (client, _) = sign_in(&base, 0).await?;
     let mut queries = Vec::new();
-    for (name, path) in [("credentials", page), ("projects", "/projects"), ("account", "/account")] {
+    for (name, path) in [
+        ("credentials", page),
+        ("projects", "/projects"),
+        ("account", "/account"),
+    ] {
         const VIEWS: usize = 10;
         let before = query_lines(&log);
         for _ in 0..VIEWS {
@@ -333,13 +367,13 @@ fn start(url: &str, key_file: &Path, dir: &Path, log: &str) -> anyhow::Result<(S
             std::env::var_os("KEYPORT_BENCH_BINARY")
                 .unwrap_or_else(|| env!("CARGO_BIN_EXE_keyport").into()),
         )
-            .args(["serve", "--listen", &format!("0.0.0.0:{port}")])
-            .env("KEYPORT_DATABASE_URL", url)
-            .env("KEYPORT_MASTER_KEY_FILE", key_file)
-            .env("KEYPORT_LOG", log)
-            .env("NO_COLOR", "1")
-            .stderr(stderr)
-            .spawn()?,
+        .args(["serve", "--listen", &format!("0.0.0.0:{port}")])
+        .env("KEYPORT_DATABASE_URL", url)
+        .env("KEYPORT_MASTER_KEY_FILE", key_file)
+        .env("KEYPORT_LOG", log)
+        .env("NO_COLOR", "1")
+        .stderr(stderr)
+        .spawn()?,
     );
     Ok((server, format!("http://127.0.0.1:{port}")))
 }
@@ -549,7 +583,11 @@ async fn sign_in(base: &str, i: usize) -> anyhow::Result<(reqwest::Client, Arc<J
     let token = &html[start..start + html[start..].find('"').context("a CSRF token")?];
     let response = client
         .post(format!("{base}/login"))
-        .form(&[("csrf_token", token), ("email", EMAIL), ("password", PASSWORD)])
+        .form(&[
+            ("csrf_token", token),
+            ("email", EMAIL),
+            ("password", PASSWORD),
+        ])
         .send()
         .await?;
     ensure!(
@@ -598,8 +636,16 @@ async fn keystone(seconds: u64) -> anyhow::Result<Vec<(&'static str, Load)>> {
             "id": user.id, "password": user.password}}},
         "scope": {"project": {"id": user.project_id}}
     }});
-    let response = http.post(format!("{base}/auth/tokens")).json(&auth).send().await?;
-    ensure!(response.status() == 201, "Keystone token: {}", response.status());
+    let response = http
+        .post(format!("{base}/auth/tokens"))
+        .json(&auth)
+        .send()
+        .await?;
+    ensure!(
+        response.status() == 201,
+        "Keystone token: {}",
+        response.status()
+    );
     let token = response
         .headers()
         .get("x-subject-token")
@@ -608,7 +654,10 @@ async fn keystone(seconds: u64) -> anyhow::Result<Vec<(&'static str, Load)>> {
         .to_string();
     for i in 0..KEYS {
         for (path, body) in [
-            (format!("users/{}/credentials/OS-EC2", user.id), json!({"tenant_id": user.project_id})),
+            (
+                format!("users/{}/credentials/OS-EC2", user.id),
+                json!({"tenant_id": user.project_id}),
+            ),
             (
                 format!("users/{}/application_credentials", user.id),
                 json!({"application_credential": {"name": format!("bench-{i}")}}),
@@ -620,21 +669,37 @@ async fn keystone(seconds: u64) -> anyhow::Result<Vec<(&'static str, Load)>> {
                 .json(&body)
                 .send()
                 .await?;
-            ensure!(response.status() == 201, "Keystone {path}: {}", response.status());
+            ensure!(
+                response.status() == 201,
+                "Keystone {path}: {}",
+                response.status()
+            );
         }
     }
     let header = format!("X-Auth-Token: {token}");
     let mut loads = Vec::new();
     for (what, path) in [
-        ("GET /v3/credentials, 50 EC2 credentials", "credentials".to_string()),
+        (
+            "GET /v3/credentials, 50 EC2 credentials",
+            "credentials".to_string(),
+        ),
         (
             "GET /v3/users/{id}/application_credentials, 50 of them",
             format!("users/{}/application_credentials", user.id),
         ),
     ] {
         let url = format!("{base}/{path}");
-        let body = http.get(&url).header("X-Auth-Token", &token).send().await?.text().await?;
-        ensure!(body.matches("\"id\"").count() >= KEYS, "Keystone lists the {KEYS}: {body}");
+        let body = http
+            .get(&url)
+            .header("X-Auth-Token", &token)
+            .send()
+            .await?
+            .text()
+            .await?;
+        ensure!(
+            body.matches("\"id\"").count() >= KEYS,
+            "Keystone lists the {KEYS}: {body}"
+        );
         loads.push((what, wrk(&url, 64, seconds, std::slice::from_ref(&header))?));
     }
     Ok(loads)

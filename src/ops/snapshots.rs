@@ -72,7 +72,12 @@ impl Snapshots {
 impl Snapshot {
     /// The endpoints and credentials of `service_id`, one of the snapshot's services.
     pub async fn service(&self, db: &Db, service_id: &str) -> sqlx::Result<Arc<ServiceLists>> {
-        if let Some(lists) = self.by_service.lock().expect("snapshot lock").get(service_id) {
+        if let Some(lists) = self
+            .by_service
+            .lock()
+            .expect("snapshot lock")
+            .get(service_id)
+        {
             return Ok(lists.clone());
         }
         let lists = Arc::new(ServiceLists {

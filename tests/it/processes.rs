@@ -162,7 +162,10 @@ async fn a_change_made_on_one_process_shows_on_the_others_next_page() {
     // Kept in memory on the other process, and still replaced by the next page there.
     let service = crate::helpers::add_service(&on_one, "s3", "Archive", "").await;
     let html = on_other.get_text(page).await.1;
-    assert!(html.contains("Archive"), "the other process lists the new service");
+    assert!(
+        html.contains("Archive"),
+        "the other process lists the new service"
+    );
     crate::helpers::add_endpoint(
         &on_other,
         &service,
