@@ -17,7 +17,7 @@ pub struct User {
 }
 
 #[derive(FromRow)]
-struct UserRow {
+pub(super) struct UserRow {
     id: String,
     email: String,
     name: String,
@@ -45,6 +45,10 @@ impl From<UserRow> for User {
 
 const COLUMNS: &str =
     "id, email, name, password_hash, is_admin, disabled, session_epoch, created_at";
+
+/// The columns of a user, of the table named `u`.
+pub(super) const COLUMNS_OF_U: &str =
+    "u.id, u.email, u.name, u.password_hash, u.is_admin, u.disabled, u.session_epoch, u.created_at";
 
 pub struct NewUser<'a> {
     pub email: &'a str,

@@ -11,15 +11,36 @@ use tower_sessions::Session;
 
 use super::{AppState, PageError, session, view::Ctx};
 use crate::{
-    db::{self, audit::Actor, users::User},
+    db::{self, audit::Actor, projects::Project, users::User},
+    domain::roles::Role,
     ops::{Principal, Subject},
 };
 
-async fn ctx(parts: &mut Parts, state: &AppState) -> Result<(Session, Ctx), PageError> {
+/// The session and the frame of the page; for a project page (`slug`), also the user's project
+/// and role there, read with the user in one query.
+async fn ctx(
+    parts: &mut Parts,
+    state: &AppState,
+    slug: Option<&str>,
+) -> Result<(Session, Ctx, Option<(Project, Role)>), PageError> {
     let session = Session::from_request_parts(parts, state)
         .await
         .map_err(|_| PageError::Internal(anyhow::anyhow!("session layer missing")))?;
-    let user = session::current_user(state, &session).await?;
+    let (user, membership) = match (session::user_id(&session).await?, slug) {
+        (None, _) => (None, None),
+        (Some(id), None) => {
+            let user = db::users::find(&state.db, &id).await?;
+            (session::accept(&session, user).await?, None)
+        }
+        (Some(id), Some(slug)) => {
+            let (user, membership) = db::projects::find_user_and_membership(&state.db, &id, slug)
+                .await?
+                .unzip();
+            let user = session::accept(&session, user).await?;
+            let membership = membership.flatten().filter(|_| user.is_some());
+            (user, membership)
+        }
+    };
     let csrf_token = match session::stored_csrf_token(&session).await? {
         Some(token) => token,
         None => parts
@@ -41,6 +62,7 @@ async fn ctx(parts: &mut Parts, state: &AppState) -> Result<(Session, Ctx), Page
             csrf_token,
             notice,
         },
+        membership,
     ))
 }
 
@@ -57,7 +79,7 @@ impl FromRequestParts<AppState> for Visitor {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let (session, ctx) = ctx(parts, state).await?;
+        let (session, ctx, _) = ctx(parts, state, None).await?;
         Ok(Visitor { session, ctx })
     }
 }
@@ -76,7 +98,7 @@ impl FromRequestParts<AppState> for SignedIn {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let (session, ctx) = ctx(parts, state).await?;
+        let (session, ctx, _) = ctx(parts, state, None).await?;
         let user = ctx.user.clone().ok_or(PageError::SignInRequired)?;
         Ok(SignedIn { user, session, ctx })
     }
@@ -125,14 +147,13 @@ impl FromRequestParts<AppState> for ProjectMember {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let SignedIn { user, session, ctx } = SignedIn::from_request_parts(parts, state).await?;
         let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
             .await
             .map_err(|_| PageError::NotFound)?;
         let slug = params.get("slug").ok_or(PageError::NotFound)?;
-        let (project, role) = db::projects::find_for_member(&state.db, slug, &user.id)
-            .await?
-            .ok_or(PageError::NotFound)?;
+        let (session, ctx, membership) = ctx(parts, state, Some(slug)).await?;
+        let user = ctx.user.clone().ok_or(PageError::SignInRequired)?;
+        let (project, role) = membership.ok_or(PageError::NotFound)?;
         let actor = actor(parts, &user);
         Ok(ProjectMember {
             session,

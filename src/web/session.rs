@@ -4,7 +4,7 @@
 
 use tower_sessions::Session;
 
-use super::{AppState, PageError};
+use super::PageError;
 use crate::{
     crypto::random_token,
     db::{self, sessions::USER_ID_KEY, users::User},
@@ -50,14 +50,17 @@ pub async fn renew_epoch(session: &Session, epoch: i64) -> Result<(), PageError>
     Ok(())
 }
 
-/// The signed-in user, if the session names one that still exists, is enabled, and has not had
-/// all its sessions ended since this one began.
-pub async fn current_user(state: &AppState, session: &Session) -> Result<Option<User>, PageError> {
-    let Some(user_id) = session.get::<String>(USER_ID_KEY).await? else {
-        return Ok(None);
-    };
+/// The id of the user the session was signed in as, before any check.
+pub async fn user_id(session: &Session) -> Result<Option<String>, PageError> {
+    Ok(session.get::<String>(USER_ID_KEY).await?)
+}
+
+/// `user`, the session's user as just read from the database, if the session may go on as them
+/// (they exist, are enabled, and have not had all their sessions ended since this one began);
+/// otherwise the session ends. A session that goes on is written at most once a minute.
+pub async fn accept(session: &Session, user: Option<User>) -> Result<Option<User>, PageError> {
     let epoch = session.get::<i64>(EPOCH_KEY).await?;
-    match db::users::find(&state.db, &user_id).await? {
+    match user {
         Some(user) if !user.disabled && Some(user.session_epoch) == epoch => {
             let now = db::now();
             let touched = session.get::<i64>(TOUCHED_KEY).await?.unwrap_or(0);
