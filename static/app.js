@@ -1,38 +1,81 @@
 // Small enhancements; every page works without them.
 "use strict";
 
+// Buttons that need the script (Copy of a field) are hidden until it runs.
+for (const button of document.querySelectorAll("button[data-copy][hidden]")) button.hidden = false;
+
+// Puts `text` on the clipboard. Browsers give the clipboard only to https pages and localhost:
+// elsewhere the text is selected for the user to copy, and the answer says so.
+async function copyText(text, source) {
+  try {
+    await navigator.clipboard.writeText(text);
+    return "Copied";
+  } catch {
+    if (source && source.select) {
+      source.focus();
+      source.select();
+      return "Selected: press Ctrl+C";
+    }
+    return "Copy not allowed here";
+  }
+}
+
+function flash(button, label) {
+  const before = button.dataset.label || button.textContent;
+  button.dataset.label = before;
+  button.textContent = label;
+  setTimeout(() => { button.textContent = before; }, 2500);
+}
+
 document.addEventListener("click", async (event) => {
-  const button = event.target.closest("[data-copy]");
+  const button = event.target.closest("button[data-copy]");
   if (!button) return;
   const source = document.getElementById(button.dataset.copy);
   if (!source) return;
   const text = source.value !== undefined ? source.value : source.textContent;
-  try {
-    await navigator.clipboard.writeText(text);
-  } catch {
-    source.select?.();
-    document.execCommand("copy");
-  }
-  const label = button.textContent;
-  button.textContent = "Copied";
-  setTimeout(() => { button.textContent = label; }, 1500);
+  flash(button, await copyText(text, source));
 });
 
-// Forms marked data-confirm ask first; without JavaScript they submit as they are.
+// Forms marked data-confirm ask first and then say so with confirm=yes; without JavaScript the
+// server answers the same question with a confirmation page.
 document.addEventListener("submit", (event) => {
   const form = event.target;
   const question = form.dataset && form.dataset.confirm;
-  if (question && !window.confirm(question)) event.preventDefault();
+  if (!question) return;
+  if (!window.confirm(question)) {
+    event.preventDefault();
+    return;
+  }
+  if (!form.querySelector("input[name=confirm]")) {
+    const yes = document.createElement("input");
+    yes.type = "hidden";
+    yes.name = "confirm";
+    yes.value = "yes";
+    form.append(yes);
+  }
 });
 
-// Links marked data-dialog open the confirmation dialog in place; without JavaScript they lead
-// to the same confirmation as a page.
+// Links marked data-dialog open the page's one confirmation dialog, filled in for the key whose
+// button was pressed; without JavaScript they lead to the same confirmation as a page.
 document.addEventListener("click", (event) => {
   const link = event.target.closest("a[data-dialog]");
   if (link) {
     const dialog = document.getElementById(link.dataset.dialog);
-    if (dialog && typeof dialog.showModal === "function") {
+    const about = link.closest("[data-variant]");
+    if (dialog && about && typeof dialog.showModal === "function") {
       event.preventDefault();
+      const { name, key, variant } = about.dataset;
+      for (const part of dialog.querySelectorAll("[data-variant]")) {
+        const mine = part.dataset.variant === variant;
+        part.hidden = !mine;
+        for (const input of part.querySelectorAll("input")) input.disabled = !mine;
+        if (mine && part.dataset.text) {
+          part.textContent = part.dataset.text.replaceAll("‹name›", name).replaceAll("‹key›", key);
+        }
+      }
+      for (const slot of dialog.querySelectorAll("[data-fill=name]")) slot.textContent = name;
+      for (const input of dialog.querySelectorAll("[data-fill-value=key]")) input.value = key;
+      dialog.querySelector("form").action = link.href;
       dialog.showModal();
     }
     return;
@@ -49,14 +92,32 @@ document.addEventListener("click", async (event) => {
   event.preventDefault();
   const body = new URLSearchParams(new FormData(button.form));
   body.set("purpose", "copy");
-  const label = button.textContent;
+  let text;
   try {
     const response = await fetch(button.form.action, { method: "POST", body, credentials: "same-origin" });
     if (!response.ok) throw new Error(String(response.status));
-    await navigator.clipboard.writeText(await response.text());
-    button.textContent = "Copied";
+    text = await response.text();
   } catch {
-    button.textContent = "Copy failed";
+    flash(button, "Copy failed: the server did not answer");
+    return;
   }
-  setTimeout(() => { button.textContent = label; }, 1500);
+  try {
+    await navigator.clipboard.writeText(text);
+    flash(button, "Copied");
+  } catch {
+    // No clipboard on a plain-HTTP address: the text goes into a field, selected, to copy.
+    let field = button.form.querySelector("textarea.copy-fallback");
+    if (!field) {
+      field = document.createElement("textarea");
+      field.className = "copy-fallback mono";
+      field.readOnly = true;
+      field.rows = 6;
+      field.setAttribute("aria-label", "Snippet to copy");
+      button.form.append(field);
+    }
+    field.value = text;
+    field.focus();
+    field.select();
+    flash(button, "Selected below: press Ctrl+C");
+  }
 });

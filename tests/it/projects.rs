@@ -305,7 +305,11 @@ async fn roles_change_as_each_role_allows() {
         "admins do not demote owners"
     );
     let response = admin
-        .submit("/projects/team/members", &path(&owner_id, "remove"), &[])
+        .submit(
+            "/projects/team/members",
+            &path(&owner_id, "remove"),
+            &[("confirm", "yes")],
+        )
         .await;
     assert_eq!(
         response.status(),
@@ -349,7 +353,11 @@ async fn roles_change_as_each_role_allows() {
         "refused with a clear message"
     );
     owner
-        .submit("/projects/team/members", &path(&owner_id, "remove"), &[])
+        .submit(
+            "/projects/team/members",
+            &path(&owner_id, "remove"),
+            &[("confirm", "yes")],
+        )
         .await;
     assert_eq!(
         owner.get("/projects/team").await.status(),
@@ -365,7 +373,11 @@ async fn roles_change_as_each_role_allows() {
         )
         .await;
     let response = owner
-        .submit("/projects/team/members", &path(&owner_id, "remove"), &[])
+        .submit(
+            "/projects/team/members",
+            &path(&owner_id, "remove"),
+            &[("confirm", "yes")],
+        )
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(
@@ -384,7 +396,7 @@ async fn admins_remove_members_and_members_do_not() {
     let (_, member) = &people[2];
     assert_eq!(
         member
-            .submit("/projects/team/members", &action, &[])
+            .submit("/projects/team/members", &action, &[("confirm", "yes")])
             .await
             .status(),
         StatusCode::FORBIDDEN
@@ -392,7 +404,7 @@ async fn admins_remove_members_and_members_do_not() {
     let (_, admin) = &people[1];
     assert_eq!(
         admin
-            .submit("/projects/team/members", &action, &[])
+            .submit("/projects/team/members", &action, &[("confirm", "yes")])
             .await
             .status(),
         StatusCode::SEE_OTHER
@@ -404,7 +416,7 @@ async fn admins_remove_members_and_members_do_not() {
     );
     assert_eq!(
         admin
-            .submit("/projects/team/members", &action, &[])
+            .submit("/projects/team/members", &action, &[("confirm", "yes")])
             .await
             .status(),
         StatusCode::NOT_FOUND,
