@@ -1,8 +1,19 @@
 // Small enhancements; every page works without them.
 "use strict";
 
-// Buttons that need the script (Copy of a field) are hidden until it runs.
+// Buttons that need the script (Copy of a field) are hidden until it runs; a credential's key
+// fields get theirs here.
 for (const button of document.querySelectorAll("button[data-copy][hidden]")) button.hidden = false;
+for (const field of document.querySelectorAll("article.credential label > input")) {
+  const copy = document.createElement("button");
+  copy.type = "button";
+  copy.dataset.copy = field.id || (field.id = `key-${Math.random().toString(36).slice(2)}`);
+  copy.textContent = "Copy";
+  field.parentElement.after(copy);
+}
+// A key's "Configure your client" reloads the page with its panel open: scroll back to it.
+const configured = new URLSearchParams(location.search).get("configure");
+if (configured && !location.hash) document.getElementById(`credential-${configured}`)?.scrollIntoView();
 
 // Puts `text` on the clipboard. Browsers give the clipboard only to https pages and localhost:
 // elsewhere the text is selected for the user to copy, and the answer says so.
@@ -14,9 +25,12 @@ async function copyText(text, source) {
     if (source && source.select) {
       source.focus();
       source.select();
-      return "Selected: press Ctrl+C";
+    } else if (source) {
+      window.getSelection().selectAllChildren(source);
+    } else {
+      return "Copy not allowed here";
     }
-    return "Copy not allowed here";
+    return "Selected: press Ctrl+C";
   }
 }
 
@@ -30,7 +44,8 @@ function flash(button, label) {
 document.addEventListener("click", async (event) => {
   const button = event.target.closest("button[data-copy]");
   if (!button) return;
-  const source = document.getElementById(button.dataset.copy);
+  // `data-copy` names the element to copy, or is empty for the field just before the button.
+  const source = button.dataset.copy ? document.getElementById(button.dataset.copy) : button.previousElementSibling;
   if (!source) return;
   const text = source.value !== undefined ? source.value : source.textContent;
   flash(button, await copyText(text, source));
@@ -55,16 +70,20 @@ document.addEventListener("submit", (event) => {
   }
 });
 
-// Links marked data-dialog open the page's one confirmation dialog, filled in for the key whose
-// button was pressed; without JavaScript they lead to the same confirmation as a page.
+// A key's Regenerate and Delete open the page's one dialog for that action, filled in for the
+// key; without JavaScript (or without the dialog) they lead to the same confirmation as a page.
 document.addEventListener("click", (event) => {
-  const link = event.target.closest("a[data-dialog]");
-  if (link) {
-    const dialog = document.getElementById(link.dataset.dialog);
-    const about = link.closest("[data-variant]");
-    if (dialog && about && typeof dialog.showModal === "function") {
+  const link = event.target.closest("article.credential p.actions a");
+  const action = link && /\/(regenerate|delete)$/.exec(link.pathname);
+  if (action) {
+    const dialog = document.getElementById(`${action[1]}-dialog`);
+    const card = link.closest("article");
+    if (dialog && typeof dialog.showModal === "function") {
       event.preventDefault();
-      const { name, key, variant } = about.dataset;
+      // The key's name and public part, as its card shows them.
+      const name = card.querySelector("h4").textContent;
+      const key = card.querySelector("label > input").value;
+      const variant = card.dataset.variant || "key";
       for (const part of dialog.querySelectorAll("[data-variant]")) {
         const mine = part.dataset.variant === variant;
         part.hidden = !mine;

@@ -162,11 +162,12 @@ async fn a_member_adds_a_key_and_sees_its_secret_only_after_show() {
         let html = person.get_text(&team.page).await.1;
         assert!(!html.contains(&secret), "a later GET shows no secret");
     }
-    let access_key = {
-        let marker = format!("id=\"access-{}\" class=\"mono\" value=\"", ids[0]);
-        let start = html.find(&marker).unwrap() + marker.len();
-        html[start..start + 20].to_string()
-    };
+    let access_key = crate::helpers::attrs(
+        &html,
+        &format!("#credential-{} p.key label > input", ids[0]),
+        "value",
+    )[0]
+    .clone();
     assert!(
         access_key.starts_with("KP")
             && access_key
@@ -347,7 +348,7 @@ async fn regenerate_asks_first_then_replaces_the_secret() {
     let html = reveal(&team.member, &team, &id).await.1;
     let new = revealed_secret(&html, &id).unwrap();
     assert_ne!(new, old);
-    assert!(!html.contains("Last rotated</dt><dd>never"));
+    assert!(!html.contains("never rotated"));
     assert!(
         audit_actions(&app)
             .await

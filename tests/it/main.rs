@@ -22,6 +22,7 @@ mod health;
 mod identity;
 mod master_key;
 mod openstack_clients;
+mod page_weight;
 mod projects;
 mod run;
 mod s3_clients;

@@ -117,7 +117,7 @@ pub(super) struct CredentialsQuery {
 }
 
 #[derive(Template, WebTemplate)]
-#[template(path = "credentials.html")]
+#[template(path = "credentials.html", whitespace = "minimize")]
 pub(super) struct CredentialsPage {
     ctx: Ctx,
     project: Project,
