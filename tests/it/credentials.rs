@@ -654,3 +654,46 @@ async fn the_audit_log_is_for_owners_and_admins_newest_first_and_filtered() {
         "the oldest events are on the next page"
     );
 }
+
+/// A Test that could not reach the service is told in the warning colours with its own words,
+/// never in the success box.
+#[tokio::test]
+async fn a_failed_test_is_not_shown_as_a_success() {
+    let app = TestApp::spawn().await;
+    let owner = app.admin().await;
+    app.project(&owner, "team", "").await;
+    let service = app.service(&owner, "s3", "Closed storage", "team").await;
+    // Nothing listens on the discard port of the loopback address.
+    app.endpoint(
+        &owner,
+        &service,
+        ["Here", "local-1", "public", "http://127.0.0.1:9"],
+    )
+    .await;
+    let service_id = service.rsplit('/').next().unwrap();
+    let page = format!("/projects/team/credentials?service={service_id}");
+    let added = owner
+        .submit(
+            &page,
+            "/projects/team/credentials",
+            &[("service_id", service_id), ("name", "laptop")],
+        )
+        .await;
+    assert_eq!(added.status(), StatusCode::SEE_OTHER);
+    let id = credential_ids(&owner.get_text(&page).await.1)[0].clone();
+    let response = owner
+        .submit(&page, &format!("/projects/team/credentials/{id}/test"), &[])
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let html = owner.get_text(&page).await.1;
+    let said = notice(&html);
+    assert!(
+        said.starts_with("⚠ Test of laptop: unreachable in"),
+        "{said}"
+    );
+    assert_eq!(
+        crate::helpers::attrs(&html, "p[role=status]", "class"),
+        ["notice warning"],
+        "the warning colours"
+    );
+}

@@ -395,10 +395,6 @@ pub fn input_value(html: &str, name: &str) -> Option<String> {
 }
 
 /// The targets of the page's links (`a[href]`).
-pub fn hrefs(html: &str) -> Vec<String> {
-    attrs(html, "a[href]", "href")
-}
-
 /// The text a reader sees on the page (entities decoded, tags gone).
 pub fn page_text(html: &str) -> String {
     text(html, "body").unwrap_or_default()

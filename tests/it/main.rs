@@ -11,6 +11,8 @@ mod api_snippets;
 mod auth;
 mod backends;
 mod browser;
+mod browser_nojs;
+mod browser_pages;
 mod cli;
 mod client_config;
 mod credentials;
