@@ -11,6 +11,28 @@ for (const field of document.querySelectorAll("article.credential label > input"
   copy.textContent = "Copy";
   field.parentElement.after(copy);
 }
+// The OpenStack fields of the service form show only for an OpenStack service.
+const kind = document.querySelector("form select#kind[name=kind]");
+const openstackOnly = kind && kind.form.querySelector("fieldset.openstack-only");
+if (openstackOnly && [...kind.options].some((o) => o.value === "openstack")) {
+  const follow = () => { openstackOnly.hidden = kind.value !== "openstack"; };
+  kind.addEventListener("change", follow);
+  follow();
+}
+
+// A new project's short name follows its name until it is typed in itself.
+const projectName = document.querySelector("form input#name[name=name]");
+const projectSlug = projectName && projectName.form.querySelector("input#slug[name=slug]");
+if (projectSlug) {
+  let typed = projectSlug.value !== "";
+  projectSlug.addEventListener("input", () => { typed = projectSlug.value !== ""; });
+  projectName.addEventListener("input", () => {
+    if (!typed) {
+      projectSlug.value = projectName.value.toLowerCase().split(/[^a-z0-9]+/).filter(Boolean).join("-").slice(0, 40).replace(/-$/, "");
+    }
+  });
+}
+
 // A key's "Configure your client" reloads the page with its panel open: scroll back to it.
 const configured = new URLSearchParams(location.search).get("configure");
 if (configured && !location.hash) document.getElementById(`credential-${configured}`)?.scrollIntoView();

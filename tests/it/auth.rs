@@ -282,6 +282,10 @@ async fn a_set_password_link_works_once() {
         )
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        crate::helpers::notice(&bob.get_text(&location(&response)).await.1),
+        "Your password is set. Sign in with your email and the new password."
+    );
     app.sign_in("bob@example.org", PASSWORD).await;
 
     let (status, html) = app.visitor().get_text(&path).await;

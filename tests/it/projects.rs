@@ -11,7 +11,8 @@ async fn creating_a_project_shows_each_problem_and_keeps_the_input() {
     app.project(&admin, "storage", "").await;
     let cases = [
         ("", "ok-slug", "", "Enter a project name."),
-        ("Name", "", "", "Enter a short name for URLs."),
+        // Nothing to make a short name from.
+        ("!!!", "", "", "Enter a short name for URLs."),
         (
             "Name",
             "Bad Slug",
@@ -429,4 +430,23 @@ async fn project_id(app: &TestApp) -> String {
         .fetch_one(app.db.pool())
         .await
         .unwrap()
+}
+
+/// Left empty, a project's short name for URLs is made from its name.
+#[tokio::test]
+async fn a_projects_short_name_comes_from_its_name() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let response = admin
+        .submit(
+            "/projects",
+            "/projects",
+            &[("name", "Object storage (TH)"), ("slug", "")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        crate::helpers::location(&response),
+        "/projects/object-storage-th"
+    );
 }
