@@ -422,6 +422,42 @@ async fn every_page_of_an_owner_fits_a_laptop_and_a_phone() {
     let browser = Browser::start("pages-owner").await;
     browser.sign_in(&t.app, crate::helpers::ADMIN_EMAIL).await;
     walk(&browser, &t.app, "owner", &owner_pages(&t)).await;
+    // The shared dialog fits a phone (the walk ends at 390 px), its buttons too.
+    browser
+        .client
+        .goto(&format!(
+            "{}/projects/team/credentials?service={}",
+            t.app.url, t.s3
+        ))
+        .await
+        .unwrap();
+    browser
+        .client
+        .find(Locator::Css(
+            "article.credential p.actions a[href$='/regenerate']",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let fits = browser
+        .client
+        .execute(
+            "const d = document.querySelector('dialog[open]'); if (!d) return 'no dialog';
+             const parts = [d, ...d.querySelectorAll('button, input')].map((e) => e.getBoundingClientRect());
+             return parts.every((r) => r.left >= 0 && r.right <= window.innerWidth) ? 'fits' : 'cut off';",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(fits, "fits", "the Regenerate dialog at 390 px");
+    let png = browser.client.screenshot().await.unwrap();
+    std::fs::write(
+        screenshot_dir().join("pages/owner-390-regenerate-dialog.png"),
+        png,
+    )
+    .unwrap();
     // A page that answers a form: the one-time password link.
     browser
         .client

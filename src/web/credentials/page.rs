@@ -155,7 +155,17 @@ impl CredentialsPage {
         revealed: Option<Revealed>,
     ) -> Result<Self, PageError> {
         let listing = ops::credentials::list(&state.ops, &member, service_id, q).await?;
-        let config = SiteChoice::pick(&listing.endpoints, choice);
+        let may_reveal = member.may(Action::Credential(CredentialAction::Reveal, Whose::Own));
+        // Who may not see a secret gets the snippets that read it from the environment.
+        let config = if may_reveal {
+            SiteChoice::pick(&listing.endpoints, choice)
+        } else {
+            let without = ConfigChoice {
+                variant: "without".into(),
+                ..choice.clone()
+            };
+            SiteChoice::pick(&listing.endpoints, &without)
+        };
         let mut variants: Vec<(CredentialKind, bool)> = Vec::new();
         let mut view = |listed: Listed| {
             let service = listing
@@ -226,7 +236,7 @@ impl CredentialsPage {
             .is_some_and(|s| mine.len() as i64 >= s.max_keys_per_owner);
         Ok(CredentialsPage {
             at_limit,
-            may_reveal: member.may(Action::Credential(CredentialAction::Reveal, Whose::Own)),
+            may_reveal,
             dialogs,
             may_add: member.may(Action::Credential(CredentialAction::Add, Whose::Own)),
             is_admin: member.may(Action::Credential(CredentialAction::Add, Whose::Others)),
