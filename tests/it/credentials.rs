@@ -200,9 +200,32 @@ async fn at_most_the_limit_of_keys_per_owner() {
         html.contains("value=\"three\"") && html.contains("value=\"kept\""),
         "the input is kept"
     );
+    // The refusal is summed up at the top, where the reloaded page is read, and the form is open.
+    let summary = crate::helpers::text(&html, "#problems[role=alert]").expect("a summary");
+    assert!(
+        summary.contains("a maximum of two credentials"),
+        "{summary}"
+    );
+    assert!(html.find("id=\"problems\"") < html.find("<h3>My keys</h3>"));
     assert_eq!(
-        credential_ids(&team.member.get_text(&team.page).await.1).len(),
-        2
+        crate::helpers::attrs(&html, "details#add[open]", "id"),
+        ["add"]
+    );
+    // At the limit, the page says why instead of offering a form that cannot succeed.
+    let html = team.member.get_text(&team.page).await.1;
+    assert_eq!(credential_ids(&html).len(), 2);
+    assert!(
+        html.contains("You hold 2 of the 2 keys an owner may hold for this service")
+            && html.contains("Regenerate one of yours")
+    );
+    assert!(
+        crate::helpers::attrs(
+            &html,
+            "form[method=post][action='/projects/team/credentials']",
+            "action"
+        )
+        .is_empty(),
+        "no Add form at the limit"
     );
     // The limit is per owner: the owner still adds their own.
     assert_eq!(

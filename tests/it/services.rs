@@ -358,3 +358,34 @@ async fn deleting_a_service_asks_first() {
     );
     assert_eq!(owner.get(&service).await.status(), StatusCode::NOT_FOUND);
 }
+
+/// OpenStack's own fields are offered only for OpenStack services.
+#[tokio::test]
+async fn only_openstack_services_show_openstack_fields() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    app.project(&admin, "team", "").await;
+    let s3 = app.service(&admin, "s3", "Object storage", "").await;
+    let cloud = app.service(&admin, "openstack", "Cloud", "team").await;
+    let (_, html) = admin.get_text(&s3).await;
+    assert!(
+        !html.contains("os_project_name"),
+        "no OpenStack fields for S3"
+    );
+    assert!(
+        html.contains("/credentials?service="),
+        "the service links to its credentials"
+    );
+    let (_, html) = admin.get_text(&cloud).await;
+    assert!(html.contains("name=\"os_project_name\""));
+}
+
+/// A page that does not exist keeps the way back: the main navigation.
+#[tokio::test]
+async fn the_not_found_page_keeps_the_navigation() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let (status, html) = admin.get_text("/projects/no-such-project").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(html.contains("href=\"/projects\"") && html.contains("href=\"/account\""));
+}
