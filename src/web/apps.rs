@@ -60,6 +60,8 @@ struct AppsPage {
     project: Project,
     apps: Vec<App>,
     may_manage: bool,
+    /// The project's navigation links the audit log for those who may read it.
+    may_view_audit: bool,
     name: String,
     description: String,
     errors: FieldErrors,
@@ -68,6 +70,7 @@ struct AppsPage {
 impl AppsPage {
     fn new(member: ProjectMember, apps: Apps) -> Self {
         AppsPage {
+            may_view_audit: member.may(Action::ViewAudit),
             ctx: member.ctx,
             project: member.principal.project,
             apps: apps.apps,

@@ -101,6 +101,8 @@ struct EndpointsPage {
     project: Project,
     groups: Vec<SiteEndpoints>,
     auth: Vec<(String, Endpoint)>,
+    /// The project's navigation links the audit log for those who may read it.
+    may_view_audit: bool,
 }
 
 async fn endpoints_get(
@@ -110,6 +112,7 @@ async fn endpoints_get(
     let endpoints = ops::services::project_endpoints(&state.ops, &member).await?;
     let (auth, groups) = group_by_site(endpoints);
     Ok(EndpointsPage {
+        may_view_audit: member.may(Action::ViewAudit),
         ctx: member.ctx,
         project: member.principal.project,
         groups,

@@ -389,3 +389,36 @@ async fn the_not_found_page_keeps_the_navigation() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(html.contains("href=\"/projects\"") && html.contains("href=\"/account\""));
 }
+
+/// Within a project, its pages link each other; the audit log only for those who may read it.
+#[tokio::test]
+async fn the_project_navigation_links_the_audit_log_only_for_those_who_may_read_it() {
+    let app = TestApp::spawn().await;
+    let team = crate::credentials::team(&app, "s3").await;
+    for page in [
+        "/projects/team/credentials",
+        "/projects/team/services",
+        "/projects/team/endpoints",
+        "/projects/team/apps",
+    ] {
+        let links = |html: &str| crate::helpers::attrs(html, "nav.project-nav a", "href");
+        let owner = links(&team.owner.get_text(page).await.1);
+        assert!(
+            owner.contains(&"/projects/team/audit".to_string()),
+            "{page}: {owner:?}"
+        );
+        assert!(
+            owner.contains(&"/projects/team/members".to_string()),
+            "{page}"
+        );
+        let member = links(&team.member.get_text(page).await.1);
+        assert!(
+            !member.contains(&"/projects/team/audit".to_string()),
+            "{page}: {member:?}"
+        );
+        assert!(
+            member.contains(&"/projects/team/endpoints".to_string()),
+            "{page}"
+        );
+    }
+}

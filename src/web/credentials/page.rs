@@ -136,6 +136,8 @@ pub(super) struct CredentialsPage {
     /// Whether the member may see a secret at all (the snippets' "with the secret").
     may_reveal: bool,
     dialogs: Vec<DialogText>,
+    /// The project's navigation links the audit log for those who may read it.
+    may_view_audit: bool,
     /// Manages others' keys: sees them, adds app keys, imports.
     is_admin: bool,
     pub(super) form: AddForm,
@@ -238,6 +240,7 @@ impl CredentialsPage {
             at_limit,
             may_reveal,
             dialogs,
+            may_view_audit: member.may(Action::ViewAudit),
             may_add: member.may(Action::Credential(CredentialAction::Add, Whose::Own)),
             is_admin: member.may(Action::Credential(CredentialAction::Add, Whose::Others)),
             ctx: member.ctx,
