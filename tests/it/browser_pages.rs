@@ -238,62 +238,70 @@ fn axe_source() -> String {
     })
 }
 
-/// Looks at every page of `pages` (name, path) at both widths; returns what is wrong with them.
-async fn walk(browser: &Browser, app: &TestApp, role: &str, pages: &[(&str, String)]) {
-    let axe = axe_source();
+/// Makes the page `width` px wide (the window's frame, if any, taken off).
+async fn set_width(browser: &Browser, width: u32) {
+    browser.client.set_window_size(width, 900).await.unwrap();
+    let inner = browser
+        .client
+        .execute("return window.innerWidth", vec![])
+        .await
+        .unwrap()
+        .as_u64()
+        .unwrap() as u32;
+    if inner != width {
+        browser
+            .client
+            .set_window_size(2 * width - inner, 900)
+            .await
+            .unwrap();
+    }
+}
+
+/// Checks the page the browser shows, `at` naming it; saves its screenshot as `file`. Returns
+/// what is wrong with it.
+async fn check_page(browser: &Browser, axe: &str, at: &str, file: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    let layout = browser.client.execute(LAYOUT, vec![]).await.unwrap();
+    if layout["scrollWidth"].as_u64() > layout["innerWidth"].as_u64() {
+        problems.push(format!(
+            "{at}: {} px wide in a window of {}; past the edge: {}",
+            layout["scrollWidth"], layout["innerWidth"], layout["wide"]
+        ));
+    }
+    if layout["buttons"].as_array().is_some_and(|b| !b.is_empty()) {
+        problems.push(format!("{at}: buttons off-screen: {}", layout["buttons"]));
+    }
+    browser
+        .client
+        .execute(&format!("{axe}\nreturn true;"), vec![])
+        .await
+        .unwrap();
+    let found = browser.client.execute_async(AXE_RUN, vec![]).await.unwrap();
+    for finding in found.as_array().into_iter().flatten() {
+        problems.push(format!("{at}: axe: {}", finding.as_str().unwrap_or("?")));
+    }
     let dir = screenshot_dir().join("pages");
     std::fs::create_dir_all(&dir).unwrap();
+    let png = browser.client.screenshot().await.unwrap();
+    std::fs::write(dir.join(format!("{file}.png")), png).unwrap();
+    problems
+}
+
+/// Looks at every page of `pages` (name, path) at both widths; fails with all that is wrong.
+async fn walk(browser: &Browser, app: &TestApp, role: &str, pages: &[(&str, String)]) {
+    let axe = axe_source();
     let mut problems = Vec::new();
     for width in WIDTHS {
-        browser.client.set_window_size(width, 900).await.unwrap();
-        // The window's frame, if any, is taken off: the page itself gets `width`.
-        let inner = browser
-            .client
-            .execute("return window.innerWidth", vec![])
-            .await
-            .unwrap()
-            .as_u64()
-            .unwrap() as u32;
-        if inner != width {
-            browser
-                .client
-                .set_window_size(2 * width - inner, 900)
-                .await
-                .unwrap();
-        }
+        set_width(browser, width).await;
         for (name, path) in pages {
             browser
                 .client
                 .goto(&format!("{}{path}", app.url))
                 .await
                 .unwrap();
-            let layout = browser.client.execute(LAYOUT, vec![]).await.unwrap();
             let at = format!("{role} {name} ({path}) at {width} px");
-            assert_eq!(
-                layout["innerWidth"].as_u64(),
-                Some(u64::from(width)),
-                "{at}: the window"
-            );
-            if layout["scrollWidth"].as_u64() > layout["innerWidth"].as_u64() {
-                problems.push(format!(
-                    "{at}: {} px wide; past the edge: {}",
-                    layout["scrollWidth"], layout["wide"]
-                ));
-            }
-            if layout["buttons"].as_array().is_some_and(|b| !b.is_empty()) {
-                problems.push(format!("{at}: buttons off-screen: {}", layout["buttons"]));
-            }
-            browser
-                .client
-                .execute(&format!("{axe}\nreturn true;"), vec![])
-                .await
-                .unwrap();
-            let found = browser.client.execute_async(AXE_RUN, vec![]).await.unwrap();
-            for finding in found.as_array().into_iter().flatten() {
-                problems.push(format!("{at}: axe: {}", finding.as_str().unwrap_or("?")));
-            }
-            let png = browser.client.screenshot().await.unwrap();
-            std::fs::write(dir.join(format!("{role}-{width}-{name}.png")), png).unwrap();
+            let file = format!("{role}-{width}-{name}");
+            problems.extend(check_page(browser, &axe, &at, &file).await);
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
@@ -458,22 +466,33 @@ async fn every_page_of_an_owner_fits_a_laptop_and_a_phone() {
         png,
     )
     .unwrap();
-    // A page that answers a form: the one-time password link.
-    browser
-        .client
-        .goto(&format!("{}/admin/users", t.app.url))
-        .await
-        .unwrap();
-    browser.fill("email", "link@example.org").await;
-    browser.fill("name", "Lin Link").await;
-    browser.press("button.primary").await;
-    assert!(
+    // A page that answers a form: the one-time password link, at both widths.
+    let axe = axe_source();
+    let mut problems = Vec::new();
+    for width in WIDTHS {
+        set_width(&browser, width).await;
         browser
             .client
-            .find(Locator::Css("input#password-link"))
+            .goto(&format!("{}/admin/users", t.app.url))
             .await
-            .is_ok()
-    );
+            .unwrap();
+        browser
+            .fill("email", &format!("link-{width}@example.org"))
+            .await;
+        browser.fill("name", "Lin Link").await;
+        browser.press("button.primary").await;
+        assert!(
+            browser
+                .client
+                .find(Locator::Css("input#password-link"))
+                .await
+                .is_ok()
+        );
+        let at = format!("owner password link at {width} px");
+        let file = format!("owner-{width}-password-link");
+        problems.extend(check_page(&browser, &axe, &at, &file).await);
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
     browser.client.clone().close().await.unwrap();
 }
 
