@@ -686,13 +686,34 @@ async fn the_client_configuration_panel_of_each_kind_of_service() {
         );
         b.screenshot(&format!("panel-{kind}")).await;
     }
+    // Without the clipboard (a plain-HTTP address), the snippet's Copy puts the text, secret
+    // filled in, into a field below, selected (the button says so for a moment).
+    let (_, page, secret) = &pages[0];
+    b.client.goto(&format!("{}{page}", app.url)).await.unwrap();
+    b.press("button[form=cfg][name=configure]").await;
+    b.deny_clipboard().await;
+    let copy = b
+        .client
+        .find(Locator::Css("details.snippet[open] button[data-copy-post]"))
+        .await
+        .unwrap();
+    copy.click().await.unwrap();
+    let fallback = b
+        .client
+        .wait()
+        .for_element(Locator::Css("details.snippet[open] textarea.copy-fallback"))
+        .await
+        .expect("the text is put where it can be copied");
+    let text = fallback.prop("value").await.unwrap().unwrap_or_default();
+    assert!(text.contains(secret.as_str()), "{text}");
+    b.screenshot("panel-copy-without-clipboard").await;
     let copies: i64 =
         sqlx::query_scalar("select count(*) from audit_events where action = 'credential.copy'")
             .fetch_one(app.db.pool())
             .await
             .unwrap();
     assert_eq!(
-        copies, 3,
+        copies, 4,
         "each copy of a snippet with the secret is audited"
     );
 }
