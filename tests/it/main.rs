@@ -24,6 +24,7 @@ mod health;
 mod identity;
 mod master_key;
 mod openstack_clients;
+mod page_checks;
 mod page_weight;
 mod projects;
 mod run;
