@@ -155,6 +155,7 @@ async fn disable_post(
             button: "Disable",
             back: "/admin/users".into(),
             alternative: None,
+            fields: Vec::new(),
             ctx: admin.ctx,
         }
         .into_response());

@@ -152,6 +152,7 @@ async fn app_delete_post(
             button: "Delete",
             back: apps_url(&member),
             alternative: None,
+            fields: Vec::new(),
             ctx: member.ctx,
         }
         .into_response());
@@ -285,6 +286,7 @@ async fn app_key_delete_get(
         button: "Delete",
         back,
         alternative: None,
+        fields: Vec::new(),
         ctx: member.ctx,
     })
 }

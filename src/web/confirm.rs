@@ -17,6 +17,8 @@ pub struct ConfirmPage {
     pub back: String,
     /// A safer way to the same end, as (label, link): "Add a second key first".
     pub alternative: Option<(&'static str, String)>,
+    /// What the form posts again besides `confirm=yes` (which key, which credential).
+    pub fields: Vec<(&'static str, String)>,
 }
 
 /// The `confirm` field of a destructive form. The page's script asks first and then sends

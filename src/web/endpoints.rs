@@ -78,6 +78,7 @@ async fn endpoint_delete_post(
             button: "Remove",
             back,
             alternative: None,
+            fields: Vec::new(),
             ctx: member.ctx,
         }
         .into_response());

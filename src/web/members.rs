@@ -177,6 +177,7 @@ async fn member_remove_post(
             button: "Remove",
             back: members_url(&member),
             alternative: None,
+            fields: Vec::new(),
             ctx: member.ctx,
         }
         .into_response());

@@ -219,6 +219,7 @@ async fn service_delete_get(
         button: "Delete service",
         back: base,
         alternative: None,
+        fields: Vec::new(),
     })
 }
 

@@ -170,6 +170,7 @@ pub(super) async fn credential_delete_get(
         button: "Delete",
         back: credentials_url(&member.project, &service.id),
         alternative: None,
+        fields: Vec::new(),
         ctx: member.ctx,
     })
 }
