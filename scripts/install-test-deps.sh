@@ -7,7 +7,9 @@
 # s3cmd, rclone, the OpenStack and Swift CLIs), and from PyPI, in target/test-venv, moto (the
 # AWS peer the tests start) with boto3, schemathesis (which checks the API against its
 # OpenAPI document), and IBM's ibm-cloud-sdk-core with PyJWT (the token exchange's IAM client,
-# and a check of the tokens' signatures apart from Keyport's code).
+# and a check of the tokens' signatures apart from Keyport's code); from npm, in
+# tests/browser/node_modules, axe-core (the accessibility checks the browser tests run on every
+# page), at the version package-lock.json pins.
 # Does nothing when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +32,16 @@ missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
+# npm may come with a Node.js that is not Debian's: only a missing npm is installed.
+command -v npm >/dev/null || missing+=(npm)
+install_axe() {
+  if [ ! -f tests/browser/node_modules/axe-core/axe.min.js ]; then
+    echo "installing axe-core into tests/browser/node_modules"
+    (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
 if [ ${#missing[@]} -eq 0 ]; then
+  install_axe
   exit 0
 fi
 
@@ -50,3 +61,4 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -q
 $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+install_axe

@@ -97,8 +97,8 @@ pub fn allows(role: Role, action: Action) -> bool {
     match action {
         Action::ViewProject | Action::ViewMembers => true,
         Action::ManageMembers | Action::ManageServices | Action::ViewAudit => role >= Role::Admin,
-        // Keys made elsewhere are recorded by admins, whoever holds them.
-        Action::Credential(CredentialAction::Import, _) => role >= Role::Admin,
+        // Members record the keys their provider gave them (services without a backend);
+        // admins and owners record anyone's, app keys too.
         // Members hold and manage their own keys; admins and owners everyone's (app keys too).
         Action::Credential(_, Whose::Own) => role >= Role::Member,
         Action::Credential(_, Whose::Others) => role >= Role::Admin,
@@ -162,7 +162,7 @@ mod tests {
             ),
             (
                 Action::Credential(Import, Whose::Own),
-                [true, true, false, false],
+                [true, true, true, false],
             ),
             (
                 Action::Credential(Import, Whose::Others),

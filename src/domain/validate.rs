@@ -59,6 +59,25 @@ pub fn project_name(value: &str) -> Checked {
 }
 
 /// A slug names a project in URLs: lowercase letters, digits and single hyphens.
+/// A short name for URLs made from a name: lowercase letters and digits, words joined by single
+/// hyphens, at most 40 characters ("Object storage (TH)" → "object-storage-th").
+pub fn slug_from_name(name: &str) -> String {
+    let mut slug = String::new();
+    for word in name
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        if slug.len() + word.len() + 1 > 40 {
+            break;
+        }
+        if !slug.is_empty() {
+            slug.push('-');
+        }
+        slug.push_str(&word.to_ascii_lowercase());
+    }
+    slug
+}
+
 pub fn slug(value: &str) -> Checked {
     let value = value.trim();
     if value.is_empty() {
@@ -153,6 +172,17 @@ pub fn origin(url: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_short_name_is_made_from_the_name() {
+        assert_eq!(slug_from_name("Object storage (TH)"), "object-storage-th");
+        assert_eq!(slug_from_name("  Ümlaut & co  "), "mlaut-co");
+        assert_eq!(slug_from_name("!!!"), "");
+        let long = slug_from_name(&"word ".repeat(20));
+        assert!(long.len() <= 40 && !long.ends_with('-'), "{long}");
+        assert!(slug(&slug_from_name("Team storage")).is_ok());
+    }
+
     use super::*;
 
     #[test]

@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use super::{
     AppState, PageError,
+    confirm::{ConfirmPage, Confirmation},
     extract::{InstanceAdmin, Origin},
     forms::FieldErrors,
     session,
@@ -149,8 +150,28 @@ async fn disable_post(
     admin: InstanceAdmin,
     origin: Origin,
     id: Path<String>,
-) -> Result<Redirect, PageError> {
-    change_user(state, admin, origin, id, UserChange::Disable).await
+    Form(confirmation): Form<Confirmation>,
+) -> Result<Response, PageError> {
+    if !confirmation.given() {
+        let InstanceAdmin(admin) = admin;
+        return Ok(ConfirmPage {
+            title: "Disable this user?".into(),
+            message:
+                "They are signed out everywhere at once and cannot sign in until enabled again; \
+                      their API keys stop working too."
+                    .into(),
+            action: format!("/admin/users/{}/disable", id.0),
+            button: "Disable",
+            back: "/admin/users".into(),
+            alternative: None,
+            fields: Vec::new(),
+            ctx: admin.ctx,
+        }
+        .into_response());
+    }
+    Ok(change_user(state, admin, origin, id, UserChange::Disable)
+        .await?
+        .into_response())
 }
 
 async fn enable_post(

@@ -325,6 +325,7 @@ async fn api_key_delete_get(
         button: "Delete",
         back: PAGE.to_string(),
         alternative: None,
+        fields: Vec::new(),
         ctx: account.ctx,
     })
 }

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use super::{
     AppState, PageError,
     api_access::{ConfirmForm, KeyForm, KeyRow, ShownKey, change_notice, delete_warning},
-    confirm::ConfirmPage,
+    confirm::{ConfirmPage, Confirmation},
     extract::ProjectMember,
     forms::FieldErrors,
     session,
@@ -60,6 +60,8 @@ struct AppsPage {
     project: Project,
     apps: Vec<App>,
     may_manage: bool,
+    /// The project's navigation links the audit log for those who may read it.
+    may_view_audit: bool,
     name: String,
     description: String,
     errors: FieldErrors,
@@ -68,6 +70,7 @@ struct AppsPage {
 impl AppsPage {
     fn new(member: ProjectMember, apps: Apps) -> Self {
         AppsPage {
+            may_view_audit: member.may(Action::ViewAudit),
             ctx: member.ctx,
             project: member.principal.project,
             apps: apps.apps,
@@ -134,7 +137,26 @@ async fn app_delete_post(
     State(state): State<AppState>,
     member: ProjectMember,
     Path((_, id)): Path<(String, String)>,
-) -> Result<Redirect, PageError> {
+    Form(confirmation): Form<Confirmation>,
+) -> Result<Response, PageError> {
+    if !confirmation.given() {
+        if !member.may(Action::ManageMembers) {
+            return Err(PageError::Forbidden(
+                "Only project admins and owners delete apps.",
+            ));
+        }
+        return Ok(ConfirmPage {
+            title: "Delete this app?".into(),
+            message: "The app and its API keys are deleted for good; an app that still holds credentials is kept.".into(),
+            action: format!("{}/{id}/delete", apps_url(&member)),
+            button: "Delete",
+            back: apps_url(&member),
+            alternative: None,
+            fields: Vec::new(),
+            ctx: member.ctx,
+        }
+        .into_response());
+    }
     let notice = match ops::apps::delete(&state.ops, &member, &id).await {
         Ok(app) => format!("App {} deleted.", app.name),
         // An app that still holds keys is told on the apps page, not on an error page.
@@ -142,7 +164,7 @@ async fn app_delete_post(
         Err(e) => return Err(e.into()),
     };
     session::set_notice(&member.session, notice).await?;
-    Ok(Redirect::to(&apps_url(&member)))
+    Ok(Redirect::to(&apps_url(&member)).into_response())
 }
 
 #[derive(Template, WebTemplate)]
@@ -264,6 +286,7 @@ async fn app_key_delete_get(
         button: "Delete",
         back,
         alternative: None,
+        fields: Vec::new(),
         ctx: member.ctx,
     })
 }

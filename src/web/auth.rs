@@ -257,6 +257,11 @@ async fn set_password_post(
         Ok(_) => {
             // Whoever was signed in here signs in anew, with the new password if it is theirs.
             session::sign_out(&visitor.session).await?;
+            session::set_notice(
+                &visitor.session,
+                "Your password is set. Sign in with your email and the new password.",
+            )
+            .await?;
             return Ok(Redirect::to("/login").into_response());
         }
         Err(OpError::Invalid(errors)) => errors,

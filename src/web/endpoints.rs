@@ -13,6 +13,7 @@ use axum::{
 
 use super::{
     AppState, PageError,
+    confirm::{ConfirmPage, Confirmation},
     extract::ProjectMember,
     services::{ServicePage, form_errors, service_url},
     session,
@@ -20,7 +21,7 @@ use super::{
 };
 use crate::{
     db::{projects::Project, services::Endpoint},
-    domain::services::Interface,
+    domain::{roles::Action, services::Interface},
     ops::{self, services::EndpointInput},
 };
 
@@ -60,10 +61,31 @@ async fn endpoint_delete_post(
     State(state): State<AppState>,
     member: ProjectMember,
     Path((_, id, endpoint_id)): Path<(String, String, String)>,
-) -> Result<Redirect, PageError> {
+    Form(confirmation): Form<Confirmation>,
+) -> Result<Response, PageError> {
+    let back = service_url(&member.project, &id);
+    if !confirmation.given() {
+        if !member.may(Action::ManageServices) {
+            return Err(PageError::Forbidden(
+                "Only project admins and owners change services.",
+            ));
+        }
+        return Ok(ConfirmPage {
+            title: "Remove this endpoint?".into(),
+            message: "Snippets and tests stop using it at once; programs configured with it are not changed."
+                .into(),
+            action: format!("{back}/endpoints/{endpoint_id}/delete"),
+            button: "Remove",
+            back,
+            alternative: None,
+            fields: Vec::new(),
+            ctx: member.ctx,
+        }
+        .into_response());
+    }
     ops::services::delete_endpoint(&state.ops, &member, &id, &endpoint_id).await?;
     session::set_notice(&member.session, "Endpoint removed.").await?;
-    Ok(Redirect::to(&service_url(&member.project, &id)))
+    Ok(Redirect::to(&back).into_response())
 }
 
 /// Endpoints of one service at one site.
@@ -80,6 +102,8 @@ struct EndpointsPage {
     project: Project,
     groups: Vec<SiteEndpoints>,
     auth: Vec<(String, Endpoint)>,
+    /// The project's navigation links the audit log for those who may read it.
+    may_view_audit: bool,
 }
 
 async fn endpoints_get(
@@ -89,6 +113,7 @@ async fn endpoints_get(
     let endpoints = ops::services::project_endpoints(&state.ops, &member).await?;
     let (auth, groups) = group_by_site(endpoints);
     Ok(EndpointsPage {
+        may_view_audit: member.may(Action::ViewAudit),
         ctx: member.ctx,
         project: member.principal.project,
         groups,

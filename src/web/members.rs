@@ -14,10 +14,17 @@ use axum::{
 };
 use serde::Deserialize;
 
-use super::{AppState, PageError, extract::ProjectMember, forms::FieldErrors, session, view::Ctx};
+use super::{
+    AppState, PageError,
+    confirm::{ConfirmPage, Confirmation},
+    extract::ProjectMember,
+    forms::FieldErrors,
+    session,
+    view::Ctx,
+};
 use crate::{
     db::projects::Member,
-    domain::roles::Role,
+    domain::roles::{Action, Role},
     ops::{
         self, OpError,
         members::{NewMember, Roster},
@@ -153,13 +160,33 @@ async fn member_role_post(
 async fn member_remove_post(
     State(state): State<AppState>,
     member: ProjectMember,
-    Path((_, user_id)): Path<(String, String)>,
-) -> Result<Redirect, PageError> {
+    Path((slug, user_id)): Path<(String, String)>,
+    Form(confirmation): Form<Confirmation>,
+) -> Result<Response, PageError> {
+    if !confirmation.given() {
+        if !member.may(Action::ManageMembers) {
+            return Err(PageError::Forbidden(
+                "Only project admins and owners remove members.",
+            ));
+        }
+        return Ok(ConfirmPage {
+            title: "Remove this member?".into(),
+            message: "They lose access to the project's credentials, apps and services at once."
+                .into(),
+            action: format!("/projects/{slug}/members/{user_id}/remove"),
+            button: "Remove",
+            back: members_url(&member),
+            alternative: None,
+            fields: Vec::new(),
+            ctx: member.ctx,
+        }
+        .into_response());
+    }
     let notice = match ops::members::remove(&state.ops, &member, &user_id).await {
         Ok(_) => "Member removed.".to_string(),
         Err(OpError::Refused(why)) => why,
         Err(e) => return Err(e.into()),
     };
     session::set_notice(&member.session, notice).await?;
-    Ok(Redirect::to(&members_url(&member)))
+    Ok(Redirect::to(&members_url(&member)).into_response())
 }

@@ -20,7 +20,7 @@ use super::{
 };
 use crate::{
     db::projects::Project,
-    domain::roles::Role,
+    domain::{roles::Role, validate},
     ops::{self, OpError, projects::NewProject},
 };
 
@@ -71,9 +71,14 @@ async fn projects_post(
     signed_in: SignedIn,
     Form(form): Form<NewProjectForm>,
 ) -> Result<Response, PageError> {
+    // Left empty, the short name for URLs is made from the name.
+    let slug = match form.slug.trim() {
+        "" => validate::slug_from_name(&form.name),
+        typed => typed.to_string(),
+    };
     let new = NewProject {
         name: &form.name,
-        slug: &form.slug,
+        slug: &slug,
         owner_email: &form.owner_email,
     };
     let errors = match ops::projects::create(&state.ops, &signed_in.user, new).await {

@@ -12,9 +12,12 @@ use axum::{
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use super::{AppState, PageError, extract::ProjectMember, session, view::Ctx};
+use super::{
+    AppState, PageError, confirm::ConfirmPage, extract::ProjectMember, session, view::Ctx,
+};
 use crate::{
     db::{credentials::Credential, projects::Project, services::Service},
+    domain::roles::Action,
     ops::{
         self, OpError,
         reconcile::{FoundKeyAction, Report},
@@ -125,6 +128,36 @@ struct FoundKeyForm {
     /// IAM never shows a secret again: adopting needs it typed.
     #[serde(default)]
     secret: Zeroizing<String>,
+    /// `yes` once Revoke was confirmed (by the page's script, or on the confirmation page).
+    #[serde(default)]
+    confirm: String,
+}
+
+/// The confirmation page of an action of the Reconcile page, for browsers without JavaScript;
+/// refused as the action itself would be for those who may not change the service.
+fn confirmation(
+    member: ProjectMember,
+    id: &str,
+    (title, message): (String, &str),
+    (action, fields): (&str, Vec<(&'static str, String)>),
+) -> Result<Response, PageError> {
+    if !member.may(Action::ManageServices) {
+        return Err(PageError::Forbidden(
+            "Only project admins and owners change services.",
+        ));
+    }
+    let back = format!("/projects/{}/services/{id}/reconcile", member.project.slug);
+    Ok(ConfirmPage {
+        title,
+        message: message.into(),
+        action: format!("{back}/{action}"),
+        button: if action == "key" { "Revoke" } else { "Remove" },
+        back,
+        alternative: None,
+        fields,
+        ctx: member.ctx,
+    }
+    .into_response())
 }
 
 /// Adopts or revokes a key found at the backend that Keyport does not hold.
@@ -134,6 +167,15 @@ async fn found_key_post(
     Path((_, id)): Path<(String, String)>,
     Form(form): Form<FoundKeyForm>,
 ) -> Result<Response, PageError> {
+    if form.action == "revoke" && form.confirm != "yes" {
+        let fields = vec![
+            ("access_key", form.access_key.clone()),
+            ("action", "revoke".to_string()),
+        ];
+        let title = format!("Revoke {} at the backend?", form.access_key);
+        let message = "Whatever uses this key stops working at once. Keyport does not hold it, so nothing can bring it back.";
+        return confirmation(member, &id, (title, message), ("key", fields));
+    }
     let action = match form.action.as_str() {
         "revoke" => FoundKeyAction::Revoke,
         "adopt" => FoundKeyAction::Adopt {
@@ -150,6 +192,8 @@ async fn found_key_post(
 struct ForgetForm {
     #[serde(default)]
     credential_id: String,
+    #[serde(default)]
+    confirm: String,
 }
 
 /// Removes a credential whose key the backend no longer has.
@@ -159,6 +203,12 @@ async fn forget_post(
     Path((_, id)): Path<(String, String)>,
     Form(form): Form<ForgetForm>,
 ) -> Result<Response, PageError> {
+    if form.confirm != "yes" {
+        let fields = vec![("credential_id", form.credential_id.clone())];
+        let title = "Remove this credential from Keyport?".to_string();
+        let message = "The backend no longer has its key. Keyport forgets the credential and its secret; nothing changes at the backend.";
+        return confirmation(member, &id, (title, message), ("forget", fields));
+    }
     let forgotten = ops::reconcile::forget(&state.ops, &member, &id, &form.credential_id).await;
     let outcome = forgotten.map(|name| format!("{name} was removed from Keyport."));
     back_with(&member, &id, outcome).await

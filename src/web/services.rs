@@ -89,6 +89,8 @@ struct ServicesPage {
     project: Project,
     services: Vec<Service>,
     may_manage: bool,
+    /// The project's navigation links the audit log for those who may read it.
+    may_view_audit: bool,
     kinds: [ServiceKind; 3],
     form: ServiceInput,
     errors: FieldErrors,
@@ -99,6 +101,7 @@ impl ServicesPage {
         let services = ops::services::list(&state.ops, &member).await?;
         Ok(ServicesPage {
             may_manage: member.may(Action::ManageServices),
+            may_view_audit: member.may(Action::ViewAudit),
             ctx: member.ctx,
             project: member.principal.project,
             services,
@@ -216,6 +219,7 @@ async fn service_delete_get(
         button: "Delete service",
         back: base,
         alternative: None,
+        fields: Vec::new(),
     })
 }
 

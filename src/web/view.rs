@@ -10,7 +10,24 @@ pub struct Ctx {
     pub notice: Option<String>,
 }
 
+/// The first characters of a notice that reports success, a failure or a warning; the page
+/// shows such a notice in its own colours (the mark says it in words' stead for those who do
+/// not see colours). A notice without a mark is plain news.
+pub const OK_MARK: &str = "✓ ";
+pub const FAILED_MARK: &str = "✗ ";
+pub const WARNING_MARK: &str = "⚠ ";
+
 impl Ctx {
+    /// The class of the notice's box: `notice`, `notice ok`, `notice failed` or `notice warning`.
+    pub fn notice_class(&self) -> &'static str {
+        match self.notice.as_deref() {
+            Some(n) if n.starts_with(OK_MARK) => "notice ok",
+            Some(n) if n.starts_with(FAILED_MARK) => "notice failed",
+            Some(n) if n.starts_with(WARNING_MARK) => "notice warning",
+            _ => "notice",
+        }
+    }
+
     pub fn is_admin(&self) -> bool {
         self.user.as_ref().is_some_and(|u| u.is_admin)
     }

@@ -161,7 +161,7 @@ async fn admins_grant_and_take_away_the_admin_right_but_not_their_own() {
             .submit(
                 "/admin/users",
                 &format!("/admin/users/{admin_id}/{change}"),
-                &[],
+                &[("confirm", "yes")],
             )
             .await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "{change}");
@@ -191,7 +191,11 @@ async fn admins_grant_and_take_away_the_admin_right_but_not_their_own() {
     );
 
     let response = admin
-        .submit("/admin/users", "/admin/users/no-such-user/disable", &[])
+        .submit(
+            "/admin/users",
+            "/admin/users/no-such-user/disable",
+            &[("confirm", "yes")],
+        )
         .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }

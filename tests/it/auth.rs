@@ -300,6 +300,10 @@ async fn a_set_password_link_works_once() {
         )
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        crate::helpers::notice(&bob.get_text(&location(&response)).await.1),
+        "Your password is set. Sign in with your email and the new password."
+    );
     app.sign_in("bob@example.org", PASSWORD).await;
 
     let (status, html) = app.visitor().get_text(&path).await;
@@ -352,7 +356,7 @@ async fn a_disabled_user_is_signed_out_and_cannot_sign_in() {
         .submit(
             "/admin/users",
             &format!("/admin/users/{bob_id}/disable"),
-            &[],
+            &[("confirm", "yes")],
         )
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
@@ -456,7 +460,11 @@ async fn disabling_a_user_voids_their_set_password_link() {
     let path = password_link(&html);
     let erin = app.user_id("erin@example.org").await;
     admin
-        .submit("/admin/users", &format!("/admin/users/{erin}/disable"), &[])
+        .submit(
+            "/admin/users",
+            &format!("/admin/users/{erin}/disable"),
+            &[("confirm", "yes")],
+        )
         .await;
     admin
         .submit("/admin/users", &format!("/admin/users/{erin}/enable"), &[])
@@ -577,7 +585,11 @@ async fn a_set_password_link_used_replaced_or_voided_while_open_is_refused_on_su
     let (status, _) = set_password_after(&app, &path, async || {
         for change in ["disable", "enable"] {
             admin
-                .submit("/admin/users", &format!("/admin/users/{ida}/{change}"), &[])
+                .submit(
+                    "/admin/users",
+                    &format!("/admin/users/{ida}/{change}"),
+                    &[("confirm", "yes")],
+                )
                 .await;
         }
     })

@@ -1,5 +1,7 @@
 //! A real headless Chromium (Debian's `chromium` + `chromium-driver`) walks through the portal:
-//! setup, sign in, create a project, add a member. Screenshots go to `target/screenshots/`.
+//! setup, sign in, create a project, add a member, and a credential's Show, Copy, Regenerate and
+//! Delete. Screenshots go to `target/screenshots/`. [`Browser`] is shared with the page checks
+//! (`browser_pages`) and the flows without JavaScript (`browser_nojs`).
 
 use std::{
     os::unix::process::CommandExt,
@@ -14,8 +16,8 @@ use serde_json::json;
 
 use crate::helpers::{PASSWORD, TestApp};
 
-pub(crate) struct Browser {
-    pub(crate) client: Client,
+pub struct Browser {
+    pub client: Client,
     driver: Child,
     _profile: tempfile::TempDir,
     name: &'static str,
@@ -31,7 +33,7 @@ impl Drop for Browser {
     }
 }
 
-fn screenshot_dir() -> PathBuf {
+pub fn screenshot_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
@@ -40,11 +42,12 @@ fn screenshot_dir() -> PathBuf {
     dir
 }
 
-/// chromedriver's "Set Permission" command (W3C Permissions), for the current page's origin.
+/// chromedriver's "Set Permission" command (W3C Permissions), for the current page's origin:
+/// the permission and its new state (`granted`, `denied`).
 #[derive(Debug)]
-struct GrantPermission(&'static str);
+struct SetPermission(&'static str, &'static str);
 
-impl WebDriverCompatibleCommand for GrantPermission {
+impl WebDriverCompatibleCommand for SetPermission {
     fn endpoint(
         &self,
         base_url: &url::Url,
@@ -57,7 +60,7 @@ impl WebDriverCompatibleCommand for GrantPermission {
     }
 
     fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
-        let body = json!({"descriptor": {"name": self.0}, "state": "granted"});
+        let body = json!({"descriptor": {"name": self.0}, "state": self.1});
         (axum::http::Method::POST, Some(body.to_string()))
     }
 }
@@ -67,9 +70,19 @@ impl Browser {
     async fn grant_clipboard(&self) {
         for permission in ["clipboard-read", "clipboard-write"] {
             self.client
-                .issue_cmd(GrantPermission(permission))
+                .issue_cmd(SetPermission(permission, "granted"))
                 .await
                 .unwrap_or_else(|e| panic!("chromedriver grants {permission}: {e}"));
+        }
+    }
+
+    /// Takes the clipboard from the current page, as a browser does on a plain-HTTP address.
+    async fn deny_clipboard(&self) {
+        for permission in ["clipboard-read", "clipboard-write"] {
+            self.client
+                .issue_cmd(SetPermission(permission, "denied"))
+                .await
+                .unwrap_or_else(|e| panic!("chromedriver denies {permission}: {e}"));
         }
     }
 
@@ -99,7 +112,16 @@ impl Browser {
         }
     }
 
-    pub(crate) async fn start(name: &'static str) -> Browser {
+    pub async fn start(name: &'static str) -> Browser {
+        Self::start_with(name, true).await
+    }
+
+    /// A browser whose pages run no script at all (Chromium's JavaScript content setting off).
+    pub async fn start_without_javascript(name: &'static str) -> Browser {
+        Self::start_with(name, false).await
+    }
+
+    async fn start_with(name: &'static str, javascript: bool) -> Browser {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -122,7 +144,10 @@ impl Browser {
                     "--no-first-run", "--disable-background-networking", "--disable-component-update",
                     "--disable-sync", "--window-size=1280,900",
                     format!("--user-data-dir={}", profile.path().display()),
-                ]
+                ],
+                "prefs": {
+                    "profile.managed_default_content_settings.javascript": if javascript { 1 } else { 2 }
+                }
             }
         });
         let capabilities = capabilities.as_object().unwrap().clone();
@@ -149,7 +174,7 @@ impl Browser {
         }
     }
 
-    pub(crate) async fn screenshot(&self, step: &str) {
+    pub async fn screenshot(&self, step: &str) {
         let png = self.client.screenshot().await.unwrap();
         std::fs::write(
             screenshot_dir().join(format!("{}-{step}.png", self.name)),
@@ -158,7 +183,7 @@ impl Browser {
         .unwrap();
     }
 
-    pub(crate) async fn fill(&self, id: &str, value: &str) {
+    pub async fn fill(&self, id: &str, value: &str) {
         let field = self
             .client
             .find(Locator::Id(id))
@@ -169,7 +194,7 @@ impl Browser {
     }
 
     /// Clicks a button that submits a form, and waits for the next page to have loaded.
-    pub(crate) async fn press(&self, css: &str) {
+    pub async fn press(&self, css: &str) {
         self.client
             .execute("window.keyportOldPage = true", vec![])
             .await
@@ -203,20 +228,26 @@ impl Browser {
     }
 
     async fn sign_in_as_admin(&self, app: &TestApp) {
+        self.sign_in(app, crate::helpers::ADMIN_EMAIL).await;
+    }
+
+    /// Signs in through the form (with scripts on).
+    pub async fn sign_in(&self, app: &TestApp, email: &str) {
         self.client
             .goto(&format!("{}/login", app.url))
             .await
             .unwrap();
-        self.fill("email", crate::helpers::ADMIN_EMAIL).await;
+        self.fill("email", email).await;
         self.fill("password", PASSWORD).await;
         self.press("button.primary").await;
+        assert_eq!(self.path().await, "/projects", "{email} signed in");
     }
 
-    pub(crate) async fn path(&self) -> String {
+    pub async fn path(&self) -> String {
         self.client.current_url().await.unwrap().path().to_string()
     }
 
-    pub(crate) async fn text(&self) -> String {
+    pub async fn text(&self) -> String {
         self.client
             .find(Locator::Css("main"))
             .await
@@ -375,9 +406,43 @@ async fn show_copy_regenerate_and_delete_a_credential() {
     assert!(b.text().await.contains("My keys"));
     b.screenshot("01-masked").await;
 
-    // Show, then Copy.
+    // Without the clipboard (a plain-HTTP address), Copy selects the text and says so.
+    b.deny_clipboard().await;
+    let copy_access = b
+        .client
+        .find(Locator::Css(
+            "article.credential:first-of-type p.key label + button[data-copy]",
+        ))
+        .await
+        .unwrap();
+    copy_access.click().await.unwrap();
+    // The access key's field is focused with all of it selected (the button says so for a
+    // moment).
+    let started = Instant::now();
+    loop {
+        let selected = b
+            .client
+            .execute(
+                "const f = document.activeElement;
+                 return f && f.value !== undefined ? f.value.substring(f.selectionStart, f.selectionEnd) : '';",
+                vec![],
+            )
+            .await
+            .unwrap();
+        if selected.as_str().map(str::len) == Some(20) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the access key is not selected: {selected}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    b.screenshot("01-copy-without-clipboard").await;
+
+    // Show leads back to the page with the secret shown once; then Copy.
     let card = "article.credential:first-of-type";
-    b.press(&format!("{card} form[action$='/reveal'] button"))
+    b.press(&format!("{card} button[formaction$='/reveal']"))
         .await;
     let secret = b
         .client
@@ -389,7 +454,9 @@ async fn show_copy_regenerate_and_delete_a_credential() {
     b.grant_clipboard().await;
     let copy = b
         .client
-        .find(Locator::Css("input[id^=secret-] + button[data-copy]"))
+        .find(Locator::Css(
+            "label:has(input[id^=secret-]) + button[data-copy]",
+        ))
         .await
         .unwrap();
     copy.click().await.unwrap();
@@ -397,12 +464,92 @@ async fn show_copy_regenerate_and_delete_a_credential() {
     b.wait_for_clipboard("Copy of the secret", |text| text == value)
         .await;
     b.screenshot("02-revealed").await;
+    // A reload shows the page masked, and audits nothing more.
+    b.client.refresh().await.unwrap();
+    assert!(
+        b.client
+            .find(Locator::Css("input[id^=secret-]"))
+            .await
+            .is_err(),
+        "shown once"
+    );
+    let reveals: i64 =
+        sqlx::query_scalar("select count(*) from audit_events where action = 'credential.reveal'")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(reveals, 1, "one Show, one reveal audited");
 
-    // Regenerate opens a dialog that says what happens; Cancel closes it and changes nothing.
-    let regenerate = Locator::Css("article.credential:first-of-type a[data-dialog^=regenerate-]");
-    let before = b.path().await;
+    // Regenerate opens the page's dialog, which says what happens to this key; Cancel closes it
+    // and changes nothing.
+    let regenerate =
+        Locator::Css("article.credential:first-of-type p.actions a[href$='/regenerate']");
+    let before = b.client.current_url().await.unwrap();
     b.client
         .find(regenerate)
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let dialog = b
+        .client
+        .find(Locator::Css("dialog[open]"))
+        .await
+        .expect("a dialog opens");
+    let said = dialog.text().await.unwrap();
+    assert!(
+        said.contains("No provider is called") && !said.contains("‹key›"),
+        "{said}"
+    );
+    b.screenshot("03-regenerate-dialog").await;
+    dialog
+        .find(Locator::Css("button[data-close]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(
+        b.client.find(Locator::Css("dialog[open]")).await.is_err(),
+        "the dialog closed"
+    );
+    assert_eq!(
+        b.client.current_url().await.unwrap(),
+        before,
+        "nothing was submitted"
+    );
+
+    // The new key from the provider is typed in.
+    b.client
+        .find(regenerate)
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.client
+        .find(Locator::Css(
+            "dialog[open] input[name=secret]:not([disabled])",
+        ))
+        .await
+        .unwrap()
+        .send_keys("the-new-secret-from-the-provider")
+        .await
+        .unwrap();
+    b.press("dialog[open] button[type=submit]").await;
+    let text = b.text().await;
+    assert!(
+        text.contains("now holds the new key you entered. Nothing was changed at your provider"),
+        "{text}"
+    );
+    b.screenshot("04-regenerated").await;
+
+    // Delete asks in the dialog too.
+    b.client
+        .find(Locator::Css(
+            "article.credential:first-of-type p.actions a[href$='/delete']",
+        ))
         .await
         .unwrap()
         .click()
@@ -418,57 +565,12 @@ async fn show_copy_regenerate_and_delete_a_credential() {
             .text()
             .await
             .unwrap()
-            .contains("Every program that uses the old secret stops working")
+            .contains("Nothing is changed at your provider")
     );
-    b.screenshot("03-regenerate-dialog").await;
-    dialog
-        .find(Locator::Css("button[data-close]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    assert!(
-        b.client.find(Locator::Css("dialog[open]")).await.is_err(),
-        "the dialog closed"
-    );
-    assert_eq!(b.path().await, before, "nothing was submitted");
-
-    b.client
-        .find(regenerate)
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    b.press("dialog[open] button[type=submit]").await;
-    assert!(
-        b.text()
-            .await
-            .contains("was regenerated: the old secret no longer works")
-    );
-    b.screenshot("04-regenerated").await;
-
-    // Delete asks in a dialog too.
-    b.client
-        .find(Locator::Css(
-            "article.credential:first-of-type a[data-dialog^=delete-]",
-        ))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let dialog = b
-        .client
-        .find(Locator::Css("dialog[open]"))
-        .await
-        .expect("a dialog opens");
-    assert!(dialog.text().await.unwrap().contains("removes it for good"));
     b.screenshot("05-delete-dialog").await;
     b.press("dialog[open] button[type=submit]").await;
     let text = b.text().await;
-    assert!(text.contains("was deleted."), "{text}");
+    assert!(text.contains("was deleted from Keyport."), "{text}");
     assert_eq!(
         b.client
             .find_all(Locator::Css("article.credential"))
@@ -530,16 +632,14 @@ async fn the_client_configuration_panel_of_each_kind_of_service() {
         let id = crate::credentials::credential_ids(&admin.get_text(&page).await.1)
             .pop()
             .expect("the credential is listed");
-        let shown = admin
+        let show = admin
             .submit(
                 &page,
                 &format!("/projects/team/credentials/{id}/reveal"),
                 &[],
             )
-            .await
-            .text()
-            .await
-            .unwrap();
+            .await;
+        let shown = admin.get_text(&crate::helpers::location(&show)).await.1;
         let secret = crate::credentials::revealed_secret(&shown, &id).expect("Show reveals it");
         pages.push((kind, page, secret));
     }
@@ -549,7 +649,7 @@ async fn the_client_configuration_panel_of_each_kind_of_service() {
     b.sign_in_as_admin(&app).await;
     for (kind, page, secret) in &pages {
         b.client.goto(&format!("{}{page}", app.url)).await.unwrap();
-        b.press("a[href*='configure=']").await;
+        b.press("button[form=cfg][name=configure]").await;
         let copy = b
             .client
             .find(Locator::Css("details.snippet[open] button[data-copy-post]"))
@@ -586,13 +686,34 @@ async fn the_client_configuration_panel_of_each_kind_of_service() {
         );
         b.screenshot(&format!("panel-{kind}")).await;
     }
+    // Without the clipboard (a plain-HTTP address), the snippet's Copy puts the text, secret
+    // filled in, into a field below, selected (the button says so for a moment).
+    let (_, page, secret) = &pages[0];
+    b.client.goto(&format!("{}{page}", app.url)).await.unwrap();
+    b.press("button[form=cfg][name=configure]").await;
+    b.deny_clipboard().await;
+    let copy = b
+        .client
+        .find(Locator::Css("details.snippet[open] button[data-copy-post]"))
+        .await
+        .unwrap();
+    copy.click().await.unwrap();
+    let fallback = b
+        .client
+        .wait()
+        .for_element(Locator::Css("details.snippet[open] textarea.copy-fallback"))
+        .await
+        .expect("the text is put where it can be copied");
+    let text = fallback.prop("value").await.unwrap().unwrap_or_default();
+    assert!(text.contains(secret.as_str()), "{text}");
+    b.screenshot("panel-copy-without-clipboard").await;
     let copies: i64 =
         sqlx::query_scalar("select count(*) from audit_events where action = 'credential.copy'")
             .fetch_one(app.db.pool())
             .await
             .unwrap();
     assert_eq!(
-        copies, 3,
+        copies, 4,
         "each copy of a snippet with the secret is audited"
     );
 }

@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 
 use crate::{
     credentials::{credential_ids, reveal, revealed_secret, team},
-    helpers::{TestApp, csrf_token, hrefs, raw_text},
+    helpers::{TestApp, attrs, csrf_token, raw_text},
 };
 
 async fn audit_rows(app: &TestApp) -> Vec<(String, String)> {
@@ -24,10 +24,10 @@ async fn snippets_hold_a_placeholder_until_show_and_the_secret_after_it() {
     let id = credential_ids(&html).pop().unwrap();
     // The panel opens on request, one credential at a time.
     assert!(
-        hrefs(&html)
+        attrs(&html, "button[form=cfg][name=configure]", "value")
             .iter()
-            .any(|href| href.ends_with(&format!("configure={id}#credential-{id}"))),
-        "a link opens the panel"
+            .eq([&id]),
+        "a button opens the panel"
     );
     assert!(!html.contains("aws_secret_access_key"));
     let html = team
@@ -184,13 +184,14 @@ async fn only_those_who_may_reveal_a_key_download_its_configuration() {
         .unwrap();
     let (_, app_key) = team.add_app_key(&app, "app key").await;
 
-    // The viewer sees the app key's snippets with the placeholder, and no download form.
+    // The viewer sees the app key's snippets without the secret (no placeholder for a secret
+    // they may not see), and no download form.
     let html = team
         .viewer
         .get_text(&format!("{}&configure={app_key}", team.page))
         .await
         .1;
-    assert!(html.contains("secret: press Show"));
+    assert!(html.contains("AWS CLI config") && !html.contains("secret: press Show"));
     assert!(!html.contains(&format!("{app_key}/config")));
     assert_eq!(
         download_status(&team.viewer, &team.page, &app_key).await,
@@ -346,4 +347,30 @@ async fn an_openstack_service_holds_ec2_key_pairs_with_s3_snippets() {
     let html = response.text().await.unwrap();
     assert!(html.contains("EC2 key pairs are for the S3 API of OpenStack services."));
     assert!(html.contains("value=\"odd\""));
+}
+
+/// A viewer, who may not see secrets, is not offered snippets "with the secret".
+#[tokio::test]
+async fn a_viewer_is_not_offered_the_secret_in_snippets() {
+    let app = TestApp::spawn().await;
+    let team = team(&app, "s3").await;
+    let (_, id) = team.add_app_key(&app, "pipeline").await;
+    let html = team.viewer.get_text(&team.page).await.1;
+    assert!(
+        credential_ids(&html) == [id.as_str()],
+        "the app key is listed"
+    );
+    assert!(
+        attrs(&html, "input[name=variant][value=with]", "value").is_empty(),
+        "no choice of the secret"
+    );
+    let html = team
+        .viewer
+        .get_text(&format!("{}&configure={id}&variant=with", team.page))
+        .await
+        .1;
+    assert!(
+        !html.contains("press Show"),
+        "no placeholder for a secret they cannot see"
+    );
 }

@@ -2,7 +2,7 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::{TestApp, Visitor, csrf_token, location};
+use crate::helpers::{TestApp, Visitor, csrf_token, location, notice};
 
 pub struct Team {
     pub owner: Visitor,
@@ -109,6 +109,10 @@ pub async fn reveal(who: &Visitor, team: &Team, id: &str) -> (StatusCode, String
             &[("csrf_token", &token)],
         )
         .await;
+    // Show leads back to the page, which shows the secret once.
+    if response.status() == StatusCode::SEE_OTHER {
+        return who.get_text(&crate::helpers::location(&response)).await;
+    }
     (response.status(), response.text().await.unwrap())
 }
 
@@ -158,11 +162,12 @@ async fn a_member_adds_a_key_and_sees_its_secret_only_after_show() {
         let html = person.get_text(&team.page).await.1;
         assert!(!html.contains(&secret), "a later GET shows no secret");
     }
-    let access_key = {
-        let marker = format!("id=\"access-{}\" class=\"mono\" value=\"", ids[0]);
-        let start = html.find(&marker).unwrap() + marker.len();
-        html[start..start + 20].to_string()
-    };
+    let access_key = crate::helpers::attrs(
+        &html,
+        &format!("#credential-{} p.key label > input", ids[0]),
+        "value",
+    )[0]
+    .clone();
     assert!(
         access_key.starts_with("KP")
             && access_key
@@ -195,9 +200,32 @@ async fn at_most_the_limit_of_keys_per_owner() {
         html.contains("value=\"three\"") && html.contains("value=\"kept\""),
         "the input is kept"
     );
+    // The refusal is summed up at the top, where the reloaded page is read, and the form is open.
+    let summary = crate::helpers::text(&html, "#problems[role=alert]").expect("a summary");
+    assert!(
+        summary.contains("a maximum of two credentials"),
+        "{summary}"
+    );
+    assert!(html.find("id=\"problems\"") < html.find("<h3>My keys</h3>"));
     assert_eq!(
-        credential_ids(&team.member.get_text(&team.page).await.1).len(),
-        2
+        crate::helpers::attrs(&html, "details#add[open]", "id"),
+        ["add"]
+    );
+    // At the limit, the page says why instead of offering a form that cannot succeed.
+    let html = team.member.get_text(&team.page).await.1;
+    assert_eq!(credential_ids(&html).len(), 2);
+    assert!(
+        html.contains("You hold 2 of the 2 keys an owner may hold for this service")
+            && html.contains("Regenerate one of yours")
+    );
+    assert!(
+        crate::helpers::attrs(
+            &html,
+            "form[method=post][action='/projects/team/credentials']",
+            "action"
+        )
+        .is_empty(),
+        "no Add form at the limit"
     );
     // The limit is per owner: the owner still adds their own.
     assert_eq!(
@@ -321,10 +349,12 @@ async fn regenerate_asks_first_then_replaces_the_secret() {
 
     let (status, html) = team.member.get_text(&page).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(html.contains("Every program that uses the old secret stops working"));
+    // No provider is behind a stored service: the page says so, and asks for the new key.
+    assert!(html.contains("No provider is called"), "{html}");
+    assert!(!html.contains("stops working"));
     assert!(
-        html.contains("only key"),
-        "a lone key warns that there is no overlap"
+        html.contains("name=\"secret\""),
+        "a field for the provider's new key"
     );
     // Without the confirmation, nothing happens.
     let response = team.member.submit(&page, &page, &[]).await;
@@ -341,7 +371,7 @@ async fn regenerate_asks_first_then_replaces_the_secret() {
     let html = reveal(&team.member, &team, &id).await.1;
     let new = revealed_secret(&html, &id).unwrap();
     assert_ne!(new, old);
-    assert!(!html.contains("Last rotated</dt><dd>never"));
+    assert!(!html.contains("never rotated"));
     assert!(
         audit_actions(&app)
             .await
@@ -349,8 +379,10 @@ async fn regenerate_asks_first_then_replaces_the_secret() {
     );
 }
 
+/// On an OpenStack service without a backend, Regenerate replaces the password Keyport keeps
+/// with the one typed in, and says that nothing changed at the cloud.
 #[tokio::test]
-async fn openstack_regeneration_warns_about_swift_and_s3() {
+async fn openstack_regeneration_without_a_backend_takes_the_new_password() {
     let app = TestApp::spawn().await;
     let team = team(&app, "openstack").await;
     team.add(&team.member, "cli", &[]).await;
@@ -364,10 +396,39 @@ async fn openstack_regeneration_warns_about_swift_and_s3() {
         .member
         .get_text(&format!("/projects/team/credentials/{id}/regenerate"))
         .await;
-    assert!(confirm.contains("Swift, the S3 API and every other environment"));
+    assert!(confirm.contains("Keyport replaces the password of the OpenStack user keyport-"));
+    assert!(confirm.contains("New password"));
     assert!(
-        html.contains("Swift, the S3 API"),
-        "the same warning in the page's dialog"
+        html.contains("Keyport replaces the password of the OpenStack user ‹key›"),
+        "the same warning in the page's one dialog"
+    );
+    let path = format!("/projects/team/credentials/{id}/regenerate");
+    let response = team
+        .member
+        .submit(&path, &path, &[("confirm", "yes"), ("secret", "   ")])
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let response = team
+        .member
+        .submit(
+            &path,
+            &path,
+            &[("confirm", "yes"), ("secret", "from-the-cloud-console")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let page = team.member.get_text(&location(&response)).await.1;
+    assert!(
+        notice(&page).contains(
+            "cli now holds the new key you entered. Nothing was changed at your provider"
+        ),
+        "{}",
+        notice(&page)
+    );
+    let shown = reveal(&team.member, &team, &id).await.1;
+    assert_eq!(
+        revealed_secret(&shown, &id).as_deref(),
+        Some("from-the-cloud-console")
     );
 }
 
@@ -401,8 +462,10 @@ async fn delete_asks_first_then_removes_the_key() {
     );
 }
 
+/// On a service without a backend, Add records the key the provider gave: members record
+/// their own, admins anyone's; the key is shown once right after.
 #[tokio::test]
-async fn admins_import_existing_keys_and_members_do_not() {
+async fn members_and_admins_record_the_keys_their_provider_gave() {
     let app = TestApp::spawn().await;
     let team = team(&app, "s3").await;
     let imported = [
@@ -410,22 +473,40 @@ async fn admins_import_existing_keys_and_members_do_not() {
         ("access_key", "AKIAIOSFODNN7EXAMPLE"),
         ("secret", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
     ];
-    let response = team.add(&team.member, "imported", &imported).await;
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let html = response.text().await.unwrap();
-    assert!(html.contains("Only project admins and owners import existing keys."));
-    assert!(
-        !html.contains("wJalrXUtnFEMI"),
-        "a secret is never sent back in a form"
-    );
     let response = team
         .add(
-            &team.owner,
+            &team.member,
             "imported",
-            &[("mode", "import"), ("access_key", "AKIA"), ("secret", "")],
+            &[
+                ("mode", "import"),
+                ("access_key", "AKIAIOSFODNN7EXAMPLE"),
+                ("secret", ""),
+            ],
         )
         .await;
-    assert!(response.text().await.unwrap().contains("Enter the secret"));
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("Enter the secret"), "{html}");
+    assert!(
+        html.contains("value=\"AKIAIOSFODNN7EXAMPLE\""),
+        "what was typed is kept"
+    );
+    let response = team.add(&team.member, "imported", &imported).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (_, html) = team.member.get_text(&location(&response)).await;
+    assert!(
+        notice(&html).contains("imported recorded: Keyport keeps the key your provider gave you."),
+        "{}",
+        notice(&html)
+    );
+    let id = credential_ids(&html)[0].clone();
+    assert_eq!(
+        revealed_secret(&html, &id).as_deref(),
+        Some("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+        "shown once right after"
+    );
+    let again = team.member.get_text(&location(&response)).await.1;
+    assert_eq!(revealed_secret(&again, &id), None, "and hidden on reload");
 
     assert_eq!(
         team.add(&team.owner, "imported", &imported).await.status(),
@@ -594,5 +675,48 @@ async fn the_audit_log_is_for_owners_and_admins_newest_first_and_filtered() {
     assert!(
         html.contains("credential.create</span>"),
         "the oldest events are on the next page"
+    );
+}
+
+/// A Test that could not reach the service is told in the warning colours with its own words,
+/// never in the success box.
+#[tokio::test]
+async fn a_failed_test_is_not_shown_as_a_success() {
+    let app = TestApp::spawn().await;
+    let owner = app.admin().await;
+    app.project(&owner, "team", "").await;
+    let service = app.service(&owner, "s3", "Closed storage", "team").await;
+    // Nothing listens on the discard port of the loopback address.
+    app.endpoint(
+        &owner,
+        &service,
+        ["Here", "local-1", "public", "http://127.0.0.1:9"],
+    )
+    .await;
+    let service_id = service.rsplit('/').next().unwrap();
+    let page = format!("/projects/team/credentials?service={service_id}");
+    let added = owner
+        .submit(
+            &page,
+            "/projects/team/credentials",
+            &[("service_id", service_id), ("name", "laptop")],
+        )
+        .await;
+    assert_eq!(added.status(), StatusCode::SEE_OTHER);
+    let id = credential_ids(&owner.get_text(&page).await.1)[0].clone();
+    let response = owner
+        .submit(&page, &format!("/projects/team/credentials/{id}/test"), &[])
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let html = owner.get_text(&page).await.1;
+    let said = notice(&html);
+    assert!(
+        said.starts_with("⚠ Test of laptop: unreachable in"),
+        "{said}"
+    );
+    assert_eq!(
+        crate::helpers::attrs(&html, "p[role=status]", "class"),
+        ["notice warning"],
+        "the warning colours"
     );
 }

@@ -146,15 +146,14 @@ impl Driven {
 /// The secret of credential `id`, as Show reveals it on `page`.
 pub async fn reveal(visitor: &Visitor, page: &str, id: &str) -> String {
     let token = csrf_token(&visitor.get_text(page).await.1).unwrap();
-    let html = visitor
+    let shown = visitor
         .post(
             &format!("/projects/team/credentials/{id}/reveal"),
             &[("csrf_token", &token)],
         )
-        .await
-        .text()
-        .await
-        .unwrap();
+        .await;
+    // Show leads back to the page, which shows the secret once.
+    let html = visitor.get_text(&location(&shown)).await.1;
     attrs(&html, &format!("input#secret-{id}"), "value")
         .pop()
         .expect("the secret is shown")

@@ -131,12 +131,30 @@ async fn iam_limits_and_refusals_are_clear_and_change_nothing() {
         .collect();
     assert_eq!(unmanaged.len(), 1, "{outside}");
     assert!(html.contains(unmanaged[0]), "the outside key is listed");
+    // Without the page's script, Revoke asks on a page of its own first.
     let response = portal
         .admin
         .submit(
             &reconcile,
             &format!("{reconcile}/key"),
             &[("access_key", unmanaged[0]), ("action", "revoke")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let asked = response.text().await.unwrap();
+    assert!(asked.contains(&format!("Revoke {} at the backend?", unmanaged[0])));
+    assert!(asked.contains("name=\"confirm\" value=\"yes\""));
+    assert!(iam_access_keys(&moto, &admin_key, &user).contains(unmanaged[0]));
+    let response = portal
+        .admin
+        .submit(
+            &reconcile,
+            &format!("{reconcile}/key"),
+            &[
+                ("access_key", unmanaged[0]),
+                ("action", "revoke"),
+                ("confirm", "yes"),
+            ],
         )
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);

@@ -395,6 +395,7 @@ pub fn input_value(html: &str, name: &str) -> Option<String> {
 }
 
 /// The targets of the page's links (`a[href]`).
+/// The targets of the page's links (`a[href]`).
 pub fn hrefs(html: &str) -> Vec<String> {
     attrs(html, "a[href]", "href")
 }

@@ -11,7 +11,8 @@ async fn creating_a_project_shows_each_problem_and_keeps_the_input() {
     app.project(&admin, "storage", "").await;
     let cases = [
         ("", "ok-slug", "", "Enter a project name."),
-        ("Name", "", "", "Enter a short name for URLs."),
+        // Nothing to make a short name from.
+        ("!!!", "", "", "Enter a short name for URLs."),
         (
             "Name",
             "Bad Slug",
@@ -305,7 +306,11 @@ async fn roles_change_as_each_role_allows() {
         "admins do not demote owners"
     );
     let response = admin
-        .submit("/projects/team/members", &path(&owner_id, "remove"), &[])
+        .submit(
+            "/projects/team/members",
+            &path(&owner_id, "remove"),
+            &[("confirm", "yes")],
+        )
         .await;
     assert_eq!(
         response.status(),
@@ -349,7 +354,11 @@ async fn roles_change_as_each_role_allows() {
         "refused with a clear message"
     );
     owner
-        .submit("/projects/team/members", &path(&owner_id, "remove"), &[])
+        .submit(
+            "/projects/team/members",
+            &path(&owner_id, "remove"),
+            &[("confirm", "yes")],
+        )
         .await;
     assert_eq!(
         owner.get("/projects/team").await.status(),
@@ -365,7 +374,11 @@ async fn roles_change_as_each_role_allows() {
         )
         .await;
     let response = owner
-        .submit("/projects/team/members", &path(&owner_id, "remove"), &[])
+        .submit(
+            "/projects/team/members",
+            &path(&owner_id, "remove"),
+            &[("confirm", "yes")],
+        )
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(
@@ -384,7 +397,7 @@ async fn admins_remove_members_and_members_do_not() {
     let (_, member) = &people[2];
     assert_eq!(
         member
-            .submit("/projects/team/members", &action, &[])
+            .submit("/projects/team/members", &action, &[("confirm", "yes")])
             .await
             .status(),
         StatusCode::FORBIDDEN
@@ -392,7 +405,7 @@ async fn admins_remove_members_and_members_do_not() {
     let (_, admin) = &people[1];
     assert_eq!(
         admin
-            .submit("/projects/team/members", &action, &[])
+            .submit("/projects/team/members", &action, &[("confirm", "yes")])
             .await
             .status(),
         StatusCode::SEE_OTHER
@@ -404,7 +417,7 @@ async fn admins_remove_members_and_members_do_not() {
     );
     assert_eq!(
         admin
-            .submit("/projects/team/members", &action, &[])
+            .submit("/projects/team/members", &action, &[("confirm", "yes")])
             .await
             .status(),
         StatusCode::NOT_FOUND,
@@ -417,4 +430,23 @@ async fn project_id(app: &TestApp) -> String {
         .fetch_one(app.db.pool())
         .await
         .unwrap()
+}
+
+/// Left empty, a project's short name for URLs is made from its name.
+#[tokio::test]
+async fn a_projects_short_name_comes_from_its_name() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let response = admin
+        .submit(
+            "/projects",
+            "/projects",
+            &[("name", "Object storage (TH)"), ("slug", "")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        crate::helpers::location(&response),
+        "/projects/object-storage-th"
+    );
 }

@@ -107,8 +107,9 @@ async fn shown_secret(who: &Visitor, page: &str, id: &str) -> String {
             &[],
         )
         .await;
-    assert_eq!(response.status(), StatusCode::OK, "Show answers");
-    let html = response.text().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "Show answers");
+    let (status, html) = who.get_text(&location(&response)).await;
+    assert_eq!(status, StatusCode::OK, "the page shows the secret once");
     attrs(&html, &format!("input#secret-{id}"), "value")
         .pop()
         .expect("the secret is shown")

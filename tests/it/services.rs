@@ -69,7 +69,7 @@ async fn admins_add_services_and_endpoints_that_every_member_sees() {
         let (status, html) = person.get_text("/projects/team/endpoints").await;
         assert_eq!(status, StatusCode::OK);
         assert!(html.contains("Si Racha, Thailand"));
-        assert!(html.contains("value=\"https://s3.example.org\""));
+        assert!(html.contains(">https://s3.example.org</code>"));
         assert!(
             html.contains("data-copy=\"endpoint-"),
             "a Copy button per URL"
@@ -357,4 +357,68 @@ async fn deleting_a_service_asks_first() {
         "no longer listed"
     );
     assert_eq!(owner.get(&service).await.status(), StatusCode::NOT_FOUND);
+}
+
+/// OpenStack's own fields are offered only for OpenStack services.
+#[tokio::test]
+async fn only_openstack_services_show_openstack_fields() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    app.project(&admin, "team", "").await;
+    let s3 = app.service(&admin, "s3", "Object storage", "").await;
+    let cloud = app.service(&admin, "openstack", "Cloud", "team").await;
+    let (_, html) = admin.get_text(&s3).await;
+    assert!(
+        !html.contains("os_project_name"),
+        "no OpenStack fields for S3"
+    );
+    assert!(
+        html.contains("/credentials?service="),
+        "the service links to its credentials"
+    );
+    let (_, html) = admin.get_text(&cloud).await;
+    assert!(html.contains("name=\"os_project_name\""));
+}
+
+/// A page that does not exist keeps the way back: the main navigation.
+#[tokio::test]
+async fn the_not_found_page_keeps_the_navigation() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let (status, html) = admin.get_text("/projects/no-such-project").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(html.contains("href=\"/projects\"") && html.contains("href=\"/account\""));
+}
+
+/// Within a project, its pages link each other; the audit log only for those who may read it.
+#[tokio::test]
+async fn the_project_navigation_links_the_audit_log_only_for_those_who_may_read_it() {
+    let app = TestApp::spawn().await;
+    let team = crate::credentials::team(&app, "s3").await;
+    for page in [
+        "/projects/team/credentials",
+        "/projects/team/services",
+        "/projects/team/endpoints",
+        "/projects/team/apps",
+    ] {
+        let links = |html: &str| crate::helpers::attrs(html, "nav.project-nav a", "href");
+        let owner = links(&team.owner.get_text(page).await.1);
+        assert!(
+            owner.contains(&"/projects/team/audit".to_string()),
+            "{page}: {owner:?}"
+        );
+        assert!(
+            owner.contains(&"/projects/team/members".to_string()),
+            "{page}"
+        );
+        let member = links(&team.member.get_text(page).await.1);
+        assert!(
+            !member.contains(&"/projects/team/audit".to_string()),
+            "{page}: {member:?}"
+        );
+        assert!(
+            member.contains(&"/projects/team/endpoints".to_string()),
+            "{page}"
+        );
+    }
 }

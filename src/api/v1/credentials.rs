@@ -151,8 +151,9 @@ async fn credentials_get(
     Ok(Json(CredentialPage { credentials, next }))
 }
 
-/// A credential to add. With `access_key` and `secret` it imports a key made elsewhere (admins
-/// and owners, services without a backend); without them Keyport or the backend makes one.
+/// A credential to add. With `access_key` and `secret` it records a key made elsewhere
+/// (services without a backend; members their own, admins and owners anyone's); without them
+/// the backend issues one, or, without a backend, Keyport makes one up that no provider knows.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCredential {

@@ -101,7 +101,7 @@ pub async fn add(ops: &Ops, who: &Principal, input: AddCredential) -> Result<Add
     if !who.may(Action::Credential(action, who.whose(&owner))) {
         errors.add(
             "mode",
-            "Only project admins and owners import existing keys.",
+            "Only project admins and owners record keys for others.",
         );
     }
     let (name, description, expires_at) = check_details(

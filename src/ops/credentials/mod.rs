@@ -14,7 +14,7 @@ pub use delete::{Deleted, delete};
 pub use edit::{Edit, edit, edit_form};
 pub use list::{Listed, Listing, confirm, list};
 pub(crate) use regenerate::rotated;
-pub use regenerate::{Regenerated, regenerate};
+pub use regenerate::{Regenerated, regenerate, regenerate_with};
 pub use reveal::{Purpose, Revealed, configure, reveal};
 pub use test::{Tested, test};
 

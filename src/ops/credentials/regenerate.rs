@@ -20,6 +20,7 @@ use crate::{
         },
     },
 };
+use crate::{domain::validate, ops::FieldErrors, providers::IssuedKey};
 
 pub struct Regenerated {
     pub credential: Credential,
@@ -31,8 +32,45 @@ pub struct Regenerated {
 
 /// Replaces the credential's key, if the principal may.
 pub async fn regenerate(ops: &Ops, who: &Principal, id: &str) -> Result<Regenerated, OpError> {
+    regenerate_with(ops, who, id, None).await
+}
+
+/// Replaces the credential's key with `typed`, the new key its provider gave the owner, where
+/// Keyport only keeps the keys (the stored driver); with `None`, the driver chooses the key.
+pub async fn regenerate_with(
+    ops: &Ops,
+    who: &Principal,
+    id: &str,
+    typed: Option<IssuedKey>,
+) -> Result<Regenerated, OpError> {
     let (credential, service) = managed(ops, who, id, CredentialAction::Regenerate).await?;
-    let (access_key, warning) = rotate(ops, &service, &credential, &who.actor).await?;
+    // Without a new access key (an OpenStack user keeps its name), the current one stays.
+    let typed = typed.map(|key| IssuedKey {
+        access_key: match key.access_key.trim() {
+            "" => credential.access_key.clone(),
+            typed => typed.to_string(),
+        },
+        secret: key.secret,
+    });
+    if let Some(key) = &typed {
+        let mut errors = FieldErrors::default();
+        if service.driver.is_remote() {
+            errors.add(
+                "secret",
+                "This service's keys are issued by its backend; Regenerate asks it for a new one.",
+            );
+        }
+        if let Err(message) =
+            validate::label(&key.access_key, "Enter the access key id or user name.")
+        {
+            errors.add("access_key", message);
+        }
+        if key.secret.trim().is_empty() || key.secret.len() > 4096 {
+            errors.add("secret", "Enter the new secret (at most 4096 characters).");
+        }
+        errors.into_result()?;
+    }
+    let (access_key, warning) = rotate(ops, &service, &credential, &who.actor, typed).await?;
     Ok(Regenerated {
         credential,
         service,
@@ -48,13 +86,15 @@ async fn rotate(
     service: &Service,
     credential: &Credential,
     requested_by: &Actor,
+    typed: Option<IssuedKey>,
 ) -> Result<(String, Option<String>), OpError> {
     let settings = ops.settings(service).await?;
     let driver = ops.driver(&settings, service);
     // The backend's view of the keys changes: the next page asks again.
     let _stale = ops.key_statuses.forget_later(&service.id);
     let user = credential_user(ops, credential).await?;
-    let chosen = driver.choose(credential.kind, &user, Some(&credential.access_key));
+    let chosen =
+        typed.or_else(|| driver.choose(credential.kind, &user, Some(&credential.access_key)));
     let (project, row) = (ProjectId(&service.project_id), RowId(&credential.id));
     let pending = match &chosen {
         Some(key) => Some((

@@ -9,9 +9,10 @@ use axum::{
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use super::{back_with, page::CredentialsPage};
+use super::{page::CredentialsPage, show_once, texts::added_notice};
 use crate::{
     db::services::Service,
+    domain::services::CredentialKind,
     ops::{
         self, OpError,
         credentials::{AddCredential, KeySource, OwnerChoice},
@@ -45,11 +46,13 @@ pub(super) struct AddForm {
 
 impl AddForm {
     /// The form as the page first offers it.
+    /// Where no backend issues the keys, recording the provider's key comes first.
     pub(super) fn blank(service: Option<&Service>) -> Self {
+        let stored = service.is_some_and(|s| !s.driver.is_remote());
         AddForm {
             service_id: service.map(|s| s.id.clone()).unwrap_or_default(),
             owner: "me".into(),
-            mode: "generate".into(),
+            mode: if stored { "import" } else { "generate" }.into(),
             kind: "key".into(),
             ..Default::default()
         }
@@ -84,11 +87,11 @@ pub(super) async fn credentials_post(
 ) -> Result<Response, PageError> {
     let errors = match ops::credentials::add(&state.ops, &member, form.input()).await {
         Ok(added) => {
-            let notice = format!(
-                "Credential {} added. Use Show to see its secret.",
-                added.name
-            );
-            return back_with(&member, &added.service.id, notice).await;
+            let kind = CredentialKind::parse(&form.kind).unwrap_or(CredentialKind::Key);
+            let notice = added_notice(&added.service, kind, &added.name, form.mode == "import");
+            // Shown once on the page it leads to, as the consoles do, and audited there.
+            let choice = ConfigChoice::default();
+            return show_once(&member, &added.service.id, &added.id, &choice, Some(notice)).await;
         }
         Err(OpError::Invalid(errors)) => errors,
         Err(e @ (OpError::NotFound | OpError::Forbidden(_) | OpError::Internal(_))) => {

@@ -2,69 +2,115 @@
 //! Delete first lead to a confirmation page (or the page's dialog) that says what will stop
 //! working.
 
+use askama::Template;
+use askama_web::WebTemplate;
 use axum::{
     Form,
     extract::{Path, State},
-    response::Response,
+    http::StatusCode,
+    response::{IntoResponse, Response},
 };
+use serde::Deserialize;
+use zeroize::Zeroizing;
 
 use super::{
-    ConfirmForm, back_with, credentials_url,
-    page::CredentialsPage,
-    refused, service_of,
-    texts::{delete_warning, only_key, regenerate_warning},
+    back_with, credentials_url, refused, service_of, show_once,
+    texts::{
+        delete_warning, deleted_notice, labels, only_key, regenerate_warning, regenerated_notice,
+    },
 };
 use crate::{
+    db::{credentials::Credential, services::Service},
     domain::roles::CredentialAction,
-    ops::{self, credentials::Purpose},
+    ops::{self, FieldErrors, OpError},
+    providers::{IssuedKey, probe::Verdict},
     web::{
-        AppState, PageError, client_config::ConfigChoice, confirm::ConfirmPage,
-        extract::ProjectMember, step_up::RecentProof,
+        AppState, PageError,
+        client_config::ConfigChoice,
+        confirm::ConfirmPage,
+        extract::ProjectMember,
+        step_up::RecentProof,
+        view::{Ctx, FAILED_MARK, OK_MARK, WARNING_MARK},
     },
 };
 
+/// Show: leads back to the page, which shows the secret once (and audits it there), so that
+/// Back and reload never post again.
 pub(super) async fn credential_reveal_post(
     State(state): State<AppState>,
     member: ProjectMember,
     _proof: RecentProof,
     Path((_, id)): Path<(String, String)>,
     Form(choice): Form<ConfigChoice>,
-) -> Result<CredentialsPage, PageError> {
-    let revealed = ops::credentials::reveal(&state.ops, &member, &id, Purpose::Show).await?;
-    let service_id = revealed.service.id.clone();
-    CredentialsPage::build(
-        &state,
-        member,
-        Some(&service_id),
-        "",
-        &choice,
-        Some(revealed),
-    )
-    .await
+) -> Result<Response, PageError> {
+    let (credential, service, _) =
+        ops::credentials::confirm(&state.ops, &member, &id, CredentialAction::Reveal).await?;
+    show_once(&member, &service.id, &credential.id, &choice, None).await
+}
+
+/// The confirmation page of Regenerate; for a service without a backend, with the fields of
+/// the new key the provider gave.
+#[derive(Template, WebTemplate)]
+#[template(path = "credential_regenerate.html")]
+pub(super) struct RegeneratePage {
+    ctx: Ctx,
+    title: String,
+    message: String,
+    action: String,
+    back: String,
+    /// "Add a second key first", where it gives an overlap.
+    alternative: Option<String>,
+    /// The labels of the new key's fields, where the key is typed in.
+    typed: Option<(&'static str, &'static str)>,
+    access_key: String,
+    errors: FieldErrors,
+}
+
+impl RegeneratePage {
+    fn new(
+        member: ProjectMember,
+        credential: &Credential,
+        service: &Service,
+        held: i64,
+    ) -> RegeneratePage {
+        let back = credentials_url(&member.project, &service.id);
+        let only = only_key(service, held);
+        RegeneratePage {
+            title: format!("Regenerate {}?", credential.name),
+            message: regenerate_warning(service, credential.kind, &credential.access_key, only),
+            action: format!(
+                "/projects/{}/credentials/{}/regenerate",
+                member.project.slug, credential.id
+            ),
+            alternative: (only && service.driver.is_remote()).then(|| format!("{back}#add")),
+            back,
+            typed: (!service.driver.is_remote()).then(|| labels(service, credential.kind)),
+            access_key: credential.access_key.clone(),
+            errors: FieldErrors::default(),
+            ctx: member.ctx,
+        }
+    }
 }
 
 pub(super) async fn credential_regenerate_get(
     State(state): State<AppState>,
     member: ProjectMember,
     Path((_, id)): Path<(String, String)>,
-) -> Result<ConfirmPage, PageError> {
+) -> Result<RegeneratePage, PageError> {
     let (credential, service, held) =
         ops::credentials::confirm(&state.ops, &member, &id, CredentialAction::Regenerate).await?;
-    let back = credentials_url(&member.project, &service.id);
-    let alternative =
-        only_key(&service, held).then(|| ("Add a second key first", format!("{back}#add")));
-    Ok(ConfirmPage {
-        title: format!("Regenerate {}?", credential.name),
-        message: regenerate_warning(&service, &credential, held),
-        action: format!(
-            "/projects/{}/credentials/{id}/regenerate",
-            member.project.slug
-        ),
-        button: "Regenerate",
-        back,
-        alternative,
-        ctx: member.ctx,
-    })
+    Ok(RegeneratePage::new(member, &credential, &service, held))
+}
+
+/// Regenerate's form: the confirmation and, for a service without a backend, the new key.
+#[derive(Deserialize)]
+pub(super) struct RegenerateForm {
+    #[serde(default)]
+    confirm: String,
+    #[serde(default)]
+    access_key: String,
+    #[serde(default)]
+    secret: Zeroizing<String>,
 }
 
 pub(super) async fn credential_regenerate_post(
@@ -72,24 +118,40 @@ pub(super) async fn credential_regenerate_post(
     member: ProjectMember,
     _proof: RecentProof,
     Path((_, id)): Path<(String, String)>,
-    Form(form): Form<ConfirmForm>,
+    Form(form): Form<RegenerateForm>,
 ) -> Result<Response, PageError> {
-    if let Some(to_confirmation) = form.unconfirmed(&member, &id, "regenerate") {
+    if let Some(to_confirmation) = super::unconfirmed(&form.confirm, &member, &id, "regenerate") {
         return Ok(to_confirmation);
     }
-    let service_id = service_of(&state, &member, &id, CredentialAction::Regenerate).await?;
-    let done = match ops::credentials::regenerate(&state.ops, &member, &id).await {
+    let (_, service, _) =
+        ops::credentials::confirm(&state.ops, &member, &id, CredentialAction::Regenerate).await?;
+    let typed =
+        (!form.access_key.trim().is_empty() || !form.secret.is_empty()).then(|| IssuedKey {
+            access_key: form.access_key.clone(),
+            secret: form.secret.clone(),
+        });
+    let was_typed = typed.is_some();
+    let done = match ops::credentials::regenerate_with(&state.ops, &member, &id, typed).await {
         Ok(done) => done,
-        Err(e) => return refused(&member, &service_id, e).await,
+        Err(OpError::Invalid(errors)) => {
+            let (credential, service, held) =
+                ops::credentials::confirm(&state.ops, &member, &id, CredentialAction::Regenerate)
+                    .await?;
+            let mut page = RegeneratePage::new(member, &credential, &service, held);
+            // What was typed is kept, but never a secret.
+            page.access_key = form.access_key;
+            page.errors = errors;
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+        }
+        Err(e) => return refused(&member, &service.id, e).await,
     };
-    let name = &done.credential.name;
-    let notice = match done.warning {
-        Some(warning) => format!("{name} was regenerated. {warning}"),
-        None => format!(
-            "{name} was regenerated: the old secret no longer works. Use Show to see the new one."
-        ),
-    };
-    back_with(&member, &service_id, notice).await
+    let notice = regenerated_notice(
+        &service,
+        &done.credential.name,
+        was_typed,
+        done.warning.as_deref(),
+    );
+    back_with(&member, &service.id, notice).await
 }
 
 pub(super) async fn credential_delete_get(
@@ -101,13 +163,25 @@ pub(super) async fn credential_delete_get(
         ops::credentials::confirm(&state.ops, &member, &id, CredentialAction::Delete).await?;
     Ok(ConfirmPage {
         title: format!("Delete {}?", credential.name),
-        message: delete_warning(&service, &credential),
+        message: delete_warning(
+            &service,
+            credential.kind,
+            &credential.name,
+            &credential.access_key,
+        ),
         action: format!("/projects/{}/credentials/{id}/delete", member.project.slug),
         button: "Delete",
         back: credentials_url(&member.project, &service.id),
         alternative: None,
+        fields: Vec::new(),
         ctx: member.ctx,
     })
+}
+
+#[derive(Deserialize)]
+pub(super) struct DeleteForm {
+    #[serde(default)]
+    confirm: String,
 }
 
 pub(super) async fn credential_delete_post(
@@ -115,22 +189,23 @@ pub(super) async fn credential_delete_post(
     member: ProjectMember,
     _proof: RecentProof,
     Path((_, id)): Path<(String, String)>,
-    Form(form): Form<ConfirmForm>,
+    Form(form): Form<DeleteForm>,
 ) -> Result<Response, PageError> {
-    if let Some(to_confirmation) = form.unconfirmed(&member, &id, "delete") {
+    if let Some(to_confirmation) = super::unconfirmed(&form.confirm, &member, &id, "delete") {
         return Ok(to_confirmation);
     }
-    let service_id = service_of(&state, &member, &id, CredentialAction::Delete).await?;
+    let (_, service, _) =
+        ops::credentials::confirm(&state.ops, &member, &id, CredentialAction::Delete).await?;
     match ops::credentials::delete(&state.ops, &member, &id).await {
         Ok(done) => {
-            let notice = format!("{} was deleted.", done.credential.name);
-            back_with(&member, &service_id, notice).await
+            let notice = deleted_notice(&service, &done.credential.name);
+            back_with(&member, &service.id, notice).await
         }
-        Err(e) => refused(&member, &service_id, e).await,
+        Err(e) => refused(&member, &service.id, e).await,
     }
 }
 
-/// The Test button: the verdict and latency as a notice.
+/// The Test button: the verdict and latency as a notice, in the verdict's own colour.
 pub(super) async fn credential_test_post(
     State(state): State<AppState>,
     member: ProjectMember,
@@ -147,7 +222,12 @@ pub(super) async fn credential_test_post(
             "{name} cannot be tested: the service needs a public endpoint (S3) or an auth endpoint (OpenStack); API keys have no standard test."
         ),
         Some(probe) => format!(
-            "Test of {name}: {} in {} ms. {}",
+            "{}Test of {name}: {} in {} ms. {}",
+            match probe.verdict {
+                Verdict::Ok => OK_MARK,
+                Verdict::Denied => FAILED_MARK,
+                Verdict::Unreachable => WARNING_MARK,
+            },
             probe.verdict.label(),
             probe.millis,
             probe.detail

@@ -13,9 +13,11 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
 };
-use serde::Deserialize;
 
-use super::{AppState, PageError, extract::ProjectMember, session};
+use super::{
+    AppState, PageError, client_config::ConfigChoice, extract::ProjectMember, session,
+    view::WARNING_MARK,
+};
 use crate::{
     db::projects::Project,
     domain::roles::CredentialAction,
@@ -57,6 +59,47 @@ fn credentials_url(project: &Project, service_id: &str) -> String {
     )
 }
 
+/// The session's note of the one credential whose secret the next view of the page shows (its
+/// id, never the secret): set by Show and by Add, taken by the page that shows it, so that a
+/// reload or Back shows the page masked and a reveal is audited once.
+const SHOW_ONCE_KEY: &str = "credential_show_once";
+
+/// Back to the service's credentials with `id`'s secret shown there once (an audited reveal),
+/// and `notice` if any; `choice` keeps the site and variant of the snippets.
+async fn show_once(
+    member: &ProjectMember,
+    service_id: &str,
+    id: &str,
+    choice: &ConfigChoice,
+    notice: Option<String>,
+) -> Result<Response, PageError> {
+    if let Some(notice) = notice {
+        session::set_notice(&member.session, notice).await?;
+    }
+    member.session.insert(SHOW_ONCE_KEY, id).await?;
+    let mut url = credentials_url(&member.project, service_id);
+    for (name, value) in [("site", &choice.site), ("variant", &choice.variant)] {
+        if !value.is_empty() {
+            let value: String = form_urlencoded::byte_serialize(value.as_bytes()).collect();
+            url.push_str(&format!("&{name}={value}"));
+        }
+    }
+    url.push_str(&format!("&shown={id}#credential-{id}"));
+    Ok(Redirect::to(&url).into_response())
+}
+
+/// Whether this view of the page shows `shown`'s secret: only once after Show or Add asked for
+/// it. Any note there is used up by the first view of the page.
+async fn take_show_once(member: &ProjectMember, shown: Option<&str>) -> Result<bool, PageError> {
+    // Read first: a view without a note writes nothing to the session.
+    let noted: Option<String> = member.session.get(SHOW_ONCE_KEY).await?;
+    if noted.is_none() {
+        return Ok(false);
+    }
+    member.session.remove::<String>(SHOW_ONCE_KEY).await?;
+    Ok(noted.as_deref() == shown)
+}
+
 /// Back to the service's credentials, with `notice` shown there.
 async fn back_with(
     member: &ProjectMember,
@@ -76,28 +119,21 @@ async fn refused(
 ) -> Result<Response, PageError> {
     match error {
         OpError::NotFound | OpError::Forbidden(_) | OpError::Internal(_) => Err(error.into()),
-        refusal => back_with(member, service_id, refusal.message()).await,
+        refusal => {
+            let notice = format!("{WARNING_MARK}{}", refusal.message());
+            back_with(member, service_id, notice).await
+        }
     }
 }
 
-/// The confirmation a Regenerate or Delete POST needs; without it, the POST leads to the
-/// confirmation page.
-#[derive(Deserialize)]
-struct ConfirmForm {
-    #[serde(default)]
-    confirm: String,
-}
-
-impl ConfirmForm {
-    /// Without `confirm=yes`: the way to the confirmation page of `action` (`regenerate`,
-    /// `delete`) of the credential `id`.
-    fn unconfirmed(&self, member: &ProjectMember, id: &str, action: &str) -> Option<Response> {
-        let page = format!(
-            "/projects/{}/credentials/{id}/{action}",
-            member.project.slug
-        );
-        (self.confirm != "yes").then(|| Redirect::to(&page).into_response())
-    }
+/// Without `confirm=yes`: the way to the confirmation page of `action` (`regenerate`,
+/// `delete`) of the credential `id`.
+fn unconfirmed(confirm: &str, member: &ProjectMember, id: &str, action: &str) -> Option<Response> {
+    let page = format!(
+        "/projects/{}/credentials/{id}/{action}",
+        member.project.slug
+    );
+    (confirm != "yes").then(|| Redirect::to(&page).into_response())
 }
 
 /// The id of the service of credential `id`, where `action` on it leads back to; refused as the

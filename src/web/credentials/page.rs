@@ -8,7 +8,10 @@ use zeroize::Zeroizing;
 
 use super::{
     add::AddForm,
-    texts::{delete_warning, labels, only_key, regenerate_warning},
+    take_show_once,
+    texts::{
+        delete_warning, issuer_note, labels, offers_made_up_key, only_key, regenerate_warning,
+    },
 };
 use crate::{
     db::{
@@ -19,11 +22,11 @@ use crate::{
     },
     domain::{
         roles::{Action, CredentialAction, Whose},
-        services::Interface,
+        services::{CredentialKind, Interface},
     },
     ops::{
         self, FieldErrors,
-        credentials::{Listed, Revealed},
+        credentials::{Listed, Purpose, Revealed},
     },
     snippets::Snippet,
     web::{
@@ -54,10 +57,8 @@ pub struct CredentialView {
     pub may_manage: bool,
     pub revealed: Option<Zeroizing<String>>,
     pub damaged: bool,
-    pub regenerate_warning: String,
-    /// Regenerating would leave no overlap: the dialog offers "Add a second key first".
-    pub only_key: bool,
-    pub delete_warning: String,
+    /// Which of the page's shared dialog texts fits this key (see [`DialogText`]).
+    pub variant: &'static str,
     /// "Configure your client", filled with the secret only when it was just revealed.
     pub snippets: Vec<Snippet>,
     /// `Active`, or the step a backend change stopped at.
@@ -77,9 +78,38 @@ impl CredentialView {
     }
 }
 
+/// The texts of the page's one Regenerate and one Delete dialog for one kind of key, with the
+/// key's name and public part left as placeholders that the page's script fills in from the
+/// button pressed (without the script, the buttons lead to confirmation pages instead).
+pub struct DialogText {
+    pub variant: &'static str,
+    pub regenerate: String,
+    pub delete: String,
+    /// The labels of the new key's fields, where Regenerate takes the provider's new key.
+    pub typed: Option<(&'static str, &'static str)>,
+    /// Regenerating leaves no overlap: the dialog offers "Add a second key first".
+    pub only: bool,
+}
+
+/// The placeholders of [`DialogText`].
+const NAME_HOLE: &str = "‹name›";
+const KEY_HOLE: &str = "‹key›";
+
+/// The variant of a key: its kind, and whether it is its owner's only one.
+fn variant(kind: CredentialKind, only: bool) -> &'static str {
+    match (kind, only) {
+        (CredentialKind::Key, false) => "key",
+        (CredentialKind::Key, true) => "key-only",
+        (CredentialKind::Ec2, false) => "ec2",
+        (CredentialKind::Ec2, true) => "ec2-only",
+    }
+}
+
 #[derive(Deserialize, Default)]
 pub(super) struct CredentialsQuery {
     service: Option<String>,
+    /// The credential whose secret this view shows, if Show or Add just asked for it.
+    shown: Option<String>,
     #[serde(default)]
     q: String,
     #[serde(flatten)]
@@ -87,7 +117,7 @@ pub(super) struct CredentialsQuery {
 }
 
 #[derive(Template, WebTemplate)]
-#[template(path = "credentials.html")]
+#[template(path = "credentials.html", whitespace = "minimize")]
 pub(super) struct CredentialsPage {
     ctx: Ctx,
     project: Project,
@@ -101,6 +131,13 @@ pub(super) struct CredentialsPage {
     others: Vec<CredentialView>,
     apps: Vec<App>,
     may_add: bool,
+    /// The signed-in member's own keys reached the service's limit.
+    at_limit: bool,
+    /// Whether the member may see a secret at all (the snippets' "with the secret").
+    may_reveal: bool,
+    dialogs: Vec<DialogText>,
+    /// The project's navigation links the audit log for those who may read it.
+    may_view_audit: bool,
     /// Manages others' keys: sees them, adds app keys, imports.
     is_admin: bool,
     pub(super) form: AddForm,
@@ -120,13 +157,28 @@ impl CredentialsPage {
         revealed: Option<Revealed>,
     ) -> Result<Self, PageError> {
         let listing = ops::credentials::list(&state.ops, &member, service_id, q).await?;
-        let config = SiteChoice::pick(&listing.endpoints, choice);
-        let view = |listed: Listed| {
+        let may_reveal = member.may(Action::Credential(CredentialAction::Reveal, Whose::Own));
+        // Who may not see a secret gets the snippets that read it from the environment.
+        let config = if may_reveal {
+            SiteChoice::pick(&listing.endpoints, choice)
+        } else {
+            let without = ConfigChoice {
+                variant: "without".into(),
+                ..choice.clone()
+            };
+            SiteChoice::pick(&listing.endpoints, &without)
+        };
+        let mut variants: Vec<(CredentialKind, bool)> = Vec::new();
+        let mut view = |listed: Listed| {
             let service = listing
                 .selected
                 .as_ref()
                 .expect("credentials belong to the selected service");
             let credential = &listed.credential;
+            let only = only_key(service, listed.held);
+            if listed.may_manage && !variants.contains(&(credential.kind, only)) {
+                variants.push((credential.kind, only));
+            }
             let shown = revealed
                 .as_ref()
                 .filter(|r| r.credential.id == credential.id);
@@ -157,19 +209,38 @@ impl CredentialsPage {
                 may_manage: listed.may_manage,
                 damaged: shown.is_some() && secret.is_none(),
                 revealed: secret,
-                regenerate_warning: regenerate_warning(service, credential, listed.held),
-                only_key: only_key(service, listed.held),
-                delete_warning: delete_warning(service, credential),
+                variant: variant(credential.kind, only),
                 snippets,
                 state: credential.state,
                 backend: listed.backend_status,
             }
         };
-        let mine = listing.mine.into_iter().map(view).collect();
-        let app_keys = listing.app_keys.into_iter().map(view).collect();
-        let others = listing.others.into_iter().map(view).collect();
+        let mine: Vec<CredentialView> = listing.mine.into_iter().map(&mut view).collect();
+        let app_keys = listing.app_keys.into_iter().map(&mut view).collect();
+        let others = listing.others.into_iter().map(&mut view).collect();
+        let dialogs = match &listing.selected {
+            Some(service) => variants
+                .into_iter()
+                .map(|(kind, only)| DialogText {
+                    variant: variant(kind, only),
+                    regenerate: regenerate_warning(service, kind, KEY_HOLE, only),
+                    delete: delete_warning(service, kind, NAME_HOLE, KEY_HOLE),
+                    typed: (!service.driver.is_remote()).then(|| labels(service, kind)),
+                    only: only && service.driver.is_remote(),
+                })
+                .collect(),
+            None => Vec::new(),
+        };
         let form = AddForm::blank(listing.selected.as_ref());
+        let at_limit = listing
+            .selected
+            .as_ref()
+            .is_some_and(|s| mine.len() as i64 >= s.max_keys_per_owner);
         Ok(CredentialsPage {
+            at_limit,
+            may_reveal,
+            dialogs,
+            may_view_audit: member.may(Action::ViewAudit),
             may_add: member.may(Action::Credential(CredentialAction::Add, Whose::Own)),
             is_admin: member.may(Action::Credential(CredentialAction::Add, Whose::Others)),
             ctx: member.ctx,
@@ -189,6 +260,18 @@ impl CredentialsPage {
         })
     }
 
+    fn issuer_note(&self) -> String {
+        self.selected.as_ref().map(issuer_note).unwrap_or_default()
+    }
+
+    fn offers_made_up_key(&self) -> bool {
+        self.selected.as_ref().is_some_and(offers_made_up_key)
+    }
+
+    fn has_keys(&self) -> bool {
+        !(self.mine.is_empty() && self.app_keys.is_empty() && self.others.is_empty())
+    }
+
     fn public_endpoints(&self) -> Vec<&Endpoint> {
         self.endpoints
             .iter()
@@ -203,5 +286,13 @@ pub(super) async fn credentials_get(
     Query(query): Query<CredentialsQuery>,
 ) -> Result<CredentialsPage, PageError> {
     let service = query.service.as_deref();
-    CredentialsPage::build(&state, member, service, &query.q, &query.choice, None).await
+    let shown = query.shown.as_deref();
+    let revealed = match shown {
+        Some(id) if take_show_once(&member, shown).await? => {
+            Some(ops::credentials::reveal(&state.ops, &member, id, Purpose::Show).await?)
+        }
+        _ => None,
+    };
+    // A page with a secret is never stored by the browser (every page is `no-store`).
+    CredentialsPage::build(&state, member, service, &query.q, &query.choice, revealed).await
 }

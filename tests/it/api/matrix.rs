@@ -216,12 +216,15 @@ async fn arrange() -> (World, Vec<Caller>) {
     let remove = format!("/projects/team/members/{gone}/remove");
     let response = team
         .owner
-        .submit("/projects/team/members", &remove, &[])
+        .submit("/projects/team/members", &remove, &[("confirm", "yes")])
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER, "removed");
     let off = app.user_id("off@example.org").await;
     let disable = format!("/admin/users/{off}/disable");
-    let response = team.owner.submit("/admin/users", &disable, &[]).await;
+    let response = team
+        .owner
+        .submit("/admin/users", &disable, &[("confirm", "yes")])
+        .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER, "disabled");
 
     let [
