@@ -22,11 +22,16 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(home_get))
         .route("/login", get(login_get).post(login_post))
-        .route("/logout", post(logout_post))
         .route(
             "/set-password/{token}",
             get(set_password_get).post(set_password_post),
         )
+}
+
+/// Signing out, outside the throttle of the password forms: a visitor whose address is throttled
+/// can always end their session.
+pub fn sign_out_router() -> Router<AppState> {
+    Router::new().route("/logout", post(logout_post))
 }
 
 async fn home_get(visitor: Visitor) -> Redirect {

@@ -99,7 +99,7 @@ pub fn router(state: AppState) -> Router {
             state.config.session_idle_minutes.into(),
         )));
 
-    // The forms that check a password are throttled per client address.
+    // The forms that check a password are throttled per client address; signing out never is.
     let password_forms = Router::new()
         .merge(setup::router())
         .merge(auth::router())
@@ -108,6 +108,7 @@ pub fn router(state: AppState) -> Router {
 
     let pages = Router::new()
         .merge(password_forms)
+        .merge(auth::sign_out_router())
         .merge(admin::router())
         .merge(projects::router())
         .merge(members::router())
@@ -132,7 +133,10 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::api::router(&state))
         .merge(pages)
         .layer(RequestBodyLimitLayer::new(64 * 1024))
-        .layer(middleware::from_fn(headers::add))
+        .layer(middleware::from_fn_with_state(
+            state.config.secure_cookies(),
+            headers::add,
+        ))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
 }

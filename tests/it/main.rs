@@ -18,6 +18,7 @@ mod csrf;
 mod driven;
 mod drivers_iam;
 mod drivers_keystone;
+mod hardening;
 mod health;
 mod identity;
 mod master_key;
