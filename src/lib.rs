@@ -11,6 +11,7 @@ pub mod domain;
 pub mod files;
 pub mod ops;
 pub mod providers;
+pub mod server;
 pub mod snippets;
 pub mod web;
 
@@ -83,12 +84,8 @@ impl App {
         web::spawn_session_cleanup(self.db.clone());
         ops::reconcile::reconcile_and_spawn(self.state.ops.clone()).await;
         tracing::info!(address = %self.local_addr(), "serving");
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, service)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        let limits = self.state.config.limits.clone();
+        server::serve(self.listener, self.router, &limits, shutdown).await;
         self.db.close().await;
         tracing::info!("stopped");
         Ok(())

@@ -19,6 +19,7 @@ pub(crate) mod extract;
 mod forms;
 mod headers;
 mod health;
+mod limits;
 mod members;
 mod projects;
 mod reconcile;
@@ -132,6 +133,10 @@ pub fn router(state: AppState) -> Router {
         .merge(assets::router())
         .merge(crate::api::router(&state))
         .merge(pages)
+        .layer(middleware::from_fn_with_state(
+            state.config.limits.body_timeout(),
+            limits::guard,
+        ))
         .layer(RequestBodyLimitLayer::new(64 * 1024))
         .layer(middleware::from_fn_with_state(
             state.config.secure_cookies(),
