@@ -96,7 +96,7 @@ pub async fn sign_in(ops: &Ops, attempt: SignIn<'_>) -> Result<User, OpError> {
         Some((user, hash)) => (Some(user), hash),
         None => (None, None),
     };
-    let password_ok = password::verify(attempt.password, hash).await;
+    let password_ok = password::verify(attempt.password, hash).await?;
     match user {
         Some(user) if password_ok && !user.disabled => {
             tracing::info!(user = %user.id, "signed in");
@@ -156,7 +156,7 @@ pub async fn change_password(
 ) -> Result<i64, OpError> {
     let mut errors = FieldErrors::default();
     let stored = db::users::password_hash(&ops.db, &user.id).await?;
-    if !password::verify(change.current, stored).await {
+    if !password::verify(change.current, stored).await? {
         errors.add("current_password", "This is not your current password.");
     }
     change.new.check(&mut errors, "new_password");

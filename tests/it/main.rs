@@ -23,6 +23,7 @@ mod hardening;
 mod health;
 mod identity;
 mod master_key;
+mod memory;
 mod nul_bytes;
 mod openstack_clients;
 mod projects;
