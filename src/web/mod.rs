@@ -68,7 +68,8 @@ pub struct AppState {
 impl AppState {
     pub fn new(db: Db, config: Config, master_key: MasterKey) -> Self {
         Self {
-            ops: Ops::new(db.clone(), Arc::new(master_key), config.public_url()),
+            ops: Ops::new(db.clone(), Arc::new(master_key), config.public_url())
+                .with_backend_networks(config.limits.backend_allowed_networks.clone()),
             db,
             config: Arc::new(config),
             setup_done: Arc::new(AtomicBool::new(false)),

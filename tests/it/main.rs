@@ -26,6 +26,7 @@ mod master_key;
 mod memory;
 mod nul_bytes;
 mod openstack_clients;
+mod outgoing;
 mod projects;
 mod run;
 mod s3_clients;
