@@ -5,14 +5,16 @@ use askama_web::WebTemplate;
 use axum::{
     Form, Router,
     extract::{Path, State},
-    http::StatusCode,
+    http::{StatusCode, header},
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
 };
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use super::{AppState, PageError, extract::Visitor, forms::FieldErrors, session, view::Ctx};
+use super::{
+    AppState, PageError, extract::Visitor, forms::FieldErrors, session, throttle, view::Ctx,
+};
 use crate::ops::{
     self, OpError,
     accounts::{NewPassword, SignIn},
@@ -76,16 +78,36 @@ async fn login_post(
     visitor: Visitor,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, PageError> {
+    let backoff = &state.sign_in_backoff;
+    // Checked before the password, whatever it is: a held account costs no hashing.
+    if let Some(wait) = backoff.wait(&form.email) {
+        let seconds = throttle::wait_seconds(wait);
+        let page = LoginPage {
+            ctx: visitor.ctx,
+            email: form.email,
+            error: Some(format!(
+                "Too many failed sign-ins with this email. Wait {seconds} seconds, then try again."
+            )),
+        };
+        let retry = [(header::RETRY_AFTER, seconds.to_string())];
+        return Ok((StatusCode::TOO_MANY_REQUESTS, retry, page).into_response());
+    }
     let attempt = SignIn {
         email: &form.email,
         password: form.password,
     };
     match ops::accounts::sign_in(&state.ops, attempt).await {
         Ok(user) => {
+            backoff.succeeded(&form.email);
             session::sign_in(&visitor.session, &user).await?;
+            if let Some(notice) = ops::accounts::failed_sign_ins_notice(&state.ops, &user).await? {
+                session::set_notice(&visitor.session, notice).await?;
+            }
             Ok(Redirect::to("/projects").into_response())
         }
         Err(OpError::Refused(why)) => {
+            backoff.failed(&form.email);
+            ops::accounts::note_failed_sign_in(&state.ops, &form.email).await?;
             let page = LoginPage {
                 ctx: visitor.ctx,
                 email: form.email,

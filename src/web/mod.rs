@@ -9,6 +9,7 @@ mod assets;
 mod audit;
 mod auth;
 mod backends;
+pub mod client_address;
 pub mod client_config;
 mod confirm;
 mod credentials;
@@ -63,6 +64,8 @@ pub struct AppState {
     pub ops: Ops,
     /// Set once the first admin exists; it is never unset, so it can be cached.
     setup_done: Arc<AtomicBool>,
+    /// Sign-in attempts per email, beside the per-address throttle.
+    pub(crate) sign_in_backoff: Arc<throttle::AccountBackoff>,
 }
 
 impl AppState {
@@ -73,6 +76,7 @@ impl AppState {
             db,
             config: Arc::new(config),
             setup_done: Arc::new(AtomicBool::new(false)),
+            sign_in_backoff: Arc::default(),
         }
     }
 
@@ -139,6 +143,10 @@ pub fn router(state: AppState) -> Router {
             limits::guard,
         ))
         .layer(RequestBodyLimitLayer::new(64 * 1024))
+        .layer(middleware::from_fn_with_state(
+            Arc::new(state.config.limits.trusted_proxies.clone()),
+            client_address::layer,
+        ))
         .layer(middleware::from_fn_with_state(
             state.config.secure_cookies(),
             headers::add,
