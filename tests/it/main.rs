@@ -27,6 +27,7 @@ mod memory;
 mod nul_bytes;
 mod openstack_clients;
 mod outgoing;
+mod postgres_tls;
 mod projects;
 mod run;
 mod s3_clients;
