@@ -115,6 +115,16 @@ async fn login_post(
             };
             Ok((StatusCode::UNAUTHORIZED, page).into_response())
         }
+        // Too many passwords being checked at once: the form again, with the email kept.
+        Err(e @ OpError::Overloaded) => {
+            let page = LoginPage {
+                ctx: visitor.ctx,
+                email: form.email,
+                error: Some(e.message()),
+            };
+            let retry = [(header::RETRY_AFTER, "5")];
+            Ok((StatusCode::SERVICE_UNAVAILABLE, retry, page).into_response())
+        }
         Err(e) => Err(e.into()),
     }
 }

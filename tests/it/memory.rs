@@ -113,6 +113,10 @@ async fn a_burst_of_wrong_sign_ins_stays_bounded_and_memory_returns() {
             StatusCode::SERVICE_UNAVAILABLE => {
                 assert!(retry, "a 503 says when to come back");
                 assert!(html.contains("checking as many passwords"), "{html}");
+                assert!(
+                    html.contains(r#"name="password""#),
+                    "the form is shown again"
+                );
                 busy += 1;
             }
             other => panic!("{other}: {html}"),
