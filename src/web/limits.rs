@@ -1,6 +1,7 @@
 //! The edge of every request: its body read within the body timeout, and NUL bytes refused in
 //! the path, the query and the body before any handler or database sees them (PostgreSQL cannot
-//! store a NUL in text, and no name, id or form field of Keyport has one).
+//! store a NUL in text, and no name, id or form field of Keyport has one): 400 for pages and the
+//! token exchange, 422 `invalid` (JSON) for the REST API.
 
 use std::time::Duration;
 
@@ -109,9 +110,15 @@ fn answer(
 }
 
 fn refuse_nul(path: &str) -> Response {
+    // The REST API answers input it cannot take with 422 `invalid`, as for a query that does not
+    // parse (its documented answer); pages and the token exchange with 400.
+    let status = match side(path) {
+        Side::Api => StatusCode::UNPROCESSABLE_ENTITY,
+        Side::Identity | Side::Pages => StatusCode::BAD_REQUEST,
+    };
     answer(
         path,
-        StatusCode::BAD_REQUEST,
+        status,
         ("invalid", "BXNIM0107E"),
         "Not a valid request",
         "The request holds a NUL character (%00), which no address, name or field of Keyport may contain. Nothing was changed.",
