@@ -182,24 +182,28 @@ async fn loopback_is_refused_unless_the_instance_allows_it() {
 
 #[tokio::test]
 async fn redirects_are_not_followed_and_the_password_stays_home() {
-    let target = Recorder::start(answer("201 Created", "x-subject-token: t\r\n", "{}")).await;
-    let redirect = Recorder::start(answer(
-        "307 Temporary Redirect",
-        &format!("location: {}/v3/auth/tokens\r\n", target.url),
-        "",
-    ))
-    .await;
-    let app = TestApp::spawn().await;
-    let admin = app.admin().await;
-    let (status, page) = save_keystone(&app, &admin, &format!("{}/v3", redirect.url)).await;
-    assert_ne!(status, StatusCode::SEE_OTHER, "not saved: {page}");
-    assert!(page.contains("redirect (HTTP 307)"), "{page}");
-    assert_eq!(redirect.requests().len(), 1, "the first request was made");
-    assert!(
-        target.requests().is_empty(),
-        "the redirect target received nothing: {:?}",
-        target.requests()
-    );
+    for (status, code) in [("302 Found", "302"), ("307 Temporary Redirect", "307")] {
+        let target = Recorder::start(answer("201 Created", "x-subject-token: t\r\n", "{}")).await;
+        let redirect = Recorder::start(answer(
+            status,
+            &format!("location: {}/v3/auth/tokens\r\n", target.url),
+            "",
+        ))
+        .await;
+        let app = TestApp::spawn().await;
+        let admin = app.admin().await;
+        let (saved, page) = save_keystone(&app, &admin, &format!("{}/v3", redirect.url)).await;
+        assert_ne!(saved, StatusCode::SEE_OTHER, "not saved: {page}");
+        assert!(page.contains(&format!("redirect (HTTP {code})")), "{page}");
+        let first = redirect.requests();
+        assert_eq!(first.len(), 1, "the first request was made");
+        assert!(first[0].contains(PASSWORD), "it carried the password");
+        assert!(
+            target.requests().is_empty(),
+            "the redirect target received nothing: {:?}",
+            target.requests()
+        );
+    }
 }
 
 #[tokio::test]
