@@ -24,7 +24,7 @@ if [ ! -x "$venv/bin/moto_server" ] || [ ! -x "$venv/bin/schemathesis" ] \
   "$venv/bin/pip" install --quiet --disable-pip-version-check "${python_packages[@]}"
 fi
 
-packages=(postgresql chromium chromium-driver docker-compose awscli s3cmd rclone python3-yaml
+packages=(postgresql openssl chromium chromium-driver docker-compose awscli s3cmd rclone python3-yaml
   keystone python3-keystonemiddleware uwsgi uwsgi-plugin-python3 memcached
   swift swift-proxy swift-account swift-container swift-object
   python3-swiftclient python3-openstackclient oathtool)

@@ -1,8 +1,14 @@
 //! Settings of a running portal: command-line flags and `KEYPORT_*` environment, with defaults.
 
-use std::{fmt, net::SocketAddr, path::PathBuf};
+use std::{
+    fmt,
+    net::{IpAddr, SocketAddr},
+    path::PathBuf,
+    time::Duration,
+};
 
 use clap::Args;
+use ipnet::IpNet;
 
 #[derive(Args, Clone)]
 pub struct Config {
@@ -94,6 +100,117 @@ pub struct Config {
         global = true
     )]
     pub step_up_minutes: u32,
+
+    #[command(flatten)]
+    pub limits: Limits,
+}
+
+/// Security limits: connections, client addresses behind a proxy, and where backend requests
+/// may go. Each is described in `docs/security.md`.
+#[derive(Args, Clone, Debug)]
+pub struct Limits {
+    /// Seconds a client has to send a request's headers, from its first byte.
+    #[arg(
+        long,
+        env = "KEYPORT_HEADER_TIMEOUT_SECONDS",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..=3600),
+        global = true
+    )]
+    pub header_timeout_seconds: u64,
+
+    /// Seconds a client has to send a request's whole body, once its headers are in.
+    #[arg(
+        long,
+        env = "KEYPORT_BODY_TIMEOUT_SECONDS",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..=3600),
+        global = true
+    )]
+    pub body_timeout_seconds: u64,
+
+    /// Seconds an open connection may wait for its next request (keep-alive) before it is closed.
+    #[arg(
+        long,
+        env = "KEYPORT_KEEP_ALIVE_SECONDS",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..=3600),
+        global = true
+    )]
+    pub keep_alive_seconds: u64,
+
+    /// Connections served at once; past it a new connection is answered 503 and closed.
+    #[arg(
+        long,
+        env = "KEYPORT_MAX_CONNECTIONS",
+        default_value_t = 512,
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000),
+        global = true
+    )]
+    pub max_connections: u32,
+
+    /// Reverse proxies (addresses or ranges, comma-separated, e.g. `10.0.0.5,fd00::/64`) whose
+    /// `Forwarded` or `X-Forwarded-For` header names the client. Empty: the connecting address is
+    /// the client.
+    #[arg(
+        long,
+        env = "KEYPORT_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_parser = parse_network,
+        global = true
+    )]
+    pub trusted_proxies: Vec<IpNet>,
+
+    /// Loopback and private addresses or ranges (comma-separated, e.g. `10.20.0.0/16`) that
+    /// backend requests, probes and Tests may reach. Link-local and cloud metadata addresses are
+    /// refused even when listed.
+    #[arg(
+        long,
+        env = "KEYPORT_BACKEND_ALLOWED_NETWORKS",
+        value_delimiter = ',',
+        value_parser = parse_network,
+        global = true
+    )]
+    pub backend_allowed_networks: Vec<IpNet>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            header_timeout_seconds: 10,
+            body_timeout_seconds: 30,
+            keep_alive_seconds: 30,
+            max_connections: 512,
+            trusted_proxies: Vec::new(),
+            backend_allowed_networks: Vec::new(),
+        }
+    }
+}
+
+impl Limits {
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_timeout_seconds)
+    }
+
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_secs(self.body_timeout_seconds)
+    }
+
+    pub fn keep_alive(&self) -> Duration {
+        Duration::from_secs(self.keep_alive_seconds)
+    }
+}
+
+/// An address (`10.0.0.5`, one host) or a range (`10.0.0.0/8`); blanks around it are ignored.
+pub fn parse_network(value: &str) -> Result<IpNet, String> {
+    let value = value.trim();
+    if let Ok(network) = value.parse::<IpNet>() {
+        return Ok(network.trunc());
+    }
+    value
+        .parse::<IpAddr>()
+        .map(IpNet::from)
+        .map_err(|_| format!("{value:?} is neither an address nor a range such as 10.0.0.0/8"))
 }
 
 /// The highest exchange quota accepted: far above what one portal can serve, and low enough that
@@ -114,6 +231,7 @@ impl Config {
             token_exchanges_per_key: 10,
             process_timeout_seconds: 30,
             step_up_minutes: 15,
+            limits: Limits::default(),
         }
     }
 
@@ -178,6 +296,7 @@ impl fmt::Debug for Config {
             .field("token_exchanges_per_key", &self.token_exchanges_per_key)
             .field("process_timeout_seconds", &self.process_timeout_seconds)
             .field("step_up_minutes", &self.step_up_minutes)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -196,6 +315,22 @@ mod tests {
             redact_url("sqlite://data/keyport.db"),
             "sqlite://data/keyport.db"
         );
+    }
+
+    #[test]
+    fn networks_are_addresses_or_ranges() {
+        assert_eq!(
+            parse_network(" 10.0.0.5 ").unwrap().to_string(),
+            "10.0.0.5/32"
+        );
+        assert_eq!(
+            parse_network("10.1.2.3/8").unwrap().to_string(),
+            "10.0.0.0/8"
+        );
+        assert_eq!(parse_network("fd00::/64").unwrap().to_string(), "fd00::/64");
+        assert_eq!(parse_network("::1").unwrap().to_string(), "::1/128");
+        assert!(parse_network("example.org").is_err());
+        assert!(parse_network("10.0.0.0/33").is_err());
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod domain;
 pub mod files;
 pub mod ops;
 pub mod providers;
+pub mod server;
 pub mod snippets;
 pub mod web;
 
@@ -83,12 +84,8 @@ impl App {
         web::spawn_session_cleanup(self.db.clone());
         ops::reconcile::reconcile_and_spawn(self.state.ops.clone()).await;
         tracing::info!(address = %self.local_addr(), "serving");
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, service)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        let limits = self.state.config.limits.clone();
+        server::serve(self.listener, self.router, &limits, shutdown).await;
         // Every request has finished: nothing of this process is under way any more.
         if let Err(e) = db::instances::deregister(&self.db).await {
             tracing::warn!(error = %e, "cannot tell other processes this one stopped");
@@ -96,6 +93,19 @@ impl App {
         self.db.close().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Makes the allocator give large freed blocks back to the system at once. Each password check
+/// allocates 19 MiB; glibc serves the first from `mmap` and returns it, but then raises its
+/// threshold past that size and keeps later ones in its arenas, so a burst of sign-ins left the
+/// process gigabytes larger for good. A fixed threshold keeps every such block in `mmap`
+/// (figures in docs/decisions.md). Call before any thread starts.
+pub fn return_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; called before other threads exist.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
     }
 }
 

@@ -144,6 +144,7 @@ enum UserCommand {
 }
 
 fn main() -> ExitCode {
+    keyport::return_freed_memory();
     let mut cli = Cli::parse();
     cli.config.master_key = std::env::var("KEYPORT_MASTER_KEY")
         .ok()

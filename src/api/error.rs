@@ -96,6 +96,9 @@ impl From<OpError> for Failure {
                 Failure::new(StatusCode::CONFLICT, "limit_reached", e.message())
             }
             OpError::Busy => Failure::new(StatusCode::CONFLICT, "busy", e.message()),
+            OpError::Overloaded => {
+                Failure::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", e.message())
+            }
             OpError::Backend(_) => Failure::new(StatusCode::BAD_GATEWAY, "backend", e.message()),
             OpError::Internal(cause) => {
                 tracing::error!(error = format!("{cause:#}"), "API request failed");

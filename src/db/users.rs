@@ -305,3 +305,30 @@ pub async fn use_password_link(
     tx.commit().await?;
     Ok(true)
 }
+
+/// Counts a refused sign-in with `email`; nothing happens when no user has it.
+pub async fn count_failed_sign_in(db: &Db, email: &str) -> sqlx::Result<()> {
+    sqlx::query("update users set failed_sign_ins = failed_sign_ins + 1 where email = $1")
+        .bind(email)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// The refused sign-ins with the user's email since they last signed in; counting starts anew
+/// (refusals counted meanwhile are kept for next time).
+pub async fn take_failed_sign_ins(db: &Db, id: &str) -> sqlx::Result<i64> {
+    let count: Option<i64> = sqlx::query_scalar("select failed_sign_ins from users where id = $1")
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?;
+    let count = count.unwrap_or(0);
+    if count > 0 {
+        sqlx::query("update users set failed_sign_ins = failed_sign_ins - $1 where id = $2")
+            .bind(count)
+            .bind(id)
+            .execute(db.pool())
+            .await?;
+    }
+    Ok(count)
+}

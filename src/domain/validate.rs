@@ -5,9 +5,36 @@ pub type Checked = Result<String, &'static str>;
 pub const PASSWORD_MIN: usize = 12;
 pub const PASSWORD_MAX: usize = 1024;
 
-fn has_control(value: &str) -> bool {
-    value.chars().any(char::is_control)
+/// A character that hides or disguises text: control characters, zero-width characters and the
+/// bidirectional overrides, embeddings and isolates (a name such as `admin\u{202E}nimda` reads
+/// differently from what it is). The one check behind every name, label and description.
+pub fn is_hidden_or_control(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{00AD}'                // soft hyphen
+            | '\u{034F}'              // combining grapheme joiner
+            | '\u{061C}'              // Arabic letter mark
+            | '\u{115F}' | '\u{1160}' // Hangul fillers
+            | '\u{17B4}' | '\u{17B5}' // Khmer inherent vowels
+            | '\u{180B}'..='\u{180F}' // Mongolian variation selectors and vowel separator
+            | '\u{200B}'..='\u{200F}' // zero-width space, joiners, left-to-right and right-to-left marks
+            | '\u{2028}'..='\u{202E}' // line and paragraph separators, bidi embeddings and overrides
+            | '\u{2060}'..='\u{206F}' // word joiner, invisible operators, bidi isolates
+            | '\u{3164}'              // Hangul filler
+            | '\u{FEFF}'              // zero-width no-break space
+            | '\u{FFA0}'              // halfwidth Hangul filler
+            | '\u{FFF9}'..='\u{FFFB}' // interlinear annotation
+            | '\u{E0000}'..='\u{E007F}' // tags
+        )
 }
+
+fn has_control(value: &str) -> bool {
+    value.chars().any(is_hidden_or_control)
+}
+
+/// The message for a value refused by [`has_control`].
+const HIDDEN_CHARACTERS: &str =
+    "Control, zero-width and text-direction characters are not allowed.";
 
 pub fn email(value: &str) -> Checked {
     let value = value.trim().to_lowercase();
@@ -24,9 +51,9 @@ pub fn email(value: &str) -> Checked {
                 && domain.contains('.')
                 && !domain.starts_with('.')
                 && !domain.ends_with('.')
-                && !value
-                    .chars()
-                    .any(|c| c.is_whitespace() || c.is_control() || "<>\"(),;:[]\\".contains(c))
+                && !value.chars().any(|c| {
+                    c.is_whitespace() || is_hidden_or_control(c) || "<>\"(),;:[]\\".contains(c)
+                })
         }
         None => false,
     };
@@ -46,7 +73,7 @@ pub fn person_name(value: &str) -> Checked {
         return Err("A name has at most 100 characters.");
     }
     if has_control(value) {
-        return Err("A name cannot contain control characters.");
+        return Err(HIDDEN_CHARACTERS);
     }
     Ok(value.to_string())
 }
@@ -104,9 +131,9 @@ pub fn description(value: &str) -> Checked {
     }
     if value
         .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\r')
+        .any(|c| is_hidden_or_control(c) && c != '\n' && c != '\r')
     {
-        return Err("A description cannot contain control characters.");
+        return Err(HIDDEN_CHARACTERS);
     }
     Ok(value.to_string())
 }
@@ -121,7 +148,7 @@ pub fn label(value: &str, missing: &'static str) -> Checked {
         return Err("At most 100 characters.");
     }
     if has_control(value) {
-        return Err("Control characters are not allowed.");
+        return Err(HIDDEN_CHARACTERS);
     }
     Ok(value.to_string())
 }
@@ -247,6 +274,56 @@ mod tests {
         assert!(person_name("   ").is_err());
         assert!(person_name("a\u{0}b").is_err());
         assert!(person_name(&"x".repeat(101)).is_err());
+        assert_eq!(person_name("Zoë Ørsted-李"), Ok("Zoë Ørsted-李".into()));
+    }
+
+    #[test]
+    fn hidden_and_direction_characters_are_refused_everywhere() {
+        // Zero-width space, joiners, marks, overrides, isolates, BOM, soft hyphen, a tag, a NUL.
+        for hidden in [
+            '\u{0}',
+            '\u{7}',
+            '\u{1b}',
+            '\u{85}',
+            '\u{AD}',
+            '\u{200B}',
+            '\u{200C}',
+            '\u{200D}',
+            '\u{200E}',
+            '\u{200F}',
+            '\u{202A}',
+            '\u{202B}',
+            '\u{202C}',
+            '\u{202D}',
+            '\u{202E}',
+            '\u{2060}',
+            '\u{2066}',
+            '\u{2067}',
+            '\u{2068}',
+            '\u{2069}',
+            '\u{FEFF}',
+            '\u{E0041}',
+            '\u{061C}',
+            '\u{2028}',
+        ] {
+            let value = format!("adm{hidden}in");
+            assert!(
+                person_name(&value).is_err(),
+                "{hidden:?} in a person's name"
+            );
+            assert!(
+                project_name(&value).is_err(),
+                "{hidden:?} in a project name"
+            );
+            assert!(label(&value, "x").is_err(), "{hidden:?} in a label");
+            assert!(description(&value).is_err(), "{hidden:?} in a description");
+            assert!(
+                email(&format!("{value}@example.org")).is_err(),
+                "{hidden:?} in an email"
+            );
+        }
+        assert_eq!(description("two\nlines"), Ok("two\nlines".into()));
+        assert_eq!(label("Si Racha, ไทย", "x"), Ok("Si Racha, ไทย".into()));
         assert!(new_password("short", "short").is_err());
         assert!(new_password("long enough pass", "long enough pasS").is_err());
         assert!(new_password("long enough pass", "long enough pass").is_ok());

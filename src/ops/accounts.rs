@@ -96,7 +96,7 @@ pub async fn sign_in(ops: &Ops, attempt: SignIn<'_>) -> Result<User, OpError> {
         Some((user, hash)) => (Some(user), hash),
         None => (None, None),
     };
-    let password_ok = password::verify(attempt.password, hash).await;
+    let password_ok = password::verify(attempt.password, hash).await?;
     match user {
         Some(user) if password_ok && !user.disabled => {
             tracing::info!(user = %user.id, "signed in");
@@ -156,7 +156,7 @@ pub async fn change_password(
 ) -> Result<i64, OpError> {
     let mut errors = FieldErrors::default();
     let stored = db::users::password_hash(&ops.db, &user.id).await?;
-    if !password::verify(change.current, stored).await {
+    if !password::verify(change.current, stored).await? {
         errors.add("current_password", "This is not your current password.");
     }
     change.new.check(&mut errors, "new_password");
@@ -165,4 +165,29 @@ pub async fn change_password(
     db::users::set_password(&ops.db, &user.id, &hash, keep_session).await?;
     tracing::info!(user = %user.id, "password changed; other sessions ended");
     Ok(user.session_epoch + 1)
+}
+
+/// Records a refused sign-in with `email` (typed as on the form), for the notice its user sees
+/// at their next sign-in. The same work whether or not a user has that email.
+pub async fn note_failed_sign_in(ops: &Ops, email: &str) -> Result<(), OpError> {
+    let email = email.trim().to_lowercase();
+    if !email.is_empty() && email.len() <= 254 {
+        db::users::count_failed_sign_in(&ops.db, &email).await?;
+    }
+    Ok(())
+}
+
+/// What to tell `user`, who just signed in, about refused sign-ins with their email since their
+/// last visit; `None` when there were none.
+pub async fn failed_sign_ins_notice(ops: &Ops, user: &User) -> Result<Option<String>, OpError> {
+    let count = db::users::take_failed_sign_ins(&ops.db, &user.id).await?;
+    Ok(match count {
+        0 => None,
+        1 => Some(
+            "1 failed sign-in with your email since your last visit. If it was not you, change your password.".into(),
+        ),
+        n => Some(format!(
+            "{n} failed sign-ins with your email since your last visit. If they were not you, change your password."
+        )),
+    })
 }

@@ -25,6 +25,10 @@ pub enum OpError {
     /// The backend refused or did not answer; the message says whether anything changed.
     #[error(transparent)]
     Backend(#[from] DriverError),
+    /// Keyport is doing as much of this work as it may at once (checking passwords); nothing was
+    /// done, and trying again in a moment works.
+    #[error("too busy just now")]
+    Overloaded,
     /// A stored secret does not decrypt: the row was damaged or moved.
     #[error("the stored secret cannot be decrypted")]
     Damaged,
@@ -52,6 +56,9 @@ impl OpError {
             }
             OpError::Backend(e @ DriverError::Uncertain(_)) => e.to_string(),
             OpError::Backend(e) => format!("Nothing was changed: {e}"),
+            OpError::Overloaded => {
+                "Keyport is checking as many passwords as it can just now. Nothing was changed; try again in a few seconds.".into()
+            }
             OpError::Damaged => {
                 "This credential is damaged: its secret cannot be decrypted. Nothing was changed.".into()
             }
@@ -73,6 +80,16 @@ pub fn limit_message(limit: i64) -> String {
         "The owner already holds the most keys this service allows: a maximum of {count} at once, so you can rotate \
          without interruption. Delete or regenerate one instead."
     )
+}
+
+impl From<crate::crypto::password::PasswordError> for OpError {
+    fn from(e: crate::crypto::password::PasswordError) -> Self {
+        use crate::crypto::password::PasswordError;
+        match e {
+            PasswordError::Busy => OpError::Overloaded,
+            PasswordError::Failed(cause) => OpError::Internal(cause),
+        }
+    }
 }
 
 impl From<sqlx::Error> for OpError {

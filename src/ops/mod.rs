@@ -48,7 +48,7 @@ pub use vault::{Field, ProjectId, RowId};
 pub struct Ops {
     pub db: Db,
     master: Arc<MasterKey>,
-    http: reqwest::Client,
+    http: providers::Http,
     /// Where Keyport is reached: the issuer of its access tokens.
     public_url: String,
     tokens: Arc<tokens::TokenKeys>,
@@ -70,7 +70,7 @@ impl Ops {
         Ops {
             db,
             master,
-            http: providers::client(),
+            http: providers::Http::new(providers::OutgoingPolicy::default()),
             public_url,
             tokens: Arc::default(),
             key_statuses: Arc::default(),
@@ -94,7 +94,14 @@ impl Ops {
         self
     }
 
-    pub fn http(&self) -> &reqwest::Client {
+    /// Backend requests of these operations may reach the loopback and private `networks`
+    /// (besides public addresses); see `providers::http::OutgoingPolicy`.
+    pub fn with_backend_networks(mut self, networks: Vec<ipnet::IpNet>) -> Self {
+        self.http = providers::Http::new(providers::OutgoingPolicy::new(networks));
+        self
+    }
+
+    pub fn http(&self) -> &providers::Http {
         &self.http
     }
 

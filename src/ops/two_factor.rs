@@ -223,7 +223,7 @@ async fn password_matches(
     password: Zeroizing<String>,
 ) -> Result<bool, OpError> {
     let stored = db::users::password_hash(&ops.db, &user.id).await?;
-    Ok(password::verify(password, stored).await)
+    Ok(password::verify(password, stored).await?)
 }
 
 /// How a code was accepted.

@@ -8,7 +8,7 @@ use zeroize::Zeroizing;
 
 use super::{
     BackendKey, BackendUser, Driver, DriverError, IssuedKey,
-    http::{SigV4, unreachable},
+    http::{Http, SigV4, redirected, unreachable},
 };
 use crate::domain::services::CredentialKind;
 
@@ -26,15 +26,14 @@ pub struct IamSettings {
 
 pub struct AwsIam<'a> {
     settings: &'a IamSettings,
-    http: &'a reqwest::Client,
+    http: &'a Http,
 }
 
 const CONTENT_TYPE: &str = "application/x-www-form-urlencoded; charset=utf-8";
 
-/// An IAM error answer: its code and message.
+/// An IAM error answer: its code (its message is never shown: it is the backend's text).
 struct IamError {
     code: String,
-    message: String,
 }
 
 /// Everything but RFC 3986's unreserved characters percent-encoded, spaces as `+`: the encoding
@@ -68,7 +67,7 @@ fn text(xml: &str, tag: &str) -> Option<String> {
 }
 
 impl<'a> AwsIam<'a> {
-    pub fn new(settings: &'a IamSettings, http: &'a reqwest::Client) -> Self {
+    pub fn new(settings: &'a IamSettings, http: &'a Http) -> Self {
         AwsIam { settings, http }
     }
 
@@ -99,7 +98,7 @@ impl<'a> AwsIam<'a> {
         )?;
         let mut request = self
             .http
-            .post(url)
+            .post(url)?
             .header("content-type", CONTENT_TYPE)
             .body(body);
         for (name, value) in signed {
@@ -110,6 +109,9 @@ impl<'a> AwsIam<'a> {
             .await
             .map_err(|e| unreachable("The IAM service", url, &e))?;
         let status = response.status();
+        if let Some(refused) = redirected("The IAM service", status) {
+            return Err(refused);
+        }
         let answer = response
             .text()
             .await
@@ -119,7 +121,6 @@ impl<'a> AwsIam<'a> {
         }
         Ok(Err(IamError {
             code: text(&answer, "Code").unwrap_or_else(|| format!("HTTP {status}")),
-            message: text(&answer, "Message").unwrap_or_default(),
         }))
     }
 
@@ -131,12 +132,11 @@ impl<'a> AwsIam<'a> {
 
 /// A refusal worded for the page. Messages are the backend's own (they hold names, no secret).
 fn refusal(error: IamError) -> DriverError {
-    let IamError { code, message } = error;
+    let IamError { code } = error;
     DriverError::Refused(match code.as_str() {
-        "LimitExceeded" => format!(
-            "The IAM service refused a new access key: the user already holds the most keys it \
-             allows (LimitExceeded: {message}). Delete or regenerate one instead."
-        ),
+        "LimitExceeded" => "The IAM service refused a new access key: the user already holds \
+             the most keys it allows (LimitExceeded). Delete or regenerate one instead."
+            .to_string(),
         "InvalidClientTokenId"
         | "SignatureDoesNotMatch"
         | "AccessDenied"
@@ -146,10 +146,9 @@ fn refusal(error: IamError) -> DriverError {
                  settings."
             )
         }
-        _ => {
-            let message: String = message.chars().take(200).collect();
-            format!("The IAM service refused: {code}: {message}")
-        }
+        // Only codes AWS documents are named; anything else is summarised, never repeated.
+        code if super::known_error_code(code) => format!("The IAM service refused: {code}."),
+        _ => "The IAM service refused the request.".to_string(),
     })
 }
 
@@ -328,10 +327,15 @@ mod tests {
     fn limit_exceeded_reads_as_a_limit() {
         let DriverError::Refused(message) = refusal(IamError {
             code: "LimitExceeded".into(),
-            message: "Cannot exceed quota for AccessKeysPerUser: 2".into(),
         }) else {
             panic!("a refusal");
         };
         assert!(message.contains("most keys"), "{message}");
+        let DriverError::Refused(message) = refusal(IamError {
+            code: "<script>Whatever the server says".into(),
+        }) else {
+            panic!("a refusal");
+        };
+        assert_eq!(message, "The IAM service refused the request.");
     }
 }

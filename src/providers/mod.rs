@@ -19,7 +19,45 @@ use zeroize::Zeroizing;
 use crate::domain::services::{CredentialKind, DriverKind, ServiceKind};
 
 pub use aws_iam::{AwsIam, IamSettings};
-pub use http::client;
+pub use http::{Http, OutgoingPolicy};
+
+/// Error codes of the S3 and IAM APIs that Keyport names in its messages; any other code in a
+/// backend's answer is not repeated (a backend's text is never echoed).
+pub fn known_error_code(code: &str) -> bool {
+    const KNOWN: [&str; 30] = [
+        "AccessDenied",
+        "AccountProblem",
+        "AllAccessDisabled",
+        "DeleteConflict",
+        "EntityAlreadyExists",
+        "ExpiredToken",
+        "IncompleteSignature",
+        "InternalError",
+        "InvalidAccessKeyId",
+        "InvalidAction",
+        "InvalidClientTokenId",
+        "InvalidParameterValue",
+        "InvalidRequest",
+        "InvalidToken",
+        "LimitExceeded",
+        "MalformedQueryString",
+        "MissingAuthenticationToken",
+        "MissingSecurityHeader",
+        "NoSuchBucket",
+        "NoSuchEntity",
+        "NotImplemented",
+        "OptInRequired",
+        "RequestExpired",
+        "RequestTimeTooSkewed",
+        "ServiceUnavailable",
+        "SignatureDoesNotMatch",
+        "SlowDown",
+        "Throttling",
+        "TokenRefreshRequired",
+        "ValidationError",
+    ];
+    KNOWN.contains(&code)
+}
 pub use keystone::{CatalogEndpoint, Keystone, KeystoneSettings};
 pub use stored::Stored;
 
@@ -153,7 +191,7 @@ pub trait Driver: Send + Sync {
 pub fn driver<'a>(
     settings: &'a DriverSettings,
     place: Placement<'a>,
-    http: &'a reqwest::Client,
+    http: &'a Http,
 ) -> Box<dyn Driver + 'a> {
     match settings {
         DriverSettings::Stored => Box::new(Stored { kind: place.kind }),

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::{
     DriverError,
-    http::SigV4,
+    http::{Http, SigV4, redirected},
     keystone::{or_default, v3_url},
 };
 
@@ -52,7 +52,7 @@ fn failed(started: Instant, error: DriverError) -> Probe {
 
 /// S3 `ListBuckets` at `endpoint` with the key pair.
 pub async fn s3(
-    http: &reqwest::Client,
+    http: &Http,
     endpoint: &str,
     region: &str,
     access_key: &str,
@@ -74,7 +74,10 @@ pub async fn s3(
         Ok(headers) => headers,
         Err(e) => return failed(started, e),
     };
-    let mut request = http.get(&url);
+    let mut request = match http.get(&url) {
+        Ok(request) => request,
+        Err(e) => return failed(started, e),
+    };
     for (name, value) in headers {
         request = request.header(name, value);
     }
@@ -88,6 +91,9 @@ pub async fn s3(
         }
     };
     let status = response.status();
+    if let Some(refused) = redirected("The S3 endpoint", status) {
+        return failed(started, refused);
+    }
     let body = response.text().await.unwrap_or_default();
     let code = roxmltree::Document::parse(&body).ok().and_then(|doc| {
         doc.descendants()
@@ -103,7 +109,10 @@ pub async fn s3(
             format!("ListBuckets answered: {buckets} bucket(s)."),
         )
     } else {
-        let code = code.unwrap_or_else(|| format!("HTTP {status}"));
+        // Only a code S3 documents is named; the endpoint's own text is never repeated.
+        let code = code
+            .filter(|c| super::known_error_code(c))
+            .unwrap_or_else(|| format!("HTTP {}", status.as_u16()));
         done(
             started,
             Verdict::Denied,
@@ -123,7 +132,7 @@ pub struct KeystoneLogin<'a> {
 }
 
 /// A Keystone token issued for the user and project.
-pub async fn keystone(http: &reqwest::Client, login: KeystoneLogin<'_>) -> Probe {
+pub async fn keystone(http: &Http, login: KeystoneLogin<'_>) -> Probe {
     let started = Instant::now();
     let url = v3_url(login.auth_url, "auth/tokens");
     let body = json!({"auth": {
@@ -131,7 +140,15 @@ pub async fn keystone(http: &reqwest::Client, login: KeystoneLogin<'_>) -> Probe
             "name": login.username, "domain": {"name": or_default(login.user_domain)},
             "password": login.password}}},
         "scope": {"project": {"name": login.project, "domain": {"name": or_default(login.project_domain)}}}}});
-    match http.post(&url).json(&body).send().await {
+    let request = match http.post(&url) {
+        Ok(request) => request,
+        Err(e) => return failed(started, e),
+    };
+    match request.json(&body).send().await {
+        Ok(response) if redirected("Keystone", response.status()).is_some() => {
+            let refused = redirected("Keystone", response.status()).expect("a redirect");
+            failed(started, refused)
+        }
         Ok(response) if response.status().is_success() => {
             done(started, Verdict::Ok, "Keystone issued a token.".into())
         }

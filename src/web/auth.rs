@@ -6,7 +6,7 @@ use askama_web::WebTemplate;
 use axum::{
     Form, Router,
     extract::{Path, Request, State},
-    http::{Method, StatusCode},
+    http::{Method, StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
@@ -18,7 +18,7 @@ use super::{
     AppState, PageError,
     extract::{Origin, Visitor},
     forms::FieldErrors,
-    session,
+    session, throttle,
     view::Ctx,
 };
 use crate::{
@@ -40,11 +40,16 @@ pub fn router() -> Router<AppState> {
         .route("/", get(home_get))
         .route("/login", get(login_get).post(login_post))
         .route("/login/code", get(login_code_get).post(login_code_post))
-        .route("/logout", post(logout_post))
         .route(
             "/set-password/{token}",
             get(set_password_get).post(set_password_post),
         )
+}
+
+/// Signing out, outside the throttle of the password forms: a visitor whose address is throttled
+/// can always end their session.
+pub fn sign_out_router() -> Router<AppState> {
+    Router::new().route("/logout", post(logout_post))
 }
 
 async fn home_get(visitor: Visitor) -> Redirect {
@@ -90,23 +95,54 @@ async fn login_post(
     Origin(origin): Origin,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, PageError> {
+    let backoff = &state.sign_in_backoff;
+    // Checked before the password, whatever it is: a held account costs no hashing.
+    if let Some(wait) = backoff.wait(&form.email) {
+        let seconds = throttle::wait_seconds(wait);
+        let page = LoginPage {
+            ctx: visitor.ctx,
+            email: form.email,
+            error: Some(format!(
+                "Too many failed sign-ins with this email. Wait {seconds} seconds, then try again."
+            )),
+        };
+        let retry = [(header::RETRY_AFTER, seconds.to_string())];
+        return Ok((StatusCode::TOO_MANY_REQUESTS, retry, page).into_response());
+    }
     let attempt = SignIn {
         email: &form.email,
         password: form.password,
     };
     match ops::two_factor::password_step(&state.ops, attempt, &origin).await {
-        Ok(FirstStep::SignedIn(user)) => signed_in(&state, &visitor, &user).await,
+        Ok(FirstStep::SignedIn(user)) => {
+            backoff.succeeded(&form.email);
+            signed_in(&state, &visitor, &user).await
+        }
+        // The password was right: the account's backoff ends; the code is the next step.
         Ok(FirstStep::SecondFactor(user)) => {
+            backoff.succeeded(&form.email);
             session::set_pending_sign_in(&visitor.session, &user).await?;
             Ok(Redirect::to("/login/code").into_response())
         }
         Err(OpError::Refused(why)) => {
+            backoff.failed(&form.email);
+            ops::accounts::note_failed_sign_in(&state.ops, &form.email).await?;
             let page = LoginPage {
                 ctx: visitor.ctx,
                 email: form.email,
                 error: Some(why),
             };
             Ok((StatusCode::UNAUTHORIZED, page).into_response())
+        }
+        // Too many passwords being checked at once: the form again, with the email kept.
+        Err(e @ OpError::Overloaded) => {
+            let page = LoginPage {
+                ctx: visitor.ctx,
+                email: form.email,
+                error: Some(e.message()),
+            };
+            let retry = [(header::RETRY_AFTER, "5")];
+            Ok((StatusCode::SERVICE_UNAVAILABLE, retry, page).into_response())
         }
         Err(e) => Err(e.into()),
     }
@@ -120,6 +156,9 @@ async fn signed_in(
     user: &User,
 ) -> Result<Response, PageError> {
     session::sign_in(&visitor.session, user).await?;
+    if let Some(notice) = ops::accounts::failed_sign_ins_notice(&state.ops, user).await? {
+        session::set_notice(&visitor.session, notice).await?;
+    }
     if ops::two_factor::must_enrol(&state.ops, user).await? {
         let notice = "This Keyport requires two-factor sign-in: set it up now.";
         session::set_notice(&visitor.session, notice).await?;

@@ -38,6 +38,7 @@ impl From<OpError> for PageError {
                 PageError::Refused(StatusCode::UNPROCESSABLE_ENTITY, e.message())
             }
             OpError::Backend(_) => PageError::Refused(StatusCode::BAD_GATEWAY, e.message()),
+            OpError::Overloaded => PageError::Refused(StatusCode::SERVICE_UNAVAILABLE, e.message()),
             OpError::Refused(_) | OpError::LimitReached(_) | OpError::Busy | OpError::Damaged => {
                 PageError::Refused(StatusCode::CONFLICT, e.message())
             }
@@ -82,7 +83,14 @@ impl IntoResponse for PageError {
             ),
             PageError::BadRequest(why) => (StatusCode::BAD_REQUEST, "Bad request", *why),
             PageError::Refused(status, why) => {
-                return error_page(*status, "Nothing was changed", why);
+                let mut response = error_page(*status, "Nothing was changed", why);
+                if *status == StatusCode::SERVICE_UNAVAILABLE {
+                    response.headers_mut().insert(
+                        axum::http::header::RETRY_AFTER,
+                        axum::http::HeaderValue::from_static("5"),
+                    );
+                }
+                return response;
             }
             PageError::Internal(cause) => {
                 // The request's span carries its id, so the log line can be found from a report.

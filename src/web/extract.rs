@@ -188,8 +188,12 @@ pub fn actor_as(parts: &Parts, user_id: Option<String>, label: String) -> Actor 
     }
 }
 
-/// The client's address, for the audit log and the throttles.
+/// The client's address, for the audit log and the throttles: the one forwarded by a trusted
+/// proxy (`super::client_address`), else the connecting address.
 pub fn client_ip(parts: &Parts) -> String {
+    if let Some(super::client_address::ClientAddress(address)) = parts.extensions.get() {
+        return address.to_string();
+    }
     parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()

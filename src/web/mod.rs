@@ -10,6 +10,7 @@ mod assets;
 mod audit;
 mod auth;
 mod backends;
+pub mod client_address;
 pub mod client_config;
 mod confirm;
 mod credentials;
@@ -21,6 +22,7 @@ mod form_token;
 mod forms;
 mod headers;
 mod health;
+mod limits;
 mod members;
 mod projects;
 mod reconcile;
@@ -67,6 +69,8 @@ pub struct AppState {
     setup_done: Arc<AtomicBool>,
     /// CSRF tokens for the forms of visitors without a session.
     form_tokens: form_token::FormTokens,
+    /// Sign-in attempts per email, beside the per-address throttle.
+    pub(crate) sign_in_backoff: Arc<throttle::AccountBackoff>,
 }
 
 impl AppState {
@@ -74,10 +78,12 @@ impl AppState {
         Self {
             form_tokens: form_token::FormTokens::new(&master_key),
             ops: Ops::new(db.clone(), Arc::new(master_key), config.public_url())
-                .with_process_timeout(Duration::from_secs(config.process_timeout_seconds.into())),
+                .with_process_timeout(Duration::from_secs(config.process_timeout_seconds.into()))
+                .with_backend_networks(config.limits.backend_allowed_networks.clone()),
             db,
             config: Arc::new(config),
             setup_done: Arc::new(AtomicBool::new(false)),
+            sign_in_backoff: Arc::default(),
         }
     }
 
@@ -107,7 +113,7 @@ pub fn router(state: AppState) -> Router {
             state.config.session_idle_minutes.into(),
         )));
 
-    // The forms that check a password are throttled per client address.
+    // The forms that check a password are throttled per client address; signing out never is.
     let password_forms = Router::new()
         .merge(setup::router())
         .merge(auth::router())
@@ -121,6 +127,7 @@ pub fn router(state: AppState) -> Router {
 
     let pages = Router::new()
         .merge(password_forms)
+        .merge(auth::sign_out_router())
         .merge(admin::router())
         .merge(admin_audit::router())
         .merge(projects::router())
@@ -145,8 +152,19 @@ pub fn router(state: AppState) -> Router {
         .merge(assets::router())
         .merge(crate::api::router(&state))
         .merge(pages)
+        .layer(middleware::from_fn_with_state(
+            state.config.limits.body_timeout(),
+            limits::guard,
+        ))
         .layer(RequestBodyLimitLayer::new(64 * 1024))
-        .layer(middleware::from_fn(headers::add))
+        .layer(middleware::from_fn_with_state(
+            Arc::new(state.config.limits.trusted_proxies.clone()),
+            client_address::layer,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.config.secure_cookies(),
+            headers::add,
+        ))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
 }

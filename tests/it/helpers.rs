@@ -39,6 +39,9 @@ impl TestDb {
     pub fn config(&self) -> Config {
         let mut config = Config::new(&self.url, &self.key_file);
         config.listen = "127.0.0.1:0".parse().unwrap();
+        // The test backends (moto, Keystone, Swift) answer on loopback.
+        config.limits.backend_allowed_networks =
+            vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
         config
     }
 }

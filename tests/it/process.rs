@@ -26,6 +26,8 @@ pub fn keyport(db: &TestDb) -> Command {
         .env("KEYPORT_DATABASE_URL", &db.url)
         .env("KEYPORT_MASTER_KEY_FILE", &db.key_file)
         .env("NO_COLOR", "1")
+        // The test backends (moto, Keystone, Swift) answer on loopback.
+        .env("KEYPORT_BACKEND_ALLOWED_NETWORKS", "127.0.0.0/8,::1")
         .current_dir(db.dir.path());
     for name in INHERITED {
         command.env_remove(name);

@@ -10,7 +10,11 @@ use serde_json::{Value, json};
 mod driver;
 use zeroize::Zeroizing;
 
-use super::{BackendUser, DriverError, Placement, http::unreachable, stored::SECRET_CHARS};
+use super::{
+    BackendUser, DriverError, Placement,
+    http::{Http, redirected, unreachable},
+    stored::SECRET_CHARS,
+};
 use crate::crypto::random_string;
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -42,7 +46,7 @@ pub struct CatalogEndpoint {
 pub struct Keystone<'a> {
     settings: &'a KeystoneSettings,
     place: Placement<'a>,
-    http: &'a reqwest::Client,
+    http: &'a Http,
 }
 
 const MEMBER_ROLE: &str = "member";
@@ -71,11 +75,7 @@ fn id_of(value: Option<&Value>) -> Option<String> {
 }
 
 impl<'a> Keystone<'a> {
-    pub fn new(
-        settings: &'a KeystoneSettings,
-        place: Placement<'a>,
-        http: &'a reqwest::Client,
-    ) -> Self {
+    pub fn new(settings: &'a KeystoneSettings, place: Placement<'a>, http: &'a Http) -> Self {
         Keystone {
             settings,
             place,
@@ -90,7 +90,7 @@ impl<'a> Keystone<'a> {
     /// Issues a token; `Ok(None)` when Keystone refuses the credentials.
     async fn token_for(&self, auth: Value) -> Result<Option<String>, DriverError> {
         let url = self.url("auth/tokens");
-        let request = self.http.post(&url).json(&json!({ "auth": auth }));
+        let request = self.http.post(&url)?.json(&json!({ "auth": auth }));
         let response = send(request, true, &url).await?;
         match response.status() {
             StatusCode::CREATED | StatusCode::OK => Ok(response
@@ -132,14 +132,11 @@ impl<'a> Keystone<'a> {
         what: &str,
     ) -> Result<(StatusCode, Value), DriverError> {
         let url = self.url(path);
-        // Keystone's validation messages may quote the request: a refusal of a request that
-        // carried a password or a secret is reported without them.
-        let quote_backend = body.is_none();
         // Creating twice is not the same as creating once; everything else Keyport asks is.
         let repeatable = method != Method::POST;
         let mut request = self
             .http
-            .request(method, &url)
+            .request(method, &url)?
             .header("x-auth-token", token);
         if let Some(body) = body {
             request = request.json(&body);
@@ -154,14 +151,10 @@ impl<'a> Keystone<'a> {
         if status.is_success() || status == StatusCode::NOT_FOUND {
             return Ok((status, answer));
         }
-        let message: String = match answer["error"]["message"].as_str() {
-            Some(message) if quote_backend => {
-                format!(": {}", message.chars().take(200).collect::<String>())
-            }
-            _ => String::new(),
-        };
+        // Keystone's own words are not repeated (they may quote the request, or come from
+        // whatever answers at that URL): a refusal is summarised by its status.
         Err(DriverError::Refused(format!(
-            "Keystone refused to {what} (HTTP {status}{message})."
+            "Keystone refused to {what} (HTTP {status})."
         )))
     }
 
@@ -285,6 +278,9 @@ async fn send(
         .send()
         .await
         .map_err(|e| unreachable("Keystone", url, &e))?;
+    if let Some(refused) = redirected("Keystone", response.status()) {
+        return Err(refused);
+    }
     match again {
         Some(again) if response.status().is_server_error() => {
             tracing::warn!(status = %response.status(), "Keystone answered a server error; trying once more");

@@ -1,0 +1,155 @@
+//! A burst of sign-ins against the real `keyport` process: resident memory stays bounded while
+//! the passwords are checked (at most one argon2 check per core, a bounded queue, 503 past it)
+//! and falls back to its baseline afterwards.
+
+use std::{
+    net::{IpAddr, Ipv4Addr},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use reqwest::{StatusCode, cookie::Jar, redirect::Policy};
+
+use crate::{
+    helpers::{TestDb, Visitor, complete_setup},
+    process::Server,
+};
+
+const MIB: u64 = 1024 * 1024;
+
+/// The server's resident memory, from `/proc`.
+fn resident(pid: u32) -> u64 {
+    field(pid, "VmRSS:")
+}
+
+/// A size in `/proc/PID/status`, in bytes.
+fn field(pid: u32, name: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/PID/status");
+    kib * 1024
+}
+
+/// A visitor connecting from its own loopback address (127.0.0.0/8 is all loopback on Linux).
+fn visitor_from(base: &str, n: u32) -> Visitor {
+    let address = Ipv4Addr::new(127, 0, 1 + (n / 250) as u8, 2 + (n % 250) as u8);
+    let jar = Arc::new(Jar::default());
+    let client = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(Policy::none())
+        .local_address(IpAddr::V4(address))
+        .build()
+        .unwrap();
+    Visitor {
+        base: base.to_string(),
+        client,
+        jar,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_wrong_sign_ins_stays_bounded_and_memory_returns() {
+    let db = TestDb::new().await;
+    let server = Server::start(&db, &[]).await;
+    complete_setup(&server.visitor()).await;
+    let pid = server.child.id();
+
+    // Each visitor has its login form (and CSRF token) before the burst starts.
+    let mut forms = Vec::new();
+    for n in 0..120 {
+        let visitor = visitor_from(&server.base, n);
+        let (status, html) = visitor.get_text("/login").await;
+        assert_eq!(status, StatusCode::OK);
+        let token = crate::helpers::csrf_token(&html).unwrap();
+        forms.push((visitor, token));
+    }
+    let baseline = resident(pid);
+
+    let peak = Arc::new(AtomicU64::new(baseline));
+    let sampling = Arc::new(AtomicBool::new(true));
+    let sampler = {
+        let (peak, sampling) = (peak.clone(), sampling.clone());
+        tokio::spawn(async move {
+            while sampling.load(Ordering::SeqCst) {
+                peak.fetch_max(resident(pid), Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+    let burst: Vec<_> = forms
+        .into_iter()
+        .enumerate()
+        .map(|(n, (visitor, token))| {
+            tokio::spawn(async move {
+                let email = format!("guess{n}@example.org");
+                let response = visitor
+                    .post(
+                        "/login",
+                        &[
+                            ("csrf_token", token.as_str()),
+                            ("email", &email),
+                            ("password", "not the password"),
+                        ],
+                    )
+                    .await;
+                let status = response.status();
+                let retry = response.headers().contains_key("retry-after");
+                (status, retry, response.text().await.unwrap())
+            })
+        })
+        .collect();
+    let mut refused = 0;
+    let mut busy = 0;
+    for answer in burst {
+        let (status, retry, html) = answer.await.unwrap();
+        match status {
+            StatusCode::UNAUTHORIZED => refused += 1,
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert!(retry, "a 503 says when to come back");
+                assert!(html.contains("checking as many passwords"), "{html}");
+                assert!(
+                    html.contains(r#"name="password""#),
+                    "the form is shown again"
+                );
+                busy += 1;
+            }
+            other => panic!("{other}: {html}"),
+        }
+    }
+    sampling.store(false, Ordering::SeqCst);
+    sampler.await.unwrap();
+    let peak = peak.load(Ordering::SeqCst);
+    eprintln!(
+        "sign-in burst: baseline {} MiB, peak {} MiB; {refused} checked, {busy} answered 503",
+        baseline / MIB,
+        peak / MIB
+    );
+    assert!(refused > 0, "some attempts were checked");
+    assert!(peak < 200 * MIB, "peak {} MiB during the burst", peak / MIB);
+
+    let started = Instant::now();
+    loop {
+        let now = resident(pid);
+        if now < 40 * MIB {
+            eprintln!(
+                "after the burst: {} MiB ({} MiB anonymous, {} MiB of files)",
+                now / MIB,
+                field(pid, "RssAnon:") / MIB,
+                field(pid, "RssFile:") / MIB
+            );
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "memory falls back after the burst: {} MiB",
+            now / MIB
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
