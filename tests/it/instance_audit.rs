@@ -32,8 +32,11 @@ async fn create_user(app: &TestApp, admin: &Visitor, email: &str) -> String {
     app.user_id(email).await
 }
 
+/// An admin's action on a user, confirmed (disabling asks first).
 async fn admin_post(admin: &Visitor, action: &str) -> reqwest::Response {
-    admin.submit("/admin/users", action, &[]).await
+    admin
+        .submit("/admin/users", action, &[("confirm", "yes")])
+        .await
 }
 
 #[tokio::test]

@@ -33,11 +33,20 @@ async fn press(
     let token = csrf_token(&who.get_text(&team.page).await.1).unwrap();
     let mut with_token = vec![("csrf_token", token.as_str())];
     with_token.extend_from_slice(fields);
-    who.post(
-        &format!("/projects/team/credentials/{id}/{action}"),
-        &with_token,
-    )
-    .await
+    let response = who
+        .post(
+            &format!("/projects/team/credentials/{id}/{action}"),
+            &with_token,
+        )
+        .await;
+    // Show leads back to the page, which shows the secret once: the page is Show's answer.
+    let shown = action == "reveal"
+        && response.status() == reqwest::StatusCode::SEE_OTHER
+        && !location(&response).starts_with("/confirm-identity");
+    if shown {
+        return who.get(&location(&response)).await;
+    }
+    response
 }
 
 /// Confirms identity with `password` on the page `confirm` (a `/confirm-identity?...` path).
