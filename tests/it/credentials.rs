@@ -491,6 +491,11 @@ async fn members_and_admins_record_the_keys_their_provider_gave() {
         html.contains("value=\"AKIAIOSFODNN7EXAMPLE\""),
         "what was typed is kept"
     );
+    // No provider issues keys here: the page offers no key made up by Keyport.
+    assert!(
+        !html.contains("value=\"generate\""),
+        "no made-up key on a stored service"
+    );
     let response = team.add(&team.member, "imported", &imported).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let (_, html) = team.member.get_text(&location(&response)).await;

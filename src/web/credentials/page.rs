@@ -9,9 +9,7 @@ use zeroize::Zeroizing;
 use super::{
     add::AddForm,
     take_show_once,
-    texts::{
-        delete_warning, issuer_note, labels, offers_made_up_key, only_key, regenerate_warning,
-    },
+    texts::{asks_for_the_key, delete_warning, issuer_note, labels, only_key, regenerate_warning},
 };
 use crate::{
     db::{
@@ -264,8 +262,8 @@ impl CredentialsPage {
         self.selected.as_ref().map(issuer_note).unwrap_or_default()
     }
 
-    fn offers_made_up_key(&self) -> bool {
-        self.selected.as_ref().is_some_and(offers_made_up_key)
+    fn asks_for_the_key(&self) -> bool {
+        self.selected.as_ref().is_some_and(asks_for_the_key)
     }
 
     fn has_keys(&self) -> bool {

@@ -76,9 +76,9 @@ pub fn issuer_note(service: &Service) -> String {
     }
 }
 
-/// Whether the Add form offers a key that Keyport makes up (no provider knows it): only where
-/// no backend issues the keys, and then only as the second choice after recording.
-pub fn offers_made_up_key(service: &Service) -> bool {
+/// Whether the Add form asks for the key the provider gave: where no backend issues the keys
+/// (the page never offers to make one up).
+pub fn asks_for_the_key(service: &Service) -> bool {
     !service.driver.is_remote()
 }
 
@@ -268,7 +268,7 @@ mod tests {
             delete_warning(&s, CredentialKind::Key, "laptop", "AKIA1")
                 .contains("keeps working there")
         );
-        assert!(offers_made_up_key(&s));
+        assert!(asks_for_the_key(&s));
     }
 
     #[test]
@@ -304,7 +304,7 @@ mod tests {
             deleted_notice(&s, "cli"),
             "cli was deleted at Keystone: it no longer works."
         );
-        assert!(!offers_made_up_key(&s));
+        assert!(!asks_for_the_key(&s));
         assert!(issuer_note(&s).contains("issued by Keystone (keystone)"));
     }
 
