@@ -285,3 +285,54 @@ async fn the_json_api_is_not_asked() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+/// In the browser: Show asks who you are first, the password leads back, and Show again shows
+/// the secret (nothing is replayed, and nothing was shown before the proof).
+#[tokio::test]
+async fn show_after_the_password_in_the_browser() {
+    let app = always_ask().await;
+    let admin = app.admin().await;
+    app.project(&admin, "team", "").await;
+    let service = app.service(&admin, "s3", "Object storage", "team").await;
+    let service_id = service.rsplit('/').next().unwrap().to_string();
+    let page = format!("/projects/team/credentials?service={service_id}");
+    let response = admin
+        .submit(
+            &page,
+            "/projects/team/credentials",
+            &[("service_id", &service_id), ("name", "laptop")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+
+    let browser = crate::browser::Browser::start("step-up").await;
+    let b = &browser;
+    b.sign_in(&app, crate::helpers::ADMIN_EMAIL).await;
+    b.client.goto(&format!("{}{page}", app.url)).await.unwrap();
+    let show = "article.credential:first-of-type button[formaction$='/reveal']";
+    b.press(show).await;
+    assert_eq!(b.path().await, "/confirm-identity", "asked who you are");
+    b.screenshot("01-confirm-identity").await;
+    b.fill("password", PASSWORD).await;
+    b.press("button.primary").await;
+    assert_eq!(b.path().await, "/projects/team/credentials");
+    assert!(b.text().await.contains("press the button again"));
+    let reveals: i64 =
+        sqlx::query_scalar("select count(*) from audit_events where action = 'credential.reveal'")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        reveals, 0,
+        "nothing shown before the button is pressed again"
+    );
+    b.press(show).await;
+    let secret = b
+        .client
+        .find(fantoccini::Locator::Css("input[id^=secret-]"))
+        .await
+        .expect("the secret is shown");
+    let value = secret.prop("value").await.unwrap().unwrap_or_default();
+    assert_eq!(value.len(), 40, "the secret is shown");
+    b.screenshot("02-shown").await;
+}
