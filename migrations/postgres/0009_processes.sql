@@ -48,7 +48,10 @@ create trigger services_version after insert or update or delete on services
     for each row execute function keyport_project_changed();
 create trigger apps_version after insert or update or delete on apps
     for each row execute function keyport_project_changed();
-create trigger credentials_version after insert or update or delete on credentials
+-- Not for the bookkeeping of an operation under way (claimed_by, requested_by, pending_*):
+-- nothing a page lists changes with it.
+create trigger credentials_version
+    after insert or delete or update of name, description, access_key, secret, enabled, expires_at, rotated_at, state, kind, owner_user_id, owner_app_id, backend_user on credentials
     for each row execute function keyport_project_changed();
 create trigger endpoints_version after insert or update or delete on endpoints
     for each row execute function keyport_project_changed();

@@ -38,7 +38,9 @@ begin update projects set version = version + 1 where id = old.project_id; end;
 
 create trigger credentials_version_insert after insert on credentials
 begin update projects set version = version + 1 where id = new.project_id; end;
-create trigger credentials_version_update after update on credentials
+-- Not for the bookkeeping of an operation under way (claimed_by, requested_by, pending_*):
+-- nothing a page lists changes with it.
+create trigger credentials_version_update after update of name, description, access_key, secret, enabled, expires_at, rotated_at, state, kind, owner_user_id, owner_app_id, backend_user on credentials
 begin update projects set version = version + 1 where id = new.project_id; end;
 create trigger credentials_version_delete after delete on credentials
 begin update projects set version = version + 1 where id = old.project_id; end;

@@ -67,13 +67,3 @@ pub async fn take_lease(db: &Db, name: &str, length: Duration) -> sqlx::Result<b
     .await?;
     Ok(taken.rows_affected() == 1)
 }
-
-/// Gives the lease `name` back, if this process holds it.
-pub async fn release_lease(db: &Db, name: &str) -> sqlx::Result<()> {
-    sqlx::query("delete from leases where name = $1 and holder = $2")
-        .bind(name)
-        .bind(db.instance())
-        .execute(db.pool())
-        .await?;
-    Ok(())
-}

@@ -134,13 +134,17 @@ pub async fn create(
     Ok(id)
 }
 
-/// Updates a service; its kind stays what it was created as.
+/// Updates a service; its kind stays what it was created as. Under the project's lock, taken
+/// first as by every write that holds it (the trigger that moves the project's version on locks
+/// the project row too: the other order could deadlock with them on PostgreSQL).
 pub async fn update(
     db: &Db,
     project_id: &str,
     id: &str,
     fields: &ServiceFields,
 ) -> Result<(), ServiceError> {
+    let mut tx = db.pool().begin().await?;
+    super::projects::lock(&mut tx, project_id).await?;
     sqlx::query(
         "update services set name = $1, description = $2, max_keys_per_owner = $3,
              os_user_domain = $4, os_project_name = $5, os_project_domain = $6
@@ -154,9 +158,10 @@ pub async fn update(
     .bind(&fields.os_project_domain)
     .bind(project_id)
     .bind(id)
-    .execute(db.pool())
+    .execute(&mut *tx)
     .await
     .map_err(|e| unique_as(e, ServiceError::NameTaken))?;
+    tx.commit().await?;
     Ok(())
 }
 

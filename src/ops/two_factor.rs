@@ -203,6 +203,11 @@ pub async fn disable(
     actor: &Actor,
     password: Zeroizing<String>,
 ) -> Result<(), OpError> {
+    if policy(ops).await?.requires(user.is_admin) {
+        return Err(OpError::Refused(
+            "This Keyport requires two-factor sign-in of you: it cannot be turned off.".into(),
+        ));
+    }
     if !password_matches(ops, user, password).await? {
         return Err(OpError::field(
             "password",
@@ -296,12 +301,13 @@ pub async fn password_step(
     }
 }
 
-/// What a visitor typed, made safe to store and show: no control characters, at most 100.
+/// What a visitor typed, made safe to store and show: no control, zero-width or text-direction
+/// characters, at most 100.
 fn typed(value: &str) -> String {
     value
         .trim()
         .chars()
-        .filter(|c| !c.is_control())
+        .filter(|c| !crate::domain::validate::is_hidden_or_control(*c))
         .take(100)
         .collect()
 }

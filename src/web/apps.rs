@@ -140,7 +140,7 @@ async fn app_delete_post(
     Form(confirmation): Form<Confirmation>,
 ) -> Result<Response, PageError> {
     if !confirmation.given() {
-        if !member.may(Action::ManageMembers) {
+        if !member.may(Action::ManageServices) {
             return Err(PageError::Forbidden(
                 "Only project admins and owners delete apps.",
             ));

@@ -67,7 +67,7 @@ async fn check(state: &AppState, request: Request) -> Result<(Request, Option<St
             (Some(expected), _) => bool::from(submitted.as_bytes().ct_eq(expected.as_bytes())),
             (None, Some(nonce)) => state
                 .form_tokens
-                .verify(nonce, &submitted, form_token::now()),
+                .verify(nonce, &submitted, crate::db::now()),
             (None, None) => false,
         };
         if !valid {
@@ -82,7 +82,7 @@ async fn check(state: &AppState, request: Request) -> Result<(Request, Option<St
             new_nonce = Some(nonce.clone());
             nonce
         });
-        let token = state.form_tokens.issue(&nonce, form_token::now());
+        let token = state.form_tokens.issue(&nonce, crate::db::now());
         parts.extensions.insert(VisitorToken(token));
     }
     Ok((Request::from_parts(parts, body), new_nonce))

@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use ring::hmac;
 
-use crate::{crypto::master_key::MasterKey, db};
+use crate::crypto::master_key::MasterKey;
 
 /// The cookie that holds the visitor's random value.
 pub const COOKIE: &str = "keyport_form";
@@ -74,11 +74,6 @@ pub fn cookie(nonce: &str, secure: bool) -> HeaderValue {
         "{COOKIE}={nonce}; Path=/; HttpOnly; SameSite=Strict{secure}"
     ))
     .expect("a random token is a valid header value")
-}
-
-/// The current time for tokens.
-pub fn now() -> i64 {
-    db::now()
 }
 
 #[cfg(test)]

@@ -43,9 +43,8 @@ pub(super) async fn credential_reveal_post(
     Path((_, id)): Path<(String, String)>,
     Form(choice): Form<ConfigChoice>,
 ) -> Result<Response, PageError> {
-    let (credential, service, _) =
-        ops::credentials::confirm(&state.ops, &member, &id, CredentialAction::Reveal).await?;
-    show_once(&member, &service.id, &credential.id, &choice, None).await
+    let service_id = service_of(&state, &member, &id, CredentialAction::Reveal).await?;
+    show_once(&member, &service_id, &id, &choice, None).await
 }
 
 /// The confirmation page of Regenerate; for a service without a backend, with the fields of
@@ -123,8 +122,6 @@ pub(super) async fn credential_regenerate_post(
     if let Some(to_confirmation) = super::unconfirmed(&form.confirm, &member, &id, "regenerate") {
         return Ok(to_confirmation);
     }
-    let (_, service, _) =
-        ops::credentials::confirm(&state.ops, &member, &id, CredentialAction::Regenerate).await?;
     let typed =
         (!form.access_key.trim().is_empty() || !form.secret.is_empty()).then(|| IssuedKey {
             access_key: form.access_key.clone(),
@@ -143,10 +140,14 @@ pub(super) async fn credential_regenerate_post(
             page.errors = errors;
             return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
         }
-        Err(e) => return refused(&member, &service.id, e).await,
+        Err(e) => {
+            let service_id = service_of(&state, &member, &id, CredentialAction::Regenerate).await?;
+            return refused(&member, &service_id, e).await;
+        }
     };
+    let service = &done.service;
     let notice = regenerated_notice(
-        &service,
+        service,
         &done.credential.name,
         was_typed,
         done.warning.as_deref(),
@@ -194,14 +195,15 @@ pub(super) async fn credential_delete_post(
     if let Some(to_confirmation) = super::unconfirmed(&form.confirm, &member, &id, "delete") {
         return Ok(to_confirmation);
     }
-    let (_, service, _) =
-        ops::credentials::confirm(&state.ops, &member, &id, CredentialAction::Delete).await?;
     match ops::credentials::delete(&state.ops, &member, &id).await {
         Ok(done) => {
-            let notice = deleted_notice(&service, &done.credential.name);
-            back_with(&member, &service.id, notice).await
+            let notice = deleted_notice(&done.service, &done.credential.name);
+            back_with(&member, &done.service.id, notice).await
         }
-        Err(e) => refused(&member, &service.id, e).await,
+        Err(e) => {
+            let service_id = service_of(&state, &member, &id, CredentialAction::Delete).await?;
+            refused(&member, &service_id, e).await
+        }
     }
 }
 
