@@ -17,9 +17,11 @@
 //!   KEYPORT_BENCH_SECONDS=10                                   # per wrk run (the default)
 //!   KEYPORT_TEST_OPENSTACK=DIR/stack.env                       # a running test stack; else one is started
 //!   KEYPORT_BENCH_KEYSTONE=0                                   # skip Keystone
+//!   KEYPORT_BENCH_SIZES=small                                  # only these database sizes (small, full)
 //!   KEYPORT_BENCH_BINARY=target/profiling/keyport              # another build of the portal
 //!   KEYPORT_BENCH_PERF=DIR       # `perf record -g` of the server during the page load at 64
 //!                                # connections, into DIR/perf-{small,full}.data
+//!   KEYPORT_BENCH_PERF_ALL=1     # the same, of the whole machine (server, wrk, database server)
 //!
 //! `scripts/bench.sh` runs it on SQLite and on a throwaway PostgreSQL.
 
@@ -187,6 +189,11 @@ async fn main() -> anyhow::Result<()> {
             credentials_per_service: 20,
         },
     ];
+    let only = std::env::var("KEYPORT_BENCH_SIZES").unwrap_or_default();
+    let sizes: Vec<&Size> = sizes
+        .iter()
+        .filter(|s| only.is_empty() || only.split(',').any(|o| o == s.label))
+        .collect();
     let backend = if std::env::var("KEYPORT_BENCH_POSTGRES_URL").is_ok() {
         "PostgreSQL"
     } else {
@@ -194,7 +201,7 @@ async fn main() -> anyhow::Result<()> {
     };
     println!("View Credentials (50 keys), {backend}, wrk {seconds} s per run, release build");
     let mut rows = Vec::new();
-    for size in &sizes {
+    for size in sizes {
         let dir = tempfile::tempdir()?;
         let url = match std::env::var("KEYPORT_BENCH_POSTGRES_URL") {
             Ok(server) => fresh_postgres_database(&server).await?,
@@ -297,7 +304,12 @@ async fn measure(
             Command::new("perf")
                 .args(["record", "-F", "499", "-g", "-o"])
                 .arg(file)
-                .args(["-p", &server.0.id().to_string(), "--", "sleep"])
+                .args(match std::env::var_os("KEYPORT_BENCH_PERF_ALL") {
+                    // The whole machine: the server, wrk and the database server.
+                    Some(_) => vec!["-a".to_string()],
+                    None => vec!["-p".to_string(), server.0.id().to_string()],
+                })
+                .args(["--", "sleep"])
                 .arg(seconds.to_string())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())

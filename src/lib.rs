@@ -96,19 +96,6 @@ impl App {
     }
 }
 
-/// Makes the allocator give large freed blocks back to the system at once. Each password check
-/// allocates 19 MiB; glibc serves the first from `mmap` and returns it, but then raises its
-/// threshold past that size and keeps later ones in its arenas, so a burst of sign-ins left the
-/// process gigabytes larger for good. A fixed threshold keeps every such block in `mmap`
-/// (figures in docs/decisions.md). Call before any thread starts.
-pub fn return_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets an allocator parameter; called before other threads exist.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
-    }
-}
-
 /// Completes on SIGTERM or Ctrl-C.
 pub async fn shutdown_signal() {
     let ctrl_c = async {

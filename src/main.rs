@@ -143,8 +143,21 @@ enum UserCommand {
     },
 }
 
+/// mimalloc rather than glibc's allocator: a page makes many small allocations, which glibc serves
+/// from arenas behind locks that the threads of the runtime and of the database driver contend
+/// for; and freed memory goes back to the system (each password check takes 19 MiB). Figures in
+/// docs/decisions.md, "The allocator".
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// `mi_option_purge_delay` of mimalloc v3's `mimalloc.h` (the sys crate does not name it).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
 fn main() -> ExitCode {
-    keyport::return_freed_memory();
+    // Freed memory is given back to the system at once rather than after a delay, which an idle
+    // process would never reach: a burst of sign-ins must not leave it larger.
+    // SAFETY: sets an option of the allocator; no other thread exists yet.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
     let mut cli = Cli::parse();
     cli.config.master_key = std::env::var("KEYPORT_MASTER_KEY")
         .ok()

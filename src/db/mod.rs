@@ -20,7 +20,7 @@ use std::{path::Path, str::FromStr, time::Duration};
 
 use anyhow::Context;
 use sqlx::{
-    AnyPool, Executor,
+    AnyPool, Connection, Executor,
     any::{AnyPoolOptions, install_default_drivers},
     migrate::Migrator,
 };
@@ -35,6 +35,9 @@ pub enum Backend {
     Sqlite,
     Postgres,
 }
+
+/// How long a pooled connection may sit idle before it is checked again before use.
+const IDLE_CHECK_AFTER: Duration = Duration::from_secs(10);
 
 #[derive(Clone, Debug)]
 pub struct Db {
@@ -61,6 +64,18 @@ impl Db {
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
             .acquire_timeout(Duration::from_secs(5))
+            // A connection that sat idle may have been closed by the server (a restart, an idle
+            // timeout) and is checked with a round trip before use; one in steady use is not,
+            // which would double the round trips of every query under load.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= IDLE_CHECK_AFTER {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {

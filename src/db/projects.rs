@@ -2,10 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::{
-    Db, new_id, now, unique_as,
-    users::{User, UserRow},
-};
+use super::{Db, new_id, now, unique_as};
 use crate::domain::roles::{Role, may_change_membership};
 
 #[derive(Clone, Debug, FromRow)]
@@ -139,61 +136,44 @@ pub async fn find_for_member(
     .transpose()
 }
 
-/// The user `user_id`, and if they are a member of project `slug`, the project and their role:
-/// what every project page needs first, in one query.
-pub async fn find_user_and_membership(
-    db: &Db,
-    user_id: &str,
-    slug: &str,
-) -> sqlx::Result<Option<(User, Option<(Project, Role)>)>> {
-    #[derive(sqlx::FromRow)]
-    struct Row {
-        #[sqlx(flatten)]
-        user: UserRow,
-        project_id: Option<String>,
-        project_slug: Option<String>,
-        project_name: Option<String>,
-        project_created_at: Option<i64>,
-        project_version: Option<i64>,
-        role: Option<String>,
+/// The columns of a project and of a member's role in it, read beside something else (for a page,
+/// the signed-in user) by joining `projects p` and `memberships m`; NULL when the user is not a
+/// member of it.
+pub(super) const MEMBERSHIP_COLUMNS_OF_P_M: &str = "p.id as project_id, p.slug as project_slug, \
+     p.name as project_name, p.created_at as project_created_at, p.version as project_version, \
+     m.role as role";
+
+#[derive(FromRow)]
+pub(super) struct MembershipRow {
+    project_id: Option<String>,
+    project_slug: Option<String>,
+    project_name: Option<String>,
+    project_created_at: Option<i64>,
+    project_version: Option<i64>,
+    role: Option<String>,
+}
+
+impl MembershipRow {
+    pub(super) fn into_membership(self) -> sqlx::Result<Option<(Project, Role)>> {
+        let (Some(id), Some(slug), Some(name), Some(created_at), Some(version), Some(role)) = (
+            self.project_id,
+            self.project_slug,
+            self.project_name,
+            self.project_created_at,
+            self.project_version,
+            self.role,
+        ) else {
+            return Ok(None);
+        };
+        let project = Project {
+            id,
+            slug,
+            name,
+            created_at,
+            version,
+        };
+        Ok(Some((project, parse_role(&role)?)))
     }
-    let row: Option<Row> = sqlx::query_as(&format!(
-        "select {}, p.id as project_id, p.slug as project_slug, p.name as project_name,
-             p.created_at as project_created_at, p.version as project_version, m.role as role
-         from users u
-         left join projects p on p.slug = $2
-         left join memberships m on m.project_id = p.id and m.user_id = u.id
-         where u.id = $1",
-        super::users::COLUMNS_OF_U
-    ))
-    .bind(user_id)
-    .bind(slug)
-    .fetch_optional(db.pool())
-    .await?;
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    let membership = match (
-        row.project_id,
-        row.project_slug,
-        row.project_name,
-        row.project_created_at,
-        row.project_version,
-        row.role,
-    ) {
-        (Some(id), Some(slug), Some(name), Some(created_at), Some(version), Some(role)) => Some((
-            Project {
-                id,
-                slug,
-                name,
-                created_at,
-                version,
-            },
-            parse_role(&role)?,
-        )),
-        _ => None,
-    };
-    Ok(Some((User::from(row.user), membership)))
 }
 
 pub async fn members(db: &Db, project_id: &str) -> sqlx::Result<Vec<Member>> {

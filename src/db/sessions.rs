@@ -12,8 +12,12 @@ use tower_sessions::{
     session_store,
 };
 
-use super::{Db, now};
-use crate::crypto::sha256_hex;
+use super::{
+    Db, now,
+    projects::{MEMBERSHIP_COLUMNS_OF_P_M, MembershipRow, Project},
+    users::{COLUMNS_OF_U, User, UserRow},
+};
+use crate::{crypto::sha256_hex, domain::roles::Role};
 
 /// The stored form of a session id.
 pub fn key(id: &str) -> String {
@@ -89,6 +93,9 @@ impl SessionStore for DbSessionStore {
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        if let Some(record) = take_preloaded(id) {
+            return Ok(Some(record));
+        }
         let row: Option<(String, i64)> = sqlx::query_as(
             "select data, expiry_date from sessions where id = $1 and expiry_date > $2",
         )
@@ -100,15 +107,9 @@ impl SessionStore for DbSessionStore {
         let Some((data, expiry)) = row else {
             return Ok(None);
         };
-        let data =
-            serde_json::from_str(&data).map_err(|e| session_store::Error::Decode(e.to_string()))?;
-        let expiry_date = time::OffsetDateTime::from_unix_timestamp(expiry)
-            .map_err(|e| session_store::Error::Decode(e.to_string()))?;
-        Ok(Some(Record {
-            id: *id,
-            data,
-            expiry_date,
-        }))
+        decode(id, &data, expiry)
+            .map(Some)
+            .map_err(|e| session_store::Error::Decode(e.to_string()))
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
@@ -119,6 +120,86 @@ impl SessionStore for DbSessionStore {
             .map_err(backend)?;
         Ok(())
     }
+}
+
+fn decode(id: &Id, data: &str, expiry: i64) -> anyhow::Result<Record> {
+    Ok(Record {
+        id: *id,
+        data: serde_json::from_str(data)?,
+        expiry_date: time::OffsetDateTime::from_unix_timestamp(expiry)?,
+    })
+}
+
+/// A live session whose user exists, read with that user and, on a project's pages, the user's
+/// project and role there.
+pub struct SignedInSession {
+    pub record: Record,
+    pub user: User,
+    /// `None` also when the page is not a project's.
+    pub membership: Option<(Project, Role)>,
+}
+
+/// The session `id` with its user and their membership of project `slug`, in one query: what
+/// every signed-in page needs before it does anything. `None` when the session is gone or
+/// expired, or has no user (or one since deleted). Hand the record to the session with
+/// [`with_preloaded`] so that it is not read twice.
+pub async fn load_signed_in(
+    db: &Db,
+    id: &Id,
+    slug: Option<&str>,
+) -> sqlx::Result<Option<SignedInSession>> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        session_data: String,
+        session_expiry: i64,
+        #[sqlx(flatten)]
+        user: UserRow,
+        #[sqlx(flatten)]
+        membership: MembershipRow,
+    }
+    let row: Option<Row> = sqlx::query_as(&format!(
+        "select s.data as session_data, s.expiry_date as session_expiry, {COLUMNS_OF_U},
+             {MEMBERSHIP_COLUMNS_OF_P_M}
+         from sessions s
+         join users u on u.id = s.user_id
+         left join projects p on p.slug = $3
+         left join memberships m on m.project_id = p.id and m.user_id = u.id
+         where s.id = $1 and s.expiry_date > $2"
+    ))
+    .bind(key(&id.to_string()))
+    .bind(now())
+    .bind(slug)
+    .fetch_optional(db.pool())
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let record = decode(id, &row.session_data, row.session_expiry)
+        .map_err(|e| sqlx::Error::Decode(e.into()))?;
+    Ok(Some(SignedInSession {
+        record,
+        user: User::from(row.user),
+        membership: row.membership.into_membership()?,
+    }))
+}
+
+tokio::task_local! {
+    /// A session record already read by [`load_signed_in`] for the request being served.
+    static PRELOADED: std::cell::Cell<Option<Record>>;
+}
+
+/// Runs `f` (which loads the session) with `record` at hand: the store's `load` of that session
+/// inside `f` takes it instead of reading the database again.
+pub async fn with_preloaded<F: Future>(record: Record, f: F) -> F::Output {
+    PRELOADED.scope(std::cell::Cell::new(Some(record)), f).await
+}
+
+fn take_preloaded(id: &Id) -> Option<Record> {
+    PRELOADED
+        .try_with(|preloaded| preloaded.take())
+        .ok()
+        .flatten()
+        .filter(|record| record.id == *id)
 }
 
 #[async_trait]

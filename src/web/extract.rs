@@ -17,7 +17,7 @@ use crate::{
 };
 
 /// The session and the frame of the page; for a project page (`slug`), also the user's project
-/// and role there, read with the user in one query.
+/// and role there. A signed-in page reads its session, user, project and role in one query.
 async fn ctx(
     parts: &mut Parts,
     state: &AppState,
@@ -26,19 +26,24 @@ async fn ctx(
     let session = Session::from_request_parts(parts, state)
         .await
         .map_err(|_| PageError::Internal(anyhow::anyhow!("session layer missing")))?;
-    let (user, membership) = match (session::user_id(&session).await?, slug) {
-        (None, _) => (None, None),
-        (Some(id), None) => {
-            let user = db::users::find(&state.db, &id).await?;
-            (session::accept(&session, user).await?, None)
-        }
-        (Some(id), Some(slug)) => {
-            let (user, membership) = db::projects::find_user_and_membership(&state.db, &id, slug)
-                .await?
-                .unzip();
-            let user = session::accept(&session, user).await?;
-            let membership = membership.flatten().filter(|_| user.is_some());
+    let signed_in = match session.id() {
+        Some(id) => db::sessions::load_signed_in(&state.db, &id, slug).await?,
+        None => None,
+    };
+    let (user, membership) = match signed_in {
+        Some(signed_in) => {
+            // The session takes the record just read instead of reading it again.
+            db::sessions::with_preloaded(signed_in.record, session.load()).await?;
+            let user = session::accept(&session, Some(signed_in.user)).await?;
+            let membership = signed_in.membership.filter(|_| user.is_some());
             (user, membership)
+        }
+        // No session, or one whose user is gone: nobody is signed in.
+        None => {
+            if session::user_id(&session).await?.is_some() {
+                session::accept(&session, None).await?;
+            }
+            (None, None)
         }
     };
     let csrf_token = match session::stored_csrf_token(&session).await? {
@@ -46,7 +51,7 @@ async fn ctx(
         None => parts
             .extensions
             .get::<super::csrf::VisitorToken>()
-            .map(|t| t.0.clone())
+            .map(|t| t.token(&state.form_tokens))
             .unwrap_or_default(),
     };
     // A notice is shown on the next page the user looks at, not consumed by a form post.
