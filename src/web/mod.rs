@@ -59,8 +59,20 @@ use crate::{
 
 pub use error::PageError;
 
+/// What every handler shares, behind one `Arc`: extractors and middleware take a copy of the
+/// state for every request.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub db: Db,
     pub config: Arc<Config>,
     /// Every use case; handlers call these and nothing below them.
@@ -75,7 +87,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(db: Db, config: Config, master_key: MasterKey) -> Self {
-        Self {
+        Self(Arc::new(Shared {
             form_tokens: form_token::FormTokens::new(&master_key),
             ops: Ops::new(db.clone(), Arc::new(master_key), config.public_url())
                 .with_process_timeout(Duration::from_secs(config.process_timeout_seconds.into()))
@@ -84,7 +96,7 @@ impl AppState {
             config: Arc::new(config),
             setup_done: Arc::new(AtomicBool::new(false)),
             sign_in_backoff: Arc::default(),
-        }
+        }))
     }
 
     async fn setup_done(&self) -> Result<bool, sqlx::Error> {
