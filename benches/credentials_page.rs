@@ -31,6 +31,7 @@
 mod backends;
 
 use std::{
+    io::Write,
     net::{IpAddr, Ipv4Addr},
     path::Path,
     process::{Child, Command, Stdio},
@@ -97,8 +98,8 @@ end
 
 /// wrk on `url` with `connections` for `seconds`; fails on any answer other than 200.
 fn wrk(url: &str, connections: usize, seconds: u64, headers: &[String]) -> anyhow::Result<Load> {
-    let script = std::env::temp_dir().join(format!("keyport-bench-{}.lua", std::process::id()));
-    std::fs::write(&script, WRK_SCRIPT)?;
+    let mut script = tempfile::Builder::new().suffix(".lua").tempfile()?;
+    script.write_all(WRK_SCRIPT.as_bytes())?;
     let mut command = Command::new("wrk");
     command.args(["-t", "2", "-c", &connections.to_string()]);
     command.args([
@@ -109,7 +110,7 @@ fn wrk(url: &str, connections: usize, seconds: u64, headers: &[String]) -> anyho
         "--latency",
         "-s",
     ]);
-    command.arg(&script);
+    command.arg(script.path());
     for header in headers {
         command.args(["-H", header]);
     }
