@@ -23,6 +23,7 @@
 //!   KEYPORT_BENCH_PERF=DIR       # `perf record -g` of the server during the page load at 64
 //!                                # connections, into DIR/perf-{small,full}.data
 //!   KEYPORT_BENCH_PERF_ALL=1     # the same, of the whole machine (server, wrk, database server)
+//!   KEYPORT_BENCH_PERF_CALL_GRAPH=dwarf   # perf's call graphs from DWARF rather than frame pointers
 //!
 //! `scripts/bench.sh` runs it on SQLite and on a throwaway PostgreSQL.
 
@@ -304,7 +305,10 @@ async fn measure(
     let recording = match &perf {
         Some(file) => Some(
             Command::new("perf")
-                .args(["record", "-F", "499", "-g", "-o"])
+                .args(["record", "-F", "499", "--call-graph"])
+                // `dwarf` where frame pointers are missing (libc, the allocator): slower, whole stacks.
+                .arg(std::env::var("KEYPORT_BENCH_PERF_CALL_GRAPH").unwrap_or_else(|_| "fp".into()))
+                .arg("-o")
                 .arg(file)
                 .args(match std::env::var_os("KEYPORT_BENCH_PERF_ALL") {
                     // The whole machine: the server, wrk and the database server.
