@@ -3,6 +3,8 @@
 //! on the server; a visitor without a session gets a signed token bound to a cookie
 //! ([`super::form_token`]), so that looking at the sign-in page stores nothing.
 
+use std::sync::{Arc, OnceLock};
+
 use axum::{
     body::Body,
     extract::{Request, State},
@@ -13,24 +15,36 @@ use axum::{
 use subtle::ConstantTimeEq;
 use tower_sessions::Session;
 
-use std::sync::{Arc, OnceLock};
-
 use super::{AppState, PageError, form_token, form_token::FormTokens, session};
 use crate::crypto::random_token;
 
 /// The token a visitor without a session puts in the forms of the page being answered, made
-/// when the page asks for it; the visitor's cookie is set with the answer if it is new.
+/// when the page asks for it (with a new random value when the visitor has no cookie yet, which
+/// is then set with the answer).
 #[derive(Clone)]
 pub struct VisitorToken {
-    nonce: String,
-    issued: Arc<OnceLock<String>>,
+    /// The random value of the visitor's `keyport_form` cookie, if they sent one.
+    cookie: Option<String>,
+    /// The random value the token is bound to, and the token, once made.
+    issued: Arc<OnceLock<(String, String)>>,
 }
 
 impl VisitorToken {
     pub fn token(&self, forms: &FormTokens) -> String {
-        self.issued
-            .get_or_init(|| forms.issue(&self.nonce, crate::db::now()))
-            .clone()
+        let (_, token) = self.issued.get_or_init(|| {
+            let nonce = self.cookie.clone().unwrap_or_else(random_token);
+            let token = forms.issue(&nonce, crate::db::now());
+            (nonce, token)
+        });
+        token.clone()
+    }
+
+    /// The random value to set in a new cookie: when a token was made and the visitor had none.
+    fn new_cookie(&self) -> Option<&str> {
+        match (&self.cookie, self.issued.get()) {
+            (None, Some((nonce, _))) => Some(nonce),
+            _ => None,
+        }
     }
 }
 
@@ -39,16 +53,15 @@ const MAX_FORM_BYTES: usize = 64 * 1024;
 
 pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
     match check(&state, request).await {
-        Ok((mut request, cookie_nonce)) => {
-            let fresh = cookie_nonce.is_none();
+        Ok((mut request, cookie)) => {
             let visitor = VisitorToken {
-                nonce: cookie_nonce.unwrap_or_else(random_token),
+                cookie,
                 issued: Arc::default(),
             };
             request.extensions_mut().insert(visitor.clone());
             let mut response = next.run(request).await;
-            if fresh && visitor.issued.get().is_some() {
-                let cookie = form_token::cookie(&visitor.nonce, state.config.secure_cookies());
+            if let Some(nonce) = visitor.new_cookie() {
+                let cookie = form_token::cookie(nonce, state.config.secure_cookies());
                 response.headers_mut().append(header::SET_COOKIE, cookie);
             }
             response

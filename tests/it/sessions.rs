@@ -1,7 +1,7 @@
 //! What a page view costs the session store: nothing for a visitor who is not signed in, and
 //! for a signed-in user a write at most once a minute, to push the session's expiry back.
 
-use reqwest::StatusCode;
+use reqwest::{StatusCode, cookie::CookieStore, header};
 
 use crate::{
     csrf::assert_form_expired,
@@ -134,4 +134,57 @@ async fn a_signed_in_page_view_writes_nothing_until_a_minute_has_passed() {
         "expiry pushed back: {new_expiry} >= {expiry}"
     );
     assert!(data["touched_at"].as_i64().unwrap() >= touched);
+}
+
+/// A signed-in page view sets no cookie: the session is not saved (so not re-sent), and no
+/// visitor's form cookie is made for a page whose forms carry the session's own token.
+#[tokio::test]
+async fn a_signed_in_page_view_sets_no_cookie() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    // The first page after setup shows (and removes) its notice: that view writes the session.
+    admin.get("/projects").await;
+    let url = reqwest::Url::parse(&format!("{}/projects", admin.base)).unwrap();
+    let cookies = admin.jar.cookies(&url).expect("signed in");
+    let session_only = cookies
+        .to_str()
+        .unwrap()
+        .split("; ")
+        .find(|c| c.starts_with("keyport_session="))
+        .expect("a session cookie")
+        .to_string();
+    let plain = reqwest::Client::new();
+    for path in ["/projects", "/account", "/account/api-access"] {
+        let response = plain
+            .get(format!("{}{path}", admin.base))
+            .header(header::COOKIE, &session_only)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let set: Vec<_> = response
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .collect();
+        assert!(set.is_empty(), "{path} set cookies: {set:?}");
+        let body = response.text().await.unwrap();
+        assert!(body.contains("Sign out"), "{path} is the signed-in page");
+    }
+    // Without a session, the sign-in page gives the visitor a form cookie for its token.
+    let response = plain
+        .get(format!("{}/login", admin.base))
+        .send()
+        .await
+        .unwrap();
+    let set: Vec<_> = response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .collect();
+    assert!(
+        set.iter()
+            .any(|c| c.to_str().unwrap().starts_with("keyport_form=")),
+        "the sign-in page sets the form cookie: {set:?}"
+    );
 }
