@@ -42,6 +42,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let open = Arc::new(Semaphore::new(limits.max_connections as usize));
+    // Connections past the cap are told why, as many at once as may be served; past that too,
+    // closed at once, so that a flood of connections costs no more than the cap twice.
+    let refusing = Arc::new(Semaphore::new(limits.max_connections as usize));
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -59,7 +62,12 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let Ok(permit) = open.clone().try_acquire_owned() else {
-            tokio::spawn(refuse(stream));
+            if let Ok(refusal) = refusing.clone().try_acquire_owned() {
+                tokio::spawn(async move {
+                    refuse(stream).await;
+                    drop(refusal);
+                });
+            }
             continue;
         };
         let _ = stream.set_nodelay(true);

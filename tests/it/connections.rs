@@ -133,6 +133,60 @@ async fn silent_connections_are_closed() {
     assert_eq!(read_until_closed(&mut silent).await, "");
 }
 
+/// Past the cap, as many connections as may be served are answered 503 at once; more than that
+/// are closed without an answer, so a flood costs at most twice the cap.
+#[tokio::test]
+async fn a_flood_past_the_cap_is_closed_without_answers() {
+    let app = app(60, 60, 60, 2).await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut stream = connect(&app).await;
+        stream.write_all(HEALTH).await.unwrap();
+        assert!(
+            read_health_answer(&mut stream)
+                .await
+                .starts_with("HTTP/1.1 200")
+        );
+        held.push(stream);
+    }
+    // Two refusals under way: answered 503, then kept open by clients that do not close.
+    let mut refused = Vec::new();
+    for _ in 0..2 {
+        let mut stream = connect(&app).await;
+        let mut received = Vec::new();
+        while !received.ends_with(b"try again in a moment.\n") {
+            let read = tokio::time::timeout(CLOSED_WITHIN, stream.read_buf(&mut received))
+                .await
+                .expect("the refusal comes at once")
+                .unwrap();
+            assert!(read > 0, "{}", String::from_utf8_lossy(&received));
+        }
+        assert!(received.starts_with(b"HTTP/1.1 503"));
+        refused.push(stream);
+    }
+    let mut flood = connect(&app).await;
+    let answer = tokio::time::timeout(CLOSED_WITHIN, read_until_closed(&mut flood))
+        .await
+        .expect("closed at once");
+    assert_eq!(answer, "", "closed without an answer");
+
+    // Once the refused clients close, the next one past the cap is told why again.
+    drop(refused);
+    let started = Instant::now();
+    loop {
+        let mut extra = connect(&app).await;
+        let answer = read_until_closed(&mut extra).await;
+        if answer.starts_with("HTTP/1.1 503") {
+            break;
+        }
+        assert!(
+            started.elapsed() < CLOSED_WITHIN,
+            "a refusal is answered again: {answer}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn connections_past_the_cap_are_answered_503() {
     let app = app(60, 60, 60, 3).await;
