@@ -7,6 +7,8 @@ mod client_config;
 mod credentials;
 mod projects;
 
+use std::sync::LazyLock;
+
 use axum::{Json, Router, routing::get};
 use utoipa::{
     Modify, OpenApi,
@@ -55,9 +57,11 @@ fn documented() -> OpenApiRouter<AppState> {
         .merge(audit::router())
 }
 
-/// The OpenAPI document of `/api/v1`.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    documented().into_openapi()
+/// The OpenAPI document of `/api/v1`, made once: it depends on the code only.
+pub fn openapi() -> &'static utoipa::openapi::OpenApi {
+    static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> =
+        LazyLock::new(|| documented().into_openapi());
+    &DOCUMENT
 }
 
 pub fn router() -> Router<AppState> {

@@ -84,7 +84,7 @@ async fn every_operation_refuses_a_request_without_a_valid_token() {
         .unwrap();
     assert_eq!(
         served,
-        serde_json::to_value(&document).unwrap(),
+        serde_json::to_value(document).unwrap(),
         "the document served"
     );
     let mut operations = 0;
