@@ -5,7 +5,7 @@
 //! session id, so that a copy of the database does not hand out live sessions.
 
 use async_trait::async_trait;
-use sqlx::{Any, Executor};
+use sqlx::{Any, Executor, FromRow, Row, any::AnyRow};
 use tower_sessions::{
     ExpiredDeletion, SessionStore,
     session::{Id, Record},
@@ -93,8 +93,8 @@ impl SessionStore for DbSessionStore {
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        if let Some(record) = take_preloaded(id) {
-            return Ok(Some(record));
+        if let Some(known) = take_preloaded(id) {
+            return Ok(known);
         }
         let row: Option<(String, i64)> = sqlx::query_as(
             "select data, expiry_date from sessions where id = $1 and expiry_date > $2",
@@ -130,38 +130,28 @@ fn decode(id: &Id, data: &str, expiry: i64) -> anyhow::Result<Record> {
     })
 }
 
-/// A live session whose user exists, read with that user and, on a project's pages, the user's
+/// A live session, read with its signed-in user (if any) and, on a project's pages, the user's
 /// project and role there.
-pub struct SignedInSession {
+pub struct LoadedSession {
     pub record: Record,
-    pub user: User,
-    /// `None` also when the page is not a project's.
-    pub membership: Option<(Project, Role)>,
+    /// `None` when nobody is signed in, or the user was deleted; the membership is `None` also
+    /// when the page is not a project's.
+    pub signed_in: Option<(User, Option<(Project, Role)>)>,
 }
 
 /// The session `id` with its user and their membership of project `slug`, in one query: what
-/// every signed-in page needs before it does anything. `None` when the session is gone or
-/// expired, or has no user (or one since deleted). Hand the record to the session with
-/// [`with_preloaded`] so that it is not read twice.
-pub async fn load_signed_in(
+/// every page needs before it does anything. `None` when the session is gone or expired. Hand the
+/// outcome to the session with [`with_preloaded`] so that it is not read twice.
+pub async fn load_with_user(
     db: &Db,
     id: &Id,
     slug: Option<&str>,
-) -> sqlx::Result<Option<SignedInSession>> {
-    #[derive(sqlx::FromRow)]
-    struct Row {
-        session_data: String,
-        session_expiry: i64,
-        #[sqlx(flatten)]
-        user: UserRow,
-        #[sqlx(flatten)]
-        membership: MembershipRow,
-    }
-    let row: Option<Row> = sqlx::query_as(&format!(
+) -> sqlx::Result<Option<LoadedSession>> {
+    let row: Option<AnyRow> = sqlx::query(&format!(
         "select s.data as session_data, s.expiry_date as session_expiry, {COLUMNS_OF_U},
              {MEMBERSHIP_COLUMNS_OF_P_M}
          from sessions s
-         join users u on u.id = s.user_id
+         left join users u on u.id = s.user_id
          left join projects p on p.slug = $3
          left join memberships m on m.project_id = p.id and m.user_id = u.id
          where s.id = $1 and s.expiry_date > $2"
@@ -174,32 +164,45 @@ pub async fn load_signed_in(
     let Some(row) = row else {
         return Ok(None);
     };
-    let record = decode(id, &row.session_data, row.session_expiry)
-        .map_err(|e| sqlx::Error::Decode(e.into()))?;
-    Ok(Some(SignedInSession {
-        record,
-        user: User::from(row.user),
-        membership: row.membership.into_membership()?,
-    }))
+    let record = decode(
+        id,
+        row.try_get("session_data")?,
+        row.try_get("session_expiry")?,
+    )
+    .map_err(|e| sqlx::Error::Decode(e.into()))?;
+    // The user's columns are NULL when the session has no user, or its user is gone.
+    let signed_in = match row.try_get::<Option<String>, _>("id")? {
+        Some(_) => Some((
+            User::from(UserRow::from_row(&row)?),
+            MembershipRow::from_row(&row)?.into_membership()?,
+        )),
+        None => None,
+    };
+    Ok(Some(LoadedSession { record, signed_in }))
 }
 
 tokio::task_local! {
-    /// A session record already read by [`load_signed_in`] for the request being served.
-    static PRELOADED: std::cell::Cell<Option<Record>>;
+    /// What [`load_with_user`] found of a session, for the request being served.
+    static PRELOADED: std::cell::Cell<Option<(Id, Option<Record>)>>;
 }
 
-/// Runs `f` (which loads the session) with `record` at hand: the store's `load` of that session
-/// inside `f` takes it instead of reading the database again.
-pub async fn with_preloaded<F: Future>(record: Record, f: F) -> F::Output {
-    PRELOADED.scope(std::cell::Cell::new(Some(record)), f).await
+/// Runs `f` with what [`load_with_user`] found of session `id` (its record, or that there is
+/// none) at hand: the store's `load` of that session inside `f` takes it instead of reading the
+/// database again. A session already loaded in this request keeps its own record.
+pub async fn with_preloaded<F: Future>(id: Id, record: Option<Record>, f: F) -> F::Output {
+    PRELOADED
+        .scope(std::cell::Cell::new(Some((id, record))), f)
+        .await
 }
 
-fn take_preloaded(id: &Id) -> Option<Record> {
+/// What was preloaded of session `id`: `Some(None)` when it is known not to exist.
+fn take_preloaded(id: &Id) -> Option<Option<Record>> {
     PRELOADED
         .try_with(|preloaded| preloaded.take())
         .ok()
         .flatten()
-        .filter(|record| record.id == *id)
+        .filter(|(preloaded, _)| preloaded == id)
+        .map(|(_, record)| record)
 }
 
 #[async_trait]

@@ -26,24 +26,27 @@ async fn ctx(
     let session = Session::from_request_parts(parts, state)
         .await
         .map_err(|_| PageError::Internal(anyhow::anyhow!("session layer missing")))?;
-    let signed_in = match session.id() {
-        Some(id) => db::sessions::load_signed_in(&state.db, &id, slug).await?,
-        None => None,
-    };
-    let (user, membership) = match signed_in {
-        Some(signed_in) => {
-            // The session takes the record just read instead of reading it again.
-            db::sessions::with_preloaded(signed_in.record, session.load()).await?;
-            let user = session::accept(&session, Some(signed_in.user)).await?;
-            let membership = signed_in.membership.filter(|_| user.is_some());
-            (user, membership)
-        }
-        // No session, or one whose user is gone: nobody is signed in.
-        None => {
-            if session::user_id(&session).await?.is_some() {
-                session::accept(&session, None).await?;
+    let (user, membership) = match session.id() {
+        None => (None, None),
+        Some(id) => {
+            let loaded = db::sessions::load_with_user(&state.db, &id, slug).await?;
+            let (record, signed_in) = match loaded {
+                Some(loaded) => (Some(loaded.record), loaded.signed_in),
+                None => (None, None),
+            };
+            // The session takes what was just read instead of reading it again.
+            let user_id =
+                db::sessions::with_preloaded(id, record, session::user_id(&session)).await?;
+            match (user_id, signed_in) {
+                (None, _) => (None, None),
+                (Some(_), Some((user, membership))) => {
+                    let user = session::accept(&session, Some(user)).await?;
+                    let membership = membership.filter(|_| user.is_some());
+                    (user, membership)
+                }
+                // Signed in as a user since deleted: the session ends.
+                (Some(_), None) => (session::accept(&session, None).await?, None),
             }
-            (None, None)
         }
     };
     let csrf_token = match session::stored_csrf_token(&session).await? {

@@ -149,26 +149,38 @@ async fn a_flood_past_the_cap_is_closed_without_answers() {
         );
         held.push(stream);
     }
-    // Two refusals under way: answered 503, then kept open by clients that do not close.
-    let mut refused = Vec::new();
-    for _ in 0..2 {
-        let mut stream = connect(&app).await;
-        let mut received = Vec::new();
-        while !received.ends_with(b"try again in a moment.\n") {
-            let read = tokio::time::timeout(CLOSED_WITHIN, stream.read_buf(&mut received))
-                .await
-                .expect("the refusal comes at once")
-                .unwrap();
-            assert!(read > 0, "{}", String::from_utf8_lossy(&received));
+    // Two refusals under way (answered 503, then kept open by clients that do not close), and
+    // one more connection, closed without an answer. A refusal waits at most 2 s for its client
+    // to close: on a slow machine that may pass before the last one connects, and the
+    // arrangement is tried again; an answer sooner than that is the failure.
+    let mut attempts = 0;
+    let refused = loop {
+        attempts += 1;
+        let started = Instant::now();
+        let mut refused = Vec::new();
+        for _ in 0..2 {
+            let mut stream = connect(&app).await;
+            let mut received = Vec::new();
+            while !received.ends_with(b"try again in a moment.\n") {
+                let read = tokio::time::timeout(CLOSED_WITHIN, stream.read_buf(&mut received))
+                    .await
+                    .expect("the refusal comes at once")
+                    .unwrap();
+                assert!(read > 0, "{}", String::from_utf8_lossy(&received));
+            }
+            assert!(received.starts_with(b"HTTP/1.1 503"));
+            refused.push(stream);
         }
-        assert!(received.starts_with(b"HTTP/1.1 503"));
-        refused.push(stream);
-    }
-    let mut flood = connect(&app).await;
-    let answer = tokio::time::timeout(CLOSED_WITHIN, read_until_closed(&mut flood))
-        .await
-        .expect("closed at once");
-    assert_eq!(answer, "", "closed without an answer");
+        let mut flood = connect(&app).await;
+        let answer = read_until_closed(&mut flood).await;
+        if answer.is_empty() {
+            break refused;
+        }
+        assert!(
+            started.elapsed() >= Duration::from_secs(2) && attempts < 5,
+            "a connection past the refusals under way was answered: {answer}"
+        );
+    };
 
     // Once the refused clients close, the next one past the cap is told why again.
     drop(refused);
