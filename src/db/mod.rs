@@ -8,6 +8,7 @@ pub mod backend_users;
 pub mod credentials;
 pub mod instances;
 pub mod keys;
+mod page_reads;
 pub mod projects;
 pub mod services;
 pub mod sessions;
@@ -20,11 +21,13 @@ use std::{path::Path, str::FromStr, time::Duration};
 
 use anyhow::Context;
 use sqlx::{
-    AnyPool, Connection, Executor,
+    AnyConnection, AnyPool, Connection, Executor,
     any::{AnyPoolOptions, install_default_drivers},
     migrate::Migrator,
 };
 
+pub use self::page_reads::PageConnection;
+use self::page_reads::PageReads;
 use crate::config::redact_url;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -45,6 +48,20 @@ pub struct Db {
     backend: Backend,
     /// This process among those that serve the database: the operations it starts name it.
     instance: std::sync::Arc<str>,
+    page_reads: std::sync::Arc<PageReads>,
+}
+
+/// How many connections serve pages' reads, beside the pool's.
+const PAGE_READ_CONNECTIONS: usize = 8;
+
+/// Settings of every new connection. SQLite: WAL lets readers go on while one writer writes.
+async fn prepare(connection: &mut AnyConnection, backend: Backend) -> sqlx::Result<()> {
+    if backend == Backend::Sqlite {
+        connection
+            .execute("pragma journal_mode = wal; pragma synchronous = normal; pragma foreign_keys = on; pragma busy_timeout = 5000")
+            .await?;
+    }
+    Ok(())
 }
 
 impl Db {
@@ -76,23 +93,22 @@ impl Db {
                     Ok(true)
                 })
             })
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // WAL lets readers go on while one writer writes.
-                        conn.execute("pragma journal_mode = wal; pragma synchronous = normal; pragma foreign_keys = on; pragma busy_timeout = 5000").await?;
-                    }
-                    Ok(())
-                })
-            })
+            .after_connect(move |conn, _| Box::pin(prepare(conn, backend)))
             .connect(&url)
             .await
             .with_context(|| format!("cannot open the database at {}", redact_url(&url)))?;
+        let page_reads = PageReads::new(url, backend, PAGE_READ_CONNECTIONS);
         Ok(Db {
             pool,
             backend,
             instance: new_id().into(),
+            page_reads: std::sync::Arc::new(page_reads),
         })
+    }
+
+    /// A connection for the one query of a page, outside the pool (see `page_reads`).
+    pub async fn page_connection(&self) -> sqlx::Result<PageConnection<'_>> {
+        self.page_reads.connection().await
     }
 
     pub async fn migrate(&self) -> anyhow::Result<()> {
@@ -126,6 +142,7 @@ impl Db {
     }
 
     pub async fn close(&self) {
+        self.page_reads.close().await;
         self.pool.close().await;
     }
 }

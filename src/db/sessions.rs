@@ -147,6 +147,7 @@ pub async fn load_with_user(
     id: &Id,
     slug: Option<&str>,
 ) -> sqlx::Result<Option<LoadedSession>> {
+    let mut connection = db.page_connection().await?;
     let row: Option<AnyRow> = sqlx::query(&format!(
         "select s.data as session_data, s.expiry_date as session_expiry, {COLUMNS_OF_U},
              {MEMBERSHIP_COLUMNS_OF_P_M}
@@ -159,8 +160,9 @@ pub async fn load_with_user(
     .bind(key(&id.to_string()))
     .bind(now())
     .bind(slug)
-    .fetch_optional(db.pool())
+    .fetch_optional(connection.get())
     .await?;
+    connection.done();
     let Some(row) = row else {
         return Ok(None);
     };
