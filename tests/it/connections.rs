@@ -42,6 +42,22 @@ async fn read_until_closed(stream: &mut TcpStream) -> String {
     String::from_utf8_lossy(&received).into_owned()
 }
 
+/// `n` connections, each served once and kept open: they fill a cap of `n`.
+async fn served_and_held(app: &TestApp, n: usize) -> Vec<TcpStream> {
+    let mut held = Vec::new();
+    for _ in 0..n {
+        let mut stream = connect(app).await;
+        stream.write_all(HEALTH).await.unwrap();
+        assert!(
+            read_health_answer(&mut stream)
+                .await
+                .starts_with("HTTP/1.1 200")
+        );
+        held.push(stream);
+    }
+    held
+}
+
 /// Reads one answer to a `GET /healthz` (whose body is `ok`).
 async fn read_health_answer(stream: &mut TcpStream) -> String {
     let mut received = Vec::new();
@@ -138,17 +154,7 @@ async fn silent_connections_are_closed() {
 #[tokio::test]
 async fn a_flood_past_the_cap_is_closed_without_answers() {
     let app = app(60, 60, 60, 2).await;
-    let mut held = Vec::new();
-    for _ in 0..2 {
-        let mut stream = connect(&app).await;
-        stream.write_all(HEALTH).await.unwrap();
-        assert!(
-            read_health_answer(&mut stream)
-                .await
-                .starts_with("HTTP/1.1 200")
-        );
-        held.push(stream);
-    }
+    let _held = served_and_held(&app, 2).await;
     // Two refusals under way (answered 503, then kept open by clients that do not close), and
     // one more connection, closed without an answer. A refusal waits at most 2 s for its client
     // to close: on a slow machine that may pass before the last one connects, and the
@@ -202,17 +208,7 @@ async fn a_flood_past_the_cap_is_closed_without_answers() {
 #[tokio::test]
 async fn connections_past_the_cap_are_answered_503() {
     let app = app(60, 60, 60, 3).await;
-    let mut held = Vec::new();
-    for _ in 0..3 {
-        let mut stream = connect(&app).await;
-        stream.write_all(HEALTH).await.unwrap();
-        assert!(
-            read_health_answer(&mut stream)
-                .await
-                .starts_with("HTTP/1.1 200")
-        );
-        held.push(stream);
-    }
+    let mut held = served_and_held(&app, 3).await;
     let mut extra = connect(&app).await;
     extra.write_all(HEALTH).await.unwrap();
     let answer = read_until_closed(&mut extra).await;
