@@ -31,7 +31,8 @@ pub struct Snapshot {
 /// A service's endpoints and credentials (those `list_for_service` shows).
 pub struct ServiceLists {
     pub endpoints: Vec<Endpoint>,
-    pub credentials: Vec<Credential>,
+    /// Shared with every listing made from them: a page view copies none of them.
+    pub credentials: Vec<Arc<Credential>>,
 }
 
 #[derive(Default)]
@@ -82,7 +83,11 @@ impl Snapshot {
         }
         let lists = Arc::new(ServiceLists {
             endpoints: db::services::endpoints(db, service_id).await?,
-            credentials: db::credentials::list_for_service(db, service_id).await?,
+            credentials: db::credentials::list_for_service(db, service_id)
+                .await?
+                .into_iter()
+                .map(Arc::new)
+                .collect(),
         });
         self.by_service
             .lock()

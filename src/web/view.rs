@@ -35,20 +35,41 @@ impl Ctx {
 
 /// Unix seconds shown as a UTC date and time.
 pub trait UnixTime {
-    fn date(&self) -> String;
+    /// `2026-11-23 14:05 UTC`.
+    fn date(&self) -> Shown;
     /// How long ago, in words: "less than a day", "3 days", "5 months".
     fn age(&self) -> String;
     /// The day only, as a date input wants it: `2026-11-23`.
-    fn day(&self) -> String;
+    fn day(&self) -> Shown;
 }
 
+/// A time as a page shows it, written straight into the page: digits, `-`, `:`, spaces and
+/// `UTC` need no HTML escaping. A time out of range shows as nothing.
+pub struct Shown {
+    at: Option<time::OffsetDateTime>,
+    with_time: bool,
+}
+
+impl std::fmt::Display for Shown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Some(at) = self.at else { return Ok(()) };
+        let (year, month, day) = at.to_calendar_date();
+        write!(f, "{year:04}-{:02}-{day:02}", u8::from(month))?;
+        if self.with_time {
+            write!(f, " {:02}:{:02} UTC", at.hour(), at.minute())?;
+        }
+        Ok(())
+    }
+}
+
+impl askama::filters::HtmlSafe for Shown {}
+
 impl UnixTime for i64 {
-    fn date(&self) -> String {
-        let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
-        time::OffsetDateTime::from_unix_timestamp(*self)
-            .ok()
-            .and_then(|t| t.format(format).ok())
-            .unwrap_or_default()
+    fn date(&self) -> Shown {
+        Shown {
+            at: time::OffsetDateTime::from_unix_timestamp(*self).ok(),
+            with_time: true,
+        }
     }
 
     fn age(&self) -> String {
@@ -62,11 +83,61 @@ impl UnixTime for i64 {
         }
     }
 
-    fn day(&self) -> String {
-        let format = time::macros::format_description!("[year]-[month]-[day]");
-        time::OffsetDateTime::from_unix_timestamp(*self)
-            .ok()
-            .and_then(|t| t.format(format).ok())
-            .unwrap_or_default()
+    fn day(&self) -> Shown {
+        Shown {
+            at: time::OffsetDateTime::from_unix_timestamp(*self).ok(),
+            with_time: false,
+        }
+    }
+}
+
+/// Text escaped for HTML once, when it is made, and then written into a page as it is: for a
+/// value a page repeats (a key's id is in seven of its links and buttons).
+pub struct Escaped(String);
+
+impl Escaped {
+    pub fn new(text: &str) -> Self {
+        // Most such text (ids) has none of the characters escaping replaces: copied as it is.
+        if !text.contains(['<', '>', '&', '"', '\'']) {
+            return Escaped(text.to_owned());
+        }
+        let Ok(escaped) = askama::filters::escape(text, askama::filters::Html);
+        Escaped(escaped.to_string())
+    }
+}
+
+impl std::fmt::Display for Escaped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl askama::filters::HtmlSafe for Escaped {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_read_as_the_time_crate_formats_them() {
+        // 2026-11-23 14:05:09 UTC, the first day of the era, and a year before 1000.
+        for at in [1_795_442_709, 0, -31_000_000_000] {
+            let t = time::OffsetDateTime::from_unix_timestamp(at).unwrap();
+            let day = time::macros::format_description!("[year]-[month]-[day]");
+            let date =
+                time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+            assert_eq!(at.day().to_string(), t.format(day).unwrap());
+            assert_eq!(at.date().to_string(), t.format(date).unwrap());
+        }
+        assert_eq!(i64::MAX.day().to_string(), "");
+    }
+
+    #[test]
+    fn escaped_text_is_escaped_once() {
+        let text = Escaped::new(r#"<a href="x">'&'</a>"#);
+        assert_eq!(
+            text.to_string(),
+            "&#60;a href=&#34;x&#34;&#62;&#39;&#38;&#39;&#60;/a&#62;"
+        );
     }
 }

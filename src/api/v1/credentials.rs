@@ -2,6 +2,8 @@
 //! delete one; each through the operation the View Credentials page calls, with its role rules
 //! and its audit record.
 
+use std::sync::Arc;
+
 use axum::{
     Json,
     extract::{
@@ -59,7 +61,7 @@ pub struct CredentialOut {
 }
 
 impl CredentialOut {
-    fn new(who: &Principal, credential: Credential) -> Self {
+    fn new(who: &Principal, credential: &Credential) -> Self {
         let owner = match &credential.owner {
             owner if *owner == who.owner() => "me".to_string(),
             Owner::App(_) => format!("app:{}", credential.owner_name),
@@ -69,10 +71,10 @@ impl CredentialOut {
             owner,
             kind: credential.kind.as_str().into(),
             state: credential.state.as_str().into(),
-            id: credential.id,
-            name: credential.name,
-            description: credential.description,
-            access_key: credential.access_key,
+            id: credential.id.clone(),
+            name: credential.name.clone(),
+            description: credential.description.clone(),
+            access_key: credential.access_key.clone(),
             created_at: credential.created_at,
             rotated_at: credential.rotated_at,
             expires_at: credential.expires_at,
@@ -135,7 +137,7 @@ async fn credentials_get(
     if listing.selected.is_none() {
         return Err(Failure::not_found());
     }
-    let mut seen: Vec<Credential> = [listing.mine, listing.app_keys, listing.others]
+    let mut seen: Vec<Arc<Credential>> = [listing.mine, listing.app_keys, listing.others]
         .into_iter()
         .flatten()
         .map(|listed| listed.credential)
@@ -146,7 +148,7 @@ async fn credentials_get(
     let credentials = seen
         .into_iter()
         .take(limit)
-        .map(|c| CredentialOut::new(&who, c))
+        .map(|c| CredentialOut::new(&who, &c))
         .collect();
     Ok(Json(CredentialPage { credentials, next }))
 }
@@ -263,7 +265,7 @@ async fn credentials_post(
     let revealed = ops::credentials::reveal(&state.ops, &who, &added.id, Purpose::Show).await?;
     let created = CreatedCredential {
         secret: revealed.secret.ok_or(OpError::Damaged)?,
-        credential: CredentialOut::new(&who, revealed.credential),
+        credential: CredentialOut::new(&who, &revealed.credential),
     };
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }

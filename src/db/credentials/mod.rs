@@ -11,7 +11,7 @@ use super::{Db, audit, now};
 use crate::domain::services::{CredentialKind, CredentialState};
 
 /// Who holds a credential.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Owner {
     User(String),
     App(String),

@@ -1,6 +1,8 @@
 //! What the View Credentials page shows a principal: per service, their own keys, the project's
 //! app keys and (for admins) other members' keys, without secrets.
 
+use std::{collections::HashMap, sync::Arc};
+
 use super::{OpError, Ops, Principal, managed};
 use crate::{
     db::{
@@ -28,7 +30,7 @@ fn utc(at: i64) -> String {
 
 /// A credential as a principal sees it.
 pub struct Listed {
-    pub credential: Credential,
+    pub credential: Arc<Credential>,
     /// Whether the principal may reveal, regenerate, edit and delete it.
     pub may_manage: bool,
     /// How many keys its owner holds for the service.
@@ -92,7 +94,7 @@ pub async fn list(
     listing.endpoints = lists.endpoints.clone();
     let credentials = &lists.credentials;
     // The backend's status is asked for only when there are keys to show it on.
-    let mut backend_keys = std::sync::Arc::default();
+    let mut backend_keys = Arc::default();
     if service.driver == DriverKind::AwsIam && !credentials.is_empty() {
         match key_status(ops, &service).await {
             Some((status, current)) => {
@@ -118,13 +120,16 @@ pub async fn list(
             }
         }
     }
-    let held = |owner: &Owner| credentials.iter().filter(|c| &c.owner == owner).count() as i64;
+    let mut held: HashMap<&Owner, i64> = HashMap::new();
+    for credential in credentials {
+        *held.entry(&credential.owner).or_default() += 1;
+    }
     let sees_others = who.may(Action::Credential(CredentialAction::Reveal, Whose::Others));
     for credential in credentials {
         let whose = who.whose(&credential.owner);
         let listed = Listed {
             may_manage: who.may(Action::Credential(CredentialAction::Reveal, whose)),
-            held: held(&credential.owner),
+            held: held[&credential.owner],
             backend_status: backend_keys
                 .iter()
                 .find(|(access_key, _)| *access_key == credential.access_key)

@@ -52,7 +52,10 @@ pub(super) async fn credential_edit_get(
     let form = EditForm {
         name: credential.name,
         description: credential.description,
-        expires: credential.expires_at.map(|at| at.day()).unwrap_or_default(),
+        expires: credential
+            .expires_at
+            .map(|at| at.day().to_string())
+            .unwrap_or_default(),
         enabled: credential.enabled.then(|| "on".into()),
     };
     Ok(EditPage {
