@@ -196,10 +196,10 @@ impl Principal {
     }
 
     pub fn whose(&self, owner: &Owner) -> Whose {
-        if *owner == self.owner() {
-            Whose::Own
-        } else {
-            Whose::Others
+        match (&self.subject, owner) {
+            (Subject::Member(user), Owner::User(id)) if user.id == *id => Whose::Own,
+            (Subject::App(app), Owner::App(id)) if app.id == *id => Whose::Own,
+            _ => Whose::Others,
         }
     }
 

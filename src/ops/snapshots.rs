@@ -12,7 +12,7 @@ use std::{
 use crate::db::{
     self, Db,
     apps::App,
-    credentials::Credential,
+    credentials::{Credential, Owner},
     projects::Project,
     services::{Endpoint, Service},
 };
@@ -24,15 +24,16 @@ const MAX_PROJECTS: usize = 1024;
 pub struct Snapshot {
     version: i64,
     pub services: Vec<Service>,
-    pub apps: Vec<App>,
+    pub apps: Arc<[App]>,
     by_service: Mutex<HashMap<String, Arc<ServiceLists>>>,
 }
 
 /// A service's endpoints and credentials (those `list_for_service` shows).
 pub struct ServiceLists {
     pub endpoints: Vec<Endpoint>,
-    /// Shared with every listing made from them: a page view copies none of them.
-    pub credentials: Vec<Arc<Credential>>,
+    /// Each credential with how many keys its owner holds for the service; shared with every
+    /// listing made from them: a page view copies and counts none of them.
+    pub credentials: Vec<(Arc<Credential>, i64)>,
 }
 
 #[derive(Default)]
@@ -50,7 +51,7 @@ impl Snapshots {
         let snapshot = Arc::new(Snapshot {
             version: project.version,
             services: db::services::list(db, &project.id).await?,
-            apps: db::apps::list(db, &project.id).await?,
+            apps: db::apps::list(db, &project.id).await?.into(),
             by_service: Mutex::default(),
         });
         let mut projects = self.projects.lock().expect("snapshot lock");
@@ -81,13 +82,16 @@ impl Snapshot {
         {
             return Ok(lists.clone());
         }
+        let credentials = db::credentials::list_for_service(db, service_id).await?;
+        let mut by_owner: HashMap<&Owner, i64> = HashMap::new();
+        for credential in &credentials {
+            *by_owner.entry(&credential.owner).or_default() += 1;
+        }
+        let held: Vec<i64> = credentials.iter().map(|c| by_owner[&c.owner]).collect();
+        let credentials = credentials.into_iter().map(Arc::new).zip(held).collect();
         let lists = Arc::new(ServiceLists {
             endpoints: db::services::endpoints(db, service_id).await?,
-            credentials: db::credentials::list_for_service(db, service_id)
-                .await?
-                .into_iter()
-                .map(Arc::new)
-                .collect(),
+            credentials,
         });
         self.by_service
             .lock()

@@ -47,6 +47,7 @@ use axum::{
     middleware::{self, Next},
     response::{IntoResponse, Redirect, Response},
 };
+use tower::ServiceBuilder;
 use tower_http::{limit::RequestBodyLimitLayer, trace::TraceLayer};
 use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
 
@@ -155,29 +156,38 @@ pub fn router(state: AppState) -> Router {
         .merge(api_docs::router())
         .merge(audit::router())
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), csrf::guard))
-        .layer(middleware::from_fn_with_state(state.clone(), setup_gate))
-        .layer(sessions);
+        // Each `Router::layer` boxes every route once more, and the middlewares clone what is
+        // inside them for every request: the layers go in as one stack, the outermost first.
+        .layer(
+            ServiceBuilder::new()
+                .layer(sessions)
+                .layer(middleware::from_fn_with_state(state.clone(), setup_gate))
+                .layer(middleware::from_fn_with_state(state.clone(), csrf::guard)),
+        );
 
     Router::new()
         .merge(health::router())
         .merge(assets::router())
         .merge(crate::api::router(&state))
         .merge(pages)
+        // Inside the body limit, which hands on a body of its own type (the route takes any).
         .layer(middleware::from_fn_with_state(
             state.config.limits.body_timeout(),
             limits::guard,
         ))
-        .layer(RequestBodyLimitLayer::new(64 * 1024))
-        .layer(middleware::from_fn_with_state(
-            Arc::new(state.config.limits.trusted_proxies.clone()),
-            client_address::layer,
-        ))
-        .layer(middleware::from_fn_with_state(
-            state.config.secure_cookies(),
-            headers::add,
-        ))
-        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(
+            ServiceBuilder::new()
+                .layer(TraceLayer::new_for_http().make_span_with(request_span))
+                .layer(middleware::from_fn_with_state(
+                    state.config.secure_cookies(),
+                    headers::add,
+                ))
+                .layer(middleware::from_fn_with_state(
+                    Arc::new(state.config.limits.trusted_proxies.clone()),
+                    client_address::layer,
+                ))
+                .layer(RequestBodyLimitLayer::new(64 * 1024)),
+        )
         .with_state(state)
 }
 

@@ -54,11 +54,30 @@ impl std::fmt::Display for Shown {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let Some(at) = self.at else { return Ok(()) };
         let (year, month, day) = at.to_calendar_date();
-        write!(f, "{year:04}-{:02}-{day:02}", u8::from(month))?;
-        if self.with_time {
-            write!(f, " {:02}:{:02} UTC", at.hour(), at.minute())?;
+        let Ok(year @ 0..=9999) = u16::try_from(year) else {
+            return write!(f, "{year}-{:02}-{day:02}", u8::from(month));
+        };
+        // Digits put in place rather than through `write!`: a page shows a hundred of these.
+        let mut text = *b"0000-00-00 00:00 UTC";
+        for (at, value, width) in [
+            (0, year, 4),
+            (5, u8::from(month).into(), 2),
+            (8, day.into(), 2),
+            (11, at.hour().into(), 2),
+            (14, at.minute().into(), 2),
+        ] {
+            let mut value = value;
+            for digit in text[at..at + width].iter_mut().rev() {
+                *digit = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
         }
-        Ok(())
+        let shown = if self.with_time {
+            &text[..]
+        } else {
+            &text[..10]
+        };
+        f.write_str(std::str::from_utf8(shown).expect("ASCII digits"))
     }
 }
 
@@ -120,8 +139,15 @@ mod tests {
 
     #[test]
     fn times_read_as_the_time_crate_formats_them() {
-        // 2026-11-23 14:05:09 UTC, the first day of the era, and a year before 1000.
-        for at in [1_795_442_709, 0, -31_000_000_000] {
+        // 2026-11-23 14:05:09 UTC, the first day of the era, a year before 1000, and a
+        // midnight at the end of a year.
+        for at in [
+            1_795_442_709,
+            0,
+            -31_000_000_000,
+            1_798_761_599,
+            1_798_761_600,
+        ] {
             let t = time::OffsetDateTime::from_unix_timestamp(at).unwrap();
             let day = time::macros::format_description!("[year]-[month]-[day]");
             let date =

@@ -1,7 +1,7 @@
 //! What the View Credentials page shows a principal: per service, their own keys, the project's
 //! app keys and (for admins) other members' keys, without secrets.
 
-use std::{collections::HashMap, sync::Arc};
+use std::sync::Arc;
 
 use super::{OpError, Ops, Principal, managed};
 use crate::{
@@ -48,7 +48,7 @@ pub struct Listing {
     pub app_keys: Vec<Listed>,
     /// Other members' keys: only for those who manage them.
     pub others: Vec<Listed>,
-    pub apps: Vec<App>,
+    pub apps: Arc<[App]>,
     /// Why the backend's view of the keys could not be shown, if it could not.
     pub backend_problem: String,
 }
@@ -120,16 +120,12 @@ pub async fn list(
             }
         }
     }
-    let mut held: HashMap<&Owner, i64> = HashMap::new();
-    for credential in credentials {
-        *held.entry(&credential.owner).or_default() += 1;
-    }
     let sees_others = who.may(Action::Credential(CredentialAction::Reveal, Whose::Others));
-    for credential in credentials {
+    for (credential, held) in credentials {
         let whose = who.whose(&credential.owner);
         let listed = Listed {
             may_manage: who.may(Action::Credential(CredentialAction::Reveal, whose)),
-            held: held[&credential.owner],
+            held: *held,
             backend_status: backend_keys
                 .iter()
                 .find(|(access_key, _)| *access_key == credential.access_key)

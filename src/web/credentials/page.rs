@@ -124,7 +124,7 @@ pub(super) struct CredentialsPage {
     mine: Vec<CredentialView>,
     app_keys: Vec<CredentialView>,
     others: Vec<CredentialView>,
-    apps: Vec<App>,
+    apps: Arc<[App]>,
     may_add: bool,
     /// The signed-in member's own keys reached the service's limit.
     at_limit: bool,
