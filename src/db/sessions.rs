@@ -4,6 +4,8 @@
 //! user can be ended at once (password change, disabling). Rows are keyed by a SHA-256 of the
 //! session id, so that a copy of the database does not hand out live sessions.
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
 use sqlx::{Any, Executor, FromRow, Row, any::AnyRow};
 use tower_sessions::{
@@ -148,20 +150,23 @@ pub async fn load_with_user(
     slug: Option<&str>,
 ) -> sqlx::Result<Option<LoadedSession>> {
     let mut connection = db.page_connection().await?;
-    let row: Option<AnyRow> = sqlx::query(&format!(
-        "select s.data as session_data, s.expiry_date as session_expiry, {COLUMNS_OF_U},
-             {MEMBERSHIP_COLUMNS_OF_P_M}
-         from sessions s
-         left join users u on u.id = s.user_id
-         left join projects p on p.slug = $3
-         left join memberships m on m.project_id = p.id and m.user_id = u.id
-         where s.id = $1 and s.expiry_date > $2"
-    ))
-    .bind(key(&id.to_string()))
-    .bind(now())
-    .bind(slug)
-    .fetch_optional(connection.get())
-    .await?;
+    static QUERY: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "select s.data as session_data, s.expiry_date as session_expiry, {COLUMNS_OF_U},
+                 {MEMBERSHIP_COLUMNS_OF_P_M}
+             from sessions s
+             left join users u on u.id = s.user_id
+             left join projects p on p.slug = $3
+             left join memberships m on m.project_id = p.id and m.user_id = u.id
+             where s.id = $1 and s.expiry_date > $2"
+        )
+    });
+    let row: Option<AnyRow> = sqlx::query(&QUERY)
+        .bind(key(&id.to_string()))
+        .bind(now())
+        .bind(slug)
+        .fetch_optional(connection.get())
+        .await?;
     connection.done();
     let Some(row) = row else {
         return Ok(None);

@@ -50,12 +50,12 @@ pub struct Shown {
     with_time: bool,
 }
 
-impl std::fmt::Display for Shown {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl Shown {
+    fn write(&self, dest: &mut dyn std::fmt::Write) -> std::fmt::Result {
         let Some(at) = self.at else { return Ok(()) };
         let (year, month, day) = at.to_calendar_date();
         let Ok(year @ 0..=9999) = u16::try_from(year) else {
-            return write!(f, "{year}-{:02}-{day:02}", u8::from(month));
+            return write!(dest, "{year}-{:02}-{day:02}", u8::from(month));
         };
         // Digits put in place rather than through `write!`: a page shows a hundred of these.
         let mut text = *b"0000-00-00 00:00 UTC";
@@ -77,7 +77,24 @@ impl std::fmt::Display for Shown {
         } else {
             &text[..10]
         };
-        f.write_str(std::str::from_utf8(shown).expect("ASCII digits"))
+        dest.write_str(std::str::from_utf8(shown).expect("ASCII digits"))
+    }
+}
+
+impl std::fmt::Display for Shown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.write(f)
+    }
+}
+
+/// Written by askama without the formatting machinery.
+impl askama::FastWritable for Shown {
+    fn write_into(
+        &self,
+        dest: &mut dyn std::fmt::Write,
+        _: &dyn askama::Values,
+    ) -> askama::Result<()> {
+        Ok(self.write(dest)?)
     }
 }
 
@@ -117,7 +134,10 @@ pub struct Escaped(String);
 impl Escaped {
     pub fn new(text: &str) -> Self {
         // Most such text (ids) has none of the characters escaping replaces: copied as it is.
-        if !text.contains(['<', '>', '&', '"', '\'']) {
+        if !text
+            .bytes()
+            .any(|b| matches!(b, b'<' | b'>' | b'&' | b'"' | b'\''))
+        {
             return Escaped(text.to_owned());
         }
         let Ok(escaped) = askama::filters::escape(text, askama::filters::Html);
@@ -128,6 +148,16 @@ impl Escaped {
 impl std::fmt::Display for Escaped {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+impl askama::FastWritable for Escaped {
+    fn write_into(
+        &self,
+        dest: &mut dyn std::fmt::Write,
+        _: &dyn askama::Values,
+    ) -> askama::Result<()> {
+        Ok(dest.write_str(&self.0)?)
     }
 }
 
