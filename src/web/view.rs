@@ -1,5 +1,7 @@
 //! What every page shows around its content, and small formatting helpers for templates.
 
+use time::macros::format_description;
+
 use crate::db::users::User;
 
 /// The frame of every page: who is signed in, the CSRF token for its forms, a one-time notice.
@@ -55,11 +57,18 @@ impl Shown {
         let Some(at) = self.at else { return Ok(()) };
         let (year, month, day) = at.to_calendar_date();
         let Ok(year @ 0..=9999) = u16::try_from(year) else {
-            return write!(dest, "{year}-{:02}-{day:02}", u8::from(month));
+            // Past four digits the `time` crate writes the year its own way.
+            let shown = match self.with_time {
+                true => at.format(format_description!(
+                    "[year]-[month]-[day] [hour]:[minute] UTC"
+                )),
+                false => at.format(format_description!("[year]-[month]-[day]")),
+            };
+            return dest.write_str(&shown.map_err(|_| std::fmt::Error)?);
         };
         // Digits put in place rather than through `write!`: a page shows a hundred of these.
         let mut text = *b"0000-00-00 00:00 UTC";
-        for (at, value, width) in [
+        for (start, value, width) in [
             (0, year, 4),
             (5, u8::from(month).into(), 2),
             (8, day.into(), 2),
@@ -67,7 +76,7 @@ impl Shown {
             (14, at.minute().into(), 2),
         ] {
             let mut value = value;
-            for digit in text[at..at + width].iter_mut().rev() {
+            for digit in text[start..start + width].iter_mut().rev() {
                 *digit = b'0' + (value % 10) as u8;
                 value /= 10;
             }
@@ -169,9 +178,10 @@ mod tests {
 
     #[test]
     fn times_read_as_the_time_crate_formats_them() {
-        // 2026-11-23 14:05:09 UTC, the first day of the era, a year before 1000, and a
-        // midnight at the end of a year.
+        // 2026-11-23 14:05:09 UTC, the first day of the era, a year before 1000, a midnight at
+        // the end of a year, and a year before the common era (written by the `time` crate).
         for at in [
+            -62_198_755_200,
             1_795_442_709,
             0,
             -31_000_000_000,
@@ -179,9 +189,8 @@ mod tests {
             1_798_761_600,
         ] {
             let t = time::OffsetDateTime::from_unix_timestamp(at).unwrap();
-            let day = time::macros::format_description!("[year]-[month]-[day]");
-            let date =
-                time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+            let day = format_description!("[year]-[month]-[day]");
+            let date = format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
             assert_eq!(at.day().to_string(), t.format(day).unwrap());
             assert_eq!(at.date().to_string(), t.format(date).unwrap());
         }

@@ -24,6 +24,7 @@ use crate::{
         error::{ApiError, Failure},
     },
     db::credentials::{Credential, Owner},
+    domain::roles::Whose,
     ops::{
         self, OpError, Principal,
         credentials::{AddCredential, KeySource, OwnerChoice, Purpose},
@@ -63,7 +64,7 @@ pub struct CredentialOut {
 impl CredentialOut {
     fn new(who: &Principal, credential: &Credential) -> Self {
         let owner = match &credential.owner {
-            owner if *owner == who.owner() => "me".to_string(),
+            owner if who.whose(owner) == Whose::Own => "me".to_string(),
             Owner::App(_) => format!("app:{}", credential.owner_name),
             Owner::User(_) => credential.owner_name.clone(),
         };

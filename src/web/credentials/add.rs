@@ -45,13 +45,13 @@ pub(super) struct AddForm {
 }
 
 impl AddForm {
-    /// The form as the page first offers it.
-    /// Where no backend issues the keys, recording the provider's key comes first.
     /// Whether the owner chosen is the app `id` (`app:ID`).
     pub(super) fn names_app(&self, id: &str) -> bool {
         self.owner.strip_prefix("app:") == Some(id)
     }
 
+    /// The form as the page first offers it.
+    /// Where no backend issues the keys, recording the provider's key comes first.
     pub(super) fn blank(service: Option<&Service>) -> Self {
         let stored = service.is_some_and(|s| !s.driver.is_remote());
         AddForm {
