@@ -5,9 +5,9 @@ use anyhow::{Context, bail};
 
 use crate::{
     config::Config,
-    db::{self, Db, audit::Actor},
+    db::{self, Db},
     ops::{
-        self, OpError, Ops, Principal, Subject,
+        self, OpError, Ops,
         api_keys::{Created, NewKey},
     },
 };
@@ -48,17 +48,14 @@ pub async fn create_api_key(
     request: ApiKeyRequest<'_>,
 ) -> anyhow::Result<Created> {
     let ops = open(config).await?;
-    let user = db::users::find_by_email(&ops.db, &request.email.trim().to_lowercase())
-        .await?
+    let user = ops::accounts::find_by_email(&ops, &request.email)
+        .await
+        .map_err(explain)?
         .with_context(|| format!("no user has the email {}", request.email))?;
     if user.disabled {
         bail!("{} is disabled", user.email);
     }
-    let actor = Actor {
-        user_id: Some(user.id.clone()),
-        label: format!("{} (command line)", user.email),
-        ..Actor::default()
-    };
+    let actor = ops::principal::command_line_actor(&user);
     let input = NewKey {
         name: request.name.to_string(),
         description: request.description.to_string(),
@@ -67,26 +64,20 @@ pub async fn create_api_key(
     let created = match (request.project, request.app) {
         (None, None) => ops::api_keys::create_personal(&ops, &user, &actor, &input).await,
         (Some(slug), Some(app_name)) => {
-            let (project, role) = db::projects::find_for_member(&ops.db, slug, &user.id)
-                .await?
+            let who = ops::principal::from_command_line(&ops, &user, slug)
+                .await
+                .map_err(explain)?
                 .with_context(|| format!("{} is not a member of a project {slug}", user.email))?;
-            let app = db::apps::list(&ops.db, &project.id)
-                .await?
-                .into_iter()
-                .find(|a| a.name == app_name)
+            let app = ops::apps::find_by_name(&ops, &who, app_name)
+                .await
+                .map_err(explain)?
                 .with_context(|| format!("the project {slug} has no app {app_name}"))?;
-            let who = Principal {
-                subject: Subject::Member(user.clone()),
-                project,
-                role,
-                actor,
-            };
             ops::api_keys::create_for_app(&ops, &who, &app.id, &input).await
         }
         _ => bail!("--project and --app go together"),
     };
     let created = created.map_err(explain)?;
-    ops.db.close().await;
+    ops.close().await;
     Ok(created)
 }
 
@@ -96,6 +87,6 @@ pub async fn rotate_token_key(config: &Config) -> anyhow::Result<String> {
     let kid = ops::tokens::rotate_signing_key(&ops)
         .await
         .map_err(explain)?;
-    ops.db.close().await;
+    ops.close().await;
     Ok(kid)
 }

@@ -245,6 +245,28 @@ impl Config {
     pub fn secure_cookies(&self) -> bool {
         self.public_url().starts_with("https://")
     }
+
+    /// Where the processes of this host keep their lock files (`db::host_processes`): beside
+    /// the SQLite database, else beside the master key file. `None` with a PostgreSQL database
+    /// and a master key from the environment: only the heartbeat's timeout tells then.
+    pub fn host_lock_dir(&self) -> Option<PathBuf> {
+        let beside = |file: &std::path::Path| {
+            let dir = file.parent().filter(|d| !d.as_os_str().is_empty());
+            dir.unwrap_or(std::path::Path::new(".")).join("processes")
+        };
+        if let Some(rest) = self
+            .database_url
+            .strip_prefix("sqlite://")
+            .or_else(|| self.database_url.strip_prefix("sqlite:"))
+        {
+            let path = rest.split('?').next().unwrap_or_default();
+            return (!path.is_empty() && !path.contains(":memory:"))
+                .then(|| beside(std::path::Path::new(path)));
+        }
+        self.master_key
+            .is_none()
+            .then(|| beside(&self.master_key_file))
+    }
 }
 
 /// The database URL with any password replaced, for logs and messages.

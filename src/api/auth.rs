@@ -14,7 +14,8 @@ use crate::{
         self, Principal,
         tokens::{Caller, actor_label},
     },
-    web::{AppState, extract::actor_as},
+    origin::actor_as,
+    state::AppState,
 };
 
 /// The holder of a valid access token.
@@ -57,7 +58,7 @@ impl FromRequestParts<AppState> for ApiPrincipal {
             ops::tokens::CallerHolder::App { .. } => None,
         };
         let actor = actor_as(parts, user_id, actor_label(&caller));
-        let principal = ops::tokens::principal(&state.ops, &caller, slug, actor).await?;
+        let principal = ops::principal::from_token(&state.ops, &caller, slug, actor).await?;
         Ok(ApiPrincipal(principal))
     }
 }

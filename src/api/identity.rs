@@ -18,13 +18,12 @@ use zeroize::Zeroizing;
 use super::error::Failure;
 use crate::{
     config::Config,
-    crypto::sha256_hex,
-    db::audit::Actor,
     ops::{
-        self,
-        tokens::{Refused, Tokens},
+        self, Actor,
+        tokens::{Refused, Tokens, fingerprint},
     },
-    web::{AppState, extract::actor_as},
+    origin::actor_as,
+    state::AppState,
 };
 
 pub const APIKEY_GRANT: &str = "urn:ibm:params:oauth:grant-type:apikey";
@@ -73,7 +72,7 @@ impl Throttles {
             })
         };
         wait(self.by_address.check_key(&address.to_string()))?;
-        wait(self.by_key.check_key(&sha256_hex(key)))
+        wait(self.by_key.check_key(&fingerprint(key)))
     }
 }
 

@@ -9,7 +9,7 @@ mod v1;
 
 use axum::Router;
 
-use crate::web::AppState;
+use crate::state::AppState;
 
 pub use v1::openapi;
 

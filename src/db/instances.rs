@@ -51,6 +51,21 @@ pub async fn deregister(db: &Db) -> sqlx::Result<()> {
     Ok(())
 }
 
+/// Process `id` is known to have stopped (its host lock was free, see `host_processes`): it is
+/// marked silent since ever, so that what it left unfinished is finished now rather than after
+/// the timeout, and its leases are freed.
+pub async fn forget_dead(db: &Db, id: &str) -> sqlx::Result<()> {
+    sqlx::query("update instances set heartbeat_at = 0 where id = $1")
+        .bind(id)
+        .execute(db.pool())
+        .await?;
+    sqlx::query("delete from leases where holder = $1")
+        .bind(id)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
 /// Takes (or keeps) the lease `name` for `length`, unless another process holds it.
 pub async fn take_lease(db: &Db, name: &str, length: Duration) -> sqlx::Result<bool> {
     let now = now();

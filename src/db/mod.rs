@@ -6,6 +6,7 @@ pub mod apps;
 pub mod audit;
 pub mod backend_users;
 pub mod credentials;
+pub mod host_processes;
 pub mod instances;
 pub mod keys;
 mod page_reads;
@@ -176,8 +177,11 @@ fn sqlite_url(url: &str) -> anyhow::Result<String> {
 }
 
 /// Seconds since the Unix epoch: the unit of every timestamp column.
-pub fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
+pub use crate::domain::time::now;
+
+/// The stored form of a session id: a stolen copy of the table holds no usable cookie.
+pub fn session_key(id: &str) -> String {
+    crate::crypto::sha256_hex(id)
 }
 
 pub fn new_id() -> String {

@@ -7,7 +7,7 @@
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
-use sqlx::{Any, Executor, FromRow, Row, any::AnyRow};
+use sqlx::{FromRow, Row, any::AnyRow};
 use tower_sessions::{
     ExpiredDeletion, SessionStore,
     session::{Id, Record},
@@ -19,12 +19,9 @@ use super::{
     projects::{MEMBERSHIP_COLUMNS_OF_P_M, MembershipRow, Project},
     users::{COLUMNS_OF_U, User, UserRow},
 };
-use crate::{crypto::sha256_hex, domain::roles::Role};
+use crate::domain::roles::Role;
 
-/// The stored form of a session id.
-pub fn key(id: &str) -> String {
-    sha256_hex(id)
-}
+pub use super::session_key as key;
 
 /// The session key under which the signed-in user's id is kept.
 pub const USER_ID_KEY: &str = "user_id";
@@ -222,18 +219,4 @@ impl ExpiredDeletion for DbSessionStore {
             .map_err(backend)?;
         Ok(())
     }
-}
-
-/// Ends every session of a user except `keep` (the one making the change, if any).
-pub async fn delete_for_user<'e>(
-    db: impl Executor<'e, Database = Any>,
-    user_id: &str,
-    keep: Option<&str>,
-) -> sqlx::Result<u64> {
-    let deleted = sqlx::query("delete from sessions where user_id = $1 and id <> $2")
-        .bind(user_id)
-        .bind(keep.map(key).unwrap_or_default())
-        .execute(db)
-        .await?;
-    Ok(deleted.rows_affected())
 }

@@ -165,7 +165,7 @@ pub async fn set_password(
     .execute(&mut *tx)
     .await?;
     delete_password_link(&mut *tx, id).await?;
-    super::sessions::delete_for_user(&mut *tx, id, keep_session).await?;
+    end_sessions(&mut *tx, id, keep_session).await?;
     tx.commit().await
 }
 
@@ -209,7 +209,7 @@ pub async fn set_disabled(db: &Db, id: &str, disabled: bool) -> Result<(), Admin
         .await?;
         if disabled {
             delete_password_link(&mut *conn, id).await?;
-            super::sessions::delete_for_user(&mut *conn, id, None).await?;
+            end_sessions(&mut *conn, id, None).await?;
         }
         Ok(())
     })
@@ -301,7 +301,7 @@ pub async fn use_password_link(
         // Disabled since the link was opened: nothing is set, the link stays as it was.
         return Ok(false);
     }
-    super::sessions::delete_for_user(&mut *tx, &user_id, None).await?;
+    end_sessions(&mut *tx, &user_id, None).await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -331,4 +331,18 @@ pub async fn take_failed_sign_ins(db: &Db, id: &str) -> sqlx::Result<i64> {
             .await?;
     }
     Ok(count)
+}
+
+/// Ends every session of a user except `keep` (the one making the change, if any).
+async fn end_sessions<'e>(
+    db: impl Executor<'e, Database = Any>,
+    user_id: &str,
+    keep: Option<&str>,
+) -> sqlx::Result<u64> {
+    let deleted = sqlx::query("delete from sessions where user_id = $1 and id <> $2")
+        .bind(user_id)
+        .bind(keep.map(super::session_key).unwrap_or_default())
+        .execute(db)
+        .await?;
+    Ok(deleted.rows_affected())
 }

@@ -1,7 +1,9 @@
 //! Plain types and rules of the portal, free of HTTP and SQL.
 
 pub mod audit;
+pub mod credentials;
 pub mod roles;
 pub mod services;
+pub mod time;
 pub mod two_factor;
 pub mod validate;

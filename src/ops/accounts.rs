@@ -39,6 +39,11 @@ pub async fn setup_open(ops: &Ops) -> Result<(), OpError> {
     }
 }
 
+/// The user with `email` (as typed: trimmed and case-folded here), if there is one.
+pub async fn find_by_email(ops: &Ops, email: &str) -> Result<Option<User>, OpError> {
+    Ok(db::users::find_by_email(&ops.db, &email.trim().to_lowercase()).await?)
+}
+
 /// What the setup form asks for.
 pub struct FirstAdmin<'a> {
     pub email: &'a str,

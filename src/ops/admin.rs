@@ -35,6 +35,12 @@ fn require_admin(user: &User) -> Result<(), OpError> {
     }
 }
 
+/// The user `user_id`, for a confirmation of a change to them.
+pub async fn user(ops: &Ops, admin: &User, user_id: &str) -> Result<User, OpError> {
+    require_admin(admin)?;
+    target(ops, user_id).await
+}
+
 pub async fn users(ops: &Ops, admin: &User) -> Result<Vec<User>, OpError> {
     require_admin(admin)?;
     Ok(db::users::list(&ops.db).await?)

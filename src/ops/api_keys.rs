@@ -111,7 +111,7 @@ pub async fn create_personal(
 /// The app `app_id` of the principal's project, if the principal manages apps.
 async fn managed_app(ops: &Ops, who: &Principal, app_id: &str) -> Result<App, OpError> {
     who.require(Action::ManageServices)?;
-    db::apps::find(&ops.db, &who.project.id, app_id)
+    db::apps::find(&ops.db, &who.project().id, app_id)
         .await?
         .ok_or(OpError::NotFound)
 }
@@ -126,7 +126,7 @@ pub async fn create_for_app(
     let app = managed_app(ops, who, app_id).await?;
     let holder = Holder::App {
         app_id: app.id.clone(),
-        project_id: who.project.id.clone(),
+        project_id: who.project().id.clone(),
     };
     let created = create(ops, holder, input, &who.signature()).await?;
     let target = format!("{} / {}", app.name, created.key.name);
@@ -146,12 +146,12 @@ pub async fn list_for_app(
     app_id: &str,
 ) -> Result<(App, Vec<ApiKey>), OpError> {
     who.require(Action::ViewProject)?;
-    let app = db::apps::find(&ops.db, &who.project.id, app_id)
+    let app = db::apps::find(&ops.db, &who.project().id, app_id)
         .await?
         .ok_or(OpError::NotFound)?;
     let holder = Holder::App {
         app_id: app.id.clone(),
-        project_id: who.project.id.clone(),
+        project_id: who.project().id.clone(),
     };
     let keys = if who.may(Action::ManageServices) {
         db::api_keys::list(&ops.db, &holder).await?

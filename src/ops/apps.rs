@@ -19,9 +19,16 @@ pub struct Apps {
 pub async fn list(ops: &Ops, who: &Principal) -> Result<Apps, OpError> {
     who.require(Action::ViewProject)?;
     Ok(Apps {
-        apps: db::apps::list(&ops.db, &who.project.id).await?,
+        apps: db::apps::list(&ops.db, &who.project().id).await?,
         may_manage: who.may(Action::ManageServices),
     })
+}
+
+/// The app of the principal's project named `name`, if there is one.
+pub async fn find_by_name(ops: &Ops, who: &Principal, name: &str) -> Result<Option<App>, OpError> {
+    who.require(Action::ViewProject)?;
+    let apps = db::apps::list(&ops.db, &who.project().id).await?;
+    Ok(apps.into_iter().find(|a| a.name == name))
 }
 
 /// What the create-app form asks for.
@@ -39,7 +46,7 @@ pub async fn create(ops: &Ops, who: &Principal, new: NewApp<'_>) -> Result<App, 
     );
     let description = errors.check("description", validate::description(new.description));
     errors.into_result()?;
-    let id = match db::apps::create(&ops.db, &who.project.id, &name, &description).await {
+    let id = match db::apps::create(&ops.db, &who.project().id, &name, &description).await {
         Ok(id) => id,
         Err(AppError::NameTaken) => {
             return Err(OpError::field(
@@ -51,15 +58,23 @@ pub async fn create(ops: &Ops, who: &Principal, new: NewApp<'_>) -> Result<App, 
     };
     db::audit::record(
         &ops.db,
-        Some(&who.project.id),
-        &who.actor,
+        Some(&who.project().id),
+        &who.actor(),
         AuditAction::AppCreate,
         &name,
         "",
     )
     .await?;
     // Read back for its creation time; only a delete in between makes it missing.
-    db::apps::find(&ops.db, &who.project.id, &id)
+    db::apps::find(&ops.db, &who.project().id, &id)
+        .await?
+        .ok_or(OpError::NotFound)
+}
+
+/// The app `id`, for its delete confirmation.
+pub async fn to_delete(ops: &Ops, who: &Principal, id: &str) -> Result<App, OpError> {
+    who.require(Action::ManageServices)?;
+    db::apps::find(&ops.db, &who.project().id, id)
         .await?
         .ok_or(OpError::NotFound)
 }
@@ -67,10 +82,10 @@ pub async fn create(ops: &Ops, who: &Principal, new: NewApp<'_>) -> Result<App, 
 /// Deletes the app `id`; refused while it still holds keys.
 pub async fn delete(ops: &Ops, who: &Principal, id: &str) -> Result<App, OpError> {
     who.require(Action::ManageServices)?;
-    let app = db::apps::find(&ops.db, &who.project.id, id)
+    let app = db::apps::find(&ops.db, &who.project().id, id)
         .await?
         .ok_or(OpError::NotFound)?;
-    match db::apps::delete(&ops.db, &who.project.id, id).await {
+    match db::apps::delete(&ops.db, &who.project().id, id).await {
         Ok(_) => {}
         Err(AppError::HasCredentials) => {
             return Err(OpError::Refused(format!(
@@ -82,8 +97,8 @@ pub async fn delete(ops: &Ops, who: &Principal, id: &str) -> Result<App, OpError
     }
     db::audit::record(
         &ops.db,
-        Some(&who.project.id),
-        &who.actor,
+        Some(&who.project().id),
+        &who.actor(),
         AuditAction::AppDelete,
         &app.name,
         "",

@@ -42,14 +42,14 @@ pub async fn list(ops: &Ops, who: &Principal, query: AuditQuery<'_>) -> Result<A
         // One more than a page tells whether an older page exists.
         limit: PAGE_SIZE + 1,
     };
-    let mut events = db::audit::list(&ops.db, &who.project.id, &filter).await?;
+    let mut events = db::audit::list(&ops.db, &who.project().id, &filter).await?;
     let older_than = if events.len() as i64 > PAGE_SIZE {
         events.truncate(PAGE_SIZE as usize);
         events.last().map(|last| last.id)
     } else {
         None
     };
-    let (actors, actions) = db::audit::facets(&ops.db, &who.project.id).await?;
+    let (actors, actions) = db::audit::facets(&ops.db, &who.project().id).await?;
     Ok(AuditLog {
         events,
         actors,

@@ -34,13 +34,13 @@ pub async fn view(ops: &Ops, who: &Principal, service_id: &str) -> Result<Backen
     let service = managed_service(ops, who, service_id).await?;
     let settings = ops.settings(&service).await?;
     let links = db::backend_users::list(&ops.db, &service.id).await?;
-    let mut owners: Vec<(String, String)> = db::projects::members(&ops.db, &who.project.id)
+    let mut owners: Vec<(String, String)> = db::projects::members(&ops.db, &who.project().id)
         .await?
         .into_iter()
         .map(|m| (format!("user:{}", m.user_id), m.name))
         .collect();
     owners.extend(
-        db::apps::list(&ops.db, &who.project.id)
+        db::apps::list(&ops.db, &who.project().id)
             .await?
             .into_iter()
             .map(|a| (format!("app:{}", a.id), format!("{} (app)", a.name))),
@@ -265,11 +265,11 @@ pub async fn link(
     let owner_field = || OpError::field("owner", "Choose a member or an app of this project.");
     let owner = parse_owner(owner).ok_or_else(owner_field)?;
     let known = match &owner {
-        Owner::User(user_id) => db::projects::members(&ops.db, &who.project.id)
+        Owner::User(user_id) => db::projects::members(&ops.db, &who.project().id)
             .await?
             .iter()
             .any(|m| &m.user_id == user_id),
-        Owner::App(app_id) => db::apps::find(&ops.db, &who.project.id, app_id)
+        Owner::App(app_id) => db::apps::find(&ops.db, &who.project().id, app_id)
             .await?
             .is_some(),
     };

@@ -30,14 +30,14 @@ pub struct Roster {
 
 pub async fn list(ops: &Ops, who: &Principal) -> Result<Roster, OpError> {
     who.require(Action::ViewMembers)?;
-    let members = db::projects::members(&ops.db, &who.project.id).await?;
+    let members = db::projects::members(&ops.db, &who.project().id).await?;
     let grantable = Role::ALL
         .into_iter()
-        .filter(|role| may_change_membership(who.role, None, Some(*role)))
+        .filter(|role| may_change_membership(who.role(), None, Some(*role)))
         .collect();
     let changeable = members
         .iter()
-        .filter(|m| may_change_membership(who.role, Some(m.role), None))
+        .filter(|m| may_change_membership(who.role(), Some(m.role), None))
         .map(|m| m.user_id.clone())
         .collect();
     Ok(Roster {
@@ -62,7 +62,7 @@ pub async fn add(ops: &Ops, who: &Principal, new: NewMember<'_>) -> Result<Membe
     let role = Role::parse(new.role);
     match role {
         None => errors.add("role", "Choose one of the roles."),
-        Some(role) if !may_change_membership(who.role, None, Some(role)) => {
+        Some(role) if !may_change_membership(who.role(), None, Some(role)) => {
             errors.add("role", "Only owners may add owners.")
         }
         Some(_) => {}
@@ -86,19 +86,19 @@ pub async fn add(ops: &Ops, who: &Principal, new: NewMember<'_>) -> Result<Membe
     let (Some(user), Some(role), true) = (user, role, errors.is_empty()) else {
         return Err(OpError::Invalid(errors));
     };
-    match db::projects::add_member(&ops.db, &who.project.id, &user.id, role).await {
+    match db::projects::add_member(&ops.db, &who.project().id, &user.id, role).await {
         Ok(()) => {}
         Err(ProjectError::AlreadyMember) => {
             return Err(OpError::field("email", "This user is already a member."));
         }
         Err(e) => return Err(unexpected(e)),
     }
-    tracing::info!(by = %who.actor.label, project = %who.project.id, user = %user.id, %role, "member added");
+    tracing::info!(by = %who.actor().label, project = %who.project().id, user = %user.id, %role, "member added");
     let detail = format!("role {role}");
     db::audit::record(
         &ops.db,
-        Some(&who.project.id),
-        &who.actor,
+        Some(&who.project().id),
+        &who.actor(),
         AuditAction::MemberAdd,
         &user.email,
         &detail,
@@ -123,6 +123,16 @@ pub async fn change_role(
     change(ops, who, user_id, Some(role)).await
 }
 
+/// The member `user_id` of the principal's project, for their remove confirmation.
+pub async fn to_remove(ops: &Ops, who: &Principal, user_id: &str) -> Result<Member, OpError> {
+    who.require(Action::ManageMembers)?;
+    db::projects::members(&ops.db, &who.project().id)
+        .await?
+        .into_iter()
+        .find(|m| m.user_id == user_id)
+        .ok_or(OpError::NotFound)
+}
+
 /// Takes the member `user_id` out of the project; returns that member's account.
 pub async fn remove(ops: &Ops, who: &Principal, user_id: &str) -> Result<User, OpError> {
     change(ops, who, user_id, None).await
@@ -141,7 +151,7 @@ async fn change(
         .await?
         .ok_or(OpError::NotFound)?;
     let actor = who.member()?;
-    let change = db::projects::change_member(&ops.db, &who.project.id, &actor.id, user_id, to);
+    let change = db::projects::change_member(&ops.db, &who.project().id, &actor.id, user_id, to);
     match change.await {
         Ok(()) => {}
         Err(ProjectError::LastOwner) => {
@@ -157,15 +167,15 @@ async fn change(
         }
         Err(e) => return Err(unexpected(e)),
     }
-    tracing::info!(by = %who.actor.label, project = %who.project.id, user = %user_id, to = ?to.map(Role::as_str), "membership changed");
+    tracing::info!(by = %who.actor().label, project = %who.project().id, user = %user_id, to = ?to.map(Role::as_str), "membership changed");
     let (action, detail) = match to {
         Some(role) => (AuditAction::MemberRole, format!("role {role}")),
         None => (AuditAction::MemberRemove, String::new()),
     };
     db::audit::record(
         &ops.db,
-        Some(&who.project.id),
-        &who.actor,
+        Some(&who.project().id),
+        &who.actor(),
         action,
         &target.email,
         &detail,

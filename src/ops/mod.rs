@@ -10,11 +10,15 @@ pub mod api_keys;
 pub mod apps;
 pub mod audit;
 pub mod backends;
+mod backoff;
+pub mod client_config;
 pub mod credentials;
 mod error;
+mod form_tokens;
 pub mod key_status;
 pub mod lifecycle;
 pub mod members;
+pub mod principal;
 pub mod projects;
 pub mod reconcile;
 pub mod services;
@@ -25,28 +29,44 @@ pub mod tokens;
 pub mod two_factor;
 mod vault;
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
 
 use crate::{
     crypto::master_key::MasterKey,
-    db::{
-        self, Db, apps::App, audit::Actor, credentials::Owner, projects::Project,
-        services::Service, users::User,
-    },
-    domain::{
-        audit::AuditAction,
-        roles::{Action, Role, Whose, allows},
-    },
+    db::{self, Db},
+    domain::audit::AuditAction,
     providers::{self, Driver, DriverSettings, Placement},
 };
 
+pub use crate::crypto::random_token;
+/// The plain records pages and the API see: no ciphertext in any. Credentials are seen as
+/// [`CredentialInfo`], never as their rows.
+pub use crate::{
+    db::{
+        api_keys::ApiKey,
+        apps::App,
+        audit::{Actor, Event, Period},
+        backend_users::BackendUserLink,
+        projects::{Member, Project},
+        services::{Endpoint, Service},
+        users::User,
+    },
+    domain::credentials::{CredentialInfo, Owner},
+    providers::{IssuedKey, probe::Verdict},
+};
+pub use backoff::AccountBackoff;
 pub use error::{FieldErrors, OpError};
+pub use form_tokens::FormTokens;
+pub use principal::{Principal, Subject};
 pub use vault::{Field, ProjectId, RowId};
 
 /// What operations need: the database, the master key, the client for backends.
 #[derive(Clone)]
 pub struct Ops {
-    pub db: Db,
+    db: Db,
     master: Arc<MasterKey>,
     http: providers::Http,
     /// Where Keyport is reached: the issuer of its access tokens.
@@ -60,6 +80,10 @@ pub struct Ops {
     process_timeout: std::time::Duration,
     /// When each address's throttled sign-ins were last recorded: at most one record a minute.
     throttled_sign_ins: Arc<audit::RecentAddresses>,
+    /// The signer of visitors' form tokens.
+    form_tokens: Arc<FormTokens>,
+    /// Set once the first admin exists; it is never unset, so it can be cached.
+    setup_done: Arc<AtomicBool>,
     /// A driver that replaces every service's own, for tests of the state machine.
     #[cfg(test)]
     fake_driver: Option<Arc<dyn Driver>>,
@@ -68,6 +92,8 @@ pub struct Ops {
 impl Ops {
     pub fn new(db: Db, master: Arc<MasterKey>, public_url: String) -> Self {
         Ops {
+            form_tokens: Arc::new(FormTokens::new(&master)),
+            setup_done: Arc::default(),
             db,
             master,
             http: providers::Http::new(providers::OutgoingPolicy::default()),
@@ -105,6 +131,35 @@ impl Ops {
         &self.http
     }
 
+    pub fn form_tokens(&self) -> &FormTokens {
+        &self.form_tokens
+    }
+
+    /// Whether the first instance admin exists (the portal is set up); once true, never asked
+    /// again.
+    pub async fn setup_done(&self) -> Result<bool, OpError> {
+        if self.setup_done.load(Ordering::Relaxed) {
+            return Ok(true);
+        }
+        let done = db::settings::get(self.db.pool(), db::settings::SETUP_DONE)
+            .await?
+            .is_some();
+        if done {
+            self.setup_done.store(true, Ordering::Relaxed);
+        }
+        Ok(done)
+    }
+
+    /// Closes the database's connections, for a command that is done.
+    pub async fn close(&self) {
+        self.db.close().await;
+    }
+
+    /// Whether the database answers within `timeout` (readiness).
+    pub async fn database_answers(&self, timeout: std::time::Duration) -> bool {
+        self.db.ping(timeout).await
+    }
+
     /// Writes an event of `who`'s project to the audit log, in `who`'s name.
     pub(crate) async fn record(
         &self,
@@ -113,8 +168,8 @@ impl Ops {
         target: &str,
         detail: &str,
     ) -> Result<(), OpError> {
-        let project = Some(who.project.id.as_str());
-        db::audit::record(&self.db, project, &who.actor, action, target, detail).await?;
+        let project = Some(who.project().id.as_str());
+        db::audit::record(&self.db, project, &who.actor(), action, target, detail).await?;
         Ok(())
     }
 
@@ -139,83 +194,5 @@ pub fn placement(service: &Service) -> Placement<'_> {
         user_domain: &service.os_user_domain,
         project: &service.os_project_name,
         project_domain: &service.os_project_domain,
-    }
-}
-
-/// Who acts in a project: a member (signed in, or through one of their API keys), or one of the
-/// project's apps through its API key.
-#[derive(Clone, Debug)]
-pub struct Principal {
-    pub subject: Subject,
-    pub project: Project,
-    pub role: Role,
-    /// Who is acting and from where, for the audit log.
-    pub actor: Actor,
-}
-
-/// The member or app a principal is.
-#[derive(Clone, Debug)]
-pub enum Subject {
-    Member(User),
-    /// An app acts as a member of its project would for its own keys.
-    App(App),
-}
-
-impl Principal {
-    /// The acting member; apps are refused what only people do.
-    pub fn member(&self) -> Result<&User, OpError> {
-        match &self.subject {
-            Subject::Member(user) => Ok(user),
-            Subject::App(_) => Err(OpError::Forbidden(
-                "Only members of the project may do this.",
-            )),
-        }
-    }
-
-    pub fn may(&self, action: Action) -> bool {
-        allows(self.role, action)
-    }
-
-    /// Refuses what the principal's role does not allow.
-    pub fn require(&self, action: Action) -> Result<(), OpError> {
-        if self.may(action) {
-            Ok(())
-        } else {
-            Err(OpError::Forbidden(
-                "Your role in this project does not allow this.",
-            ))
-        }
-    }
-
-    /// The owner the principal's own keys belong to.
-    pub fn owner(&self) -> Owner {
-        match &self.subject {
-            Subject::Member(user) => Owner::User(user.id.clone()),
-            Subject::App(app) => Owner::App(app.id.clone()),
-        }
-    }
-
-    pub fn whose(&self, owner: &Owner) -> Whose {
-        match (&self.subject, owner) {
-            (Subject::Member(user), Owner::User(id)) if user.id == *id => Whose::Own,
-            (Subject::App(app), Owner::App(id)) if app.id == *id => Whose::Own,
-            _ => Whose::Others,
-        }
-    }
-
-    /// How credentials name who made them.
-    pub fn signature(&self) -> String {
-        match &self.subject {
-            Subject::Member(user) => format!("{} <{}>", user.name, user.email),
-            Subject::App(app) => format!("app {}", app.name),
-        }
-    }
-
-    /// The name Keyport gives the principal's user at a backend.
-    pub fn backend_label(&self) -> &str {
-        match &self.subject {
-            Subject::Member(user) => user.email.split('@').next().unwrap_or("user"),
-            Subject::App(app) => &app.name,
-        }
     }
 }

@@ -93,7 +93,7 @@ pub struct Overview {
 
 pub async fn overview(ops: &Ops, who: &Principal) -> Result<Overview, OpError> {
     who.require(Action::ViewProject)?;
-    let members = db::projects::members(&ops.db, &who.project.id).await?;
+    let members = db::projects::members(&ops.db, &who.project().id).await?;
     Ok(Overview {
         member_count: members.len(),
         may_view_audit: who.may(Action::ViewAudit),

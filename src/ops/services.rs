@@ -26,14 +26,14 @@ pub(crate) async fn managed_service(
     id: &str,
 ) -> Result<Service, OpError> {
     who.require(Action::ManageServices)?;
-    db::services::find(&ops.db, &who.project.id, id)
+    db::services::find(&ops.db, &who.project().id, id)
         .await?
         .ok_or(OpError::NotFound)
 }
 
 pub async fn list(ops: &Ops, who: &Principal) -> Result<Vec<Service>, OpError> {
     who.require(Action::ViewProject)?;
-    Ok(db::services::list(&ops.db, &who.project.id).await?)
+    Ok(db::services::list(&ops.db, &who.project().id).await?)
 }
 
 /// A service and its endpoints.
@@ -43,7 +43,7 @@ pub async fn find(
     id: &str,
 ) -> Result<(Service, Vec<Endpoint>), OpError> {
     who.require(Action::ViewProject)?;
-    let service = db::services::find(&ops.db, &who.project.id, id)
+    let service = db::services::find(&ops.db, &who.project().id, id)
         .await?
         .ok_or(OpError::NotFound)?;
     let endpoints = db::services::endpoints(&ops.db, &service.id).await?;
@@ -133,7 +133,7 @@ pub async fn create(
 ) -> Result<(String, String), OpError> {
     who.require(Action::ManageServices)?;
     let fields = input.check()?;
-    let id = db::services::create(&ops.db, &who.project.id, &fields)
+    let id = db::services::create(&ops.db, &who.project().id, &fields)
         .await
         .map_err(name_taken)?;
     ops.record(
@@ -159,7 +159,7 @@ pub async fn update(
         ..input.clone()
     };
     let fields = input.check()?;
-    db::services::update(&ops.db, &who.project.id, id, &fields)
+    db::services::update(&ops.db, &who.project().id, id, &fields)
         .await
         .map_err(name_taken)?;
     ops.record(who, AuditAction::ServiceUpdate, &fields.name, "")
@@ -175,7 +175,7 @@ pub async fn to_delete(ops: &Ops, who: &Principal, id: &str) -> Result<Service, 
 /// otherwise go with it.
 pub async fn delete(ops: &Ops, who: &Principal, id: &str) -> Result<Service, OpError> {
     let service = managed_service(ops, who, id).await?;
-    match db::services::delete(&ops.db, &who.project.id, id).await {
+    match db::services::delete(&ops.db, &who.project().id, id).await {
         Ok(()) => {}
         Err(ServiceError::HasCredentials) => {
             return Err(OpError::Refused(format!(
@@ -229,6 +229,22 @@ pub async fn add_endpoint(
         .await
 }
 
+/// The service and its endpoint `endpoint_id`, for the endpoint's remove confirmation.
+pub async fn endpoint_to_delete(
+    ops: &Ops,
+    who: &Principal,
+    service_id: &str,
+    endpoint_id: &str,
+) -> Result<(Service, Endpoint), OpError> {
+    let service = managed_service(ops, who, service_id).await?;
+    let endpoint = db::services::endpoints(&ops.db, &service.id)
+        .await?
+        .into_iter()
+        .find(|e| e.id == endpoint_id)
+        .ok_or(OpError::NotFound)?;
+    Ok((service, endpoint))
+}
+
 pub async fn delete_endpoint(
     ops: &Ops,
     who: &Principal,
@@ -249,8 +265,8 @@ pub async fn project_endpoints(
     who: &Principal,
 ) -> Result<Vec<(String, Endpoint)>, OpError> {
     who.require(Action::ViewProject)?;
-    let services = db::services::list(&ops.db, &who.project.id).await?;
-    let endpoints = db::services::project_endpoints(&ops.db, &who.project.id).await?;
+    let services = db::services::list(&ops.db, &who.project().id).await?;
+    let endpoints = db::services::project_endpoints(&ops.db, &who.project().id).await?;
     let name_of = |service_id: &str| {
         services
             .iter()

@@ -12,7 +12,7 @@ use std::{
 use crate::db::{
     self, Db,
     apps::App,
-    credentials::{Credential, Owner},
+    credentials::{CredentialInfo, Owner},
     projects::Project,
     services::{Endpoint, Service},
 };
@@ -33,7 +33,8 @@ pub struct ServiceLists {
     pub endpoints: Vec<Endpoint>,
     /// Each credential with how many keys its owner holds for the service; shared with every
     /// listing made from them: a page view copies and counts none of them.
-    pub credentials: Vec<(Arc<Credential>, i64)>,
+    /// They carry no secret: the rows' sealed parts are dropped when the lists are read.
+    pub credentials: Vec<(Arc<CredentialInfo>, i64)>,
 }
 
 #[derive(Default)]
@@ -88,7 +89,7 @@ impl Snapshot {
             *by_owner.entry(&credential.owner).or_default() += 1;
         }
         let held: Vec<i64> = credentials.iter().map(|c| by_owner[&c.owner]).collect();
-        let credentials = credentials.into_iter().map(Arc::new).zip(held).collect();
+        let credentials = credentials.into_iter().map(|c| c.info).zip(held).collect();
         let lists = Arc::new(ServiceLists {
             endpoints: db::services::endpoints(db, service_id).await?,
             credentials,

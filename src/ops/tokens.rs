@@ -13,7 +13,7 @@ use jsonwebtoken::jwk::JwkSet;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::{OpError, Ops, Principal, Subject, api_keys::key_hash};
+use super::{OpError, Ops, api_keys::key_hash};
 use crate::{
     crypto::{envelope, jwt, random_token, sha256_hex},
     db::{
@@ -164,6 +164,12 @@ pub async fn rotate_signing_key(ops: &Ops) -> Result<String, OpError> {
     *ops.tokens.signer.write().expect("lock") = None;
     db::tokens::forget_old_signing_keys(&ops.db, ACCESS_TOKEN_SECONDS).await?;
     Ok(key.kid)
+}
+
+/// A secret's name for in-memory maps (the exchange's throttle per key): its SHA-256, so that
+/// no map holds a usable key.
+pub fn fingerprint(secret: &str) -> String {
+    sha256_hex(secret)
 }
 
 /// The public keys that verify Keyport's access tokens, as a JWKS.
@@ -345,36 +351,6 @@ pub async fn authenticate(ops: &Ops, token: &str) -> Result<Option<Caller>, OpEr
         }
     };
     Ok(Some(Caller { key, holder }))
-}
-
-/// The caller as a principal of the project `slug`: a member with their role, or an app of that
-/// project (which acts as a member would, on its own keys). Any other project is `NotFound`.
-pub async fn principal(
-    ops: &Ops,
-    caller: &Caller,
-    slug: &str,
-    actor: Actor,
-) -> Result<Principal, OpError> {
-    match &caller.holder {
-        CallerHolder::Member(user) => {
-            let (project, role) = db::projects::find_for_member(&ops.db, slug, &user.id)
-                .await?
-                .ok_or(OpError::NotFound)?;
-            Ok(Principal {
-                subject: Subject::Member(user.clone()),
-                project,
-                role,
-                actor,
-            })
-        }
-        CallerHolder::App { project, app } if project.slug == slug => Ok(Principal {
-            subject: Subject::App(app.clone()),
-            project: project.clone(),
-            role: Role::Member,
-            actor,
-        }),
-        CallerHolder::App { .. } => Err(OpError::NotFound),
-    }
 }
 
 /// The projects the caller may reach, with its role in each.

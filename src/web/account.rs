@@ -18,6 +18,7 @@ use super::{
     extract::{Origin, SignedIn},
     forms::FieldErrors,
     session,
+    step_up::RecentProof,
     view::Ctx,
 };
 use crate::ops::{
@@ -147,6 +148,7 @@ async fn two_factor_get(
 async fn two_factor_start_post(
     State(state): State<AppState>,
     signed_in: SignedIn,
+    _proof: RecentProof,
 ) -> Result<Redirect, PageError> {
     match ops::two_factor::start(&state.ops, &signed_in.user).await {
         Ok(()) => Ok(Redirect::to("/account/two-factor")),

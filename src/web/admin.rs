@@ -21,8 +21,8 @@ use super::{
     session,
     view::{Ctx, UnixTime},
 };
+use crate::ops::User;
 use crate::{
-    db::users::User,
     domain::two_factor::TwoFactorPolicy,
     ops::{
         self, OpError,
@@ -154,8 +154,9 @@ async fn disable_post(
 ) -> Result<Response, PageError> {
     if !confirmation.given() {
         let InstanceAdmin(admin) = admin;
+        let user = ops::admin::user(&state.ops, &admin.user, &id.0).await?;
         return Ok(ConfirmPage {
-            title: "Disable this user?".into(),
+            title: format!("Disable {} <{}>?", user.name, user.email),
             message:
                 "They are signed out everywhere at once and cannot sign in until enabled again; \
                       their API keys stop working too."

@@ -16,10 +16,8 @@ use super::{
     extract::InstanceAdmin,
     view::{Ctx, UnixTime},
 };
-use crate::{
-    db::audit::{Event, Period},
-    ops::{self, audit::InstanceAuditQuery},
-};
+use crate::ops::{self, audit::InstanceAuditQuery};
+use crate::ops::{Event, Period};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/admin/audit", get(instance_audit_get))
@@ -55,14 +53,8 @@ struct InstanceAuditPage {
 
 /// Midnight UTC of the day `value` (`YYYY-MM-DD`), in Unix seconds; `Ok(None)` when empty.
 fn day_start(value: &str) -> Result<Option<i64>, &'static str> {
-    let value = value.trim();
-    if value.is_empty() {
-        return Ok(None);
-    }
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(value, format)
-        .map(|day| Some(day.midnight().assume_utc().unix_timestamp()))
-        .map_err(|_| "Enter days such as 2026-11-30; the filter by day was left out.")
+    crate::domain::time::parse_day(value)
+        .map_err(|()| "Enter days such as 2026-11-30; the filter by day was left out.")
 }
 
 async fn instance_audit_get(

@@ -19,13 +19,14 @@ use zeroize::Zeroizing;
 use super::{
     AppState, PageError,
     confirm::ConfirmPage,
-    extract::{self, SignedIn},
+    extract::SignedIn,
     forms::FieldErrors,
     session,
+    step_up::RecentProof,
     view::{Ctx, UnixTime},
 };
+use crate::ops::{Actor, ApiKey, Project, User};
 use crate::{
-    db::{api_keys::ApiKey, audit::Actor, projects::Project, users::User},
     domain::roles::Role,
     ops::{
         self, OpError,
@@ -73,7 +74,7 @@ impl FromRequestParts<AppState> for Account {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let SignedIn { user, session, ctx } = SignedIn::from_request_parts(parts, state).await?;
-        let actor = extract::actor(parts, &user);
+        let actor = crate::origin::actor(parts, &user);
         Ok(Account {
             user,
             session,
@@ -124,7 +125,7 @@ pub(super) struct KeyRow {
 
 impl KeyRow {
     pub(super) fn all(keys: Vec<ApiKey>) -> Vec<KeyRow> {
-        let now = crate::db::now();
+        let now = crate::domain::time::now();
         keys.into_iter()
             .map(|key| KeyRow {
                 expired: key.expires_at.is_some_and(|at| at <= now),
@@ -259,6 +260,7 @@ async fn api_access_get(
 async fn api_key_create_post(
     State(state): State<AppState>,
     account: Account,
+    _proof: RecentProof,
     Form(form): Form<KeyForm>,
 ) -> Result<Response, PageError> {
     let created =

@@ -5,14 +5,18 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::{Router, routing::get};
 use utoipa::openapi::{
-    RefOr, Required,
+    OpenApi, RefOr, Required,
     path::{Operation, ParameterIn},
 };
 
 use super::{AppState, extract::SignedIn, view::Ctx};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api", get(api_docs_get))
+/// `document` is the API's own description, handed down by the assembly of the app.
+pub fn router(document: &'static OpenApi) -> Router<AppState> {
+    Router::new().route(
+        "/api",
+        get(move |state, signed_in| api_docs_get(state, signed_in, document)),
+    )
 }
 
 /// One operation of the API, as the page lists it.
@@ -83,8 +87,8 @@ pub struct ApiDocsPage {
 async fn api_docs_get(
     axum::extract::State(state): axum::extract::State<AppState>,
     signed_in: SignedIn,
+    document: &'static OpenApi,
 ) -> ApiDocsPage {
-    let document = crate::api::openapi();
     let mut operations = Vec::new();
     for (path, item) in &document.paths.paths {
         let methods = [

@@ -21,10 +21,11 @@ use super::{
     extract::ProjectMember,
     forms::FieldErrors,
     session,
+    step_up::RecentProof,
     view::{Ctx, UnixTime},
 };
+use crate::ops::{App, Project};
 use crate::{
-    db::{apps::App, projects::Project},
     domain::roles::Action,
     ops::{
         self, OpError,
@@ -72,7 +73,7 @@ impl AppsPage {
         AppsPage {
             may_view_audit: member.may(Action::ViewAudit),
             ctx: member.ctx,
-            project: member.principal.project,
+            project: member.principal.project().clone(),
             apps: apps.apps,
             may_manage: apps.may_manage,
             name: String::new(),
@@ -83,7 +84,7 @@ impl AppsPage {
 }
 
 fn apps_url(member: &ProjectMember) -> String {
-    format!("/projects/{}/apps", member.project.slug)
+    format!("/projects/{}/apps", member.project().slug)
 }
 
 #[derive(Deserialize)]
@@ -140,13 +141,9 @@ async fn app_delete_post(
     Form(confirmation): Form<Confirmation>,
 ) -> Result<Response, PageError> {
     if !confirmation.given() {
-        if !member.may(Action::ManageServices) {
-            return Err(PageError::Forbidden(
-                "Only project admins and owners delete apps.",
-            ));
-        }
+        let app = ops::apps::to_delete(&state.ops, &member, &id).await?;
         return Ok(ConfirmPage {
-            title: "Delete this app?".into(),
+            title: format!("Delete the app {}?", app.name),
             message: "The app and its API keys are deleted for good; an app that still holds credentials is kept.".into(),
             action: format!("{}/{id}/delete", apps_url(&member)),
             button: "Delete",
@@ -183,7 +180,7 @@ struct AppPage {
 }
 
 fn app_url(member: &ProjectMember, app_id: &str) -> String {
-    format!("/projects/{}/apps/{app_id}", member.project.slug)
+    format!("/projects/{}/apps/{app_id}", member.project().slug)
 }
 
 impl AppPage {
@@ -197,7 +194,7 @@ impl AppPage {
             keys_url: format!("{}/keys", app_url(&member, &app.id)),
             may_manage: member.may(Action::ManageServices),
             ctx: member.ctx,
-            project: member.principal.project,
+            project: member.principal.project().clone(),
             app,
             keys: KeyRow::all(keys),
             created: None,
@@ -220,6 +217,7 @@ async fn app_get(
 async fn app_key_create_post(
     State(state): State<AppState>,
     member: ProjectMember,
+    _proof: RecentProof,
     Path((_, id)): Path<(String, String)>,
     Form(form): Form<KeyForm>,
 ) -> Result<Response, PageError> {

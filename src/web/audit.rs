@@ -14,10 +14,8 @@ use super::{
     extract::ProjectMember,
     view::{Ctx, UnixTime},
 };
-use crate::{
-    db::{audit::Event, projects::Project},
-    ops::{self, audit::AuditQuery},
-};
+use crate::ops::{self, audit::AuditQuery};
+use crate::ops::{Event, Project};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/projects/{slug}/audit", get(audit_get))
@@ -67,7 +65,7 @@ async fn audit_get(
     });
     Ok(AuditPage {
         ctx: member.ctx,
-        project: member.principal.project,
+        project: member.principal.project().clone(),
         events: log.events,
         actors: log.actors,
         actions: log.actions,

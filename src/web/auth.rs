@@ -21,14 +21,11 @@ use super::{
     session, throttle,
     view::Ctx,
 };
-use crate::{
-    db,
-    db::users::User,
-    ops::{
-        self, OpError,
-        accounts::{NewPassword, SignIn},
-        two_factor::{FirstStep, PasswordPassed},
-    },
+use crate::ops::User;
+use crate::ops::{
+    self, OpError,
+    accounts::{NewPassword, SignIn},
+    two_factor::{FirstStep, PasswordPassed},
 };
 
 /// How long the code step waits after the password, and how many wrong codes it takes.
@@ -184,7 +181,9 @@ struct LoginCodeForm {
 /// password.
 async fn fresh_pending(visitor: &Visitor) -> Result<Option<session::PendingSignIn>, PageError> {
     match session::pending_sign_in(&visitor.session).await? {
-        Some(pending) if db::now() - pending.since < PENDING_SECONDS => Ok(Some(pending)),
+        Some(pending) if crate::domain::time::now() - pending.since < PENDING_SECONDS => {
+            Ok(Some(pending))
+        }
         Some(_) => {
             session::clear_pending_sign_in(&visitor.session).await?;
             Ok(None)

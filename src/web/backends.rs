@@ -17,8 +17,8 @@ use super::{
     AppState, PageError, extract::ProjectMember, forms::FieldErrors, services::form_errors,
     session, view::Ctx,
 };
+use crate::ops::{BackendUserLink, Project, Service};
 use crate::{
-    db::{backend_users::BackendUserLink, projects::Project, services::Service},
     domain::services::DriverKind,
     ops::{
         self, OpError,
@@ -66,7 +66,7 @@ impl BackendPage {
     fn new(member: ProjectMember, view: BackendView) -> Self {
         BackendPage {
             ctx: member.ctx,
-            project: member.principal.project,
+            project: member.principal.project().clone(),
             form: view.settings,
             has_password: view.has_secret,
             has_catalog: view.service.driver == DriverKind::Keystone,
@@ -103,7 +103,7 @@ async fn backend_post(
                 ),
             };
             session::set_notice(&member.session, notice).await?;
-            return Ok(Redirect::to(&backend_url(&member.project, &id)).into_response());
+            return Ok(Redirect::to(&backend_url(&member.project(), &id)).into_response());
         }
         Err(e) => form_errors(e)?,
     };
@@ -144,7 +144,7 @@ async fn link_post(
         Err(refusal) => refusal.message(),
     };
     session::set_notice(&member.session, notice).await?;
-    Ok(Redirect::to(&backend_url(&member.project, &id)).into_response())
+    Ok(Redirect::to(&backend_url(&member.project(), &id)).into_response())
 }
 
 /// Fills the service's endpoints from Keystone's catalog.

@@ -15,8 +15,9 @@ use axum::{
 use subtle::ConstantTimeEq;
 use tower_sessions::Session;
 
-use super::{AppState, PageError, form_token, form_token::FormTokens, session};
-use crate::crypto::random_token;
+use super::{AppState, PageError, form_token, session};
+use crate::ops::FormTokens;
+use crate::ops::random_token;
 
 /// The token a visitor without a session puts in the forms of the page being answered, made
 /// when the page asks for it (with a new random value when the visitor has no cookie yet, which
@@ -33,7 +34,7 @@ impl VisitorToken {
     pub fn token(&self, forms: &FormTokens) -> String {
         let (_, token) = self.issued.get_or_init(|| {
             let nonce = self.cookie.clone().unwrap_or_else(random_token);
-            let token = forms.issue(&nonce, crate::db::now());
+            let token = forms.issue(&nonce, crate::domain::time::now());
             (nonce, token)
         });
         token.clone()
@@ -96,9 +97,12 @@ async fn check(state: &AppState, request: Request) -> Result<(Request, Option<St
         .ok_or(PageError::Csrf)?;
     let valid = match (&stored, &cookie_nonce) {
         (Some(expected), _) => bool::from(submitted.as_bytes().ct_eq(expected.as_bytes())),
-        (None, Some(nonce)) => state
-            .form_tokens
-            .verify(nonce, &submitted, crate::db::now()),
+        (None, Some(nonce)) => {
+            state
+                .ops
+                .form_tokens()
+                .verify(nonce, &submitted, crate::domain::time::now())
+        }
         (None, None) => false,
     };
     if !valid {

@@ -19,8 +19,8 @@ use super::{
     session,
     view::Ctx,
 };
+use crate::ops::{Endpoint, Project};
 use crate::{
-    db::{projects::Project, services::Endpoint},
     domain::{roles::Action, services::Interface},
     ops::{self, services::EndpointInput},
 };
@@ -47,7 +47,7 @@ async fn endpoint_post(
     let errors = match ops::services::add_endpoint(&state.ops, &member, &id, &form).await {
         Ok(()) => {
             session::set_notice(&member.session, "Endpoint added.").await?;
-            return Ok(Redirect::to(&service_url(&member.project, &id)).into_response());
+            return Ok(Redirect::to(&service_url(&member.project(), &id)).into_response());
         }
         Err(e) => form_errors(e)?,
     };
@@ -63,15 +63,15 @@ async fn endpoint_delete_post(
     Path((_, id, endpoint_id)): Path<(String, String, String)>,
     Form(confirmation): Form<Confirmation>,
 ) -> Result<Response, PageError> {
-    let back = service_url(&member.project, &id);
+    let back = service_url(&member.project(), &id);
     if !confirmation.given() {
-        if !member.may(Action::ManageServices) {
-            return Err(PageError::Forbidden(
-                "Only project admins and owners change services.",
-            ));
-        }
+        let (service, endpoint) =
+            ops::services::endpoint_to_delete(&state.ops, &member, &id, &endpoint_id).await?;
         return Ok(ConfirmPage {
-            title: "Remove this endpoint?".into(),
+            title: format!(
+                "Remove the {} endpoint {} of {} ({}, {})?",
+                endpoint.interface, endpoint.url, service.name, endpoint.site, endpoint.region
+            ),
             message: "Snippets and tests stop using it at once; programs configured with it are not changed."
                 .into(),
             action: format!("{back}/endpoints/{endpoint_id}/delete"),
@@ -115,7 +115,7 @@ async fn endpoints_get(
     Ok(EndpointsPage {
         may_view_audit: member.may(Action::ViewAudit),
         ctx: member.ctx,
-        project: member.principal.project,
+        project: member.principal.project().clone(),
         groups,
         auth,
     })

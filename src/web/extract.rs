@@ -1,19 +1,22 @@
 //! Who is asking: extractors that sign-in, instance-admin and project-member pages require.
 //! Each decides on the server, for every request; a project the user is not in answers 404.
 
-use std::{collections::HashMap, net::SocketAddr, ops::Deref};
+use std::{collections::HashMap, ops::Deref};
 
 use axum::{
-    extract::{ConnectInfo, FromRequestParts, Path},
-    http::{Method, header, request::Parts},
+    extract::{FromRequestParts, Path},
+    http::{Method, request::Parts},
 };
 use tower_sessions::Session;
 
 use super::{AppState, PageError, session, view::Ctx};
+pub use crate::origin::Origin;
 use crate::{
-    db::{self, audit::Actor, projects::Project, users::User},
-    domain::roles::Role,
-    ops::{Principal, Subject},
+    ops::{
+        Principal, User,
+        principal::{self, Membership},
+    },
+    origin::actor,
 };
 
 /// The session and the frame of the page; for a project page (`slug`), also the user's project
@@ -22,21 +25,20 @@ async fn ctx(
     parts: &mut Parts,
     state: &AppState,
     slug: Option<&str>,
-) -> Result<(Session, Ctx, Option<(Project, Role)>), PageError> {
+) -> Result<(Session, Ctx, Option<Membership>), PageError> {
     let session = Session::from_request_parts(parts, state)
         .await
         .map_err(|_| PageError::Internal(anyhow::anyhow!("session layer missing")))?;
     let (user, membership) = match session.id() {
         None => (None, None),
         Some(id) => {
-            let loaded = db::sessions::load_with_user(&state.db, &id, slug).await?;
+            let loaded = principal::load_session(&state.ops, &id, slug).await?;
             let (record, signed_in) = match loaded {
                 Some(loaded) => (Some(loaded.record), loaded.signed_in),
                 None => (None, None),
             };
             // The session takes what was just read instead of reading it again.
-            let user_id =
-                db::sessions::with_preloaded(id, record, session::user_id(&session)).await?;
+            let user_id = principal::with_preloaded(id, record, session::user_id(&session)).await?;
             match (user_id, signed_in) {
                 (None, _) => (None, None),
                 (Some(_), Some((user, membership))) => {
@@ -54,7 +56,7 @@ async fn ctx(
         None => parts
             .extensions
             .get::<super::csrf::VisitorToken>()
-            .map(|t| t.token(&state.form_tokens))
+            .map(|t| t.token(state.ops.form_tokens()))
             .unwrap_or_default(),
     };
     // A notice is shown on the next page the user looks at, not consumed by a form post.
@@ -161,73 +163,12 @@ impl FromRequestParts<AppState> for ProjectMember {
         let slug = params.get("slug").ok_or(PageError::NotFound)?;
         let (session, ctx, membership) = ctx(parts, state, Some(slug)).await?;
         let user = ctx.user.clone().ok_or(PageError::SignInRequired)?;
-        let (project, role) = membership.ok_or(PageError::NotFound)?;
+        let membership = membership.ok_or(PageError::NotFound)?;
         let actor = actor(parts, &user);
         Ok(ProjectMember {
             session,
             ctx,
-            principal: Principal {
-                subject: Subject::Member(user),
-                project,
-                role,
-                actor,
-            },
+            principal: membership.principal(user, actor),
         })
-    }
-}
-
-/// The signed-in `user` as the audit log names them: with their address and browser.
-pub fn actor(parts: &Parts, user: &User) -> Actor {
-    actor_as(parts, Some(user.id.clone()), user.email.clone())
-}
-
-/// Who acts, named `label`, from the request's address and user agent.
-pub fn actor_as(parts: &Parts, user_id: Option<String>, label: String) -> Actor {
-    Actor {
-        user_id,
-        label,
-        ip: client_ip(parts),
-        user_agent: parts
-            .headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|ua| ua.chars().take(200).collect())
-            .unwrap_or_default(),
-    }
-}
-
-/// The client's address, for the audit log and the throttles: the one forwarded by a trusted
-/// proxy (`super::client_address`), else the connecting address.
-pub fn client_ip(parts: &Parts) -> String {
-    if let Some(super::client_address::ClientAddress(address)) = parts.extensions.get() {
-        return address.to_string();
-    }
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip().to_string())
-        .unwrap_or_default()
-}
-
-/// Where a request comes from (address and browser), for the audit records of people not
-/// signed in yet, or of pages whose extractor does not name the actor.
-pub struct Origin(pub Actor);
-
-impl Origin {
-    /// The record's actor: `user`, from this request.
-    pub fn by(&self, user: &User) -> Actor {
-        Actor {
-            user_id: Some(user.id.clone()),
-            label: user.email.clone(),
-            ..self.0.clone()
-        }
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for Origin {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Origin(actor_as(parts, None, "anonymous".into())))
     }
 }

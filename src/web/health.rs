@@ -19,7 +19,7 @@ async fn healthz_get() -> &'static str {
 
 /// Ready when the database answers.
 async fn readyz_get(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    if state.db.ping(Duration::from_secs(2)).await {
+    if state.ops.database_answers(Duration::from_secs(2)).await {
         (StatusCode::OK, "ready")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")

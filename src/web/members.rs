@@ -22,9 +22,9 @@ use super::{
     session,
     view::Ctx,
 };
+use crate::ops::Member;
 use crate::{
-    db::projects::Member,
-    domain::roles::{Action, Role},
+    domain::roles::Role,
     ops::{
         self, OpError,
         members::{NewMember, Roster},
@@ -66,11 +66,11 @@ struct MembersPage {
 
 impl MembersPage {
     fn new(member: ProjectMember, roster: Roster) -> Self {
-        let project = member.principal.project;
+        let project = member.principal.project();
         MembersPage {
             ctx: member.ctx,
-            slug: project.slug,
-            project_name: project.name,
+            slug: project.slug.clone(),
+            project_name: project.name.clone(),
             members: roster.members,
             may_manage: roster.may_manage,
             roles: roster.grantable,
@@ -87,7 +87,7 @@ impl MembersPage {
 }
 
 fn members_url(member: &ProjectMember) -> String {
-    format!("/projects/{}/members", member.project.slug)
+    format!("/projects/{}/members", member.project().slug)
 }
 
 async fn members_get(
@@ -164,13 +164,12 @@ async fn member_remove_post(
     Form(confirmation): Form<Confirmation>,
 ) -> Result<Response, PageError> {
     if !confirmation.given() {
-        if !member.may(Action::ManageMembers) {
-            return Err(PageError::Forbidden(
-                "Only project admins and owners remove members.",
-            ));
-        }
+        let target = ops::members::to_remove(&state.ops, &member, &user_id).await?;
         return Ok(ConfirmPage {
-            title: "Remove this member?".into(),
+            title: format!(
+                "Remove {} <{}> from the project?",
+                target.name, target.email
+            ),
             message: "They lose access to the project's credentials, apps and services at once."
                 .into(),
             action: format!("/projects/{slug}/members/{user_id}/remove"),

@@ -1,4 +1,4 @@
-//! The server-rendered portal: state, the router, and the layers every page goes through.
+//! The server-rendered portal: the pages, their extractors, and the layers every page goes through.
 
 mod account;
 mod admin;
@@ -10,7 +10,6 @@ mod assets;
 mod audit;
 mod auth;
 mod backends;
-pub mod client_address;
 pub mod client_config;
 mod confirm;
 mod credentials;
@@ -20,9 +19,9 @@ mod error;
 pub(crate) mod extract;
 mod form_token;
 mod forms;
-mod headers;
+pub mod headers;
 mod health;
-mod limits;
+pub mod limits;
 mod members;
 mod projects;
 mod reconcile;
@@ -33,99 +32,32 @@ mod step_up;
 mod throttle;
 mod view;
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-    time::Duration,
-};
-
 use axum::{
     Router,
-    extract::{MatchedPath, Request, State},
+    extract::{Request, State},
     middleware::{self, Next},
     response::{IntoResponse, Redirect, Response},
 };
 use tower::ServiceBuilder;
-use tower_http::{limit::RequestBodyLimitLayer, trace::TraceLayer};
-use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
+use tower_sessions::{SessionManagerLayer, SessionStore};
 
-use crate::{
-    config::Config,
-    crypto::master_key::MasterKey,
-    db::{Db, sessions::DbSessionStore, settings},
-    ops::Ops,
-};
-
+pub use crate::state::AppState;
 pub use error::PageError;
 
-/// What every handler shares, behind one `Arc`: extractors and middleware take a copy of the
-/// state for every request.
-#[derive(Clone)]
-pub struct AppState(Arc<Shared>);
-
-impl std::ops::Deref for AppState {
-    type Target = Shared;
-
-    fn deref(&self) -> &Shared {
-        &self.0
-    }
+/// The routes that need no session: probes and static files.
+pub fn open_router() -> Router<AppState> {
+    Router::new()
+        .merge(health::router())
+        .merge(assets::router())
 }
 
-pub struct Shared {
-    pub db: Db,
-    pub config: Arc<Config>,
-    /// Every use case; handlers call these and nothing below them.
-    pub ops: Ops,
-    /// Set once the first admin exists; it is never unset, so it can be cached.
-    setup_done: Arc<AtomicBool>,
-    /// CSRF tokens for the forms of visitors without a session.
-    form_tokens: form_token::FormTokens,
-    /// Sign-in attempts per email, beside the per-address throttle.
-    pub(crate) sign_in_backoff: Arc<throttle::AccountBackoff>,
-}
-
-impl AppState {
-    pub fn new(db: Db, config: Config, master_key: MasterKey) -> Self {
-        Self(Arc::new(Shared {
-            form_tokens: form_token::FormTokens::new(&master_key),
-            ops: Ops::new(db.clone(), Arc::new(master_key), config.public_url())
-                .with_process_timeout(Duration::from_secs(config.process_timeout_seconds.into()))
-                .with_backend_networks(config.limits.backend_allowed_networks.clone()),
-            db,
-            config: Arc::new(config),
-            setup_done: Arc::new(AtomicBool::new(false)),
-            sign_in_backoff: Arc::default(),
-        }))
-    }
-
-    async fn setup_done(&self) -> Result<bool, sqlx::Error> {
-        if self.setup_done.load(Ordering::Relaxed) {
-            return Ok(true);
-        }
-        let done = settings::get(self.db.pool(), settings::SETUP_DONE)
-            .await?
-            .is_some();
-        if done {
-            self.setup_done.store(true, Ordering::Relaxed);
-        }
-        Ok(done)
-    }
-}
-
-pub fn router(state: AppState) -> Router {
-    // A session is written only when it changes: at sign-in, for a notice, and when a signed-in
-    // session is touched to push back its expiry (at most once a minute; see `session.rs`).
-    let sessions = SessionManagerLayer::new(DbSessionStore::new(state.db.clone()))
-        .with_name("keyport_session")
-        .with_http_only(true)
-        .with_same_site(SameSite::Lax)
-        .with_secure(state.config.secure_cookies())
-        .with_expiry(Expiry::OnInactivity(time::Duration::minutes(
-            state.config.session_idle_minutes.into(),
-        )));
-
+/// Every page, under the session, the setup gate and the CSRF guard. `api_document` is the
+/// API's own description, which the `/api` page shows.
+pub fn router<Store: SessionStore + Clone>(
+    state: &AppState,
+    sessions: SessionManagerLayer<Store>,
+    api_document: &'static utoipa::openapi::OpenApi,
+) -> Router<AppState> {
     // The forms that check a password are throttled per client address; signing out never is.
     let password_forms = Router::new()
         .merge(setup::router())
@@ -138,7 +70,7 @@ pub fn router(state: AppState) -> Router {
             auth::audit_throttled_sign_in,
         ));
 
-    let pages = Router::new()
+    Router::new()
         .merge(password_forms)
         .merge(auth::sign_out_router())
         .merge(admin::router())
@@ -153,7 +85,7 @@ pub fn router(state: AppState) -> Router {
         .merge(client_config::router())
         .merge(apps::router())
         .merge(api_access::router())
-        .merge(api_docs::router())
+        .merge(api_docs::router(api_document))
         .merge(audit::router())
         .fallback(not_found)
         // Each `Router::layer` boxes every route once more, and the middlewares clone what is
@@ -163,37 +95,12 @@ pub fn router(state: AppState) -> Router {
                 .layer(sessions)
                 .layer(middleware::from_fn_with_state(state.clone(), setup_gate))
                 .layer(middleware::from_fn_with_state(state.clone(), csrf::guard)),
-        );
-
-    Router::new()
-        .merge(health::router())
-        .merge(assets::router())
-        .merge(crate::api::router(&state))
-        .merge(pages)
-        // Inside the body limit, which hands on a body of its own type (the route takes any).
-        .layer(middleware::from_fn_with_state(
-            state.config.limits.body_timeout(),
-            limits::guard,
-        ))
-        .layer(
-            ServiceBuilder::new()
-                .layer(TraceLayer::new_for_http().make_span_with(request_span))
-                .layer(middleware::from_fn_with_state(
-                    state.config.secure_cookies(),
-                    headers::add,
-                ))
-                .layer(middleware::from_fn_with_state(
-                    Arc::new(state.config.limits.trusted_proxies.clone()),
-                    client_address::layer,
-                ))
-                .layer(RequestBodyLimitLayer::new(64 * 1024)),
         )
-        .with_state(state)
 }
 
 /// Until the first admin exists, every page leads to `/setup`.
 async fn setup_gate(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    match state.setup_done().await {
+    match state.ops.setup_done().await {
         Ok(true) => next.run(request).await,
         Ok(false) if request.uri().path() == "/setup" => next.run(request).await,
         Ok(false) => Redirect::to("/setup").into_response(),
@@ -203,39 +110,4 @@ async fn setup_gate(State(state): State<AppState>, request: Request, next: Next)
 
 async fn not_found() -> PageError {
     PageError::NotFound
-}
-
-/// Logs the route pattern, not the path: paths may carry one-time tokens. Each request gets an
-/// id, so that an error's log lines can be told from those of other requests.
-fn request_span(request: &Request) -> tracing::Span {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".to_string());
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    tracing::info_span!("request", id = &id[..12], method = %request.method(), route)
-}
-
-/// Deletes expired sessions now and then: one process of those serving the database does it.
-pub fn spawn_session_cleanup(db: Db) {
-    const EVERY: Duration = Duration::from_secs(600);
-    tokio::spawn(async move {
-        let store = DbSessionStore::new(db.clone());
-        let mut tick = tokio::time::interval(EVERY);
-        loop {
-            tick.tick().await;
-            match crate::db::instances::take_lease(&db, "session-cleanup", EVERY).await {
-                Ok(true) => {}
-                Ok(false) => continue,
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not take the session cleanup lease");
-                    continue;
-                }
-            }
-            if let Err(e) = tower_sessions::ExpiredDeletion::delete_expired(&store).await {
-                tracing::warn!(error = %e, "could not delete expired sessions");
-            }
-        }
-    });
 }

@@ -18,8 +18,8 @@ use super::{
     session,
     view::{Ctx, UnixTime},
 };
+use crate::ops::Project;
 use crate::{
-    db::projects::Project,
     domain::{roles::Role, validate},
     ops::{self, OpError, projects::NewProject},
 };
@@ -125,8 +125,8 @@ async fn project_get(
     let overview = ops::projects::overview(&state.ops, &member).await?;
     Ok(ProjectPage {
         ctx: member.ctx,
-        role: member.principal.role,
-        project: member.principal.project,
+        role: member.principal.role(),
+        project: member.principal.project().clone(),
         member_count: overview.member_count,
         may_view_audit: overview.may_view_audit,
     })

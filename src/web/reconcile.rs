@@ -1,6 +1,8 @@
 //! A service's Reconcile page: operations a stopped process left unfinished, keys at the backend
 //! that Keyport does not hold, and credentials whose key the backend no longer has.
 
+use std::sync::Arc;
+
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::{
@@ -15,8 +17,8 @@ use zeroize::Zeroizing;
 use super::{
     AppState, PageError, confirm::ConfirmPage, extract::ProjectMember, session, view::Ctx,
 };
+use crate::ops::{CredentialInfo, Project, Service};
 use crate::{
-    db::{credentials::Credential, projects::Project, services::Service},
     domain::roles::Action,
     ops::{
         self, OpError,
@@ -60,7 +62,7 @@ async fn back_with(
     session::set_notice(&member.session, notice).await?;
     let url = format!(
         "/projects/{}/services/{service_id}/reconcile",
-        member.project.slug
+        member.project().slug
     );
     Ok(Redirect::to(&url).into_response())
 }
@@ -76,7 +78,7 @@ struct ReconcilePage {
 }
 
 impl ReconcilePage {
-    fn interrupted(&self) -> &[Credential] {
+    fn interrupted(&self) -> &[Arc<CredentialInfo>] {
         self.report.as_ref().map_or(&[], |r| &r.interrupted)
     }
 }
@@ -93,7 +95,7 @@ async fn reconcile_get(
     };
     Ok(ReconcilePage {
         ctx: member.ctx,
-        project: member.principal.project,
+        project: member.principal.project().clone(),
         service,
         report,
         problem,
@@ -146,7 +148,10 @@ fn confirmation(
             "Only project admins and owners change services.",
         ));
     }
-    let back = format!("/projects/{}/services/{id}/reconcile", member.project.slug);
+    let back = format!(
+        "/projects/{}/services/{id}/reconcile",
+        member.project().slug
+    );
     Ok(ConfirmPage {
         title,
         message: message.into(),

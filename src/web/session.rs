@@ -6,8 +6,8 @@ use tower_sessions::Session;
 
 use super::PageError;
 use crate::{
-    crypto::random_token,
-    db::{self, sessions::USER_ID_KEY, users::User},
+    ops::principal::USER_ID_KEY,
+    ops::{User, random_token},
 };
 
 const EPOCH_KEY: &str = "session_epoch";
@@ -33,7 +33,9 @@ pub async fn sign_in(session: &Session, user: &User) -> Result<(), PageError> {
     session.insert(USER_ID_KEY, &user.id).await?;
     session.insert(EPOCH_KEY, user.session_epoch).await?;
     session.insert(CSRF_KEY, random_token()).await?;
-    session.insert(TOUCHED_KEY, db::now()).await?;
+    session
+        .insert(TOUCHED_KEY, crate::domain::time::now())
+        .await?;
     record_proof(session).await?;
     Ok(())
 }
@@ -62,7 +64,7 @@ pub async fn accept(session: &Session, user: Option<User>) -> Result<Option<User
     let epoch = session.get::<i64>(EPOCH_KEY).await?;
     match user {
         Some(user) if !user.disabled && Some(user.session_epoch) == epoch => {
-            let now = db::now();
+            let now = crate::domain::time::now();
             let touched = session.get::<i64>(TOUCHED_KEY).await?.unwrap_or(0);
             if now - touched >= TOUCH_EVERY_SECONDS {
                 session.insert(TOUCHED_KEY, now).await?;
@@ -99,7 +101,9 @@ const PENDING_SIGN_IN_KEY: &str = "pending_sign_in";
 
 /// Records that the user just proved who they are.
 pub async fn record_proof(session: &Session) -> Result<(), PageError> {
-    session.insert(PROVED_AT_KEY, db::now()).await?;
+    session
+        .insert(PROVED_AT_KEY, crate::domain::time::now())
+        .await?;
     Ok(())
 }
 
@@ -140,7 +144,7 @@ pub async fn set_pending_sign_in(session: &Session, user: &User) -> Result<(), P
     let pending = PendingSignIn {
         user_id: user.id.clone(),
         epoch: user.session_epoch,
-        since: db::now(),
+        since: crate::domain::time::now(),
         failures: 0,
     };
     session.insert(PENDING_SIGN_IN_KEY, pending).await?;

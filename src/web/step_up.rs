@@ -7,6 +7,9 @@
 //! - `POST /projects/{slug}/credentials/{id}/config` (Copy and Download of a configuration)
 //! - `POST /projects/{slug}/credentials/{id}/regenerate`
 //! - `POST /projects/{slug}/credentials/{id}/delete`
+//! - `POST /account/api-access/keys` and `POST /projects/{slug}/apps/{id}/keys`: a new API key
+//!   is a way in that reveals every credential its holder may see
+//! - `POST /account/two-factor/start`: a new authenticator
 //!
 //! Without a recent proof the POST is not carried out: it leads to `/confirm-identity`, which
 //! keeps the page to go back to (a path of this site only). After the proof the user is back on
@@ -33,10 +36,7 @@ use super::{
     session,
     view::Ctx,
 };
-use crate::{
-    db,
-    ops::{self, OpError, two_factor::Proof},
-};
+use crate::ops::{self, OpError, two_factor::Proof};
 
 /// How long after a step-up the one action it was asked for may still follow, when the window
 /// is zero ("ask every time").
@@ -83,7 +83,7 @@ async fn proven(session: &Session, window: i64) -> Result<bool, PageError> {
     let Some(proved_at) = session::last_proof(session).await? else {
         return Ok(false);
     };
-    let age = db::now() - proved_at;
+    let age = crate::domain::time::now() - proved_at;
     if window > 0 && age < window {
         return Ok(true);
     }
@@ -105,6 +105,9 @@ fn return_page(path: &str) -> String {
             format!("/projects/{slug}/credentials/{id}/{action}")
         }
         ["projects", slug, "credentials", ..] => format!("/projects/{slug}/credentials"),
+        ["projects", slug, "apps", id, "keys"] => format!("/projects/{slug}/apps/{id}"),
+        ["account", "api-access", ..] => "/account/api-access".to_string(),
+        ["account", ..] => "/account".to_string(),
         _ => "/projects".to_string(),
     }
 }

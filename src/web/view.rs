@@ -2,7 +2,7 @@
 
 use time::macros::format_description;
 
-use crate::db::users::User;
+use crate::ops::User;
 
 /// The frame of every page: who is signed in, the CSRF token for its forms, a one-time notice.
 #[derive(Debug, Default)]
@@ -118,7 +118,7 @@ impl UnixTime for i64 {
     }
 
     fn age(&self) -> String {
-        let days = (crate::db::now() - self).max(0) / 86_400;
+        let days = (crate::domain::time::now() - self).max(0) / 86_400;
         match days {
             0 => "less than a day".into(),
             1 => "1 day".into(),

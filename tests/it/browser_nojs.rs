@@ -200,25 +200,25 @@ async fn the_main_flows_work_without_javascript() {
         (
             format!("{}{service}", app.url),
             "form[action*='/endpoints/'] button.danger",
-            "Remove this endpoint?",
+            "endpoint http",
             "Endpoint removed.",
         ),
         (
             format!("{}/projects/team/members", app.url),
             remove_member.as_str(),
-            "Remove this member?",
+            "<member@example.org> from the project?",
             "Member removed.",
         ),
         (
             format!("{}/projects/team/apps", app.url),
             "form[action$='/delete'] button",
-            "Delete this app?",
+            "Delete the app ci?",
             "App ci deleted.",
         ),
         (
             format!("{}/admin/users", app.url),
             disable_member.as_str(),
-            "Disable this user?",
+            "<member@example.org>?",
             "is disabled",
         ),
     ];

@@ -21,7 +21,7 @@ use keyport::{
     },
     domain::roles::Role,
     ops::{
-        Ops, Principal, Subject,
+        Ops, Principal,
         api_keys::{self, Created, NewKey},
     },
 };
@@ -113,7 +113,7 @@ impl Portal {
             .await
             .expect("the portal's task")
             .expect("the portal stops cleanly");
-        self.ops.db.close().await;
+        self.ops.close().await;
         self.test_db
     }
 
@@ -143,14 +143,12 @@ impl Portal {
         project
     }
 
-    /// The admin acting in `project`, as its owner.
-    pub fn owner_of(&self, project: &Project) -> Principal {
-        Principal {
-            subject: Subject::Member(self.admin.clone()),
-            project: project.clone(),
-            role: Role::Owner,
-            actor: Default::default(),
-        }
+    /// The admin acting in `project` (its owner), from the command line.
+    pub async fn owner_of(&self, project: &Project) -> Principal {
+        keyport::ops::principal::from_command_line(&self.ops, &self.admin, &project.slug)
+            .await
+            .expect("read the membership")
+            .expect("the admin owns the project")
     }
 
     pub async fn personal_key(&self, user: &User) -> Created {
@@ -166,7 +164,7 @@ impl Portal {
             .expect("create app");
         let key = api_keys::create_for_app(
             &self.ops,
-            &self.owner_of(project),
+            &self.owner_of(project).await,
             &app_id,
             &key_named("deploy"),
         )

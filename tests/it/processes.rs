@@ -113,6 +113,79 @@ async fn a_regeneration_killed_on_one_process_is_finished_by_exactly_one_other()
     keyport.close().await;
 }
 
+/// A single portal killed in the middle of Regenerate and started again finishes the operation
+/// before it serves: its first page shows the credential done, although the killed process's
+/// heartbeat is not yet old enough for the timeout (an hour here) to say it stopped. The lock
+/// the killed process held on its file beside the database told the new one at once.
+#[tokio::test]
+async fn a_portal_killed_mid_regeneration_and_restarted_shows_it_finished_on_its_first_page() {
+    let (moto, admin_key) = Moto::start().await;
+    let db = TestDb::new().await;
+    let long_timeout = ("KEYPORT_PROCESS_TIMEOUT_SECONDS", "3600");
+    let first = Server::start(&db, &[("KEYPORT_FAILPOINT", "after-record"), long_timeout]).await;
+    let (admin, page) = arrange_iam(&first, &moto, &admin_key).await;
+    let service = page.rsplit('=').next().unwrap().to_string();
+    let fields = [
+        ("service_id", service.as_str()),
+        ("name", "rotated"),
+        ("mode", "generate"),
+    ];
+    let response = admin
+        .submit(&page, "/projects/team/credentials", &fields)
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "the add is done");
+    let keyport = keyport::db::Db::connect(&db.url).await.unwrap();
+    let (id, old_key): (String, String) =
+        sqlx::query_as("select id, access_key from credentials where name = 'rotated'")
+            .fetch_one(keyport.pool())
+            .await
+            .unwrap();
+    let user: String = sqlx::query_scalar("select backend_name from backend_users")
+        .fetch_one(keyport.pool())
+        .await
+        .unwrap();
+    let regenerate = format!("/projects/team/credentials/{id}/regenerate");
+    let pending = post_in_background(&admin, &page, &regenerate, &[("confirm", "yes")]).await;
+    first.wait_for_log("failpoint reached").await;
+    first.kill();
+    assert!(
+        pending.await.unwrap().is_err(),
+        "the request died with its process"
+    );
+    let state: String = sqlx::query_scalar("select state from credentials where id = $1")
+        .bind(&id)
+        .fetch_one(keyport.pool())
+        .await
+        .unwrap();
+    assert_eq!(state, "retiring", "the old key is not revoked yet");
+
+    let second = Server::start(&db, &[long_timeout]).await;
+    let cookie = admin.session_cookie().expect("a signed-in session");
+    let on_second = Visitor::new(&second.base);
+    on_second.jar.add_cookie_str(
+        &format!("keyport_session={cookie}"),
+        &second.base.parse().unwrap(),
+    );
+    let (status, first_page) = on_second.get_text(&page).await;
+    assert_eq!(status, StatusCode::OK, "{first_page}");
+    assert!(first_page.contains("rotated"), "the credential is listed");
+    assert!(
+        !first_page.contains("not finished"),
+        "the first page shows the regeneration finished: {first_page}"
+    );
+    let state: String = sqlx::query_scalar("select state from credentials where id = $1")
+        .bind(&id)
+        .fetch_one(keyport.pool())
+        .await
+        .unwrap();
+    assert_eq!(state, "active");
+    assert!(
+        !iam_access_keys(&moto, &admin_key, &user).contains(&old_key),
+        "IAM no longer holds the old key"
+    );
+    keyport.close().await;
+}
+
 #[tokio::test]
 async fn a_session_ended_on_one_process_is_refused_by_the_other_at_once() {
     let db = TestDb::new().await;

@@ -422,3 +422,81 @@ async fn the_project_navigation_links_the_audit_log_only_for_those_who_may_read_
         );
     }
 }
+
+/// A confirmation page loads what it confirms: an endpoint of another project's service (or
+/// none at all) answers 404 at once, and the page names the endpoint it removes.
+#[tokio::test]
+async fn the_remove_confirmation_names_the_endpoint_and_refuses_another_projects() {
+    let app = TestApp::spawn().await;
+    let (owner, _, _) = team(&app).await;
+    let service = add_service(&owner, &S3).await;
+    owner
+        .submit(
+            &service,
+            &format!("{service}/endpoints"),
+            &[
+                ("site", "Bang Na"),
+                ("region", "th-bn-1"),
+                ("interface", "public"),
+                ("url", "https://s3.bangna.example.org"),
+            ],
+        )
+        .await;
+    app.project(&owner, "other", "").await;
+    let other = owner
+        .submit("/projects/other/services", "/projects/other/services", &S3)
+        .await;
+    let other = crate::helpers::location(&other);
+    owner
+        .submit(
+            &other,
+            &format!("{other}/endpoints"),
+            &[
+                ("site", "Elsewhere"),
+                ("region", "x-1"),
+                ("interface", "public"),
+                ("url", "https://s3.elsewhere.example.org"),
+            ],
+        )
+        .await;
+    let endpoint_ids: Vec<(String, String)> =
+        sqlx::query_as("select id, url from endpoints order by url")
+            .fetch_all(app.db.pool())
+            .await
+            .unwrap();
+    let ours = &endpoint_ids
+        .iter()
+        .find(|(_, url)| url.contains("bangna"))
+        .unwrap()
+        .0;
+    let theirs = &endpoint_ids
+        .iter()
+        .find(|(_, url)| url.contains("elsewhere"))
+        .unwrap()
+        .0;
+
+    let response = owner
+        .submit(&service, &format!("{service}/endpoints/{ours}/delete"), &[])
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let page = response.text().await.unwrap();
+    assert!(
+        page.contains("https://s3.bangna.example.org") && page.contains("Object storage"),
+        "the page names the endpoint and its service: {page}"
+    );
+    for foreign in [theirs.as_str(), "no-such-endpoint"] {
+        let response = owner
+            .submit(
+                &service,
+                &format!("{service}/endpoints/{foreign}/delete"),
+                &[],
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{foreign}");
+    }
+    let left: i64 = sqlx::query_scalar("select count(*) from endpoints")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(left, 2, "nothing was removed");
+}

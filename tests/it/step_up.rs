@@ -336,3 +336,71 @@ async fn show_after_the_password_in_the_browser() {
     assert_eq!(value.len(), 40, "the secret is shown");
     b.screenshot("02-shown").await;
 }
+
+/// A new API key reveals, through the API, every credential its holder may see; a new
+/// authenticator is a way in. Each asks for a recent proof as Show does, and is made only after
+/// it.
+#[tokio::test]
+async fn minting_a_way_in_asks_for_a_recent_proof() {
+    let app = always_ask().await;
+    let team = team(&app, "s3").await;
+    let apps = "/projects/team/apps";
+    let response = team
+        .owner
+        .submit(apps, apps, &[("name", "ci"), ("description", "")])
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "the app is made");
+    let app_id: String = sqlx::query_scalar("select id from apps where name = 'ci'")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    let app_page = format!("{apps}/{app_id}");
+    let keys_before = || async {
+        sqlx::query_scalar::<_, i64>("select count(*) from api_keys")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap()
+    };
+    let cases = [
+        (
+            "/account/api-access",
+            "/account/api-access/keys",
+            vec![("name", "laptop")],
+            "/confirm-identity?next=%2Faccount%2Fapi-access",
+        ),
+        (
+            app_page.as_str(),
+            &*format!("{app_page}/keys"),
+            vec![("name", "deploy")],
+            &*format!("/confirm-identity?next=%2Fprojects%2Fteam%2Fapps%2F{app_id}"),
+        ),
+        (
+            "/account",
+            "/account/two-factor/start",
+            vec![],
+            "/confirm-identity?next=%2Faccount",
+        ),
+    ];
+    for (page, action, fields, asks) in &cases {
+        let keys = keys_before().await;
+        let response = team.owner.submit(page, action, fields).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{action}");
+        assert_eq!(location(&response), *asks, "{action}");
+        assert_eq!(keys_before().await, keys, "{action}: no key was made");
+    }
+    let factors: i64 = sqlx::query_scalar("select count(*) from totp_factors")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(factors, 0, "no authenticator was started");
+
+    // After the password, the same button makes the key, once.
+    let (page, action, fields, asks) = &cases[0];
+    confirm_identity(&team.owner, asks, PASSWORD).await;
+    let keys = keys_before().await;
+    let response = team.owner.submit(page, action, fields).await;
+    assert_eq!(response.status(), StatusCode::CREATED, "{action}");
+    assert_eq!(keys_before().await, keys + 1);
+    let response = team.owner.submit(page, action, fields).await;
+    assert_eq!(location(&response), *asks, "the next one asks again");
+}

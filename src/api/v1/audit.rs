@@ -9,17 +9,17 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use crate::ops::Event;
 use crate::{
     api::{
         auth::ApiPrincipal,
         error::{ApiError, Failure},
     },
-    db::audit::Event,
     ops::{
         self, OpError,
         audit::{AuditQuery, PAGE_SIZE},
     },
-    web::AppState,
+    state::AppState,
 };
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -21,12 +21,10 @@ use crate::{
         auth::ApiPrincipal,
         error::{ApiError, Failure},
     },
+    ops::client_config::{ConfigChoice, SiteChoice},
     ops::{self, OpError, credentials::Purpose},
     snippets::Snippet,
-    web::{
-        AppState,
-        client_config::{ConfigChoice, SiteChoice},
-    },
+    state::AppState,
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -122,7 +120,7 @@ async fn credential_config_get(
         purpose,
         |credential, service, endpoints, secret| {
             let snippets = SiteChoice::pick(endpoints, &choice).snippets(
-                &who.project,
+                &who.project(),
                 service,
                 credential,
                 secret,

@@ -18,18 +18,18 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use zeroize::Zeroizing;
 
+use crate::ops::{CredentialInfo, Owner};
 use crate::{
     api::{
         auth::ApiPrincipal,
         error::{ApiError, Failure},
     },
-    db::credentials::{Credential, Owner},
     domain::roles::Whose,
     ops::{
         self, OpError, Principal,
         credentials::{AddCredential, KeySource, OwnerChoice, Purpose},
     },
-    web::AppState,
+    state::AppState,
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -62,7 +62,7 @@ pub struct CredentialOut {
 }
 
 impl CredentialOut {
-    fn new(who: &Principal, credential: &Credential) -> Self {
+    fn new(who: &Principal, credential: &CredentialInfo) -> Self {
         let owner = match &credential.owner {
             owner if who.whose(owner) == Whose::Own => "me".to_string(),
             Owner::App(_) => format!("app:{}", credential.owner_name),
@@ -138,7 +138,7 @@ async fn credentials_get(
     if listing.selected.is_none() {
         return Err(Failure::not_found());
     }
-    let mut seen: Vec<Arc<Credential>> = [listing.mine, listing.app_keys, listing.others]
+    let mut seen: Vec<Arc<CredentialInfo>> = [listing.mine, listing.app_keys, listing.others]
         .into_iter()
         .flatten()
         .map(|listed| listed.credential)
@@ -306,7 +306,7 @@ async fn credential_reveal_post(
     let revealed = ops::credentials::reveal(&state.ops, &who, &id, Purpose::Show).await?;
     Ok(Json(RevealedSecret {
         secret: revealed.secret.ok_or(OpError::Damaged)?,
-        access_key: revealed.credential.access_key,
+        access_key: revealed.credential.access_key.clone(),
     }))
 }
 
@@ -348,7 +348,7 @@ async fn credential_regenerate_post(
 ) -> Result<Json<RegeneratedKey>, Failure> {
     let done = ops::credentials::regenerate(&state.ops, &who, &id).await?;
     Ok(Json(RegeneratedKey {
-        id: done.credential.id,
+        id: done.credential.id.clone(),
         access_key: done.access_key,
         warning: done.warning,
     }))

@@ -17,7 +17,7 @@ use utoipa::{
 use utoipa_axum::router::OpenApiRouter;
 
 use super::error::Failure;
-use crate::web::AppState;
+use crate::state::AppState;
 
 struct BearerToken;
 

@@ -9,14 +9,14 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use crate::ops::{Endpoint, Service};
 use crate::{
     api::{
         auth::{ApiCaller, ApiPrincipal},
         error::{ApiError, Failure},
     },
-    db::services::{Endpoint, Service},
     ops,
-    web::AppState,
+    state::AppState,
 };
 
 pub fn router() -> OpenApiRouter<AppState> {

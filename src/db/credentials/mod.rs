@@ -1,5 +1,7 @@
 //! Credentials: the public part in clear, the secret sealed under the project's data key.
 
+use std::sync::Arc;
+
 use sqlx::FromRow;
 
 mod changes;
@@ -10,12 +12,7 @@ pub use changes::{activate, claim, interrupted, rotated, set_state};
 use super::{Db, audit, now};
 use crate::domain::services::{CredentialKind, CredentialState};
 
-/// Who holds a credential.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Owner {
-    User(String),
-    App(String),
-}
+pub use crate::domain::credentials::{CredentialInfo, Owner};
 
 impl Owner {
     fn columns(&self) -> (Option<&str>, Option<&str>) {
@@ -26,35 +23,25 @@ impl Owner {
     }
 }
 
+/// A credential's row: what may be shown of it (shared, see `ops::snapshots`), its sealed
+/// secrets and its operation's bookkeeping. Fields of the shown part are read through it.
 #[derive(Clone, Debug)]
 pub struct Credential {
-    pub id: String,
-    pub project_id: String,
-    pub service_id: String,
-    pub owner: Owner,
-    /// The owner's name as shown: a member's name, or an app's.
-    pub owner_name: String,
-    pub kind: CredentialKind,
-    pub name: String,
-    pub description: String,
-    pub access_key: String,
+    pub info: Arc<CredentialInfo>,
     pub secret: Vec<u8>,
-    pub enabled: bool,
-    pub expires_at: Option<i64>,
-    pub created_at: i64,
-    pub created_by: String,
-    pub rotated_at: Option<i64>,
-    /// `Active`, or the step a backend operation stopped at (see `ops::lifecycle`).
-    pub state: CredentialState,
-    pub state_since: Option<i64>,
-    pub pending_access_key: String,
     pub pending_secret: Option<Vec<u8>>,
-    /// The owner's user at the backend (Keystone user id, IAM user name); empty for `stored`.
-    pub backend_user: String,
     /// Who asked for the unfinished operation (an audit actor as JSON); empty when active.
     pub requested_by: String,
     /// The process carrying out the unfinished operation, if one is under way.
     pub claimed_by: String,
+}
+
+impl std::ops::Deref for Credential {
+    type Target = CredentialInfo;
+
+    fn deref(&self) -> &CredentialInfo {
+        &self.info
+    }
 }
 
 #[derive(FromRow)]
@@ -97,7 +84,7 @@ impl TryFrom<Row> for Credential {
             (None, Some(app)) => Owner::App(app),
             (None, None) => Owner::App(String::new()),
         };
-        Ok(Credential {
+        let info = CredentialInfo {
             id: row.id,
             project_id: row.project_id,
             service_id: row.service_id,
@@ -107,7 +94,6 @@ impl TryFrom<Row> for Credential {
             name: row.name,
             description: row.description,
             access_key: row.access_key,
-            secret: row.secret,
             enabled: row.enabled != 0,
             expires_at: row.expires_at,
             created_at: row.created_at,
@@ -117,8 +103,12 @@ impl TryFrom<Row> for Credential {
                 .ok_or_else(|| unknown("state", &row.state))?,
             state_since: row.state_since,
             pending_access_key: row.pending_access_key,
-            pending_secret: row.pending_secret,
             backend_user: row.backend_user,
+        };
+        Ok(Credential {
+            info: Arc::new(info),
+            secret: row.secret,
+            pending_secret: row.pending_secret,
             requested_by: row.requested_by,
             claimed_by: row.claimed_by,
         })

@@ -67,14 +67,14 @@ pub struct Added {
 /// Adds a credential; checks every field first, and the key limit again under the project's
 /// lock. Audited with the credential, in one transaction.
 pub async fn add(ops: &Ops, who: &Principal, input: AddCredential) -> Result<Added, OpError> {
-    let service = db::services::find(&ops.db, &who.project.id, &input.service_id)
+    let service = db::services::find(&ops.db, &who.project().id, &input.service_id)
         .await?
         .ok_or(OpError::NotFound)?;
     let mut errors = FieldErrors::default();
     let owner = match &input.owner {
         OwnerChoice::Me => who.owner(),
         OwnerChoice::App(app_id) => {
-            if db::apps::find(&ops.db, &who.project.id, app_id)
+            if db::apps::find(&ops.db, &who.project().id, app_id)
                 .await?
                 .is_none()
             {
@@ -152,7 +152,7 @@ pub async fn add(ops: &Ops, who: &Principal, input: AddCredential) -> Result<Add
             let access_key = access_key.trim();
             let sealed = ops
                 .seal(
-                    ProjectId(&who.project.id),
+                    ProjectId(&who.project().id),
                     RowId(&id),
                     Field::Secret,
                     secret,
@@ -160,15 +160,15 @@ pub async fn add(ops: &Ops, who: &Principal, input: AddCredential) -> Result<Add
                 .await?;
             let target = audit_target(&service.name, &name);
             let record = Entry {
-                project_id: Some(&who.project.id),
-                actor: &who.actor,
+                project_id: Some(&who.project().id),
+                actor: &who.actor(),
                 action: AuditAction::CredentialImport,
                 target: &target,
                 detail: access_key,
             };
             let new = NewCredential {
                 id: &id,
-                project_id: &who.project.id,
+                project_id: &who.project().id,
                 service_id: &service.id,
                 owner: &owner,
                 kind,
@@ -189,12 +189,12 @@ pub async fn add(ops: &Ops, who: &Principal, input: AddCredential) -> Result<Add
         KeySource::Generate => {
             let label = match &owner {
                 Owner::User(_) => who.backend_label().to_string(),
-                Owner::App(app_id) => db::apps::find(&ops.db, &who.project.id, app_id)
+                Owner::App(app_id) => db::apps::find(&ops.db, &who.project().id, app_id)
                     .await?
                     .map(|app| app.name)
                     .unwrap_or_default(),
             };
-            let backend_name = backend_user_name(&who.project.slug, &service.id, &owner, &label);
+            let backend_name = backend_user_name(&who.project().slug, &service.id, &owner, &label);
             let new = NewKey {
                 id: &id,
                 service: &service,
@@ -205,7 +205,7 @@ pub async fn add(ops: &Ops, who: &Principal, input: AddCredential) -> Result<Add
                 description: &description,
                 expires_at,
                 created_by: &created_by,
-                requested_by: &who.actor,
+                requested_by: &who.actor(),
             };
             add_at_backend(ops, new).await?
         }

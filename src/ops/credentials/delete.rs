@@ -1,12 +1,14 @@
 //! Delete: the key is revoked at the backend first, then the row goes, with its audit record.
 //! The row holds the intent (`Deleting`, who asked) while the backend acts.
 
+use std::sync::Arc;
+
 use super::{OpError, Ops, Principal, managed};
 use crate::{
     db::{
         self,
         audit::{Actor, Entry},
-        credentials::Credential,
+        credentials::{Credential, CredentialInfo},
         services::Service,
     },
     domain::{audit::AuditAction, roles::CredentialAction, services::CredentialState},
@@ -14,16 +16,16 @@ use crate::{
 };
 
 pub struct Deleted {
-    pub credential: Credential,
+    pub credential: Arc<CredentialInfo>,
     pub service: Service,
 }
 
 /// Deletes the credential, if the principal may.
 pub async fn delete(ops: &Ops, who: &Principal, id: &str) -> Result<Deleted, OpError> {
     let (credential, service) = managed(ops, who, id, CredentialAction::Delete).await?;
-    revoke_then_forget(ops, &service, &credential, &who.actor).await?;
+    revoke_then_forget(ops, &service, &credential, &who.actor()).await?;
     Ok(Deleted {
-        credential,
+        credential: credential.info,
         service,
     })
 }

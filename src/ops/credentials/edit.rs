@@ -1,8 +1,10 @@
 //! Edit a credential's name, description, expiry and whether it is enabled.
 
+use std::sync::Arc;
+
 use super::{NAME_HINT, OpError, Ops, Principal, check_details, managed};
 use crate::{
-    db::{self, credentials::Credential, services::Service},
+    db::{self, credentials::CredentialInfo, services::Service},
     domain::{audit::AuditAction, roles::CredentialAction},
     ops::{FieldErrors, lifecycle},
 };
@@ -21,8 +23,9 @@ pub async fn edit_form(
     ops: &Ops,
     who: &Principal,
     id: &str,
-) -> Result<(Credential, Service), OpError> {
-    managed(ops, who, id, CredentialAction::Edit).await
+) -> Result<(Arc<CredentialInfo>, Service), OpError> {
+    let (credential, service) = managed(ops, who, id, CredentialAction::Edit).await?;
+    Ok((credential.info, service))
 }
 
 /// Saves a credential's name, description, expiry and whether it is enabled.
@@ -31,7 +34,7 @@ pub async fn edit(
     who: &Principal,
     id: &str,
     input: Edit,
-) -> Result<(Credential, Service), OpError> {
+) -> Result<(Arc<CredentialInfo>, Service), OpError> {
     let (credential, service) = managed(ops, who, id, CredentialAction::Edit).await?;
     let mut errors = FieldErrors::default();
     let (name, description, expires_at) = check_details(
@@ -57,5 +60,5 @@ pub async fn edit(
         if input.enabled { "enabled" } else { "disabled" },
     )
     .await?;
-    Ok((credential, service))
+    Ok((credential.info, service))
 }

@@ -4,11 +4,12 @@
 use std::sync::Arc;
 
 use super::{OpError, Ops, Principal, managed};
+use crate::domain::time::utc;
 use crate::{
     db::{
         self,
         apps::App,
-        credentials::{Credential, Owner},
+        credentials::{CredentialInfo, Owner},
         services::{Endpoint, Service},
     },
     domain::{
@@ -18,19 +19,9 @@ use crate::{
     ops::key_status::key_status,
 };
 
-/// Unix seconds as a UTC time of day and date, for notes on a page.
-fn utc(at: i64) -> String {
-    let format =
-        time::macros::format_description!("[hour]:[minute]:[second] UTC on [year]-[month]-[day]");
-    time::OffsetDateTime::from_unix_timestamp(at)
-        .ok()
-        .and_then(|t| t.format(format).ok())
-        .unwrap_or_default()
-}
-
 /// A credential as a principal sees it.
 pub struct Listed {
-    pub credential: Arc<Credential>,
+    pub credential: Arc<CredentialInfo>,
     /// Whether the principal may reveal, regenerate, edit and delete it.
     pub may_manage: bool,
     /// How many keys its owner holds for the service.
@@ -62,7 +53,7 @@ pub async fn list(
 ) -> Result<Listing, OpError> {
     who.require(Action::ViewProject)?;
     let needle = q.trim().to_lowercase();
-    let snapshot = ops.snapshots.project(&ops.db, &who.project).await?;
+    let snapshot = ops.snapshots.project(&ops.db, &who.project()).await?;
     let services: Vec<Service> = snapshot
         .services
         .iter()
@@ -152,8 +143,8 @@ pub async fn confirm(
     who: &Principal,
     id: &str,
     action: CredentialAction,
-) -> Result<(Credential, Service, i64), OpError> {
+) -> Result<(Arc<CredentialInfo>, Service, i64), OpError> {
     let (credential, service) = managed(ops, who, id, action).await?;
     let held = db::credentials::count_for_owner(&ops.db, &service.id, &credential.owner).await?;
-    Ok((credential, service, held))
+    Ok((credential.info, service, held))
 }

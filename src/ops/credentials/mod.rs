@@ -40,7 +40,7 @@ pub(crate) async fn managed(
     id: &str,
     action: CredentialAction,
 ) -> Result<(Credential, Service), OpError> {
-    let credential = db::credentials::find(&ops.db, &who.project.id, id)
+    let credential = db::credentials::find(&ops.db, &who.project().id, id)
         .await?
         .ok_or(OpError::NotFound)?;
     let whose = who.whose(&credential.owner);
@@ -54,7 +54,7 @@ pub(crate) async fn managed(
             OpError::Forbidden("Your role does not allow this on this credential.")
         });
     }
-    let service = db::services::find(&ops.db, &who.project.id, &credential.service_id)
+    let service = db::services::find(&ops.db, &who.project().id, &credential.service_id)
         .await?
         .ok_or(OpError::NotFound)?;
     Ok((credential, service))
@@ -82,12 +82,6 @@ pub(crate) fn check_details(
 
 /// Parses an optional `YYYY-MM-DD` expiry date into Unix seconds at midnight UTC.
 fn parse_expiry(value: &str) -> Result<Option<i64>, &'static str> {
-    let value = value.trim();
-    if value.is_empty() {
-        return Ok(None);
-    }
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(value, format)
-        .map(|day| Some(day.midnight().assume_utc().unix_timestamp()))
-        .map_err(|_| "Enter a date such as 2027-06-30, or leave it empty.")
+    crate::domain::time::parse_day(value)
+        .map_err(|()| "Enter a date such as 2027-06-30, or leave it empty.")
 }

@@ -3,12 +3,14 @@
 //! holds the intent (`Rotating`, the key Keyport chose, who asked) while the backend acts; see
 //! `ops::lifecycle` for what reconcile does with a row left that way.
 
+use std::sync::Arc;
+
 use super::{OpError, Ops, Principal, managed};
 use crate::{
     db::{
         self,
         audit::{Actor, Entry},
-        credentials::Credential,
+        credentials::{Credential, CredentialInfo},
         services::Service,
     },
     domain::{audit::AuditAction, roles::CredentialAction, services::CredentialState},
@@ -23,7 +25,7 @@ use crate::{
 use crate::{domain::validate, ops::FieldErrors, providers::IssuedKey};
 
 pub struct Regenerated {
-    pub credential: Credential,
+    pub credential: Arc<CredentialInfo>,
     pub service: Service,
     pub access_key: String,
     /// Set when the new key works but the old one could not be revoked yet (reconcile retries).
@@ -70,9 +72,9 @@ pub async fn regenerate_with(
         }
         errors.into_result()?;
     }
-    let (access_key, warning) = rotate(ops, &service, &credential, &who.actor, typed).await?;
+    let (access_key, warning) = rotate(ops, &service, &credential, &who.actor(), typed).await?;
     Ok(Regenerated {
-        credential,
+        credential: credential.info,
         service,
         access_key,
         warning,

@@ -1,12 +1,14 @@
 //! Show, Copy and Download: the secret leaves Keyport only after its record is written.
 
+use std::sync::Arc;
+
 use zeroize::Zeroizing;
 
 use super::{OpError, Ops, Principal, managed};
 use crate::{
     db::{
         self,
-        credentials::Credential,
+        credentials::CredentialInfo,
         services::{Endpoint, Service},
     },
     domain::{audit::AuditAction, roles::CredentialAction},
@@ -25,7 +27,7 @@ pub enum Purpose<'a> {
 }
 
 pub struct Revealed {
-    pub credential: Credential,
+    pub credential: Arc<CredentialInfo>,
     pub service: Service,
     /// `None` when the stored secret does not decrypt (a damaged row); the attempt is audited.
     pub secret: Option<Zeroizing<String>>,
@@ -42,7 +44,7 @@ pub async fn reveal(
     let (credential, service) = managed(ops, who, id, CredentialAction::Reveal).await?;
     let opened = ops
         .open(
-            ProjectId(&who.project.id),
+            ProjectId(&who.project().id),
             RowId(&credential.id),
             Field::Secret,
             &credential.secret,
@@ -70,7 +72,7 @@ pub async fn reveal(
     )
     .await?;
     Ok(Revealed {
-        credential,
+        credential: credential.info,
         service,
         secret,
     })
@@ -84,7 +86,7 @@ pub async fn configure(
     who: &Principal,
     id: &str,
     purpose: Purpose<'_>,
-    render: impl Fn(&Credential, &Service, &[Endpoint], Option<&str>) -> Option<Snippet>,
+    render: impl Fn(&CredentialInfo, &Service, &[Endpoint], Option<&str>) -> Option<Snippet>,
 ) -> Result<Option<Snippet>, OpError> {
     let (credential, service) = managed(ops, who, id, CredentialAction::Reveal).await?;
     let endpoints = db::services::endpoints(&ops.db, &service.id).await?;

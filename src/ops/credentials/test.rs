@@ -1,9 +1,11 @@
 //! The Test button: one real request with the credential (S3 `ListBuckets`, or a Keystone
 //! token). The secret is used, never shown; the verdict is audited.
 
+use std::sync::Arc;
+
 use super::{OpError, Ops, Principal, managed};
 use crate::{
-    db::{self, credentials::Credential},
+    db::{self, credentials::CredentialInfo},
     domain::{
         audit::AuditAction,
         roles::CredentialAction,
@@ -15,7 +17,7 @@ use crate::{
 };
 
 pub struct Tested {
-    pub credential: Credential,
+    pub credential: Arc<CredentialInfo>,
     /// `None` when the service has no endpoint to test against.
     pub probe: Option<Probe>,
 }
@@ -26,7 +28,7 @@ pub async fn test(ops: &Ops, who: &Principal, id: &str) -> Result<Tested, OpErro
     let find = |interface: Interface| endpoints.iter().find(|e| e.interface == interface);
     let secret = ops
         .open(
-            ProjectId(&who.project.id),
+            ProjectId(&who.project().id),
             RowId(&credential.id),
             Field::Secret,
             &credential.secret,
@@ -76,5 +78,8 @@ pub async fn test(ops: &Ops, who: &Principal, id: &str) -> Result<Tested, OpErro
         )
         .await?;
     }
-    Ok(Tested { credential, probe })
+    Ok(Tested {
+        credential: credential.info,
+        probe,
+    })
 }

@@ -250,7 +250,7 @@ async fn finish_interrupted(
                 }
             }
         };
-        outcomes.push((credential.name, outcome));
+        outcomes.push((credential.name.clone(), outcome));
     }
     Ok(outcomes)
 }
@@ -258,9 +258,20 @@ async fn finish_interrupted(
 /// Announces this process, reconciles what stopped processes left before the portal serves,
 /// then in the background: keeps this process announced, and finishes what other processes left
 /// when they fall silent, and operations older than [`INTERRUPTED_AFTER`].
-pub async fn reconcile_and_spawn(ops: Ops) {
+///
+/// `dead` are processes of this host known to have stopped (`db::host_processes`): what they
+/// left is finished in this first round, without waiting for them to fall silent.
+pub async fn reconcile_and_spawn(ops: Ops, dead: &[String]) {
     if let Err(e) = db::instances::register(&ops.db).await {
         tracing::warn!(error = %e, "cannot announce this process");
+    }
+    for id in dead {
+        match db::instances::forget_dead(&ops.db, id).await {
+            Ok(()) => {
+                tracing::info!(process = %id, "a process of this host stopped without finishing; its operations are finished now")
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot mark a stopped process"),
+        }
     }
     let actor = reconciler();
     match tokio::time::timeout(START_RECONCILE_LIMIT, round(&ops, &actor)).await {
@@ -301,5 +312,5 @@ pub async fn finish_now(
 ) -> Result<Vec<(String, String)>, OpError> {
     let service = managed_service(ops, who, service_id).await?;
     let cutoff = db::now() - INTERRUPTED_AFTER.as_secs() as i64;
-    finish_interrupted(ops, cutoff, Some(&service.id), &who.actor).await
+    finish_interrupted(ops, cutoff, Some(&service.id), &who.actor()).await
 }

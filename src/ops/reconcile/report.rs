@@ -2,6 +2,8 @@
 //! and what an admin does with the differences: adopt or revoke a key only the backend has,
 //! forget a credential whose key the backend lost.
 
+use std::sync::Arc;
+
 use futures_util::future::join_all;
 
 use super::KEY_STATUS_DEADLINE;
@@ -10,7 +12,7 @@ use crate::{
         self,
         audit::Entry,
         backend_users::BackendUserLink,
-        credentials::{Credential, NewCredential, Owner},
+        credentials::{CredentialInfo, NewCredential, Owner},
         services::Service,
     },
     domain::{
@@ -36,9 +38,9 @@ pub struct Unmanaged {
 pub struct Report {
     pub unmanaged: Vec<Unmanaged>,
     /// Credentials of listable kinds that the backend does not list any more.
-    pub missing: Vec<Credential>,
+    pub missing: Vec<Arc<CredentialInfo>>,
     /// Credentials whose operation is not finished.
-    pub interrupted: Vec<Credential>,
+    pub interrupted: Vec<Arc<CredentialInfo>>,
 }
 
 /// The keys the backend lists for each of the service's backend users, asked of all users at
@@ -87,11 +89,13 @@ async fn compare(ops: &Ops, service: &Service) -> Result<Report, OpError> {
             key,
         })
         .collect();
-    let listable = |c: &Credential| {
+    let listable = |c: &CredentialInfo| {
         driver.is_remote() && (c.kind == CredentialKind::Ec2 || service.kind == ServiceKind::S3)
     };
-    let (interrupted, settled): (Vec<_>, Vec<_>) =
-        credentials.into_iter().partition(|c| !c.state.is_active());
+    let (interrupted, settled): (Vec<_>, Vec<_>) = credentials
+        .into_iter()
+        .map(|c| c.info)
+        .partition(|c| !c.state.is_active());
     let missing = settled
         .into_iter()
         .filter(|c| listable(c) && !listed_access.contains(&c.access_key))
@@ -251,8 +255,8 @@ pub async fn forget(
         .find(|c| c.id == credential_id)
         .ok_or(OpError::NotFound)?;
     let record = Entry {
-        project_id: Some(&who.project.id),
-        actor: &who.actor,
+        project_id: Some(&who.project().id),
+        actor: &who.actor(),
         action: AuditAction::CredentialForget,
         target: &credential.name,
         detail: &credential.access_key,

@@ -113,17 +113,13 @@ impl Harness {
             "http://keyport.test".into(),
         )
         .with_fake_driver(fake.clone());
-        let who = Principal {
-            actor: Actor {
-                user_id: Some(user.id.clone()),
-                label: OWNER.into(),
-                ip: "192.0.2.7".into(),
-                user_agent: "test".into(),
-            },
-            subject: Subject::Member(user),
-            project,
-            role: Role::Owner,
+        let actor = Actor {
+            user_id: Some(user.id.clone()),
+            label: OWNER.into(),
+            ip: "192.0.2.7".into(),
+            user_agent: "test".into(),
         };
+        let who = Principal::new(Subject::Member(user), project, Role::Owner, actor);
         Harness {
             ops,
             fake,
@@ -182,7 +178,7 @@ impl Harness {
     }
 
     async fn row(&self, id: &str) -> Option<Credential> {
-        db::credentials::find(&self.ops.db, &self.who.project.id, id)
+        db::credentials::find(&self.ops.db, &self.who.project().id, id)
             .await
             .unwrap()
     }
@@ -245,7 +241,7 @@ impl Harness {
         assert!(uncertain(&done), "{:?}", done.err());
         self.fake.set(Method::Issue, Outcome::Succeed);
         let row = self.in_state("rotated", CredentialState::Rotating).await;
-        (row, before.access_key)
+        (row, before.access_key.clone())
     }
 
     /// A credential left `Retiring`: regenerated while revoking the old key failed with
@@ -260,7 +256,7 @@ impl Harness {
         assert!(done.warning.is_some(), "the old key's failure is told");
         self.fake.set(Method::Revoke, Outcome::Succeed);
         let row = self.in_state("retired", CredentialState::Retiring).await;
-        (row, before.access_key)
+        (row, before.access_key.clone())
     }
 
     /// A credential left `Deleting`: deleted while `revoke` failed uncertainly with `outcome`.

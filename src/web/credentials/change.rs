@@ -19,11 +19,10 @@ use super::{
         delete_warning, deleted_notice, labels, only_key, regenerate_warning, regenerated_notice,
     },
 };
+use crate::ops::{CredentialInfo, IssuedKey, Service, Verdict};
 use crate::{
-    db::{credentials::Credential, services::Service},
     domain::roles::CredentialAction,
     ops::{self, FieldErrors, OpError},
-    providers::{IssuedKey, probe::Verdict},
     web::{
         AppState, PageError,
         client_config::ConfigChoice,
@@ -68,18 +67,19 @@ pub(super) struct RegeneratePage {
 impl RegeneratePage {
     fn new(
         member: ProjectMember,
-        credential: &Credential,
+        credential: &CredentialInfo,
         service: &Service,
         held: i64,
     ) -> RegeneratePage {
-        let back = credentials_url(&member.project, &service.id);
+        let back = credentials_url(&member.project(), &service.id);
         let only = only_key(service, held);
         RegeneratePage {
             title: format!("Regenerate {}?", credential.name),
             message: regenerate_warning(service, credential.kind, &credential.access_key, only),
             action: format!(
                 "/projects/{}/credentials/{}/regenerate",
-                member.project.slug, credential.id
+                member.project().slug,
+                credential.id
             ),
             alternative: (only && service.driver.is_remote()).then(|| format!("{back}#add")),
             back,
@@ -170,9 +170,12 @@ pub(super) async fn credential_delete_get(
             &credential.name,
             &credential.access_key,
         ),
-        action: format!("/projects/{}/credentials/{id}/delete", member.project.slug),
+        action: format!(
+            "/projects/{}/credentials/{id}/delete",
+            member.project().slug
+        ),
         button: "Delete",
-        back: credentials_url(&member.project, &service.id),
+        back: credentials_url(&member.project(), &service.id),
         alternative: None,
         fields: Vec::new(),
         ctx: member.ctx,

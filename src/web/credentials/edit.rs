@@ -11,8 +11,8 @@ use axum::{
 use serde::Deserialize;
 
 use super::back_with;
+use crate::ops::{Project, Service};
 use crate::{
-    db::{projects::Project, services::Service},
     ops::{self, FieldErrors, OpError, credentials::Edit},
     web::{
         AppState, PageError,
@@ -50,8 +50,8 @@ pub(super) async fn credential_edit_get(
 ) -> Result<EditPage, PageError> {
     let (credential, service) = ops::credentials::edit_form(&state.ops, &member, &id).await?;
     let form = EditForm {
-        name: credential.name,
-        description: credential.description,
+        name: credential.name.clone(),
+        description: credential.description.clone(),
         expires: credential
             .expires_at
             .map(|at| at.day().to_string())
@@ -60,7 +60,7 @@ pub(super) async fn credential_edit_get(
     };
     Ok(EditPage {
         ctx: member.ctx,
-        project: member.principal.project,
+        project: member.principal.project().clone(),
         service,
         credential_id: id,
         form,
@@ -90,7 +90,7 @@ pub(super) async fn credential_edit_post(
     let (_, service) = ops::credentials::edit_form(&state.ops, &member, &id).await?;
     let page = EditPage {
         ctx: member.ctx,
-        project: member.principal.project,
+        project: member.principal.project().clone(),
         service,
         credential_id: id,
         form,

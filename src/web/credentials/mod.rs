@@ -3,6 +3,7 @@
 //! the answer to an audited POST; a GET never creates, changes or reveals anything.
 
 mod add;
+mod add_form;
 mod change;
 mod edit;
 mod page;
@@ -18,8 +19,8 @@ use super::{
     AppState, PageError, client_config::ConfigChoice, extract::ProjectMember, session,
     view::WARNING_MARK,
 };
+use crate::ops::Project;
 use crate::{
-    db::projects::Project,
     domain::roles::CredentialAction,
     ops::{self, OpError},
 };
@@ -77,7 +78,7 @@ async fn show_once(
         session::set_notice(&member.session, notice).await?;
     }
     member.session.insert(SHOW_ONCE_KEY, id).await?;
-    let mut url = credentials_url(&member.project, service_id);
+    let mut url = credentials_url(&member.project(), service_id);
     for (name, value) in [("site", &choice.site), ("variant", &choice.variant)] {
         if !value.is_empty() {
             let value: String = form_urlencoded::byte_serialize(value.as_bytes()).collect();
@@ -107,7 +108,7 @@ async fn back_with(
     notice: String,
 ) -> Result<Response, PageError> {
     session::set_notice(&member.session, notice).await?;
-    Ok(Redirect::to(&credentials_url(&member.project, service_id)).into_response())
+    Ok(Redirect::to(&credentials_url(&member.project(), service_id)).into_response())
 }
 
 /// An operation that refused or could not reach the backend: back to the page with why (and
@@ -131,7 +132,7 @@ async fn refused(
 fn unconfirmed(confirm: &str, member: &ProjectMember, id: &str, action: &str) -> Option<Response> {
     let page = format!(
         "/projects/{}/credentials/{id}/{action}",
-        member.project.slug
+        member.project().slug
     );
     (confirm != "yes").then(|| Redirect::to(&page).into_response())
 }

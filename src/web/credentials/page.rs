@@ -11,18 +11,12 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::{
-    add::AddForm,
+    add_form::AddForm,
     take_show_once,
     texts::{asks_for_the_key, delete_warning, issuer_note, labels, only_key, regenerate_warning},
 };
+use crate::ops::{App, CredentialInfo, Endpoint, Project, Service};
 use crate::{
-    db::{
-        self,
-        apps::App,
-        credentials::Credential,
-        projects::Project,
-        services::{Endpoint, Service},
-    },
     domain::{
         roles::{Action, CredentialAction, Whose},
         services::{CredentialKind, Interface},
@@ -46,7 +40,7 @@ const EXPIRY_WARNING_DAYS: i64 = 14;
 /// One credential as the page shows it. It holds the secret only when it was just revealed.
 pub struct CredentialView {
     /// As listed: shared with the project's snapshot, not copied (its sealed secret is not shown).
-    pub credential: Arc<Credential>,
+    pub credential: Arc<CredentialInfo>,
     /// Escaped once: the page writes it into seven links and buttons.
     pub id: Escaped,
     /// Labels of the public and secret parts: "Access key" and "Secret", or "User name" and "Password".
@@ -66,8 +60,8 @@ impl CredentialView {
     /// `expired`, `soon` or empty, for the expiry flag.
     pub fn expiry_state(&self) -> &'static str {
         match self.credential.expires_at {
-            Some(at) if at <= db::now() => "expired",
-            Some(at) if at <= db::now() + EXPIRY_WARNING_DAYS * 86_400 => "soon",
+            Some(at) if at <= crate::domain::time::now() => "expired",
+            Some(at) if at <= crate::domain::time::now() + EXPIRY_WARNING_DAYS * 86_400 => "soon",
             _ => "",
         }
     }
@@ -195,7 +189,7 @@ impl CredentialsPage {
             // The panel of the credential asked for, or of the one just revealed.
             let snippets = if config.configure == credential.id || shown.is_some() {
                 config.snippets(
-                    &member.project,
+                    &member.project(),
                     service,
                     credential,
                     secret.as_deref().map(String::as_str),
@@ -244,7 +238,7 @@ impl CredentialsPage {
             may_add: member.may(Action::Credential(CredentialAction::Add, Whose::Own)),
             is_admin: member.may(Action::Credential(CredentialAction::Add, Whose::Others)),
             ctx: member.ctx,
-            project: member.principal.project,
+            project: member.principal.project().clone(),
             q: q.to_string(),
             services: listing.services,
             selected: listing.selected,

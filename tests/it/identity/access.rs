@@ -98,7 +98,7 @@ async fn a_member_removed_from_a_project_no_longer_sees_it() {
         StatusCode::OK
     );
 
-    ops::members::remove(&portal.ops, &portal.owner_of(&team), &member.id)
+    ops::members::remove(&portal.ops, &portal.owner_of(&team).await, &member.id)
         .await
         .unwrap();
     assert_eq!(
