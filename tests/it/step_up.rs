@@ -254,6 +254,13 @@ async fn the_json_api_is_not_asked() {
     let team = team(&app, "s3").await;
     team.add(&team.member, "laptop", &[]).await;
     let id = credential_ids(&team.member.get_text(&team.page).await.1)[0].clone();
+    // Making the key is a way in: it asks for the password, as in the browser.
+    confirm_identity(
+        &team.member,
+        "/confirm-identity?next=%2Faccount%2Fapi-access",
+        PASSWORD,
+    )
+    .await;
     let response = team
         .member
         .submit(

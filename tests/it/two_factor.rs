@@ -416,10 +416,19 @@ async fn step_up_takes_a_code_of_the_app_once() {
     let app = TestApp::spawn_with(|config| config.step_up_minutes = 0).await;
     let _admin = app.admin().await;
     let bob = app.user("bob@example.org", "Bob").await;
+    let page = "/confirm-identity?next=%2Faccount";
+    // A new authenticator is a way in: with a window of zero it asks for the password first.
+    let response = bob
+        .submit(
+            page,
+            "/confirm-identity",
+            &[("next", "/account"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let secret = start_enrolment(&bob).await;
     let enrolled = current_step();
     confirm_enrolment(&bob, &secret, enrolled).await;
-    let page = "/confirm-identity?next=%2Faccount";
     let fresh = oathtool(&secret, enrolled + 1);
     for (code, expected) in [
         (
