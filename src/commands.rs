@@ -48,7 +48,7 @@ pub async fn create_api_key(
     request: ApiKeyRequest<'_>,
 ) -> anyhow::Result<Created> {
     let ops = open(config).await?;
-    let user = ops::accounts::find_by_email(&ops, &request.email)
+    let user = ops::accounts::find_by_email(&ops, request.email)
         .await
         .map_err(explain)?
         .with_context(|| format!("no user has the email {}", request.email))?;

@@ -5,9 +5,13 @@ pub fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
+/// What was typed is no day of the form `YYYY-MM-DD`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct NotADay;
+
 /// Midnight UTC of the day `value` names (`YYYY-MM-DD`, blanks around it allowed), in Unix
-/// seconds; `Ok(None)` when `value` is empty, `Err(())` when it is no such day.
-pub fn parse_day(value: &str) -> Result<Option<i64>, ()> {
+/// seconds; `Ok(None)` when `value` is empty.
+pub fn parse_day(value: &str) -> Result<Option<i64>, NotADay> {
     let value = value.trim();
     if value.is_empty() {
         return Ok(None);
@@ -15,7 +19,7 @@ pub fn parse_day(value: &str) -> Result<Option<i64>, ()> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     time::Date::parse(value, format)
         .map(|day| Some(day.midnight().assume_utc().unix_timestamp()))
-        .map_err(|_| ())
+        .map_err(|_| NotADay)
 }
 
 /// Unix seconds as a UTC time of day and date, for notes on a page.
@@ -36,8 +40,8 @@ mod tests {
     fn days_parse_to_their_midnight_and_others_are_refused() {
         assert_eq!(parse_day(" 2026-11-30 "), Ok(Some(1_795_996_800)));
         assert_eq!(parse_day(""), Ok(None));
-        assert_eq!(parse_day("2026-02-30"), Err(()));
-        assert_eq!(parse_day("30.11.2026"), Err(()));
+        assert_eq!(parse_day("2026-02-30"), Err(NotADay));
+        assert_eq!(parse_day("30.11.2026"), Err(NotADay));
         assert_eq!(utc(1_795_996_805), "00:00:05 UTC on 2026-11-30");
     }
 }

@@ -59,7 +59,7 @@ pub async fn create(ops: &Ops, who: &Principal, new: NewApp<'_>) -> Result<App, 
     db::audit::record(
         &ops.db,
         Some(&who.project().id),
-        &who.actor(),
+        who.actor(),
         AuditAction::AppCreate,
         &name,
         "",
@@ -98,7 +98,7 @@ pub async fn delete(ops: &Ops, who: &Principal, id: &str) -> Result<App, OpError
     db::audit::record(
         &ops.db,
         Some(&who.project().id),
-        &who.actor(),
+        who.actor(),
         AuditAction::AppDelete,
         &app.name,
         "",

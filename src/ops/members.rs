@@ -98,7 +98,7 @@ pub async fn add(ops: &Ops, who: &Principal, new: NewMember<'_>) -> Result<Membe
     db::audit::record(
         &ops.db,
         Some(&who.project().id),
-        &who.actor(),
+        who.actor(),
         AuditAction::MemberAdd,
         &user.email,
         &detail,
@@ -175,7 +175,7 @@ async fn change(
     db::audit::record(
         &ops.db,
         Some(&who.project().id),
-        &who.actor(),
+        who.actor(),
         action,
         &target.email,
         &detail,

@@ -169,7 +169,7 @@ impl Ops {
         detail: &str,
     ) -> Result<(), OpError> {
         let project = Some(who.project().id.as_str());
-        db::audit::record(&self.db, project, &who.actor(), action, target, detail).await?;
+        db::audit::record(&self.db, project, who.actor(), action, target, detail).await?;
         Ok(())
     }
 

@@ -54,7 +54,7 @@ struct InstanceAuditPage {
 /// Midnight UTC of the day `value` (`YYYY-MM-DD`), in Unix seconds; `Ok(None)` when empty.
 fn day_start(value: &str) -> Result<Option<i64>, &'static str> {
     crate::domain::time::parse_day(value)
-        .map_err(|()| "Enter days such as 2026-11-30; the filter by day was left out.")
+        .map_err(|crate::domain::time::NotADay| "Enter days such as 2026-11-30; the filter by day was left out.")
 }
 
 async fn instance_audit_get(

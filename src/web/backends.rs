@@ -103,7 +103,7 @@ async fn backend_post(
                 ),
             };
             session::set_notice(&member.session, notice).await?;
-            return Ok(Redirect::to(&backend_url(&member.project(), &id)).into_response());
+            return Ok(Redirect::to(&backend_url(member.project(), &id)).into_response());
         }
         Err(e) => form_errors(e)?,
     };
@@ -144,7 +144,7 @@ async fn link_post(
         Err(refusal) => refusal.message(),
     };
     session::set_notice(&member.session, notice).await?;
-    Ok(Redirect::to(&backend_url(&member.project(), &id)).into_response())
+    Ok(Redirect::to(&backend_url(member.project(), &id)).into_response())
 }
 
 /// Fills the service's endpoints from Keystone's catalog.

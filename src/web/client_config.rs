@@ -55,7 +55,7 @@ async fn credential_config_post(
         purpose,
         |credential, service, endpoints, secret| {
             SiteChoice::pick(endpoints, &form.choice)
-                .snippets(&member.project(), service, credential, secret)
+                .snippets(member.project(), service, credential, secret)
                 .into_iter()
                 .find(|s| s.id == form.snippet)
         },

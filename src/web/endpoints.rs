@@ -47,7 +47,7 @@ async fn endpoint_post(
     let errors = match ops::services::add_endpoint(&state.ops, &member, &id, &form).await {
         Ok(()) => {
             session::set_notice(&member.session, "Endpoint added.").await?;
-            return Ok(Redirect::to(&service_url(&member.project(), &id)).into_response());
+            return Ok(Redirect::to(&service_url(member.project(), &id)).into_response());
         }
         Err(e) => form_errors(e)?,
     };
@@ -63,7 +63,7 @@ async fn endpoint_delete_post(
     Path((_, id, endpoint_id)): Path<(String, String, String)>,
     Form(confirmation): Form<Confirmation>,
 ) -> Result<Response, PageError> {
-    let back = service_url(&member.project(), &id);
+    let back = service_url(member.project(), &id);
     if !confirmation.given() {
         let (service, endpoint) =
             ops::services::endpoint_to_delete(&state.ops, &member, &id, &endpoint_id).await?;

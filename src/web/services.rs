@@ -125,7 +125,7 @@ async fn services_post(
         Ok((id, name)) => {
             let notice = format!("Service {name} added. Add its endpoints next.");
             session::set_notice(&member.session, notice).await?;
-            return Ok(Redirect::to(&service_url(&member.project(), &id)).into_response());
+            return Ok(Redirect::to(&service_url(member.project(), &id)).into_response());
         }
         Err(e) => form_errors(e)?,
     };
@@ -187,7 +187,7 @@ async fn service_post(
     let errors = match ops::services::update(&state.ops, &member, &id, &form).await {
         Ok(()) => {
             session::set_notice(&member.session, "Service saved.").await?;
-            return Ok(Redirect::to(&service_url(&member.project(), &id)).into_response());
+            return Ok(Redirect::to(&service_url(member.project(), &id)).into_response());
         }
         Err(e) => form_errors(e)?,
     };
@@ -207,7 +207,7 @@ async fn service_delete_get(
     Path((_, id)): Path<(String, String)>,
 ) -> Result<ConfirmPage, PageError> {
     let service = ops::services::to_delete(&state.ops, &member, &id).await?;
-    let base = service_url(&member.project(), &id);
+    let base = service_url(member.project(), &id);
     Ok(ConfirmPage {
         ctx: member.ctx,
         title: format!("Delete the service {}?", service.name),
@@ -231,7 +231,7 @@ async fn service_delete_post(
             format!("/projects/{slug}/services"),
         ),
         Err(refusal @ OpError::Refused(_)) => {
-            (refusal.message(), service_url(&member.project(), &id))
+            (refusal.message(), service_url(member.project(), &id))
         }
         Err(e) => return Err(e.into()),
     };

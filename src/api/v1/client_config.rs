@@ -120,7 +120,7 @@ async fn credential_config_get(
         purpose,
         |credential, service, endpoints, secret| {
             let snippets = SiteChoice::pick(endpoints, &choice).snippets(
-                &who.project(),
+                who.project(),
                 service,
                 credential,
                 secret,

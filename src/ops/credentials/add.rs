@@ -161,7 +161,7 @@ pub async fn add(ops: &Ops, who: &Principal, input: AddCredential) -> Result<Add
             let target = audit_target(&service.name, &name);
             let record = Entry {
                 project_id: Some(&who.project().id),
-                actor: &who.actor(),
+                actor: who.actor(),
                 action: AuditAction::CredentialImport,
                 target: &target,
                 detail: access_key,
@@ -205,7 +205,7 @@ pub async fn add(ops: &Ops, who: &Principal, input: AddCredential) -> Result<Add
                 description: &description,
                 expires_at,
                 created_by: &created_by,
-                requested_by: &who.actor(),
+                requested_by: who.actor(),
             };
             add_at_backend(ops, new).await?
         }

@@ -23,7 +23,7 @@ pub struct Deleted {
 /// Deletes the credential, if the principal may.
 pub async fn delete(ops: &Ops, who: &Principal, id: &str) -> Result<Deleted, OpError> {
     let (credential, service) = managed(ops, who, id, CredentialAction::Delete).await?;
-    revoke_then_forget(ops, &service, &credential, &who.actor()).await?;
+    revoke_then_forget(ops, &service, &credential, who.actor()).await?;
     Ok(Deleted {
         credential: credential.info,
         service,

@@ -53,7 +53,7 @@ pub async fn list(
 ) -> Result<Listing, OpError> {
     who.require(Action::ViewProject)?;
     let needle = q.trim().to_lowercase();
-    let snapshot = ops.snapshots.project(&ops.db, &who.project()).await?;
+    let snapshot = ops.snapshots.project(&ops.db, who.project()).await?;
     let services: Vec<Service> = snapshot
         .services
         .iter()

@@ -82,6 +82,7 @@ pub(crate) fn check_details(
 
 /// Parses an optional `YYYY-MM-DD` expiry date into Unix seconds at midnight UTC.
 fn parse_expiry(value: &str) -> Result<Option<i64>, &'static str> {
-    crate::domain::time::parse_day(value)
-        .map_err(|()| "Enter a date such as 2027-06-30, or leave it empty.")
+    crate::domain::time::parse_day(value).map_err(
+        |crate::domain::time::NotADay| "Enter a date such as 2027-06-30, or leave it empty.",
+    )
 }

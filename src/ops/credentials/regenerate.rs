@@ -72,7 +72,7 @@ pub async fn regenerate_with(
         }
         errors.into_result()?;
     }
-    let (access_key, warning) = rotate(ops, &service, &credential, &who.actor(), typed).await?;
+    let (access_key, warning) = rotate(ops, &service, &credential, who.actor(), typed).await?;
     Ok(Regenerated {
         credential: credential.info,
         service,

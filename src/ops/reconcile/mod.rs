@@ -312,5 +312,5 @@ pub async fn finish_now(
 ) -> Result<Vec<(String, String)>, OpError> {
     let service = managed_service(ops, who, service_id).await?;
     let cutoff = db::now() - INTERRUPTED_AFTER.as_secs() as i64;
-    finish_interrupted(ops, cutoff, Some(&service.id), &who.actor()).await
+    finish_interrupted(ops, cutoff, Some(&service.id), who.actor()).await
 }

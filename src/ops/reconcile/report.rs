@@ -256,7 +256,7 @@ pub async fn forget(
         .ok_or(OpError::NotFound)?;
     let record = Entry {
         project_id: Some(&who.project().id),
-        actor: &who.actor(),
+        actor: who.actor(),
         action: AuditAction::CredentialForget,
         target: &credential.name,
         detail: &credential.access_key,

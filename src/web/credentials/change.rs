@@ -71,7 +71,7 @@ impl RegeneratePage {
         service: &Service,
         held: i64,
     ) -> RegeneratePage {
-        let back = credentials_url(&member.project(), &service.id);
+        let back = credentials_url(member.project(), &service.id);
         let only = only_key(service, held);
         RegeneratePage {
             title: format!("Regenerate {}?", credential.name),
@@ -175,7 +175,7 @@ pub(super) async fn credential_delete_get(
             member.project().slug
         ),
         button: "Delete",
-        back: credentials_url(&member.project(), &service.id),
+        back: credentials_url(member.project(), &service.id),
         alternative: None,
         fields: Vec::new(),
         ctx: member.ctx,

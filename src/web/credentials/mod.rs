@@ -78,7 +78,7 @@ async fn show_once(
         session::set_notice(&member.session, notice).await?;
     }
     member.session.insert(SHOW_ONCE_KEY, id).await?;
-    let mut url = credentials_url(&member.project(), service_id);
+    let mut url = credentials_url(member.project(), service_id);
     for (name, value) in [("site", &choice.site), ("variant", &choice.variant)] {
         if !value.is_empty() {
             let value: String = form_urlencoded::byte_serialize(value.as_bytes()).collect();
@@ -108,7 +108,7 @@ async fn back_with(
     notice: String,
 ) -> Result<Response, PageError> {
     session::set_notice(&member.session, notice).await?;
-    Ok(Redirect::to(&credentials_url(&member.project(), service_id)).into_response())
+    Ok(Redirect::to(&credentials_url(member.project(), service_id)).into_response())
 }
 
 /// An operation that refused or could not reach the backend: back to the page with why (and

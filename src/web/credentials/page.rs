@@ -189,7 +189,7 @@ impl CredentialsPage {
             // The panel of the credential asked for, or of the one just revealed.
             let snippets = if config.configure == credential.id || shown.is_some() {
                 config.snippets(
-                    &member.project(),
+                    member.project(),
                     service,
                     credential,
                     secret.as_deref().map(String::as_str),
