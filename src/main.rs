@@ -292,7 +292,7 @@ async fn rotate_master_key(config: &Config, new_key_file: &std::path::Path) -> a
         .ok()
         .and_then(|ms| ms.parse().ok())
         .map(std::time::Duration::from_millis);
-    let count = db::keys::rotate_master_key(&db, &old, &new, pause).await?;
+    let count = keyport::ops::rotate_master_key(&db, &old, &new, pause).await?;
     println!(
         "re-wrapped {count} project keys under master key {}; the old key (id {}) no longer opens this database.\n\
          Keyport now starts only with the new key: replace {} with {}, or point KEYPORT_MASTER_KEY_FILE at it.",

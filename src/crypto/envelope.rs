@@ -119,6 +119,20 @@ pub fn open_totp_secret(
     open_with(master.as_bytes(), &totp_secret_aad(user_id), sealed)
 }
 
+/// A data key's bytes sealed under the master key, bound to its project: what
+/// [`DataKey::wrap`] stores, for re-wrapping without making a `DataKey`.
+pub fn seal_data_key(master: &MasterKey, project_id: &str, key: &[u8]) -> Vec<u8> {
+    seal_with(master.as_bytes(), &data_key_aad(project_id), key)
+}
+
+pub fn open_data_key(
+    master: &MasterKey,
+    project_id: &str,
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, Damaged> {
+    open_with(master.as_bytes(), &data_key_aad(project_id), sealed)
+}
+
 /// A project's data key, in memory only while it is used.
 pub struct DataKey(Zeroizing<[u8; 32]>);
 

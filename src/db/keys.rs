@@ -1,5 +1,6 @@
-//! The master key checked against the database, projects' wrapped data keys, and re-wrapping
-//! them all under a new master key.
+//! The master key checked against the database; the rows of what is sealed under it (projects'
+//! data keys, token signing keys, TOTP secrets), read and written for `ops::vault`, which seals
+//! and opens them.
 
 use std::time::Duration;
 
@@ -9,64 +10,67 @@ use anyhow::{Context, bail};
 use zeroize::Zeroizing;
 
 use super::{Db, settings};
-use crate::{
-    config::Config,
-    crypto::{
-        envelope::{self, DataKey},
-        master_key::MasterKey,
-    },
-};
+use crate::{config::Config, crypto::master_key::MasterKey};
 
-/// The project's data key, created on first use.
-pub async fn project_key(db: &Db, master: &MasterKey, project_id: &str) -> anyhow::Result<DataKey> {
+/// Project `project_id`'s data key as stored (wrapped under the master key): `Ok(None)` when the
+/// project has none yet, an error when there is no such project.
+pub async fn wrapped_data_key(db: &Db, project_id: &str) -> anyhow::Result<Option<Vec<u8>>> {
     let wrapped: Option<Option<Vec<u8>>> =
         sqlx::query_scalar("select data_key from projects where id = $1")
             .bind(project_id)
             .fetch_optional(db.pool())
             .await?;
-    let wrapped = match wrapped.context("no such project")? {
-        Some(wrapped) => wrapped,
-        None => {
-            // Two requests may race here; the update keeps only the first key, and both read it back.
-            let key = DataKey::generate();
-            sqlx::query("update projects set data_key = $1 where id = $2 and data_key is null")
-                .bind(key.wrap(master, project_id))
-                .bind(project_id)
-                .execute(db.pool())
-                .await?;
-            sqlx::query_scalar("select data_key from projects where id = $1")
-                .bind(project_id)
-                .fetch_one(db.pool())
-                .await?
-        }
-    };
-    DataKey::unwrap(master, project_id, &wrapped).map_err(|_| {
-        anyhow::anyhow!("the data key of project {project_id} does not open with the master key")
-    })
+    wrapped.context("no such project")
 }
 
-/// Re-wraps every data key under `new` and records `new` as the master key, in one transaction:
-/// an interruption leaves everything under `old`. `pause` slows each project down, for tests that
-/// interrupt the rotation.
-pub async fn rotate_master_key(
+/// Stores `wrapped` as project `project_id`'s data key unless it has one already, and returns
+/// the one it has then. Two requests may race here; the first key stays, and both read it back.
+pub async fn add_data_key(db: &Db, project_id: &str, wrapped: &[u8]) -> anyhow::Result<Vec<u8>> {
+    sqlx::query("update projects set data_key = $1 where id = $2 and data_key is null")
+        .bind(wrapped)
+        .bind(project_id)
+        .execute(db.pool())
+        .await?;
+    Ok(
+        sqlx::query_scalar("select data_key from projects where id = $1")
+            .bind(project_id)
+            .fetch_one(db.pool())
+            .await?,
+    )
+}
+
+/// What the master key itself seals, each bound to what it belongs to.
+#[derive(Clone, Copy, Debug)]
+pub enum UnderMaster<'a> {
+    /// A project's data key.
+    DataKey { project_id: &'a str },
+    /// The private part of a key that signs access tokens.
+    SigningKey { kid: &'a str },
+    /// A user's TOTP secret.
+    TotpSecret { user_id: &'a str },
+}
+
+/// Replaces everything sealed under the master key by what `rewrap` makes of it, and records
+/// `new_key_id` as the master key's id, in one transaction: an error (or an interruption) leaves
+/// everything as it was. Returns how many projects' data keys were re-wrapped. `pause` slows each
+/// project down, for tests that interrupt the rotation.
+pub async fn rewrap_all(
     db: &Db,
-    old: &MasterKey,
-    new: &MasterKey,
+    new_key_id: &str,
+    rewrap: impl Fn(UnderMaster<'_>, &[u8]) -> anyhow::Result<Vec<u8>>,
     pause: Option<Duration>,
 ) -> anyhow::Result<usize> {
     let mut tx = db.pool().begin().await?;
     // Written first so that the transaction holds the write lock from the start.
-    settings::set(&mut *tx, settings::MASTER_KEY_ID, &new.id()).await?;
-    let projects: Vec<(String, String, Vec<u8>)> = sqlx::query_as(
-        "select id, slug, data_key from projects where data_key is not null order by id",
-    )
-    .fetch_all(&mut *tx)
-    .await?;
-    for (id, slug, wrapped) in &projects {
-        let key = DataKey::unwrap(old, id, wrapped)
-            .map_err(|_| anyhow::anyhow!("the data key of project {slug} does not open with the current master key; nothing was changed"))?;
+    settings::set(&mut *tx, settings::MASTER_KEY_ID, new_key_id).await?;
+    let projects: Vec<(String, Vec<u8>)> =
+        sqlx::query_as("select id, data_key from projects where data_key is not null order by id")
+            .fetch_all(&mut *tx)
+            .await?;
+    for (id, wrapped) in &projects {
+        let rewrapped = rewrap(UnderMaster::DataKey { project_id: id }, wrapped)?;
         sqlx::query("update projects set data_key = $1 where id = $2")
-            .bind(key.wrap(new, id))
+            .bind(rewrapped)
             .bind(id)
             .execute(&mut *tx)
             .await?;
@@ -74,27 +78,19 @@ pub async fn rotate_master_key(
             tokio::time::sleep(pause).await;
         }
     }
-    // The keys that sign access tokens are sealed under the master key too.
     let signing: Vec<(String, Vec<u8>)> =
         sqlx::query_as("select kid, private_key from signing_keys order by kid")
             .fetch_all(&mut *tx)
             .await?;
     for (kid, sealed) in &signing {
-        let private = envelope::open_signing_key(old, kid, sealed).map_err(|_| {
-            anyhow::anyhow!("the token signing key {kid} does not open with the current master key; nothing was changed")
-        })?;
         sqlx::query("update signing_keys set private_key = $1 where kid = $2")
-            .bind(envelope::seal_signing_key(new, kid, &private))
+            .bind(rewrap(UnderMaster::SigningKey { kid }, sealed)?)
             .bind(kid)
             .execute(&mut *tx)
             .await?;
     }
-    // So are the secrets of two-factor sign-in.
     for (user_id, sealed) in super::two_factor::all_sealed(&mut *tx).await? {
-        let secret = envelope::open_totp_secret(old, &user_id, &sealed).map_err(|_| {
-            anyhow::anyhow!("the two-factor secret of user {user_id} does not open with the current master key; nothing was changed")
-        })?;
-        let resealed = envelope::seal_totp_secret(new, &user_id, &secret);
+        let resealed = rewrap(UnderMaster::TotpSecret { user_id: &user_id }, &sealed)?;
         super::two_factor::reseal(&mut *tx, &user_id, &resealed).await?;
     }
     tx.commit().await?;

@@ -61,7 +61,7 @@ pub use backoff::AccountBackoff;
 pub use error::{FieldErrors, OpError};
 pub use form_tokens::FormTokens;
 pub use principal::{Principal, Subject};
-pub use vault::{Field, ProjectId, RowId};
+pub use vault::{Field, ProjectId, RowId, rotate_master_key};
 
 /// What operations need: the database, the master key, the client for backends.
 #[derive(Clone)]

@@ -15,11 +15,12 @@ use zeroize::Zeroizing;
 
 use super::{OpError, Ops, api_keys::key_hash};
 use crate::{
-    crypto::{envelope, jwt, random_token, sha256_hex},
+    crypto::{jwt, random_token, sha256_hex},
     db::{
         self,
         api_keys::{ApiKey, Holder},
         audit::Actor,
+        keys::UnderMaster,
         projects::Project,
         tokens::Presented,
         users::User,
@@ -112,10 +113,10 @@ impl Ops {
         }
         let key = match current {
             Some(stored) => {
-                let private = envelope::open_signing_key(&self.master, &stored.kid, &stored.sealed)
-                    .map_err(|_| {
-                        anyhow::anyhow!("the token signing key {} does not open", stored.kid)
-                    })?;
+                let what = UnderMaster::SigningKey { kid: &stored.kid };
+                let private = self.open_under_master(what, &stored.sealed).map_err(|_| {
+                    anyhow::anyhow!("the token signing key {} does not open", stored.kid)
+                })?;
                 jwt::SigningKey::from_pkcs8(stored.kid.clone(), private).ok_or_else(|| {
                     anyhow::anyhow!("the token signing key {} is damaged", stored.kid)
                 })?
@@ -133,7 +134,7 @@ impl Ops {
 
     async fn add_signing_key(&self) -> Result<jwt::SigningKey, OpError> {
         let key = jwt::SigningKey::generate();
-        let sealed = envelope::seal_signing_key(&self.master, &key.kid, key.pkcs8());
+        let sealed = self.seal_under_master(UnderMaster::SigningKey { kid: &key.kid }, key.pkcs8());
         db::tokens::add_signing_key(&self.db, &key.kid, &sealed, &key.public_key).await?;
         Ok(key)
     }

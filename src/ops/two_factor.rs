@@ -10,8 +10,8 @@ use zeroize::Zeroizing;
 
 use super::{FieldErrors, OpError, Ops, accounts, audit::record_instance};
 use crate::{
-    crypto::{envelope, password, random_bytes, random_string, sha256_hex},
-    db::{self, audit::Actor, settings, users::User},
+    crypto::{password, random_bytes, random_string, sha256_hex},
+    db::{self, audit::Actor, keys::UnderMaster, settings, users::User},
     domain::{audit::AuditAction, two_factor::TwoFactorPolicy},
 };
 
@@ -96,7 +96,10 @@ fn totp(secret: &[u8], user: &User) -> Result<TOTP, OpError> {
 pub async fn start(ops: &Ops, user: &User) -> Result<(), OpError> {
     // 160 bits, as RFC 4226 recommends.
     let secret = Zeroizing::new(random_bytes::<20>());
-    let sealed = envelope::seal_totp_secret(&ops.master, &user.id, secret.as_slice());
+    let sealed = ops.seal_under_master(
+        UnderMaster::TotpSecret { user_id: &user.id },
+        secret.as_slice(),
+    );
     if !db::two_factor::start(&ops.db, &user.id, &sealed).await? {
         return Err(OpError::Refused(
             "Two-factor sign-in is already on; turn it off first to enrol a new device.".into(),
@@ -106,12 +109,13 @@ pub async fn start(ops: &Ops, user: &User) -> Result<(), OpError> {
 }
 
 async fn open_secret(ops: &Ops, user: &User, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, OpError> {
-    envelope::open_totp_secret(&ops.master, &user.id, sealed).map_err(|_| {
-        OpError::Internal(anyhow::anyhow!(
-            "the two-factor secret of user {} does not open with the master key",
-            user.id
-        ))
-    })
+    ops.open_under_master(UnderMaster::TotpSecret { user_id: &user.id }, sealed)
+        .map_err(|_| {
+            OpError::Internal(anyhow::anyhow!(
+                "the two-factor secret of user {} does not open with the master key",
+                user.id
+            ))
+        })
 }
 
 /// The enrolment waiting for its first code, if any.

@@ -9,7 +9,7 @@ use std::{
 use keyport::{
     App,
     crypto::{
-        envelope::SecretPlace,
+        envelope::{DataKey, SecretPlace},
         master_key::{self, MasterKey},
     },
     db::{self, Db},
@@ -41,9 +41,7 @@ async fn seed(db: &TestDb) -> Vec<(String, Vec<u8>)> {
         let project = db::projects::create(app.db(), &format!("p{i}"), "P", &owner.id)
             .await
             .unwrap();
-        let key = db::keys::project_key(app.db(), &master, &project.id)
-            .await
-            .unwrap();
+        let key = project_key(app.db(), &master, &project.id).await.unwrap();
         let place = SecretPlace {
             project_id: &project.id,
             credential_id: "c",
@@ -54,10 +52,22 @@ async fn seed(db: &TestDb) -> Vec<(String, Vec<u8>)> {
     sealed
 }
 
+/// Project `project_id`'s data key under `master`, made on first use as the vault makes it.
+async fn project_key(db: &Db, master: &MasterKey, project_id: &str) -> anyhow::Result<DataKey> {
+    let wrapped = match db::keys::wrapped_data_key(db, project_id).await? {
+        Some(wrapped) => wrapped,
+        None => {
+            let key = DataKey::generate();
+            db::keys::add_data_key(db, project_id, &key.wrap(master, project_id)).await?
+        }
+    };
+    DataKey::unwrap(master, project_id, &wrapped).map_err(|_| anyhow::anyhow!("does not open"))
+}
+
 /// Every sealed secret opens with its project's data key under `master`.
 async fn all_open(db: &Db, master: &MasterKey, sealed: &[(String, Vec<u8>)]) -> bool {
     for (i, (project_id, ciphertext)) in sealed.iter().enumerate() {
-        let Ok(key) = db::keys::project_key(db, master, project_id).await else {
+        let Ok(key) = project_key(db, master, project_id).await else {
             return false;
         };
         let place = SecretPlace {

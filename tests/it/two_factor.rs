@@ -395,7 +395,7 @@ async fn master_key_rotation_reseals_the_two_factor_secrets() {
     );
 
     let new = MasterKey::generate();
-    db::keys::rotate_master_key(app.db(), &old, &new, None)
+    keyport::ops::rotate_master_key(app.db(), &old, &new, None)
         .await
         .unwrap();
     let stored = db::two_factor::find(app.db(), &user.id)
