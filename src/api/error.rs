@@ -87,22 +87,14 @@ impl From<OpError> for Failure {
     fn from(e: OpError) -> Self {
         match &e {
             OpError::NotFound => Failure::not_found(),
-            OpError::Forbidden(_) => Failure::new(StatusCode::FORBIDDEN, "forbidden", e.message()),
             OpError::Invalid(errors) => Failure::invalid(errors),
-            OpError::Refused(_) | OpError::Damaged => {
-                Failure::new(StatusCode::CONFLICT, "refused", e.message())
-            }
-            OpError::LimitReached(_) => {
-                Failure::new(StatusCode::CONFLICT, "limit_reached", e.message())
-            }
-            OpError::Busy => Failure::new(StatusCode::CONFLICT, "busy", e.message()),
-            OpError::Overloaded => {
-                Failure::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", e.message())
-            }
-            OpError::Backend(_) => Failure::new(StatusCode::BAD_GATEWAY, "backend", e.message()),
-            OpError::Internal(cause) => {
-                tracing::error!(error = format!("{cause:#}"), "API request failed");
-                Failure::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.message())
+            e => {
+                if let OpError::Internal(cause) = e {
+                    tracing::error!(error = format!("{cause:#}"), "API request failed");
+                }
+                let status =
+                    StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                Failure::new(status, e.code(), e.message())
             }
         }
     }

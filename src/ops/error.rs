@@ -44,6 +44,36 @@ impl OpError {
 
     /// What to tell the person who asked, for every error but `Internal`: whether anything
     /// changed, and why.
+    /// The HTTP status the pages and the API both answer this error with: the one mapping.
+    pub fn status(&self) -> u16 {
+        match self {
+            OpError::NotFound => 404,
+            OpError::Forbidden(_) => 403,
+            OpError::Invalid(_) => 422,
+            OpError::Refused(_) | OpError::LimitReached(_) | OpError::Busy | OpError::Damaged => {
+                409
+            }
+            OpError::Backend(_) => 502,
+            OpError::Overloaded => 503,
+            OpError::Internal(_) => 500,
+        }
+    }
+
+    /// The error's name in the API's answers (`{"error": {"code": ...}}`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            OpError::NotFound => "not_found",
+            OpError::Forbidden(_) => "forbidden",
+            OpError::Invalid(_) => "invalid",
+            OpError::Refused(_) | OpError::Damaged => "refused",
+            OpError::LimitReached(_) => "limit_reached",
+            OpError::Busy => "busy",
+            OpError::Backend(_) => "backend",
+            OpError::Overloaded => "overloaded",
+            OpError::Internal(_) => "internal",
+        }
+    }
+
     pub fn message(&self) -> String {
         match self {
             OpError::NotFound => "There is nothing here, or you may not see it.".into(),

@@ -22,7 +22,9 @@ pub mod principal;
 pub mod projects;
 pub mod reconcile;
 pub mod services;
+pub mod sign_in;
 pub mod snapshots;
+pub mod step_up;
 #[cfg(test)]
 mod tests;
 pub mod tokens;

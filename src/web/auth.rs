@@ -25,7 +25,7 @@ use crate::ops::User;
 use crate::ops::{
     self, OpError,
     accounts::{NewPassword, SignIn},
-    two_factor::{FirstStep, PasswordPassed},
+    sign_in::{FirstStep, PasswordPassed},
 };
 
 /// How long the code step waits after the password, and how many wrong codes it takes.
@@ -110,7 +110,7 @@ async fn login_post(
         email: &form.email,
         password: form.password,
     };
-    match ops::two_factor::password_step(&state.ops, attempt, &origin).await {
+    match ops::sign_in::password_step(&state.ops, attempt, &origin).await {
         Ok(FirstStep::SignedIn(user)) => {
             backoff.succeeded(&form.email);
             signed_in(&state, &visitor, &user).await
@@ -221,7 +221,7 @@ async fn login_code_post(
         user_id: &pending.user_id,
         session_epoch: pending.epoch,
     };
-    match ops::two_factor::code_step(&state.ops, passed, &form.code, &origin).await {
+    match ops::sign_in::code_step(&state.ops, passed, &form.code, &origin).await {
         Ok(user) => {
             session::clear_pending_sign_in(&visitor.session).await?;
             signed_in(&state, &visitor, &user).await

@@ -34,14 +34,10 @@ impl From<OpError> for PageError {
             OpError::NotFound => PageError::NotFound,
             OpError::Forbidden(why) => PageError::Forbidden(why),
             OpError::Internal(cause) => PageError::Internal(cause),
-            OpError::Invalid(_) => {
-                PageError::Refused(StatusCode::UNPROCESSABLE_ENTITY, e.message())
-            }
-            OpError::Backend(_) => PageError::Refused(StatusCode::BAD_GATEWAY, e.message()),
-            OpError::Overloaded => PageError::Refused(StatusCode::SERVICE_UNAVAILABLE, e.message()),
-            OpError::Refused(_) | OpError::LimitReached(_) | OpError::Busy | OpError::Damaged => {
-                PageError::Refused(StatusCode::CONFLICT, e.message())
-            }
+            e => PageError::Refused(
+                StatusCode::from_u16(e.status()).unwrap_or(StatusCode::CONFLICT),
+                e.message(),
+            ),
         }
     }
 }

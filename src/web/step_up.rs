@@ -36,7 +36,7 @@ use super::{
     session,
     view::Ctx,
 };
-use crate::ops::{self, OpError, two_factor::Proof};
+use crate::ops::{self, OpError, step_up::Proof};
 
 /// How long after a step-up the one action it was asked for may still follow, when the window
 /// is zero ("ask every time").
@@ -181,7 +181,7 @@ async fn confirm_identity_post(
         password: form.password,
         code: form.code,
     };
-    match ops::two_factor::step_up(&state.ops, &user, &origin.by(&user), proof).await {
+    match ops::step_up::step_up(&state.ops, &user, &origin.by(&user), proof).await {
         Ok(()) => {
             session::record_step_up(&session).await?;
             let notice = match state.config.step_up_minutes {

@@ -1,0 +1,111 @@
+//! The keys that sign access tokens and the public keys that verify them, as this process
+//! keeps them: the signer opened once per kid, the verifiers re-read every minute.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+    time::{Duration, Instant},
+};
+
+use jsonwebtoken::jwk::JwkSet;
+
+use super::ACCESS_TOKEN_SECONDS;
+use crate::{
+    crypto::jwt,
+    db::{self, keys::UnderMaster},
+    ops::{OpError, Ops},
+};
+
+/// How long a process trusts the public keys it read: a key retired or rotated away stops
+/// verifying (or a new one starts) within this time everywhere.
+const VERIFIERS_FOR: Duration = Duration::from_secs(60);
+
+/// The keys of this process: the one that signs, opened once per kid, and the public keys that
+/// verify, by kid.
+#[derive(Default)]
+pub struct TokenKeys {
+    signer: RwLock<Option<Arc<jwt::SigningKey>>>,
+    /// The public keys by kid, and when they were read: a retired key stops verifying within
+    /// [`VERIFIERS_FOR`] in every process, and unknown kids cost at most one query a second.
+    verifiers: RwLock<Option<(Instant, HashMap<String, String>)>>,
+}
+
+impl Ops {
+    /// The key that signs now, made on first use. The database is asked for the current kid at
+    /// every exchange, so that a rotation by another process (`keyport token-key rotate`) holds
+    /// from the next exchange on and a retired key signs nothing; a key is opened once per kid.
+    pub(super) async fn signer(&self) -> Result<Arc<jwt::SigningKey>, OpError> {
+        let current = db::tokens::current_signing_key(&self.db).await?;
+        if let (Some(stored), Some(key)) =
+            (&current, self.tokens.signer.read().expect("lock").as_ref())
+            && stored.kid == key.kid
+        {
+            return Ok(Arc::clone(key));
+        }
+        let key = match current {
+            Some(stored) => {
+                let what = UnderMaster::SigningKey { kid: &stored.kid };
+                let private = self.open_under_master(what, &stored.sealed).map_err(|_| {
+                    anyhow::anyhow!("the token signing key {} does not open", stored.kid)
+                })?;
+                jwt::SigningKey::from_pkcs8(stored.kid.clone(), private).ok_or_else(|| {
+                    anyhow::anyhow!("the token signing key {} is damaged", stored.kid)
+                })?
+            }
+            None => self.add_signing_key().await?,
+        };
+        let key = Arc::new(key);
+        *self.tokens.signer.write().expect("lock") = Some(Arc::clone(&key));
+        // The tokens this process signs verify here at once, whenever the keys were last read.
+        if let Some((_, keys)) = self.tokens.verifiers.write().expect("lock").as_mut() {
+            keys.insert(key.kid.clone(), key.public_key.clone());
+        }
+        Ok(key)
+    }
+
+    async fn add_signing_key(&self) -> Result<jwt::SigningKey, OpError> {
+        let key = jwt::SigningKey::generate();
+        let sealed = self.seal_under_master(UnderMaster::SigningKey { kid: &key.kid }, key.pkcs8());
+        db::tokens::add_signing_key(&self.db, &key.kid, &sealed, &key.public_key).await?;
+        Ok(key)
+    }
+
+    /// The public key `kid`, if it may still verify a token.
+    pub(super) async fn verifier(&self, kid: &str) -> Result<Option<String>, OpError> {
+        if let Some((read, keys)) = self.tokens.verifiers.read().expect("lock").as_ref()
+            && read.elapsed() < VERIFIERS_FOR
+            && (keys.contains_key(kid) || read.elapsed() < Duration::from_secs(1))
+        {
+            return Ok(keys.get(kid).cloned());
+        }
+        let keys: HashMap<String, String> =
+            db::tokens::verifying_keys(&self.db, ACCESS_TOKEN_SECONDS)
+                .await?
+                .into_iter()
+                .collect();
+        let public = keys.get(kid).cloned();
+        *self.tokens.verifiers.write().expect("lock") = Some((Instant::now(), keys));
+        Ok(public)
+    }
+}
+
+/// Makes a new signing key: it signs from now on; tokens signed by the old one stay valid until
+/// they expire. Returns its kid.
+pub async fn rotate_signing_key(ops: &Ops) -> Result<String, OpError> {
+    let key = ops.add_signing_key().await?;
+    *ops.tokens.signer.write().expect("lock") = None;
+    db::tokens::forget_old_signing_keys(&ops.db, ACCESS_TOKEN_SECONDS).await?;
+    Ok(key.kid)
+}
+
+/// The public keys that verify Keyport's access tokens, as a JWKS.
+pub async fn jwks(ops: &Ops) -> Result<JwkSet, OpError> {
+    ops.signer().await?;
+    let keys = db::tokens::verifying_keys(&ops.db, ACCESS_TOKEN_SECONDS).await?;
+    Ok(JwkSet {
+        keys: keys
+            .iter()
+            .map(|(kid, public)| jwt::jwk(kid, public))
+            .collect(),
+    })
+}
