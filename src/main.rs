@@ -287,12 +287,7 @@ async fn rotate_master_key(config: &Config, new_key_file: &std::path::Path) -> a
     if new.id() == old.id() {
         bail!("the new key is the current master key (id {})", old.id());
     }
-    // A test hook: slows the rotation down so that tests can interrupt it.
-    let pause = std::env::var("KEYPORT_TEST_ROTATE_PAUSE_MS")
-        .ok()
-        .and_then(|ms| ms.parse().ok())
-        .map(std::time::Duration::from_millis);
-    let count = db::keys::rotate_master_key(&db, &old, &new, pause).await?;
+    let count = db::keys::rotate_master_key(&db, &old, &new, rotation_pause()).await?;
     println!(
         "re-wrapped {count} project keys under master key {}; the old key (id {}) no longer opens this database.\n\
          Keyport now starts only with the new key: replace {} with {}, or point KEYPORT_MASTER_KEY_FILE at it.",
@@ -302,6 +297,22 @@ async fn rotate_master_key(config: &Config, new_key_file: &std::path::Path) -> a
         new_key_file.display()
     );
     Ok(())
+}
+
+/// A test hook: `KEYPORT_TEST_ROTATE_PAUSE_MS` slows the rotation down after each project so that
+/// tests can interrupt it. Built only with the `failpoints` feature, which the tests turn on.
+#[cfg(feature = "failpoints")]
+fn rotation_pause() -> Option<std::time::Duration> {
+    std::env::var("KEYPORT_TEST_ROTATE_PAUSE_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map(std::time::Duration::from_millis)
+}
+
+/// Without the `failpoints` feature the rotation never pauses.
+#[cfg(not(feature = "failpoints"))]
+fn rotation_pause() -> Option<std::time::Duration> {
+    None
 }
 
 /// A plain HTTP/1.0 request to the portal's own `/readyz`, without an HTTP client library.

@@ -15,7 +15,10 @@ use keyport::{
     db::{self, Db},
 };
 
-use crate::{helpers::TestDb, process::keyport};
+use crate::{
+    helpers::TestDb,
+    process::{keyport, set_hook},
+};
 
 const PROJECTS: usize = 6;
 
@@ -81,7 +84,11 @@ fn rotate(db: &TestDb, new_key: &std::path::Path, pause_ms: Option<u64>) -> Comm
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     if let Some(ms) = pause_ms {
-        command.env("KEYPORT_TEST_ROTATE_PAUSE_MS", ms.to_string());
+        set_hook(
+            &mut command,
+            "KEYPORT_TEST_ROTATE_PAUSE_MS",
+            &ms.to_string(),
+        );
     }
     command
 }
