@@ -120,7 +120,7 @@ async fn rotation_rewraps_every_data_key_and_the_old_key_stops_working() {
         .expect("the old key is refused");
     assert!(format!("{error:#}").contains("is not the one this database was written with"));
     let mut config = test_db.config();
-    config.master_key_file = new_file.clone();
+    config.master_key.file = new_file.clone();
     let app = App::build(config)
         .await
         .expect("the portal starts with the new key");
@@ -190,7 +190,7 @@ async fn an_interrupted_rotation_changes_nothing() {
     );
     drop(app);
     let mut config = test_db.config();
-    config.master_key_file = new_file.clone();
+    config.master_key.file = new_file.clone();
     assert!(
         App::build(config).await.is_err(),
         "the new key was never recorded"
