@@ -33,7 +33,7 @@ use anyhow::{Context, bail, ensure};
 use backends::OpenStack;
 use keyport::{
     commands::{self, ApiKeyRequest},
-    config::{Config, MAX_EXCHANGES_PER_SECOND},
+    config::{Config, MAX_EXCHANGES_PER_SECOND, MasterKeySettings},
     db::{self, Db},
 };
 use reqwest::StatusCode;
@@ -178,12 +178,12 @@ async fn keyport(
 ) -> anyhow::Result<Vec<Figures>> {
     let key_file = dir.join("master.key");
     let (service, apps) = seed(url, &key_file).await?;
-    let config = Config::new(url, &key_file);
+    let data = Config::new(url, &key_file).data();
     let mut keys = Vec::with_capacity(API_KEYS);
     for i in 0..API_KEYS {
         // What `keyport api-key create` does, without a process per key.
         let created = commands::create_api_key(
-            &config,
+            &data,
             ApiKeyRequest {
                 email: EMAIL,
                 name: &format!("bench-{i}"),
@@ -303,7 +303,7 @@ async fn keyport(
 async fn seed(url: &str, key_file: &Path) -> anyhow::Result<(String, Vec<String>)> {
     let db = Db::connect(url).await?;
     db.migrate().await?;
-    db::keys::open_master_key(&Config::new(url, key_file), &db).await?;
+    db::keys::open_master_key(&MasterKeySettings::file(key_file), &db).await?;
     let user = db::users::create(
         db.pool(),
         db::users::NewUser {

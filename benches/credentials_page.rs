@@ -42,7 +42,7 @@ use std::{
 
 use anyhow::{Context, bail, ensure};
 use keyport::{
-    config::Config,
+    config::MasterKeySettings,
     crypto::{password, random_bytes},
     db::{self, Db},
 };
@@ -433,7 +433,7 @@ async fn seed(
 ) -> anyhow::Result<(usize, usize, String)> {
     let db = Db::connect(url).await?;
     db.migrate().await?;
-    db::keys::open_master_key(&Config::new(url, key_file), &db).await?;
+    db::keys::open_master_key(&MasterKeySettings::file(key_file), &db).await?;
     let hash = password::hash(Zeroizing::new(PASSWORD.to_string())).await?;
     let user = db::users::create(
         db.pool(),

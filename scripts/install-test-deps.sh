@@ -9,7 +9,8 @@
 # OpenAPI document), and IBM's ibm-cloud-sdk-core with PyJWT (the token exchange's IAM client,
 # and a check of the tokens' signatures apart from Keyport's code); from npm, in
 # tests/browser/node_modules, axe-core (the accessibility checks the browser tests run on every
-# page), at the version package-lock.json pins.
+# page), at the version package-lock.json pins; and binutils, whose `strings` .ci/run uses to check
+# that the release binary holds no test hook.
 # Does nothing when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,7 +28,7 @@ fi
 packages=(postgresql openssl chromium chromium-driver docker-compose awscli s3cmd rclone python3-yaml
   keystone python3-keystonemiddleware uwsgi uwsgi-plugin-python3 memcached
   swift swift-proxy swift-account swift-container swift-object
-  python3-swiftclient python3-openstackclient oathtool)
+  python3-swiftclient python3-openstackclient oathtool binutils)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

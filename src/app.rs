@@ -38,10 +38,10 @@ pub struct App {
 
 impl App {
     pub async fn build(config: Config) -> anyhow::Result<App> {
-        let db = Db::connect(&config.database_url).await?;
+        let db = Db::connect(&config.database.url).await?;
         db.migrate().await?;
-        tracing::info!(database = %redact_url(&config.database_url), "database ready");
-        let (key, source) = keys::open_master_key(&config, &db).await?;
+        tracing::info!(database = %redact_url(&config.database.url), "database ready");
+        let (key, source) = keys::open_master_key(&config.master_key, &db).await?;
         match &source {
             KeySource::Generated(path) => tracing::warn!(
                 path = %path.display(),

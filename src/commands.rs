@@ -4,7 +4,7 @@
 use anyhow::{Context, bail};
 
 use crate::{
-    config::Config,
+    config::DataSettings,
     db::{self, Db},
     ops::{
         self, OpError, Ops,
@@ -13,15 +13,12 @@ use crate::{
 };
 
 /// The portal's operations over the configured database and master key.
-async fn open(config: &Config) -> anyhow::Result<Ops> {
-    let db = Db::connect(&config.database_url).await?;
+async fn open(data: &DataSettings) -> anyhow::Result<Ops> {
+    let db = Db::connect(&data.database.url).await?;
     db.migrate().await?;
-    let (master, _) = db::keys::open_master_key(config, &db).await?;
-    Ok(Ops::new(
-        db,
-        std::sync::Arc::new(master),
-        config.public_url(),
-    ))
+    let (master, _) = db::keys::open_master_key(&data.master_key, &db).await?;
+    // No public URL: it names the issuer of access tokens, and no command issues one.
+    Ok(Ops::new(db, std::sync::Arc::new(master), String::new()))
 }
 
 fn explain(error: OpError) -> anyhow::Error {
@@ -44,10 +41,10 @@ pub struct ApiKeyRequest<'a> {
 
 /// Makes an API key and returns it (the only time it is shown).
 pub async fn create_api_key(
-    config: &Config,
+    data: &DataSettings,
     request: ApiKeyRequest<'_>,
 ) -> anyhow::Result<Created> {
-    let ops = open(config).await?;
+    let ops = open(data).await?;
     let user = ops::accounts::find_by_email(&ops, request.email)
         .await
         .map_err(explain)?
@@ -82,8 +79,8 @@ pub async fn create_api_key(
 }
 
 /// Makes a new key to sign access tokens; returns its kid.
-pub async fn rotate_token_key(config: &Config) -> anyhow::Result<String> {
-    let ops = open(config).await?;
+pub async fn rotate_token_key(data: &DataSettings) -> anyhow::Result<String> {
+    let ops = open(data).await?;
     let kid = ops::tokens::rotate_signing_key(&ops)
         .await
         .map_err(explain)?;

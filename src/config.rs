@@ -1,4 +1,5 @@
-//! Settings of a running portal: command-line flags and `KEYPORT_*` environment, with defaults.
+//! Settings from command-line flags and `KEYPORT_*` environment, with defaults: those of a running
+//! portal, and the smaller sets of the commands that open its database without serving it.
 
 use std::{
     fmt,
@@ -10,51 +11,28 @@ use std::{
 use clap::Args;
 use ipnet::IpNet;
 
+/// The address the portal listens on when none is given.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// The settings of `keyport serve` (and of `keyport` alone).
 #[derive(Args, Clone)]
 pub struct Config {
     /// Address and port the portal listens on.
-    #[arg(
-        long,
-        env = "KEYPORT_LISTEN",
-        default_value = "127.0.0.1:8080",
-        global = true
-    )]
+    #[arg(long, env = "KEYPORT_LISTEN", default_value = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
 
-    /// Database to use: `sqlite://PATH` (created if missing) or `postgres://USER:PASSWORD@HOST/DB`.
-    #[arg(
-        long,
-        env = "KEYPORT_DATABASE_URL",
-        default_value = "sqlite://data/keyport.db",
-        global = true
-    )]
-    pub database_url: String,
+    #[command(flatten)]
+    pub database: DatabaseSettings,
 
-    /// File holding the master key (32 bytes, base64). Generated on first run of a new database.
-    #[arg(
-        long,
-        env = "KEYPORT_MASTER_KEY_FILE",
-        default_value = "data/master.key",
-        global = true
-    )]
-    pub master_key_file: PathBuf,
-
-    /// The master key itself, base64 of 32 bytes, instead of the file. Read from the
-    /// environment only (`KEYPORT_MASTER_KEY`), never from the command line.
-    #[arg(skip)]
-    pub master_key: Option<String>,
+    #[command(flatten)]
+    pub master_key: MasterKeySettings,
 
     /// The address users reach the portal at; `https://` turns on Secure cookies.
-    #[arg(long, env = "KEYPORT_PUBLIC_URL", global = true)]
+    #[arg(long, env = "KEYPORT_PUBLIC_URL")]
     pub public_url: Option<String>,
 
     /// Minutes of inactivity after which a signed-in session ends.
-    #[arg(
-        long,
-        env = "KEYPORT_SESSION_IDLE_MINUTES",
-        default_value_t = 120,
-        global = true
-    )]
+    #[arg(long, env = "KEYPORT_SESSION_IDLE_MINUTES", default_value_t = 120)]
     pub session_idle_minutes: u32,
 
     /// Token exchanges (`POST /identity/token`) per second from one client address; bursts of
@@ -63,8 +41,7 @@ pub struct Config {
         long,
         env = "KEYPORT_TOKEN_EXCHANGES_PER_SECOND",
         default_value_t = 50,
-        value_parser = clap::value_parser!(u32).range(1..=MAX_EXCHANGES_PER_SECOND),
-        global = true
+        value_parser = clap::value_parser!(u32).range(1..=MAX_EXCHANGES_PER_SECOND)
     )]
     pub token_exchanges_per_second: u32,
 
@@ -74,8 +51,7 @@ pub struct Config {
         long,
         env = "KEYPORT_TOKEN_EXCHANGES_PER_KEY",
         default_value_t = 10,
-        value_parser = clap::value_parser!(u32).range(1..=MAX_EXCHANGES_PER_SECOND),
-        global = true
+        value_parser = clap::value_parser!(u32).range(1..=MAX_EXCHANGES_PER_SECOND)
     )]
     pub token_exchanges_per_key: u32,
 
@@ -86,8 +62,7 @@ pub struct Config {
         long,
         env = "KEYPORT_PROCESS_TIMEOUT_SECONDS",
         default_value_t = 30,
-        value_parser = clap::value_parser!(u32).range(1..=3600),
-        global = true
+        value_parser = clap::value_parser!(u32).range(1..=3600)
     )]
     pub process_timeout_seconds: u32,
     /// Minutes a proof of identity (sign-in, or the password asked again) lasts before showing,
@@ -96,13 +71,76 @@ pub struct Config {
         long,
         env = "KEYPORT_STEP_UP_MINUTES",
         default_value_t = 15,
-        value_parser = clap::value_parser!(u32).range(0..=1440),
-        global = true
+        value_parser = clap::value_parser!(u32).range(0..=1440)
     )]
     pub step_up_minutes: u32,
 
     #[command(flatten)]
     pub limits: Limits,
+}
+
+/// The database: every command that opens it takes these.
+#[derive(Args, Clone)]
+pub struct DatabaseSettings {
+    /// Database to use: `sqlite://PATH` (created if missing) or `postgres://USER:PASSWORD@HOST/DB`.
+    // The value stays out of --help: it may hold the database's password.
+    #[arg(
+        id = "database_url",
+        long = "database-url",
+        env = "KEYPORT_DATABASE_URL",
+        hide_env_values = true,
+        default_value = "sqlite://data/keyport.db",
+        value_name = "URL"
+    )]
+    pub url: String,
+}
+
+/// The master key, which opens the secrets in the database.
+#[derive(Args, Clone)]
+pub struct MasterKeySettings {
+    /// File holding the master key (32 bytes, base64). Generated on first run of a new database.
+    /// `KEYPORT_MASTER_KEY` (base64) in the environment is used instead when it is set.
+    #[arg(
+        id = "master_key_file",
+        long = "master-key-file",
+        env = "KEYPORT_MASTER_KEY_FILE",
+        default_value = "data/master.key",
+        value_name = "FILE"
+    )]
+    pub file: PathBuf,
+
+    /// The master key itself, base64 of 32 bytes, instead of the file. Read from the
+    /// environment only (`KEYPORT_MASTER_KEY`), never from the command line, where other users
+    /// of the machine would see it.
+    #[arg(skip = master_key_from_environment())]
+    pub value: Option<String>,
+}
+
+fn master_key_from_environment() -> Option<String> {
+    std::env::var("KEYPORT_MASTER_KEY")
+        .ok()
+        .filter(|key| !key.is_empty())
+}
+
+impl MasterKeySettings {
+    /// The key in `file`, whatever the environment holds.
+    pub fn file(file: impl Into<PathBuf>) -> Self {
+        Self {
+            file: file.into(),
+            value: None,
+        }
+    }
+}
+
+/// The settings of the commands that work on the portal's data without serving it
+/// (`user create`, `master-key rotate`, `api-key create`, `token-key rotate`).
+#[derive(Args, Clone, Debug)]
+pub struct DataSettings {
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+
+    #[command(flatten)]
+    pub master_key: MasterKeySettings,
 }
 
 /// Security limits: connections, client addresses behind a proxy, and where backend requests
@@ -114,8 +152,7 @@ pub struct Limits {
         long,
         env = "KEYPORT_HEADER_TIMEOUT_SECONDS",
         default_value_t = 10,
-        value_parser = clap::value_parser!(u64).range(1..=3600),
-        global = true
+        value_parser = clap::value_parser!(u64).range(1..=3600)
     )]
     pub header_timeout_seconds: u64,
 
@@ -124,8 +161,7 @@ pub struct Limits {
         long,
         env = "KEYPORT_BODY_TIMEOUT_SECONDS",
         default_value_t = 30,
-        value_parser = clap::value_parser!(u64).range(1..=3600),
-        global = true
+        value_parser = clap::value_parser!(u64).range(1..=3600)
     )]
     pub body_timeout_seconds: u64,
 
@@ -134,8 +170,7 @@ pub struct Limits {
         long,
         env = "KEYPORT_KEEP_ALIVE_SECONDS",
         default_value_t = 30,
-        value_parser = clap::value_parser!(u64).range(1..=3600),
-        global = true
+        value_parser = clap::value_parser!(u64).range(1..=3600)
     )]
     pub keep_alive_seconds: u64,
 
@@ -144,8 +179,7 @@ pub struct Limits {
         long,
         env = "KEYPORT_MAX_CONNECTIONS",
         default_value_t = 512,
-        value_parser = clap::value_parser!(u32).range(1..=1_000_000),
-        global = true
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000)
     )]
     pub max_connections: u32,
 
@@ -156,8 +190,7 @@ pub struct Limits {
         long,
         env = "KEYPORT_TRUSTED_PROXIES",
         value_delimiter = ',',
-        value_parser = parse_network,
-        global = true
+        value_parser = parse_network
     )]
     pub trusted_proxies: Vec<IpNet>,
 
@@ -168,8 +201,7 @@ pub struct Limits {
         long,
         env = "KEYPORT_BACKEND_ALLOWED_NETWORKS",
         value_delimiter = ',',
-        value_parser = parse_network,
-        global = true
+        value_parser = parse_network
     )]
     pub backend_allowed_networks: Vec<IpNet>,
 }
@@ -221,10 +253,11 @@ impl Config {
     /// A configuration with every default, for a database at `database_url`.
     pub fn new(database_url: impl Into<String>, master_key_file: impl Into<PathBuf>) -> Self {
         Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            database_url: database_url.into(),
-            master_key_file: master_key_file.into(),
-            master_key: None,
+            listen: DEFAULT_LISTEN.parse().expect("the default address parses"),
+            database: DatabaseSettings {
+                url: database_url.into(),
+            },
+            master_key: MasterKeySettings::file(master_key_file),
             public_url: None,
             session_idle_minutes: 120,
             token_exchanges_per_second: 50,
@@ -232,6 +265,14 @@ impl Config {
             process_timeout_seconds: 30,
             step_up_minutes: 15,
             limits: Limits::default(),
+        }
+    }
+
+    /// The database and master key of this portal, as the commands that work on its data take them.
+    pub fn data(&self) -> DataSettings {
+        DataSettings {
+            database: self.database.clone(),
+            master_key: self.master_key.clone(),
         }
     }
 
@@ -255,17 +296,19 @@ impl Config {
             dir.unwrap_or(std::path::Path::new(".")).join("processes")
         };
         if let Some(rest) = self
-            .database_url
+            .database
+            .url
             .strip_prefix("sqlite://")
-            .or_else(|| self.database_url.strip_prefix("sqlite:"))
+            .or_else(|| self.database.url.strip_prefix("sqlite:"))
         {
             let path = rest.split('?').next().unwrap_or_default();
             return (!path.is_empty() && !path.contains(":memory:"))
                 .then(|| beside(std::path::Path::new(path)));
         }
         self.master_key
+            .value
             .is_none()
-            .then(|| beside(&self.master_key_file))
+            .then(|| beside(&self.master_key.file))
     }
 }
 
@@ -299,16 +342,29 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+impl fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &redact_url(&self.url))
+            .finish()
+    }
+}
+
+impl fmt::Debug for MasterKeySettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MasterKeySettings")
+            .field("file", &self.file)
+            .field("value", &self.value.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
             .field("listen", &self.listen)
-            .field("database_url", &redact_url(&self.database_url))
-            .field("master_key_file", &self.master_key_file)
-            .field(
-                "master_key",
-                &self.master_key.as_ref().map(|_| "[redacted]"),
-            )
+            .field("database", &self.database)
+            .field("master_key", &self.master_key)
             .field("public_url", &self.public_url())
             .field("session_idle_minutes", &self.session_idle_minutes)
             .field(

@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use keyport::{
     App, client,
     commands::{self, ApiKeyRequest},
-    config::Config,
+    config::{self, Config, DataSettings, DatabaseSettings},
     crypto::{master_key, password},
     db::{
         self, Db, settings,
@@ -19,15 +19,21 @@ use keyport::{
 use tracing_subscriber::EnvFilter;
 use zeroize::Zeroizing;
 
+/// Each command takes the settings it uses, and only those: the portal's settings are `serve`'s
+/// (and those of `keyport` alone, which serves), `migrate` takes the database, the commands that
+/// work on the data take the database and the master key, and `run` talks to a portal.
 #[derive(Parser)]
 #[command(
     name = "keyport",
     version,
-    about = "A self-hosted portal for a team's service credentials"
+    about = "A self-hosted portal for a team's service credentials",
+    after_help = "Without a command, keyport serves the portal with the options above.",
+    args_conflicts_with_subcommands = true
 )]
 struct Cli {
+    /// `keyport` alone is `keyport serve`.
     #[command(flatten)]
-    config: Config,
+    serve: Config,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -35,11 +41,21 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the portal (what `keyport` alone does)
-    Serve,
+    Serve {
+        #[command(flatten)]
+        config: Config,
+    },
     /// Apply database migrations and exit
-    Migrate,
+    Migrate {
+        #[command(flatten)]
+        database: DatabaseSettings,
+    },
     /// Exit 0 if the portal at --listen answers /readyz (for container health checks)
-    Healthcheck,
+    Healthcheck {
+        /// Address and port of the portal to check: the one it listens on
+        #[arg(long, env = "KEYPORT_LISTEN", default_value = config::DEFAULT_LISTEN)]
+        listen: std::net::SocketAddr,
+    },
     /// Manage the master key
     MasterKey {
         #[command(subcommand)]
@@ -75,7 +91,8 @@ enum Command {
         /// The site whose endpoints to use (default: the first)
         #[arg(long)]
         site: Option<String>,
-        #[arg(env = "KEYPORT_URL", long = "url", hide_env_values = true)]
+        /// The Keyport to ask, e.g. https://keyport.example.org
+        #[arg(long, env = "KEYPORT_URL", hide_env_values = true)]
         url: String,
         /// The command and its arguments, after --
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
@@ -105,13 +122,18 @@ enum ApiKeyCommand {
         /// The app whose key it is
         #[arg(long, requires = "project")]
         app: Option<String>,
+        #[command(flatten, next_help_heading = "Settings")]
+        data: DataSettings,
     },
 }
 
 #[derive(Subcommand)]
 enum TokenKeyCommand {
     /// Make a new signing key; tokens signed by the old one stay valid until they expire
-    Rotate,
+    Rotate {
+        #[command(flatten, next_help_heading = "Settings")]
+        data: DataSettings,
+    },
 }
 
 #[derive(Subcommand)]
@@ -121,6 +143,8 @@ enum MasterKeyCommand {
         /// File holding the new master key (base64 of 32 bytes, e.g. `head -c 32 /dev/urandom | base64`)
         #[arg(long)]
         new_key_file: std::path::PathBuf,
+        #[command(flatten, next_help_heading = "Settings")]
+        data: DataSettings,
     },
 }
 
@@ -140,6 +164,8 @@ enum UserCommand {
         /// Read the password from standard input (required: passwords never go on the command line)
         #[arg(long, required = true)]
         password_stdin: bool,
+        #[command(flatten, next_help_heading = "Settings")]
+        data: DataSettings,
     },
 }
 
@@ -158,10 +184,7 @@ fn main() -> ExitCode {
     // process would never reach: a burst of sign-ins must not leave it larger.
     // SAFETY: sets an option of the allocator; no other thread exists yet.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
-    let mut cli = Cli::parse();
-    cli.config.master_key = std::env::var("KEYPORT_MASTER_KEY")
-        .ok()
-        .filter(|k| !k.is_empty());
+    let cli = Cli::parse();
     init_logging();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -193,35 +216,38 @@ fn init_logging() {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => {
-            App::build(cli.config)
+    let command = cli.command.unwrap_or(Command::Serve { config: cli.serve });
+    match command {
+        Command::Serve { config } => {
+            App::build(config)
                 .await?
                 .serve(keyport::shutdown_signal())
                 .await
         }
-        Command::Migrate => {
-            let db = Db::connect(&cli.config.database_url).await?;
+        Command::Migrate { database } => {
+            let db = Db::connect(&database.url).await?;
             db.migrate().await?;
             println!("migrations applied");
             Ok(())
         }
-        Command::Healthcheck => healthcheck(cli.config.listen),
+        Command::Healthcheck { listen } => healthcheck(listen),
         Command::MasterKey {
-            command: MasterKeyCommand::Rotate { new_key_file },
-        } => rotate_master_key(&cli.config, &new_key_file).await,
+            command: MasterKeyCommand::Rotate { data, new_key_file },
+        } => rotate_master_key(&data, &new_key_file).await,
         Command::User {
             command:
                 UserCommand::Create {
+                    data,
                     email,
                     name,
                     admin,
                     password_stdin: _,
                 },
-        } => create_user(&cli.config, &email, &name, admin).await,
+        } => create_user(&data, &email, &name, admin).await,
         Command::ApiKey {
             command:
                 ApiKeyCommand::Create {
+                    data,
                     email,
                     name,
                     description,
@@ -238,7 +264,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 project: project.as_deref(),
                 app: app.as_deref(),
             };
-            let created = commands::create_api_key(&cli.config, request).await?;
+            let created = commands::create_api_key(&data, request).await?;
             // The key alone on standard output, for `KEY=$(keyport api-key create ...)`.
             println!("{}", created.secret.as_str());
             eprintln!(
@@ -270,38 +296,52 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             std::process::exit(status.code().unwrap_or(1));
         }
         Command::TokenKey {
-            command: TokenKeyCommand::Rotate,
+            command: TokenKeyCommand::Rotate { data },
         } => {
-            let kid = commands::rotate_token_key(&cli.config).await?;
+            let kid = commands::rotate_token_key(&data).await?;
             println!("access tokens are now signed with key {kid}");
             Ok(())
         }
     }
 }
 
-async fn rotate_master_key(config: &Config, new_key_file: &std::path::Path) -> anyhow::Result<()> {
-    let db = Db::connect(&config.database_url).await?;
+async fn rotate_master_key(
+    data: &DataSettings,
+    new_key_file: &std::path::Path,
+) -> anyhow::Result<()> {
+    let db = Db::connect(&data.database.url).await?;
     db.migrate().await?;
-    let (old, _) = db::keys::open_master_key(config, &db).await?;
+    let (old, _) = db::keys::open_master_key(&data.master_key, &db).await?;
     let new = master_key::read_file(new_key_file)?;
     if new.id() == old.id() {
         bail!("the new key is the current master key (id {})", old.id());
     }
-    // A test hook: slows the rotation down so that tests can interrupt it.
-    let pause = std::env::var("KEYPORT_TEST_ROTATE_PAUSE_MS")
-        .ok()
-        .and_then(|ms| ms.parse().ok())
-        .map(std::time::Duration::from_millis);
-    let count = keyport::ops::rotate_master_key(&db, &old, &new, pause).await?;
+    let count = keyport::ops::rotate_master_key(&db, &old, &new, rotation_pause()).await?;
     println!(
         "re-wrapped {count} project keys under master key {}; the old key (id {}) no longer opens this database.\n\
          Keyport now starts only with the new key: replace {} with {}, or point KEYPORT_MASTER_KEY_FILE at it.",
         new.id(),
         old.id(),
-        config.master_key_file.display(),
+        data.master_key.file.display(),
         new_key_file.display()
     );
     Ok(())
+}
+
+/// A test hook: `KEYPORT_TEST_ROTATE_PAUSE_MS` slows the rotation down after each project so that
+/// tests can interrupt it. Built only with the `failpoints` feature, which the tests turn on.
+#[cfg(feature = "failpoints")]
+fn rotation_pause() -> Option<std::time::Duration> {
+    std::env::var("KEYPORT_TEST_ROTATE_PAUSE_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map(std::time::Duration::from_millis)
+}
+
+/// Without the `failpoints` feature the rotation never pauses.
+#[cfg(not(feature = "failpoints"))]
+fn rotation_pause() -> Option<std::time::Duration> {
+    None
 }
 
 /// A plain HTTP/1.0 request to the portal's own `/readyz`, without an HTTP client library.
@@ -325,7 +365,12 @@ fn healthcheck(listen: std::net::SocketAddr) -> anyhow::Result<()> {
     }
 }
 
-async fn create_user(config: &Config, email: &str, name: &str, admin: bool) -> anyhow::Result<()> {
+async fn create_user(
+    data: &DataSettings,
+    email: &str,
+    name: &str,
+    admin: bool,
+) -> anyhow::Result<()> {
     let email = validate::email(email)
         .map_err(anyhow::Error::msg)
         .context("--email")?;
@@ -347,10 +392,10 @@ async fn create_user(config: &Config, email: &str, name: &str, admin: bool) -> a
         .map_err(anyhow::Error::msg)
         .context("password")?;
 
-    let db = Db::connect(&config.database_url).await?;
+    let db = Db::connect(&data.database.url).await?;
     db.migrate().await?;
     // Opened (and generated for a new database) now, so that the first `serve` finds it.
-    db::keys::open_master_key(config, &db).await?;
+    db::keys::open_master_key(&data.master_key, &db).await?;
     let hash = password::hash(password).await?;
     let mut tx = db.pool().begin().await?;
     let new = NewUser {

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use zeroize::Zeroizing;
 
 use super::{Db, settings};
-use crate::{config::Config, crypto::master_key::MasterKey};
+use crate::{config::MasterKeySettings, crypto::master_key::MasterKey};
 
 /// Project `project_id`'s data key as stored (wrapped under the master key): `Ok(None)` when the
 /// project has none yet, an error when there is no such project.
@@ -107,12 +107,15 @@ pub enum KeySource {
 
 /// Loads the master key and checks it against the database, generating one only for a new
 /// database. Refuses to go on when the key is missing or is not the one the data was written with.
-pub async fn open_master_key(config: &Config, db: &Db) -> anyhow::Result<(MasterKey, KeySource)> {
+pub async fn open_master_key(
+    settings: &MasterKeySettings,
+    db: &Db,
+) -> anyhow::Result<(MasterKey, KeySource)> {
     let recorded = settings::get(db.pool(), settings::MASTER_KEY_ID).await?;
-    let (key, source) = match load(config)? {
+    let (key, source) = match load(settings)? {
         Some(loaded) => loaded,
         None => {
-            let path = &config.master_key_file;
+            let path = &settings.file;
             if recorded.is_some() || settings::holds_data(db.pool()).await? {
                 bail!(
                     "the master key file {} is missing, but the database already holds data \
@@ -139,13 +142,13 @@ pub async fn open_master_key(config: &Config, db: &Db) -> anyhow::Result<(Master
     Ok((key, source))
 }
 
-fn load(config: &Config) -> anyhow::Result<Option<(MasterKey, KeySource)>> {
-    if let Some(value) = &config.master_key {
+fn load(settings: &MasterKeySettings) -> anyhow::Result<Option<(MasterKey, KeySource)>> {
+    if let Some(value) = &settings.value {
         let key = MasterKey::decode(value.as_bytes())
             .context("KEYPORT_MASTER_KEY is not a valid master key")?;
         return Ok(Some((key, KeySource::Environment)));
     }
-    let path = &config.master_key_file;
+    let path = &settings.file;
     match std::fs::read(path) {
         Ok(contents) => {
             let contents = Zeroizing::new(contents);

@@ -84,13 +84,20 @@ impl Ops {
 }
 
 /// A test hook: with `KEYPORT_FAILPOINT=name`, the process stops at the point `name` (after the
-/// backend acted, before Keyport recorded it) and waits to be killed. Unset in production.
+/// backend acted, before Keyport recorded it) and waits to be killed. Built only with the
+/// `failpoints` feature, which the tests turn on.
+#[cfg(feature = "failpoints")]
 pub(super) async fn failpoint(name: &str) {
     if std::env::var("KEYPORT_FAILPOINT").is_ok_and(|v| v == name) {
         tracing::warn!(failpoint = name, "failpoint reached; waiting to be killed");
         std::future::pending::<()>().await;
     }
 }
+
+/// Without the `failpoints` feature the hook is nothing: a release binary cannot be made to stop
+/// half-way through an operation.
+#[cfg(not(feature = "failpoints"))]
+pub(super) async fn failpoint(_name: &str) {}
 
 /// Who asked, as the row keeps it until the operation is finished.
 pub(super) fn requester_json(actor: &Actor) -> String {

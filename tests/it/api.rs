@@ -55,7 +55,7 @@ impl ApiApp {
             project: app.map(|_| "team"),
             app,
         };
-        let created = create_api_key(&self.config, request)
+        let created = create_api_key(&self.config.data(), request)
             .await
             .unwrap_or_else(|e| panic!("an API key for {email} {app:?}: {e:#}"));
         Key {

@@ -58,6 +58,88 @@ async fn every_command_has_help() {
     }
 }
 
+/// The portal's own settings, which only `serve` (and `keyport` alone) takes.
+const PORTAL_SETTINGS: [&str; 6] = [
+    "--listen",
+    "--public-url",
+    "--session-idle-minutes",
+    "--token-exchanges-per-second",
+    "--max-connections",
+    "--trusted-proxies",
+];
+
+#[tokio::test]
+async fn each_command_offers_the_settings_it_uses_and_no_others() {
+    let db = TestDb::new().await;
+    let help = |args: &[&str]| {
+        let output = keyport(&db, args, "");
+        assert!(output.status.success(), "{args:?}: {}", text(&output));
+        text(&output)
+    };
+
+    let run = help(&["run", "--help"]);
+    for setting in PORTAL_SETTINGS
+        .iter()
+        .chain(&["--database-url", "--master-key-file"])
+    {
+        assert!(!run.contains(setting), "{setting} in `run --help`: {run}");
+    }
+    assert!(
+        run.contains("--url") && run.contains("KEYPORT_URL"),
+        "`run --help` says where the portal is: {run}"
+    );
+
+    for args in [&["serve", "--help"][..], &["--help"]] {
+        let serve = help(args);
+        for setting in PORTAL_SETTINGS
+            .iter()
+            .chain(&["--database-url", "--master-key-file"])
+        {
+            assert!(serve.contains(setting), "{setting} in {args:?}: {serve}");
+        }
+    }
+
+    let migrate = help(&["migrate", "--help"]);
+    assert!(migrate.contains("--database-url"), "{migrate}");
+    for setting in PORTAL_SETTINGS.iter().chain(&["--master-key-file"]) {
+        assert!(!migrate.contains(setting), "{setting} in `migrate --help`");
+    }
+    for args in [
+        &["user", "create", "--help"][..],
+        &["master-key", "rotate", "--help"],
+        &["api-key", "create", "--help"],
+        &["token-key", "rotate", "--help"],
+    ] {
+        let command = help(args);
+        assert!(
+            command.contains("--database-url") && command.contains("--master-key-file"),
+            "{args:?}: {command}"
+        );
+        for setting in PORTAL_SETTINGS {
+            assert!(
+                !command.contains(setting),
+                "{setting} in {args:?}: {command}"
+            );
+        }
+    }
+
+    // `keyport` alone takes the portal's settings; another command refuses them.
+    let output = keyport(&db, &["--listen", "not-an-address"], "");
+    assert!(!output.status.success());
+    assert!(
+        text(&output).contains("invalid value 'not-an-address' for '--listen"),
+        "{}",
+        text(&output)
+    );
+    let output = keyport(&db, &["migrate", "--listen", "127.0.0.1:1"], "");
+    assert!(!output.status.success());
+    assert!(
+        text(&output).contains("unexpected argument '--listen'"),
+        "{}",
+        text(&output)
+    );
+}
+
 /// The tables of the test database, and how many migrations it records as applied.
 async fn schema(db: &TestDb) -> (Vec<String>, i64) {
     let conn = keyport::db::Db::connect(&db.url).await.unwrap();
@@ -296,7 +378,7 @@ async fn the_master_key_is_generated_once_and_then_required() {
         .write_new_file(&wrong)
         .unwrap();
     let mut config = db.config();
-    config.master_key_file = wrong;
+    config.master_key.file = wrong;
     let error = App::build(config)
         .await
         .err()
@@ -317,7 +399,7 @@ async fn the_master_key_is_generated_once_and_then_required() {
 
     // The same key given in the environment's base64 form works.
     let mut config = db.config();
-    config.master_key = Some(String::from_utf8(key).unwrap().trim().to_string());
+    config.master_key.value = Some(String::from_utf8(key).unwrap().trim().to_string());
     App::build(config)
         .await
         .expect("the key from KEYPORT_MASTER_KEY");

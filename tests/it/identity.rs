@@ -67,7 +67,7 @@ impl Portal {
 
     async fn serve(test_db: TestDb, key_file: PathBuf) -> Portal {
         let mut config = test_db.config();
-        config.master_key_file = key_file.clone();
+        config.master_key.file = key_file.clone();
         let public_url = config.public_url();
         let app = App::build(config).await.expect("the portal starts");
         let url = format!("http://{}", app.local_addr());

@@ -15,7 +15,10 @@ use keyport::{
     db::{self, Db},
 };
 
-use crate::{helpers::TestDb, process::keyport};
+use crate::{
+    helpers::TestDb,
+    process::{keyport, set_hook},
+};
 
 const PROJECTS: usize = 6;
 
@@ -91,7 +94,11 @@ fn rotate(db: &TestDb, new_key: &std::path::Path, pause_ms: Option<u64>) -> Comm
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     if let Some(ms) = pause_ms {
-        command.env("KEYPORT_TEST_ROTATE_PAUSE_MS", ms.to_string());
+        set_hook(
+            &mut command,
+            "KEYPORT_TEST_ROTATE_PAUSE_MS",
+            &ms.to_string(),
+        );
     }
     command
 }
@@ -123,7 +130,7 @@ async fn rotation_rewraps_every_data_key_and_the_old_key_stops_working() {
         .expect("the old key is refused");
     assert!(format!("{error:#}").contains("is not the one this database was written with"));
     let mut config = test_db.config();
-    config.master_key_file = new_file.clone();
+    config.master_key.file = new_file.clone();
     let app = App::build(config)
         .await
         .expect("the portal starts with the new key");
@@ -193,7 +200,7 @@ async fn an_interrupted_rotation_changes_nothing() {
     );
     drop(app);
     let mut config = test_db.config();
-    config.master_key_file = new_file.clone();
+    config.master_key.file = new_file.clone();
     assert!(
         App::build(config).await.is_err(),
         "the new key was never recorded"

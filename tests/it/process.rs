@@ -18,6 +18,22 @@ const INHERITED: [&str; 5] = [
     "KEYPORT_TEST_ROTATE_PAUSE_MS",
 ];
 
+/// Test hooks: variables the binary honours only when built with the `failpoints` feature.
+const HOOKS: [&str; 2] = ["KEYPORT_FAILPOINT", "KEYPORT_TEST_ROTATE_PAUSE_MS"];
+
+/// Sets the test hook `name` (one of [`HOOKS`]) on `command`. A binary built without the
+/// `failpoints` feature ignores it, so a test that relies on it fails here, saying why, rather
+/// than waiting for a stop that never comes or passing without having tested anything.
+pub fn set_hook(command: &mut Command, name: &str, value: &str) {
+    assert!(HOOKS.contains(&name), "{name} is not a test hook");
+    if !cfg!(feature = "failpoints") {
+        panic!(
+            "{name} needs the test hooks: run the tests with --features failpoints (scripts/test.sh does)"
+        );
+    }
+    command.env(name, value);
+}
+
 /// `keyport` for the test database `db`, run in its folder, with nothing inherited that changes
 /// its behaviour; the caller adds the arguments.
 pub fn keyport(db: &TestDb) -> Command {
@@ -63,8 +79,14 @@ impl Server {
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             // Another process finishes what a killed one left after this many seconds.
             .env("KEYPORT_PROCESS_TIMEOUT_SECONDS", "3")
-            .envs(env.iter().copied())
             .stderr(std::fs::File::create(&log).unwrap());
+        for &(name, value) in env {
+            if HOOKS.contains(&name) {
+                set_hook(&mut command, name, value);
+            } else {
+                command.env(name, value);
+            }
+        }
         let server = Server {
             child: command.spawn().expect("the keyport binary runs"),
             base: format!("http://127.0.0.1:{port}"),
