@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting and lints, then every test on SQLite, then every test again
-# on a PostgreSQL server started here on loopback. An OpenStack (Keystone + Swift) started here
+# The whole test suite: formatting and lints, then every test on SQLite, then the integration
+# tests (`tests/it`) again on a PostgreSQL server started here on loopback; the unit tests use
+# SQLite files of their own, so they run once. An OpenStack (Keystone + Swift) started here
 # on loopback serves the client tests of both runs. Installs missing packages first.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -49,7 +50,7 @@ env -u KEYPORT_TEST_POSTGRES_URL "${run_tests[@]}" || failed+=("tests on SQLite"
 step "tests on PostgreSQL"
 pg_port=${KEYPORT_TEST_PG_PORT:-55432}
 if pg_url=$(scripts/test-postgres.sh start "$pg_dir" "$pg_port"); then
-  KEYPORT_TEST_POSTGRES_URL="$pg_url" "${run_tests[@]}" || failed+=("tests on PostgreSQL")
+  KEYPORT_TEST_POSTGRES_URL="$pg_url" "${run_tests[@]}" --test it || failed+=("tests on PostgreSQL")
 else
   failed+=("starting PostgreSQL")
 fi

@@ -202,43 +202,58 @@ async fn the_main_flows_work_without_javascript() {
             "form[action*='/endpoints/'] button.danger",
             "endpoint http",
             "Endpoint removed.",
+            "endpoint.delete",
         ),
         (
             format!("{}/projects/team/members", app.url),
             remove_member.as_str(),
             "<member@example.org> from the project?",
             "Member removed.",
+            "member.remove",
         ),
         (
             format!("{}/projects/team/apps", app.url),
             "form[action$='/delete'] button",
             "Delete the app ci?",
             "App ci deleted.",
+            "app.delete",
         ),
         (
             format!("{}/admin/users", app.url),
             disable_member.as_str(),
             "<member@example.org>?",
             "is disabled",
+            "user.disable",
         ),
     ];
-    for (at, button, question, done) in asks {
+    for (at, button, question, done, action) in asks {
         b.client.goto(&at).await.unwrap();
+        let before = audit_actions(&app).await;
         click_until(b, button, "form input[name=confirm]").await;
         let text = b.text().await;
         assert!(text.contains(question), "{question}: {text}");
-        let before = audit_count(&app).await;
-        assert_eq!(audit_count(&app).await, before, "nothing happened yet");
+        assert_eq!(
+            audit_actions(&app).await,
+            before,
+            "{action}: the button that asks changed nothing yet"
+        );
         click_until(b, "main form button.danger", "p.notice").await;
         notice(b, done).await;
+        let after = audit_actions(&app).await;
+        assert_eq!(
+            after[before.len()..],
+            [action.to_string()],
+            "confirming did the one thing asked: {after:?}"
+        );
     }
     b.screenshot("03-after-confirmations").await;
     browser.client.clone().close().await.unwrap();
 }
 
-async fn audit_count(app: &TestApp) -> i64 {
-    sqlx::query_scalar("select count(*) from audit_events")
-        .fetch_one(app.db.pool())
+/// Every audit event's action, oldest first.
+async fn audit_actions(app: &TestApp) -> Vec<String> {
+    sqlx::query_scalar("select action from audit_events order by id")
+        .fetch_all(app.db.pool())
         .await
         .unwrap()
 }

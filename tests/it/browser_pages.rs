@@ -201,10 +201,18 @@ async fn team() -> Team {
     }
 }
 
-fn owner_pages(t: &Team) -> Vec<(&'static str, String)> {
+/// Pages that show themselves: HTTP 200, no error page.
+fn shown(pages: Vec<(&'static str, String)>) -> Vec<(&'static str, String, u16)> {
+    pages
+        .into_iter()
+        .map(|(name, path)| (name, path, 200))
+        .collect()
+}
+
+fn owner_pages(t: &Team) -> Vec<(&'static str, String, u16)> {
     let (s3, os, api) = (&t.s3, &t.openstack, &t.api);
     let key = &t.owner_key;
-    vec![
+    let mut pages = shown(vec![
         ("projects", "/projects".into()),
         ("project", "/projects/team".into()),
         (
@@ -258,14 +266,15 @@ fn owner_pages(t: &Team) -> Vec<(&'static str, String)> {
         ("api-access", "/account/api-access".into()),
         ("admin-users", "/admin/users".into()),
         ("api", "/api".into()),
-        ("not-found", "/projects/team/no-such-page".into()),
-    ]
+    ]);
+    pages.push(("not-found", "/projects/team/no-such-page".into(), 404));
+    pages
 }
 
-fn member_pages(t: &Team) -> Vec<(&'static str, String)> {
+fn member_pages(t: &Team) -> Vec<(&'static str, String, u16)> {
     let s3 = &t.s3;
     let key = &t.member_key;
-    vec![
+    shown(vec![
         ("projects", "/projects".into()),
         ("project", "/projects/team".into()),
         (
@@ -292,12 +301,12 @@ fn member_pages(t: &Team) -> Vec<(&'static str, String)> {
         ("members", "/projects/team/members".into()),
         ("account", "/account".into()),
         ("api-access", "/account/api-access".into()),
-    ]
+    ])
 }
 
-fn viewer_pages(t: &Team) -> Vec<(&'static str, String)> {
+fn viewer_pages(t: &Team) -> Vec<(&'static str, String, u16)> {
     let s3 = &t.s3;
-    vec![
+    shown(vec![
         ("projects", "/projects".into()),
         ("project", "/projects/team".into()),
         (
@@ -315,7 +324,7 @@ fn viewer_pages(t: &Team) -> Vec<(&'static str, String)> {
         ("endpoints", "/projects/team/endpoints".into()),
         ("members", "/projects/team/members".into()),
         ("account", "/account".into()),
-    ]
+    ])
 }
 
 #[tokio::test]
@@ -409,9 +418,9 @@ async fn every_page_of_a_member_and_a_viewer_fits_a_laptop_and_a_phone() {
         .unwrap();
     browser.press("header button.link").await;
     let signed_out = [
-        ("login", "/login".to_string()),
-        ("set-password", t.set_password.clone()),
-        ("not-found", "/no-such-page".to_string()),
+        ("login", "/login".to_string(), 200),
+        ("set-password", t.set_password.clone(), 200),
+        ("not-found", "/no-such-page".to_string(), 404),
     ];
     walk(&browser, &t.app, "signed-out", &signed_out).await;
     browser.client.clone().close().await.unwrap();

@@ -355,6 +355,14 @@ async fn a_viewer_is_not_offered_the_secret_in_snippets() {
     let app = TestApp::spawn().await;
     let team = team(&app, "s3").await;
     let (_, id) = team.add_app_key(&app, "pipeline").await;
+    let (status, shown) = reveal(&team.owner, &team, &id).await;
+    assert_eq!(status, StatusCode::OK);
+    let secret = revealed_secret(&shown, &id).expect("the owner's Show reveals the secret");
+    let access_key: String = sqlx::query_scalar("select access_key from credentials where id = $1")
+        .bind(&id)
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
     let html = team.viewer.get_text(&team.page).await.1;
     assert!(
         credential_ids(&html) == [id.as_str()],
@@ -364,11 +372,35 @@ async fn a_viewer_is_not_offered_the_secret_in_snippets() {
         attrs(&html, "input[name=variant][value=with]", "value").is_empty(),
         "no choice of the secret"
     );
-    let html = team
+
+    let (status, html) = team
         .viewer
         .get_text(&format!("{}&configure={id}&variant=with", team.page))
-        .await
-        .1;
+        .await;
+
+    assert_eq!(status, StatusCode::OK);
+    let panel = format!("#credential-{id} details.configure");
+    assert_eq!(
+        attrs(&html, &panel, "open").len(),
+        1,
+        "the panel is shown to the viewer"
+    );
+    let environment = raw_text(&html, &format!("{panel} pre#snippet-{id}-aws-env"))
+        .expect("the panel holds the Environment snippet");
+    assert!(
+        environment.contains(&format!("export AWS_ACCESS_KEY_ID={access_key}\n")),
+        "the snippet names the access key: {environment}"
+    );
+    assert!(
+        environment.contains("IFS= read -rs AWS_SECRET_ACCESS_KEY")
+            && !environment.contains("AWS_SECRET_ACCESS_KEY="),
+        "the secret is asked for, not written: {environment}"
+    );
+    assert!(
+        raw_text(&html, &format!("pre#snippet-{id}-aws-credentials")).is_none(),
+        "no snippet that holds the secret"
+    );
+    assert!(!html.contains(&secret), "the secret is not in the page");
     assert!(
         !html.contains("press Show"),
         "no placeholder for a secret they cannot see"

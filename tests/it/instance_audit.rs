@@ -159,6 +159,63 @@ async fn each_kind_of_instance_event_is_listed_and_filtered() {
         "one record a minute per address, however many refusals"
     );
 
+    // Project events, the newest of all: a member added, a service, a key added and shown.
+    create_project(&admin, "team", "").await;
+    app.insert_user("mia@example.org", "Mia Member", false)
+        .await;
+    let response = admin
+        .submit(
+            "/projects/team/members",
+            "/projects/team/members",
+            &[("email", "mia@example.org"), ("role", "member")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "mia joins");
+    let service = app.service(&admin, "s3", "Object storage", "team").await;
+    let service_id = service.rsplit('/').next().unwrap();
+    let page = format!("/projects/team/credentials?service={service_id}");
+    let response = admin
+        .submit(
+            &page,
+            "/projects/team/credentials",
+            &[("service_id", service_id), ("name", "laptop")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "a key is added");
+    let key: String = sqlx::query_scalar("select id from credentials")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    let response = admin
+        .submit(
+            &page,
+            &format!("/projects/team/credentials/{key}/reveal"),
+            &[],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "the key is shown");
+    let (status, html) = admin.get_text(&location(&response)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        crate::credentials::revealed_secret(&html, &key).is_some(),
+        "the page shows the secret"
+    );
+    let project_events = [
+        "member.add",
+        "service.create",
+        "credential.create",
+        "credential.reveal",
+    ];
+    let (status, html) = admin.get_text("/projects/team/audit").await;
+    assert_eq!(status, StatusCode::OK);
+    let in_project = actions(&html);
+    for action in project_events {
+        assert!(
+            in_project.contains(&action.to_string()),
+            "{action} is in the project's log: {in_project:?}"
+        );
+    }
+
     let (status, html) = admin.get_text("/admin/audit").await;
     assert_eq!(status, StatusCode::OK);
     let listed = actions(&html);
@@ -238,8 +295,19 @@ async fn each_kind_of_instance_event_is_listed_and_filtered() {
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("Enter days such as"));
 
-    // Project events stay in their projects.
-    assert!(!listed.iter().any(|a| a.starts_with("credential.")));
+    // Project events stay in their projects: not on the instance log's newest page, not found
+    // by its filter.
+    for action in project_events {
+        assert!(
+            !listed.contains(&action.to_string()),
+            "{action} is not in the instance log: {listed:?}"
+        );
+        let html = admin
+            .get_text(&format!("/admin/audit?action={action}"))
+            .await
+            .1;
+        assert!(actions(&html).is_empty(), "{action}: {:?}", rows(&html));
+    }
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
-//! What the browser tests check on a page: at the current width, no horizontal scrolling and
-//! every visible button inside the window; axe-core (from npm, `tests/browser`) finds nothing
+//! What the browser tests check on a page: that it is the page asked for (no redirect, no error
+//! page unless expected); at the current width, no horizontal scrolling and every visible button
+//! inside the window; axe-core (from npm, `tests/browser`) finds nothing
 //! serious or critical. Each page checked leaves a screenshot in `target/screenshots/pages/`.
 
 use std::path::PathBuf;
@@ -95,19 +96,57 @@ pub async fn check_page(browser: &Browser, axe: &str, at: &str, file: &str) -> V
     problems
 }
 
-/// Looks at every page of `pages` (name, path) at both widths; fails with all that is wrong.
-pub async fn walk(browser: &Browser, app: &TestApp, role: &str, pages: &[(&str, String)]) {
+/// What the browser landed on: its address, the HTTP status of the page's own answer, the
+/// page's title, and the status its error page (if it is one) names.
+const LANDED: &str = r#"
+const navigation = performance.getEntriesByType("navigation")[0];
+const error = document.querySelector("main p.status-code");
+return {
+  url: location.href,
+  status: navigation ? navigation.responseStatus : null,
+  title: document.title,
+  error: error ? error.textContent.trim() : null,
+};
+"#;
+
+/// Checks that the browser, sent to `url`, stayed there (no redirect, to `/login` or elsewhere)
+/// and shows what the walk expects there: the page itself for `status` 200, else the error page
+/// of that status. Returns what is wrong.
+pub async fn check_landing(browser: &Browser, at: &str, url: &str, status: u16) -> Vec<String> {
+    let landed = browser.client.execute(LANDED, vec![]).await.unwrap();
+    let mut problems = Vec::new();
+    if landed["url"].as_str() != Some(url) {
+        problems.push(format!("{at}: the browser landed on {}", landed["url"]));
+    }
+    if landed["status"].as_u64() != Some(u64::from(status)) {
+        problems.push(format!(
+            "{at}: answered HTTP {}, not {status} (title {})",
+            landed["status"], landed["title"]
+        ));
+    }
+    let error = landed["error"].as_str();
+    let expected = (status != 200).then(|| format!("Error {status}"));
+    if error != expected.as_deref() {
+        problems.push(format!(
+            "{at}: the error page says {error:?}, expected {expected:?} (title {})",
+            landed["title"]
+        ));
+    }
+    problems
+}
+
+/// Looks at every page of `pages` (name, path, the HTTP status it answers: 200, or an error
+/// page's) at both widths; fails with all that is wrong.
+pub async fn walk(browser: &Browser, app: &TestApp, role: &str, pages: &[(&str, String, u16)]) {
     let axe = axe_source();
     let mut problems = Vec::new();
     for width in WIDTHS {
         set_width(browser, width).await;
-        for (name, path) in pages {
-            browser
-                .client
-                .goto(&format!("{}{path}", app.url))
-                .await
-                .unwrap();
+        for (name, path, status) in pages {
+            let url = format!("{}{path}", app.url);
+            browser.client.goto(&url).await.unwrap();
             let at = format!("{role} {name} ({path}) at {width} px");
+            problems.extend(check_landing(browser, &at, &url, *status).await);
             let file = format!("{role}-{width}-{name}");
             problems.extend(check_page(browser, &axe, &at, &file).await);
         }

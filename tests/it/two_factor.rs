@@ -261,6 +261,32 @@ async fn enrol_sign_in_with_codes_once_each_then_turn_it_off() {
     }
 }
 
+/// How long the password step stays good for the code step (`PENDING_SECONDS` in
+/// `src/web/auth.rs`).
+const PENDING_SECONDS: i64 = 300;
+
+/// Makes the sign-in waiting for its code in `visitor`'s session `seconds` old, by rewriting the
+/// time of its password step in the stored session.
+async fn age_pending_sign_in(app: &TestApp, visitor: &Visitor, seconds: i64) {
+    let id = keyport::db::sessions::key(&visitor.session_cookie().expect("a session cookie"));
+    let data: String = sqlx::query_scalar("select data from sessions where id = $1")
+        .bind(&id)
+        .fetch_one(app.db.pool())
+        .await
+        .expect("the session is stored");
+    let mut data: serde_json::Value = serde_json::from_str(&data).unwrap();
+    let pending = &mut data["pending_sign_in"];
+    assert!(pending["since"].is_i64(), "a sign-in waits: {data}");
+    pending["since"] = (keyport::db::now() - seconds).into();
+    let updated = sqlx::query("update sessions set data = $1 where id = $2")
+        .bind(data.to_string())
+        .bind(&id)
+        .execute(app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(updated.rows_affected(), 1);
+}
+
 #[tokio::test]
 async fn the_code_step_needs_a_fresh_password_step_and_ends_after_five_wrong_codes() {
     let app = TestApp::spawn().await;
@@ -275,6 +301,33 @@ async fn the_code_step_needs_a_fresh_password_step_and_ends_after_five_wrong_cod
         location(&response),
         "/login",
         "no password step, no code step"
+    );
+
+    // A password step as old as the limit: even the right code is too late.
+    let (late, to) = password(&app, "bob@example.org").await;
+    assert_eq!(to, "/login/code");
+    let token = csrf_token(&late.get_text("/login/code").await.1).expect("the code step is open");
+    age_pending_sign_in(&app, &late, PENDING_SECONDS).await;
+    let right_code = oathtool(&secret, current_step() + 1);
+    let response = late
+        .post(
+            "/login/code",
+            &[("csrf_token", token.as_str()), ("code", &right_code)],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/login", "back to the password");
+    let html = late.get_text("/login").await.1;
+    assert!(
+        notice(&html).contains("not typed in time"),
+        "{}",
+        notice(&html)
+    );
+    assert!(!signed_in(&late).await, "the late code signed nobody in");
+    assert_eq!(
+        location(&late.get("/login/code").await),
+        "/login",
+        "the stale step is gone"
     );
 
     let (visitor, _) = password(&app, "bob@example.org").await;

@@ -237,30 +237,57 @@ async fn undoing_an_old_add_spares_the_key_of_an_add_begun_while_it_lists_keys()
     );
 }
 
-/// Two adds past the first check of the limit at once: the limit is checked again under the
-/// project's lock, and the later add is refused with `LimitReached` before it asks the backend for
-/// a key.
+/// Adds past the first checks of the limit at once: the limit is checked again, under the
+/// project's lock, while the rows are written, so only one add of a limit of one goes on; the
+/// others are refused with `LimitReached` before they ask the backend for a key.
+///
+/// Every add is held at the backend's `user` call, after both early checks, until all have
+/// arrived there; then all go on together towards the insert. Without the lock, checks and
+/// inserts of several adds overlap in some rounds: on SQLite an insert then fails (its read is
+/// out of date), on PostgreSQL both inserts would pass. Several rounds make that likely.
 #[tokio::test]
-async fn concurrent_add_beyond_the_limit_is_limit_reached_before_issuing() {
-    let h = Harness::with_limit(Choice::Backend, 1).await;
-    let (reached, release) = h.fake.pause(Method::User, Moment::Before);
+async fn concurrent_adds_beyond_the_limit_are_limit_reached_before_issuing() {
+    for _ in 0..ROUNDS {
+        adds_at_once_beyond_a_limit_of_one().await;
+    }
+}
 
-    let (first, second) = tokio::join!(h.add("first"), async {
-        reached.notified().await;
-        let second = h.add("second").await;
-        release.notify_one();
-        second
+/// Rounds of [`adds_at_once_beyond_a_limit_of_one`]: without the project's lock, about half of
+/// the rounds fail.
+const ROUNDS: usize = 8;
+
+async fn adds_at_once_beyond_a_limit_of_one() {
+    const ADDS: usize = 8;
+    let h = Harness::with_limit(Choice::Backend, 1).await;
+    let pauses: Vec<_> = (0..ADDS)
+        .map(|_| h.fake.pause(Method::User, Moment::Before))
+        .collect();
+    let names: Vec<String> = (0..ADDS).map(|n| format!("add {n}")).collect();
+
+    let adds = futures::future::join_all(names.iter().map(|name| h.add(name)));
+    let (answers, ()) = tokio::join!(adds, async {
+        for (reached, _) in &pauses {
+            reached.notified().await;
+        }
+        for (_, release) in &pauses {
+            release.notify_one();
+        }
     });
 
-    let second = second.expect("the add that got there first succeeds");
-    assert!(
-        matches!(first, Err(OpError::LimitReached(1))),
-        "{:?}",
-        first.err()
-    );
+    let mut added = Vec::new();
+    for (name, answer) in names.iter().zip(answers) {
+        match answer {
+            Ok(done) => added.push((name.clone(), done)),
+            Err(OpError::LimitReached(1)) => {}
+            Err(other) => panic!("{name}: {other:?}"),
+        }
+    }
+    let [(name, added)] = <[_; 1]>::try_from(added)
+        .unwrap_or_else(|all| panic!("one add goes on, not {}", all.len()));
+    assert_eq!(h.fake.count(Method::User), ADDS, "every add got that far");
     assert_eq!(h.fake.count(Method::Issue), 1, "only one key was asked for");
-    assert_eq!(h.fake.live(), [second.access_key]);
+    assert_eq!(h.fake.live(), [added.access_key]);
     let rows = h.rows().await;
     assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].name, "second");
+    assert_eq!(rows[0].name, name);
 }

@@ -7,13 +7,14 @@ use serde_json::{Value, json};
 use super::{ApiApp, error_code};
 use crate::{
     credentials::team,
-    helpers::{ADMIN_EMAIL, Visitor, csrf_token, location},
+    helpers::{ADMIN_EMAIL, Visitor, attrs, csrf_token, location, notice},
 };
 
 /// What a caller gets, whatever the exact success status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Answer {
-    /// 2xx: done (a page: shown or done and redirected).
+    /// 2xx: done (a page: shown, or done and sent back to the service's credentials without a
+    /// warning).
     O,
     /// 401 (a page: sent to sign in).
     U,
@@ -21,8 +22,11 @@ enum Answer {
     F,
     /// 404.
     N,
+    /// A page only: sent back with a warning or a failure, or sent anywhere but back to the
+    /// service's credentials: refused, or not done. The table expects it nowhere.
+    R,
 }
-use Answer::{F, N, O, U};
+use Answer::{F, N, O, R, U};
 
 /// Whose credential an operation acts on.
 #[derive(Clone, Copy, Debug)]
@@ -379,25 +383,45 @@ impl World {
     /// pages, or a form that cannot be posted without a session).
     async fn page_answer(&self, page: &Page, op: Op) -> Option<Answer> {
         let (path, fields) = self.page_request(op);
-        let response = match (page, fields) {
+        let (visitor, response) = match (page, fields) {
             (Page::None, _) | (Page::SignedOut(_), Some(_)) => return None,
-            (Page::SignedIn(visitor) | Page::SignedOut(visitor), None) => visitor.get(&path).await,
+            (Page::SignedIn(visitor) | Page::SignedOut(visitor), None) => {
+                (visitor, visitor.get(&path).await)
+            }
             (Page::SignedIn(visitor), Some(mut fields)) => {
                 let token = csrf_token(&visitor.get_text("/projects").await.1).unwrap();
                 fields.push(("csrf_token", token));
                 let fields: Vec<(&str, &str)> =
                     fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                visitor.post(&path, &fields).await
+                (visitor, visitor.post(&path, &fields).await)
             }
         };
         Some(match response.status() {
             StatusCode::OK => O,
             StatusCode::SEE_OTHER if location(&response).starts_with("/login") => U,
-            StatusCode::SEE_OTHER => O,
+            StatusCode::SEE_OTHER => self.redirect_answer(visitor, &location(&response)).await,
             StatusCode::FORBIDDEN => F,
             StatusCode::NOT_FOUND => N,
             status => panic!("page {op:?}: {status}"),
         })
+    }
+
+    /// A page's redirect after a form, told apart: done when it leads back to the service's
+    /// credentials and the notice there is no warning or failure; refused (or not done) else.
+    async fn redirect_answer(&self, visitor: &Visitor, to: &str) -> Answer {
+        let back = format!("/projects/team/credentials?service={}", self.service);
+        if to != back && !to.starts_with(&format!("{back}&")) {
+            return R;
+        }
+        let (status, html) = visitor.get_text(to).await;
+        assert_eq!(status, StatusCode::OK, "{to}");
+        let class = attrs(&html, "p.notice[role=status]", "class").join(" ");
+        let said = notice(&html);
+        if class.contains("warning") || class.contains("failed") || said.starts_with(['⚠', '✗'])
+        {
+            return R;
+        }
+        O
     }
 
     /// Puts the two keys back as they were: anything added is deleted, a deleted key made again.
