@@ -13,7 +13,7 @@ use crate::{
 };
 
 /// The portal's operations over the configured database and master key.
-async fn open(data: &DataSettings) -> anyhow::Result<Ops> {
+pub async fn open(data: &DataSettings) -> anyhow::Result<Ops> {
     let db = Db::connect(&data.database.url).await?;
     db.migrate().await?;
     let (master, _) = db::keys::open_master_key(&data.master_key, &db).await?;
@@ -21,7 +21,7 @@ async fn open(data: &DataSettings) -> anyhow::Result<Ops> {
     Ok(Ops::new(db, std::sync::Arc::new(master), String::new()))
 }
 
-fn explain(error: OpError) -> anyhow::Error {
+pub fn explain(error: OpError) -> anyhow::Error {
     match error {
         OpError::Internal(e) => e,
         e => anyhow::anyhow!(e.message()),

@@ -9,12 +9,8 @@ use keyport::{
     App, client,
     commands::{self, ApiKeyRequest},
     config::{self, Config, DataSettings, DatabaseSettings},
-    crypto::{master_key, password},
-    db::{
-        self, Db, settings,
-        users::{CreateUserError, NewUser},
-    },
-    domain::validate,
+    crypto::master_key,
+    db::{self, Db},
 };
 use tracing_subscriber::EnvFilter;
 use zeroize::Zeroizing;
@@ -371,12 +367,6 @@ async fn create_user(
     name: &str,
     admin: bool,
 ) -> anyhow::Result<()> {
-    let email = validate::email(email)
-        .map_err(anyhow::Error::msg)
-        .context("--email")?;
-    let name = validate::person_name(name)
-        .map_err(anyhow::Error::msg)
-        .context("--name")?;
     let mut input = Zeroizing::new(String::new());
     std::io::stdin()
         .read_to_string(&mut input)
@@ -388,32 +378,23 @@ async fn create_user(
             .unwrap_or(&input)
             .to_string(),
     );
-    validate::new_password(&password, &password)
-        .map_err(anyhow::Error::msg)
-        .context("password")?;
-
-    let db = Db::connect(&data.database.url).await?;
-    db.migrate().await?;
-    // Opened (and generated for a new database) now, so that the first `serve` finds it.
-    db::keys::open_master_key(&data.master_key, &db).await?;
-    let hash = password::hash(password).await?;
-    let mut tx = db.pool().begin().await?;
-    let new = NewUser {
-        email: &email,
-        name: &name,
-        password_hash: Some(&hash),
+    let ops = commands::open(data).await?;
+    let new = keyport::ops::admin::NewUser {
+        email,
+        name,
         is_admin: admin,
     };
-    let user = match db::users::create(&mut *tx, new).await {
-        Ok(user) => user,
-        Err(CreateUserError::EmailTaken) => bail!("a user with the email {email} already exists"),
-        Err(CreateUserError::Database(e)) => return Err(e.into()),
+    let password = keyport::ops::accounts::NewPassword {
+        confirm: password.clone(),
+        password,
     };
-    // An instance admin exists now, so the web setup is closed.
-    if admin {
-        settings::insert_if_absent(&mut *tx, settings::SETUP_DONE, &db::now().to_string()).await?;
-    }
-    tx.commit().await?;
+    let created = keyport::ops::admin::create_user_from_command_line(&ops, new, password).await;
+    ops.close().await;
+    let user = match created {
+        Ok(user) => user,
+        Err(keyport::ops::OpError::Invalid(errors)) => bail!("{}", errors.summary()),
+        Err(e) => return Err(commands::explain(e)),
+    };
     println!(
         "created user {} ({}){}",
         user.email,

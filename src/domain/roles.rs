@@ -54,6 +54,36 @@ pub enum Action {
     ViewAudit,
     /// Something done to a credential, by its owner (`Whose::Own`) or to someone else's.
     Credential(CredentialAction, Whose),
+    /// Something done to the whole instance, outside any project.
+    Instance(InstanceAction),
+}
+
+/// What only instance administrators do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InstanceAction {
+    /// Create, disable, promote users; set-password links.
+    ManageUsers,
+    /// Instance settings (the two-factor policy).
+    ManageSettings,
+    /// The audit log of events outside projects.
+    ViewAudit,
+    CreateProject,
+}
+
+/// Where the one asking stands: a member of the project at hand in their role, or a user of the
+/// instance (an instance administrator or not). A project role never grants an instance action,
+/// and administering the instance never grants a project action: projects are reached by
+/// membership alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Standing {
+    Member(Role),
+    User { instance_admin: bool },
+}
+
+impl From<Role> for Standing {
+    fn from(role: Role) -> Self {
+        Standing::Member(role)
+    }
 }
 
 /// What may be done to a credential.
@@ -92,9 +122,15 @@ pub enum Whose {
     Others,
 }
 
-/// The one decision of who may do what in a project.
-pub fn allows(role: Role, action: Action) -> bool {
+/// The one decision of who may do what, in a project or in the instance.
+pub fn allows(standing: impl Into<Standing>, action: Action) -> bool {
+    let role = match (standing.into(), action) {
+        (Standing::User { instance_admin }, Action::Instance(_)) => return instance_admin,
+        (Standing::User { .. }, _) | (Standing::Member(_), Action::Instance(_)) => return false,
+        (Standing::Member(role), _) => role,
+    };
     match action {
+        Action::Instance(_) => false,
         Action::ViewProject | Action::ViewMembers => true,
         Action::ManageMembers | Action::ManageServices | Action::ViewAudit => role >= Role::Admin,
         // Members record the keys their provider gave them (services without a backend);
@@ -223,6 +259,38 @@ mod tests {
                 assert_eq!(allows(role, action), allowed, "{role} {action:?}");
             }
         }
+    }
+
+    #[test]
+    fn instance_actions_are_for_instance_admins_and_never_come_with_a_project_role() {
+        use InstanceAction::*;
+        for action in [ManageUsers, ManageSettings, ViewAudit, CreateProject] {
+            let action = Action::Instance(action);
+            assert!(allows(
+                Standing::User {
+                    instance_admin: true
+                },
+                action
+            ));
+            assert!(!allows(
+                Standing::User {
+                    instance_admin: false
+                },
+                action
+            ));
+            for role in Role::ALL {
+                assert!(!allows(role, action), "{role} {action:?}");
+            }
+        }
+        assert!(
+            !allows(
+                Standing::User {
+                    instance_admin: true
+                },
+                Action::ViewProject
+            ),
+            "an instance admin reaches a project by membership only"
+        );
     }
 
     #[test]

@@ -19,14 +19,14 @@ pub struct NewPassword {
 
 impl NewPassword {
     /// Records under `field` why the password will not do.
-    fn check(&self, errors: &mut FieldErrors, field: &'static str) {
+    pub(super) fn check(&self, errors: &mut FieldErrors, field: &'static str) {
         if let Err(message) = validate::new_password(&self.password, &self.confirm) {
             errors.add(field, message);
         }
     }
 
     /// The hash to store; the password itself is kept nowhere.
-    async fn hash(self) -> Result<String, OpError> {
+    pub(super) async fn hash(self) -> Result<String, OpError> {
         Ok(password::hash(self.password).await?)
     }
 }

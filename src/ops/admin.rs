@@ -8,7 +8,9 @@ use std::fmt;
 
 use super::{
     FieldErrors, OpError, Ops,
+    accounts::NewPassword,
     audit::{record_instance, record_on_member},
+    principal::require_instance,
     two_factor,
 };
 use crate::{
@@ -19,30 +21,20 @@ use crate::{
         settings,
         users::{AdminChangeError, User},
     },
-    domain::{audit::AuditAction, two_factor::TwoFactorPolicy, validate},
+    domain::{audit::AuditAction, roles::InstanceAction, two_factor::TwoFactorPolicy, validate},
 };
 
 /// How long a set-password link works.
 pub const LINK_HOURS: i64 = 72;
 
-fn require_admin(user: &User) -> Result<(), OpError> {
-    if user.is_admin {
-        Ok(())
-    } else {
-        Err(OpError::Forbidden(
-            "Only instance administrators may do this.",
-        ))
-    }
-}
-
 /// The user `user_id`, for a confirmation of a change to them.
 pub async fn user(ops: &Ops, admin: &User, user_id: &str) -> Result<User, OpError> {
-    require_admin(admin)?;
+    require_instance(admin, InstanceAction::ManageUsers)?;
     target(ops, user_id).await
 }
 
 pub async fn users(ops: &Ops, admin: &User) -> Result<Vec<User>, OpError> {
-    require_admin(admin)?;
+    require_instance(admin, InstanceAction::ManageUsers)?;
     Ok(db::users::list(&ops.db).await?)
 }
 
@@ -76,21 +68,63 @@ pub async fn create_user(
     actor: &Actor,
     new: NewUser<'_>,
 ) -> Result<PasswordLink, OpError> {
-    require_admin(admin)?;
+    require_instance(admin, InstanceAction::ManageUsers)?;
+    let (user, token) = create(ops, actor, new, None).await?;
+    let token = token.expect("a user without a password gets a link");
+    Ok(PasswordLink { user, token })
+}
+
+/// `keyport user create`: a user with the password typed on the command line, whoever runs it
+/// (they hold the database and the master key). An instance admin made so closes the web setup.
+pub async fn create_user_from_command_line(
+    ops: &Ops,
+    new: NewUser<'_>,
+    password: NewPassword,
+) -> Result<User, OpError> {
+    let actor = Actor {
+        label: "command line".into(),
+        ..Actor::default()
+    };
+    let (user, _) = create(ops, &actor, new, Some(password)).await?;
+    Ok(user)
+}
+
+/// The one way a user is made by someone else: checked, written with their password or with a
+/// link to choose one (together, or neither), audited in `actor`'s name.
+async fn create(
+    ops: &Ops,
+    actor: &Actor,
+    new: NewUser<'_>,
+    password: Option<NewPassword>,
+) -> Result<(User, Option<String>), OpError> {
     let mut errors = FieldErrors::default();
     let email = errors.check("email", validate::email(new.email));
     let name = errors.check("name", validate::person_name(new.name));
+    if let Some(password) = &password {
+        password.check(&mut errors, "password");
+    }
     errors.into_result()?;
+    let hash = match password {
+        Some(password) => Some(password.hash().await?),
+        None => None,
+    };
     let row = db::users::NewUser {
         email: &email,
         name: &name,
-        password_hash: None,
+        password_hash: hash.as_deref(),
         is_admin: new.is_admin,
     };
-    // The user and their link are written together, or neither.
     let mut tx = ops.db.pool().begin().await?;
     let user = db::users::create(&mut *tx, row).await?;
-    let token = new_password_link(&mut tx, &user).await?;
+    let token = match hash {
+        Some(_) => None,
+        None => Some(new_password_link(&mut tx, &user).await?),
+    };
+    // An instance admin with a password exists now: the web setup is closed.
+    if user.is_admin && token.is_none() {
+        db::settings::insert_if_absent(&mut *tx, db::settings::SETUP_DONE, &db::now().to_string())
+            .await?;
+    }
     tx.commit().await?;
     let detail = if user.is_admin {
         "instance administrator"
@@ -98,8 +132,8 @@ pub async fn create_user(
         ""
     };
     record_instance(ops, actor, AuditAction::UserCreate, &user.email, detail).await?;
-    tracing::info!(by = %admin.id, user = %user.id, "user created");
-    Ok(PasswordLink { user, token })
+    tracing::info!(by = %actor.label, user = %user.id, "user created");
+    Ok((user, token))
 }
 
 /// A new link for the user `user_id`, replacing an older one; refused for a disabled user.
@@ -109,7 +143,7 @@ pub async fn password_link(
     actor: &Actor,
     user_id: &str,
 ) -> Result<PasswordLink, OpError> {
-    require_admin(admin)?;
+    require_instance(admin, InstanceAction::ManageUsers)?;
     let user = target(ops, user_id).await?;
     if user.disabled {
         return Err(OpError::Refused(format!(
@@ -153,7 +187,7 @@ pub async fn change_user(
     user_id: &str,
     change: UserChange,
 ) -> Result<User, OpError> {
-    require_admin(admin)?;
+    require_instance(admin, InstanceAction::ManageUsers)?;
     let user = target(ops, user_id).await?;
     let own = user.id == admin.id;
     match change {
@@ -216,7 +250,7 @@ pub async fn set_two_factor_policy(
     actor: &Actor,
     new: TwoFactorPolicy,
 ) -> Result<(), OpError> {
-    require_admin(admin)?;
+    require_instance(admin, InstanceAction::ManageSettings)?;
     let old = two_factor::policy(ops).await?;
     if old == new {
         return Ok(());

@@ -9,7 +9,10 @@ use crate::{
         audit::{Actor, Event, Filter, Period},
         users::User,
     },
-    domain::{audit::AuditAction, roles::Action},
+    domain::{
+        audit::AuditAction,
+        roles::{Action, InstanceAction},
+    },
 };
 
 /// How many events one page shows.
@@ -73,11 +76,7 @@ pub async fn instance_list(
     admin: &User,
     query: InstanceAuditQuery<'_>,
 ) -> Result<AuditLog, OpError> {
-    if !admin.is_admin {
-        return Err(OpError::Forbidden(
-            "Only instance administrators may do this.",
-        ));
-    }
+    super::principal::require_instance(admin, InstanceAction::ViewAudit)?;
     let filter = Filter {
         actor: Some(query.actor).filter(|a| !a.is_empty()),
         action: Some(query.action).filter(|a| !a.is_empty()),

@@ -8,7 +8,7 @@ use super::{
 };
 use crate::{
     db::{self, apps::App, audit::Actor, credentials::Owner, projects::Project, users::User},
-    domain::roles::{Action, Role, Whose, allows},
+    domain::roles::{Action, InstanceAction, Role, Standing, Whose, allows},
 };
 
 /// Who acts in a project: a member (signed in, or through one of their API keys), or one of the
@@ -226,4 +226,23 @@ pub fn command_line_actor(user: &User) -> Actor {
         label: format!("{} (command line)", user.email),
         ..Actor::default()
     }
+}
+
+/// Refuses `user` an instance action unless `allows` grants it to where they stand.
+pub fn require_instance(user: &User, action: InstanceAction) -> Result<(), OpError> {
+    if may_in_instance(user, action) {
+        Ok(())
+    } else {
+        Err(OpError::Forbidden(
+            "Only instance administrators may do this.",
+        ))
+    }
+}
+
+/// Whether `user` may do the instance action `action` (for what a page offers).
+pub fn may_in_instance(user: &User, action: InstanceAction) -> bool {
+    let standing = Standing::User {
+        instance_admin: user.is_admin,
+    };
+    allows(standing, Action::Instance(action))
 }

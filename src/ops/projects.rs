@@ -9,7 +9,7 @@ use crate::{
         users::User,
     },
     domain::{
-        roles::{Action, Role},
+        roles::{Action, InstanceAction, Role},
         validate,
     },
 };
@@ -36,11 +36,7 @@ pub struct Created {
 
 /// Creates a project with its first owner; for instance admins.
 pub async fn create(ops: &Ops, user: &User, new: NewProject<'_>) -> Result<Created, OpError> {
-    if !user.is_admin {
-        return Err(OpError::Forbidden(
-            "Only instance administrators create projects.",
-        ));
-    }
+    super::principal::require_instance(user, InstanceAction::CreateProject)?;
     let mut errors = FieldErrors::default();
     let name = errors.check("name", validate::project_name(new.name));
     let slug = errors.check("slug", validate::slug(new.slug));

@@ -12,6 +12,7 @@ use tower_sessions::Session;
 use super::{AppState, PageError, session, view::Ctx};
 pub use crate::origin::Origin;
 use crate::{
+    domain::roles::InstanceAction,
     ops::{
         Principal, User,
         principal::{self, Membership},
@@ -125,7 +126,8 @@ impl FromRequestParts<AppState> for InstanceAdmin {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let signed_in = SignedIn::from_request_parts(parts, state).await?;
-        if !signed_in.user.is_admin {
+        // Every instance page asks for one of the instance actions; each is an admin's alone.
+        if !principal::may_in_instance(&signed_in.user, InstanceAction::ManageUsers) {
             return Err(PageError::Forbidden(
                 "Only instance administrators may do this.",
             ));

@@ -2,7 +2,7 @@
 
 use time::macros::format_description;
 
-use crate::ops::User;
+use crate::{domain::roles::InstanceAction, ops::User};
 
 /// The frame of every page: who is signed in, the CSRF token for its forms, a one-time notice.
 #[derive(Debug, Default)]
@@ -31,7 +31,9 @@ impl Ctx {
     }
 
     pub fn is_admin(&self) -> bool {
-        self.user.as_ref().is_some_and(|u| u.is_admin)
+        self.user
+            .as_ref()
+            .is_some_and(|u| crate::ops::principal::may_in_instance(u, InstanceAction::ManageUsers))
     }
 }
 

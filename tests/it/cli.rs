@@ -252,6 +252,24 @@ async fn user_create_reads_the_password_from_stdin() {
     );
     assert!(output.status.success(), "{}", text(&output));
     assert!(text(&output).contains("ops@example.org"));
+    // Made through the admin page's operation: audited, in the command line's name.
+    let audited: Vec<(String, String, String)> = sqlx::query_as(
+        "select actor, target, detail from audit_events where action = 'user.create' order by id",
+    )
+    .fetch_all(keyport::db::Db::connect(&db.url).await.unwrap().pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        audited,
+        vec![
+            ("command line".into(), "dev@example.org".into(), "".into()),
+            (
+                "command line".into(),
+                "ops@example.org".into(),
+                "instance administrator".into()
+            ),
+        ]
+    );
 
     let output = keyport(
         &db,
