@@ -3,6 +3,7 @@
 use sqlx::FromRow;
 
 use super::{Db, new_id, now, unique_as};
+use crate::domain::roles::Role;
 
 #[derive(Clone, Debug, FromRow)]
 pub struct App {
@@ -11,6 +12,9 @@ pub struct App {
     pub name: String,
     pub description: String,
     pub created_at: i64,
+    /// The role the app acts in, chosen by the admin who made it.
+    #[sqlx(try_from = "String")]
+    pub role: Role,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -24,14 +28,14 @@ pub enum AppError {
 }
 
 pub async fn list(db: &Db, project_id: &str) -> sqlx::Result<Vec<App>> {
-    sqlx::query_as("select id, project_id, name, description, created_at from apps where project_id = $1 order by name")
+    sqlx::query_as("select id, project_id, name, description, created_at, role from apps where project_id = $1 order by name")
         .bind(project_id)
         .fetch_all(db.pool())
         .await
 }
 
 pub async fn find(db: &Db, project_id: &str, id: &str) -> sqlx::Result<Option<App>> {
-    sqlx::query_as("select id, project_id, name, description, created_at from apps where project_id = $1 and id = $2")
+    sqlx::query_as("select id, project_id, name, description, created_at, role from apps where project_id = $1 and id = $2")
         .bind(project_id)
         .bind(id)
         .fetch_optional(db.pool())
@@ -43,14 +47,16 @@ pub async fn create(
     project_id: &str,
     name: &str,
     description: &str,
+    role: Role,
 ) -> Result<String, AppError> {
     let id = new_id();
-    sqlx::query("insert into apps (id, project_id, name, description, created_at) values ($1, $2, $3, $4, $5)")
+    sqlx::query("insert into apps (id, project_id, name, description, created_at, role) values ($1, $2, $3, $4, $5, $6)")
         .bind(&id)
         .bind(project_id)
         .bind(name)
         .bind(description)
         .bind(now())
+        .bind(role.as_str())
         .execute(db.pool())
         .await
         .map_err(|e| unique_as(e, AppError::NameTaken))?;

@@ -7,7 +7,11 @@ use crate::{
         self,
         apps::{App, AppError},
     },
-    domain::{audit::AuditAction, roles::Action, validate},
+    domain::{
+        audit::AuditAction,
+        roles::{Action, Role},
+        validate,
+    },
 };
 
 /// A project's apps, and whether the principal may change them.
@@ -35,7 +39,12 @@ pub async fn find_by_name(ops: &Ops, who: &Principal, name: &str) -> Result<Opti
 pub struct NewApp<'a> {
     pub name: &'a str,
     pub description: &'a str,
+    /// The role the app acts in, as typed (`viewer`, `member` or `admin`; empty: `member`).
+    pub role: &'a str,
 }
+
+/// The roles an app may be given: an app does not manage the project's owners.
+pub const APP_ROLES: [Role; 3] = [Role::Admin, Role::Member, Role::Viewer];
 
 pub async fn create(ops: &Ops, who: &Principal, new: NewApp<'_>) -> Result<App, OpError> {
     who.require(Action::ManageServices)?;
@@ -45,8 +54,18 @@ pub async fn create(ops: &Ops, who: &Principal, new: NewApp<'_>) -> Result<App, 
         validate::label(new.name, "Name the app, e.g. nightly-backup."),
     );
     let description = errors.check("description", validate::description(new.description));
+    // Left out, an app acts as a member would, as apps always did.
+    let role = match new.role.trim() {
+        "" => Some(Role::Member),
+        typed => Role::parse(typed).filter(|role| APP_ROLES.contains(role)),
+    };
+    if role.is_none() {
+        errors.add("role", "Choose the app's role: viewer, member or admin.");
+    }
     errors.into_result()?;
-    let id = match db::apps::create(&ops.db, &who.project().id, &name, &description).await {
+    let role = role.expect("checked above");
+    let created = db::apps::create(&ops.db, &who.project().id, &name, &description, role);
+    let id = match created.await {
         Ok(id) => id,
         Err(AppError::NameTaken) => {
             return Err(OpError::field(
@@ -62,7 +81,7 @@ pub async fn create(ops: &Ops, who: &Principal, new: NewApp<'_>) -> Result<App, 
         who.actor(),
         AuditAction::AppCreate,
         &name,
-        "",
+        role.as_str(),
     )
     .await?;
     // Read back for its creation time; only a delete in between makes it missing.

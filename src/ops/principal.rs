@@ -194,7 +194,7 @@ pub async fn from_token(
         CallerHolder::App { project, app } if project.slug == slug => Ok(Principal::new(
             Subject::App(app.clone()),
             project.clone(),
-            Role::Member,
+            app.role,
             actor,
         )),
         CallerHolder::App { .. } => Err(OpError::NotFound),

@@ -26,7 +26,7 @@ use super::{
 };
 use crate::ops::{App, Project};
 use crate::{
-    domain::roles::Action,
+    domain::roles::{Action, Role},
     ops::{
         self, OpError,
         api_keys::Change,
@@ -65,6 +65,9 @@ struct AppsPage {
     may_view_audit: bool,
     name: String,
     description: String,
+    /// The role chosen in the form, and those an app may have.
+    role: String,
+    roles: [Role; 3],
     errors: FieldErrors,
 }
 
@@ -78,6 +81,8 @@ impl AppsPage {
             may_manage: apps.may_manage,
             name: String::new(),
             description: String::new(),
+            role: Role::Member.as_str().into(),
+            roles: ops::apps::APP_ROLES,
             errors: FieldErrors::default(),
         }
     }
@@ -93,6 +98,8 @@ struct AppForm {
     name: String,
     #[serde(default)]
     description: String,
+    #[serde(default)]
+    role: String,
 }
 
 async fn apps_get(
@@ -111,6 +118,7 @@ async fn apps_post(
     let new = NewApp {
         name: &form.name,
         description: &form.description,
+        role: &form.role,
     };
     let errors = match ops::apps::create(&state.ops, &member, new).await {
         Ok(app) => {
@@ -128,6 +136,7 @@ async fn apps_post(
     let page = AppsPage {
         name: form.name,
         description: form.description,
+        role: form.role,
         errors,
         ..AppsPage::new(member, apps)
     };

@@ -519,3 +519,69 @@ async fn app_keys_are_managed_by_admins_and_reach_only_the_apps_project() {
         "in the project's log: {audited:?}"
     );
 }
+
+/// An app acts in the role the admin who made it chose (a member's, when none is chosen): a
+/// viewer app's key lists the project as a viewer and may not reveal a key, an admin app's
+/// reveals another member's key.
+#[tokio::test]
+async fn an_app_acts_in_the_role_chosen_for_it() {
+    let app = TestApp::spawn().await;
+    let team = crate::credentials::team(&app, "s3").await;
+    team.add(&team.member, "laptop", &[]).await;
+    let credential: String = sqlx::query_scalar("select id from credentials where name = 'laptop'")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    let apps = "/projects/team/apps";
+    let refused = team
+        .owner
+        .submit(apps, apps, &[("name", "root"), ("role", "owner")])
+        .await;
+    assert_eq!(
+        refused.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "no owner apps"
+    );
+    let mut answers = Vec::new();
+    for (name, role) in [("reader", "viewer"), ("keeper", "admin"), ("plain", "")] {
+        let response = team
+            .owner
+            .submit(apps, apps, &[("name", name), ("role", role)])
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{name}");
+        let app_id: String = sqlx::query_scalar("select id from apps where name = $1")
+            .bind(name)
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+        let page = format!("{apps}/{app_id}");
+        let (_, key) = create_key(&team.owner, &page, &format!("{page}/keys"), "k").await;
+        let token = access_token(&app, &key).await;
+        let (_, projects) = api_projects(&app, &token).await;
+        let reveal = Client::new()
+            .post(format!(
+                "{}/api/v1/projects/team/credentials/{credential}/reveal",
+                app.url
+            ))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        answers.push((
+            name,
+            projects[0]["role"].as_str().unwrap_or_default().to_string(),
+            reveal,
+        ));
+    }
+    assert_eq!(
+        answers,
+        vec![
+            ("reader", "viewer".to_string(), StatusCode::FORBIDDEN),
+            ("keeper", "admin".to_string(), StatusCode::OK),
+            ("plain", "member".to_string(), StatusCode::NOT_FOUND),
+        ],
+        "a viewer app sees the key but may not reveal it, a member app does not see another's \
+         key, an admin app reveals it"
+    );
+}

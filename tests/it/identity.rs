@@ -159,9 +159,15 @@ impl Portal {
 
     /// An app of `project` and a key of it; returns the app's id and the key.
     pub async fn app_key(&self, project: &Project, app: &str) -> (String, Created) {
-        let app_id = db::apps::create(&self.db, &project.id, app, "")
-            .await
-            .expect("create app");
+        let app_id = db::apps::create(
+            &self.db,
+            &project.id,
+            app,
+            "",
+            keyport::domain::roles::Role::Member,
+        )
+        .await
+        .expect("create app");
         let key = api_keys::create_for_app(
             &self.ops,
             &self.owner_of(project).await,

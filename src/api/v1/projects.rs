@@ -31,7 +31,7 @@ pub struct ProjectOut {
     pub id: String,
     pub slug: String,
     pub name: String,
-    /// The caller's role: `owner`, `admin`, `member` or `viewer` (an app acts as `member`).
+    /// The caller's role: `owner`, `admin`, `member` or `viewer` (an app's, as its admin chose it).
     pub role: String,
 }
 

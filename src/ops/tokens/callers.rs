@@ -69,7 +69,7 @@ pub async fn authenticate(ops: &Ops, token: &str) -> Result<Option<Caller>, OpEr
 pub async fn projects(ops: &Ops, caller: &Caller) -> Result<Vec<(Project, Role)>, OpError> {
     Ok(match &caller.holder {
         CallerHolder::Member(user) => db::projects::list_for_user(&ops.db, &user.id).await?,
-        CallerHolder::App { project, .. } => vec![(project.clone(), Role::Member)],
+        CallerHolder::App { project, app } => vec![(project.clone(), app.role)],
     })
 }
 
