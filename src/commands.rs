@@ -59,7 +59,10 @@ pub async fn create_api_key(
         expires: request.expires.to_string(),
     };
     let created = match (request.project, request.app) {
-        (None, None) => ops::api_keys::create_personal(&ops, &user, &actor, &input).await,
+        (None, None) => {
+            let freshness = ops::step_up::Freshness::CommandLine;
+            ops::api_keys::create_personal(&ops, &user, &actor, &freshness, &input).await
+        }
         (Some(slug), Some(app_name)) => {
             let who = ops::principal::from_command_line(&ops, &user, slug)
                 .await

@@ -33,7 +33,8 @@ impl AppState {
     pub fn new(config: Config, ops: Ops) -> Self {
         let ops = ops
             .with_process_timeout(Duration::from_secs(config.process_timeout_seconds.into()))
-            .with_backend_networks(config.limits.backend_allowed_networks.clone());
+            .with_backend_networks(config.limits.backend_allowed_networks.clone())
+            .with_step_up_window(Duration::from_secs(u64::from(config.step_up_minutes) * 60));
         Self(Arc::new(Shared {
             ops,
             config: Arc::new(config),

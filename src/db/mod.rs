@@ -14,6 +14,7 @@ pub mod projects;
 pub mod services;
 pub mod sessions;
 pub mod settings;
+pub mod step_up;
 pub mod tokens;
 pub mod two_factor;
 pub mod users;

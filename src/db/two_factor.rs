@@ -11,19 +11,29 @@ pub struct StoredFactor {
     pub sealed: Vec<u8>,
     pub confirmed: bool,
     pub last_step: Option<i64>,
+    /// While not confirmed: the session that started the enrolment (its stored id).
+    pub pending_session: String,
 }
 
 pub async fn find(db: &Db, user_id: &str) -> sqlx::Result<Option<StoredFactor>> {
-    let row: Option<(Vec<u8>, Option<i64>, Option<i64>)> = sqlx::query_as(
-        "select secret, confirmed_at, last_step from totp_factors where user_id = $1",
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        secret: Vec<u8>,
+        confirmed_at: Option<i64>,
+        last_step: Option<i64>,
+        pending_session: String,
+    }
+    let row: Option<Row> = sqlx::query_as(
+        "select secret, confirmed_at, last_step, pending_session from totp_factors where user_id = $1",
     )
     .bind(user_id)
     .fetch_optional(db.pool())
     .await?;
-    Ok(row.map(|(sealed, confirmed_at, last_step)| StoredFactor {
-        sealed,
-        confirmed: confirmed_at.is_some(),
-        last_step,
+    Ok(row.map(|row| StoredFactor {
+        sealed: row.secret,
+        confirmed: row.confirmed_at.is_some(),
+        last_step: row.last_step,
+        pending_session: row.pending_session,
     }))
 }
 
@@ -38,39 +48,45 @@ pub async fn enrolled(db: &Db, user_id: &str) -> sqlx::Result<bool> {
     Ok(count > 0)
 }
 
-/// Starts an enrolment with a new sealed secret, replacing one not yet confirmed. Returns false
-/// (and changes nothing) when the user already has a confirmed factor.
-pub async fn start(db: &Db, user_id: &str, sealed: &[u8]) -> sqlx::Result<bool> {
+/// Starts an enrolment of session `session` (its stored id) with a new sealed secret, replacing
+/// one not yet confirmed. Returns false (and changes nothing) when the user already has a
+/// confirmed factor.
+pub async fn start(db: &Db, user_id: &str, sealed: &[u8], session: &str) -> sqlx::Result<bool> {
     let done = sqlx::query(
-        "insert into totp_factors (user_id, secret, confirmed_at, last_step, created_at)
-         values ($1, $2, null, null, $3)
-         on conflict (user_id) do update set secret = excluded.secret, created_at = excluded.created_at
+        "insert into totp_factors (user_id, secret, confirmed_at, last_step, created_at, pending_session)
+         values ($1, $2, null, null, $3, $4)
+         on conflict (user_id) do update set secret = excluded.secret, created_at = excluded.created_at,
+             pending_session = excluded.pending_session
          where totp_factors.confirmed_at is null",
     )
     .bind(user_id)
     .bind(sealed)
     .bind(now())
+    .bind(session)
     .execute(db.pool())
     .await?;
     Ok(done.rows_affected() == 1)
 }
 
-/// Confirms a pending enrolment whose code of time step `step` was just typed, and stores the
-/// hashes of its recovery codes (replacing older ones), together. False when nothing was pending.
+/// Confirms the enrolment that session `session` started, whose code of time step `step` was
+/// just typed, and stores the hashes of its recovery codes (replacing older ones), together.
+/// False when that session has nothing pending.
 pub async fn confirm(
     db: &Db,
     user_id: &str,
     step: i64,
     code_hashes: &[String],
+    session: &str,
 ) -> sqlx::Result<bool> {
     let mut tx = db.pool().begin().await?;
     let done = sqlx::query(
-        "update totp_factors set confirmed_at = $2, last_step = $3
-         where user_id = $1 and confirmed_at is null",
+        "update totp_factors set confirmed_at = $2, last_step = $3, pending_session = ''
+         where user_id = $1 and confirmed_at is null and pending_session = $4",
     )
     .bind(user_id)
     .bind(now())
     .bind(step)
+    .bind(session)
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() != 1 {

@@ -14,6 +14,7 @@ use crate::{
         users::User,
     },
     domain::{audit::AuditAction, roles::Action},
+    ops::step_up::Freshness,
 };
 
 /// What every Keyport API key starts with, so that a leaked one is recognised (secret scanners,
@@ -91,8 +92,10 @@ pub async fn create_personal(
     ops: &Ops,
     user: &User,
     actor: &Actor,
+    freshness: &Freshness,
     input: &NewKey,
 ) -> Result<Created, OpError> {
+    ops.require_fresh(freshness).await?;
     let signature = format!("{} <{}>", user.name, user.email);
     let created = create(ops, Holder::User(user.id.clone()), input, &signature).await?;
     let detail = created.key.prefix.clone();
@@ -124,6 +127,7 @@ pub async fn create_for_app(
     input: &NewKey,
 ) -> Result<Created, OpError> {
     let app = managed_app(ops, who, app_id).await?;
+    ops.require_fresh(who.freshness()).await?;
     let holder = Holder::App {
         app_id: app.id.clone(),
         project_id: who.project().id.clone(),

@@ -29,6 +29,10 @@ pub enum OpError {
     /// done, and trying again in a moment works.
     #[error("too busy just now")]
     Overloaded,
+    /// The operation shows a secret or makes a way in, and the one acting has not proved who
+    /// they are recently enough (`ops::step_up`): nothing was done.
+    #[error("a recent proof of identity is needed")]
+    StepUpRequired,
     /// A stored secret does not decrypt: the row was damaged or moved.
     #[error("the stored secret cannot be decrypted")]
     Damaged,
@@ -48,7 +52,7 @@ impl OpError {
     pub fn status(&self) -> u16 {
         match self {
             OpError::NotFound => 404,
-            OpError::Forbidden(_) => 403,
+            OpError::Forbidden(_) | OpError::StepUpRequired => 403,
             OpError::Invalid(_) => 422,
             OpError::Refused(_) | OpError::LimitReached(_) | OpError::Busy | OpError::Damaged => {
                 409
@@ -64,6 +68,7 @@ impl OpError {
         match self {
             OpError::NotFound => "not_found",
             OpError::Forbidden(_) => "forbidden",
+            OpError::StepUpRequired => "step_up_required",
             OpError::Invalid(_) => "invalid",
             OpError::Refused(_) | OpError::Damaged => "refused",
             OpError::LimitReached(_) => "limit_reached",
@@ -78,6 +83,9 @@ impl OpError {
         match self {
             OpError::NotFound => "There is nothing here, or you may not see it.".into(),
             OpError::Forbidden(why) => (*why).into(),
+            OpError::StepUpRequired => {
+                "Confirm who you are (your password, or a code of your app) first.".into()
+            }
             OpError::Invalid(errors) => errors.summary(),
             OpError::Refused(why) => why.clone(),
             OpError::LimitReached(limit) => limit_message(*limit),

@@ -82,6 +82,8 @@ pub struct Ops {
     process_timeout: std::time::Duration,
     /// When each address's throttled sign-ins were last recorded: at most one record a minute.
     throttled_sign_ins: Arc<audit::RecentAddresses>,
+    /// How long a proof of identity lasts before the operations of `step_up` ask again.
+    step_up_window: std::time::Duration,
     /// The signer of visitors' form tokens.
     form_tokens: Arc<FormTokens>,
     /// Set once the first admin exists; it is never unset, so it can be cached.
@@ -96,6 +98,7 @@ impl Ops {
         Ops {
             form_tokens: Arc::new(FormTokens::new(&master)),
             setup_done: Arc::default(),
+            step_up_window: std::time::Duration::from_secs(15 * 60),
             db,
             master,
             http: providers::Http::new(providers::OutgoingPolicy::default()),
@@ -108,6 +111,12 @@ impl Ops {
             #[cfg(test)]
             fake_driver: None,
         }
+    }
+
+    /// Sets how long a proof of identity lasts (zero: every guarded operation asks again).
+    pub fn with_step_up_window(mut self, window: std::time::Duration) -> Self {
+        self.step_up_window = window;
+        self
     }
 
     /// Sets how long another process may stay silent before it is taken for stopped.

@@ -4,6 +4,7 @@
 
 use super::{
     OpError, Ops,
+    step_up::Freshness,
     tokens::{Caller, CallerHolder},
 };
 use crate::{
@@ -20,6 +21,8 @@ pub struct Principal {
     role: Role,
     /// Who is acting and from where, for the audit log.
     actor: Actor,
+    /// How recently they proved who they are, for the operations of `ops::step_up`.
+    freshness: Freshness,
 }
 
 /// The member or app a principal is.
@@ -33,13 +36,24 @@ pub enum Subject {
 impl Principal {
     /// A member of `project` in `role`, as the database answered for them: only this module's
     /// makers (from a session, a token, the command line) call it.
-    pub(super) fn new(subject: Subject, project: Project, role: Role, actor: Actor) -> Self {
+    pub(super) fn new(
+        subject: Subject,
+        project: Project,
+        role: Role,
+        actor: Actor,
+        freshness: Freshness,
+    ) -> Self {
         Principal {
             subject,
             project,
             role,
             actor,
+            freshness,
         }
+    }
+
+    pub fn freshness(&self) -> &Freshness {
+        &self.freshness
     }
 
     pub fn subject(&self) -> &Subject {
@@ -130,9 +144,15 @@ impl Membership {
         &self.project
     }
 
-    /// The signed-in `user` acting in this project, as `actor`.
-    pub fn principal(self, user: User, actor: Actor) -> Principal {
-        Principal::new(Subject::Member(user), self.project, self.role, actor)
+    /// The signed-in `user` acting in this project, as `actor`, with the session's `freshness`.
+    pub fn principal(self, user: User, actor: Actor, freshness: Freshness) -> Principal {
+        Principal::new(
+            Subject::Member(user),
+            self.project,
+            self.role,
+            actor,
+            freshness,
+        )
     }
 }
 
@@ -189,6 +209,7 @@ pub async fn from_token(
                 project,
                 role,
                 actor,
+                Freshness::Token,
             ))
         }
         CallerHolder::App { project, app } if project.slug == slug => Ok(Principal::new(
@@ -196,6 +217,7 @@ pub async fn from_token(
             project.clone(),
             app.role,
             actor,
+            Freshness::Token,
         )),
         CallerHolder::App { .. } => Err(OpError::NotFound),
     }
@@ -216,6 +238,7 @@ pub async fn from_command_line(
         project,
         role,
         command_line_actor(user),
+        Freshness::CommandLine,
     )))
 }
 

@@ -1,17 +1,68 @@
-//! Step-up: the signed-in user proves again who they are (the password, or a code of their
-//! app) before a secret is shown or a way in is made.
+//! Step-up, a rule of the operations that show a secret or make a way in (reveal, copy and
+//! download, regenerate, delete, a new API key of a member or an app, a new authenticator): the
+//! one acting must have proved who they are recently. Each way in tells it its own way
+//! ([`Freshness`]): a session by its last proof (sign-in, or the password or a code asked again
+//! here) and, when the window is zero, by a one-time grant that a single request can use up;
+//! an access token by the API key it was exchanged for (made after a fresh proof); the command
+//! line by holding the database and the master key.
 
 use zeroize::Zeroizing;
 
 use crate::{
-    db::{audit::Actor, users::User},
-    domain::audit::AuditAction,
+    crypto::{random_token, sha256_hex},
+    db::{self, audit::Actor, users::User},
+    domain::{audit::AuditAction, time::now},
     ops::{
         FieldErrors, OpError, Ops,
         audit::record_instance,
         two_factor::{CodeUsed, password_matches, use_code},
     },
 };
+
+/// How long after a step-up the one action it was asked for may still follow, when the window
+/// is zero ("ask every time").
+const GRANT_SECONDS: i64 = 300;
+
+/// How recently the one acting proved who they are, as their way in tells it.
+#[derive(Clone, Debug)]
+pub enum Freshness {
+    /// A signed-in session of `user_id`: when it last proved who they are, and the grant a
+    /// step-up left in it (the random value), if any.
+    Session {
+        user_id: String,
+        proved_at: Option<i64>,
+        grant: Option<String>,
+    },
+    /// An access token: a program proves itself by the API key it holds.
+    Token,
+    /// The command line: whoever runs it holds the database and the master key.
+    CommandLine,
+}
+
+impl Ops {
+    /// Refuses with [`OpError::StepUpRequired`] unless `freshness` is recent enough; a session's
+    /// grant is used up here, by one request only.
+    pub(crate) async fn require_fresh(&self, freshness: &Freshness) -> Result<(), OpError> {
+        let Freshness::Session {
+            user_id,
+            proved_at,
+            grant,
+        } = freshness
+        else {
+            return Ok(());
+        };
+        let window = self.step_up_window.as_secs() as i64;
+        if window > 0 && proved_at.is_some_and(|at| now() - at < window) {
+            return Ok(());
+        }
+        if let Some(grant) = grant
+            && db::step_up::use_grant(&self.db, &sha256_hex(grant), user_id).await?
+        {
+            return Ok(());
+        }
+        Err(OpError::StepUpRequired)
+    }
+}
 
 /// What the confirm-identity form holds: the password, or a code when enrolled.
 pub struct Proof {
@@ -21,7 +72,14 @@ pub struct Proof {
 
 /// Step-up: the signed-in user proves again who they are before a secret is shown or changed.
 /// The password goes through the same hashing as sign-in; a code is used up like one at sign-in.
-pub async fn step_up(ops: &Ops, user: &User, actor: &Actor, proof: Proof) -> Result<(), OpError> {
+/// Returns the grant of the one action that may follow even when the window is zero: the
+/// session keeps it, and [`Ops::require_fresh`] uses it up.
+pub async fn step_up(
+    ops: &Ops,
+    user: &User,
+    actor: &Actor,
+    proof: Proof,
+) -> Result<String, OpError> {
     let mut errors = FieldErrors::default();
     let proved = if !proof.password.is_empty() {
         password_matches(ops, user, proof.password).await?
@@ -46,5 +104,13 @@ pub async fn step_up(ops: &Ops, user: &User, actor: &Actor, proof: Proof) -> Res
         );
         return Err(OpError::Invalid(errors));
     }
-    Ok(())
+    let grant = random_token();
+    db::step_up::add_grant(
+        &ops.db,
+        &sha256_hex(&grant),
+        &user.id,
+        now() + GRANT_SECONDS,
+    )
+    .await?;
+    Ok(grant)
 }

@@ -18,7 +18,6 @@ use super::{
     extract::{Origin, SignedIn},
     forms::FieldErrors,
     session,
-    step_up::RecentProof,
     view::Ctx,
 };
 use crate::ops::{
@@ -137,7 +136,12 @@ async fn two_factor_get(
         return Ok(Redirect::to("/account").into_response());
     }
     Ok(TwoFactorPage {
-        enrolment: ops::two_factor::pending(&state.ops, &signed_in.user).await?,
+        enrolment: ops::two_factor::pending(
+            &state.ops,
+            &signed_in.user,
+            &session::id(&signed_in.session),
+        )
+        .await?,
         required: status.required,
         ctx: signed_in.ctx,
         errors: FieldErrors::default(),
@@ -148,9 +152,16 @@ async fn two_factor_get(
 async fn two_factor_start_post(
     State(state): State<AppState>,
     signed_in: SignedIn,
-    _proof: RecentProof,
 ) -> Result<Redirect, PageError> {
-    match ops::two_factor::start(&state.ops, &signed_in.user).await {
+    let freshness = session::freshness(&signed_in.session, &signed_in.user).await?;
+    match ops::two_factor::start(
+        &state.ops,
+        &signed_in.user,
+        &freshness,
+        &session::id(&signed_in.session),
+    )
+    .await
+    {
         Ok(()) => Ok(Redirect::to("/account/two-factor")),
         Err(OpError::Refused(why)) => {
             session::set_notice(&signed_in.session, why).await?;
@@ -173,7 +184,15 @@ async fn two_factor_confirm_post(
     Form(form): Form<CodeForm>,
 ) -> Result<Response, PageError> {
     let actor = origin.by(&signed_in.user);
-    match ops::two_factor::confirm(&state.ops, &signed_in.user, &actor, &form.code).await {
+    match ops::two_factor::confirm(
+        &state.ops,
+        &signed_in.user,
+        &actor,
+        &form.code,
+        &session::id(&signed_in.session),
+    )
+    .await
+    {
         // Shown once, in this answer; only their hashes are kept.
         Ok(codes) => Ok(RecoveryCodesPage {
             ctx: signed_in.ctx,
@@ -183,7 +202,12 @@ async fn two_factor_confirm_post(
         Err(OpError::Invalid(errors)) => {
             let status = ops::two_factor::status(&state.ops, &signed_in.user).await?;
             let page = TwoFactorPage {
-                enrolment: ops::two_factor::pending(&state.ops, &signed_in.user).await?,
+                enrolment: ops::two_factor::pending(
+                    &state.ops,
+                    &signed_in.user,
+                    &session::id(&signed_in.session),
+                )
+                .await?,
                 required: status.required,
                 ctx: signed_in.ctx,
                 errors,

@@ -22,7 +22,6 @@ use super::{
     extract::SignedIn,
     forms::FieldErrors,
     session,
-    step_up::RecentProof,
     view::{Ctx, UnixTime},
 };
 use crate::ops::{Actor, ApiKey, Project, User};
@@ -260,12 +259,17 @@ async fn api_access_get(
 async fn api_key_create_post(
     State(state): State<AppState>,
     account: Account,
-    _proof: RecentProof,
     Form(form): Form<KeyForm>,
 ) -> Result<Response, PageError> {
-    let created =
-        ops::api_keys::create_personal(&state.ops, &account.user, &account.actor, &form.new_key())
-            .await;
+    let freshness = session::freshness(&account.session, &account.user).await?;
+    let created = ops::api_keys::create_personal(
+        &state.ops,
+        &account.user,
+        &account.actor,
+        &freshness,
+        &form.new_key(),
+    )
+    .await;
     let (status, created, form, errors) = match created {
         Ok(created) => (StatusCode::CREATED, Some(created), KeyForm::default(), None),
         Err(OpError::Invalid(errors)) => {

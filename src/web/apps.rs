@@ -21,7 +21,6 @@ use super::{
     extract::ProjectMember,
     forms::FieldErrors,
     session,
-    step_up::RecentProof,
     view::{Ctx, UnixTime},
 };
 use crate::ops::{App, Project};
@@ -226,7 +225,6 @@ async fn app_get(
 async fn app_key_create_post(
     State(state): State<AppState>,
     member: ProjectMember,
-    _proof: RecentProof,
     Path((_, id)): Path<(String, String)>,
     Form(form): Form<KeyForm>,
 ) -> Result<Response, PageError> {

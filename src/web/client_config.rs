@@ -10,7 +10,7 @@ use axum::{
 };
 use serde::Deserialize;
 
-use super::{AppState, PageError, extract::ProjectMember, step_up::RecentProof};
+use super::{AppState, PageError, extract::ProjectMember};
 pub use crate::ops::client_config::{ConfigChoice, SiteChoice};
 use crate::{
     ops::{self, credentials::Purpose},
@@ -38,7 +38,6 @@ struct ConfigForm {
 async fn credential_config_post(
     State(state): State<AppState>,
     member: ProjectMember,
-    _proof: RecentProof,
     Path((_, id)): Path<(String, String)>,
     Form(form): Form<ConfigForm>,
 ) -> Result<Response, PageError> {

@@ -19,6 +19,10 @@ pub enum PageError {
     Csrf,
     #[error("sign-in required")]
     SignInRequired,
+    /// The operation asks for a recent proof of identity: `step_up::ask_for_proof` turns the
+    /// answer into the way to `/confirm-identity` and back.
+    #[error("a recent proof of identity is needed")]
+    StepUpRequired,
     #[error("bad request: {0}")]
     BadRequest(&'static str),
     /// An operation refused: the message says why and whether anything changed.
@@ -34,6 +38,7 @@ impl From<OpError> for PageError {
             OpError::NotFound => PageError::NotFound,
             OpError::Forbidden(why) => PageError::Forbidden(why),
             OpError::Internal(cause) => PageError::Internal(cause),
+            OpError::StepUpRequired => PageError::StepUpRequired,
             e => PageError::Refused(
                 StatusCode::from_u16(e.status()).unwrap_or(StatusCode::CONFLICT),
                 e.message(),
@@ -72,6 +77,15 @@ impl IntoResponse for PageError {
                 "There is nothing here, or you may not see it.",
             ),
             PageError::Forbidden(why) => (StatusCode::FORBIDDEN, "Not allowed", *why),
+            PageError::StepUpRequired => {
+                let mut response = error_page(
+                    StatusCode::FORBIDDEN,
+                    "Confirm who you are",
+                    "Confirm who you are (your password, or a code of your app), then press the button again.",
+                );
+                response.extensions_mut().insert(StepUpAsked);
+                return response;
+            }
             PageError::Csrf => (
                 StatusCode::FORBIDDEN,
                 "Form expired",
@@ -101,6 +115,10 @@ impl IntoResponse for PageError {
         error_page(status, title, message)
     }
 }
+
+/// Marks the answer of an operation that asked for a recent proof of identity.
+#[derive(Clone, Copy, Debug)]
+pub struct StepUpAsked;
 
 /// The error page, for failures that do not come from a handler (e.g. the throttle).
 pub fn error_page(status: StatusCode, title: &'static str, message: &str) -> Response {

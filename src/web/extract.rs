@@ -167,10 +167,11 @@ impl FromRequestParts<AppState> for ProjectMember {
         let user = ctx.user.clone().ok_or(PageError::SignInRequired)?;
         let membership = membership.ok_or(PageError::NotFound)?;
         let actor = actor(parts, &user);
+        let freshness = session::freshness(&session, &user).await?;
         Ok(ProjectMember {
             session,
             ctx,
-            principal: membership.principal(user, actor),
+            principal: membership.principal(user, actor, freshness),
         })
     }
 }

@@ -94,7 +94,8 @@ pub fn router<Store: SessionStore + Clone>(
             ServiceBuilder::new()
                 .layer(sessions)
                 .layer(middleware::from_fn_with_state(state.clone(), setup_gate))
-                .layer(middleware::from_fn_with_state(state.clone(), csrf::guard)),
+                .layer(middleware::from_fn_with_state(state.clone(), csrf::guard))
+                .layer(middleware::from_fn(step_up::ask_for_proof)),
         )
 }
 

@@ -5,10 +5,7 @@
 use tower_sessions::Session;
 
 use super::PageError;
-use crate::{
-    ops::principal::USER_ID_KEY,
-    ops::{User, random_token},
-};
+use crate::ops::{User, principal::USER_ID_KEY, random_token, step_up::Freshness};
 
 const EPOCH_KEY: &str = "session_epoch";
 const CSRF_KEY: &str = "csrf_token";
@@ -38,6 +35,12 @@ pub async fn sign_in(session: &Session, user: &User) -> Result<(), PageError> {
         .await?;
     record_proof(session).await?;
     Ok(())
+}
+
+/// The session's id, as the operations that bind something to it take it (empty before the
+/// session is stored).
+pub fn id(session: &Session) -> String {
+    session.id().map(|id| id.to_string()).unwrap_or_default()
 }
 
 /// Ends the session: deleted on the server, the cookie expired.
@@ -94,8 +97,9 @@ pub async fn take_notice(session: &Session) -> Result<Option<String>, PageError>
 
 /// When the user last proved who they are (sign-in or step-up), in Unix seconds.
 const PROVED_AT_KEY: &str = "proved_at";
-/// Set by a step-up: one guarded action may follow even when the window is zero.
-const STEP_UP_GRANT_KEY: &str = "step_up_grant";
+/// Set by a step-up: the grant of one guarded action that may follow even when the window is
+/// zero (`ops::step_up`; only its hash is stored beside it, and one request uses it up).
+const STEP_UP_GRANT_KEY: &str = "step_up_grant_id";
 /// A sign-in whose password was right and whose second factor is awaited.
 const PENDING_SIGN_IN_KEY: &str = "pending_sign_in";
 
@@ -112,19 +116,20 @@ pub async fn last_proof(session: &Session) -> Result<Option<i64>, PageError> {
     Ok(session.get::<i64>(PROVED_AT_KEY).await?)
 }
 
-/// Records a step-up: a new proof, and one guarded action allowed right after it.
-pub async fn record_step_up(session: &Session) -> Result<(), PageError> {
+/// Records a step-up: a new proof, and `grant`, the one guarded action allowed right after it.
+pub async fn record_step_up(session: &Session, grant: String) -> Result<(), PageError> {
     record_proof(session).await?;
-    session.insert(STEP_UP_GRANT_KEY, true).await?;
+    session.insert(STEP_UP_GRANT_KEY, grant).await?;
     Ok(())
 }
 
-/// Uses up the action a step-up allowed; true when there was one.
-pub async fn take_step_up_grant(session: &Session) -> Result<bool, PageError> {
-    Ok(session
-        .remove::<bool>(STEP_UP_GRANT_KEY)
-        .await?
-        .unwrap_or(false))
+/// How recently the session proved that `user` is who they are, for the operations that ask.
+pub async fn freshness(session: &Session, user: &User) -> Result<Freshness, PageError> {
+    Ok(Freshness::Session {
+        user_id: user.id.clone(),
+        proved_at: last_proof(session).await?,
+        grant: session.get::<String>(STEP_UP_GRANT_KEY).await?,
+    })
 }
 
 /// A sign-in waiting for its second factor.

@@ -1,46 +1,33 @@
-//! Step-up before secrets, as GitHub's sudo mode: revealing, copying or downloading a secret,
-//! Regenerate and Delete ask for the password again (or a code of the user's authenticator app)
-//! when the last proof of identity is older than `KEYPORT_STEP_UP_MINUTES`.
-//!
-//! The guarded handlers are those that take [`RecentProof`]:
-//! - `POST /projects/{slug}/credentials/{id}/reveal` (Show)
-//! - `POST /projects/{slug}/credentials/{id}/config` (Copy and Download of a configuration)
-//! - `POST /projects/{slug}/credentials/{id}/regenerate`
-//! - `POST /projects/{slug}/credentials/{id}/delete`
-//! - `POST /account/api-access/keys` and `POST /projects/{slug}/apps/{id}/keys`: a new API key
-//!   is a way in that reveals every credential its holder may see
-//! - `POST /account/two-factor/start`: a new authenticator
-//!
-//! Without a recent proof the POST is not carried out: it leads to `/confirm-identity`, which
-//! keeps the page to go back to (a path of this site only). After the proof the user is back on
-//! that page and presses the button again; a POST is never replayed. The JSON API (bearer
-//! tokens) does not pass here.
+//! Step-up in the browser, as GitHub's sudo mode. The rule is the operations' (`ops::step_up`):
+//! revealing, copying or downloading a secret, Regenerate, Delete, a new API key (a member's or
+//! an app's: a way in that reveals every credential its holder may see) and a new authenticator
+//! ask for a recent proof, from the session's last one (`KEYPORT_STEP_UP_MINUTES`) or the grant
+//! a step-up left. Here the pages give the session's proof to the operations, and
+//! [`ask_for_proof`] turns their refusal into `/confirm-identity`, which keeps the page to go back
+//! to (a path of this site only) and asks for the password again (or a code of the user's app).
 
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::{
     Form, Router,
-    extract::{FromRequestParts, Query, State},
-    http::{StatusCode, request::Parts},
+    extract::{Query, Request, State},
+    http::StatusCode,
+    middleware::Next,
     response::{IntoResponse, Redirect, Response},
     routing::get,
 };
 use serde::Deserialize;
-use tower_sessions::Session;
 use zeroize::Zeroizing;
 
 use super::{
     AppState, PageError,
+    error::StepUpAsked,
     extract::{Origin, SignedIn},
     forms::FieldErrors,
     session,
     view::Ctx,
 };
 use crate::ops::{self, OpError, step_up::Proof};
-
-/// How long after a step-up the one action it was asked for may still follow, when the window
-/// is zero ("ask every time").
-const GRANT_SECONDS: i64 = 300;
 
 pub fn router() -> Router<AppState> {
     Router::new().route(
@@ -49,45 +36,17 @@ pub fn router() -> Router<AppState> {
     )
 }
 
-/// Succeeds when the signed-in user proved who they are recently enough; otherwise the request
-/// is answered with the way to `/confirm-identity`. Put it after the extractor that finds the
-/// user and the project, so that what they may not see still answers 404.
-pub struct RecentProof;
-
-impl FromRequestParts<AppState> for RecentProof {
-    type Rejection = Response;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let session = Session::from_request_parts(parts, state)
-            .await
-            .map_err(|_| {
-                PageError::Internal(anyhow::anyhow!("session layer missing")).into_response()
-            })?;
-        let window = i64::from(state.config.step_up_minutes) * 60;
-        match proven(&session, window).await {
-            Ok(true) => Ok(RecentProof),
-            Ok(false) => {
-                let back = return_page(parts.uri.path());
-                Err(Redirect::to(&confirm_url(&back)).into_response())
-            }
-            Err(e) => Err(e.into_response()),
-        }
+/// Turns the answer of an operation that asked for a recent proof of identity
+/// (`PageError::StepUpRequired`) into the way to `/confirm-identity`, which leads back to the
+/// page of the button. Nothing was done: after the proof the user presses the button again; a
+/// POST is never replayed.
+pub async fn ask_for_proof(request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_string();
+    let response = next.run(request).await;
+    if response.extensions().get::<StepUpAsked>().is_some() {
+        return Redirect::to(&confirm_url(&return_page(&path))).into_response();
     }
-}
-
-/// Whether the session's last proof is inside the window, or a step-up just allowed one action.
-async fn proven(session: &Session, window: i64) -> Result<bool, PageError> {
-    let Some(proved_at) = session::last_proof(session).await? else {
-        return Ok(false);
-    };
-    let age = crate::domain::time::now() - proved_at;
-    if window > 0 && age < window {
-        return Ok(true);
-    }
-    Ok(age < GRANT_SECONDS && session::take_step_up_grant(session).await?)
+    response
 }
 
 /// The page where the guarded action's button is: a credential's confirmation page for
@@ -182,8 +141,8 @@ async fn confirm_identity_post(
         code: form.code,
     };
     match ops::step_up::step_up(&state.ops, &user, &origin.by(&user), proof).await {
-        Ok(()) => {
-            session::record_step_up(&session).await?;
+        Ok(grant) => {
+            session::record_step_up(&session, grant).await?;
             let notice = match state.config.step_up_minutes {
                 0 => "Identity confirmed: press the button again.".to_string(),
                 minutes => format!(

@@ -152,9 +152,16 @@ impl Portal {
     }
 
     pub async fn personal_key(&self, user: &User) -> Created {
-        api_keys::create_personal(&self.ops, user, &Default::default(), &key_named("ci"))
-            .await
-            .expect("create personal key")
+        let freshness = keyport::ops::step_up::Freshness::CommandLine;
+        api_keys::create_personal(
+            &self.ops,
+            user,
+            &Default::default(),
+            &freshness,
+            &key_named("ci"),
+        )
+        .await
+        .expect("create personal key")
     }
 
     /// An app of `project` and a key of it; returns the app's id and the key.

@@ -79,7 +79,7 @@ async fn a_stale_proof_is_asked_for_before_every_guarded_action() {
             &team,
             &id,
             "config",
-            &[("snippet", "env"), ("purpose", purpose)],
+            &[("snippet", "aws-credentials"), ("purpose", purpose)],
         )
         .await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "{purpose}");
@@ -410,4 +410,45 @@ async fn minting_a_way_in_asks_for_a_recent_proof() {
     assert_eq!(keys_before().await, keys + 1);
     let response = team.owner.submit(page, action, fields).await;
     assert_eq!(location(&response), *asks, "the next one asks again");
+}
+
+/// With a window of zero, one proof allows one action, however many are sent at once: the
+/// grant is used up by a delete that only one request wins.
+#[tokio::test]
+async fn one_proof_allows_one_of_several_parallel_downloads() {
+    let app = always_ask().await;
+    let team = team(&app, "s3").await;
+    team.add(&team.member, "laptop", &[]).await;
+    let id = credential_ids(&team.member.get_text(&team.page).await.1)[0].clone();
+    confirm_identity(
+        &team.member,
+        "/confirm-identity?next=%2Fprojects%2Fteam%2Fcredentials",
+        PASSWORD,
+    )
+    .await;
+    let token = csrf_token(&team.member.get_text(&team.page).await.1).unwrap();
+    let path = format!("/projects/team/credentials/{id}/config");
+    let form = [
+        ("csrf_token", token.as_str()),
+        ("snippet", "aws-credentials"),
+        ("purpose", "download"),
+    ];
+    let downloads = (0..4).map(|_| team.member.post(&path, &form));
+    let answers: Vec<StatusCode> = futures::future::join_all(downloads)
+        .await
+        .iter()
+        .map(|r| r.status())
+        .collect();
+    let served = answers.iter().filter(|s| **s == StatusCode::OK).count();
+    assert_eq!(
+        served, 1,
+        "one download, the others asked again: {answers:?}"
+    );
+    let downloads: i64 = sqlx::query_scalar(
+        "select count(*) from audit_events where action = 'credential.download'",
+    )
+    .fetch_one(app.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(downloads, 1);
 }

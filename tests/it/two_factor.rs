@@ -442,7 +442,7 @@ async fn master_key_rotation_reseals_the_two_factor_secrets() {
     let secret = b"twenty bytes secret!";
     let sealed = envelope::seal_totp_secret(&old, &user.id, secret);
     assert!(
-        db::two_factor::start(app.db(), &user.id, &sealed)
+        db::two_factor::start(app.db(), &user.id, &sealed, "")
             .await
             .unwrap()
     );
@@ -529,4 +529,46 @@ async fn a_password_change_voids_a_sign_in_waiting_for_its_code() {
     let response = code(&waiting, &oathtool(&secret, enrolled + 1)).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert!(!signed_in(&waiting).await);
+}
+
+/// An enrolment belongs to the session that started it: a session of the same user that began
+/// later (or one that outlived it) is not shown its secret and cannot turn it on.
+#[tokio::test]
+async fn a_pending_enrolment_belongs_to_the_session_that_started_it() {
+    let app = TestApp::spawn().await;
+    let _admin = app.admin().await;
+    let bob = app.user("bob@example.org", "Bob").await;
+    let secret = start_enrolment(&bob).await;
+    // Bob signs in elsewhere: a second session of the same user.
+    let elsewhere = Visitor::new(&app.url);
+    let response = elsewhere
+        .submit(
+            "/login",
+            "/login",
+            &[("email", "bob@example.org"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (_, html) = elsewhere.get_text("/account/two-factor").await;
+    assert!(
+        !html.contains(&secret) && attrs(&html, "img#totp-qr", "src").is_empty(),
+        "the other session is not shown the pending secret"
+    );
+    let code = oathtool(&secret, current_step());
+    let response = elsewhere
+        .submit(
+            "/account/two-factor",
+            "/account/two-factor/confirm",
+            &[("code", &code)],
+        )
+        .await;
+    assert_ne!(response.status(), StatusCode::OK);
+    let enrolled: i64 =
+        sqlx::query_scalar("select count(*) from totp_factors where confirmed_at is not null")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(enrolled, 0, "the other session did not turn it on");
+    // The session that started it still can.
+    confirm_enrolment(&bob, &secret, current_step()).await;
 }

@@ -23,6 +23,7 @@ pub struct Deleted {
 /// Deletes the credential, if the principal may.
 pub async fn delete(ops: &Ops, who: &Principal, id: &str) -> Result<Deleted, OpError> {
     let (credential, service) = managed(ops, who, id, CredentialAction::Delete).await?;
+    ops.require_fresh(who.freshness()).await?;
     revoke_then_forget(ops, &service, &credential, who.actor()).await?;
     Ok(Deleted {
         credential: credential.info,

@@ -42,6 +42,7 @@ pub async fn reveal(
     purpose: Purpose<'_>,
 ) -> Result<Revealed, OpError> {
     let (credential, service) = managed(ops, who, id, CredentialAction::Reveal).await?;
+    ops.require_fresh(who.freshness()).await?;
     let opened = ops
         .open(
             ProjectId(&who.project().id),

@@ -119,7 +119,13 @@ impl Harness {
             ip: "192.0.2.7".into(),
             user_agent: "test".into(),
         };
-        let who = Principal::new(Subject::Member(user), project, Role::Owner, actor);
+        let who = Principal::new(
+            Subject::Member(user),
+            project,
+            Role::Owner,
+            actor,
+            crate::ops::step_up::Freshness::CommandLine,
+        );
         Harness {
             ops,
             fake,

@@ -13,18 +13,27 @@ use crate::{
     crypto::{random_bytes, random_string, sha256_hex},
     db::{self, audit::Actor, keys::UnderMaster, users::User},
     domain::audit::AuditAction,
+    ops::step_up::Freshness,
     ops::{OpError, Ops, audit::record_instance},
 };
 
-/// Starts (or restarts) an enrolment with a new secret; refused when already enrolled.
-pub async fn start(ops: &Ops, user: &User) -> Result<(), OpError> {
+/// Starts (or restarts) an enrolment with a new secret, for the session `session` (its id) alone;
+/// refused when already enrolled.
+pub async fn start(
+    ops: &Ops,
+    user: &User,
+    freshness: &Freshness,
+    session: &str,
+) -> Result<(), OpError> {
+    ops.require_fresh(freshness).await?;
     // 160 bits, as RFC 4226 recommends.
     let secret = Zeroizing::new(random_bytes::<20>());
     let sealed = ops.seal_under_master(
         UnderMaster::TotpSecret { user_id: &user.id },
         secret.as_slice(),
     );
-    if !db::two_factor::start(&ops.db, &user.id, &sealed).await? {
+    let session = db::session_key(session);
+    if !db::two_factor::start(&ops.db, &user.id, &sealed, &session).await? {
         return Err(OpError::Refused(
             "Two-factor sign-in is already on; turn it off first to enrol a new device.".into(),
         ));
@@ -32,12 +41,13 @@ pub async fn start(ops: &Ops, user: &User) -> Result<(), OpError> {
     Ok(())
 }
 
-/// The enrolment waiting for its first code, if any.
-pub async fn pending(ops: &Ops, user: &User) -> Result<Option<Enrolment>, OpError> {
+/// The enrolment waiting for its first code that session `session` started, if any: another
+/// session of the user is not shown its secret.
+pub async fn pending(ops: &Ops, user: &User, session: &str) -> Result<Option<Enrolment>, OpError> {
     let Some(factor) = db::two_factor::find(&ops.db, &user.id).await? else {
         return Ok(None);
     };
-    if factor.confirmed {
+    if factor.confirmed || factor.pending_session != db::session_key(session) {
         return Ok(None);
     }
     let secret = open_secret(ops, user, &factor.sealed).await?;
@@ -62,14 +72,18 @@ pub async fn confirm(
     user: &User,
     actor: &Actor,
     code: &str,
+    session: &str,
 ) -> Result<RecoveryCodes, OpError> {
+    let session = db::session_key(session);
+    let no_enrolment = || OpError::Refused("There is no enrolment to confirm: start again.".into());
     let Some(factor) = db::two_factor::find(&ops.db, &user.id).await? else {
-        return Err(OpError::Refused(
-            "There is no enrolment to confirm: start again.".into(),
-        ));
+        return Err(no_enrolment());
     };
     if factor.confirmed {
         return Err(OpError::Refused("Two-factor sign-in is already on.".into()));
+    }
+    if factor.pending_session != session {
+        return Err(no_enrolment());
     }
     let secret = open_secret(ops, user, &factor.sealed).await?;
     let Some(step) = matching_step(&totp(&secret, user)?, &normalise(code)) else {
@@ -85,7 +99,7 @@ pub async fn confirm(
         })
         .collect();
     let hashes: Vec<String> = codes.iter().map(|c| sha256_hex(&normalise(c))).collect();
-    if !db::two_factor::confirm(&ops.db, &user.id, step, &hashes).await? {
+    if !db::two_factor::confirm(&ops.db, &user.id, step, &hashes, &session).await? {
         return Err(OpError::Refused("Two-factor sign-in is already on.".into()));
     }
     record_instance(ops, actor, AuditAction::TwoFactorEnable, &user.email, "").await?;

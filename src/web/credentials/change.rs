@@ -28,7 +28,6 @@ use crate::{
         client_config::ConfigChoice,
         confirm::ConfirmPage,
         extract::ProjectMember,
-        step_up::RecentProof,
         view::{Ctx, FAILED_MARK, OK_MARK, WARNING_MARK},
     },
 };
@@ -38,7 +37,6 @@ use crate::{
 pub(super) async fn credential_reveal_post(
     State(state): State<AppState>,
     member: ProjectMember,
-    _proof: RecentProof,
     Path((_, id)): Path<(String, String)>,
     Form(choice): Form<ConfigChoice>,
 ) -> Result<Response, PageError> {
@@ -115,7 +113,6 @@ pub(super) struct RegenerateForm {
 pub(super) async fn credential_regenerate_post(
     State(state): State<AppState>,
     member: ProjectMember,
-    _proof: RecentProof,
     Path((_, id)): Path<(String, String)>,
     Form(form): Form<RegenerateForm>,
 ) -> Result<Response, PageError> {
@@ -191,7 +188,6 @@ pub(super) struct DeleteForm {
 pub(super) async fn credential_delete_post(
     State(state): State<AppState>,
     member: ProjectMember,
-    _proof: RecentProof,
     Path((_, id)): Path<(String, String)>,
     Form(form): Form<DeleteForm>,
 ) -> Result<Response, PageError> {

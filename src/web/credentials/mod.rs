@@ -119,7 +119,10 @@ async fn refused(
     error: OpError,
 ) -> Result<Response, PageError> {
     match error {
-        OpError::NotFound | OpError::Forbidden(_) | OpError::Internal(_) => Err(error.into()),
+        OpError::NotFound
+        | OpError::Forbidden(_)
+        | OpError::StepUpRequired
+        | OpError::Internal(_) => Err(error.into()),
         refusal => {
             let notice = format!("{WARNING_MARK}{}", refusal.message());
             back_with(member, service_id, notice).await
