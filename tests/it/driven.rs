@@ -296,3 +296,69 @@ pub async fn post_in_background(
     let request = visitor.client.post(visitor.url(action)).form(&form);
     tokio::spawn(request.send())
 }
+
+/// A Regenerate killed half-way: the credential, its key before, the new key recorded, and the
+/// owner's user at IAM.
+pub struct KilledRegeneration {
+    pub id: String,
+    pub old_key: String,
+    pub new_key: String,
+    pub backend_user: String,
+}
+
+/// Adds the IAM credential `name` through `server` (started with the failpoint `after-record`
+/// and arranged by [`arrange_iam`]), then presses Regenerate and kills `server` where it stops:
+/// the new key is recorded, the old one not yet revoked (state `retiring`).
+pub async fn add_then_kill_a_regeneration(
+    server: Server,
+    db: &keyport::db::Db,
+    admin: &Visitor,
+    page: &str,
+    name: &str,
+) -> KilledRegeneration {
+    let service = page.rsplit('=').next().unwrap().to_string();
+    let fields = [
+        ("service_id", service.as_str()),
+        ("name", name),
+        ("mode", "generate"),
+    ];
+    let response = admin
+        .submit(page, "/projects/team/credentials", &fields)
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "the add is done");
+    let (id, old_key): (String, String) =
+        sqlx::query_as("select id, access_key from credentials where name = $1")
+            .bind(name)
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+    let backend_user: String = sqlx::query_scalar("select backend_name from backend_users")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    let regenerate = format!("/projects/team/credentials/{id}/regenerate");
+    let pending = post_in_background(admin, page, &regenerate, &[("confirm", "yes")]).await;
+    server.wait_for_log("failpoint reached").await;
+    server.kill();
+    assert!(
+        pending.await.unwrap().is_err(),
+        "the request died with its process"
+    );
+    let (state, new_key): (String, String) =
+        sqlx::query_as("select state, access_key from credentials where id = $1")
+            .bind(&id)
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        state, "retiring",
+        "the new key is recorded, the old one not yet revoked"
+    );
+    assert_ne!(new_key, old_key);
+    KilledRegeneration {
+        id,
+        old_key,
+        new_key,
+        backend_user,
+    }
+}

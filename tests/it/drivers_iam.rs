@@ -9,8 +9,8 @@ use reqwest::StatusCode;
 use crate::{
     backends::Moto,
     driven::{
-        Driven, arrange_iam, aws, aws_s3_ls, iam_access_keys, iam_portal, post_in_background,
-        reveal, works,
+        Driven, KilledRegeneration, add_then_kill_a_regeneration, arrange_iam, aws, aws_s3_ls,
+        iam_access_keys, iam_portal, post_in_background, reveal, works,
     },
     helpers::{ADMIN_EMAIL, TestDb, input_value, notice, page_text, sign_in_as_admin},
     process::Server,
@@ -572,46 +572,13 @@ async fn a_regeneration_killed_before_the_old_key_is_revoked_keeps_who_asked_in_
     // Stops after the new key is recorded, before IAM is asked to delete the old one.
     let server = Server::start(&db, &[("KEYPORT_FAILPOINT", "after-record")]).await;
     let (admin, page) = arrange_iam(&server, &moto, &admin_key).await;
-    let service = page.rsplit('=').next().unwrap().to_string();
-    let fields = [
-        ("service_id", service.as_str()),
-        ("name", "rotated"),
-        ("mode", "generate"),
-    ];
-    let response = admin
-        .submit(&page, "/projects/team/credentials", &fields)
-        .await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER, "the add is done");
     let keyport = keyport::db::Db::connect(&db.url).await.unwrap();
-    let (id, old_key): (String, String) =
-        sqlx::query_as("select id, access_key from credentials where name = 'rotated'")
-            .fetch_one(keyport.pool())
-            .await
-            .unwrap();
-    let user: String = sqlx::query_scalar("select backend_name from backend_users")
-        .fetch_one(keyport.pool())
-        .await
-        .unwrap();
-
-    let regenerate = format!("/projects/team/credentials/{id}/regenerate");
-    let pending = post_in_background(&admin, &page, &regenerate, &[("confirm", "yes")]).await;
-    server.wait_for_log("failpoint reached").await;
-    server.kill();
-    assert!(
-        pending.await.unwrap().is_err(),
-        "the request died with the portal"
-    );
-    let (state, new_key): (String, String) =
-        sqlx::query_as("select state, access_key from credentials where id = $1")
-            .bind(&id)
-            .fetch_one(keyport.pool())
-            .await
-            .unwrap();
-    assert_eq!(
-        state, "retiring",
-        "the new key is recorded, the old one not yet revoked"
-    );
-    assert_ne!(new_key, old_key);
+    let KilledRegeneration {
+        id: _,
+        old_key,
+        new_key,
+        backend_user: user,
+    } = add_then_kill_a_regeneration(server, &keyport, &admin, &page, "rotated").await;
     let regenerations = |events: &[(String, String, String)]| -> Vec<(String, String)> {
         events
             .iter()

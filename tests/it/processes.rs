@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 
 use crate::{
     backends::Moto,
-    driven::{arrange_iam, iam_access_keys, post_in_background},
+    driven::{KilledRegeneration, add_then_kill_a_regeneration, arrange_iam, iam_access_keys},
     helpers::{TestDb, Visitor},
     process::{Server, wait_for_any_log},
 };
@@ -18,43 +18,14 @@ async fn a_regeneration_killed_on_one_process_is_finished_by_exactly_one_other()
     // The first process stops after the new key is recorded, before IAM deletes the old one.
     let first = Server::start(&db, &[("KEYPORT_FAILPOINT", "after-record")]).await;
     let (admin, page) = arrange_iam(&first, &moto, &admin_key).await;
-    let service = page.rsplit('=').next().unwrap().to_string();
-    let fields = [
-        ("service_id", service.as_str()),
-        ("name", "shared"),
-        ("mode", "generate"),
-    ];
-    let response = admin
-        .submit(&page, "/projects/team/credentials", &fields)
-        .await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER, "the add is done");
     let others = [Server::start(&db, &[]).await, Server::start(&db, &[]).await];
     let keyport = keyport::db::Db::connect(&db.url).await.unwrap();
-    let (id, old_key): (String, String) =
-        sqlx::query_as("select id, access_key from credentials where name = 'shared'")
-            .fetch_one(keyport.pool())
-            .await
-            .unwrap();
-    let user: String = sqlx::query_scalar("select backend_name from backend_users")
-        .fetch_one(keyport.pool())
-        .await
-        .unwrap();
-
-    let regenerate = format!("/projects/team/credentials/{id}/regenerate");
-    let pending = post_in_background(&admin, &page, &regenerate, &[("confirm", "yes")]).await;
-    first.wait_for_log("failpoint reached").await;
-    first.kill();
-    assert!(
-        pending.await.unwrap().is_err(),
-        "the request died with its process"
-    );
-    let (state, new_key): (String, String) =
-        sqlx::query_as("select state, access_key from credentials where id = $1")
-            .bind(&id)
-            .fetch_one(keyport.pool())
-            .await
-            .unwrap();
-    assert_eq!(state, "retiring", "the old key is not revoked yet");
+    let KilledRegeneration {
+        id,
+        old_key,
+        new_key,
+        backend_user: user,
+    } = add_then_kill_a_regeneration(first, &keyport, &admin, &page, "shared").await;
 
     // Once the killed process has been silent long enough, one of the others finishes it.
     let finisher = wait_for_any_log(&others, "reconciled an interrupted operation").await;
@@ -124,40 +95,9 @@ async fn a_portal_killed_mid_regeneration_and_restarted_shows_it_finished_on_its
     let long_timeout = ("KEYPORT_PROCESS_TIMEOUT_SECONDS", "3600");
     let first = Server::start(&db, &[("KEYPORT_FAILPOINT", "after-record"), long_timeout]).await;
     let (admin, page) = arrange_iam(&first, &moto, &admin_key).await;
-    let service = page.rsplit('=').next().unwrap().to_string();
-    let fields = [
-        ("service_id", service.as_str()),
-        ("name", "rotated"),
-        ("mode", "generate"),
-    ];
-    let response = admin
-        .submit(&page, "/projects/team/credentials", &fields)
-        .await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER, "the add is done");
     let keyport = keyport::db::Db::connect(&db.url).await.unwrap();
-    let (id, old_key): (String, String) =
-        sqlx::query_as("select id, access_key from credentials where name = 'rotated'")
-            .fetch_one(keyport.pool())
-            .await
-            .unwrap();
-    let user: String = sqlx::query_scalar("select backend_name from backend_users")
-        .fetch_one(keyport.pool())
-        .await
-        .unwrap();
-    let regenerate = format!("/projects/team/credentials/{id}/regenerate");
-    let pending = post_in_background(&admin, &page, &regenerate, &[("confirm", "yes")]).await;
-    first.wait_for_log("failpoint reached").await;
-    first.kill();
-    assert!(
-        pending.await.unwrap().is_err(),
-        "the request died with its process"
-    );
-    let state: String = sqlx::query_scalar("select state from credentials where id = $1")
-        .bind(&id)
-        .fetch_one(keyport.pool())
-        .await
-        .unwrap();
-    assert_eq!(state, "retiring", "the old key is not revoked yet");
+    let killed = add_then_kill_a_regeneration(first, &keyport, &admin, &page, "rotated").await;
+    let (id, old_key, user) = (killed.id, killed.old_key, killed.backend_user);
 
     let second = Server::start(&db, &[long_timeout]).await;
     let cookie = admin.session_cookie().expect("a signed-in session");
