@@ -1,16 +1,15 @@
 //! The `keyport` command: serve the portal, migrate, manage users, keys and tokens, and run a
 //! program with its credential.
 
-use std::{io::Read, process::ExitCode};
+use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use keyport::{
     App, client,
     commands::{self, ApiKeyRequest},
     config::{self, Config, DataSettings, DatabaseSettings},
-    crypto::master_key,
-    db::{self, Db},
+    db::Db,
 };
 use tracing_subscriber::EnvFilter;
 use zeroize::Zeroizing;
@@ -226,10 +225,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::Healthcheck { listen } => healthcheck(listen),
+        Command::Healthcheck { listen } => commands::healthcheck(listen),
         Command::MasterKey {
             command: MasterKeyCommand::Rotate { data, new_key_file },
-        } => rotate_master_key(&data, &new_key_file).await,
+        } => commands::rotate_master_key(&data, &new_key_file).await,
         Command::User {
             command:
                 UserCommand::Create {
@@ -239,7 +238,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     admin,
                     password_stdin: _,
                 },
-        } => create_user(&data, &email, &name, admin).await,
+        } => commands::create_user(&data, &email, &name, admin).await,
         Command::ApiKey {
             command:
                 ApiKeyCommand::Create {
@@ -299,111 +298,4 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-async fn rotate_master_key(
-    data: &DataSettings,
-    new_key_file: &std::path::Path,
-) -> anyhow::Result<()> {
-    let db = Db::connect(&data.database.url).await?;
-    db.migrate().await?;
-    let (old, _) = db::keys::open_master_key(&data.master_key, &db).await?;
-    let new = master_key::read_file(new_key_file)?;
-    if new.id() == old.id() {
-        bail!("the new key is the current master key (id {})", old.id());
-    }
-    let count = keyport::ops::rotate_master_key(&db, &old, &new, rotation_pause()).await?;
-    println!(
-        "re-wrapped {count} project keys under master key {}; the old key (id {}) no longer opens this database.\n\
-         Keyport now starts only with the new key: replace {} with {}, or point KEYPORT_MASTER_KEY_FILE at it.",
-        new.id(),
-        old.id(),
-        data.master_key.file.display(),
-        new_key_file.display()
-    );
-    Ok(())
-}
-
-/// A test hook: `KEYPORT_TEST_ROTATE_PAUSE_MS` slows the rotation down after each project so that
-/// tests can interrupt it. Built only with the `failpoints` feature, which the tests turn on.
-#[cfg(feature = "failpoints")]
-fn rotation_pause() -> Option<std::time::Duration> {
-    std::env::var("KEYPORT_TEST_ROTATE_PAUSE_MS")
-        .ok()
-        .and_then(|ms| ms.parse().ok())
-        .map(std::time::Duration::from_millis)
-}
-
-/// Without the `failpoints` feature the rotation never pauses.
-#[cfg(not(feature = "failpoints"))]
-fn rotation_pause() -> Option<std::time::Duration> {
-    None
-}
-
-/// A plain HTTP/1.0 request to the portal's own `/readyz`, without an HTTP client library.
-fn healthcheck(listen: std::net::SocketAddr) -> anyhow::Result<()> {
-    use std::{io::Write, net::TcpStream, time::Duration};
-    let mut address = listen;
-    if address.ip().is_unspecified() {
-        address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-    }
-    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(3))
-        .with_context(|| format!("nothing answers at {address}"))?;
-    stream.set_read_timeout(Some(Duration::from_secs(3)))?;
-    stream.write_all(b"GET /readyz HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let status = response.lines().next().unwrap_or_default();
-    if status.split_whitespace().nth(1) == Some("200") {
-        Ok(())
-    } else {
-        bail!("not ready: {status}")
-    }
-}
-
-async fn create_user(
-    data: &DataSettings,
-    email: &str,
-    name: &str,
-    admin: bool,
-) -> anyhow::Result<()> {
-    let mut input = Zeroizing::new(String::new());
-    std::io::stdin()
-        .read_to_string(&mut input)
-        .context("cannot read the password from standard input")?;
-    let password = Zeroizing::new(
-        input
-            .strip_suffix('\n')
-            .map(|p| p.strip_suffix('\r').unwrap_or(p))
-            .unwrap_or(&input)
-            .to_string(),
-    );
-    let ops = commands::open(data).await?;
-    let new = keyport::ops::admin::NewUser {
-        email,
-        name,
-        is_admin: admin,
-    };
-    let password = keyport::ops::accounts::NewPassword {
-        confirm: password.clone(),
-        password,
-    };
-    let created = keyport::ops::admin::create_user_from_command_line(&ops, new, password).await;
-    ops.close().await;
-    let user = match created {
-        Ok(user) => user,
-        Err(keyport::ops::OpError::Invalid(errors)) => bail!("{}", errors.summary()),
-        Err(e) => return Err(commands::explain(e)),
-    };
-    println!(
-        "created user {} ({}){}",
-        user.email,
-        user.id,
-        if admin {
-            " as instance administrator"
-        } else {
-            ""
-        }
-    );
-    Ok(())
 }
