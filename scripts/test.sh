@@ -49,7 +49,17 @@ env -u KEYPORT_TEST_POSTGRES_URL "${run_tests[@]}" || failed+=("tests on SQLite"
 
 step "tests on PostgreSQL"
 pg_port=${KEYPORT_TEST_PG_PORT:-55432}
-if pg_url=$(scripts/test-postgres.sh start "$pg_dir" "$pg_port"); then
+# The port lies in the kernel's range for outgoing connections, which the SQLite run used by the
+# thousand: if one still holds it, the next ports are tried.
+pg_url=""
+for port in $(seq "$pg_port" $((pg_port + 9))); do
+  if pg_url=$(scripts/test-postgres.sh start "$pg_dir" "$port"); then
+    break
+  fi
+  scripts/test-postgres.sh stop "$pg_dir"
+  pg_url=""
+done
+if [ -n "$pg_url" ]; then
   KEYPORT_TEST_POSTGRES_URL="$pg_url" "${run_tests[@]}" --test it || failed+=("tests on PostgreSQL")
 else
   failed+=("starting PostgreSQL")
