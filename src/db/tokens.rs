@@ -93,7 +93,7 @@ pub async fn add_refresh_token(
 
 /// What presenting a refresh token found.
 pub enum Presented {
-    /// Unused and unexpired: now used. `(api key id, family)`.
+    /// Unused and unexpired (not used yet: see [`replace_refresh_token`]).
     Fresh { api_key_id: String, family: String },
     /// Used before (or revoked with its family): its family, so that it can be revoked.
     Spent { family: String },
@@ -101,28 +101,59 @@ pub enum Presented {
     Unknown,
 }
 
-/// Uses a refresh token: exactly one of concurrent presentations gets `Fresh`.
-pub async fn use_refresh_token(db: &Db, token_hash: &str) -> sqlx::Result<Presented> {
+/// What a presented refresh token is, without using it: a token refused for its key (disabled,
+/// say) stays usable once the key is enabled again.
+pub async fn find_refresh_token(db: &Db, token_hash: &str) -> sqlx::Result<Presented> {
+    let row: Option<(String, String, Option<i64>, i64)> = sqlx::query_as(
+        "select api_key_id, family, used_at, expires_at from refresh_tokens where token_hash = $1",
+    )
+    .bind(token_hash)
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(match row {
+        Some((_, family, Some(_), _)) => Presented::Spent { family },
+        Some((api_key_id, family, None, expires_at)) if expires_at > now() => {
+            Presented::Fresh { api_key_id, family }
+        }
+        _ => Presented::Unknown,
+    })
+}
+
+/// Uses refresh token `token_hash` and records its successor `next_hash` in its family, in one
+/// transaction: of concurrent presentations exactly one succeeds (true), and the successor exists
+/// from the moment its parent is used, so that revoking the family (the loser's doing) reaches
+/// it too. False when the token was used, revoked or expired meanwhile.
+pub async fn replace_refresh_token(
+    db: &Db,
+    token_hash: &str,
+    next_hash: &str,
+    expires_at: i64,
+) -> sqlx::Result<bool> {
     let at = now();
-    let fresh: Option<(String, String)> = sqlx::query_as(
+    let mut tx = db.pool().begin().await?;
+    let used: Option<(String, String)> = sqlx::query_as(
         "update refresh_tokens set used_at = $1
          where token_hash = $2 and used_at is null and expires_at > $1
          returning api_key_id, family",
     )
     .bind(at)
     .bind(token_hash)
-    .fetch_optional(db.pool())
+    .fetch_optional(&mut *tx)
     .await?;
-    if let Some((api_key_id, family)) = fresh {
-        return Ok(Presented::Fresh { api_key_id, family });
-    }
-    let spent: Option<String> = sqlx::query_scalar(
-        "select family from refresh_tokens where token_hash = $1 and used_at is not null",
+    let Some((api_key_id, family)) = used else {
+        return Ok(false);
+    };
+    sqlx::query(
+        "insert into refresh_tokens (token_hash, family, api_key_id, expires_at) values ($1, $2, $3, $4)",
     )
-    .bind(token_hash)
-    .fetch_optional(db.pool())
+    .bind(next_hash)
+    .bind(&family)
+    .bind(&api_key_id)
+    .bind(expires_at)
+    .execute(&mut *tx)
     .await?;
-    Ok(spent.map_or(Presented::Unknown, |family| Presented::Spent { family }))
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// Revokes every refresh token of a family (a reused token means one was stolen).

@@ -47,8 +47,21 @@ pub(super) fn subject(key: &ApiKey) -> String {
     }
 }
 
-/// Signs an access token for `key` and records a new refresh token of `family`.
-async fn issue(ops: &Ops, key: &ApiKey, name: String, family: &str) -> Result<Tokens, OpError> {
+/// Where a new refresh token is recorded: the first of a new family (the API key grant), or the
+/// successor of the one presented, written in the same transaction that uses it.
+enum Lineage<'a> {
+    NewFamily,
+    Replaces(&'a str),
+}
+
+/// Signs an access token for `key` and records a new refresh token. `Ok(None)` when the refresh
+/// token it replaces was used meanwhile (by a concurrent presentation).
+async fn issue(
+    ops: &Ops,
+    key: &ApiKey,
+    name: String,
+    lineage: Lineage<'_>,
+) -> Result<Option<Tokens>, OpError> {
     let now = db::now();
     let claims = Claims {
         sub: subject(key),
@@ -61,22 +74,25 @@ async fn issue(ops: &Ops, key: &ApiKey, name: String, family: &str) -> Result<To
     let access_token = ops.signer().await?.sign(&claims);
     let refresh_token = Zeroizing::new(random_token());
     let expires = now + REFRESH_TOKEN_SECONDS;
-    db::tokens::add_refresh_token(
-        &ops.db,
-        &sha256_hex(&refresh_token),
-        family,
-        &key.id,
-        expires,
-    )
-    .await?;
-    Ok(Tokens {
+    let hash = sha256_hex(&refresh_token);
+    match lineage {
+        Lineage::NewFamily => {
+            db::tokens::add_refresh_token(&ops.db, &hash, &db::new_id(), &key.id, expires).await?
+        }
+        Lineage::Replaces(parent) => {
+            if !db::tokens::replace_refresh_token(&ops.db, parent, &hash, expires).await? {
+                return Ok(None);
+            }
+        }
+    }
+    Ok(Some(Tokens {
         access_token,
         refresh_token: refresh_token.to_string(),
         token_type: "Bearer",
         expires_in: ACCESS_TOKEN_SECONDS,
         expiration: claims.exp,
         scope: "keyport",
-    })
+    }))
 }
 
 /// The `apikey` grant: a usable key of a member or app that still exists gets tokens.
@@ -95,39 +111,24 @@ pub async fn exchange(
         return Ok(Err(BAD_KEY));
     };
     db::api_keys::used(&ops.db, &key.id, ip).await?;
-    let family = db::new_id();
-    Ok(Ok(issue(ops, &key, name, &family).await?))
+    let tokens = issue(ops, &key, name, Lineage::NewFamily).await?;
+    Ok(Ok(tokens.expect("a new family replaces nothing")))
 }
 
 /// The `refresh_token` grant: a refresh token works once. One presented again means it was
-/// copied: its whole family is revoked, and the event audited.
+/// copied: its whole family is revoked, and the event audited. A token refused because of its
+/// key (disabled, expired, its holder gone) is not used up.
 pub async fn refresh(
     ops: &Ops,
     token: &str,
     actor: &Actor,
 ) -> Result<Result<Tokens, Refused>, OpError> {
-    let (api_key_id, family) =
-        match db::tokens::use_refresh_token(&ops.db, &sha256_hex(token.trim())).await? {
-            Presented::Fresh { api_key_id, family } => (api_key_id, family),
-            Presented::Spent { family } => {
-                db::tokens::revoke_family(&ops.db, &family).await?;
-                tracing::warn!(
-                    family,
-                    "a used refresh token was presented again; its family is revoked"
-                );
-                db::audit::record(
-                    &ops.db,
-                    None,
-                    actor,
-                    AuditAction::TokenRefreshReused,
-                    &family,
-                    "",
-                )
-                .await?;
-                return Ok(Err(BAD_REFRESH));
-            }
-            Presented::Unknown => return Ok(Err(BAD_REFRESH)),
-        };
+    let hash = sha256_hex(token.trim());
+    let (api_key_id, family) = match db::tokens::find_refresh_token(&ops.db, &hash).await? {
+        Presented::Fresh { api_key_id, family } => (api_key_id, family),
+        Presented::Spent { family } => return reused(ops, &family, actor).await,
+        Presented::Unknown => return Ok(Err(BAD_REFRESH)),
+    };
     let Some(key) = db::api_keys::find(&ops.db, &api_key_id).await? else {
         return Ok(Err(BAD_REFRESH));
     };
@@ -138,5 +139,33 @@ pub async fn refresh(
         return Ok(Err(BAD_KEY));
     };
     db::api_keys::used(&ops.db, &key.id, &actor.ip).await?;
-    Ok(Ok(issue(ops, &key, name, &family).await?))
+    match issue(ops, &key, name, Lineage::Replaces(&hash)).await? {
+        Some(tokens) => Ok(Ok(tokens)),
+        // Another presentation of the same token used it first: this one is the copy.
+        None => reused(ops, &family, actor).await,
+    }
+}
+
+/// A refresh token of `family` was presented after it had been used: the family is revoked
+/// (its latest token included, which was written with its parent's use) and the event audited.
+async fn reused(
+    ops: &Ops,
+    family: &str,
+    actor: &Actor,
+) -> Result<Result<Tokens, Refused>, OpError> {
+    db::tokens::revoke_family(&ops.db, family).await?;
+    tracing::warn!(
+        family,
+        "a used refresh token was presented again; its family is revoked"
+    );
+    db::audit::record(
+        &ops.db,
+        None,
+        actor,
+        AuditAction::TokenRefreshReused,
+        family,
+        "",
+    )
+    .await?;
+    Ok(Err(BAD_REFRESH))
 }

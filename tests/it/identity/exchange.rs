@@ -233,6 +233,65 @@ async fn a_refresh_token_works_once_and_presenting_it_again_revokes_its_family()
     .unwrap();
     let (status, body) = refresh(&portal, &latest).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    // Refused for its key, it was not used up: with the key enabled again it works, and no
+    // reuse is recorded.
+    api_keys::change_personal(
+        &portal.ops,
+        &member,
+        &Default::default(),
+        &key.key.id,
+        Change::Enable,
+    )
+    .await
+    .unwrap();
+    let (status, body) = refresh(&portal, &latest).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let reused_after: i64 = sqlx::query_scalar(
+        "select count(*) from audit_events where action = 'token.refresh_reused'",
+    )
+    .fetch_one(portal.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(reused_after, reused, "no false reuse");
+}
+
+/// Two presentations of one refresh token at once: one gets a successor, the other is taken for
+/// the copy and revokes the family, and the successor is revoked with it, whichever ran first.
+/// Repeated, so that the loser's revocation meets the winner between using its token and
+/// recording the successor (where a successor written after the revocation would live on).
+#[tokio::test]
+async fn a_raced_refresh_leaves_no_token_of_the_family_alive() {
+    let portal = Portal::start().await;
+    let member = portal.insert_user("mia@example.org", false).await;
+    portal.project("team", &[&member]).await;
+    let key = portal.personal_key(&member).await;
+    let mut both_answered = 0;
+    for trial in 0..20 {
+        let r0 = fresh_refresh_token(&portal, &key.secret).await;
+        let (a, b) = futures::future::join(refresh(&portal, &r0), refresh(&portal, &r0)).await;
+        let winners: Vec<&Value> = [&a, &b]
+            .iter()
+            .filter(|(status, _)| *status == StatusCode::OK)
+            .map(|(_, body)| body)
+            .collect();
+        assert_eq!(
+            winners.len(),
+            1,
+            "trial {trial}: one of two wins: {a:?} {b:?}"
+        );
+        both_answered += 1;
+        let r1 = winners[0]["refresh_token"].as_str().unwrap();
+        let (status, body) = refresh(&portal, r1).await;
+        iam_error(status, &body, StatusCode::UNAUTHORIZED, "BXNIM0407E");
+    }
+    assert_eq!(both_answered, 20, "every trial raced two presentations");
+    let reused: i64 = sqlx::query_scalar(
+        "select count(*) from audit_events where action = 'token.refresh_reused'",
+    )
+    .fetch_one(portal.db.pool())
+    .await
+    .unwrap();
+    assert!(reused >= 20, "each race is a reuse, audited: {reused}");
 }
 
 /// A fresh refresh token of `key`.
