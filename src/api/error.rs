@@ -134,6 +134,14 @@ impl IntoResponse for Failure {
                     .collect(),
             },
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        // RFC 6750: a 401 names the scheme the client must use.
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"keyport\""),
+            );
+        }
+        response
     }
 }

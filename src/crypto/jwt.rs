@@ -136,7 +136,12 @@ const CLOCK_SKEW: u64 = 60;
 
 /// The claims of `token` if `public_key` (base64url) signed it with EdDSA, it has not expired
 /// (no leeway) and was not issued in the future; `None` for anything else.
-pub fn verify<T: DeserializeOwned>(token: &str, public_key: &str) -> Option<T> {
+pub fn verify<T: DeserializeOwned>(
+    token: &str,
+    public_key: &str,
+    issuer: &str,
+    max_lifetime: u64,
+) -> Option<T> {
     install();
     let key = DecodingKey::from_ed_components(public_key).ok()?;
     let mut validation = Validation::new(Algorithm::EdDSA);
@@ -144,12 +149,18 @@ pub fn verify<T: DeserializeOwned>(token: &str, public_key: &str) -> Option<T> {
     validation.validate_nbf = true;
     validation.validate_aud = false;
     validation.set_required_spec_claims(&["exp", "iat", "sub", "iss"]);
+    validation.set_issuer(&[issuer]);
     let claims = jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation)
         .ok()?
         .claims;
     // jsonwebtoken does not look at `iat`: a token issued later than now was not issued here.
     let issued = claims.get("iat")?.as_u64()?;
     if issued > jsonwebtoken::get_current_timestamp() + CLOCK_SKEW {
+        return None;
+    }
+    // No token lives longer than the issuer makes them, whatever `exp` it carries.
+    let expires = claims.get("exp")?.as_u64()?;
+    if expires.saturating_sub(issued) > max_lifetime {
         return None;
     }
     serde_json::from_value(claims).ok()
@@ -186,11 +197,13 @@ mod tests {
         exp: u64,
     }
 
+    const ISSUER: &str = "https://keyport.example";
+
     fn claims(exp_from_now: i64) -> Claims {
         let now = jsonwebtoken::get_current_timestamp();
         Claims {
             sub: "user:1".into(),
-            iss: "https://keyport.example".into(),
+            iss: ISSUER.into(),
             iat: now,
             exp: (now as i64 + exp_from_now) as u64,
         }
@@ -201,9 +214,15 @@ mod tests {
         let key = SigningKey::generate();
         let token = key.sign(&claims(60));
         assert_eq!(kid(&token).as_deref(), Some(key.kid.as_str()));
-        assert_eq!(verify::<Claims>(&token, &key.public_key), Some(claims(60)));
+        assert_eq!(
+            verify::<Claims>(&token, &key.public_key, ISSUER, 3600),
+            Some(claims(60))
+        );
         let other = SigningKey::generate();
-        assert_eq!(verify::<Claims>(&token, &other.public_key), None);
+        assert_eq!(
+            verify::<Claims>(&token, &other.public_key, ISSUER, 3600),
+            None
+        );
     }
 
     #[test]
@@ -215,24 +234,34 @@ mod tests {
         let forged =
             URL_SAFE_NO_PAD.encode(br#"{"sub":"user:2","iss":"x","iat":1,"exp":9999999999}"#);
         assert_eq!(
-            verify::<Claims>(&format!("{head}.{forged}.{signature}"), &key.public_key),
+            verify::<Claims>(
+                &format!("{head}.{forged}.{signature}"),
+                &key.public_key,
+                ISSUER,
+                3600
+            ),
             None
         );
         assert_eq!(
-            verify::<Claims>(&key.sign(&claims(-5)), &key.public_key),
+            verify::<Claims>(&key.sign(&claims(-5)), &key.public_key, ISSUER, 3600),
             None,
             "expired"
         );
         let none = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
         let body = rest.split_once('.').unwrap().0;
         assert_eq!(
-            verify::<Claims>(&format!("{none}.{body}."), &key.public_key),
+            verify::<Claims>(&format!("{none}.{body}."), &key.public_key, ISSUER, 3600),
             None,
             "alg none"
         );
         let hs = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
         assert_eq!(
-            verify::<Claims>(&format!("{hs}.{body}.{signature}"), &key.public_key),
+            verify::<Claims>(
+                &format!("{hs}.{body}.{signature}"),
+                &key.public_key,
+                ISSUER,
+                3600
+            ),
             None,
             "HS256"
         );
@@ -243,12 +272,37 @@ mod tests {
         let key = SigningKey::generate();
         let mut ahead = claims(7200);
         ahead.iat += 3600;
-        assert_eq!(verify::<Claims>(&key.sign(&ahead), &key.public_key), None);
+        assert_eq!(
+            verify::<Claims>(&key.sign(&ahead), &key.public_key, ISSUER, 3600),
+            None
+        );
         let mut skewed = claims(3600);
         skewed.iat += 5;
         assert!(
-            verify::<Claims>(&key.sign(&skewed), &key.public_key).is_some(),
+            verify::<Claims>(&key.sign(&skewed), &key.public_key, ISSUER, 3600).is_some(),
             "a few seconds of clock skew"
+        );
+    }
+
+    #[test]
+    fn a_token_of_another_issuer_or_living_too_long_is_refused() {
+        let key = SigningKey::generate();
+        let elsewhere = Claims {
+            iss: "https://other.example".into(),
+            ..claims(60)
+        };
+        assert_eq!(
+            verify::<Claims>(&key.sign(&elsewhere), &key.public_key, ISSUER, 3600),
+            None
+        );
+        let long = claims(3601);
+        assert_eq!(
+            verify::<Claims>(&key.sign(&long), &key.public_key, ISSUER, 3600),
+            None,
+            "exp - iat past the lifetime"
+        );
+        assert!(
+            verify::<Claims>(&key.sign(&claims(3600)), &key.public_key, ISSUER, 3600).is_some()
         );
     }
 
@@ -259,6 +313,6 @@ mod tests {
             SigningKey::from_pkcs8(key.kid.clone(), Zeroizing::new(key.pkcs8().to_vec())).unwrap();
         assert_eq!(again.public_key, key.public_key);
         let token = again.sign(&claims(60));
-        assert!(verify::<Claims>(&token, &key.public_key).is_some());
+        assert!(verify::<Claims>(&token, &key.public_key, ISSUER, 3600).is_some());
     }
 }

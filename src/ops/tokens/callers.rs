@@ -1,7 +1,7 @@
 //! Who presents an access token: the token verified, its key still usable, its holder still
 //! there; and what the caller may reach.
 
-use super::{Claims, exchange::subject};
+use super::{ACCESS_TOKEN_SECONDS, Claims, exchange::subject};
 use crate::{
     crypto::jwt,
     db::{
@@ -39,7 +39,8 @@ pub async fn authenticate(ops: &Ops, token: &str) -> Result<Option<Caller>, OpEr
     let Some(public) = ops.verifier(&kid).await? else {
         return Ok(None);
     };
-    let Some(claims) = jwt::verify::<Claims>(token, &public) else {
+    let lifetime = ACCESS_TOKEN_SECONDS as u64;
+    let Some(claims) = jwt::verify::<Claims>(token, &public, &ops.public_url, lifetime) else {
         return Ok(None);
     };
     let Some(key) = db::api_keys::find(&ops.db, &claims.key).await? else {

@@ -257,6 +257,18 @@ async fn tokens_keyport_did_not_issue_as_they_are_are_refused() {
         "a subject that is not the key's holder",
         signer.sign(&other_subject),
     ));
+    let mut other_issuer = claims.clone();
+    other_issuer["iss"] = json!("https://keyport.elsewhere.example");
+    forged.push((
+        "signed by Keyport's key for another issuer",
+        signer.sign(&other_issuer),
+    ));
+    let mut long_lived = claims.clone();
+    long_lived["exp"] = json!(claims["iat"].as_i64().unwrap() + 3601);
+    forged.push((
+        "living longer than Keyport issues",
+        signer.sign(&long_lived),
+    ));
     forged.push(("not a JWT", "kp_notajwt".to_string()));
     forged.push(("the refresh token", "a".repeat(43)));
 
@@ -274,6 +286,11 @@ async fn tokens_keyport_did_not_issue_as_they_are_are_refused() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "no token");
+    assert_eq!(
+        response.headers()[reqwest::header::WWW_AUTHENTICATE],
+        "Bearer realm=\"keyport\"",
+        "a 401 names the scheme (RFC 6750)"
+    );
     assert_eq!(
         portal.project_slugs(&token).await,
         Ok(vec!["team".to_string()])
