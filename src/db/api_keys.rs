@@ -26,6 +26,9 @@ pub struct ApiKey {
     pub last_used_at: Option<i64>,
     pub last_used_ip: String,
     pub enabled: bool,
+    /// Moves on with every disable and enable of the key or its user: access tokens issued at
+    /// another generation are refused.
+    pub generation: i64,
 }
 
 impl ApiKey {
@@ -50,6 +53,7 @@ struct Row {
     last_used_at: Option<i64>,
     last_used_ip: String,
     enabled: i64,
+    generation: i64,
 }
 
 impl From<Row> for ApiKey {
@@ -73,13 +77,14 @@ impl From<Row> for ApiKey {
             last_used_at: row.last_used_at,
             last_used_ip: row.last_used_ip,
             enabled: row.enabled != 0,
+            generation: row.generation,
         }
     }
 }
 
 const SELECT: &str =
     "select id, prefix, user_id, app_id, project_id, name, description, created_at,
-        created_by, expires_at, last_used_at, last_used_ip, enabled from api_keys";
+        created_by, expires_at, last_used_at, last_used_ip, enabled, generation from api_keys";
 
 pub struct NewApiKey<'a> {
     pub id: &'a str,
@@ -152,11 +157,12 @@ pub async fn list(db: &Db, holder: &Holder) -> sqlx::Result<Vec<ApiKey>> {
 }
 
 pub async fn set_enabled(db: &Db, id: &str, enabled: bool) -> sqlx::Result<bool> {
-    let updated = sqlx::query("update api_keys set enabled = $1 where id = $2")
-        .bind(i64::from(enabled))
-        .bind(id)
-        .execute(db.pool())
-        .await?;
+    let updated =
+        sqlx::query("update api_keys set enabled = $1, generation = generation + 1 where id = $2")
+            .bind(i64::from(enabled))
+            .bind(id)
+            .execute(db.pool())
+            .await?;
     Ok(updated.rows_affected() == 1)
 }
 

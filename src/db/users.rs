@@ -207,6 +207,11 @@ pub async fn set_disabled(db: &Db, id: &str, disabled: bool) -> Result<(), Admin
         .bind(id)
         .execute(&mut *conn)
         .await?;
+        // The access tokens of their API keys issued before end for good.
+        sqlx::query("update api_keys set generation = generation + 1 where user_id = $1")
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
         if disabled {
             delete_password_link(&mut *conn, id).await?;
             end_sessions(&mut *conn, id, None).await?;

@@ -46,7 +46,8 @@ pub async fn authenticate(ops: &Ops, token: &str) -> Result<Option<Caller>, OpEr
     let Some(key) = db::api_keys::find(&ops.db, &claims.key).await? else {
         return Ok(None);
     };
-    if !key.usable(db::now()) || claims.sub != subject(&key) {
+    if !key.usable(db::now()) || claims.sub != subject(&key) || claims.generation != key.generation
+    {
         return Ok(None);
     }
     let holder = match &key.holder {

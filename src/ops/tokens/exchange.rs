@@ -70,6 +70,7 @@ async fn issue(
         exp: now + ACCESS_TOKEN_SECONDS,
         key: key.id.clone(),
         name,
+        generation: key.generation,
     };
     let access_token = ops.signer().await?.sign(&claims);
     let refresh_token = Zeroizing::new(random_token());

@@ -33,6 +33,10 @@ pub struct Claims {
     pub key: String,
     /// Who the subject is, in words: a member's email, or an app's project and name.
     pub name: String,
+    /// The key's generation when the token was issued: a token issued before the key or its
+    /// user was disabled stays refused after they are enabled again.
+    #[serde(default)]
+    pub generation: i64,
 }
 
 /// The answer to a token exchange, shaped as IAM's.

@@ -40,7 +40,8 @@ async fn an_access_token_stops_working_once_its_key_is_disabled() {
         Err(StatusCode::UNAUTHORIZED)
     );
 
-    // Enabled again, the same token works: the key is what is checked, at every request.
+    // Enabled again, the key works, but a token issued before it was disabled stays refused:
+    // it carries the key's generation of then.
     api_keys::change_personal(
         &portal.ops,
         &member,
@@ -50,6 +51,12 @@ async fn an_access_token_stops_working_once_its_key_is_disabled() {
     )
     .await
     .unwrap();
+    assert_eq!(
+        portal.project_slugs(&token).await,
+        Err(StatusCode::UNAUTHORIZED),
+        "a token from before the disable"
+    );
+    let token = portal.access_token(&key.secret).await;
     assert!(portal.project_slugs(&token).await.is_ok());
     portal
         .set_time(
@@ -81,6 +88,15 @@ async fn an_access_token_stops_working_once_its_member_is_disabled() {
     assert_eq!(
         portal.project_slugs(&token).await,
         Err(StatusCode::UNAUTHORIZED)
+    );
+    // Enabled again, the member's tokens from before stay refused.
+    db::users::set_disabled(&portal.db, &member.id, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        portal.project_slugs(&token).await,
+        Err(StatusCode::UNAUTHORIZED),
+        "a token from before the user was disabled"
     );
 }
 
