@@ -5,8 +5,9 @@ use std::{num::NonZeroU32, sync::Arc, time::Duration};
 
 use axum::{
     Extension, Form, Json, Router,
-    extract::{FromRequestParts, State},
+    extract::{FromRequestParts, Request, State},
     http::{HeaderValue, StatusCode, header, request::Parts},
+    middleware::Next,
     response::{IntoResponse, Response},
     routing::{get, post},
 };
@@ -133,6 +134,42 @@ fn iam_error(status: StatusCode, code: &'static str, message: &'static str) -> R
         },
     };
     (status, Json(body)).into_response()
+}
+
+/// Every refusal of `/identity/token` in IAM's shape, whoever made it: the method router (405),
+/// the form's rejections (415, 422, 413 for a chunked body) and the body limit around the whole
+/// app (413), whose answers are plain text or empty. IBM's SDKs read `errorCode` and
+/// `errorMessage` of every 4xx. Put around everything, so that the body limit's 413 passes here.
+pub async fn iam_shaped(request: Request, next: Next) -> Response {
+    if request.uri().path() != "/identity/token" {
+        return next.run(request).await;
+    }
+    let response = next.run(request).await;
+    let status = response.status();
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !status.is_client_error() || json {
+        return response;
+    }
+    let (code, message) = match status {
+        StatusCode::METHOD_NOT_ALLOWED => ("BXNIM0405E", "Use POST, with a form body."),
+        StatusCode::PAYLOAD_TOO_LARGE => ("BXNIM0413E", "The request body is too large."),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "BXNIM0417E",
+            "Send the fields as application/x-www-form-urlencoded.",
+        ),
+        _ => (
+            "BXNIM0400E",
+            "The request is malformed: send grant_type and apikey (or refresh_token) once each, form-encoded.",
+        ),
+    };
+    let mut shaped = iam_error(status, code, message);
+    if let Some(allow) = response.headers().get(header::ALLOW) {
+        shaped.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    shaped
 }
 
 impl IntoResponse for Refused {

@@ -11,6 +11,7 @@ use axum::Router;
 
 use crate::state::AppState;
 
+pub use identity::iam_shaped;
 pub use v1::openapi;
 
 pub fn router(state: &AppState) -> Router<AppState> {

@@ -170,6 +170,61 @@ async fn malformed_requests_are_refused_with_400() {
     portal.tokens(&key.secret).await;
 }
 
+/// What the form extractor, the method router and the body limit refuse is answered in IAM's
+/// shape too, with its own status: IAM clients read `errorCode` and `errorMessage` of every 4xx.
+#[tokio::test]
+async fn malformed_requests_to_the_token_endpoint_answer_in_iams_shape() {
+    let portal = Portal::start().await;
+    let url = format!("{}/identity/token", portal.url);
+    let form = "application/x-www-form-urlencoded";
+    let cases = [
+        (
+            "a JSON body",
+            portal
+                .http
+                .post(&url)
+                .json(&serde_json::json!({"grant_type": "apikey", "apikey": "x"})),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            "a field twice",
+            portal
+                .http
+                .post(&url)
+                .header(header::CONTENT_TYPE, form)
+                .body("grant_type=apikey&apikey=a&apikey=b"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        ("GET", portal.http.get(&url), StatusCode::METHOD_NOT_ALLOWED),
+        (
+            "a body past the limit",
+            portal
+                .http
+                .post(&url)
+                .header(header::CONTENT_TYPE, form)
+                .body(format!("grant_type=apikey&apikey={}", "k".repeat(70_000))),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+    ];
+    for (what, request, expected) in cases {
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let body: Value = response
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("{what}: a JSON body ({e})"));
+        assert_eq!(status, expected, "{what}: {body}");
+        assert!(
+            body["errorCode"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("BXNIM"))
+                && body["errorMessage"].as_str().is_some_and(|m| !m.is_empty())
+                && body["context"].is_object(),
+            "{what}: {body}"
+        );
+    }
+}
+
 /// Exchanges `refresh`; the status and answer.
 async fn refresh(portal: &Portal, refresh: &str) -> (StatusCode, Value) {
     answer(
