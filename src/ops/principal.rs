@@ -4,7 +4,6 @@
 
 use super::{
     OpError, Ops,
-    step_up::Freshness,
     tokens::{Caller, CallerHolder},
 };
 use crate::{
@@ -268,4 +267,20 @@ pub fn may_in_instance(user: &User, action: InstanceAction) -> bool {
         instance_admin: user.is_admin,
     };
     allows(standing, Action::Instance(action))
+}
+
+/// How recently the one acting proved who they are, as their way in tells it.
+#[derive(Clone, Debug)]
+pub enum Freshness {
+    /// A signed-in session of `user_id`: when it last proved who they are, and the grant a
+    /// step-up left in it (the random value), if any.
+    Session {
+        user_id: String,
+        proved_at: Option<i64>,
+        grant: Option<String>,
+    },
+    /// An access token: a program proves itself by the API key it holds.
+    Token,
+    /// The command line: whoever runs it holds the database and the master key.
+    CommandLine,
 }

@@ -23,21 +23,7 @@ use crate::{
 /// is zero ("ask every time").
 const GRANT_SECONDS: i64 = 300;
 
-/// How recently the one acting proved who they are, as their way in tells it.
-#[derive(Clone, Debug)]
-pub enum Freshness {
-    /// A signed-in session of `user_id`: when it last proved who they are, and the grant a
-    /// step-up left in it (the random value), if any.
-    Session {
-        user_id: String,
-        proved_at: Option<i64>,
-        grant: Option<String>,
-    },
-    /// An access token: a program proves itself by the API key it holds.
-    Token,
-    /// The command line: whoever runs it holds the database and the master key.
-    CommandLine,
-}
+pub use super::principal::Freshness;
 
 impl Ops {
     /// Refuses with [`OpError::StepUpRequired`] unless `freshness` is recent enough; a session's
