@@ -28,14 +28,14 @@ pub struct Principal {
 #[derive(Clone, Debug)]
 pub enum Subject {
     Member(User),
-    /// An app acts as a member of its project would for its own keys.
+    /// An app acts in the role the admin who made it chose.
     App(App),
 }
 
 impl Principal {
     /// A member of `project` in `role`, as the database answered for them: only this module's
     /// makers (from a session, a token, the command line) call it.
-    pub(super) fn new(
+    fn new(
         subject: Subject,
         project: Project,
         role: Role,
@@ -49,6 +49,13 @@ impl Principal {
             actor,
             freshness,
         }
+    }
+
+    /// The principal of the state machine's tests (`ops::tests`), which run no database query
+    /// to find a membership.
+    #[cfg(test)]
+    pub(super) fn for_tests(subject: Subject, project: Project, role: Role, actor: Actor) -> Self {
+        Principal::new(subject, project, role, actor, Freshness::CommandLine)
     }
 
     pub fn freshness(&self) -> &Freshness {

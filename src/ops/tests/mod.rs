@@ -119,13 +119,7 @@ impl Harness {
             ip: "192.0.2.7".into(),
             user_agent: "test".into(),
         };
-        let who = Principal::new(
-            Subject::Member(user),
-            project,
-            Role::Owner,
-            actor,
-            crate::ops::step_up::Freshness::CommandLine,
-        );
+        let who = Principal::for_tests(Subject::Member(user), project, Role::Owner, actor);
         Harness {
             ops,
             fake,
