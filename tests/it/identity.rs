@@ -151,6 +151,13 @@ impl Portal {
             .expect("the admin owns the project")
     }
 
+    /// Disables or enables `user`'s API key `key_id`, as its holder does on the API access page.
+    pub async fn change_key(&self, user: &User, key_id: &str, change: api_keys::Change) {
+        api_keys::change_personal(&self.ops, user, &Default::default(), key_id, change)
+            .await
+            .expect("change the key");
+    }
+
     pub async fn personal_key(&self, user: &User) -> Created {
         let freshness = keyport::ops::step_up::Freshness::CommandLine;
         api_keys::create_personal(

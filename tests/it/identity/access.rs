@@ -6,10 +6,7 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use keyport::{
     crypto::jwt::SigningKey,
     db,
-    ops::{
-        self,
-        api_keys::{self, Change},
-    },
+    ops::{self, api_keys::Change},
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -26,15 +23,9 @@ async fn an_access_token_stops_working_once_its_key_is_disabled() {
     let token = portal.access_token(&key.secret).await;
     assert!(portal.project_slugs(&token).await.is_ok());
 
-    api_keys::change_personal(
-        &portal.ops,
-        &member,
-        &Default::default(),
-        &key.key.id,
-        Change::Disable,
-    )
-    .await
-    .unwrap();
+    portal
+        .change_key(&member, &key.key.id, Change::Disable)
+        .await;
     assert_eq!(
         portal.project_slugs(&token).await,
         Err(StatusCode::UNAUTHORIZED)
@@ -42,15 +33,9 @@ async fn an_access_token_stops_working_once_its_key_is_disabled() {
 
     // Enabled again, the key works, but a token issued before it was disabled stays refused:
     // it carries the key's generation of then.
-    api_keys::change_personal(
-        &portal.ops,
-        &member,
-        &Default::default(),
-        &key.key.id,
-        Change::Enable,
-    )
-    .await
-    .unwrap();
+    portal
+        .change_key(&member, &key.key.id, Change::Enable)
+        .await;
     assert_eq!(
         portal.project_slugs(&token).await,
         Err(StatusCode::UNAUTHORIZED),

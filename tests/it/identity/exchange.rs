@@ -1,10 +1,7 @@
 //! `POST /identity/token`: the grants IAM clients send, IAM's answers and errors, single-use
 //! refresh tokens, and the throttle.
 
-use keyport::{
-    db,
-    ops::api_keys::{self, Change},
-};
+use keyport::{db, ops::api_keys::Change};
 use reqwest::{StatusCode, header};
 use serde_json::Value;
 
@@ -104,15 +101,9 @@ async fn keys_that_do_not_work_are_refused_with_iams_error() {
 
     let disabled = portal.personal_key(&member).await;
     portal.tokens(&disabled.secret).await;
-    api_keys::change_personal(
-        &portal.ops,
-        &member,
-        &Default::default(),
-        &disabled.key.id,
-        Change::Disable,
-    )
-    .await
-    .unwrap();
+    portal
+        .change_key(&member, &disabled.key.id, Change::Disable)
+        .await;
     assert_key_refused(&portal, &disabled.secret, "disabled key").await;
 
     let expired = portal.personal_key(&member).await;
@@ -277,28 +268,16 @@ async fn a_refresh_token_works_once_and_presenting_it_again_revokes_its_family()
 
     // A refresh token of a key disabled since does not work either.
     let latest = fresh_refresh_token(&portal, &key.secret).await;
-    api_keys::change_personal(
-        &portal.ops,
-        &member,
-        &Default::default(),
-        &key.key.id,
-        Change::Disable,
-    )
-    .await
-    .unwrap();
+    portal
+        .change_key(&member, &key.key.id, Change::Disable)
+        .await;
     let (status, body) = refresh(&portal, &latest).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     // Refused for its key, it was not used up: with the key enabled again it works, and no
     // reuse is recorded.
-    api_keys::change_personal(
-        &portal.ops,
-        &member,
-        &Default::default(),
-        &key.key.id,
-        Change::Enable,
-    )
-    .await
-    .unwrap();
+    portal
+        .change_key(&member, &key.key.id, Change::Enable)
+        .await;
     let (status, body) = refresh(&portal, &latest).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let reused_after: i64 = sqlx::query_scalar(

@@ -4,7 +4,7 @@
 
 use std::{path::PathBuf, process::Command};
 
-use keyport::ops::api_keys::{self, Change};
+use keyport::ops::api_keys::Change;
 use serde_json::Value;
 
 use super::{BAD_KEY_MESSAGE, Portal};
@@ -57,15 +57,9 @@ async fn ibm_cloud_sdk_core_exchanges_calls_refreshes_and_is_refused_once_the_ke
             .unwrap();
     assert_eq!(exchanges, 2);
 
-    api_keys::change_personal(
-        &portal.ops,
-        &member,
-        &Default::default(),
-        &key.key.id,
-        Change::Disable,
-    )
-    .await
-    .unwrap();
+    portal
+        .change_key(&member, &key.key.id, Change::Disable)
+        .await;
     let refused = client(
         &["refused", &portal.url],
         &[
