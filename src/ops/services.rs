@@ -171,6 +171,12 @@ pub async fn to_delete(ops: &Ops, who: &Principal, id: &str) -> Result<Service, 
     managed_service(ops, who, id).await
 }
 
+/// The service, for the confirmation of a change to it (a key at its backend, a credential it
+/// no longer has): `NotFound` for a service of another project, `Forbidden` for who may not.
+pub async fn to_change(ops: &Ops, who: &Principal, id: &str) -> Result<Service, OpError> {
+    managed_service(ops, who, id).await
+}
+
 /// Deletes a service and its endpoints; refused while it holds credentials, which would
 /// otherwise go with it.
 pub async fn delete(ops: &Ops, who: &Principal, id: &str) -> Result<Service, OpError> {

@@ -17,14 +17,11 @@ use zeroize::Zeroizing;
 use super::{
     AppState, PageError, confirm::ConfirmPage, extract::ProjectMember, session, view::Ctx,
 };
-use crate::ops::{CredentialInfo, Project, Service};
-use crate::{
-    domain::roles::Action,
-    ops::{
-        self, OpError,
-        reconcile::{FoundKeyAction, Report},
-    },
+use crate::ops::{
+    self, OpError,
+    reconcile::{FoundKeyAction, Report},
 };
+use crate::ops::{CredentialInfo, Project, Service};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -136,18 +133,17 @@ struct FoundKeyForm {
 }
 
 /// The confirmation page of an action of the Reconcile page, for browsers without JavaScript;
-/// refused as the action itself would be for those who may not change the service.
-fn confirmation(
+/// refused as the action itself would be: 404 for another project's service, 403 for those who
+/// may not change it. `title` is completed with the service's name.
+async fn confirmation(
+    state: &AppState,
     member: ProjectMember,
     id: &str,
     (title, message): (String, &str),
     (action, fields): (&str, Vec<(&'static str, String)>),
 ) -> Result<Response, PageError> {
-    if !member.may(Action::ManageServices) {
-        return Err(PageError::Forbidden(
-            "Only project admins and owners change services.",
-        ));
-    }
+    let service = ops::services::to_change(&state.ops, &member, id).await?;
+    let title = format!("{title} ({})", service.name);
     let back = format!(
         "/projects/{}/services/{id}/reconcile",
         member.project().slug
@@ -179,7 +175,7 @@ async fn found_key_post(
         ];
         let title = format!("Revoke {} at the backend?", form.access_key);
         let message = "Whatever uses this key stops working at once. Keyport does not hold it, so nothing can bring it back.";
-        return confirmation(member, &id, (title, message), ("key", fields));
+        return confirmation(&state, member, &id, (title, message), ("key", fields)).await;
     }
     let action = match form.action.as_str() {
         "revoke" => FoundKeyAction::Revoke,
@@ -212,7 +208,7 @@ async fn forget_post(
         let fields = vec![("credential_id", form.credential_id.clone())];
         let title = "Remove this credential from Keyport?".to_string();
         let message = "The backend no longer has its key. Keyport forgets the credential and its secret; nothing changes at the backend.";
-        return confirmation(member, &id, (title, message), ("forget", fields));
+        return confirmation(&state, member, &id, (title, message), ("forget", fields)).await;
     }
     let forgotten = ops::reconcile::forget(&state.ops, &member, &id, &form.credential_id).await;
     let outcome = forgotten.map(|name| format!("{name} was removed from Keyport."));

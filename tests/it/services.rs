@@ -494,6 +494,33 @@ async fn the_remove_confirmation_names_the_endpoint_and_refuses_another_projects
             .await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{foreign}");
     }
+    // The Reconcile page's confirmations likewise: another project's service is not found.
+    let other_id = other.rsplit('/').next().unwrap();
+    for (action, fields) in [
+        ("key", vec![("access_key", "AKIA"), ("action", "revoke")]),
+        ("forget", vec![("credential_id", "x")]),
+    ] {
+        let response = owner
+            .submit(
+                &service,
+                &format!("/projects/team/services/{other_id}/reconcile/{action}"),
+                &fields,
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{action}");
+    }
+    let response = owner
+        .submit(
+            &service,
+            &format!("{service}/reconcile/key"),
+            &[("access_key", "AKIA"), ("action", "revoke")],
+        )
+        .await;
+    let page = response.text().await.unwrap();
+    assert!(
+        page.contains("Object storage"),
+        "the page names the service"
+    );
     let left: i64 = sqlx::query_scalar("select count(*) from endpoints")
         .fetch_one(app.db.pool())
         .await
