@@ -21,11 +21,10 @@ use super::{
     session,
     view::{Ctx, UnixTime},
 };
-use crate::ops::User;
 use crate::{
     domain::two_factor::TwoFactorPolicy,
     ops::{
-        self, OpError,
+        self, OpError, User,
         admin::{LINK_HOURS, NewUser, PasswordLink, UserChange},
     },
 };

@@ -16,8 +16,7 @@ use super::{
     extract::InstanceAdmin,
     view::{Ctx, UnixTime},
 };
-use crate::ops::{self, audit::InstanceAuditQuery};
-use crate::ops::{Event, Period};
+use crate::ops::{self, Event, Period, audit::InstanceAuditQuery};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/admin/audit", get(instance_audit_get))

@@ -24,11 +24,10 @@ use super::{
     session,
     view::{Ctx, UnixTime},
 };
-use crate::ops::{Actor, ApiKey, Project, User};
 use crate::{
     domain::roles::Role,
     ops::{
-        self, OpError,
+        self, Actor, ApiKey, OpError, Project, User,
         api_keys::{Change, Created, KEY_PREFIX, NewKey},
     },
 };

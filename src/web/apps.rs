@@ -23,11 +23,10 @@ use super::{
     session,
     view::{Ctx, UnixTime},
 };
-use crate::ops::{App, Project};
 use crate::{
     domain::roles::{Action, Role},
     ops::{
-        self, OpError,
+        self, App, OpError, Project,
         api_keys::Change,
         apps::{Apps, NewApp},
     },

@@ -14,8 +14,7 @@ use super::{
     extract::ProjectMember,
     view::{Ctx, UnixTime},
 };
-use crate::ops::{self, audit::AuditQuery};
-use crate::ops::{Event, Project};
+use crate::ops::{self, Event, Project, audit::AuditQuery};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/projects/{slug}/audit", get(audit_get))

@@ -21,9 +21,8 @@ use super::{
     session, throttle,
     view::Ctx,
 };
-use crate::ops::User;
 use crate::ops::{
-    self, OpError,
+    self, OpError, User,
     accounts::{NewPassword, SignIn},
     sign_in::{FirstStep, PasswordPassed},
 };

@@ -17,11 +17,10 @@ use super::{
     AppState, PageError, extract::ProjectMember, forms::FieldErrors, services::form_errors,
     session, view::Ctx,
 };
-use crate::ops::{BackendUserLink, Project, Service};
 use crate::{
     domain::services::DriverKind,
     ops::{
-        self, OpError,
+        self, BackendUserLink, OpError, Project, Service,
         backends::{BackendView, SettingsInput},
     },
 };

@@ -16,8 +16,7 @@ use subtle::ConstantTimeEq;
 use tower_sessions::Session;
 
 use super::{AppState, PageError, form_token, session};
-use crate::ops::FormTokens;
-use crate::ops::random_token;
+use crate::ops::{FormTokens, random_token};
 
 /// The token a visitor without a session puts in the forms of the page being answered, made
 /// when the page asks for it (with a new random value when the visitor has no cookie yet, which

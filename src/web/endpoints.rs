@@ -19,10 +19,9 @@ use super::{
     session,
     view::Ctx,
 };
-use crate::ops::{Endpoint, Project};
 use crate::{
     domain::{roles::Action, services::Interface},
-    ops::{self, services::EndpointInput},
+    ops::{self, Endpoint, Project, services::EndpointInput},
 };
 
 pub fn router() -> Router<AppState> {

@@ -22,11 +22,10 @@ use super::{
     session,
     view::Ctx,
 };
-use crate::ops::Member;
 use crate::{
     domain::roles::Role,
     ops::{
-        self, OpError,
+        self, Member, OpError,
         members::{NewMember, Roster},
     },
 };

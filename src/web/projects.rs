@@ -18,10 +18,9 @@ use super::{
     session,
     view::{Ctx, UnixTime},
 };
-use crate::ops::Project;
 use crate::{
     domain::{roles::Role, validate},
-    ops::{self, OpError, projects::NewProject},
+    ops::{self, OpError, Project, projects::NewProject},
 };
 
 pub fn router() -> Router<AppState> {

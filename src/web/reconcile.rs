@@ -18,10 +18,9 @@ use super::{
     AppState, PageError, confirm::ConfirmPage, extract::ProjectMember, session, view::Ctx,
 };
 use crate::ops::{
-    self, OpError,
+    self, CredentialInfo, OpError, Project, Service,
     reconcile::{FoundKeyAction, Report},
 };
-use crate::ops::{CredentialInfo, Project, Service};
 
 pub fn router() -> Router<AppState> {
     Router::new()

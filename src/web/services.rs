@@ -15,14 +15,13 @@ use super::{
     AppState, PageError, confirm::ConfirmPage, extract::ProjectMember, forms::FieldErrors, session,
     view::Ctx,
 };
-use crate::ops::{Endpoint, Project, Service};
 use crate::{
     domain::{
         roles::Action,
         services::{DEFAULT_MAX_KEYS, Interface, ServiceKind},
     },
     ops::{
-        self, OpError,
+        self, Endpoint, OpError, Project, Service,
         services::{EndpointInput, ServiceInput},
     },
 };

@@ -9,14 +9,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::ops::Event;
 use crate::{
     api::{
         auth::ApiPrincipal,
         error::{ApiError, Failure},
     },
     ops::{
-        self, OpError,
+        self, Event, OpError,
         audit::{AuditQuery, PAGE_SIZE},
     },
     state::AppState,

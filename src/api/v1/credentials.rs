@@ -18,7 +18,6 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use zeroize::Zeroizing;
 
-use crate::ops::{CredentialInfo, Owner};
 use crate::{
     api::{
         auth::ApiPrincipal,
@@ -26,7 +25,7 @@ use crate::{
     },
     domain::roles::Whose,
     ops::{
-        self, OpError, Principal,
+        self, CredentialInfo, OpError, Owner, Principal,
         credentials::{AddCredential, KeySource, OwnerChoice, Purpose},
     },
     state::AppState,

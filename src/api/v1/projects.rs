@@ -9,13 +9,13 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::ops::{Endpoint, Service};
 use crate::{
     api::{
         auth::{ApiCaller, ApiPrincipal},
         error::{ApiError, Failure},
     },
     ops,
+    ops::{Endpoint, Service},
     state::AppState,
 };
 

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use super::{OpError, Ops, Principal, managed};
-use crate::domain::time::utc;
 use crate::{
     db::{
         self,
@@ -15,6 +14,7 @@ use crate::{
     domain::{
         roles::{Action, CredentialAction, Whose},
         services::DriverKind,
+        time::utc,
     },
     ops::key_status::key_status,
 };

@@ -13,16 +13,16 @@ use crate::{
         credentials::{Credential, CredentialInfo},
         services::Service,
     },
-    domain::{audit::AuditAction, roles::CredentialAction, services::CredentialState},
+    domain::{audit::AuditAction, roles::CredentialAction, services::CredentialState, validate},
     ops::{
-        Field, ProjectId, RowId,
+        Field, FieldErrors, ProjectId, RowId,
         lifecycle::{
             audit_target, backend_failed, credential_user, failpoint, overtaken, requester_json,
             retire,
         },
     },
+    providers::IssuedKey,
 };
-use crate::{domain::validate, ops::FieldErrors, providers::IssuedKey};
 
 pub struct Regenerated {
     pub credential: Arc<CredentialInfo>,

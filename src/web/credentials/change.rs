@@ -19,10 +19,9 @@ use super::{
         delete_warning, deleted_notice, labels, only_key, regenerate_warning, regenerated_notice,
     },
 };
-use crate::ops::{CredentialInfo, IssuedKey, Service, Verdict};
 use crate::{
     domain::roles::CredentialAction,
-    ops::{self, FieldErrors, OpError},
+    ops::{self, CredentialInfo, FieldErrors, IssuedKey, OpError, Service, Verdict},
     web::{
         AppState, PageError,
         client_config::ConfigChoice,

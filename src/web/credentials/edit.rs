@@ -11,9 +11,8 @@ use axum::{
 use serde::Deserialize;
 
 use super::back_with;
-use crate::ops::{Project, Service};
 use crate::{
-    ops::{self, FieldErrors, OpError, credentials::Edit},
+    ops::{self, FieldErrors, OpError, Project, Service, credentials::Edit},
     web::{
         AppState, PageError,
         extract::ProjectMember,

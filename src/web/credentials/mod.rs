@@ -19,10 +19,9 @@ use super::{
     AppState, PageError, client_config::ConfigChoice, extract::ProjectMember, session,
     view::WARNING_MARK,
 };
-use crate::ops::Project;
 use crate::{
     domain::roles::CredentialAction,
-    ops::{self, OpError},
+    ops::{self, OpError, Project},
 };
 
 pub fn router() -> Router<AppState> {

@@ -15,14 +15,13 @@ use super::{
     take_show_once,
     texts::{asks_for_the_key, delete_warning, issuer_note, labels, only_key, regenerate_warning},
 };
-use crate::ops::{App, CredentialInfo, Endpoint, Project, Service};
 use crate::{
     domain::{
         roles::{Action, CredentialAction, Whose},
         services::{CredentialKind, Interface},
     },
     ops::{
-        self, FieldErrors,
+        self, App, CredentialInfo, Endpoint, FieldErrors, Project, Service,
         credentials::{Listed, Purpose, Revealed},
     },
     snippets::Snippet,

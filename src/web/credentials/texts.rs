@@ -3,8 +3,10 @@
 //! is the owner's only key. Each text says where the change takes effect and what it does not
 //! touch; the unit tests below read them case by case.
 
-use crate::domain::services::{CredentialKind, DriverKind, ServiceKind};
-use crate::ops::Service;
+use crate::{
+    domain::services::{CredentialKind, DriverKind, ServiceKind},
+    ops::Service,
+};
 
 /// What the public and the secret part of a credential are called.
 pub fn labels(service: &Service, kind: CredentialKind) -> (&'static str, &'static str) {
