@@ -206,18 +206,9 @@ pub async fn from_token(
     actor: Actor,
 ) -> Result<Principal, OpError> {
     match &caller.holder {
-        CallerHolder::Member(user) => {
-            let (project, role) = db::projects::find_for_member(&ops.db, slug, &user.id)
-                .await?
-                .ok_or(OpError::NotFound)?;
-            Ok(Principal::new(
-                Subject::Member(user.clone()),
-                project,
-                role,
-                actor,
-                Freshness::Token,
-            ))
-        }
+        CallerHolder::Member(user) => member_in(ops, user, slug, actor, Freshness::Token)
+            .await?
+            .ok_or(OpError::NotFound),
         CallerHolder::App { project, app } if project.slug == slug => Ok(Principal::new(
             Subject::App(app.clone()),
             project.clone(),
@@ -229,23 +220,35 @@ pub async fn from_token(
     }
 }
 
-/// The user with `email` acting from the command line in project `slug`, with their role there.
+/// `user` acting from the command line in project `slug`, with their role there; `None` when
+/// they are not a member.
 pub async fn from_command_line(
     ops: &Ops,
     user: &User,
     slug: &str,
 ) -> Result<Option<Principal>, OpError> {
-    let Some((project, role)) = db::projects::find_for_member(&ops.db, slug, &user.id).await?
-    else {
-        return Ok(None);
-    };
-    Ok(Some(Principal::new(
-        Subject::Member(user.clone()),
-        project,
-        role,
-        command_line_actor(user),
-        Freshness::CommandLine,
-    )))
+    let actor = command_line_actor(user);
+    member_in(ops, user, slug, actor, Freshness::CommandLine).await
+}
+
+/// `user` as a member of project `slug` in the role the database gives them, if they are one.
+async fn member_in(
+    ops: &Ops,
+    user: &User,
+    slug: &str,
+    actor: Actor,
+    freshness: Freshness,
+) -> Result<Option<Principal>, OpError> {
+    let membership = db::projects::find_for_member(&ops.db, slug, &user.id).await?;
+    Ok(membership.map(|(project, role)| {
+        Principal::new(
+            Subject::Member(user.clone()),
+            project,
+            role,
+            actor,
+            freshness,
+        )
+    }))
 }
 
 /// How the audit log names a user acting from the command line.
