@@ -52,10 +52,13 @@ pub async fn deregister(db: &Db) -> sqlx::Result<()> {
 }
 
 /// Process `id` is known to have stopped (its host lock was free, see `host_processes`): it is
-/// marked silent since ever, so that what it left unfinished is finished now rather than after
-/// the timeout, and its leases are freed.
-pub async fn forget_dead(db: &Db, id: &str) -> sqlx::Result<()> {
-    sqlx::query("update instances set heartbeat_at = 0 where id = $1")
+/// marked silent since `silent_at` (as long as the timeout asks), so that what it left unfinished
+/// is finished now rather than after the timeout, and its leases are freed. Its row goes after a
+/// day, as a silent process's does, so that a round that cannot finish its operations yet still
+/// finds them as a dead process's.
+pub async fn forget_dead(db: &Db, id: &str, silent_at: i64) -> sqlx::Result<()> {
+    sqlx::query("update instances set heartbeat_at = $1 where id = $2 and heartbeat_at > $1")
+        .bind(silent_at)
         .bind(id)
         .execute(db.pool())
         .await?;

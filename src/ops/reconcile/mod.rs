@@ -265,8 +265,9 @@ pub async fn reconcile_and_spawn(ops: Ops, dead: &[String]) {
     if let Err(e) = db::instances::register(&ops.db).await {
         tracing::warn!(error = %e, "cannot announce this process");
     }
+    let silent_at = db::now() - ops.process_timeout.as_secs() as i64 - 1;
     for id in dead {
-        match db::instances::forget_dead(&ops.db, id).await {
+        match db::instances::forget_dead(&ops.db, id, silent_at).await {
             Ok(()) => {
                 tracing::info!(process = %id, "a process of this host stopped without finishing; its operations are finished now")
             }
