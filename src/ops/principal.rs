@@ -279,8 +279,9 @@ pub fn may_in_instance(user: &User, action: InstanceAction) -> bool {
     allows(standing, Action::Instance(action))
 }
 
-/// How recently the one acting proved who they are, as their way in tells it.
-#[derive(Clone, Debug)]
+/// How recently the one acting proved who they are, as their way in tells it. Its `Debug` leaves
+/// the grant out: it is a one-time secret of the session.
+#[derive(Clone)]
 pub enum Freshness {
     /// A signed-in session of `user_id`: when it last proved who they are, and the grant a
     /// step-up left in it (the random value), if any.
@@ -293,4 +294,23 @@ pub enum Freshness {
     Token,
     /// The command line: whoever runs it holds the database and the master key.
     CommandLine,
+}
+
+impl std::fmt::Debug for Freshness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Freshness::Session {
+                user_id,
+                proved_at,
+                grant,
+            } => f
+                .debug_struct("Session")
+                .field("user_id", user_id)
+                .field("proved_at", proved_at)
+                .field("grant", &grant.as_ref().map(|_| "[redacted]"))
+                .finish(),
+            Freshness::Token => f.write_str("Token"),
+            Freshness::CommandLine => f.write_str("CommandLine"),
+        }
+    }
 }
