@@ -165,7 +165,8 @@ fn request_span(request: &Request) -> tracing::Span {
     tracing::info_span!("request", id = &id[..12], method = %request.method(), route)
 }
 
-/// Deletes expired sessions now and then: one process of those serving the database does it.
+/// Deletes expired sessions and refresh token families now and then: one process of those
+/// serving the database does it.
 fn spawn_session_cleanup(db: Db) {
     const EVERY: Duration = Duration::from_secs(600);
     tokio::spawn(async move {
@@ -183,6 +184,9 @@ fn spawn_session_cleanup(db: Db) {
             }
             if let Err(e) = tower_sessions::ExpiredDeletion::delete_expired(&store).await {
                 tracing::warn!(error = %e, "could not delete expired sessions");
+            }
+            if let Err(e) = db::tokens::forget_expired_families(&db).await {
+                tracing::warn!(error = %e, "could not forget expired refresh token families");
             }
         }
     });

@@ -55,8 +55,14 @@ def works(portal, slug):
     assert slug in listed_again, listed_again
     assert auth.token_manager.expire_time > 0, "the SDK fetched and read a new token"
     second = auth.token_manager.access_token
-    verify_offline(portal, second)
-    return {"access_token": first, "kid": kid, "claims": claims, "jwks_kids": kids}
+    _, second_claims, _ = verify_offline(portal, second)
+    return {
+        "access_token": first,
+        "kid": kid,
+        "claims": claims,
+        "second_claims": second_claims,
+        "jwks_kids": kids,
+    }
 
 
 def refused(portal):

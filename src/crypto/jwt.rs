@@ -1,14 +1,15 @@
-//! Access tokens: JWTs signed with Ed25519 (`EdDSA`), by `jsonwebtoken` over `ring` (already in
-//! the build for TLS), so that no second crypto library is compiled. Verification pins the
-//! algorithm and picks the key by the header's `kid`; there is no `none`.
+//! Access and refresh tokens: JWTs signed with Ed25519 (`EdDSA`) over `ring` (already in the
+//! build for TLS), so that no second crypto library is compiled; signed here over a key pair
+//! parsed once, verified by `jsonwebtoken`. Verification pins the algorithm and picks the key by
+//! the header's `kid`; there is no `none`.
 
 use std::sync::Once;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{
-    Algorithm, DecodingKey, EncodingKey, Header, Validation,
-    crypto::{CryptoProvider, JwtSigner, JwtVerifier, KeyUtils},
-    errors::{Error, ErrorKind},
+    Algorithm, DecodingKey, Header, Validation,
+    crypto::{CryptoProvider, JwtVerifier, KeyUtils},
+    errors::ErrorKind,
     jwk::{
         AlgorithmParameters, CommonParameters, EllipticCurve, Jwk, KeyAlgorithm,
         OctetKeyPairParameters, OctetKeyPairType, PublicKeyUse,
@@ -21,20 +22,6 @@ use ring::{
 };
 use serde::{Serialize, de::DeserializeOwned};
 use zeroize::Zeroizing;
-
-struct Ed25519Signer(Ed25519KeyPair);
-
-impl signature::Signer<Vec<u8>> for Ed25519Signer {
-    fn try_sign(&self, message: &[u8]) -> Result<Vec<u8>, signature::Error> {
-        Ok(self.0.sign(message).as_ref().to_vec())
-    }
-}
-
-impl JwtSigner for Ed25519Signer {
-    fn algorithm(&self) -> Algorithm {
-        Algorithm::EdDSA
-    }
-}
 
 struct Ed25519Verifier(Vec<u8>);
 
@@ -52,16 +39,10 @@ impl JwtVerifier for Ed25519Verifier {
     }
 }
 
-/// Ed25519 only: any other algorithm is refused when signing and when verifying.
+/// Ed25519 only: any other algorithm is refused when verifying.
 static ED25519_ONLY: CryptoProvider = CryptoProvider {
-    signer_factory: |algorithm, key| match algorithm {
-        Algorithm::EdDSA => {
-            let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(key.as_bytes())
-                .map_err(|_| Error::from(ErrorKind::InvalidEddsaKey))?;
-            Ok(Box::new(Ed25519Signer(pair)))
-        }
-        _ => Err(ErrorKind::InvalidAlgorithm.into()),
-    },
+    // Keyport signs with [`SigningKey::sign`], never through `jsonwebtoken`.
+    signer_factory: |_, _| Err(ErrorKind::InvalidAlgorithm.into()),
     verifier_factory: |algorithm, key| match algorithm {
         Algorithm::EdDSA => Ok(Box::new(Ed25519Verifier(key.try_get_as_bytes()?.to_vec()))),
         _ => Err(ErrorKind::InvalidAlgorithm.into()),
@@ -77,11 +58,16 @@ fn install() {
     });
 }
 
-/// A key that signs access tokens.
+/// A key that signs access tokens, its key pair parsed once: signing composes the compact
+/// form (`header.claims.signature`, RFC 7515) itself, since `jsonwebtoken::encode` would parse
+/// the PKCS#8 again for every token. Verification is `jsonwebtoken`'s.
 pub struct SigningKey {
     pub kid: String,
     /// PKCS#8 of the Ed25519 key pair: the secret, sealed at rest.
     pkcs8: Zeroizing<Vec<u8>>,
+    pair: Ed25519KeyPair,
+    /// The header every token of this key carries, encoded.
+    header: String,
     /// The public key, base64url, as the JWKS publishes it.
     pub public_key: String,
 }
@@ -104,9 +90,14 @@ impl SigningKey {
     pub fn from_pkcs8(kid: String, pkcs8: Zeroizing<Vec<u8>>) -> Option<SigningKey> {
         let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&pkcs8).ok()?;
         let public_key = URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(kid.clone());
+        let header = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).ok()?);
         Some(SigningKey {
             kid,
             pkcs8,
+            pair,
+            header,
             public_key,
         })
     }
@@ -117,11 +108,10 @@ impl SigningKey {
 
     /// `claims` signed, with this key's `kid` in the header.
     pub fn sign(&self, claims: &impl Serialize) -> String {
-        install();
-        let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, claims, &EncodingKey::from_ed_der(&self.pkcs8))
-            .expect("claims serialize and the key signs")
+        let claims = serde_json::to_vec(claims).expect("claims serialize");
+        let message = format!("{}.{}", self.header, URL_SAFE_NO_PAD.encode(claims));
+        let signature = URL_SAFE_NO_PAD.encode(self.pair.sign(message.as_bytes()));
+        format!("{message}.{signature}")
     }
 }
 

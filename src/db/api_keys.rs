@@ -38,8 +38,9 @@ impl ApiKey {
     }
 }
 
+/// An API key's row (also read by `key_holders`, beside its holder).
 #[derive(FromRow)]
-struct Row {
+pub(super) struct Row {
     id: String,
     prefix: String,
     user_id: Option<String>,

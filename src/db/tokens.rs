@@ -1,5 +1,6 @@
-//! What token exchange keeps: the keys that sign access tokens (sealed), and refresh tokens
-//! (hashed), each usable once.
+//! What token exchange keeps: the keys that sign access tokens (sealed), and per family of
+//! refresh tokens which one may be used next (the tokens themselves are signed and kept by
+//! their programs only).
 
 use super::{Db, now};
 
@@ -72,96 +73,69 @@ pub async fn forget_old_signing_keys(db: &Db, lifetime: i64) -> sqlx::Result<u64
     Ok(deleted.rows_affected())
 }
 
-pub async fn add_refresh_token(
+/// What using a refresh token did to its family.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Used {
+    /// It was the family's next token: the one after it is the next now.
+    Used,
+    /// It was used before, or its family was revoked: a copy. The family is revoked now;
+    /// `newly` when this presentation revoked it (so that it is audited once).
+    Reused { newly: bool },
+}
+
+/// Uses the token at `place` of `family` (of key `api_key_id`), whose successor expires at
+/// `expires_at`. One statement decides: of concurrent presentations of one token exactly one
+/// moves the family on, and since every token of a family is checked against the family's row,
+/// revoking the family ends its latest token too, whenever that was issued.
+pub async fn use_refresh_token(
     db: &Db,
-    token_hash: &str,
     family: &str,
+    place: i64,
     api_key_id: &str,
     expires_at: i64,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "insert into refresh_tokens (token_hash, family, api_key_id, expires_at) values ($1, $2, $3, $4)",
+) -> sqlx::Result<Used> {
+    let moved = if place == 0 {
+        // A family's first refresh makes its row.
+        sqlx::query(
+            "insert into refresh_families (family, api_key_id, next_place, expires_at)
+             values ($1, $2, 1, $3) on conflict (family) do nothing",
+        )
+        .bind(family)
+        .bind(api_key_id)
+        .bind(expires_at)
+        .execute(db.pool())
+        .await?
+    } else {
+        sqlx::query(
+            "update refresh_families set next_place = $1 + 1, expires_at = $2
+             where family = $3 and next_place = $1 and revoked_at is null",
+        )
+        .bind(place)
+        .bind(expires_at)
+        .bind(family)
+        .execute(db.pool())
+        .await?
+    };
+    if moved.rows_affected() == 1 {
+        return Ok(Used::Used);
+    }
+    let revoked = sqlx::query(
+        "update refresh_families set revoked_at = $1 where family = $2 and revoked_at is null",
     )
-    .bind(token_hash)
+    .bind(now())
     .bind(family)
-    .bind(api_key_id)
-    .bind(expires_at)
     .execute(db.pool())
     .await?;
-    Ok(())
-}
-
-/// What presenting a refresh token found.
-pub enum Presented {
-    /// Unused and unexpired (not used yet: see [`replace_refresh_token`]).
-    Fresh { api_key_id: String, family: String },
-    /// Used before (or revoked with its family): its family, so that it can be revoked.
-    Spent { family: String },
-    /// Not Keyport's, or expired unused: refused, and nothing else happens.
-    Unknown,
-}
-
-/// What a presented refresh token is, without using it: a token refused for its key (disabled,
-/// say) stays usable once the key is enabled again.
-pub async fn find_refresh_token(db: &Db, token_hash: &str) -> sqlx::Result<Presented> {
-    let row: Option<(String, String, Option<i64>, i64)> = sqlx::query_as(
-        "select api_key_id, family, used_at, expires_at from refresh_tokens where token_hash = $1",
-    )
-    .bind(token_hash)
-    .fetch_optional(db.pool())
-    .await?;
-    Ok(match row {
-        Some((_, family, Some(_), _)) => Presented::Spent { family },
-        Some((api_key_id, family, None, expires_at)) if expires_at > now() => {
-            Presented::Fresh { api_key_id, family }
-        }
-        _ => Presented::Unknown,
+    Ok(Used::Reused {
+        newly: revoked.rows_affected() == 1,
     })
 }
 
-/// Uses refresh token `token_hash` and records its successor `next_hash` in its family, in one
-/// transaction: of concurrent presentations exactly one succeeds (true), and the successor exists
-/// from the moment its parent is used, so that revoking the family (the loser's doing) reaches
-/// it too. False when the token was used, revoked or expired meanwhile.
-pub async fn replace_refresh_token(
-    db: &Db,
-    token_hash: &str,
-    next_hash: &str,
-    expires_at: i64,
-) -> sqlx::Result<bool> {
-    let at = now();
-    let mut tx = db.pool().begin().await?;
-    let used: Option<(String, String)> = sqlx::query_as(
-        "update refresh_tokens set used_at = $1
-         where token_hash = $2 and used_at is null and expires_at > $1
-         returning api_key_id, family",
-    )
-    .bind(at)
-    .bind(token_hash)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some((api_key_id, family)) = used else {
-        return Ok(false);
-    };
-    sqlx::query(
-        "insert into refresh_tokens (token_hash, family, api_key_id, expires_at) values ($1, $2, $3, $4)",
-    )
-    .bind(next_hash)
-    .bind(&family)
-    .bind(&api_key_id)
-    .bind(expires_at)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(true)
-}
-
-/// Revokes every refresh token of a family (a reused token means one was stolen).
-pub async fn revoke_family(db: &Db, family: &str) -> sqlx::Result<()> {
-    sqlx::query("update refresh_tokens set used_at = coalesce(used_at, $1), expires_at = 0 where family = $2")
+/// Forgets the families whose latest token has expired: no token of them can be presented.
+pub async fn forget_expired_families(db: &Db) -> sqlx::Result<u64> {
+    let deleted = sqlx::query("delete from refresh_families where expires_at <= $1")
         .bind(now())
-        .bind(family)
         .execute(db.pool())
         .await?;
-    Ok(())
+    Ok(deleted.rows_affected())
 }

@@ -196,28 +196,27 @@ pub use db::sessions::with_preloaded;
 /// their user (one query per page; every session of a user ended at once).
 pub use db::sessions::USER_ID_KEY;
 
-/// The caller of an access token as a principal of the project `slug`: a member with their
-/// role, or an app of that project in the role its admin chose. Any other project is
-/// `NotFound`.
-pub async fn from_token(
-    ops: &Ops,
-    caller: &Caller,
-    slug: &str,
-    actor: Actor,
-) -> Result<Principal, OpError> {
-    match &caller.holder {
-        CallerHolder::Member(user) => member_in(ops, user, slug, actor, Freshness::Token)
-            .await?
-            .ok_or(OpError::NotFound),
-        CallerHolder::App { project, app } if project.slug == slug => Ok(Principal::new(
-            Subject::App(app.clone()),
-            project.clone(),
-            app.role,
-            actor,
-            Freshness::Token,
-        )),
-        CallerHolder::App { .. } => Err(OpError::NotFound),
-    }
+/// The caller of an access token as a principal of the project `slug` (the one
+/// [`authenticate`](crate::ops::tokens::authenticate) read it for): a member with their role,
+/// or an app of that project in the role its admin chose. Any other project is `NotFound`.
+pub fn from_token(caller: &Caller, slug: &str, actor: Actor) -> Result<Principal, OpError> {
+    let (subject, project, role) = match &caller.holder {
+        CallerHolder::Member(user) => {
+            let (project, role) = caller.membership_in(slug).ok_or(OpError::NotFound)?;
+            (Subject::Member(user.clone()), project.clone(), *role)
+        }
+        CallerHolder::App { project, app } if project.slug == slug => {
+            (Subject::App(app.clone()), project.clone(), app.role)
+        }
+        CallerHolder::App { .. } => return Err(OpError::NotFound),
+    };
+    Ok(Principal::new(
+        subject,
+        project,
+        role,
+        actor,
+        Freshness::Token,
+    ))
 }
 
 /// `user` acting from the command line in project `slug`, with their role there; `None` when

@@ -35,6 +35,8 @@ pub struct ServiceLists {
     /// listing made from them: a page view copies and counts none of them.
     /// They carry no secret: the rows' sealed parts are dropped when the lists are read.
     pub credentials: Vec<(Arc<CredentialInfo>, i64)>,
+    /// The places in `credentials` in the order of the credentials' ids: the API pages by id.
+    pub by_id: Vec<usize>,
 }
 
 #[derive(Default)]
@@ -89,10 +91,13 @@ impl Snapshot {
             *by_owner.entry(&credential.owner).or_default() += 1;
         }
         let held: Vec<i64> = credentials.iter().map(|c| by_owner[&c.owner]).collect();
-        let credentials = credentials.into_iter().map(|c| c.info).zip(held).collect();
+        let credentials: Vec<_> = credentials.into_iter().map(|c| c.info).zip(held).collect();
+        let mut by_id: Vec<usize> = (0..credentials.len()).collect();
+        by_id.sort_by(|&a, &b| credentials[a].0.id.cmp(&credentials[b].0.id));
         let lists = Arc::new(ServiceLists {
             endpoints: db::services::endpoints(db, service_id).await?,
             credentials,
+            by_id,
         });
         self.by_service
             .lock()

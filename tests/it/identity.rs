@@ -6,6 +6,7 @@
 mod access;
 mod exchange;
 mod ibm_sdk;
+mod refresh;
 mod signing_keys;
 
 use std::{path::PathBuf, sync::Arc};

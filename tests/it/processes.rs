@@ -1,6 +1,6 @@
 //! Several portal processes on one database, as a team that scales out runs them: what one
 //! process leaves unfinished when it is killed is finished by exactly one other, and a session
-//! ended on one process is refused by the others at once.
+//! ended or an API key disabled on one process is refused by the others at once.
 
 use reqwest::StatusCode;
 
@@ -191,4 +191,98 @@ async fn a_change_made_on_one_process_shows_on_the_others_next_page() {
         html.contains("https://archive.example.org"),
         "the first process shows the endpoint added on the other"
     );
+}
+
+/// The id and secret of a personal API key `who` creates on the API access page.
+async fn create_api_key(who: &Visitor) -> (String, String) {
+    let page = "/account/api-access";
+    let fields = [("name", "ci"), ("description", ""), ("expires", "")];
+    let response = who.submit(page, "/account/api-access/keys", &fields).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let html = response.text().await.unwrap();
+    let secret = crate::helpers::raw_text(&html, "textarea#new-api-key").expect("the key");
+    let id = crate::helpers::attrs(&html, "table.api-keys tr[id^=key-]", "id")[0]["key-".len()..]
+        .to_string();
+    (id, secret)
+}
+
+/// What `base` answers to a token exchange (`form`), and to `/api/v1/projects` with `token`.
+async fn exchange(base: &str, form: &[(&str, &str)]) -> (StatusCode, serde_json::Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/identity/token"))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.json().await.unwrap())
+}
+
+async fn projects(base: &str, token: &str) -> StatusCode {
+    reqwest::Client::new()
+        .get(format!("{base}/api/v1/projects/team/services"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn an_api_key_disabled_on_one_process_is_refused_by_the_other_at_once() {
+    let db = TestDb::new().await;
+    // Behind one address, as a team's processes are: their tokens name the same issuer.
+    let address = [("KEYPORT_PUBLIC_URL", "http://keyport.example.org")];
+    let one = Server::start(&db, &address).await;
+    let other = Server::start(&db, &address).await;
+    let on_one = one.visitor();
+    crate::helpers::complete_setup(&on_one).await;
+    crate::helpers::create_project(&on_one, "team", crate::helpers::ADMIN_EMAIL).await;
+    let (id, key) = create_api_key(&on_one).await;
+    let grant = "urn:ibm:params:oauth:grant-type:apikey";
+
+    let (status, tokens) = exchange(&other.base, &[("grant_type", grant), ("apikey", &key)]).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap().to_string();
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
+    assert_eq!(projects(&other.base, &access).await, StatusCode::OK);
+
+    let keys = "/account/api-access/keys";
+    let response = on_one
+        .submit("/account/api-access", &format!("{keys}/{id}/disable"), &[])
+        .await;
+    assert!(response.status().is_redirection(), "{}", response.status());
+    assert_eq!(
+        projects(&other.base, &access).await,
+        StatusCode::UNAUTHORIZED,
+        "the other process refuses the key's access token"
+    );
+    let refreshed = [("grant_type", "refresh_token"), ("refresh_token", &refresh)];
+    let (status, body) = exchange(&other.base, &refreshed).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "and its refresh token: {body}"
+    );
+    let (status, body) = exchange(&other.base, &[("grant_type", grant), ("apikey", &key)]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "and the key: {body}");
+
+    // Enabled again on the other process: the token from before stays refused on the first,
+    // the refresh token (refused, not used up) works there once, and the key again.
+    let on_other = other.visitor();
+    crate::helpers::sign_in_as_admin(&on_other).await;
+    let response = on_other
+        .submit("/account/api-access", &format!("{keys}/{id}/enable"), &[])
+        .await;
+    assert!(response.status().is_redirection(), "{}", response.status());
+    assert_eq!(projects(&one.base, &access).await, StatusCode::UNAUTHORIZED);
+    let (status, body) = exchange(&one.base, &refreshed).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = exchange(&other.base, &refreshed).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "used once, on the first process: {body}"
+    );
+    let (status, body) = exchange(&one.base, &[("grant_type", grant), ("apikey", &key)]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }

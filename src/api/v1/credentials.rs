@@ -1,9 +1,6 @@
 //! A service's credentials: list them, add one (generated or imported), reveal, regenerate or
 //! delete one; each through the operation the View Credentials page calls, with its role rules
 //! and its audit record.
-
-use std::sync::Arc;
-
 use axum::{
     Json,
     extract::{
@@ -118,7 +115,6 @@ struct PageParams {
         (status = 200, description = "The credentials the caller may see", body = CredentialPage),
         (status = 401, description = "No valid access token", body = ApiError),
         (status = 404, description = "No such project or service, or the caller may not see it", body = ApiError),
-        (status = 409, description = "The service's backend settings cannot be decrypted, so the keys' status there cannot be asked for", body = ApiError),
         (status = 422, description = "The limit or another query parameter is not valid", body = ApiError),
     )
 )]
@@ -133,23 +129,16 @@ async fn credentials_get(
         limit @ 1..=200 => limit as usize,
         _ => return Err(OpError::field("limit", "Ask for 1 to 200 credentials.").into()),
     };
-    let listing = ops::credentials::list(&state.ops, &who, Some(&service_id), "").await?;
-    if listing.selected.is_none() {
-        return Err(Failure::not_found());
-    }
-    let mut seen: Vec<Arc<CredentialInfo>> = [listing.mine, listing.app_keys, listing.others]
-        .into_iter()
-        .flatten()
-        .map(|listed| listed.credential)
-        .filter(|c| params.after.as_ref().is_none_or(|after| c.id > *after))
-        .collect();
-    seen.sort_by(|a, b| a.id.cmp(&b.id));
-    let next = (seen.len() > limit).then(|| seen[limit - 1].id.clone());
-    let credentials = seen
-        .into_iter()
-        .take(limit)
-        .map(|c| CredentialOut::new(&who, &c))
-        .collect();
+    let (page, more) = ops::credentials::page(
+        &state.ops,
+        &who,
+        &service_id,
+        params.after.as_deref(),
+        limit,
+    )
+    .await?;
+    let next = more.then(|| page.last().map(|c| c.id.clone())).flatten();
+    let credentials = page.iter().map(|c| CredentialOut::new(&who, c)).collect();
     Ok(Json(CredentialPage { credentials, next }))
 }
 
@@ -233,8 +222,8 @@ pub struct CreatedCredential {
 
 /// Adds a credential.
 ///
-/// The answer holds its secret, opened for it and audited as a reveal. An owner holds at most
-/// the service's limit of keys.
+/// The answer holds its secret, as the add made or took it (audited as the add: no reveal is
+/// recorded). An owner holds at most the service's limit of keys.
 #[utoipa::path(
     post,
     path = "/projects/{project}/services/{instance_id}/credentials",
@@ -262,10 +251,9 @@ async fn credentials_post(
 ) -> Result<Response, Failure> {
     let Json(body) = body?;
     let added = ops::credentials::add(&state.ops, &who, body.into_input(service_id)?).await?;
-    let revealed = ops::credentials::reveal(&state.ops, &who, &added.id, Purpose::Show).await?;
     let created = CreatedCredential {
-        secret: revealed.secret.ok_or(OpError::Damaged)?,
-        credential: CredentialOut::new(&who, &revealed.credential),
+        credential: CredentialOut::new(&who, &added.credential),
+        secret: added.secret,
     };
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }

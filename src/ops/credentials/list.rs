@@ -136,6 +136,38 @@ pub async fn list(
     Ok(listing)
 }
 
+/// One page of the credentials of `service_id` the principal sees (as [`list`] shows them),
+/// in the order of their ids, from the project's snapshot, where they are sorted once: those
+/// after `after`, at most `limit`, and whether more remain.
+pub async fn page(
+    ops: &Ops,
+    who: &Principal,
+    service_id: &str,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<(Vec<Arc<CredentialInfo>>, bool), OpError> {
+    who.require(Action::ViewProject)?;
+    let snapshot = ops.snapshots.project(&ops.db, who.project()).await?;
+    if !snapshot.services.iter().any(|s| s.id == service_id) {
+        return Err(OpError::NotFound);
+    }
+    let lists = snapshot.service(&ops.db, service_id).await?;
+    let sees_others = who.may(Action::Credential(CredentialAction::Reveal, Whose::Others));
+    let start = after.map_or(0, |after| {
+        lists
+            .by_id
+            .partition_point(|&i| lists.credentials[i].0.id.as_str() <= after)
+    });
+    let mut seen = lists.by_id[start..]
+        .iter()
+        .map(|&i| &lists.credentials[i].0)
+        .filter(|c| {
+            matches!(c.owner, Owner::App(_)) || sees_others || who.whose(&c.owner) == Whose::Own
+        });
+    let page = seen.by_ref().take(limit).cloned().collect();
+    Ok((page, seen.next().is_some()))
+}
+
 /// What a confirmation page (Regenerate, Delete) needs: the credential, its service, and how
 /// many keys its owner holds there.
 pub async fn confirm(

@@ -4,12 +4,7 @@
 use super::{ACCESS_TOKEN_SECONDS, Claims, exchange::subject};
 use crate::{
     crypto::jwt,
-    db::{
-        self,
-        api_keys::{ApiKey, Holder},
-        projects::Project,
-        users::User,
-    },
+    db::{self, api_keys::ApiKey, projects::Project},
     domain::roles::Role,
     ops::{OpError, Ops},
 };
@@ -19,20 +14,31 @@ use crate::{
 pub struct Caller {
     pub key: ApiKey,
     pub holder: CallerHolder,
+    /// For a member: the project the request named and their role there, if they belong to it.
+    membership: Option<(Project, Role)>,
 }
 
-#[derive(Clone, Debug)]
-pub enum CallerHolder {
-    Member(User),
-    App {
-        project: Project,
-        app: db::apps::App,
-    },
+/// The member (enabled) or the app (with its project) holding a key.
+pub use crate::db::key_holders::KeyHolder as CallerHolder;
+
+impl Caller {
+    /// The project `slug` and the member's role there, if the request named it and they
+    /// belong to it (read with the key).
+    pub(in crate::ops) fn membership_in(&self, slug: &str) -> Option<&(Project, Role)> {
+        self.membership
+            .as_ref()
+            .filter(|(project, _)| project.slug == slug)
+    }
 }
 
 /// The caller of an access token, if the token is Keyport's, unexpired, and its key is still
-/// usable and held by an enabled member or an existing app.
-pub async fn authenticate(ops: &Ops, token: &str) -> Result<Option<Caller>, OpError> {
+/// usable and held by an enabled member or an existing app. With `project`, the member's
+/// standing there is read in the same query.
+pub async fn authenticate(
+    ops: &Ops,
+    token: &str,
+    project: Option<&str>,
+) -> Result<Option<Caller>, OpError> {
     let Some(kid) = jwt::kid(token) else {
         return Ok(None);
     };
@@ -43,28 +49,25 @@ pub async fn authenticate(ops: &Ops, token: &str) -> Result<Option<Caller>, OpEr
     let Some(claims) = jwt::verify::<Claims>(token, &public, &ops.public_url, lifetime) else {
         return Ok(None);
     };
-    let Some(key) = db::api_keys::find(&ops.db, &claims.key).await? else {
+    if claims.token_use.is_some() {
+        return Ok(None);
+    }
+    let Some(found) = db::key_holders::for_request(&ops.db, &claims.key, project).await? else {
         return Ok(None);
     };
+    let key = found.held.key;
     if !key.usable(db::now()) || claims.sub != subject(&key) || claims.generation != key.generation
     {
         return Ok(None);
     }
-    let holder = match &key.holder {
-        Holder::User(id) => match db::users::find(&ops.db, id).await? {
-            Some(user) if !user.disabled => CallerHolder::Member(user),
-            _ => return Ok(None),
-        },
-        Holder::App { app_id, project_id } => {
-            let project = db::projects::find(&ops.db, project_id).await?;
-            let app = db::apps::find(&ops.db, project_id, app_id).await?;
-            match project.zip(app) {
-                Some((project, app)) => CallerHolder::App { project, app },
-                None => return Ok(None),
-            }
-        }
+    let Some(holder) = found.held.holder else {
+        return Ok(None);
     };
-    Ok(Some(Caller { key, holder }))
+    Ok(Some(Caller {
+        key,
+        holder,
+        membership: found.membership,
+    }))
 }
 
 /// The projects the caller may reach, with its role in each.

@@ -1,17 +1,17 @@
 //! The two grants of `POST /identity/token`: an API key, or a refresh token that works once.
 
-use zeroize::Zeroizing;
-
 use super::{
-    ACCESS_TOKEN_SECONDS, BAD_KEY, BAD_REFRESH, Claims, REFRESH_TOKEN_SECONDS, Refused, Tokens,
+    ACCESS_TOKEN_SECONDS, BAD_KEY, BAD_REFRESH, Claims, REFRESH_TOKEN_SECONDS, REFRESH_USE,
+    RefreshClaims, Refused, Tokens,
 };
 use crate::{
-    crypto::{random_token, sha256_hex},
+    crypto::{jwt, random_token, sha256_hex},
     db::{
         self,
         api_keys::{ApiKey, Holder},
         audit::Actor,
-        tokens::Presented,
+        key_holders::{ForExchange, HeldKey, KeyBy, KeyHolder},
+        tokens::Used,
     },
     domain::audit::AuditAction,
     ops::{OpError, Ops, api_keys::key_hash},
@@ -23,20 +23,12 @@ pub fn fingerprint(secret: &str) -> String {
     sha256_hex(secret)
 }
 
-/// Who holds a usable key: the member (not disabled) or the app, in words for the token.
-async fn holder_name(ops: &Ops, key: &ApiKey) -> Result<Option<String>, OpError> {
-    Ok(match &key.holder {
-        Holder::User(id) => db::users::find(&ops.db, id)
-            .await?
-            .filter(|user| !user.disabled)
-            .map(|user| user.email),
-        Holder::App { app_id, project_id } => {
-            let project = db::projects::find(&ops.db, project_id).await?;
-            let app = db::apps::find(&ops.db, project_id, app_id).await?;
-            project
-                .zip(app)
-                .map(|(p, a)| format!("{}/{}", p.slug, a.name))
-        }
+/// Who holds a usable key, in words for the token: the member's email, or the app's project and
+/// name; `None` when the holder may not use it.
+fn holder_name(held: &HeldKey) -> Option<String> {
+    Some(match held.holder.as_ref()? {
+        KeyHolder::Member(user) => user.email.clone(),
+        KeyHolder::App { app, project } => format!("{}/{}", project.slug, app.name),
     })
 }
 
@@ -47,73 +39,98 @@ pub(super) fn subject(key: &ApiKey) -> String {
     }
 }
 
-/// Where a new refresh token is recorded: the first of a new family (the API key grant), or the
-/// successor of the one presented, written in the same transaction that uses it.
-enum Lineage<'a> {
-    NewFamily,
-    Replaces(&'a str),
+/// Records a use of `key` from `ip`, off the request: at most once a minute per key and
+/// address, as the row just read tells, so that a busy program's exchanges write nothing.
+fn note_use(ops: &Ops, key: &ApiKey, ip: &str, now: i64) {
+    let recent = key.last_used_at.is_some_and(|at| at > now - 60) && key.last_used_ip == ip;
+    if recent {
+        return;
+    }
+    let (db, id, ip) = (ops.db.clone(), key.id.clone(), ip.to_string());
+    tokio::spawn(async move {
+        if let Err(e) = db::api_keys::used(&db, &id, &ip).await {
+            tracing::warn!(error = %e, key = id, "could not record an API key's use");
+        }
+    });
 }
 
-/// Signs an access token for `key` and records a new refresh token. `Ok(None)` when the refresh
-/// token it replaces was used meanwhile (by a concurrent presentation).
+/// Signs an access token for the key `found` holds and the refresh token at `place` of `family`.
 async fn issue(
     ops: &Ops,
-    key: &ApiKey,
+    found: &ForExchange,
     name: String,
-    lineage: Lineage<'_>,
-) -> Result<Option<Tokens>, OpError> {
+    family: String,
+    place: i64,
+) -> Result<Tokens, OpError> {
+    let key = &found.held.key;
+    let signer = ops.signer(found.signing_kid.as_deref()).await?;
     let now = db::now();
     let claims = Claims {
         sub: subject(key),
         iss: ops.public_url.clone(),
         iat: now,
         exp: now + ACCESS_TOKEN_SECONDS,
+        jti: random_token()[..16].to_string(),
         key: key.id.clone(),
         name,
         generation: key.generation,
+        token_use: None,
     };
-    let access_token = ops.signer().await?.sign(&claims);
-    let refresh_token = Zeroizing::new(random_token());
-    let expires = now + REFRESH_TOKEN_SECONDS;
-    let hash = sha256_hex(&refresh_token);
-    match lineage {
-        Lineage::NewFamily => {
-            db::tokens::add_refresh_token(&ops.db, &hash, &db::new_id(), &key.id, expires).await?
-        }
-        Lineage::Replaces(parent) => {
-            if !db::tokens::replace_refresh_token(&ops.db, parent, &hash, expires).await? {
-                return Ok(None);
-            }
-        }
-    }
-    Ok(Some(Tokens {
-        access_token,
-        refresh_token: refresh_token.to_string(),
+    let refresh = RefreshClaims {
+        sub: claims.sub.clone(),
+        iss: claims.iss.clone(),
+        iat: now,
+        exp: now + REFRESH_TOKEN_SECONDS,
+        key: key.id.clone(),
+        family,
+        place,
+        token_use: REFRESH_USE.into(),
+    };
+    Ok(Tokens {
+        access_token: signer.sign(&claims),
+        refresh_token: signer.sign(&refresh),
         token_type: "Bearer",
         expires_in: ACCESS_TOKEN_SECONDS,
         expiration: claims.exp,
         scope: "keyport",
-    }))
+    })
 }
 
-/// The `apikey` grant: a usable key of a member or app that still exists gets tokens.
+/// The `apikey` grant: a usable key of a member or app that still exists gets tokens, the
+/// refresh token the first of a new family. One read, no write.
 pub async fn exchange(
     ops: &Ops,
     apikey: &str,
     ip: &str,
 ) -> Result<Result<Tokens, Refused>, OpError> {
-    let Some(key) = db::api_keys::find_by_hash(&ops.db, &key_hash(apikey.trim())).await? else {
+    let hash = key_hash(apikey.trim());
+    let Some(found) = db::key_holders::for_exchange(&ops.db, KeyBy::Hash(&hash)).await? else {
         return Ok(Err(BAD_KEY));
     };
-    if !key.usable(db::now()) {
+    let now = db::now();
+    if !found.held.key.usable(now) {
         return Ok(Err(BAD_KEY));
     }
-    let Some(name) = holder_name(ops, &key).await? else {
+    let Some(name) = holder_name(&found.held) else {
         return Ok(Err(BAD_KEY));
     };
-    db::api_keys::used(&ops.db, &key.id, ip).await?;
-    let tokens = issue(ops, &key, name, Lineage::NewFamily).await?;
-    Ok(Ok(tokens.expect("a new family replaces nothing")))
+    note_use(ops, &found.held.key, ip, now);
+    Ok(Ok(issue(ops, &found, name, db::new_id(), 0).await?))
+}
+
+/// The claims of a refresh token Keyport signed, if it is one and has not expired.
+async fn verify_refresh(ops: &Ops, token: &str) -> Result<Option<RefreshClaims>, OpError> {
+    let Some(kid) = jwt::kid(token) else {
+        return Ok(None);
+    };
+    let Some(public) = ops.verifier(&kid).await? else {
+        return Ok(None);
+    };
+    let lifetime = REFRESH_TOKEN_SECONDS as u64;
+    Ok(
+        jwt::verify::<RefreshClaims>(token, &public, &ops.public_url, lifetime)
+            .filter(|claims| claims.token_use == REFRESH_USE),
+    )
 }
 
 /// The `refresh_token` grant: a refresh token works once. One presented again means it was
@@ -124,49 +141,68 @@ pub async fn refresh(
     token: &str,
     actor: &Actor,
 ) -> Result<Result<Tokens, Refused>, OpError> {
-    let hash = sha256_hex(token.trim());
-    let (api_key_id, family) = match db::tokens::find_refresh_token(&ops.db, &hash).await? {
-        Presented::Fresh { api_key_id, family } => (api_key_id, family),
-        Presented::Spent { family } => return reused(ops, &family, actor).await,
-        Presented::Unknown => return Ok(Err(BAD_REFRESH)),
-    };
-    let Some(key) = db::api_keys::find(&ops.db, &api_key_id).await? else {
+    let Some(claims) = verify_refresh(ops, token.trim()).await? else {
         return Ok(Err(BAD_REFRESH));
     };
-    if !key.usable(db::now()) {
+    let Some(found) = db::key_holders::for_exchange(&ops.db, KeyBy::Id(&claims.key)).await? else {
+        return Ok(Err(BAD_REFRESH));
+    };
+    let key = &found.held.key;
+    if claims.sub != subject(key) {
+        return Ok(Err(BAD_REFRESH));
+    }
+    let now = db::now();
+    if !key.usable(now) {
         return Ok(Err(BAD_KEY));
     }
-    let Some(name) = holder_name(ops, &key).await? else {
+    let Some(name) = holder_name(&found.held) else {
         return Ok(Err(BAD_KEY));
     };
-    db::api_keys::used(&ops.db, &key.id, &actor.ip).await?;
-    match issue(ops, &key, name, Lineage::Replaces(&hash)).await? {
-        Some(tokens) => Ok(Ok(tokens)),
-        // Another presentation of the same token used it first: this one is the copy.
-        None => reused(ops, &family, actor).await,
+    let successor_expires = now + REFRESH_TOKEN_SECONDS;
+    let used = db::tokens::use_refresh_token(
+        &ops.db,
+        &claims.family,
+        claims.place,
+        &key.id,
+        successor_expires,
+    )
+    .await?;
+    if let Used::Reused { newly } = used {
+        return reused(ops, &claims.family, newly, actor).await;
     }
+    note_use(ops, key, &actor.ip, now);
+    Ok(Ok(issue(
+        ops,
+        &found,
+        name,
+        claims.family,
+        claims.place + 1,
+    )
+    .await?))
 }
 
-/// A refresh token of `family` was presented after it had been used: the family is revoked
-/// (its latest token included, which was written with its parent's use) and the event audited.
+/// A refresh token of `family` was presented after it had been used (or its family revoked):
+/// the family is revoked, its latest token with it, and the revocation audited once.
 async fn reused(
     ops: &Ops,
     family: &str,
+    newly: bool,
     actor: &Actor,
 ) -> Result<Result<Tokens, Refused>, OpError> {
-    db::tokens::revoke_family(&ops.db, family).await?;
-    tracing::warn!(
-        family,
-        "a used refresh token was presented again; its family is revoked"
-    );
-    db::audit::record(
-        &ops.db,
-        None,
-        actor,
-        AuditAction::TokenRefreshReused,
-        family,
-        "",
-    )
-    .await?;
+    if newly {
+        tracing::warn!(
+            family,
+            "a used refresh token was presented again; its family is revoked"
+        );
+        db::audit::record(
+            &ops.db,
+            None,
+            actor,
+            AuditAction::TokenRefreshReused,
+            family,
+            "",
+        )
+        .await?;
+    }
     Ok(Err(BAD_REFRESH))
 }

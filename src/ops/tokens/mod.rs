@@ -3,6 +3,12 @@
 //! the keys at `/identity/keys`, and a single-use refresh token. Every API request checks its
 //! token's key again, so a disabled key or a removed member is refused at once.
 //!
+//! An exchange reads one row (the key, its holder, the kid that signs) and writes nothing: the
+//! refresh token is signed too and carries its family and its place in it; the family gets a
+//! row at its first refresh, which says which place may be used next (see
+//! `db::tokens::use_refresh_token`). A key's last use is recorded off the request, at most once
+//! a minute per key and address.
+//!
 //! `signing`: the keys that sign and verify, kept per process; `exchange`: the two grants;
 //! `callers`: who presents an access token.
 
@@ -29,6 +35,9 @@ pub struct Claims {
     pub iss: String,
     pub iat: i64,
     pub exp: i64,
+    /// The token's own id: tells two tokens of one key issued in the same second apart.
+    #[serde(default)]
+    pub jti: String,
     /// The API key the token was exchanged for: checked on every request.
     pub key: String,
     /// Who the subject is, in words: a member's email, or an app's project and name.
@@ -37,7 +46,32 @@ pub struct Claims {
     /// user was disabled stays refused after they are enabled again.
     #[serde(default)]
     pub generation: i64,
+    /// Set in refresh tokens only (`refresh`): one presented as an access token is refused.
+    #[serde(default, rename = "use", skip_serializing_if = "Option::is_none")]
+    pub token_use: Option<String>,
 }
+
+/// What a refresh token says: signed by the key that signs access tokens, so it verifies while
+/// that key does (one hour past a `keyport token-key rotate`; programs then exchange their API
+/// key again).
+#[derive(Serialize, Deserialize, Debug)]
+pub struct RefreshClaims {
+    pub sub: String,
+    pub iss: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub key: String,
+    /// The family: the tokens that descend from one API key exchange.
+    #[serde(rename = "fam")]
+    pub family: String,
+    /// Its place in the family: 0 for the exchange's, then one more with each refresh.
+    pub place: i64,
+    /// Always `refresh`.
+    #[serde(rename = "use")]
+    pub token_use: String,
+}
+
+pub(super) const REFRESH_USE: &str = "refresh";
 
 /// The answer to a token exchange, shaped as IAM's.
 #[derive(Serialize)]

@@ -1,5 +1,5 @@
-//! The keys that sign access tokens and the public keys that verify them, as this process
-//! keeps them: the signer opened once per kid, the verifiers re-read every minute.
+//! The keys that sign access and refresh tokens and the public keys that verify them, as this
+//! process keeps them: the signer opened once per kid, the verifiers re-read every minute.
 
 use std::{
     collections::HashMap,
@@ -31,18 +31,20 @@ pub struct TokenKeys {
 }
 
 impl Ops {
-    /// The key that signs now, made on first use. The database is asked for the current kid at
-    /// every exchange, so that a rotation by another process (`keyport token-key rotate`) holds
-    /// from the next exchange on and a retired key signs nothing; a key is opened once per kid.
-    pub(super) async fn signer(&self) -> Result<Arc<jwt::SigningKey>, OpError> {
-        let current = db::tokens::current_signing_key(&self.db).await?;
-        if let (Some(stored), Some(key)) =
-            (&current, self.tokens.signer.read().expect("lock").as_ref())
-            && stored.kid == key.kid
+    /// The key that signs now, made on first use. `current` is the kid the database names as
+    /// the current one, read by the exchange's one query: a rotation by another process
+    /// (`keyport token-key rotate`) holds from the next exchange on, and a retired key signs
+    /// nothing. A key is opened and parsed once per kid. `None` asks the database.
+    pub(super) async fn signer(
+        &self,
+        current: Option<&str>,
+    ) -> Result<Arc<jwt::SigningKey>, OpError> {
+        if let (Some(kid), Some(key)) = (current, self.tokens.signer.read().expect("lock").as_ref())
+            && kid == key.kid
         {
             return Ok(Arc::clone(key));
         }
-        let key = match current {
+        let key = match db::tokens::current_signing_key(&self.db).await? {
             Some(stored) => {
                 let what = UnderMaster::SigningKey { kid: &stored.kid };
                 let private = self.open_under_master(what, &stored.sealed).map_err(|_| {
@@ -100,7 +102,7 @@ pub async fn rotate_signing_key(ops: &Ops) -> Result<String, OpError> {
 
 /// The public keys that verify Keyport's access tokens, as a JWKS.
 pub async fn jwks(ops: &Ops) -> Result<JwkSet, OpError> {
-    ops.signer().await?;
+    ops.signer(None).await?;
     let keys = db::tokens::verifying_keys(&ops.db, ACCESS_TOKEN_SECONDS).await?;
     Ok(JwkSet {
         keys: keys
