@@ -2,19 +2,14 @@
 //! delete one; each through the operation the View Credentials page calls, with its role rules
 //! and its audit record.
 
-use std::sync::Arc;
-
 use axum::{
     Json,
-    extract::{
-        Path, Query, State,
-        rejection::{JsonRejection, QueryRejection},
-    },
+    extract::{Path, State, rejection::JsonRejection},
     http::StatusCode,
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use zeroize::Zeroizing;
 
@@ -22,6 +17,7 @@ use crate::{
     api::{
         auth::ApiPrincipal,
         error::{ApiError, Failure},
+        v1::paging::{PageParams, Paging},
     },
     domain::roles::Whose,
     ops::{
@@ -61,7 +57,7 @@ pub struct CredentialOut {
 }
 
 impl CredentialOut {
-    fn new(who: &Principal, credential: &CredentialInfo) -> Self {
+    pub(super) fn new(who: &Principal, credential: &CredentialInfo) -> Self {
         let owner = match &credential.owner {
             owner if who.whose(owner) == Whose::Own => "me".to_string(),
             Owner::App(_) => format!("app:{}", credential.owner_name),
@@ -91,16 +87,6 @@ pub struct CredentialPage {
     pub next: Option<String>,
 }
 
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-struct PageParams {
-    /// How many credentials to answer with, 1 to 200 (default 100).
-    #[param(minimum = 1, maximum = 200)]
-    limit: Option<i64>,
-    /// Only credentials whose id sorts after this one: the `next` of the page before.
-    after: Option<String>,
-}
-
 /// A service's credentials.
 ///
 /// The ones the caller may see: their own, the project's app keys, and (for admins and owners)
@@ -126,30 +112,18 @@ async fn credentials_get(
     State(state): State<AppState>,
     ApiPrincipal(who): ApiPrincipal,
     Path((_, service_id)): Path<(String, String)>,
-    params: Result<Query<PageParams>, QueryRejection>,
+    paging: Paging,
 ) -> Result<Json<CredentialPage>, Failure> {
-    let Query(params) = params?;
-    let limit = match params.limit.unwrap_or(100) {
-        limit @ 1..=200 => limit as usize,
-        _ => return Err(OpError::field("limit", "Ask for 1 to 200 credentials.").into()),
-    };
     let listing = ops::credentials::list(&state.ops, &who, Some(&service_id), "").await?;
     if listing.selected.is_none() {
         return Err(Failure::not_found());
     }
-    let mut seen: Vec<Arc<CredentialInfo>> = [listing.mine, listing.app_keys, listing.others]
+    let seen = [listing.mine, listing.app_keys, listing.others]
         .into_iter()
         .flatten()
-        .map(|listed| listed.credential)
-        .filter(|c| params.after.as_ref().is_none_or(|after| c.id > *after))
-        .collect();
-    seen.sort_by(|a, b| a.id.cmp(&b.id));
-    let next = (seen.len() > limit).then(|| seen[limit - 1].id.clone());
-    let credentials = seen
-        .into_iter()
-        .take(limit)
-        .map(|c| CredentialOut::new(&who, &c))
-        .collect();
+        .map(|listed| listed.credential);
+    let (seen, next) = paging.page(seen, |c| &c.id);
+    let credentials = seen.iter().map(|c| CredentialOut::new(&who, c)).collect();
     Ok(Json(CredentialPage { credentials, next }))
 }
 
