@@ -245,12 +245,13 @@ pub async fn add_endpoint(
     region: &str,
     interface: Interface,
     url: &str,
-) -> sqlx::Result<()> {
+) -> sqlx::Result<String> {
+    let id = new_id();
     sqlx::query(
         "insert into endpoints (id, service_id, site, region, interface, url, created_at)
          values ($1, $2, $3, $4, $5, $6, $7)",
     )
-    .bind(new_id())
+    .bind(&id)
     .bind(service_id)
     .bind(site)
     .bind(region)
@@ -259,7 +260,7 @@ pub async fn add_endpoint(
     .bind(now())
     .execute(db.pool())
     .await?;
-    Ok(())
+    Ok(id)
 }
 
 /// `false` when the endpoint is not one of the service's.

@@ -22,6 +22,16 @@ pub fn parse_day(value: &str) -> Result<Option<i64>, NotADay> {
         .map_err(|_| NotADay)
 }
 
+/// The UTC day of Unix seconds `at`, as `parse_day` reads it (`YYYY-MM-DD`); empty when out of
+/// range.
+pub fn day(at: i64) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::OffsetDateTime::from_unix_timestamp(at)
+        .ok()
+        .and_then(|t| t.format(format).ok())
+        .unwrap_or_default()
+}
+
 /// Unix seconds as a UTC time of day and date, for notes on a page.
 pub fn utc(at: i64) -> String {
     let format =
@@ -43,5 +53,7 @@ mod tests {
         assert_eq!(parse_day("2026-02-30"), Err(NotADay));
         assert_eq!(parse_day("30.11.2026"), Err(NotADay));
         assert_eq!(utc(1_795_996_805), "00:00:05 UTC on 2026-11-30");
+        assert_eq!(day(1_795_996_805), "2026-11-30");
+        assert_eq!(parse_day(&day(1_795_996_800)), Ok(Some(1_795_996_800)));
     }
 }

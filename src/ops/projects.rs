@@ -19,8 +19,8 @@ pub async fn list(ops: &Ops, user: &User) -> Result<Vec<(Project, Role)>, OpErro
     Ok(db::projects::list_for_user(&ops.db, &user.id).await?)
 }
 
-/// What the create-project form asks for. An empty owner email makes the creator the first
-/// owner.
+/// What the create-project form asks for. An empty slug is made from the name; an empty owner
+/// email makes the creator the first owner.
 pub struct NewProject<'a> {
     pub name: &'a str,
     pub slug: &'a str,
@@ -39,7 +39,11 @@ pub async fn create(ops: &Ops, user: &User, new: NewProject<'_>) -> Result<Creat
     super::principal::require_instance(user, InstanceAction::CreateProject)?;
     let mut errors = FieldErrors::default();
     let name = errors.check("name", validate::project_name(new.name));
-    let slug = errors.check("slug", validate::slug(new.slug));
+    let slug = match new.slug.trim() {
+        "" => validate::slug_from_name(new.name),
+        typed => typed.to_string(),
+    };
+    let slug = errors.check("slug", validate::slug(&slug));
     let owner = if new.owner_email.trim().is_empty() {
         Some(user.clone())
     } else {

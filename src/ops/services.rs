@@ -206,12 +206,13 @@ pub struct EndpointInput {
     pub url: String,
 }
 
+/// Adds an endpoint to the service; returns it.
 pub async fn add_endpoint(
     ops: &Ops,
     who: &Principal,
     service_id: &str,
     input: &EndpointInput,
-) -> Result<(), OpError> {
+) -> Result<Endpoint, OpError> {
     let service = managed_service(ops, who, service_id).await?;
     let mut errors = FieldErrors::default();
     let site = errors.check(
@@ -229,10 +230,19 @@ pub async fn add_endpoint(
     let url = errors.check("url", validate::endpoint_url(&input.url));
     errors.into_result()?;
     let interface = interface.expect("checked above");
-    db::services::add_endpoint(&ops.db, &service.id, &site, &region, interface, &url).await?;
+    let id =
+        db::services::add_endpoint(&ops.db, &service.id, &site, &region, interface, &url).await?;
     let detail = format!("{interface} {url}");
     ops.record(who, AuditAction::EndpointAdd, &service.name, &detail)
-        .await
+        .await?;
+    Ok(Endpoint {
+        id,
+        service_id: service.id,
+        site,
+        region,
+        interface,
+        url,
+    })
 }
 
 /// The service and its endpoint `endpoint_id`, for the endpoint's remove confirmation.

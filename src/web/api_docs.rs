@@ -95,6 +95,7 @@ async fn api_docs_get(
             ("GET", &item.get),
             ("POST", &item.post),
             ("PUT", &item.put),
+            ("PATCH", &item.patch),
             ("DELETE", &item.delete),
         ];
         for (method, operation) in methods {

@@ -44,7 +44,7 @@ async fn endpoint_post(
     Form(form): Form<EndpointInput>,
 ) -> Result<Response, PageError> {
     let errors = match ops::services::add_endpoint(&state.ops, &member, &id, &form).await {
-        Ok(()) => {
+        Ok(_) => {
             session::set_notice(&member.session, "Endpoint added.").await?;
             return Ok(Redirect::to(&service_url(member.project(), &id)).into_response());
         }

@@ -19,7 +19,7 @@ use super::{
     view::{Ctx, UnixTime},
 };
 use crate::{
-    domain::{roles::Role, validate},
+    domain::roles::Role,
     ops::{self, OpError, Project, projects::NewProject},
 };
 
@@ -70,14 +70,9 @@ async fn projects_post(
     signed_in: SignedIn,
     Form(form): Form<NewProjectForm>,
 ) -> Result<Response, PageError> {
-    // Left empty, the short name for URLs is made from the name.
-    let slug = match form.slug.trim() {
-        "" => validate::slug_from_name(&form.name),
-        typed => typed.to_string(),
-    };
     let new = NewProject {
         name: &form.name,
-        slug: &slug,
+        slug: &form.slug,
         owner_email: &form.owner_email,
     };
     let errors = match ops::projects::create(&state.ops, &signed_in.user, new).await {

@@ -1,12 +1,16 @@
 //! The REST API at `/api/v1`, over the same operations as the pages: who may do what (each
-//! caller gets the pages' answer), a credential's life through the API with its audit records,
-//! and the OpenAPI document, checked by schemathesis against a running portal. Each test has its
+//! caller gets the pages' answer), the life of a credential, a service, a member and an app
+//! through the API with their audit records, what it refuses as input, and the OpenAPI
+//! document, checked by schemathesis against a running portal. Each test has its
 //! own portal and database; the same bodies run on SQLite and PostgreSQL.
 
+mod fields;
 mod input;
 mod life;
 mod matrix;
+mod people;
 mod schema;
+mod services;
 
 use keyport::{
     commands::{ApiKeyRequest, create_api_key},
@@ -123,6 +127,51 @@ impl ApiApp {
         let (status, text) = self.call(Some(token), method.clone(), path, body).await;
         assert_eq!(status, expected, "{method} {path}: {text}");
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {path}: {e}: {text}"))
+    }
+}
+
+impl ApiApp {
+    /// The status and `error.code` of a call that is refused.
+    pub async fn refusal(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (StatusCode, String) {
+        let (status, text) = self.call(Some(token), method, path, body).await;
+        (status, error_code(&text))
+    }
+
+    /// Every item of the list `list` at `path`, asked for `limit` at a time and following
+    /// `next`; and how many pages that took.
+    pub async fn every_page(
+        &self,
+        token: &str,
+        path: &str,
+        list: &str,
+        limit: usize,
+    ) -> (Vec<Value>, usize) {
+        let (mut items, mut pages, mut after) = (Vec::new(), 0, String::new());
+        loop {
+            let page = self
+                .json(
+                    token,
+                    Method::GET,
+                    &format!("{path}?limit={limit}{after}"),
+                    None,
+                    StatusCode::OK,
+                )
+                .await;
+            pages += 1;
+            let listed = page[list].as_array().unwrap();
+            assert!(listed.len() <= limit, "{page}");
+            items.extend(listed.iter().cloned());
+            match page["next"].as_str() {
+                Some(next) => after = format!("&after={next}"),
+                None => return (items, pages),
+            }
+        }
     }
 }
 

@@ -10,10 +10,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
-use utoipa::{
-    IntoParams, ToSchema,
-    openapi::{Object, ObjectBuilder, Type},
-};
+use utoipa::{IntoParams, ToSchema, openapi::Object};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
@@ -59,10 +56,7 @@ const CLIENTS: [&str; 16] = [
 ];
 
 fn client_schema() -> Object {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .enum_values(Some(CLIENTS))
-        .build()
+    super::one_of(CLIENTS)
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -1,17 +1,15 @@
 //! A service's credentials: list them, add one (generated or imported), reveal, regenerate or
 //! delete one; each through the operation the View Credentials page calls, with its role rules
 //! and its audit record.
+
 use axum::{
     Json,
-    extract::{
-        Path, Query, State,
-        rejection::{JsonRejection, QueryRejection},
-    },
+    extract::{Path, State, rejection::JsonRejection},
     http::StatusCode,
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use zeroize::Zeroizing;
 
@@ -19,6 +17,7 @@ use crate::{
     api::{
         auth::ApiPrincipal,
         error::{ApiError, Failure},
+        v1::paging::{PageParams, Paging},
     },
     domain::roles::Whose,
     ops::{
@@ -58,7 +57,7 @@ pub struct CredentialOut {
 }
 
 impl CredentialOut {
-    fn new(who: &Principal, credential: &CredentialInfo) -> Self {
+    pub(super) fn new(who: &Principal, credential: &CredentialInfo) -> Self {
         let owner = match &credential.owner {
             owner if who.whose(owner) == Whose::Own => "me".to_string(),
             Owner::App(_) => format!("app:{}", credential.owner_name),
@@ -88,16 +87,6 @@ pub struct CredentialPage {
     pub next: Option<String>,
 }
 
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-struct PageParams {
-    /// How many credentials to answer with, 1 to 200 (default 100).
-    #[param(minimum = 1, maximum = 200)]
-    limit: Option<i64>,
-    /// Only credentials whose id sorts after this one: the `next` of the page before.
-    after: Option<String>,
-}
-
 /// A service's credentials.
 ///
 /// The ones the caller may see: their own, the project's app keys, and (for admins and owners)
@@ -122,19 +111,15 @@ async fn credentials_get(
     State(state): State<AppState>,
     ApiPrincipal(who): ApiPrincipal,
     Path((_, service_id)): Path<(String, String)>,
-    params: Result<Query<PageParams>, QueryRejection>,
+    paging: Paging,
 ) -> Result<Json<CredentialPage>, Failure> {
-    let Query(params) = params?;
-    let limit = match params.limit.unwrap_or(100) {
-        limit @ 1..=200 => limit as usize,
-        _ => return Err(OpError::field("limit", "Ask for 1 to 200 credentials.").into()),
-    };
+    // Paged in the snapshot's order of ids: nothing sorted per request.
     let (page, more) = ops::credentials::page(
         &state.ops,
         &who,
         &service_id,
-        params.after.as_deref(),
-        limit,
+        paging.after(),
+        paging.limit(),
     )
     .await?;
     let next = more.then(|| page.last().map(|c| c.id.clone())).flatten();

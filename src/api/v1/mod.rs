@@ -1,18 +1,30 @@
-//! `/api/v1`: projects, services and their endpoints, credentials (list, create, reveal,
-//! regenerate, delete, client configuration) and the audit log, with the role rules of the
-//! pages. The OpenAPI document is made from these handlers' annotations.
+//! `/api/v1`: projects, services with their endpoints and backend settings, credentials (list,
+//! create, edit, reveal, regenerate, delete, client configuration), members, apps and their API
+//! keys, and the audit log, with the role rules of the pages. The OpenAPI document is made from
+//! these handlers' annotations.
 
+mod app_keys;
+mod apps;
 mod audit;
+mod backends;
 mod client_config;
+mod credential_edit;
 mod credentials;
+mod endpoints;
+mod members;
+mod paging;
 mod projects;
+mod services;
 
 use std::sync::LazyLock;
 
 use axum::{Json, Router, routing::get};
 use utoipa::{
     Modify, OpenApi,
-    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    openapi::{
+        Object, ObjectBuilder, Type,
+        security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    },
 };
 use utoipa_axum::router::OpenApiRouter;
 
@@ -52,9 +64,25 @@ struct ApiDoc;
 fn documented() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(projects::router())
+        .merge(services::router())
+        .merge(endpoints::router())
+        .merge(backends::router())
         .merge(credentials::router())
+        .merge(credential_edit::router())
         .merge(client_config::router())
+        .merge(members::router())
+        .merge(apps::router())
+        .merge(app_keys::router())
         .merge(audit::router())
+}
+
+/// The schema of a string that is one of `values` (the handler checks it, so that a wrong one
+/// is told next to its field).
+fn one_of(values: impl IntoIterator<Item = &'static str>) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(values))
+        .build()
 }
 
 /// The OpenAPI document of `/api/v1`, made once: it depends on the code only.

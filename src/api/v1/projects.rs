@@ -1,29 +1,27 @@
-//! `/projects`: the projects the caller may reach, and each one's services with their instance
-//! id and endpoints ("connection info").
+//! `/projects`: the projects the caller may reach, and a new one made by an instance admin's
+//! key (never an app's), through the operation of the projects page.
 
 use axum::{
     Json,
-    extract::{Path, State},
+    extract::{State, rejection::JsonRejection},
+    http::StatusCode,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     api::{
-        auth::{ApiCaller, ApiPrincipal},
+        auth::ApiCaller,
         error::{ApiError, Failure},
     },
-    ops,
-    ops::{Endpoint, Service},
+    domain::roles::Role,
+    ops::{self, OpError, projects::NewProject, tokens::CallerHolder},
     state::AppState,
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(projects_get))
-        .routes(routes!(services_get))
-        .routes(routes!(service_get))
+    OpenApiRouter::new().routes(routes!(projects_get, projects_post))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -63,111 +61,74 @@ async fn projects_get(
     ))
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct EndpointOut {
-    pub site: String,
-    pub region: String,
-    /// `public`, `private` or `auth`.
-    pub interface: String,
-    pub url: String,
+/// A project to create.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewProjectIn {
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 100)]
+    name: String,
+    /// The short name in URLs: lowercase letters, digits and hyphens; made from the name when
+    /// left out.
+    #[serde(default)]
+    #[schema(max_length = 40)]
+    slug: String,
+    /// The email of the user who becomes its first owner; the caller when left out.
+    #[serde(default)]
+    owner_email: String,
 }
 
-impl From<Endpoint> for EndpointOut {
-    fn from(e: Endpoint) -> Self {
-        EndpointOut {
-            site: e.site,
-            region: e.region,
-            interface: e.interface.as_str().into(),
-            url: e.url,
-        }
-    }
-}
-
+/// A project just created.
 #[derive(Serialize, ToSchema)]
-pub struct ServiceOut {
-    /// The service's instance id: stable, shown on its page.
-    pub instance_id: String,
+pub struct CreatedProject {
+    pub id: String,
+    pub slug: String,
     pub name: String,
-    /// `s3`, `openstack` or `api`.
-    pub kind: String,
-    pub description: String,
-    /// Where keys are issued: `stored`, `keystone` or `aws_iam`.
-    pub driver: String,
-    pub max_keys_per_owner: i64,
-    /// OpenStack only: the project and domains of the service's users.
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub os_project_name: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub os_user_domain: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub os_project_domain: String,
-    /// The service's endpoints ("connection info"); only in the answer about one service.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub endpoints: Option<Vec<EndpointOut>>,
+    /// `owner` when the caller is its first owner; null when another user is.
+    pub role: Option<String>,
 }
 
-impl ServiceOut {
-    fn new(s: Service, endpoints: Option<Vec<Endpoint>>) -> Self {
-        ServiceOut {
-            instance_id: s.id,
-            name: s.name,
-            kind: s.kind.as_str().into(),
-            description: s.description,
-            driver: s.driver.as_str().into(),
-            max_keys_per_owner: s.max_keys_per_owner,
-            os_project_name: s.os_project_name,
-            os_user_domain: s.os_user_domain,
-            os_project_domain: s.os_project_domain,
-            endpoints: endpoints.map(|e| e.into_iter().map(EndpointOut::from).collect()),
-        }
-    }
-}
-
-/// The services of a project.
+/// Creates a project.
+///
+/// For instance administrators, with a key of their own (an app's key cannot create projects).
+/// Its first owner is the caller, or the user named by `owner_email`.
 #[utoipa::path(
-    get,
-    path = "/projects/{project}/services",
-    tag = "services",
-    params(("project" = String, Path, description = "The project's slug")),
+    post,
+    path = "/projects",
+    tag = "projects",
+    request_body = NewProjectIn,
     responses(
-        (status = 200, description = "The project's services", body = Vec<ServiceOut>),
+        (status = 201, description = "The project was created", body = CreatedProject),
         (status = 401, description = "No valid access token", body = ApiError),
-        (status = 404, description = "No such project, or the caller may not see it", body = ApiError),
+        (status = 403, description = "Only instance administrators create projects, and never through an app's key", body = ApiError),
+        (status = 422, description = "A field is not valid, or the slug is taken; `fields` says which", body = ApiError),
     )
 )]
-async fn services_get(
+async fn projects_post(
     State(state): State<AppState>,
-    ApiPrincipal(who): ApiPrincipal,
-) -> Result<Json<Vec<ServiceOut>>, Failure> {
-    let services = ops::services::list(&state.ops, &who).await?;
-    Ok(Json(
-        services
-            .into_iter()
-            .map(|s| ServiceOut::new(s, None))
-            .collect(),
-    ))
-}
-
-/// One service with its endpoints: where to reach it, by site and region.
-#[utoipa::path(
-    get,
-    path = "/projects/{project}/services/{instance_id}",
-    tag = "services",
-    params(
-        ("project" = String, Path, description = "The project's slug"),
-        ("instance_id" = String, Path, description = "The service's instance id"),
-    ),
-    responses(
-        (status = 200, description = "The service and its endpoints", body = ServiceOut),
-        (status = 401, description = "No valid access token", body = ApiError),
-        (status = 404, description = "No such project or service", body = ApiError),
-    )
-)]
-async fn service_get(
-    State(state): State<AppState>,
-    ApiPrincipal(who): ApiPrincipal,
-    Path((_, id)): Path<(String, String)>,
-) -> Result<Json<ServiceOut>, Failure> {
-    let (service, endpoints) = ops::services::find(&state.ops, &who, &id).await?;
-    Ok(Json(ServiceOut::new(service, Some(endpoints))))
+    ApiCaller(caller): ApiCaller,
+    body: Result<Json<NewProjectIn>, JsonRejection>,
+) -> Result<(StatusCode, Json<CreatedProject>), Failure> {
+    let CallerHolder::Member(user) = &caller.holder else {
+        return Err(
+            OpError::Forbidden("An app cannot create projects: use a member's API key.").into(),
+        );
+    };
+    let Json(body) = body?;
+    let new = NewProject {
+        name: &body.name,
+        slug: &body.slug,
+        owner_email: &body.owner_email,
+    };
+    let created = ops::projects::create(&state.ops, user, new).await?;
+    let project = created.project;
+    let answer = CreatedProject {
+        id: project.id,
+        slug: project.slug,
+        name: project.name,
+        role: created
+            .creator_is_owner
+            .then(|| Role::Owner.as_str().into()),
+    };
+    Ok((StatusCode::CREATED, Json(answer)))
 }

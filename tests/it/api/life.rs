@@ -1,6 +1,6 @@
 //! A credential's life through the API: added with its secret, revealed (the same secret the
-//! page's Show gives), configured, regenerated, deleted; each step audited in the API key's
-//! name. Imports.
+//! page's Show gives), configured, edited, regenerated, deleted; each step audited in the API
+//! key's name. Imports.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -8,11 +8,19 @@ use serde_json::{Value, json};
 use super::{ApiApp, error_code};
 use crate::{
     credentials::{reveal, revealed_secret, team},
-    helpers::ADMIN_EMAIL,
+    helpers::{ADMIN_EMAIL, attrs, input_value},
 };
 
 pub fn credentials_path(service: &str) -> String {
     format!("/projects/team/services/{service}/credentials")
+}
+
+/// The credential `deploy` (described `ci`, expiring on 2999-01-31), added to the service's
+/// `list` with `token`.
+async fn add_deploy_key(api: &ApiApp, token: &str, list: &str) -> Value {
+    let body = json!({"name": "deploy", "description": "ci", "expires": "2999-01-31"});
+    api.json(token, Method::POST, list, Some(&body), StatusCode::CREATED)
+        .await
 }
 
 #[tokio::test]
@@ -23,16 +31,7 @@ async fn a_credential_from_create_to_delete_with_its_audit_trail() {
     let token = api.token(&key).await;
     let list = credentials_path(&team.service);
 
-    let body = json!({"name": "deploy", "description": "ci", "expires": "2999-01-31"});
-    let created = api
-        .json(
-            &token,
-            Method::POST,
-            &list,
-            Some(&body),
-            StatusCode::CREATED,
-        )
-        .await;
+    let created = add_deploy_key(&api, &token, &list).await;
     let id = created["id"].as_str().unwrap().to_string();
     let secret = created["secret"].as_str().unwrap().to_string();
     assert_eq!(secret.len(), 40, "{created}");
@@ -259,5 +258,99 @@ async fn members_and_admins_record_keys_from_their_provider() {
         actions.last().map(String::as_str),
         Some("credential.import"),
         "the import is recorded once, the secret in its answer with it: {actions:?}"
+    );
+}
+
+/// An edit through the API is the page's Edit: what is sent changes, what is left out stays,
+/// the page shows it, and it is audited in the API key's name.
+#[tokio::test]
+async fn a_credential_is_edited_as_the_page_edits_it() {
+    let api = ApiApp::spawn().await;
+    let team = team(&api.app, "s3").await;
+    let key = api.key("member@example.org", None).await;
+    let token = api.token(&key).await;
+    let list = credentials_path(&team.service);
+    let created = add_deploy_key(&api, &token, &list).await;
+    let id = created["id"].as_str().unwrap().to_string();
+    let one = format!("{list}/{id}");
+
+    let change = json!({"name": "deploy v2", "enabled": false});
+    let edited = api
+        .json(&token, Method::PATCH, &one, Some(&change), StatusCode::OK)
+        .await;
+
+    assert_eq!(
+        (&edited["name"], &edited["enabled"]),
+        (&json!("deploy v2"), &json!(false))
+    );
+    assert_eq!(
+        (&edited["description"], &edited["expires_at"]),
+        (&json!("ci"), &created["expires_at"]),
+        "what was left out stays"
+    );
+    assert_eq!(edited["access_key"], created["access_key"]);
+    let listed = api
+        .json(&token, Method::GET, &list, None, StatusCode::OK)
+        .await;
+    assert_eq!(listed["credentials"][0], edited);
+    let (status, html) = team
+        .member
+        .get_text(&format!("/projects/team/credentials/{id}/edit"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(input_value(&html, "name").as_deref(), Some("deploy v2"));
+    assert_eq!(input_value(&html, "expires").as_deref(), Some("2999-01-31"));
+    assert!(attrs(&html, "input[name=enabled][checked]", "name").is_empty());
+
+    // Back on, without an expiry; the rest stays.
+    let change = json!({"enabled": true, "expires": ""});
+    let edited = api
+        .json(&token, Method::PATCH, &one, Some(&change), StatusCode::OK)
+        .await;
+    assert_eq!(
+        (&edited["name"], &edited["enabled"], &edited["expires_at"]),
+        (&json!("deploy v2"), &json!(true), &Value::Null)
+    );
+
+    // Through another service's path, or someone else's key: not there.
+    let elsewhere = format!("/projects/team/services/other/credentials/{id}");
+    assert_eq!(
+        api.refusal(&token, Method::PATCH, &elsewhere, Some(&change))
+            .await,
+        (StatusCode::NOT_FOUND, "not_found".into())
+    );
+    let other = api.token_of("viewer@example.org").await;
+    assert_eq!(
+        api.refusal(&other, Method::PATCH, &one, Some(&change))
+            .await,
+        (StatusCode::FORBIDDEN, "forbidden".into())
+    );
+
+    let owner = api.token_of(ADMIN_EMAIL).await;
+    let log = api
+        .json(
+            &owner,
+            Method::GET,
+            "/projects/team/audit?action=credential.update",
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    let events: Vec<(&str, &str, &str)> = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let field = |name: &str| e[name].as_str().unwrap();
+            (field("actor"), field("target"), field("detail"))
+        })
+        .collect();
+    let actor = format!("member@example.org (API key {})", key.prefix);
+    assert_eq!(
+        events,
+        [
+            (actor.as_str(), "Object storage / deploy v2", "enabled"),
+            (actor.as_str(), "Object storage / deploy v2", "disabled"),
+        ]
     );
 }

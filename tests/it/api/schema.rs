@@ -31,19 +31,67 @@ async fn schemathesis_finds_the_answers_as_documented() {
             .await;
         ids.push(made["id"].as_str().unwrap().to_string());
     }
+    let seeds = seed_the_rest(&api, &token, &team.service).await;
     // Requests reach the seeded project, service and credentials: the owner's key (one of the
-    // two the service allows, so that an add can succeed too) is revealed, regenerated and
-    // configured, the member's deleted. A token schemathesis finds refused fails the run
-    // instead of warning.
+    // two the service allows, so that an add can succeed too) is revealed, regenerated, edited
+    // and configured, the member's deleted; likewise the other path parameters name things that
+    // exist. A token schemathesis finds refused fails the run instead of warning.
     let dir = tempfile::tempdir().unwrap();
-    let config = format!(
+    let mut config = format!(
         "[warnings]\nfail-on = [\"missing_auth\"]\n\n\
-         [parameters]\nproject = \"team\"\ninstance_id = \"{}\"\n\n\
-         [[operations]]\ninclude-path-regex = \"/(reveal|regenerate|config)$\"\n\
-         parameters = {{ id = \"{}\" }}\n\n\
-         [[operations]]\ninclude-method = \"DELETE\"\nparameters = {{ id = \"{}\" }}\n",
-        team.service, ids[0], ids[1]
+         [parameters]\nproject = \"team\"\ninstance_id = \"{}\"\n",
+        team.service
     );
+    let operations = [
+        (r"/(reveal|regenerate|config)$", "", "id", &ids[0]),
+        (
+            r"/services/\\{instance_id\\}/credentials/\\{id\\}$",
+            "",
+            "id",
+            &ids[0],
+        ),
+        (
+            r"^/projects/\\{project\\}/credentials/\\{id\\}$",
+            "DELETE",
+            "id",
+            &ids[1],
+        ),
+        (
+            r"/endpoints/\\{endpoint_id\\}$",
+            "",
+            "endpoint_id",
+            &seeds.endpoint,
+        ),
+        (r"/backend/links/\\{owner\\}$", "", "owner", &seeds.owner),
+        (
+            r"/members/\\{user_id\\}$",
+            "PATCH",
+            "user_id",
+            &seeds.member,
+        ),
+        (
+            r"/members/\\{user_id\\}$",
+            "DELETE",
+            "user_id",
+            &seeds.viewer,
+        ),
+        (r"/apps/\\{app_id\\}/keys", "", "app_id", &seeds.app),
+        (r"/apps/\\{app_id\\}$", "DELETE", "app_id", &seeds.spare_app),
+    ];
+    for (path, method, name, value) in operations {
+        config.push_str(&format!(
+            "\n[[operations]]\ninclude-path-regex = \"{path}\"\n"
+        ));
+        if !method.is_empty() {
+            config.push_str(&format!("include-method = \"{method}\"\n"));
+        }
+        let key = if name == "app_id" {
+            format!("app_id = \"{}\", key_id = \"{}\"", value, seeds.key)
+        } else {
+            format!("{name} = \"{value}\"")
+        };
+        config.push_str(&format!("parameters = {{ {key} }}\n"));
+    }
     std::fs::write(dir.path().join("schemathesis.toml"), config).unwrap();
     let program = test_venv().join("bin/schemathesis");
     let url = api.app.url.clone();
@@ -70,6 +118,65 @@ async fn schemathesis_finds_the_answers_as_documented() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(stdout.contains("passed"), "{stdout}");
+}
+
+/// What the path parameters of the operations on members, apps, endpoints and backend links
+/// name in the run.
+struct Seeds {
+    endpoint: String,
+    /// A backend link's owner: the viewer, who holds no key.
+    owner: String,
+    member: String,
+    viewer: String,
+    /// The app `ci`, with its API key `key`; the app `spare`, with neither keys nor credentials.
+    app: String,
+    key: String,
+    spare_app: String,
+}
+
+async fn seed_the_rest(api: &ApiApp, token: &str, service: &str) -> Seeds {
+    let found = api
+        .json(
+            token,
+            Method::GET,
+            &format!("/projects/team/services/{service}"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    let endpoint = found["endpoints"][0]["id"].as_str().unwrap().to_string();
+    let mut apps = Vec::new();
+    for name in ["ci", "spare"] {
+        let made = api
+            .json(
+                token,
+                Method::POST,
+                "/projects/team/apps",
+                Some(&json!({"name": name})),
+                StatusCode::CREATED,
+            )
+            .await;
+        apps.push(made["id"].as_str().unwrap().to_string());
+    }
+    let key = api
+        .json(
+            token,
+            Method::POST,
+            &format!("/projects/team/apps/{}/keys", apps[0]),
+            Some(&json!({"name": "deploy"})),
+            StatusCode::CREATED,
+        )
+        .await;
+    let viewer = api.app.user_id("viewer@example.org").await;
+    Seeds {
+        endpoint,
+        owner: format!("user:{viewer}"),
+        member: api.app.user_id("member@example.org").await,
+        viewer,
+        key: key["id"].as_str().unwrap().to_string(),
+        spare_app: apps.pop().unwrap(),
+        app: apps.pop().unwrap(),
+    }
 }
 
 #[tokio::test]
@@ -99,7 +206,8 @@ async fn every_operation_refuses_a_request_without_a_valid_token() {
         ];
         for (method, _) in methods.into_iter().filter(|(_, documented)| *documented) {
             operations += 1;
-            let body = (method == Method::POST).then(|| json!({"name": "x"}));
+            let body =
+                (method != Method::GET && method != Method::DELETE).then(|| json!({"name": "x"}));
             for token in [None, Some("not-a-token"), Some("eyJhbGciOiJub25lIn0.e30.")] {
                 let (status, text) = api
                     .call(token, method.clone(), &concrete, body.as_ref())
@@ -114,8 +222,9 @@ async fn every_operation_refuses_a_request_without_a_valid_token() {
             let responses = match method {
                 Method::GET => &item.get,
                 Method::POST => &item.post,
-                Method::DELETE => &item.delete,
-                _ => &None,
+                Method::PUT => &item.put,
+                Method::PATCH => &item.patch,
+                _ => &item.delete,
             };
             let documented = &responses.as_ref().unwrap().responses.responses;
             assert!(
@@ -124,7 +233,7 @@ async fn every_operation_refuses_a_request_without_a_valid_token() {
             );
         }
     }
-    assert!(operations >= 10, "every operation of /api/v1: {operations}");
+    assert!(operations >= 33, "every operation of /api/v1: {operations}");
 }
 
 #[test]
@@ -187,7 +296,7 @@ async fn the_api_page_describes_every_operation_and_the_service_page_its_instanc
             item.as_object()
                 .unwrap()
                 .keys()
-                .filter(|m| ["get", "post", "put", "delete"].contains(&m.as_str()))
+                .filter(|m| ["get", "post", "put", "patch", "delete"].contains(&m.as_str()))
                 .map(move |m| format!("{} {path}", m.to_uppercase()))
         })
         .collect();
