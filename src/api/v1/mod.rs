@@ -18,7 +18,7 @@ mod services;
 
 use std::sync::LazyLock;
 
-use axum::{Json, Router, routing::get};
+use axum::{Json, Router, http::StatusCode, routing::get};
 use utoipa::{
     Modify, OpenApi,
     openapi::{
@@ -97,4 +97,11 @@ pub fn router() -> Router<AppState> {
     router
         .route("/openapi.json", get(|| async { Json(openapi()) }))
         .fallback(|| async { Failure::not_found() })
+        .method_not_allowed_fallback(|| async {
+            Failure::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "This path does not take this method: see /api/v1/openapi.json.",
+            )
+        })
 }

@@ -211,3 +211,23 @@ async fn credentials_and_the_audit_log_come_a_page_at_a_time() {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[tokio::test]
+async fn a_method_a_path_does_not_take_is_405_in_the_apis_shape() {
+    let api = ApiApp::spawn().await;
+    team(&api.app, "s3").await;
+    let token = api.token_of(ADMIN_EMAIL).await;
+    for (method, path) in [
+        (Method::DELETE, "/projects"),
+        (Method::PUT, "/projects/team/services"),
+        (Method::POST, "/openapi.json"),
+    ] {
+        let (status, text) = api.call(Some(&token), method.clone(), path, None).await;
+        assert_eq!(
+            status,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}: {text}"
+        );
+        assert_eq!(error_code(&text), "method_not_allowed", "{method} {path}");
+    }
+}
