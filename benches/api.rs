@@ -1,114 +1,90 @@
-//! Load benchmark of the API, against Keystone doing the same two things.
+//! Load benchmark of the API, measured from outside with wrk, and Keystone doing the same.
 //!
-//! Starts the release binary on a fresh database with the token-exchange throttle raised, seeds
-//! a project whose service holds 50 credentials (added through the API) and 64 API keys, then
-//! has 64 connections, for a fixed time each, (a) exchange the keys for access tokens, rotating
-//! over them, and (b) list the service's credentials with valid tokens. Then the same two against
-//! the test Keystone (KEYPORT_TEST_OPENSTACK names a running stack, or one is started): tokens
-//! from application credentials at `POST /v3/auth/tokens`, and `GET /v3/credentials` of a user
-//! with 50 EC2 credentials (with the user's password tokens: Keystone hides credentials from
-//! application credentials' tokens). Prints requests per second, p50 and p99 latency and failures, then
-//! the ratio Keyport/Keystone. Any failed or unexpected answer fails the benchmark.
+//! For SQLite and (with a PostgreSQL server named) PostgreSQL: seeds a project whose service
+//! holds 50 credentials (added through the API) and 64 API keys, starts the release binary with
+//! the token-exchange throttle raised as far as it goes, and measures with wrk (Debian's `wrk`):
+//! - `/healthz` at 64 connections: the ceiling of the HTTP stack on this machine, in the same run;
+//! - `POST /identity/token` with the apikey grant, rotating over the 64 keys, at 64 connections
+//!   (rate, share of the ceiling) and at 8 (p99);
+//! - `GET /api/v1/projects/bench/services/{id}/credentials` (50 credentials), rotating over 16
+//!   access tokens, likewise;
+//! - `POST /identity/token` with the refresh_token grant, likewise: a refresh token works once,
+//!   so each wrk thread keeps a queue of unused ones, seeded with two per connection from
+//!   exchanges, takes one for each request and puts back the one each answer brings; a token
+//!   presented twice would revoke its family and fail the run;
+//! - the queries each call makes (the server's own query log, read in a second run, after one
+//!   call of each kind).
+//!
+//! Then the test Keystone: tokens from application credentials at `POST /v3/auth/tokens`
+//! (rotating over 64 of them), and `GET /v3/credentials` of a user with 50 EC2 credentials (with
+//! the user's password tokens: Keystone hides credentials from application credentials' tokens),
+//! at 64 connections, and Keyport ÷ Keystone. Any answer with another status (201 for
+//! Keystone's tokens, 200 for everything else) or a body without what it should hold fails the
+//! run.
 //!
 //!   cargo bench --bench api                                    # SQLite
 //!   KEYPORT_BENCH_POSTGRES_URL=postgres://... cargo bench ...  # SQLite, then PostgreSQL (a role
 //!                                                              # that may create databases;
 //!                                                              # KEYPORT_TEST_POSTGRES_URL works too)
-//!   KEYPORT_BENCH_SECONDS=10 KEYPORT_BENCH_CLIENTS=64          # the defaults
+//!   KEYPORT_BENCH_SECONDS=10                                   # per wrk run (the default)
+//!   KEYPORT_TEST_OPENSTACK=DIR/stack.env                       # a running test stack; else one is started
+//!   KEYPORT_BENCH_KEYSTONE=0                                   # skip Keystone
+//!   KEYPORT_BENCH_BINARY=target/profiling/keyport              # another build of the portal
+//!
+//! `scripts/bench.sh` runs it after the page benchmark.
 
 #[allow(dead_code)]
 #[path = "../tests/it/backends.rs"]
 mod backends;
+#[path = "api/keystone.rs"]
+mod keystone;
+#[allow(dead_code)]
+#[path = "load/mod.rs"]
+mod load;
 
-use std::{
-    future::Future,
-    path::Path,
-    pin::Pin,
-    process::{Child, Command, Stdio},
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{path::Path, time::Duration};
 
-use anyhow::{Context, bail, ensure};
-use backends::OpenStack;
+use anyhow::{Context, ensure};
 use keyport::{
     commands::{self, ApiKeyRequest},
     config::{Config, MAX_EXCHANGES_PER_SECOND, MasterKeySettings},
     db::{self, Db},
 };
+use load::{
+    Load, Request, Server, WRK_THREADS, client, env_number, fresh_postgres_database, lua_string,
+    query_lines, rotation, wrk, wrk_scripted,
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sqlx::Connection;
 
 const EMAIL: &str = "bench@example.org";
 const PROJECT: &str = "bench";
 const CREDENTIALS: usize = 50;
 const API_KEYS: usize = 64;
+/// Access tokens the listing rotates over.
+const LIST_TOKENS: usize = 16;
+/// Calls of each kind counted in the query log, after one not counted.
+const QUERY_SAMPLES: usize = 10;
+const APIKEY_GRANT: &str = "urn:ibm:params:oauth:grant-type:apikey";
+const FORM: &str = "application/x-www-form-urlencoded";
 
-/// What one request of the load answers: `Err` says what was wrong with the answer.
-type Outcome = Result<(), String>;
-type Attempt = Arc<
-    dyn Fn(reqwest::Client, usize, u64) -> Pin<Box<dyn Future<Output = Outcome> + Send>>
-        + Send
-        + Sync,
->;
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// The figures of one run.
-struct Figures {
-    /// `Keyport (DATABASE)` or `Keystone`.
-    system: String,
-    /// Keyport's database, empty for Keystone.
-    database: String,
-    operation: &'static str,
-    requests: usize,
-    rate: f64,
-    p50: f64,
-    p99: f64,
-    failures: usize,
-}
-
-impl Figures {
-    fn print(&self) {
-        println!(
-            "| {} | {} | {} | {:.0} | {:.1} | {:.1} | {} |",
-            self.system,
-            self.operation,
-            self.requests,
-            self.rate,
-            self.p50,
-            self.p99,
-            self.failures
-        );
-    }
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// What the benchmark found on one database.
+struct Row {
+    healthz: Load,
+    exchange: Load,
+    exchange_8: Load,
+    list: Load,
+    list_8: Load,
+    refresh: Load,
+    refresh_8: Load,
+    /// Mean queries per exchange, listing and refresh.
+    queries: [f64; 3],
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     // `cargo bench` passes `--bench`; nothing else is read from the command line.
     let seconds = env_number("KEYPORT_BENCH_SECONDS", 10).clamp(1, 600);
-    let clients = env_number("KEYPORT_BENCH_CLIENTS", 64).clamp(1, 512) as usize;
-    let duration = Duration::from_secs(seconds);
-    println!("API load, {clients} concurrent connections, {seconds} s per run");
-    println!();
-    println!("| system | operation | requests | req/s | p50 ms | p99 ms | failed |");
-    println!("|---|---|---|---|---|---|---|");
-
     let mut databases = vec![("SQLite", None)];
     if let Some(server) = ["KEYPORT_BENCH_POSTGRES_URL", "KEYPORT_TEST_POSTGRES_URL"]
         .iter()
@@ -116,66 +92,81 @@ async fn main() -> anyhow::Result<()> {
     {
         databases.push(("PostgreSQL", Some(server)));
     }
-    let mut results = Vec::new();
+    println!("API (50 credentials, 64 API keys), wrk {seconds} s per run, release build");
+    let mut rows = Vec::new();
     for (label, postgres) in databases {
         let dir = tempfile::tempdir()?;
         let url = match postgres {
             Some(server) => fresh_postgres_database(&server).await?,
             None => format!("sqlite://{}", dir.path().join("bench.db").display()),
         };
-        results.extend(keyport(label, &url, dir.path(), clients, duration).await?);
+        rows.push((label, keyport(&url, dir.path(), seconds).await?));
     }
-    results.extend(keystone(clients, duration).await?);
 
     println!();
-    println!("| operation | Keyport on | Keyport req/s | Keystone req/s | Keyport/Keystone |");
-    println!("|---|---|---|---|---|");
-    for keyport in results.iter().filter(|f| !f.database.is_empty()) {
-        let Some(keystone) = results
-            .iter()
-            .find(|f| f.system == "Keystone" && f.operation == keyport.operation)
-        else {
-            continue;
-        };
+    println!(
+        "| database | /healthz req/s (64) | exchange req/s (64) | exchange ÷ /healthz | exchange p99 ms (8) | list req/s (64) | list ÷ /healthz | list p99 ms (8) | refresh req/s (64) | refresh ÷ /healthz | refresh p99 ms (8) | queries: exchange / list / refresh |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for (label, row) in &rows {
+        let share = |load: &Load| 100.0 * load.rate / row.healthz.rate;
+        let [exchange, list, refresh] = row.queries;
         println!(
-            "| {} | {} | {:.0} | {:.0} | {:.1} |",
-            keyport.operation,
-            keyport.database,
-            keyport.rate,
-            keystone.rate,
-            keyport.rate / keystone.rate.max(f64::MIN_POSITIVE)
+            "| {label} | {:.0} | {:.0} | {:.1}% | {:.2} | {:.0} | {:.1}% | {:.2} | {:.0} | {:.1}% | {:.2} | {exchange:.1} / {list:.1} / {refresh:.1} |",
+            row.healthz.rate,
+            row.exchange.rate,
+            share(&row.exchange),
+            row.exchange_8.p99_ms,
+            row.list.rate,
+            share(&row.list),
+            row.list_8.p99_ms,
+            row.refresh.rate,
+            share(&row.refresh),
+            row.refresh_8.p99_ms,
         );
     }
-    // Figures from failed requests would lie: any failure fails the benchmark.
-    let failed: usize = results.iter().map(|f| f.failures).sum();
-    ensure!(
-        failed == 0,
-        "{failed} requests failed or had an unexpected answer"
-    );
+    println!();
+    println!("aims: exchange and list ≥ 15% of /healthz, p99 ≤ 5 ms at 8 connections");
+
+    if env_number("KEYPORT_BENCH_KEYSTONE", 1) == 1 {
+        let (token, list) = keystone::measure(seconds).await?;
+        println!();
+        println!("| call at 64 connections | req/s | p50 ms | p99 ms | Keyport ÷ this |");
+        println!("|---|---|---|---|---|");
+        for (label, row) in &rows {
+            for (what, keyport, keystone_what, keystone) in [
+                (
+                    "POST /identity/token, apikey",
+                    &row.exchange,
+                    "POST /v3/auth/tokens, application credential",
+                    &token,
+                ),
+                (
+                    "GET .../credentials, 50 credentials",
+                    &row.list,
+                    "GET /v3/credentials, 50 EC2 credentials",
+                    &list,
+                ),
+            ] {
+                println!(
+                    "| Keyport ({label}): {what} | {:.0} | {:.2} | {:.2} | 1 |",
+                    keyport.rate, keyport.p50_ms, keyport.p99_ms
+                );
+                println!(
+                    "| Keystone: {keystone_what} | {:.1} | {:.1} | {:.1} | {:.0}× |",
+                    keystone.rate,
+                    keystone.p50_ms,
+                    keystone.p99_ms,
+                    keyport.rate / keystone.rate
+                );
+            }
+        }
+    }
     Ok(())
 }
 
-async fn fresh_postgres_database(server: &str) -> anyhow::Result<String> {
-    let name = format!("keyport_bench_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(server).await?;
-    sqlx::query(&format!("create database {name}"))
-        .execute(&mut conn)
-        .await?;
-    conn.close().await.ok();
-    let (base, _) = server
-        .rsplit_once('/')
-        .context("a PostgreSQL URL names a database")?;
-    Ok(format!("{base}/{name}"))
-}
-
-/// The two runs against Keyport on the database at `url`.
-async fn keyport(
-    label: &str,
-    url: &str,
-    dir: &Path,
-    clients: usize,
-    duration: Duration,
-) -> anyhow::Result<Vec<Figures>> {
+/// Seeds the database at `url`, runs the portal on it and measures it.
+async fn keyport(url: &str, dir: &Path, seconds: u64) -> anyhow::Result<Row> {
     let key_file = dir.join("master.key");
     let (service, apps) = seed(url, &key_file).await?;
     let data = Config::new(url, &key_file).data();
@@ -197,36 +188,228 @@ async fn keyport(
         keys.push(created.secret.to_string());
     }
 
-    let port = backends::free_port();
-    let log = dir.join("keyport.log");
-    // The throttle raised as far as it goes: the run measures the exchange, not the quota.
+    // The throttle raised as far as it goes: the runs measure the exchange, not the quota.
     let quota = MAX_EXCHANGES_PER_SECOND.to_string();
-    let _server = Server(
-        Command::new(env!("CARGO_BIN_EXE_keyport"))
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .env("KEYPORT_DATABASE_URL", url)
-            .env("KEYPORT_MASTER_KEY_FILE", &key_file)
-            .env("KEYPORT_TOKEN_EXCHANGES_PER_SECOND", &quota)
-            .env("KEYPORT_TOKEN_EXCHANGES_PER_KEY", &quota)
-            .env("KEYPORT_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log)?)
-            .spawn()?,
-    );
-    let base = format!("http://127.0.0.1:{port}");
-    wait_until_ready(&base, &log).await?;
-
-    // The 50 credentials, through the API: 2 of the user, 2 of each of 24 apps.
+    let settings = [
+        ("KEYPORT_TOKEN_EXCHANGES_PER_SECOND", quota.as_str()),
+        ("KEYPORT_TOKEN_EXCHANGES_PER_KEY", quota.as_str()),
+    ];
+    let log = dir.join("keyport.log");
+    let server = Server::start(url, &key_file, &log, "warn", &settings).await?;
+    let base = server.base.clone();
     let http = client()?;
-    let token = keyport_token(&http, &base, &keys[0]).await?;
-    let credentials = format!("{base}/api/v1/projects/{PROJECT}/services/{service}/credentials");
+    let path = format!("/api/v1/projects/{PROJECT}/services/{service}/credentials");
+    let credentials = format!("{base}{path}");
+    add_credentials(&http, &base, &credentials, &keys[0], &apps).await?;
+
+    let healthz = wrk(&format!("{base}/healthz"), 64, seconds, &[])?;
+
+    let token_url = format!("{base}/identity/token");
+    let bodies: Vec<_> = keys
+        .iter()
+        .map(|key| {
+            let body = form(&[("grant_type", APIKEY_GRANT), ("apikey", key)]);
+            Request {
+                headers: vec![("Content-Type", FORM.to_string())],
+                body: Some(body),
+            }
+        })
+        .collect();
+    let exchange_script = format!(
+        "{}{}",
+        rotation("POST", &bodies),
+        expect_in_body(r#""access_token":""#, 0)
+    );
+    let exchange = wrk_scripted(&token_url, 64, seconds, &[], &exchange_script)?;
+    let exchange_8 = wrk_scripted(&token_url, 8, seconds, &[], &exchange_script)?;
+
+    let mut bearers = Vec::with_capacity(LIST_TOKENS);
+    for key in &keys[..LIST_TOKENS] {
+        let (access, _) = keyport_tokens(&http, &base, key).await?;
+        bearers.push(Request {
+            headers: vec![("Authorization", format!("Bearer {access}"))],
+            body: None,
+        });
+    }
+    // Every token is the same member's, so every listing is as long as the one checked here;
+    // one shorter by half a credential's share lists fewer, and counts as a bad answer.
+    let listed = check_listing(&http, &base, &credentials, &keys[0]).await?;
+    let list_script = format!(
+        "{}{}",
+        rotation("GET", &bearers),
+        expect_in_body(r#""credentials":["#, listed - listed / (2 * CREDENTIALS))
+    );
+    let list = wrk_scripted(&credentials, 64, seconds, &[], &list_script)?;
+    let list_8 = wrk_scripted(&credentials, 8, seconds, &[], &list_script)?;
+
+    let refresh = refresh_load(&http, &base, &keys, 64, seconds).await?;
+    let refresh_8 = refresh_load(&http, &base, &keys, 8, seconds).await?;
+    drop(server);
+
+    let queries = count_queries(url, &key_file, &log, &settings, &keys[0], &path).await?;
+    Ok(Row {
+        healthz,
+        exchange,
+        exchange_8,
+        list,
+        list_8,
+        refresh,
+        refresh_8,
+        queries,
+    })
+}
+
+/// The mean queries of an exchange, a listing and a refresh, from the query log of a second run
+/// on the same database, each after one call of its kind (which fills what is kept in memory and
+/// makes a refresh family's row).
+async fn count_queries(
+    url: &str,
+    key_file: &Path,
+    log: &Path,
+    settings: &[(&str, &str)],
+    key: &str,
+    path: &str,
+) -> anyhow::Result<[f64; 3]> {
+    let server = Server::start(url, key_file, log, "warn,sqlx::query=debug", settings).await?;
+    let base = server.base.clone();
+    let credentials = format!("{base}{path}");
+    let http = client()?;
+    // Writes made off the request (a key's last use, at most once a minute) land in this time.
+    let settle = || tokio::time::sleep(Duration::from_millis(300));
+
+    keyport_tokens(&http, &base, key).await?;
+    settle().await;
+    let before = query_lines(log);
+    for _ in 0..QUERY_SAMPLES {
+        keyport_tokens(&http, &base, key).await?;
+    }
+    settle().await;
+    let exchanges = query_lines(log) - before;
+
+    check_listing(&http, &base, &credentials, key).await?;
+    let (access, mut refresh_token) = keyport_tokens(&http, &base, key).await?;
+    settle().await;
+    let before = query_lines(log);
+    for _ in 0..QUERY_SAMPLES {
+        let answer = http.get(&credentials).bearer_auth(&access).send().await;
+        json_answer(answer, StatusCode::OK).await?;
+    }
+    settle().await;
+    let listings = query_lines(log) - before;
+
+    refresh_token = refresh(&http, &base, &refresh_token).await?;
+    settle().await;
+    let before = query_lines(log);
+    for _ in 0..QUERY_SAMPLES {
+        refresh_token = refresh(&http, &base, &refresh_token).await?;
+    }
+    settle().await;
+    let refreshes = query_lines(log) - before;
+    drop(server);
+    Ok([exchanges, listings, refreshes].map(|q| q as f64 / QUERY_SAMPLES as f64))
+}
+
+/// wrk refreshing at `connections`, seeded with two unused refresh tokens per connection, each
+/// the first of a family of its own.
+async fn refresh_load(
+    http: &reqwest::Client,
+    base: &str,
+    keys: &[String],
+    connections: usize,
+    seconds: u64,
+) -> anyhow::Result<Load> {
+    let mut seeds = Vec::with_capacity(2 * connections);
+    for i in 0..2 * connections {
+        seeds.push(keyport_tokens(http, base, &keys[i % keys.len()]).await?.1);
+    }
+    let script = refresh_script(&seeds);
+    wrk_scripted(
+        &format!("{base}/identity/token"),
+        connections,
+        seconds,
+        &[],
+        &script,
+    )
+}
+
+/// Lua that counts as bad an answer whose body lacks `marker` or is shorter than `length`.
+fn expect_in_body(marker: &str, length: usize) -> String {
+    format!(
+        r#"
+function answered(body)
+  if #body < {length} or not string.find(body, {}, 1, true) then bad = bad + 1 end
+end
+"#,
+        lua_string(marker)
+    )
+}
+
+/// Lua for the refresh_token grant: each thread takes its share of `seeds`, sends each unused
+/// token once and keeps the one each answer brings. With two seeds per connection a thread
+/// always holds one; were it ever out of them, it would send an empty token, answered 400 and
+/// counted as bad.
+fn refresh_script(seeds: &[String]) -> String {
+    let seeds: Vec<String> = seeds.iter().map(|s| lua_string(s)).collect();
+    format!(
+        r#"
+local seeds = {{{seeds}}}
+local unused = {{}}
+local first, last = 1, 0
+function init(args)
+  for i, token in ipairs(seeds) do
+    if (i - 1) % {WRK_THREADS} == thread_number - 1 then
+      last = last + 1
+      unused[last] = token
+    end
+  end
+end
+function request()
+  local token = ""
+  if first <= last then
+    token = unused[first]
+    unused[first] = nil
+    first = first + 1
+  end
+  return wrk.format("POST", nil, {{["Content-Type"] = {form}}},
+    "grant_type=refresh_token&refresh_token=" .. token)
+end
+function answered(body)
+  local token = string.match(body, '"refresh_token":"([^"]+)"')
+  if token then
+    last = last + 1
+    unused[last] = token
+  else
+    bad = bad + 1
+  end
+end
+"#,
+        seeds = seeds.join(", "),
+        form = lua_string(FORM),
+    )
+}
+
+fn form(fields: &[(&str, &str)]) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish()
+}
+
+/// The 50 credentials, through the API: 2 of the user, 2 of each of 24 apps.
+async fn add_credentials(
+    http: &reqwest::Client,
+    base: &str,
+    credentials: &str,
+    key: &str,
+    apps: &[String],
+) -> anyhow::Result<()> {
+    let (token, _) = keyport_tokens(http, base, key).await?;
     for i in 0..CREDENTIALS {
         let owner = match i {
             0 | 1 => "me".to_string(),
             _ => format!("app:{}", apps[(i - 2) / 2]),
         };
         let response = http
-            .post(&credentials)
+            .post(credentials)
             .bearer_auth(&token)
             .json(&json!({
                 "name": format!("key {i}"),
@@ -243,60 +426,24 @@ async fn keyport(
             response.text().await.unwrap_or_default()
         );
     }
+    Ok(())
+}
 
-    let mut figures = Vec::new();
-
-    let keys = Arc::new(keys);
-    let exchange: Attempt = {
-        let (url, keys) = (Arc::new(format!("{base}/identity/token")), keys.clone());
-        Arc::new(move |client, task, n| {
-            let (url, keys) = (url.clone(), keys.clone());
-            Box::pin(async move {
-                let key = &keys[(task + n as usize) % keys.len()];
-                let answer = client
-                    .post(url.as_str())
-                    .form(&[
-                        ("grant_type", "urn:ibm:params:oauth:grant-type:apikey"),
-                        ("apikey", key.as_str()),
-                    ])
-                    .send()
-                    .await;
-                let body = json_answer(answer, StatusCode::OK).await?;
-                match body["access_token"].as_str() {
-                    Some(token) if !token.is_empty() => Ok(()),
-                    _ => Err("no access_token in the answer".into()),
-                }
-            })
-        })
-    };
-    let run = load(clients, duration, exchange).await;
-    figures.push(run.figures("Keyport", label, "token exchange"));
-    figures.last().unwrap().print();
-
-    // One token per connection, as programs hold theirs.
-    let mut tokens = Vec::with_capacity(clients);
-    for i in 0..clients {
-        tokens.push(keyport_token(&http, &base, &keys[i % keys.len()]).await?);
-    }
-    let listing: Attempt = {
-        let (url, tokens) = (Arc::new(credentials), Arc::new(tokens));
-        Arc::new(move |client, task, _| {
-            let (url, tokens) = (url.clone(), tokens.clone());
-            Box::pin(async move {
-                let answer = client
-                    .get(url.as_str())
-                    .bearer_auth(&tokens[task % tokens.len()])
-                    .send()
-                    .await;
-                let body = json_answer(answer, StatusCode::OK).await?;
-                expect_count(&body["credentials"], CREDENTIALS)
-            })
-        })
-    };
-    let run = load(clients, duration, listing).await;
-    figures.push(run.figures("Keyport", label, "list credentials"));
-    figures.last().unwrap().print();
-    Ok(figures)
+/// The length of the service's listing, checked to hold the 50 credentials.
+async fn check_listing(
+    http: &reqwest::Client,
+    base: &str,
+    credentials: &str,
+    key: &str,
+) -> anyhow::Result<usize> {
+    let (token, _) = keyport_tokens(http, base, key).await?;
+    let response = http.get(credentials).bearer_auth(&token).send().await?;
+    ensure!(response.status() == StatusCode::OK, "{}", response.status());
+    let body = response.bytes().await?;
+    let listed: Value = serde_json::from_slice(&body)?;
+    let count = listed["credentials"].as_array().map_or(0, Vec::len);
+    ensure!(count == CREDENTIALS, "{count} credentials listed: {listed}");
+    Ok(body.len())
 }
 
 /// Seeds the user, the project, its service and 24 apps; returns the service's and apps' ids.
@@ -362,274 +509,62 @@ async fn seed(url: &str, key_file: &Path) -> anyhow::Result<(String, Vec<String>
         apps.push(app);
     }
     tx.commit().await?;
+    // As the page benchmark: PostgreSQL's statistics now rather than when autovacuum comes by.
+    if db.backend() == db::Backend::Postgres {
+        sqlx::query("analyze").execute(db.pool()).await?;
+    }
     db.close().await;
     Ok((service, apps))
 }
 
-/// The two runs against the test Keystone.
-async fn keystone(clients: usize, duration: Duration) -> anyhow::Result<Vec<Figures>> {
-    let stack = tokio::task::spawn_blocking(OpenStack::get).await?;
-    let user = stack.create_user().await;
-    let base = stack.keystone_url.clone();
-    let http = client()?;
-    let password = json!({"auth": {
-        "identity": {"methods": ["password"], "password": {"user": {
-            "id": user.id, "password": user.password}}},
-        "scope": {"project": {"id": user.project_id}}
-    }});
-    let token = keystone_token(&http, &base, &password).await?;
-
-    // The user's application credentials (as `openstack application credential create`).
-    let mut secrets = Vec::with_capacity(API_KEYS);
-    for i in 0..API_KEYS {
-        let answer = http
-            .post(format!("{base}/users/{}/application_credentials", user.id))
-            .header("X-Auth-Token", &token)
-            .json(&json!({"application_credential": {"name": format!("bench-{i}")}}))
-            .send()
-            .await;
-        let body = json_answer(answer, StatusCode::CREATED)
-            .await
-            .map_err(anyhow::Error::msg)?;
-        let credential = &body["application_credential"];
-        secrets.push(json!({"auth": {"identity": {
-            "methods": ["application_credential"],
-            "application_credential": {"id": credential["id"], "secret": credential["secret"]}
-        }}}));
-    }
-    for _ in 0..CREDENTIALS {
-        let answer = http
-            .post(format!("{base}/users/{}/credentials/OS-EC2", user.id))
-            .header("X-Auth-Token", &token)
-            .json(&json!({"tenant_id": user.project_id}))
-            .send()
-            .await;
-        json_answer(answer, StatusCode::CREATED)
-            .await
-            .map_err(anyhow::Error::msg)?;
-    }
-
-    let mut figures = Vec::new();
-    let secrets = Arc::new(secrets);
-    let exchange: Attempt = {
-        let (url, secrets) = (Arc::new(format!("{base}/auth/tokens")), secrets.clone());
-        Arc::new(move |client, task, n| {
-            let (url, secrets) = (url.clone(), secrets.clone());
-            Box::pin(async move {
-                let body = &secrets[(task + n as usize) % secrets.len()];
-                let answer = client.post(url.as_str()).json(body).send().await;
-                subject_token(answer).await.map(|_| ())
-            })
-        })
-    };
-    let run = load(clients, duration, exchange).await;
-    figures.push(run.figures("Keystone", "", "token exchange"));
-    figures.last().unwrap().print();
-
-    // Keystone hides credentials from tokens of application credentials (delegated tokens), so
-    // the listing runs with the user's own password tokens, one per connection.
-    let mut tokens = Vec::with_capacity(clients);
-    for _ in 0..clients {
-        tokens.push(keystone_token(&http, &base, &password).await?);
-    }
-    let listing: Attempt = {
-        let (url, tokens) = (Arc::new(format!("{base}/credentials")), Arc::new(tokens));
-        Arc::new(move |client, task, _| {
-            let (url, tokens) = (url.clone(), tokens.clone());
-            Box::pin(async move {
-                let answer = client
-                    .get(url.as_str())
-                    .header("X-Auth-Token", &tokens[task % tokens.len()])
-                    .send()
-                    .await;
-                let body = json_answer(answer, StatusCode::OK).await?;
-                expect_count(&body["credentials"], CREDENTIALS)
-            })
-        })
-    };
-    let run = load(clients, duration, listing).await;
-    figures.push(run.figures("Keystone", "", "list credentials"));
-    figures.last().unwrap().print();
-    Ok(figures)
-}
-
-/// A client for loopback: no proxy from the environment, a bound on every request.
-fn client() -> anyhow::Result<reqwest::Client> {
-    Ok(reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(30))
-        .build()?)
-}
-
-async fn wait_until_ready(base: &str, log: &Path) -> anyhow::Result<()> {
-    let started = Instant::now();
-    let http = client()?;
-    while http.get(format!("{base}/readyz")).send().await.is_err() {
-        if started.elapsed() > Duration::from_secs(60) {
-            bail!(
-                "the portal did not start: {}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok(())
-}
-
-async fn keyport_token(http: &reqwest::Client, base: &str, key: &str) -> anyhow::Result<String> {
-    let answer = http
-        .post(format!("{base}/identity/token"))
-        .form(&[
-            ("grant_type", "urn:ibm:params:oauth:grant-type:apikey"),
-            ("apikey", key),
-        ])
-        .send()
-        .await;
-    let body = json_answer(answer, StatusCode::OK)
-        .await
-        .map_err(anyhow::Error::msg)?;
-    Ok(body["access_token"]
-        .as_str()
-        .context("no access_token in the answer")?
-        .to_string())
-}
-
-async fn keystone_token(
+/// An access token and a refresh token for the API key `key`.
+async fn keyport_tokens(
     http: &reqwest::Client,
     base: &str,
-    auth: &Value,
-) -> anyhow::Result<String> {
-    let answer = http
-        .post(format!("{base}/auth/tokens"))
-        .json(auth)
-        .send()
-        .await;
-    subject_token(answer).await.map_err(anyhow::Error::msg)
+    key: &str,
+) -> anyhow::Result<(String, String)> {
+    token_answer(http, base, &[("grant_type", APIKEY_GRANT), ("apikey", key)]).await
 }
 
-/// Keystone's token, in the `X-Subject-Token` header of a 201 whose body is read to the end.
-async fn subject_token(answer: reqwest::Result<reqwest::Response>) -> Result<String, String> {
-    let response = answer.map_err(|e| e.to_string())?;
-    let status = response.status();
-    let token = response
-        .headers()
-        .get("x-subject-token")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let body = response.bytes().await.map_err(|e| e.to_string())?;
-    match token {
-        Some(token) if status == StatusCode::CREATED && !token.is_empty() => Ok(token),
-        _ => Err(format!(
-            "{status}: {}",
-            String::from_utf8_lossy(&body[..body.len().min(200)])
-        )),
-    }
+/// The refresh token that refreshing with `token` brings.
+async fn refresh(http: &reqwest::Client, base: &str, token: &str) -> anyhow::Result<String> {
+    let fields = [("grant_type", "refresh_token"), ("refresh_token", token)];
+    Ok(token_answer(http, base, &fields).await?.1)
+}
+
+async fn token_answer(
+    http: &reqwest::Client,
+    base: &str,
+    fields: &[(&str, &str)],
+) -> anyhow::Result<(String, String)> {
+    let answer = http
+        .post(format!("{base}/identity/token"))
+        .form(fields)
+        .send()
+        .await;
+    let body = json_answer(answer, StatusCode::OK).await?;
+    let token = |name: &str| {
+        body[name]
+            .as_str()
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+            .with_context(|| format!("no {name} in the answer: {body}"))
+    };
+    Ok((token("access_token")?, token("refresh_token")?))
 }
 
 /// The JSON body of an answer with status `expected`.
 async fn json_answer(
     answer: reqwest::Result<reqwest::Response>,
     expected: StatusCode,
-) -> Result<Value, String> {
-    let response = answer.map_err(|e| e.to_string())?;
+) -> anyhow::Result<Value> {
+    let response = answer?;
     let status = response.status();
-    let body = response.bytes().await.map_err(|e| e.to_string())?;
-    if status != expected {
-        return Err(format!(
-            "{status}: {}",
-            String::from_utf8_lossy(&body[..body.len().min(200)])
-        ));
-    }
-    serde_json::from_slice(&body).map_err(|e| format!("not JSON: {e}"))
-}
-
-fn expect_count(list: &Value, count: usize) -> Outcome {
-    match list.as_array() {
-        Some(items) if items.len() == count => Ok(()),
-        Some(items) => Err(format!("{} credentials listed, not {count}", items.len())),
-        None => Err("no list of credentials in the answer".into()),
-    }
-}
-
-/// What a load run saw.
-struct Run {
-    latencies: Vec<Duration>,
-    failures: usize,
-    first_failure: Option<String>,
-    elapsed: Duration,
-}
-
-impl Run {
-    fn figures(&self, system: &str, database: &str, operation: &'static str) -> Figures {
-        if let Some(failure) = &self.first_failure {
-            eprintln!(
-                "{system} {database}, {operation}: {} failed, first: {failure}",
-                self.failures
-            );
-        }
-        let percentile = |p: f64| {
-            let at = ((self.latencies.len() as f64 * p) as usize)
-                .min(self.latencies.len().saturating_sub(1));
-            self.latencies
-                .get(at)
-                .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-        };
-        Figures {
-            system: match database {
-                "" => system.to_string(),
-                database => format!("{system} ({database})"),
-            },
-            database: database.to_string(),
-            operation,
-            requests: self.latencies.len(),
-            rate: self.latencies.len() as f64 / self.elapsed.as_secs_f64(),
-            p50: percentile(0.50),
-            p99: percentile(0.99),
-            failures: self.failures,
-        }
-    }
-}
-
-/// `connections` tasks, each with a connection of its own, repeat `attempt` for `duration`.
-async fn load(connections: usize, duration: Duration, attempt: Attempt) -> Run {
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..connections)
-        .map(|task| {
-            let attempt = attempt.clone();
-            tokio::spawn(async move {
-                let client = client().expect("an HTTP client");
-                let (mut latencies, mut failures, mut first_failure) = (Vec::new(), 0, None);
-                let mut n = 0;
-                while started.elapsed() < duration {
-                    let sent = Instant::now();
-                    match attempt(client.clone(), task, n).await {
-                        Ok(()) => latencies.push(sent.elapsed()),
-                        Err(failure) => {
-                            failures += 1;
-                            first_failure.get_or_insert(failure);
-                        }
-                    }
-                    n += 1;
-                }
-                (latencies, failures, first_failure)
-            })
-        })
-        .collect();
-    let mut run = Run {
-        latencies: Vec::new(),
-        failures: 0,
-        first_failure: None,
-        elapsed: Duration::ZERO,
-    };
-    for task in tasks {
-        let (latencies, failures, first_failure) = task.await.expect("a load task");
-        run.latencies.extend(latencies);
-        run.failures += failures;
-        if run.first_failure.is_none() {
-            run.first_failure = first_failure;
-        }
-    }
-    run.elapsed = started.elapsed();
-    run.latencies.sort();
-    run
+    let body = response.bytes().await?;
+    ensure!(
+        status == expected,
+        "{status}: {}",
+        String::from_utf8_lossy(&body[..body.len().min(300)])
+    );
+    serde_json::from_slice(&body).context("a JSON answer")
 }

@@ -30,25 +30,27 @@
 #[allow(dead_code)]
 #[path = "../tests/it/backends.rs"]
 mod backends;
+#[allow(dead_code)]
+#[path = "load/mod.rs"]
+mod load;
 
 use std::{
-    io::Write,
     net::{IpAddr, Ipv4Addr},
     path::Path,
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     sync::Arc,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, ensure};
 use keyport::{
     config::MasterKeySettings,
     crypto::{password, random_bytes},
     db::{self, Db},
 };
+use load::{Load, Server, env_number, fresh_postgres_database, query_lines, wrk};
 use reqwest::cookie::{CookieStore, Jar};
 use serde_json::json;
-use sqlx::Connection;
 use zeroize::Zeroizing;
 
 const PASSWORD: &str = "benchmark password 1";
@@ -59,106 +61,6 @@ struct Size {
     projects: usize,
     services_per_project: usize,
     credentials_per_service: usize,
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// What one wrk run measured.
-struct Load {
-    rate: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-}
-
-/// Counts answers other than 200 in every wrk thread and prints their sum.
-const WRK_SCRIPT: &str = r#"
-local threads = {}
-function setup(thread) table.insert(threads, thread) end
-function init(args) bad = 0 end
-function response(status, headers, body) if status ~= 200 then bad = bad + 1 end end
-function done(summary, latency, requests)
-  local total = 0
-  for _, t in ipairs(threads) do total = total + t:get("bad") end
-  io.write(string.format("bad answers: %d\n", total))
-end
-"#;
-
-/// wrk on `url` with `connections` for `seconds`; fails on any answer other than 200.
-fn wrk(url: &str, connections: usize, seconds: u64, headers: &[String]) -> anyhow::Result<Load> {
-    let mut script = tempfile::Builder::new().suffix(".lua").tempfile()?;
-    script.write_all(WRK_SCRIPT.as_bytes())?;
-    let mut command = Command::new("wrk");
-    command.args(["-t", "2", "-c", &connections.to_string()]);
-    command.args([
-        "-d",
-        &format!("{seconds}s"),
-        "--timeout",
-        "30s",
-        "--latency",
-        "-s",
-    ]);
-    command.arg(script.path());
-    for header in headers {
-        command.args(["-H", header]);
-    }
-    let output = command
-        .arg(url)
-        .output()
-        .context("wrk runs (apt-get install wrk)")?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    ensure!(output.status.success(), "wrk failed: {text}");
-    let bad: u64 = field(&text, "bad answers:")?.parse()?;
-    ensure!(bad == 0, "{bad} answers were not 200 OK for {url}: {text}");
-    ensure!(
-        !text.contains("Socket errors"),
-        "socket errors for {url}: {text}"
-    );
-    Ok(Load {
-        rate: field(&text, "Requests/sec:")?.parse()?,
-        p50_ms: duration_ms(&field(&text, "50%")?)?,
-        p99_ms: duration_ms(&field(&text, "99%")?)?,
-    })
-}
-
-/// The first word after `label` at the start of a line of wrk's report.
-fn field(text: &str, label: &str) -> anyhow::Result<String> {
-    text.lines()
-        .find_map(|l| l.trim().strip_prefix(label))
-        .and_then(|rest| rest.split_whitespace().next())
-        .map(str::to_string)
-        .with_context(|| format!("{label:?} in wrk's report: {text}"))
-}
-
-/// `512.00us`, `1.23ms` or `2.00s` in milliseconds.
-fn duration_ms(value: &str) -> anyhow::Result<f64> {
-    let (number, scale) = if let Some(n) = value.strip_suffix("us") {
-        (n, 0.001)
-    } else if let Some(n) = value.strip_suffix("ms") {
-        (n, 1.0)
-    } else if let Some(n) = value.strip_suffix('s') {
-        (n, 1000.0)
-    } else {
-        bail!("a duration: {value}")
-    };
-    Ok(number.parse::<f64>()? * scale)
 }
 
 /// What the benchmark found for one database size.
@@ -283,10 +185,11 @@ async fn measure(
     seconds: u64,
     perf: Option<std::path::PathBuf>,
 ) -> anyhow::Result<Row> {
-    let (server, base) = start(url, key_file, dir, "warn")?;
-    wait_until_ready(&base).await?;
+    let log = dir.join("queries.log");
+    let server = Server::start(url, key_file, &log, "warn", &[]).await?;
+    let base = server.base.clone();
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let rss_idle = rss_mib(server.0.id());
+    let rss_idle = rss_mib(server.pid());
     let (client, jar) = sign_in(&base, 0).await?;
     let cookie = cookie_header(&jar, &base)?;
     let body = client
@@ -313,7 +216,7 @@ async fn measure(
                 .args(match std::env::var_os("KEYPORT_BENCH_PERF_ALL") {
                     // The whole machine: the server, wrk and the database server.
                     Some(_) => vec!["-a".to_string()],
-                    None => vec!["-p".to_string(), server.0.id().to_string()],
+                    None => vec!["-p".to_string(), server.pid().to_string()],
                 })
                 .args(["--", "sleep"])
                 .arg(seconds.to_string())
@@ -329,17 +232,16 @@ async fn measure(
         recording.wait()?;
     }
     let page_8 = wrk(&page_url, 8, seconds, std::slice::from_ref(&cookie))?;
-    let rss_loaded = rss_mib(server.0.id());
+    let rss_loaded = rss_mib(server.pid());
     for i in 1..=64 {
         sign_in(&base, i).await?;
     }
-    let rss_sign_ins = rss_mib(server.0.id());
+    let rss_sign_ins = rss_mib(server.pid());
     drop(server);
 
     // Queries per page, from the query log of a second run on the same database.
-    let log = dir.join("queries.log");
-    let (server, base) = start(url, key_file, dir, "warn,sqlx::query=debug")?;
-    wait_until_ready(&base).await?;
+    let server = Server::start(url, key_file, &log, "warn,sqlx::query=debug", &[]).await?;
+    let base = server.base.clone();
     let (client, _) = sign_in(&base, 0).await?;
     let mut queries = Vec::new();
     for (name, path) in [
@@ -375,54 +277,6 @@ async fn measure(
         rss_loaded,
         rss_sign_ins,
     })
-}
-
-/// The release binary on `url`, its log in `dir/queries.log` when it logs queries.
-fn start(url: &str, key_file: &Path, dir: &Path, log: &str) -> anyhow::Result<(Server, String)> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let stderr = if log.contains("sqlx") {
-        Stdio::from(std::fs::File::create(dir.join("queries.log"))?)
-    } else {
-        Stdio::null()
-    };
-    let server = Server(
-        Command::new(
-            std::env::var_os("KEYPORT_BENCH_BINARY")
-                .unwrap_or_else(|| env!("CARGO_BIN_EXE_keyport").into()),
-        )
-        .args(["serve", "--listen", &format!("0.0.0.0:{port}")])
-        .env("KEYPORT_DATABASE_URL", url)
-        .env("KEYPORT_MASTER_KEY_FILE", key_file)
-        .env("KEYPORT_LOG", log)
-        .env("NO_COLOR", "1")
-        .stderr(stderr)
-        .spawn()?,
-    );
-    Ok((server, format!("http://127.0.0.1:{port}")))
-}
-
-/// The queries in the log so far, without those of the background rounds (heartbeat, lease,
-/// reconcile), which all name `instances` or `leases`.
-fn query_lines(log: &Path) -> usize {
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.contains("sqlx::query") && !l.contains("instances") && !l.contains("leases"))
-        .count()
-}
-
-async fn fresh_postgres_database(server: &str) -> anyhow::Result<String> {
-    let name = format!("keyport_bench_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(server).await?;
-    sqlx::query(&format!("create database {name}"))
-        .execute(&mut conn)
-        .await?;
-    let (base, _) = server
-        .rsplit_once('/')
-        .expect("a PostgreSQL URL names a database");
-    Ok(format!("{base}/{name}"))
 }
 
 /// Seeds the database; returns the numbers of services and credentials and the page to load.
@@ -567,18 +421,6 @@ async fn insert_credentials(
             .bind(now);
     }
     query.execute(&mut *tx).await?;
-    Ok(())
-}
-
-async fn wait_until_ready(base: &str) -> anyhow::Result<()> {
-    let started = Instant::now();
-    while reqwest::get(format!("{base}/readyz")).await.is_err() {
-        ensure!(
-            started.elapsed() < Duration::from_secs(60),
-            "the portal did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The View Credentials load benchmark on SQLite, then on a throwaway PostgreSQL server on loopback.
+# The load benchmarks, View Credentials then the API, each on SQLite and on a throwaway PostgreSQL
+# server on loopback (the API benchmark measures both databases in one run, for one table).
 # KEYPORT_BENCH_SECONDS (default 10) sets each wrk run's length; KEYPORT_TEST_OPENSTACK names a
 # running test OpenStack for the Keystone comparison (one is started otherwise).
 set -euo pipefail
@@ -19,3 +20,4 @@ fi
 cargo bench --bench credentials_page
 pg_url=$(scripts/test-postgres.sh start "$pg_dir" "${KEYPORT_BENCH_PG_PORT:-55442}")
 KEYPORT_BENCH_POSTGRES_URL="$pg_url" cargo bench --bench credentials_page
+KEYPORT_BENCH_POSTGRES_URL="$pg_url" cargo bench --bench api
