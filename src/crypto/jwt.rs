@@ -17,6 +17,7 @@ use jsonwebtoken::{
     signature,
 };
 use ring::{
+    hkdf, hmac,
     rand::SystemRandom,
     signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey},
 };
@@ -68,6 +69,9 @@ pub struct SigningKey {
     pair: Ed25519KeyPair,
     /// The header every token of this key carries, encoded.
     header: String,
+    /// The key that authenticates refresh tokens, derived from this one (HKDF-SHA256): it lives
+    /// and retires with it, and costs a hash where a signature costs a scalar multiplication.
+    refresh: hmac::Key,
     /// The public key, base64url, as the JWKS publishes it.
     pub public_key: String,
 }
@@ -93,11 +97,17 @@ impl SigningKey {
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(kid.clone());
         let header = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).ok()?);
+        let refresh: hmac::Key = hkdf::Salt::new(hkdf::HKDF_SHA256, REFRESH_SALT)
+            .extract(&pkcs8)
+            .expand(&[b"hmac-sha256"], hmac::HMAC_SHA256)
+            .ok()?
+            .into();
         Some(SigningKey {
             kid,
             pkcs8,
             pair,
             header,
+            refresh,
             public_key,
         })
     }
@@ -112,6 +122,52 @@ impl SigningKey {
         let message = format!("{}.{}", self.header, URL_SAFE_NO_PAD.encode(claims));
         let signature = URL_SAFE_NO_PAD.encode(self.pair.sign(message.as_bytes()));
         format!("{message}.{signature}")
+    }
+
+    /// A refresh token holding `claims`: `kpr1.KID.CLAIMS.TAG`, the claims JSON in base64url and
+    /// authenticated by HMAC-SHA256 under the key derived from this one. Only Keyport reads
+    /// refresh tokens, so they need no signature others can check.
+    pub fn seal_refresh(&self, claims: &impl Serialize) -> String {
+        let claims = serde_json::to_vec(claims).expect("claims serialize");
+        let message = format!(
+            "{REFRESH_PREFIX}.{}.{}",
+            self.kid,
+            URL_SAFE_NO_PAD.encode(claims)
+        );
+        let tag = URL_SAFE_NO_PAD.encode(hmac::sign(&self.refresh, message.as_bytes()));
+        format!("{message}.{tag}")
+    }
+
+    /// The claims of a refresh token this key sealed, if its tag is right; nothing else is
+    /// checked here (the caller checks expiry and what the claims say).
+    pub fn open_refresh<T: DeserializeOwned>(&self, token: &str) -> Option<T> {
+        let (message, tag) = token.rsplit_once('.')?;
+        if refresh_kid(token)? != self.kid {
+            return None;
+        }
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        hmac::verify(&self.refresh, message.as_bytes(), &tag).ok()?;
+        let claims = message.rsplit_once('.')?.1;
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).ok()?).ok()
+    }
+}
+
+/// What refresh tokens start with, and the salt their keys are derived with.
+const REFRESH_PREFIX: &str = "kpr1";
+const REFRESH_SALT: &[u8] = b"keyport refresh tokens v1";
+
+/// The kid a refresh token names, if it is shaped as one.
+pub fn refresh_kid(token: &str) -> Option<&str> {
+    let mut parts = token.split('.');
+    match (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) {
+        (Some(REFRESH_PREFIX), Some(kid), Some(_), Some(_), None) => Some(kid),
+        _ => None,
     }
 }
 
@@ -178,6 +234,40 @@ mod tests {
     use serde::Deserialize;
 
     use super::*;
+
+    #[test]
+    fn a_sealed_refresh_token_opens_with_its_key_only_and_unchanged() {
+        let key = SigningKey::generate();
+        let token = key.seal_refresh(&claims(60));
+        assert_eq!(refresh_kid(&token), Some(key.kid.as_str()));
+        assert_eq!(key.open_refresh::<Claims>(&token), Some(claims(60)));
+
+        let other = SigningKey::generate();
+        let forged = other.seal_refresh(&claims(60));
+        assert_eq!(key.open_refresh::<Claims>(&forged), None, "another key's");
+        let renamed = forged.replacen(&other.kid, &key.kid, 1);
+        assert_eq!(
+            key.open_refresh::<Claims>(&renamed),
+            None,
+            "another key's, renamed"
+        );
+
+        let parts: Vec<&str> = token.split('.').collect();
+        let changed = URL_SAFE_NO_PAD.encode(br#"{"sub":"user:2","iss":"x","iat":1,"exp":9}"#);
+        let tampered = format!("{}.{}.{changed}.{}", parts[0], parts[1], parts[3]);
+        assert_eq!(
+            key.open_refresh::<Claims>(&tampered),
+            None,
+            "claims changed"
+        );
+        let cut = format!("{}.{}.{}.", parts[0], parts[1], parts[2]);
+        assert_eq!(key.open_refresh::<Claims>(&cut), None, "no tag");
+        assert_eq!(
+            refresh_kid(&key.sign(&claims(60))),
+            None,
+            "an access token is not one"
+        );
+    }
 
     #[derive(Serialize, Deserialize, Debug, PartialEq)]
     struct Claims {

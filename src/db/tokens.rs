@@ -26,6 +26,28 @@ pub async fn current_signing_key(db: &Db) -> sqlx::Result<Option<StoredSigningKe
     }))
 }
 
+/// The signing key `kid`, if it may still verify a token: the current one, or one retired less
+/// than `lifetime` seconds ago.
+pub async fn verifying_signing_key(
+    db: &Db,
+    kid: &str,
+    lifetime: i64,
+) -> sqlx::Result<Option<StoredSigningKey>> {
+    let row: Option<(String, Vec<u8>, String)> = sqlx::query_as(
+        "select kid, private_key, public_key from signing_keys
+         where kid = $1 and (retired_at is null or retired_at > $2)",
+    )
+    .bind(kid)
+    .bind(now() - lifetime)
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(row.map(|(kid, sealed, public_key)| StoredSigningKey {
+        kid,
+        sealed,
+        public_key,
+    }))
+}
+
 /// Adds a signing key; it signs from now on, and the ones before it only verify.
 pub async fn add_signing_key(
     db: &Db,

@@ -1,9 +1,8 @@
 //! Who presents an access token: the token verified, its key still usable, its holder still
 //! there; and what the caller may reach.
 
-use super::{ACCESS_TOKEN_SECONDS, Claims, exchange::subject};
+use super::exchange::subject;
 use crate::{
-    crypto::jwt,
     db::{self, api_keys::ApiKey, projects::Project},
     domain::roles::Role,
     ops::{OpError, Ops},
@@ -39,19 +38,9 @@ pub async fn authenticate(
     token: &str,
     project: Option<&str>,
 ) -> Result<Option<Caller>, OpError> {
-    let Some(kid) = jwt::kid(token) else {
+    let Some(claims) = ops.verify_access(token).await? else {
         return Ok(None);
     };
-    let Some(public) = ops.verifier(&kid).await? else {
-        return Ok(None);
-    };
-    let lifetime = ACCESS_TOKEN_SECONDS as u64;
-    let Some(claims) = jwt::verify::<Claims>(token, &public, &ops.public_url, lifetime) else {
-        return Ok(None);
-    };
-    if claims.token_use.is_some() {
-        return Ok(None);
-    }
     let Some(found) = db::key_holders::for_request(&ops.db, &claims.key, project).await? else {
         return Ok(None);
     };

@@ -88,7 +88,7 @@ async fn issue(
     };
     Ok(Tokens {
         access_token: signer.sign(&claims),
-        refresh_token: signer.sign(&refresh),
+        refresh_token: signer.seal_refresh(&refresh),
         token_type: "Bearer",
         expires_in: ACCESS_TOKEN_SECONDS,
         expiration: claims.exp,
@@ -118,19 +118,27 @@ pub async fn exchange(
     Ok(Ok(issue(ops, &found, name, db::new_id(), 0).await?))
 }
 
-/// The claims of a refresh token Keyport signed, if it is one and has not expired.
-async fn verify_refresh(ops: &Ops, token: &str) -> Result<Option<RefreshClaims>, OpError> {
-    let Some(kid) = jwt::kid(token) else {
+/// How far ahead of this clock a refresh token's `iat` may be (the clocks of the processes
+/// that seal and open them may differ a little).
+const CLOCK_SKEW: i64 = 60;
+
+/// The claims of a refresh token Keyport sealed with a key that still verifies, for this
+/// issuer, unexpired, and not living longer than Keyport makes them.
+async fn open_refresh(ops: &Ops, token: &str) -> Result<Option<RefreshClaims>, OpError> {
+    let Some(kid) = jwt::refresh_kid(token) else {
         return Ok(None);
     };
-    let Some(public) = ops.verifier(&kid).await? else {
+    let Some(key) = ops.refresh_key(kid).await? else {
         return Ok(None);
     };
-    let lifetime = REFRESH_TOKEN_SECONDS as u64;
-    Ok(
-        jwt::verify::<RefreshClaims>(token, &public, &ops.public_url, lifetime)
-            .filter(|claims| claims.token_use == REFRESH_USE),
-    )
+    let now = db::now();
+    Ok(key.open_refresh::<RefreshClaims>(token).filter(|claims| {
+        claims.token_use == REFRESH_USE
+            && claims.iss == ops.public_url
+            && claims.exp > now
+            && claims.iat <= now + CLOCK_SKEW
+            && claims.exp - claims.iat <= REFRESH_TOKEN_SECONDS
+    }))
 }
 
 /// The `refresh_token` grant: a refresh token works once. One presented again means it was
@@ -141,7 +149,7 @@ pub async fn refresh(
     token: &str,
     actor: &Actor,
 ) -> Result<Result<Tokens, Refused>, OpError> {
-    let Some(claims) = verify_refresh(ops, token.trim()).await? else {
+    let Some(claims) = open_refresh(ops, token.trim()).await? else {
         return Ok(Err(BAD_REFRESH));
     };
     let Some(found) = db::key_holders::for_exchange(&ops.db, KeyBy::Id(&claims.key)).await? else {

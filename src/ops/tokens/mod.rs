@@ -4,7 +4,7 @@
 //! token's key again, so a disabled key or a removed member is refused at once.
 //!
 //! An exchange reads one row (the key, its holder, the kid that signs) and writes nothing: the
-//! refresh token is signed too and carries its family and its place in it; the family gets a
+//! refresh token is sealed too and carries its family and its place in it; the family gets a
 //! row at its first refresh, which says which place may be used next (see
 //! `db::tokens::use_refresh_token`). A key's last use is recorded off the request, at most once
 //! a minute per key and address.
@@ -51,9 +51,9 @@ pub struct Claims {
     pub token_use: Option<String>,
 }
 
-/// What a refresh token says: signed by the key that signs access tokens, so it verifies while
-/// that key does (one hour past a `keyport token-key rotate`; programs then exchange their API
-/// key again).
+/// What a refresh token says: sealed (HMAC-SHA256) under a key derived from the key that signs
+/// access tokens, so it works while that key verifies (one hour past a `keyport token-key
+/// rotate`; programs then exchange their API key again). Only Keyport reads refresh tokens.
 #[derive(Serialize, Deserialize, Debug)]
 pub struct RefreshClaims {
     pub sub: String,

@@ -1,9 +1,10 @@
-//! Refresh tokens that are signed and name their family: an exchange writes nothing, a refresh
+//! Refresh tokens that are sealed by Keyport and name their family: an exchange writes nothing, a refresh
 //! writes its family's one row; what a refresh token is refused for (its key deleted, disabled,
 //! expired, its user disabled; tampered, forged ahead of its family, expired, signed by another
 //! key; taken for an access token or the other way round); reuse revoked and audited once; a
 //! signing key rotation.
 
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use keyport::{crypto::jwt::SigningKey, db, ops::api_keys::Change};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -31,6 +32,22 @@ fn refresh_token(answer: &Value) -> String {
     answer["refresh_token"].as_str().unwrap().to_string()
 }
 
+/// The claims of a refresh token (`kpr1.KID.CLAIMS.TAG`), read without checking anything.
+fn refresh_claims(token: &str) -> Value {
+    let claims = token
+        .split('.')
+        .nth(2)
+        .expect("a refresh token has four parts");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).expect("base64url")).expect("JSON")
+}
+
+fn refresh_kid(token: &str) -> &str {
+    token
+        .split('.')
+        .nth(1)
+        .expect("a refresh token names its key")
+}
+
 const REUSED: &str = "select count(*) from audit_events where action = 'token.refresh_reused'";
 
 #[tokio::test]
@@ -44,14 +61,15 @@ async fn an_exchange_writes_nothing_and_a_refresh_moves_its_family_on() {
     let mut families = Vec::new();
     for _ in 0..5 {
         let tokens = portal.tokens(&key.secret).await;
-        let claims = jwt_part(&refresh_token(&tokens), 1);
+        let claims = refresh_claims(&refresh_token(&tokens));
+        assert!(refresh_token(&tokens).starts_with("kpr1."));
         assert_eq!(claims["use"], "refresh", "{claims}");
         assert_eq!(claims["key"], key.key.id.as_str());
         assert_eq!(claims["place"], 0);
         assert_eq!(
-            jwt_part(&refresh_token(&tokens), 0)["kid"],
+            refresh_kid(&refresh_token(&tokens)),
             jwt_part(tokens["access_token"].as_str().unwrap(), 0)["kid"],
-            "signed by the key that signs access tokens"
+            "sealed under the key that signs access tokens"
         );
         families.push(claims["fam"].as_str().unwrap().to_string());
         families.dedup();
@@ -72,9 +90,9 @@ async fn an_exchange_writes_nothing_and_a_refresh_moves_its_family_on() {
     assert_eq!(status, StatusCode::OK, "{second}");
     let (status, third) = refresh(&portal, &refresh_token(&second)).await;
     assert_eq!(status, StatusCode::OK, "{third}");
-    let claims = jwt_part(&refresh_token(&third), 1);
+    let claims = refresh_claims(&refresh_token(&third));
     assert_eq!(claims["place"], 2);
-    assert_eq!(claims["fam"], jwt_part(&refresh_token(&first), 1)["fam"]);
+    assert_eq!(claims["fam"], refresh_claims(&refresh_token(&first))["fam"]);
     let next: i64 = sqlx::query_scalar("select next_place from refresh_families where family = $1")
         .bind(claims["fam"].as_str().unwrap())
         .fetch_one(portal.db.pool())
@@ -115,9 +133,9 @@ async fn access_and_refresh_tokens_are_not_taken_for_each_other() {
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
-/// `claims` signed with `key`.
+/// A refresh token of `claims`, sealed under `key`.
 fn signed(key: &SigningKey, claims: &Value) -> String {
-    key.sign(claims)
+    key.seal_refresh(claims)
 }
 
 #[tokio::test]
@@ -128,7 +146,7 @@ async fn refresh_tokens_keyport_did_not_issue_as_they_are_are_refused() {
     let key = portal.personal_key(&member).await;
     let tokens = portal.tokens(&key.secret).await;
     let issued = refresh_token(&tokens);
-    let claims = jwt_part(&issued, 1);
+    let claims = refresh_claims(&issued);
     let signing = portal.signing_key().await;
     // The claims as issued, signed again by the same key: accepted, so the changes below are
     // what is refused.
@@ -146,16 +164,17 @@ async fn refresh_tokens_keyport_did_not_issue_as_they_are_are_refused() {
     other_issuer["iss"] = json!("https://elsewhere.example");
     let mut other_use = claims.clone();
     other_use["use"] = json!("access");
-    let (head, rest) = issued.split_once('.').unwrap();
-    let signature = rest.split_once('.').unwrap().1;
+    let parts: Vec<&str> = issued.split('.').collect();
     let tampered = format!(
-        "{head}.{}.{signature}",
-        base64::Engine::encode(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-            serde_json::to_vec(&ahead).unwrap()
-        )
+        "{}.{}.{}.{}",
+        parts[0],
+        parts[1],
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&ahead).unwrap()),
+        parts[3]
     );
     let stranger = SigningKey::generate();
+    let strangers = signed(&stranger, &claims);
+    let renamed = strangers.replacen(&stranger.kid, &signing.kid, 1);
     for (why, token) in [
         ("ahead of its family", signed(&signing, &ahead)),
         ("expired", signed(&signing, &expired)),
@@ -166,7 +185,12 @@ async fn refresh_tokens_keyport_did_not_issue_as_they_are_are_refused() {
         ("of another issuer", signed(&signing, &other_issuer)),
         ("not a refresh token", signed(&signing, &other_use)),
         ("changed after signing", tampered),
-        ("signed by another key", signed(&stranger, &claims)),
+        ("sealed by another key", strangers),
+        ("sealed by another key, named as Keyport's", renamed),
+        (
+            "an access token",
+            tokens["access_token"].as_str().unwrap().to_string(),
+        ),
     ] {
         let (status, body) = refresh(&portal, &token).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{why}: {body}");
@@ -270,7 +294,7 @@ async fn a_refresh_token_from_before_a_signing_key_rotation_still_refreshes() {
     portal.project("team", &[&member]).await;
     let key = portal.personal_key(&member).await;
     let token = refresh_token(&portal.tokens(&key.secret).await);
-    let old_kid = jwt_part(&token, 0)["kid"].clone();
+    let old_kid = refresh_kid(&token).to_string();
 
     let new_kid = keyport::ops::tokens::rotate_signing_key(&portal.ops)
         .await
@@ -278,8 +302,8 @@ async fn a_refresh_token_from_before_a_signing_key_rotation_still_refreshes() {
     let (status, body) = refresh(&portal, &token).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let successor = refresh_token(&body);
-    assert_eq!(jwt_part(&successor, 0)["kid"], new_kid.as_str());
-    assert_ne!(jwt_part(&successor, 0)["kid"], old_kid);
+    assert_eq!(refresh_kid(&successor), new_kid);
+    assert_ne!(refresh_kid(&successor), old_kid);
     let (status, body) = refresh(&portal, &successor).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
