@@ -58,6 +58,8 @@ pub struct NewMember<'a> {
 /// Adds an existing user to the principal's project.
 pub async fn add(ops: &Ops, who: &Principal, new: NewMember<'_>) -> Result<Member, OpError> {
     who.require(Action::ManageMembers)?;
+    // People are managed by people: an app, whatever its role, changes no membership.
+    who.member()?;
     let mut errors = FieldErrors::default();
     let role = Role::parse(new.role);
     match role {

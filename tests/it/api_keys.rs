@@ -565,6 +565,16 @@ async fn an_app_acts_in_the_role_chosen_for_it() {
         let page = format!("{apps}/{app_id}");
         let (_, key) = create_key(&team.owner, &page, &format!("{page}/keys"), "k").await;
         let token = access_token(&app, &key).await;
+        // Whatever its role, an app changes no membership.
+        let added = Client::new()
+            .post(format!("{}/api/v1/projects/team/members", app.url))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"email": ADMIN_EMAIL, "role": "viewer"}))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(added, StatusCode::FORBIDDEN, "{name}");
         let (_, projects) = api_projects(&app, &token).await;
         let reveal = Client::new()
             .post(format!(
