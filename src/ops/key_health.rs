@@ -1,7 +1,7 @@
 //! Credential health: every key a member sees in a project (or, for instance administrators,
 //! every key of the instance) with its age against its service's rotation policy, its last use,
 //! its expiry and its flags; the counts per flag, the filters, the order, the page, and the ages
-//! for the chart. One query for the whole page (`db::key_health`); the rest is computed here.
+//! for the chart. Two reads for the whole page (`db::key_health`); the rest is computed here.
 //! No secret is read.
 
 use std::{cmp::Ordering, collections::HashMap};
@@ -144,7 +144,7 @@ pub async fn project(
     let mut records = db::key_health::project(&ops.db, &who.project().id).await?;
     let visible = visible_to(who);
     records.retain(|r| visible(&r.owner));
-    let services = service_menu(&records, |r| r.service_name.clone());
+    let services = service_menu(&records, |r| r.service.name.clone());
     Ok(report(ops, records, services, query))
 }
 
@@ -158,7 +158,7 @@ pub async fn instance(
     require_instance(admin, InstanceAction::ViewKeyHealth)?;
     let records = db::key_health::instance(&ops.db).await?;
     let services = service_menu(&records, |r| {
-        format!("{} / {}", r.project_name, r.service_name)
+        format!("{} / {}", r.service.project_name, r.service.name)
     });
     Ok(report(ops, records, services, query))
 }
@@ -170,7 +170,7 @@ fn service_menu(
 ) -> Vec<(String, String)> {
     let mut seen: HashMap<&str, String> = HashMap::new();
     for r in records {
-        seen.entry(&r.service_id).or_insert_with(|| label(r));
+        seen.entry(&r.service.id).or_insert_with(|| label(r));
     }
     let mut services: Vec<(String, String)> = seen
         .into_iter()
@@ -192,7 +192,7 @@ fn report(
     let mut seen = 0;
     let mut keys: Vec<KeyHealth> = Vec::new();
     for key in records {
-        if query.service.as_ref().is_some_and(|s| *s != key.service_id) {
+        if query.service.as_ref().is_some_and(|s| *s != key.service.id) {
             continue;
         }
         let health = assess(key, now);
@@ -245,9 +245,9 @@ fn assess(key: KeyRecord, now: i64) -> KeyHealth {
     };
     KeyHealth {
         age_days: (now - facts.last_change).max(0) / DAY,
-        flags: flags(&key.policy, &facts, now),
-        rotation: key.policy.rotation(facts.last_change, now),
-        expiry: key.policy.expiry(key.expires_at, now),
+        flags: flags(&key.service.policy, &facts, now),
+        rotation: key.service.policy.rotation(facts.last_change, now),
+        expiry: key.service.policy.expiry(key.expires_at, now),
         backend_last_used: None,
         key,
     }
@@ -268,8 +268,8 @@ impl KeyHealth {
 fn compare(sort: SortBy, a: &KeyHealth, b: &KeyHealth, descending: bool) -> Ordering {
     let (x, y) = (&a.key, &b.key);
     let primary = match sort {
-        SortBy::Project => x.project_name.cmp(&y.project_name),
-        SortBy::Service => x.service_name.cmp(&y.service_name),
+        SortBy::Project => x.service.project_name.cmp(&y.service.project_name),
+        SortBy::Service => x.service.name.cmp(&y.service.name),
         SortBy::Key => x.name.cmp(&y.name),
         SortBy::Owner => x.owner_name.cmp(&y.owner_name),
         // The oldest last change is the greatest age.
@@ -288,7 +288,7 @@ fn compare(sort: SortBy, a: &KeyHealth, b: &KeyHealth, descending: bool) -> Orde
         primary
     };
     primary
-        .then_with(|| x.service_name.cmp(&y.service_name))
+        .then_with(|| x.service.name.cmp(&y.service.name))
         .then_with(|| x.name.cmp(&y.name))
         .then_with(|| x.id.cmp(&y.id))
 }
@@ -298,12 +298,12 @@ fn compare(sort: SortBy, a: &KeyHealth, b: &KeyHealth, descending: bool) -> Orde
 fn backend_uses(ops: &Ops, keys: &mut [KeyHealth]) {
     let mut known: HashMap<String, Option<HashMap<String, String>>> = HashMap::new();
     for health in keys.iter_mut() {
-        if health.key.driver != DriverKind::AwsIam {
+        if health.key.service.driver != DriverKind::AwsIam {
             continue;
         }
         let service = known
-            .entry(health.key.service_id.clone())
-            .or_insert_with(|| ops.key_statuses.known(&health.key.service_id).map(uses));
+            .entry(health.key.service.id.clone())
+            .or_insert_with(|| ops.key_statuses.known(&health.key.service.id).map(uses));
         health.backend_last_used = service
             .as_ref()
             .and_then(|uses| uses.get(&health.key.access_key))

@@ -126,8 +126,21 @@ fn rows(html: &str) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
-fn names(rows: &[(String, Vec<String>)]) -> Vec<&str> {
-    rows.iter().map(|(n, _)| n.as_str()).collect()
+/// The names of the page's keys, in the page's order.
+fn names(html: &str) -> Vec<String> {
+    rows(html).into_iter().map(|(name, _)| name).collect()
+}
+
+/// The keys of the health page `who` sees, by name.
+async fn sorted_names(who: &crate::helpers::Visitor) -> Vec<String> {
+    let mut names = names(&who.get_text(HEALTH).await.1);
+    names.sort();
+    names
+}
+
+/// The names of the keys on `path`, as `who` sees them, in the page's order.
+async fn names_at(who: &crate::helpers::Visitor, path: &str) -> Vec<String> {
+    names(&who.get_text(path).await.1)
 }
 
 /// The expected flags of each seeded key, as the CSV and the page name them.
@@ -272,10 +285,10 @@ async fn the_health_page_filters_by_flag_and_service_and_sorts_by_column() {
     let app = TestApp::spawn().await;
     let team = seeded(&app).await;
     let (_, html) = team.owner.get_text(&format!("{HEALTH}?flag=overdue")).await;
-    assert_eq!(names(&rows(&html)), ["overdue"]);
+    assert_eq!(names(&html), ["overdue"]);
     assert_eq!(counts(&html)["all keys"], 9, "the counts are of every key");
     let (_, html) = team.owner.get_text(&format!("{HEALTH}?flag=damaged")).await;
-    assert_eq!(names(&rows(&html)), ["damaged"]);
+    assert_eq!(names(&html), ["damaged"]);
 
     // A second service with one key: the filter by service shows it alone, and counts it alone.
     let other = app.service(&team.owner, "api", "Billing API", "team").await;
@@ -293,24 +306,19 @@ async fn the_health_page_filters_by_flag_and_service_and_sorts_by_column() {
         .owner
         .get_text(&format!("{HEALTH}?service={other_id}"))
         .await;
-    assert_eq!(names(&rows(&html)), ["billing"]);
+    assert_eq!(names(&html), ["billing"]);
     assert_eq!(counts(&html)["all keys"], 1);
     let (_, html) = team.owner.get_text(HEALTH).await;
     assert_eq!(counts(&html)["all keys"], 10);
 
     // Oldest first by default; by name either way; the order's links keep the filter.
     let (_, html) = team.owner.get_text(HEALTH).await;
-    assert_eq!(names(&rows(&html))[..2], ["overdue", "due-soon"]);
-    let (_, html) = team
-        .owner
-        .get_text(&format!(
-            "{HEALTH}?service={}&sort=key&dir=asc",
-            team.service
-        ))
-        .await;
+    assert_eq!(names(&html)[..2], ["overdue", "due-soon"]);
+    let by_name = format!("{HEALTH}?service={}&sort=key", team.service);
+    let (_, html) = team.owner.get_text(&format!("{by_name}&dir=asc")).await;
     let mut sorted = expected().into_keys().collect::<Vec<_>>();
     sorted.sort();
-    assert_eq!(names(&rows(&html)), sorted);
+    assert_eq!(names(&html), sorted);
     let links = attrs(&html, "table.health thead a", "href");
     assert!(
         links
@@ -318,15 +326,11 @@ async fn the_health_page_filters_by_flag_and_service_and_sorts_by_column() {
             .all(|l| l.contains(&format!("service={}", team.service))),
         "{links:?}"
     );
-    let (_, html) = team
-        .owner
-        .get_text(&format!(
-            "{HEALTH}?service={}&sort=key&dir=desc",
-            team.service
-        ))
-        .await;
     sorted.reverse();
-    assert_eq!(names(&rows(&html)), sorted);
+    assert_eq!(
+        names_at(&team.owner, &format!("{by_name}&dir=desc")).await,
+        sorted
+    );
     let (_, html) = team
         .owner
         .get_text(&format!(
@@ -334,7 +338,7 @@ async fn the_health_page_filters_by_flag_and_service_and_sorts_by_column() {
             team.service
         ))
         .await;
-    assert_eq!(names(&rows(&html))[..2], ["expired", "expiring"]);
+    assert_eq!(names(&html)[..2], ["expired", "expiring"]);
     // What cannot be read is left out, not refused.
     let (status, _) = team
         .owner
@@ -347,11 +351,7 @@ async fn the_health_page_filters_by_flag_and_service_and_sorts_by_column() {
 async fn members_see_their_own_and_app_keys_viewers_the_app_keys_and_strangers_nothing() {
     let app = TestApp::spawn().await;
     let team = seeded(&app).await;
-    let mut member = names(&rows(&team.member.get_text(HEALTH).await.1))
-        .into_iter()
-        .map(str::to_string)
-        .collect::<Vec<_>>();
-    member.sort();
+    let member = sorted_names(&team.member).await;
     assert_eq!(member, ["damaged", "stale", "unfinished", "used"]);
     let (_, csv) = csv_of(&team.member, &format!("{HEALTH}?format=csv")).await;
     assert_eq!(csv.len(), 4, "the CSV too");
@@ -359,11 +359,7 @@ async fn members_see_their_own_and_app_keys_viewers_the_app_keys_and_strangers_n
     assert_eq!(counts(&html)["all keys"], 4);
     assert_eq!(counts(&html)["overdue"], 0, "nobody else's key is counted");
 
-    let mut viewer = names(&rows(&team.viewer.get_text(HEALTH).await.1))
-        .into_iter()
-        .map(str::to_string)
-        .collect::<Vec<_>>();
-    viewer.sort();
+    let viewer = sorted_names(&team.viewer).await;
     assert_eq!(viewer, ["stale", "used"]);
 
     let stranger = app.user("stranger@example.org", "Stranger").await;
@@ -429,7 +425,7 @@ async fn instance_admins_see_every_projects_keys_with_their_project() {
         .owner
         .get_text("/admin/health?sort=project&dir=asc")
         .await;
-    assert_eq!(names(&rows(&html))[0], "mailer");
+    assert_eq!(names(&html)[0], "mailer");
     let (header, records) = csv_of(&team.owner, "/admin/health?format=csv").await;
     let project = header.iter().position(|h| h == "project").unwrap();
     assert_eq!(records.iter().filter(|r| &r[project] == "other").count(), 1);
@@ -467,20 +463,14 @@ async fn the_list_pages_by_100_and_the_csv_holds_every_page() {
     }
     tx.commit().await.unwrap();
     let (_, html) = team.owner.get_text(HEALTH).await;
-    let first = names(&rows(&html))
-        .into_iter()
-        .map(str::to_string)
-        .collect::<Vec<_>>();
+    let first = names(&html);
     assert_eq!(first.len(), 100);
     assert_eq!(first[0], "key 249", "oldest first");
     assert!(text(&html, "nav.pages").unwrap().contains("Page 1 of 3"));
     let next = attrs(&html, "nav.pages a[rel=next]", "href");
     assert_eq!(next.len(), 1);
     let (_, html) = team.owner.get_text(&next[0]).await;
-    let second = names(&rows(&html))
-        .into_iter()
-        .map(str::to_string)
-        .collect::<Vec<_>>();
+    let second = names(&html);
     assert_eq!(second[0], "key 149");
     assert!(
         first.iter().all(|n| !second.contains(n)),
@@ -488,7 +478,7 @@ async fn the_list_pages_by_100_and_the_csv_holds_every_page() {
     );
     let (_, html) = team.owner.get_text(&format!("{HEALTH}?page=3")).await;
     assert_eq!(rows(&html).len(), 50);
-    assert_eq!(names(&rows(&html))[49], "first");
+    assert_eq!(names(&html)[49], "first");
     let (_, html) = team.owner.get_text(&format!("{HEALTH}?page=99")).await;
     assert!(text(&html, "nav.pages").unwrap().contains("Page 3 of 3"));
     let (_, records) = csv_of(&team.owner, &format!("{HEALTH}?format=csv&page=2")).await;

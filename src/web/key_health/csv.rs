@@ -61,8 +61,8 @@ fn row(health: &KeyHealth) -> [String; 16] {
     let key = &health.key;
     let flags: Vec<&str> = health.flags.iter().map(|f| f.as_str()).collect();
     [
-        key.project_slug.clone(),
-        cell(&key.service_name),
+        key.service.project_slug.clone(),
+        cell(&key.service.name),
         cell(&key.name),
         key.id.clone(),
         cell(&key.owner_name),

@@ -96,30 +96,47 @@ struct HealthPage {
     unused_days: i64,
 }
 
+/// The page's or the CSV's answer to `form`, once the report is made.
+fn answer(
+    ctx: Ctx,
+    project: Option<Project>,
+    may_view_audit: bool,
+    form: &HealthForm,
+    report: HealthReport,
+) -> Result<Response, PageError> {
+    let (path, file) = match &project {
+        Some(p) => (
+            format!("/projects/{}/health", p.slug),
+            format!("keyport-health-{}.csv", p.slug),
+        ),
+        None => ("/admin/health".into(), "keyport-health.csv".into()),
+    };
+    if form.wants_csv() {
+        return csv::download(&report, &file);
+    }
+    let page = HealthPage {
+        ctx,
+        project,
+        may_view_audit,
+        path,
+        chart: AgeChart::new(&report),
+        report,
+        query: form.query(),
+        flags: KeyFlag::ALL,
+        unused_days: UNUSED_DAYS,
+    };
+    Ok(page.into_response())
+}
+
 async fn project_health_get(
     State(state): State<AppState>,
     member: ProjectMember,
     Query(form): Query<HealthForm>,
 ) -> Result<Response, PageError> {
-    let query = form.query();
-    let report = ops::key_health::project(&state.ops, &member, &query).await?;
+    let report = ops::key_health::project(&state.ops, &member, &form.query()).await?;
     let project = member.principal.project().clone();
-    if form.wants_csv() {
-        let file = format!("keyport-health-{}.csv", project.slug);
-        return csv::download(&report, &file);
-    }
-    let page = HealthPage {
-        may_view_audit: member.may(Action::ViewAudit),
-        ctx: member.ctx,
-        path: format!("/projects/{}/health", project.slug),
-        project: Some(project),
-        chart: AgeChart::new(&report),
-        report,
-        query,
-        flags: KeyFlag::ALL,
-        unused_days: UNUSED_DAYS,
-    };
-    Ok(page.into_response())
+    let may_view_audit = member.may(Action::ViewAudit);
+    answer(member.ctx, Some(project), may_view_audit, &form, report)
 }
 
 async fn instance_health_get(
@@ -127,23 +144,8 @@ async fn instance_health_get(
     InstanceAdmin(admin): InstanceAdmin,
     Query(form): Query<HealthForm>,
 ) -> Result<Response, PageError> {
-    let query = form.query();
-    let report = ops::key_health::instance(&state.ops, &admin.user, &query).await?;
-    if form.wants_csv() {
-        return csv::download(&report, "keyport-health.csv");
-    }
-    let page = HealthPage {
-        ctx: admin.ctx,
-        project: None,
-        may_view_audit: false,
-        path: "/admin/health".into(),
-        chart: AgeChart::new(&report),
-        report,
-        query,
-        flags: KeyFlag::ALL,
-        unused_days: UNUSED_DAYS,
-    };
-    Ok(page.into_response())
+    let report = ops::key_health::instance(&state.ops, &admin.user, &form.query()).await?;
+    answer(admin.ctx, None, false, &form, report)
 }
 
 impl HealthPage {
@@ -246,7 +248,7 @@ impl HealthPage {
     fn credentials_link(&self, key: &KeyHealth) -> String {
         format!(
             "/projects/{}/credentials?service={}#credential-{}",
-            key.key.project_slug, key.key.service_id, key.key.id
+            key.key.service.project_slug, key.key.service.id, key.key.id
         )
     }
 }
