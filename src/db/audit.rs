@@ -34,6 +34,8 @@ pub struct Entry<'a> {
     pub action: AuditAction,
     pub target: &'a str,
     pub detail: &'a str,
+    /// The credential whose secret a Show, Copy or Download opened; `None` for other events.
+    pub credential_id: Option<&'a str>,
 }
 
 pub async fn record(
@@ -50,6 +52,7 @@ pub async fn record(
         action,
         target,
         detail,
+        credential_id: None,
     };
     insert(db.pool(), &entry).await
 }
@@ -61,8 +64,9 @@ pub async fn insert<'c>(
     entry: &Entry<'_>,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "insert into audit_events (at, project_id, actor_id, actor, action, target, ip, user_agent, detail)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "insert into audit_events (at, project_id, actor_id, actor, action, target, ip, user_agent, detail,
+             credential_id)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(now())
     .bind(entry.project_id)
@@ -73,6 +77,7 @@ pub async fn insert<'c>(
     .bind(&entry.actor.ip)
     .bind(&entry.actor.user_agent)
     .bind(entry.detail)
+    .bind(entry.credential_id)
     .execute(executor)
     .await?;
     Ok(())

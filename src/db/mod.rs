@@ -8,6 +8,7 @@ pub mod backend_users;
 pub mod credentials;
 pub mod host_processes;
 pub mod instances;
+pub mod key_health;
 pub mod key_holders;
 pub mod keys;
 mod page_reads;

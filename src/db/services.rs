@@ -3,7 +3,10 @@
 use sqlx::FromRow;
 
 use super::{Db, new_id, now, unique_as};
-use crate::domain::services::{DriverKind, Interface, ServiceKind};
+use crate::domain::{
+    rotation::RotationPolicy,
+    services::{DriverKind, Interface, ServiceKind},
+};
 
 #[derive(Clone, Debug)]
 pub struct Service {
@@ -18,6 +21,8 @@ pub struct Service {
     pub os_project_name: String,
     pub os_project_domain: String,
     pub created_at: i64,
+    /// How old its keys may grow, and when the pages warn.
+    pub policy: RotationPolicy,
 }
 
 #[derive(FromRow)]
@@ -33,6 +38,8 @@ struct ServiceRow {
     os_project_name: String,
     os_project_domain: String,
     created_at: i64,
+    max_key_age_days: Option<i64>,
+    rotation_warning_days: Option<i64>,
 }
 
 impl TryFrom<ServiceRow> for Service {
@@ -57,12 +64,17 @@ impl TryFrom<ServiceRow> for Service {
             os_project_name: row.os_project_name,
             os_project_domain: row.os_project_domain,
             created_at: row.created_at,
+            policy: RotationPolicy {
+                max_age_days: row.max_key_age_days,
+                warning_days: row.rotation_warning_days,
+            },
         })
     }
 }
 
 const COLUMNS: &str = "id, project_id, kind, name, description, driver, max_keys_per_owner, \
-                       os_user_domain, os_project_name, os_project_domain, created_at";
+                       os_user_domain, os_project_name, os_project_domain, created_at, \
+                       max_key_age_days, rotation_warning_days";
 
 /// What an admin enters for a service.
 #[derive(Clone, Debug)]
@@ -74,6 +86,7 @@ pub struct ServiceFields {
     pub os_user_domain: String,
     pub os_project_name: String,
     pub os_project_domain: String,
+    pub policy: RotationPolicy,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -115,8 +128,9 @@ pub async fn create(
     let id = new_id();
     sqlx::query(
         "insert into services (id, project_id, kind, name, description, driver, max_keys_per_owner,
-             os_user_domain, os_project_name, os_project_domain, created_at)
-         values ($1, $2, $3, $4, $5, 'stored', $6, $7, $8, $9, $10)",
+             os_user_domain, os_project_name, os_project_domain, created_at, max_key_age_days,
+             rotation_warning_days)
+         values ($1, $2, $3, $4, $5, 'stored', $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(&id)
     .bind(project_id)
@@ -128,6 +142,8 @@ pub async fn create(
     .bind(&fields.os_project_name)
     .bind(&fields.os_project_domain)
     .bind(now())
+    .bind(fields.policy.max_age_days)
+    .bind(fields.policy.warning_days)
     .execute(db.pool())
     .await
     .map_err(|e| unique_as(e, ServiceError::NameTaken))?;
@@ -147,8 +163,9 @@ pub async fn update(
     super::projects::lock(&mut tx, project_id).await?;
     sqlx::query(
         "update services set name = $1, description = $2, max_keys_per_owner = $3,
-             os_user_domain = $4, os_project_name = $5, os_project_domain = $6
-         where project_id = $7 and id = $8",
+             os_user_domain = $4, os_project_name = $5, os_project_domain = $6,
+             max_key_age_days = $7, rotation_warning_days = $8
+         where project_id = $9 and id = $10",
     )
     .bind(&fields.name)
     .bind(&fields.description)
@@ -156,6 +173,8 @@ pub async fn update(
     .bind(&fields.os_user_domain)
     .bind(&fields.os_project_name)
     .bind(&fields.os_project_domain)
+    .bind(fields.policy.max_age_days)
+    .bind(fields.policy.warning_days)
     .bind(project_id)
     .bind(id)
     .execute(&mut *tx)

@@ -36,3 +36,10 @@ pub struct CredentialInfo {
     /// The owner's user at the backend (Keystone user id, IAM user name); empty for `stored`.
     pub backend_user: String,
 }
+
+impl CredentialInfo {
+    /// When the key last changed: its last rotation, or its creation. Its age counts from here.
+    pub fn last_change(&self) -> i64 {
+        self.rotated_at.unwrap_or(self.created_at)
+    }
+}

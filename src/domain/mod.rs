@@ -2,7 +2,9 @@
 
 pub mod audit;
 pub mod credentials;
+pub mod key_health;
 pub mod roles;
+pub mod rotation;
 pub mod services;
 pub mod time;
 pub mod two_factor;

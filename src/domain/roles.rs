@@ -76,6 +76,8 @@ pub enum InstanceAction {
     /// The audit log of events outside projects.
     ViewAudit,
     CreateProject,
+    /// The health of every project's keys: their ages, uses and flags, never a key itself.
+    ViewKeyHealth,
 }
 
 /// Where the one asking stands: a member of the project at hand in their role, or a user of the
@@ -272,7 +274,13 @@ mod tests {
     #[test]
     fn instance_actions_are_for_instance_admins_and_never_come_with_a_project_role() {
         use InstanceAction::*;
-        for action in [ManageUsers, ManageSettings, ViewAudit, CreateProject] {
+        for action in [
+            ManageUsers,
+            ManageSettings,
+            ViewAudit,
+            CreateProject,
+            ViewKeyHealth,
+        ] {
             let action = Action::Instance(action);
             assert!(allows(
                 Standing::User {

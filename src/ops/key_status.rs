@@ -19,13 +19,31 @@ pub const FRESH_FOR: Duration = Duration::from_secs(30);
 /// The longest a page waits for the backend before it shows what it has.
 pub const PAGE_WAIT: Duration = Duration::from_millis(800);
 
-/// Each key's access key and its status in words.
-pub type Statuses = Arc<Vec<(String, String)>>;
+/// Each key as the backend last listed it.
+pub type Statuses = Arc<Vec<KnownKey>>;
+
+/// A key as the backend listed it: `Active`/`Inactive`, and its last use as the backend words
+/// it (empty when it does not say).
+pub struct KnownKey {
+    pub access_key: String,
+    pub status: String,
+    pub last_used: String,
+}
+
+impl KnownKey {
+    /// Its status in words: "Active, last used 2026-11-29T10:00:00Z".
+    pub fn describe(&self) -> String {
+        match self.last_used.as_str() {
+            "" => self.status.clone(),
+            used => format!("{}, last used {used}", self.status),
+        }
+    }
+}
 
 /// What the backend last said about a service's keys.
 #[derive(Clone)]
 pub struct KeyStatus {
-    /// Each key's access key and its status in words, as of `at` (Unix seconds).
+    /// Each key as the backend listed it, as of `at` (Unix seconds).
     pub keys: Option<(i64, Statuses)>,
     /// Why the latest question went unanswered, if it did.
     pub problem: Option<String>,
@@ -68,6 +86,14 @@ impl KeyStatuses {
         }
         Forget(self, service_id)
     }
+
+    /// What is known of `service_id`'s keys, however old, without asking the backend.
+    pub fn known(&self, service_id: &str) -> Option<Statuses> {
+        let slots = self.slots.lock().expect("key status lock");
+        let sender = slots.get(service_id)?.latest.as_ref()?;
+        let status = sender.borrow();
+        status.as_ref()?.keys.as_ref().map(|(_, keys)| keys.clone())
+    }
 }
 
 /// The status of `service`'s keys: fresh (`true`), or the latest known (`false`) when the backend
@@ -103,12 +129,10 @@ async fn refresh(ops: Ops, service: Service, sender: watch::Sender<Option<KeySta
     let answer = match reconcile::backend_keys(&ops, &service).await {
         Ok(keys) => Ok(Arc::new(
             keys.into_iter()
-                .map(|k| {
-                    let status = match k.last_used.as_str() {
-                        "" => k.status,
-                        used => format!("{}, last used {used}", k.status),
-                    };
-                    (k.access_key, status)
+                .map(|k| KnownKey {
+                    access_key: k.access_key,
+                    status: k.status,
+                    last_used: k.last_used,
                 })
                 .collect(),
         )),

@@ -15,6 +15,7 @@ pub mod client_config;
 pub mod credentials;
 mod error;
 mod form_tokens;
+pub mod key_health;
 pub mod key_status;
 pub mod lifecycle;
 pub mod members;
@@ -181,6 +182,28 @@ impl Ops {
     ) -> Result<(), OpError> {
         let project = Some(who.project().id.as_str());
         db::audit::record(&self.db, project, who.actor(), action, target, detail).await?;
+        Ok(())
+    }
+
+    /// Records a Show, Copy or Download of the secret of `credential_id`: the health page's
+    /// record of the credential's use.
+    pub(crate) async fn record_use(
+        &self,
+        who: &Principal,
+        action: AuditAction,
+        target: &str,
+        detail: &str,
+        credential_id: &str,
+    ) -> Result<(), OpError> {
+        let entry = db::audit::Entry {
+            project_id: Some(who.project().id.as_str()),
+            actor: who.actor(),
+            action,
+            target,
+            detail,
+            credential_id: Some(credential_id),
+        };
+        db::audit::insert(self.db.pool(), &entry).await?;
         Ok(())
     }
 

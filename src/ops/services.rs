@@ -12,6 +12,7 @@ use crate::{
     domain::{
         audit::AuditAction,
         roles::Action,
+        rotation::RotationPolicy,
         services::{DEFAULT_MAX_KEYS, Interface, MAX_KEYS_RANGE, ServiceKind},
         validate,
     },
@@ -61,6 +62,9 @@ pub struct ServiceInput {
     pub os_user_domain: String,
     pub os_project_name: String,
     pub os_project_domain: String,
+    /// The rotation policy: days, or empty for none.
+    pub max_key_age_days: String,
+    pub rotation_warning_days: String,
 }
 
 impl ServiceInput {
@@ -105,6 +109,13 @@ impl ServiceInput {
             &self.os_project_domain,
             "Enter the project's domain, e.g. Default.",
         );
+        let policy = RotationPolicy::check(&self.max_key_age_days, &self.rotation_warning_days)
+            .unwrap_or_else(|refused| {
+                for e in refused {
+                    errors.add(e.field(), e.message());
+                }
+                RotationPolicy::default()
+            });
         errors.into_result()?;
         Ok(ServiceFields {
             kind: kind.expect("checked above"),
@@ -114,6 +125,7 @@ impl ServiceInput {
             os_user_domain: user_domain,
             os_project_name: project,
             os_project_domain: project_domain,
+            policy,
         })
     }
 }

@@ -21,6 +21,7 @@ mod form_token;
 mod forms;
 pub mod headers;
 mod health;
+mod key_health;
 pub mod limits;
 mod members;
 mod projects;
@@ -87,6 +88,7 @@ pub fn router<Store: SessionStore + Clone>(
         .merge(api_access::router())
         .merge(api_docs::router(api_document))
         .merge(audit::router())
+        .merge(key_health::router())
         .fallback(not_found)
         // Each `Router::layer` boxes every route once more, and the middlewares clone what is
         // inside them for every request: the layers go in as one stack, the outermost first.

@@ -56,7 +56,14 @@ fn form_of(service: &Service) -> ServiceInput {
         os_user_domain: service.os_user_domain.clone(),
         os_project_name: service.os_project_name.clone(),
         os_project_domain: service.os_project_domain.clone(),
+        max_key_age_days: days(service.policy.max_age_days),
+        rotation_warning_days: days(service.policy.warning_days),
     }
+}
+
+/// A policy's number of days as the form shows it: empty for none.
+fn days(days: Option<i64>) -> String {
+    days.map(|d| d.to_string()).unwrap_or_default()
 }
 
 /// The form for a new service.

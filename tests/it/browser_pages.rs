@@ -179,6 +179,20 @@ async fn team() -> Team {
         "the member's own key and the app key"
     );
 
+    // A rotation policy, and a key past it, for the health page's chart and flags.
+    sqlx::query(
+        "update services set max_key_age_days = 30, rotation_warning_days = 7 where id = $1",
+    )
+    .bind(&s3)
+    .execute(app.db.pool())
+    .await
+    .unwrap();
+    sqlx::query("update credentials set rotated_at = created_at - 3456000 where id = $1")
+        .bind(&owner_key)
+        .execute(app.db.pool())
+        .await
+        .unwrap();
+
     // A user whose one-time link is open, for the set-password page.
     let response = admin
         .submit(
@@ -262,9 +276,15 @@ fn owner_pages(t: &Team) -> Vec<(&'static str, String, u16)> {
         ("app", format!("/projects/team/apps/{}", t.app_id)),
         ("members", "/projects/team/members".into()),
         ("audit", "/projects/team/audit".into()),
+        ("health", "/projects/team/health".into()),
+        (
+            "health-filtered",
+            format!("/projects/team/health?flag=never-used&service={s3}&sort=key"),
+        ),
         ("account", "/account".into()),
         ("api-access", "/account/api-access".into()),
         ("admin-users", "/admin/users".into()),
+        ("admin-health", "/admin/health".into()),
         ("api", "/api".into()),
     ]);
     pages.push(("not-found", "/projects/team/no-such-page".into(), 404));
@@ -299,6 +319,7 @@ fn member_pages(t: &Team) -> Vec<(&'static str, String, u16)> {
         ("endpoints", "/projects/team/endpoints".into()),
         ("apps", "/projects/team/apps".into()),
         ("members", "/projects/team/members".into()),
+        ("health", "/projects/team/health".into()),
         ("account", "/account".into()),
         ("api-access", "/account/api-access".into()),
     ])
@@ -323,6 +344,7 @@ fn viewer_pages(t: &Team) -> Vec<(&'static str, String, u16)> {
         ("services", "/projects/team/services".into()),
         ("endpoints", "/projects/team/endpoints".into()),
         ("members", "/projects/team/members".into()),
+        ("health", "/projects/team/health".into()),
         ("account", "/account".into()),
     ])
 }

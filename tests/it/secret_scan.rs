@@ -180,7 +180,11 @@ async fn secrets_never_reach_the_database_in_clear_the_log_or_pages_that_do_not_
         "/projects/team/members".into(),
         "/projects/team/apps".into(),
         "/projects/team/audit".into(),
+        "/projects/team/health".into(),
+        "/projects/team/health?format=csv".into(),
         "/admin/users".into(),
+        "/admin/health".into(),
+        "/admin/health?format=csv".into(),
         "/account".into(),
     ];
     for (kind, secret) in [("s3", IMPORTED[0]), ("openstack", IMPORTED[1])] {

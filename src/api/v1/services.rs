@@ -46,6 +46,10 @@ pub struct ServiceOut {
     pub os_user_domain: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub os_project_domain: String,
+    /// The rotation policy: a key's greatest age in days (from its creation or last rotation),
+    /// and how many days before that it is shown as due; `null` when none.
+    pub max_key_age_days: Option<i64>,
+    pub rotation_warning_days: Option<i64>,
     /// The service's endpoints ("connection info"); only in the answer about one service.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoints: Option<Vec<EndpointOut>>,
@@ -60,6 +64,8 @@ impl ServiceOut {
             description: s.description,
             driver: s.driver.as_str().into(),
             max_keys_per_owner: s.max_keys_per_owner,
+            max_key_age_days: s.policy.max_age_days,
+            rotation_warning_days: s.policy.warning_days,
             os_project_name: s.os_project_name,
             os_user_domain: s.os_user_domain,
             os_project_domain: s.os_project_domain,
@@ -129,6 +135,24 @@ pub struct NewService {
     /// OpenStack only (and then required): that project's domain, e.g. `Default`.
     #[serde(default)]
     os_project_domain: String,
+    /// The rotation policy: a key's greatest age in days, 1 to 3650 (none when left out).
+    #[schema(minimum = 1, maximum = 3650)]
+    max_key_age_days: Option<i64>,
+    /// How many days before that a key is shown as due, 1 to 365, shorter than the age.
+    #[schema(minimum = 1, maximum = 365)]
+    rotation_warning_days: Option<i64>,
+}
+
+/// A policy's days as the operation takes them: digits, or empty for none.
+fn days(value: Option<i64>) -> String {
+    value.map(|days| days.to_string()).unwrap_or_default()
+}
+
+/// A field that may be sent as `null`: left out is `None`, `null` is `Some(None)`.
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// Adds a service to the project.
@@ -165,6 +189,8 @@ async fn services_post(
         os_user_domain: body.os_user_domain,
         os_project_name: body.os_project_name,
         os_project_domain: body.os_project_domain,
+        max_key_age_days: days(body.max_key_age_days),
+        rotation_warning_days: days(body.rotation_warning_days),
     };
     let (id, _) = ops::services::create(&state.ops, &who, &input).await?;
     let created = ServiceOut::find(&state, &who, &id).await?;
@@ -207,6 +233,13 @@ pub struct ServiceChange {
     os_user_domain: Option<String>,
     os_project_name: Option<String>,
     os_project_domain: Option<String>,
+    /// The rotation policy's days; `null` takes it away.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 3650)]
+    max_key_age_days: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 365)]
+    rotation_warning_days: Option<Option<i64>>,
 }
 
 /// Changes a service.
@@ -250,6 +283,16 @@ async fn service_patch(
         os_project_domain: change
             .os_project_domain
             .unwrap_or(service.os_project_domain),
+        max_key_age_days: days(
+            change
+                .max_key_age_days
+                .unwrap_or(service.policy.max_age_days),
+        ),
+        rotation_warning_days: days(
+            change
+                .rotation_warning_days
+                .unwrap_or(service.policy.warning_days),
+        ),
     };
     ops::services::update(&state.ops, &who, &id, &input).await?;
     Ok(Json(ServiceOut::find(&state, &who, &id).await?))

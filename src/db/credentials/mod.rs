@@ -15,6 +15,15 @@ use crate::domain::services::{CredentialKind, CredentialState};
 pub use crate::domain::credentials::{CredentialInfo, Owner};
 
 impl Owner {
+    /// The owner of a row's `owner_user_id` and `owner_app_id` (a CHECK keeps one of them set).
+    pub(super) fn from_columns(user: Option<String>, app: Option<String>) -> Owner {
+        match (user, app) {
+            (Some(user), _) => Owner::User(user),
+            (None, Some(app)) => Owner::App(app),
+            (None, None) => Owner::App(String::new()),
+        }
+    }
+
     fn columns(&self) -> (Option<&str>, Option<&str>) {
         match self {
             Owner::User(id) => (Some(id), None),
@@ -79,11 +88,7 @@ impl TryFrom<Row> for Credential {
         let unknown = |column: &str, value: &str| {
             sqlx::Error::Decode(format!("credential {id}: unknown {column} {value:?}").into())
         };
-        let owner = match (row.owner_user_id, row.owner_app_id) {
-            (Some(user), _) => Owner::User(user),
-            (None, Some(app)) => Owner::App(app),
-            (None, None) => Owner::App(String::new()),
-        };
+        let owner = Owner::from_columns(row.owner_user_id, row.owner_app_id);
         let info = CredentialInfo {
             id: row.id,
             project_id: row.project_id,

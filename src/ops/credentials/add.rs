@@ -172,6 +172,7 @@ pub async fn add(ops: &Ops, who: &Principal, input: AddCredential) -> Result<Add
                 action: AuditAction::CredentialImport,
                 target: &target,
                 detail: access_key,
+                credential_id: None,
             };
             let new = NewCredential {
                 id: &id,
@@ -321,6 +322,7 @@ async fn add_at_backend(
         action: AuditAction::CredentialCreate,
         target: &target,
         detail: &issued.access_key,
+        credential_id: None,
     };
     if !db::credentials::activate(&ops.db, new.id, &issued.access_key, &sealed, &record).await? {
         let row = (service.project_id.as_str(), new.id);

@@ -83,6 +83,7 @@ pub(crate) async fn forget_deleted(
         action: AuditAction::CredentialDelete,
         target: &target,
         detail: &detail,
+        credential_id: None,
     };
     db::credentials::delete_recorded(&ops.db, &credential.id, &record).await?;
     Ok(())

@@ -16,7 +16,7 @@ use crate::{
         services::DriverKind,
         time::utc,
     },
-    ops::key_status::key_status,
+    ops::key_status::{KnownKey, key_status},
 };
 
 /// A credential as a principal sees it.
@@ -42,6 +42,14 @@ pub struct Listing {
     pub apps: Arc<[App]>,
     /// Why the backend's view of the keys could not be shown, if it could not.
     pub backend_problem: String,
+}
+
+/// Whose credentials `who` sees: their own, the project's app keys and, for those who manage
+/// them (admins and owners), other members' keys. Viewers and members learn that others hold
+/// keys only through admins. View Credentials, the API's list and the health page ask it.
+pub(crate) fn visible_to(who: &Principal) -> impl Fn(&Owner) -> bool + '_ {
+    let sees_others = who.may(Action::Credential(CredentialAction::Reveal, Whose::Others));
+    move |owner| matches!(owner, Owner::App(_)) || sees_others || who.whose(owner) == Whose::Own
 }
 
 /// The credentials of `service_id` (or of the first service matching `q`).
@@ -111,25 +119,26 @@ pub async fn list(
             }
         }
     }
-    let sees_others = who.may(Action::Credential(CredentialAction::Reveal, Whose::Others));
+    let visible = visible_to(who);
     for (credential, held) in credentials {
+        if !visible(&credential.owner) {
+            continue;
+        }
         let whose = who.whose(&credential.owner);
         let listed = Listed {
             may_manage: who.may(Action::Credential(CredentialAction::Reveal, whose)),
             held: *held,
             backend_status: backend_keys
                 .iter()
-                .find(|(access_key, _)| *access_key == credential.access_key)
-                .map(|(_, status)| status.clone())
+                .find(|k| k.access_key == credential.access_key)
+                .map(KnownKey::describe)
                 .unwrap_or_default(),
             credential: credential.clone(),
         };
         match (&credential.owner, whose) {
             (Owner::User(_), Whose::Own) => listing.mine.push(listed),
             (Owner::App(_), _) => listing.app_keys.push(listed),
-            // Viewers and members see that others hold keys only through admins.
-            (Owner::User(_), Whose::Others) if sees_others => listing.others.push(listed),
-            (Owner::User(_), Whose::Others) => {}
+            (Owner::User(_), Whose::Others) => listing.others.push(listed),
         }
     }
     listing.selected = Some(service);
@@ -152,7 +161,7 @@ pub async fn page(
         return Err(OpError::NotFound);
     }
     let lists = snapshot.service(&ops.db, service_id).await?;
-    let sees_others = who.may(Action::Credential(CredentialAction::Reveal, Whose::Others));
+    let visible = visible_to(who);
     let start = after.map_or(0, |after| {
         lists
             .by_id
@@ -161,9 +170,7 @@ pub async fn page(
     let mut seen = lists.by_id[start..]
         .iter()
         .map(|&i| &lists.credentials[i].0)
-        .filter(|c| {
-            matches!(c.owner, Owner::App(_)) || sees_others || who.whose(&c.owner) == Whose::Own
-        });
+        .filter(|c| visible(&c.owner));
     let page = seen.by_ref().take(limit).cloned().collect();
     Ok((page, seen.next().is_some()))
 }

@@ -12,6 +12,7 @@ pub use add::{AddCredential, Added, KeySource, OwnerChoice, add};
 pub(crate) use delete::forget_deleted;
 pub use delete::{Deleted, delete};
 pub use edit::{Edit, edit, edit_form};
+pub(crate) use list::visible_to;
 pub use list::{Listed, Listing, confirm, list, page};
 pub(crate) use regenerate::rotated;
 pub use regenerate::{Regenerated, regenerate, regenerate_with};

@@ -181,6 +181,7 @@ pub(crate) async fn rotated(
         action: AuditAction::CredentialRegenerate,
         target: &target,
         detail: &detail,
+        credential_id: None,
     };
     Ok(db::credentials::rotated(
         &ops.db,

@@ -65,11 +65,12 @@ pub async fn reveal(
     if secret.is_none() && !matches!(purpose, Purpose::Show) {
         return Err(OpError::Damaged);
     }
-    ops.record(
+    ops.record_use(
         who,
         action,
         &audit_target(&service.name, &credential.name),
         detail,
+        &credential.id,
     )
     .await?;
     Ok(Revealed {

@@ -139,6 +139,7 @@ pub(crate) async fn finish(
                 action: AuditAction::CredentialCreate,
                 target: &target,
                 detail: &detail,
+                credential_id: None,
             };
             db::credentials::activate(&ops.db, id, &key.access_key, &credential.secret, &record)
                 .await?;

@@ -260,6 +260,7 @@ pub async fn forget(
         action: AuditAction::CredentialForget,
         target: &credential.name,
         detail: &credential.access_key,
+        credential_id: None,
     };
     db::credentials::delete_recorded(&ops.db, &credential.id, &record).await?;
     Ok(credential.name.clone())

@@ -95,6 +95,7 @@ impl Harness {
             os_user_domain: "Default".into(),
             os_project_name: "team".into(),
             os_project_domain: "Default".into(),
+            policy: Default::default(),
         };
         let service_id = db::services::create(&db, &project.id, &fields)
             .await

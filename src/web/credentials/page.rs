@@ -18,7 +18,9 @@ use super::{
 use crate::{
     domain::{
         roles::{Action, CredentialAction, Whose},
+        rotation::Deadline,
         services::{CredentialKind, Interface},
+        time,
     },
     ops::{
         self, App, CredentialInfo, Endpoint, FieldErrors, Project, Service,
@@ -32,9 +34,6 @@ use crate::{
         view::{Ctx, Escaped, UnixTime},
     },
 };
-
-/// Expiry within this many days is flagged.
-const EXPIRY_WARNING_DAYS: i64 = 14;
 
 /// One credential as the page shows it. It holds the secret only when it was just revealed.
 pub struct CredentialView {
@@ -53,17 +52,10 @@ pub struct CredentialView {
     pub snippets: Vec<Snippet>,
     /// The key's status and last use as the backend reports them (IAM), else empty.
     pub backend: String,
-}
-
-impl CredentialView {
-    /// `expired`, `soon` or empty, for the expiry flag.
-    pub fn expiry_state(&self) -> &'static str {
-        match self.credential.expires_at {
-            Some(at) if at <= crate::domain::time::now() => "expired",
-            Some(at) if at <= crate::domain::time::now() + EXPIRY_WARNING_DAYS * 86_400 => "soon",
-            _ => "",
-        }
-    }
+    /// When its service's policy wants it rotated; `None` without a maximum age.
+    pub rotation: Option<Deadline>,
+    /// When it expires, if it does.
+    pub expiry: Option<Deadline>,
 }
 
 /// The texts of the page's one Regenerate and one Delete dialog for one kind of key, with the
@@ -171,6 +163,7 @@ impl CredentialsPage {
             SiteChoice::pick(&listing.endpoints, &without)
         };
         let mut variants: Vec<(CredentialKind, bool)> = Vec::new();
+        let now = time::now();
         let mut view = |listed: Listed| {
             let service = listing
                 .selected
@@ -178,6 +171,7 @@ impl CredentialsPage {
                 .expect("credentials belong to the selected service");
             let credential = &listed.credential;
             let only = only_key(service, listed.held);
+            let policy = &service.policy;
             if listed.may_manage && !variants.contains(&(credential.kind, only)) {
                 variants.push((credential.kind, only));
             }
@@ -205,6 +199,8 @@ impl CredentialsPage {
                 variant: variant(credential.kind, only),
                 snippets,
                 backend: listed.backend_status,
+                rotation: policy.rotation(credential.last_change(), now),
+                expiry: policy.expiry(credential.expires_at, now),
                 credential: listed.credential,
             }
         };

@@ -217,6 +217,7 @@ mod tests {
             os_project_name: String::new(),
             os_project_domain: String::new(),
             created_at: 0,
+            policy: Default::default(),
         }
     }
 

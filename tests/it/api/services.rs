@@ -325,3 +325,88 @@ async fn a_backend_secret_goes_in_and_never_comes_out() {
     assert_eq!(log["events"].as_array().unwrap().len(), 2, "{log}");
     assert!(!log.to_string().contains(&admin.secret));
 }
+
+#[tokio::test]
+async fn a_services_rotation_policy_is_set_changed_and_taken_away() {
+    let api = ApiApp::spawn().await;
+    team(&api.app, "s3").await;
+    let owner = api.token_of(ADMIN_EMAIL).await;
+    let body =
+        json!({"kind": "s3", "name": "Vault", "max_key_age_days": 90, "rotation_warning_days": 14});
+    let made = api
+        .json(
+            &owner,
+            Method::POST,
+            "/projects/team/services",
+            Some(&body),
+            StatusCode::CREATED,
+        )
+        .await;
+    assert_eq!(
+        (
+            made["max_key_age_days"].as_i64(),
+            made["rotation_warning_days"].as_i64()
+        ),
+        (Some(90), Some(14))
+    );
+    let service = format!(
+        "/projects/team/services/{}",
+        made["instance_id"].as_str().unwrap()
+    );
+
+    // Left out, it stays; changed, it shows on the service's page; null takes it away.
+    let renamed = api
+        .json(
+            &owner,
+            Method::PATCH,
+            &service,
+            Some(&json!({"name": "Vault 2"})),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(renamed["max_key_age_days"], 90);
+    let changed = api
+        .json(
+            &owner,
+            Method::PATCH,
+            &service,
+            Some(&json!({"max_key_age_days": 30, "rotation_warning_days": 7})),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(
+        (
+            changed["max_key_age_days"].as_i64(),
+            changed["rotation_warning_days"].as_i64()
+        ),
+        (Some(30), Some(7))
+    );
+    let gone = api
+        .json(
+            &owner,
+            Method::PATCH,
+            &service,
+            Some(&json!({"max_key_age_days": null, "rotation_warning_days": null})),
+            StatusCode::OK,
+        )
+        .await;
+    assert!(
+        gone["max_key_age_days"].is_null() && gone["rotation_warning_days"].is_null(),
+        "{gone}"
+    );
+
+    for (body, field) in [
+        (json!({"max_key_age_days": 0}), "max_key_age_days"),
+        (
+            json!({"max_key_age_days": 10, "rotation_warning_days": 10}),
+            "rotation_warning_days",
+        ),
+    ] {
+        let (status, text) = api
+            .call(Some(&owner), Method::PATCH, &service, Some(&body))
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {text}");
+        let answer: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(answer["error"]["fields"][0]["field"], field, "{text}");
+    }
+}
