@@ -37,6 +37,7 @@ audit_actions! {
     CredentialRevoke => "credential.revoke",
     CredentialForget => "credential.forget",
     MemberAdd => "member.add",
+    ProjectCreate => "project.create",
     MemberRole => "member.role",
     MemberRemove => "member.remove",
     ServiceCreate => "service.create",

@@ -5,10 +5,12 @@ use super::{FieldErrors, OpError, Ops, Principal};
 use crate::{
     db::{
         self,
+        audit::Actor,
         projects::{Project, ProjectError},
         users::User,
     },
     domain::{
+        audit::AuditAction,
         roles::{Action, InstanceAction, Role},
         validate,
     },
@@ -34,8 +36,14 @@ pub struct Created {
     pub creator_is_owner: bool,
 }
 
-/// Creates a project with its first owner; for instance admins.
-pub async fn create(ops: &Ops, user: &User, new: NewProject<'_>) -> Result<Created, OpError> {
+/// Creates a project with its first owner; for instance admins. Audited in the new project's
+/// log, in `actor`'s name.
+pub async fn create(
+    ops: &Ops,
+    user: &User,
+    actor: &Actor,
+    new: NewProject<'_>,
+) -> Result<Created, OpError> {
     super::principal::require_instance(user, InstanceAction::CreateProject)?;
     let mut errors = FieldErrors::default();
     let name = errors.check("name", validate::project_name(new.name));
@@ -78,6 +86,16 @@ pub async fn create(ops: &Ops, user: &User, new: NewProject<'_>) -> Result<Creat
         Err(e) => return Err(unexpected(e)),
     };
     tracing::info!(by = %user.id, project = %project.id, "project created");
+    let detail = format!("owner {}", owner.email);
+    db::audit::record(
+        &ops.db,
+        Some(&project.id),
+        actor,
+        AuditAction::ProjectCreate,
+        &project.slug,
+        &detail,
+    )
+    .await?;
     Ok(Created {
         project,
         creator_is_owner: owner.id == user.id,

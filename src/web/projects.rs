@@ -21,6 +21,7 @@ use super::{
 use crate::{
     domain::roles::Role,
     ops::{self, OpError, Project, projects::NewProject},
+    origin::Origin,
 };
 
 pub fn router() -> Router<AppState> {
@@ -68,14 +69,16 @@ async fn projects_get(
 async fn projects_post(
     State(state): State<AppState>,
     signed_in: SignedIn,
+    origin: Origin,
     Form(form): Form<NewProjectForm>,
 ) -> Result<Response, PageError> {
+    let actor = origin.by(&signed_in.user);
     let new = NewProject {
         name: &form.name,
         slug: &form.slug,
         owner_email: &form.owner_email,
     };
-    let errors = match ops::projects::create(&state.ops, &signed_in.user, new).await {
+    let errors = match ops::projects::create(&state.ops, &signed_in.user, &actor, new).await {
         Ok(created) => {
             let project = created.project;
             let notice = format!("Project {} created.", project.name);

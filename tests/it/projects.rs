@@ -449,4 +449,10 @@ async fn a_projects_short_name_comes_from_its_name() {
         crate::helpers::location(&response),
         "/projects/object-storage-th"
     );
+    let (_, html) = admin.get_text("/projects/object-storage-th/audit").await;
+    let text = crate::helpers::page_text(&html);
+    assert!(
+        text.contains("project.create") || text.contains("Project created"),
+        "the creation is in the project's audit log: {text}"
+    );
 }

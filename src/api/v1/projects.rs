@@ -16,7 +16,12 @@ use crate::{
         error::{ApiError, Failure},
     },
     domain::roles::Role,
-    ops::{self, OpError, projects::NewProject, tokens::CallerHolder},
+    ops::{
+        self, Actor, OpError,
+        projects::NewProject,
+        tokens::{CallerHolder, actor_label},
+    },
+    origin::Origin,
     state::AppState,
 };
 
@@ -107,6 +112,7 @@ pub struct CreatedProject {
 async fn projects_post(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
+    origin: Origin,
     body: Result<Json<NewProjectIn>, JsonRejection>,
 ) -> Result<(StatusCode, Json<CreatedProject>), Failure> {
     let CallerHolder::Member(user) = &caller.holder else {
@@ -120,7 +126,12 @@ async fn projects_post(
         slug: &body.slug,
         owner_email: &body.owner_email,
     };
-    let created = ops::projects::create(&state.ops, user, new).await?;
+    let actor = Actor {
+        user_id: Some(user.id.clone()),
+        label: actor_label(&caller),
+        ..origin.0
+    };
+    let created = ops::projects::create(&state.ops, user, &actor, new).await?;
     let project = created.project;
     let answer = CreatedProject {
         id: project.id,

@@ -323,6 +323,23 @@ async fn instance_admins_create_projects_and_nobody_else_does() {
     let (status, html) = team.owner.get_text("/projects/data-lake-th").await;
     assert_eq!(status, StatusCode::OK);
     assert!(page_text(&html).contains("Data Lake (TH)"));
+    // Audited in the new project's log, in the API key's name.
+    let log = api
+        .json(
+            &admin,
+            Method::GET,
+            "/projects/data-lake-th/audit",
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    let event = &log["events"][0];
+    assert_eq!(event["action"], "project.create", "{log}");
+    assert_eq!(event["target"], "data-lake-th");
+    assert!(
+        event["actor"].as_str().unwrap().contains("API key"),
+        "{event}"
+    );
 
     // For someone else: they own it, the creator is not in it.
     let body = json!({"name": "Ops", "slug": "ops", "owner_email": "member@example.org"});
