@@ -90,6 +90,7 @@ async fn admins_add_services_and_endpoints_that_every_member_sees() {
         .unwrap();
     assert!(
         events.starts_with(&[
+            "project.create".into(),
             "member.add".into(),
             "member.add".into(),
             "service.create".into(),
