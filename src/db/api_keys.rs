@@ -134,14 +134,6 @@ pub async fn find(db: &Db, id: &str) -> sqlx::Result<Option<ApiKey>> {
     Ok(row.map(ApiKey::from))
 }
 
-pub async fn find_by_hash(db: &Db, key_hash: &str) -> sqlx::Result<Option<ApiKey>> {
-    let row: Option<Row> = sqlx::query_as(&format!("{SELECT} where key_hash = $1"))
-        .bind(key_hash)
-        .fetch_optional(db.pool())
-        .await?;
-    Ok(row.map(ApiKey::from))
-}
-
 /// The keys of a holder, newest first.
 pub async fn list(db: &Db, holder: &Holder) -> sqlx::Result<Vec<ApiKey>> {
     let (column, id) = match holder {
