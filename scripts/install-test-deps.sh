@@ -6,7 +6,7 @@
 # scripts/test-openstack.sh starts, the clients whose configuration the portal writes (AWS CLI,
 # s3cmd, rclone, the OpenStack and Swift CLIs), and from PyPI, in target/test-venv, moto (the
 # AWS peer the tests start) with boto3, schemathesis (which checks the API against its
-# OpenAPI document), and IBM's ibm-cloud-sdk-core with PyJWT (the token exchange's IAM client,
+# OpenAPI document), aiosmtpd (the SMTP server the reminders are delivered to), and IBM's ibm-cloud-sdk-core with PyJWT (the token exchange's IAM client,
 # and a check of the tokens' signatures apart from Keyport's code); from npm, in
 # tests/browser/node_modules, axe-core (the accessibility checks the browser tests run on every
 # page), at the version package-lock.json pins; and binutils, whose `strings` .ci/run uses to check
@@ -17,9 +17,11 @@ cd "$(dirname "$0")/.."
 
 venv=target/test-venv
 python_packages=('moto[server]>=5.1,<6' 'boto3>=1.34' 'schemathesis>=4.32,<5'
-  'ibm-cloud-sdk-core>=3.20,<4' 'PyJWT[crypto]>=2.8,<3')
+  'ibm-cloud-sdk-core>=3.20,<4' 'PyJWT[crypto]>=2.8,<3'
+  'aiosmtpd>=1.4,<2')
 if [ ! -x "$venv/bin/moto_server" ] || [ ! -x "$venv/bin/schemathesis" ] \
-  || ! "$venv/bin/python" -c 'import ibm_cloud_sdk_core, jwt' 2>/dev/null; then
+  || ! "$venv/bin/python" -c 'import ibm_cloud_sdk_core, jwt' 2>/dev/null \
+  || ! "$venv/bin/python" -c 'import aiosmtpd' 2>/dev/null; then
   echo "installing ${python_packages[*]} into $venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "${python_packages[@]}"

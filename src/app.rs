@@ -59,7 +59,8 @@ impl App {
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let ops = Ops::new(db.clone(), Arc::new(key), config.public_url());
-        let state = AppState::new(config, ops);
+        let reminders = ops::reminders::Channels::from_settings(&config.reminders)?;
+        let state = AppState::new(config, ops, reminders);
         Ok(App {
             listener,
             router: router(state.clone(), &db),
@@ -98,6 +99,7 @@ impl App {
             None => (None, Vec::new()),
         };
         ops::reconcile::reconcile_and_spawn(self.state.ops.clone(), &dead).await;
+        ops::reminders::spawn(self.state.ops.clone(), self.state.reminders.clone());
         tracing::info!(address = %self.local_addr(), "serving");
         let limits = self.state.config.limits.clone();
         server::serve(self.listener, self.router, &limits, shutdown).await;

@@ -135,6 +135,39 @@ fn rotation_pause() -> Option<std::time::Duration> {
     None
 }
 
+/// What `reminders run` is given besides the data: where messages go, where the links in them
+/// point, and which internal networks the webhook may be on.
+pub struct RemindersRequest<'a> {
+    pub reminders: &'a crate::config::ReminderSettings,
+    pub public_url: &'a str,
+    pub backend_networks: Vec<ipnet::IpNet>,
+}
+
+/// Checks every key for reminders now and delivers every message that is due, as a serving
+/// portal does once a day; returns what was done, in words.
+pub async fn run_reminders(
+    data: &DataSettings,
+    request: RemindersRequest<'_>,
+) -> anyhow::Result<String> {
+    let channels = ops::reminders::Channels::from_settings(request.reminders)?;
+    if channels.is_empty() {
+        bail!("no channel is configured: set KEYPORT_SMTP_URL or KEYPORT_WEBHOOK_URL");
+    }
+    let db = Db::connect(&data.database.url).await?;
+    db.migrate().await?;
+    let (master, _) = db::keys::open_master_key(&data.master_key, &db).await?;
+    let public_url = request.public_url.trim_end_matches('/').to_string();
+    let ops = Ops::new(db, std::sync::Arc::new(master), public_url)
+        .with_backend_networks(request.backend_networks);
+    let done = ops::reminders::run_once(&ops, &channels).await;
+    ops.close().await;
+    let (checked, delivered) = done.map_err(explain)?;
+    Ok(format!(
+        "{} conditions found, {} new; {} messages delivered, {} failed (tried again later)",
+        checked.found, checked.new, delivered.sent, delivered.failed
+    ))
+}
+
 /// A plain HTTP/1.0 request to the portal's own `/readyz`, without an HTTP client library.
 pub fn healthcheck(listen: std::net::SocketAddr) -> anyhow::Result<()> {
     use std::{io::Write, net::TcpStream, time::Duration};

@@ -77,6 +77,63 @@ pub struct Config {
 
     #[command(flatten)]
     pub limits: Limits,
+
+    #[command(flatten)]
+    pub reminders: ReminderSettings,
+}
+
+/// Where reminders of keys due for rotation or expiring go: an SMTP server, a webhook, both or
+/// neither (then no check runs). Described in README.md, "Reminders".
+#[derive(Args, Clone, Default)]
+pub struct ReminderSettings {
+    /// SMTP server for reminders, in lettre's URL form: `smtp://USER:PASSWORD@HOST:587?tls=required`
+    /// (STARTTLS, refused without it), `?tls=opportunistic`, `smtps://HOST:465` (TLS from the
+    /// start), or `smtp://HOST:25` with no TLS at all.
+    // The value stays out of --help: it may hold the server's password.
+    #[arg(
+        long,
+        env = "KEYPORT_SMTP_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub smtp_url: Option<String>,
+
+    /// The sender of reminder emails, e.g. `Keyport <keyport@example.org>`.
+    #[arg(long, env = "KEYPORT_SMTP_FROM", value_name = "ADDRESS")]
+    pub smtp_from: Option<String>,
+
+    /// PEM file of certificate authorities the SMTP server's certificate may be issued by,
+    /// besides the public ones (a company's own CA).
+    #[arg(long, env = "KEYPORT_SMTP_CA_FILE", value_name = "FILE")]
+    pub smtp_ca_file: Option<PathBuf>,
+
+    /// URL reminders are POSTed to as JSON with a Slack-compatible `text`. It goes through the
+    /// outgoing-request policy (KEYPORT_BACKEND_ALLOWED_NETWORKS) like backend requests.
+    // Kept out of --help and logs: webhook URLs often carry their own secret.
+    #[arg(
+        long,
+        env = "KEYPORT_WEBHOOK_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub webhook_url: Option<String>,
+
+    /// File holding the secret that signs webhook requests (`X-Keyport-Signature`).
+    #[arg(long, env = "KEYPORT_WEBHOOK_SECRET_FILE", value_name = "FILE")]
+    pub webhook_secret_file: Option<PathBuf>,
+}
+
+impl fmt::Debug for ReminderSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let set = |v: &Option<String>| v.as_ref().map(|_| "[set]");
+        f.debug_struct("ReminderSettings")
+            .field("smtp_url", &set(&self.smtp_url))
+            .field("smtp_from", &self.smtp_from)
+            .field("smtp_ca_file", &self.smtp_ca_file)
+            .field("webhook_url", &set(&self.webhook_url))
+            .field("webhook_secret_file", &self.webhook_secret_file)
+            .finish()
+    }
 }
 
 /// The database: every command that opens it takes these.
@@ -265,6 +322,7 @@ impl Config {
             process_timeout_seconds: 30,
             step_up_minutes: 15,
             limits: Limits::default(),
+            reminders: ReminderSettings::default(),
         }
     }
 
@@ -375,6 +433,7 @@ impl fmt::Debug for Config {
             .field("process_timeout_seconds", &self.process_timeout_seconds)
             .field("step_up_minutes", &self.step_up_minutes)
             .field("limits", &self.limits)
+            .field("reminders", &self.reminders)
             .finish()
     }
 }

@@ -71,6 +71,11 @@ enum Command {
         #[command(subcommand)]
         command: TokenKeyCommand,
     },
+    /// Reminders of keys due for rotation or expiring (README, "Reminders")
+    Reminders {
+        #[command(subcommand)]
+        command: RemindersCommand,
+    },
     /// Run a command with a credential's variables (AWS_*, OS_*, or the API key), fetched with
     /// the API key in KEYPORT_API_KEY from the Keyport at KEYPORT_URL; nothing is written to disk
     Run {
@@ -119,6 +124,33 @@ enum ApiKeyCommand {
         app: Option<String>,
         #[command(flatten, next_help_heading = "Settings")]
         data: DataSettings,
+    },
+}
+
+#[derive(Subcommand)]
+enum RemindersCommand {
+    /// Check every key now and deliver the messages that are due, as a serving portal does
+    /// once a day; a condition already told is not told again
+    Run {
+        #[command(flatten, next_help_heading = "Settings")]
+        data: DataSettings,
+        #[command(flatten, next_help_heading = "Reminders")]
+        reminders: config::ReminderSettings,
+        /// The address users reach the portal at, for the links in the messages
+        #[arg(
+            long,
+            env = "KEYPORT_PUBLIC_URL",
+            default_value = "http://127.0.0.1:8080"
+        )]
+        public_url: String,
+        /// Loopback and private networks the webhook may be on (as for `serve`)
+        #[arg(
+            long,
+            env = "KEYPORT_BACKEND_ALLOWED_NETWORKS",
+            value_delimiter = ',',
+            value_parser = config::parse_network
+        )]
+        backend_allowed_networks: Vec<ipnet::IpNet>,
     },
 }
 
@@ -289,6 +321,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let status = client::run(&url, &api_key, request).await?;
             std::process::exit(status.code().unwrap_or(1));
+        }
+        Command::Reminders {
+            command:
+                RemindersCommand::Run {
+                    data,
+                    reminders,
+                    public_url,
+                    backend_allowed_networks,
+                },
+        } => {
+            let request = commands::RemindersRequest {
+                reminders: &reminders,
+                public_url: &public_url,
+                backend_networks: backend_allowed_networks,
+            };
+            println!("{}", commands::run_reminders(&data, request).await?);
+            Ok(())
         }
         Command::TokenKey {
             command: TokenKeyCommand::Rotate { data },

@@ -5,7 +5,7 @@ use std::{ops::Deref, sync::Arc, time::Duration};
 
 use crate::{
     config::Config,
-    ops::{AccountBackoff, Ops},
+    ops::{AccountBackoff, Ops, reminders},
 };
 
 /// What every handler shares, behind one `Arc`: extractors and middleware take a copy of the
@@ -27,10 +27,12 @@ pub struct Shared {
     pub ops: Ops,
     /// Sign-in attempts per email, beside the per-address throttle.
     pub sign_in_backoff: AccountBackoff,
+    /// Where reminders go (SMTP, webhook), with their secrets.
+    pub reminders: Arc<reminders::Channels>,
 }
 
 impl AppState {
-    pub fn new(config: Config, ops: Ops) -> Self {
+    pub fn new(config: Config, ops: Ops, reminders: reminders::Channels) -> Self {
         let ops = ops
             .with_process_timeout(Duration::from_secs(config.process_timeout_seconds.into()))
             .with_backend_networks(config.limits.backend_allowed_networks.clone())
@@ -39,6 +41,7 @@ impl AppState {
             ops,
             config: Arc::new(config),
             sign_in_backoff: AccountBackoff::default(),
+            reminders: Arc::new(reminders),
         }))
     }
 }

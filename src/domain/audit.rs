@@ -69,6 +69,7 @@ audit_actions! {
     TwoFactorDisable => "two_factor.disable",
     RecoveryCodeUse => "two_factor.recovery_code",
     StepUpFailed => "step_up.failed",
+    RemindersTest => "reminders.test",
 }
 
 impl AuditAction {

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod credentials;
 pub mod key_health;
+pub mod reminders;
 pub mod roles;
 pub mod rotation;
 pub mod services;

@@ -1,6 +1,6 @@
 //! `/admin/users`: instance admins create users (with a one-time set-password link), disable
 //! and re-enable them, and grant or take away the admin right. `/admin/settings`: who must sign
-//! in with a second factor.
+//! in with a second factor, and reminders (their channels, recent messages, a test message).
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -26,6 +26,7 @@ use crate::{
     ops::{
         self, OpError, User,
         admin::{LINK_HOURS, NewUser, PasswordLink, UserChange},
+        reminders::{Overview, TestAnswer},
     },
 };
 
@@ -39,6 +40,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/users/{id}/password-link", post(password_link_post))
         .route("/admin/settings", get(settings_get))
         .route("/admin/settings/two-factor", post(two_factor_policy_post))
+        .route("/admin/settings/reminders/test", post(reminders_test_post))
 }
 
 #[derive(Template, WebTemplate)]
@@ -236,17 +238,50 @@ struct SettingsPage {
     ctx: Ctx,
     policy: TwoFactorPolicy,
     policies: [TwoFactorPolicy; 3],
+    reminders: Overview,
+    /// Each channel's answer to the test message just sent.
+    answers: Vec<TestAnswer>,
+    /// Why no test message was sent.
+    test_refused: Option<String>,
+}
+
+impl SettingsPage {
+    async fn new(state: &AppState, ctx: Ctx, admin: &User) -> Result<SettingsPage, PageError> {
+        Ok(SettingsPage {
+            ctx,
+            policy: ops::two_factor::policy(&state.ops).await?,
+            policies: TwoFactorPolicy::ALL,
+            reminders: ops::reminders::overview(&state.ops, &state.reminders, admin).await?,
+            answers: Vec::new(),
+            test_refused: None,
+        })
+    }
 }
 
 async fn settings_get(
     State(state): State<AppState>,
     InstanceAdmin(admin): InstanceAdmin,
 ) -> Result<SettingsPage, PageError> {
-    Ok(SettingsPage {
-        ctx: admin.ctx,
-        policy: ops::two_factor::policy(&state.ops).await?,
-        policies: TwoFactorPolicy::ALL,
-    })
+    SettingsPage::new(&state, admin.ctx, &admin.user).await
+}
+
+/// Sends the test message now and shows each server's answer on the settings page.
+async fn reminders_test_post(
+    State(state): State<AppState>,
+    InstanceAdmin(admin): InstanceAdmin,
+    origin: Origin,
+) -> Result<Response, PageError> {
+    let actor = origin.by(&admin.user);
+    let sent = ops::reminders::send_test(&state.ops, &state.reminders, &admin.user, &actor).await;
+    let (answers, refused) = match sent {
+        Ok(answers) => (answers, None),
+        Err(OpError::Refused(why)) => (Vec::new(), Some(why)),
+        Err(e) => return Err(e.into()),
+    };
+    let mut page = SettingsPage::new(&state, admin.ctx, &admin.user).await?;
+    page.answers = answers;
+    page.test_refused = refused;
+    Ok(page.into_response())
 }
 
 #[derive(Deserialize)]
