@@ -96,6 +96,11 @@ impl TestApp {
         }
     }
 
+    /// The database of this portal (for commands run as their own processes on it).
+    pub fn test_db(&self) -> &TestDb {
+        &self._test_db
+    }
+
     /// A new visitor with an empty cookie jar.
     pub fn visitor(&self) -> Visitor {
         Visitor::new(&self.url)

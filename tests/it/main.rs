@@ -36,6 +36,7 @@ mod page_weight;
 mod postgres_tls;
 mod processes;
 mod projects;
+mod reminders;
 mod rotation_policy;
 mod run;
 mod s3_clients;
