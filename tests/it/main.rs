@@ -37,6 +37,7 @@ mod postgres_tls;
 mod processes;
 mod projects;
 mod reminders;
+mod reminders_browser;
 mod rotation_policy;
 mod run;
 mod s3_clients;

@@ -359,7 +359,7 @@ pub fn settings(smtp: &Smtp, receiver: &Receiver) -> Vec<(&'static str, String)>
 }
 
 /// `keyport reminders run` on `db` with `env`; its standard output.
-async fn run(db: &TestDb, env: &[(&'static str, String)]) -> String {
+pub async fn run(db: &TestDb, env: &[(&'static str, String)]) -> String {
     let mut command = keyport(db);
     command.args(["reminders", "run"]);
     for (name, value) in env {
@@ -380,7 +380,7 @@ async fn run(db: &TestDb, env: &[(&'static str, String)]) -> String {
 /// Project `team` with a 30-day policy warned 7 days ahead, and keys in each condition:
 /// `late` (the owner's, 40 days old: overdue), `members` (the member's, 35 days old: overdue),
 /// `ending` (expires in 3 days) and `fresh` (nothing to tell).
-async fn arrange(app: &TestApp) -> Team {
+pub async fn arrange(app: &TestApp) -> Team {
     let team = team(app, "s3").await;
     let response = set_policy(&team.owner, &team, "30", "7").await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER, "policy saved");
@@ -620,7 +620,7 @@ async fn a_failed_delivery_waits_is_shown_on_the_settings_page_and_is_sent_later
     assert_eq!(status, StatusCode::OK);
     let warning = text(&html, "p.notice.warning").unwrap();
     assert!(
-        warning.contains("6 messages are not delivered yet; the last attempt of 6 failed"),
+        warning.contains("6 messages are not delivered yet (6 failed at their last attempt)"),
         "{warning}"
     );
     let rows = texts(&html, "table.reminders tbody tr");
@@ -728,7 +728,7 @@ async fn a_sender_stopped_after_its_claim_leaves_the_message_to_the_next_once_th
 }
 
 /// The settings of a portal that sends to `smtp` (STARTTLS, its CA given) and `receiver`.
-fn configure(
+pub fn configure(
     config: &mut keyport::config::Config,
     smtp: &Smtp,
     certificates: &Certificates,
