@@ -6,8 +6,9 @@
 # scripts/test-openstack.sh starts, the clients whose configuration the portal writes (AWS CLI,
 # s3cmd, rclone, the OpenStack and Swift CLIs), and from PyPI, in target/test-venv, moto (the
 # AWS peer the tests start) with boto3, schemathesis (which checks the API against its
-# OpenAPI document), aiosmtpd (the SMTP server the reminders are delivered to), and IBM's ibm-cloud-sdk-core with PyJWT (the token exchange's IAM client,
-# and a check of the tokens' signatures apart from Keyport's code); from npm, in
+# OpenAPI document), and IBM's ibm-cloud-sdk-core with PyJWT (the token exchange's IAM client,
+# and a check of the tokens' signatures apart from Keyport's code), and aiosmtpd (the SMTP
+# server the reminders are delivered to; openssl makes its test certificates); from npm, in
 # tests/browser/node_modules, axe-core (the accessibility checks the browser tests run on every
 # page), at the version package-lock.json pins; and binutils, whose `strings` .ci/run uses to check
 # that the release binary holds no test hook.
