@@ -31,12 +31,6 @@ pub struct Delivery {
     pub sent_at: Option<i64>,
 }
 
-impl Delivery {
-    pub fn is_sent(&self) -> bool {
-        self.status == "sent"
-    }
-}
-
 const COLUMNS: &str = "id, channel, recipients, subject, body, status, attempts, next_attempt_at, \
                        last_error, created_at, sent_at";
 

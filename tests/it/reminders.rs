@@ -515,26 +515,6 @@ async fn each_condition_is_told_once_by_email_and_signed_webhook_across_restarts
         said.contains("3 conditions found, 0 new; 0 messages delivered, 0 failed"),
         "{said}"
     );
-    // A serving process started later runs the daily check itself (the last one is made a day
-    // old) and sends nothing again either.
-    sqlx::query("update settings set value = $1 where key = 'reminders_last_check'")
-        .bind((now() - DAY - 60).to_string())
-        .execute(app.db.pool())
-        .await
-        .unwrap();
-    let env_refs: Vec<(&str, &str)> = env.iter().map(|(n, v)| (*n, v.as_str())).collect();
-    let server = Server::start(db, &env_refs).await;
-    server.wait_for_log("reminders: keys checked").await;
-    let log = server.log_text();
-    assert!(log.contains("found=3 new=0"), "{log}");
-    assert!(
-        !log.contains("secret-path") && !log.contains("a webhook secret"),
-        "no secret in the log: {log}"
-    );
-    server.kill();
-    assert_eq!(smtp.messages().len(), 3);
-    assert_eq!(receiver.accepted().len(), 3);
-
     // A rotation gives the key a new due date: a new condition, told once.
     set_key(&app, "late", "rotated_at = $1", now() - 31 * DAY).await;
     let said = run(db, &env).await;
@@ -547,6 +527,52 @@ async fn each_condition_is_told_once_by_email_and_signed_webhook_across_restarts
     assert_eq!(
         count(&app, "select count(*) from reminder_conditions").await,
         4
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_serving_portal_checks_at_start_and_after_a_restart_tells_nothing_again() {
+    let smtp = Smtp::start(None).await;
+    let receiver = Receiver::start().await;
+    let app = TestApp::spawn().await;
+    arrange(&app).await;
+    let env = settings(&smtp, &receiver);
+    let env: Vec<(&str, &str)> = env.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let db = app.test_db();
+
+    // No check has run yet: a serving process checks at once and delivers in the background.
+    let server = Server::start(db, &env).await;
+    wait_until("the background sends every message", || {
+        smtp.messages().len() == 3 && receiver.accepted().len() == 3
+    })
+    .await;
+    server.wait_for_log("found=3 new=3").await;
+    let log = server.log_text();
+    assert!(
+        !log.contains("secret-path") && !log.contains("a webhook secret"),
+        "no secret in the log: {log}"
+    );
+    server.kill();
+
+    // Restarted a day later (the last check made a day old), it checks again and tells nothing
+    // again.
+    sqlx::query("update settings set value = $1 where key = 'reminders_last_check'")
+        .bind((now() - DAY - 60).to_string())
+        .execute(app.db.pool())
+        .await
+        .unwrap();
+    let server = Server::start(db, &env).await;
+    server.wait_for_log("found=3 new=0").await;
+    server.kill();
+    assert_eq!(smtp.messages().len(), 3);
+    assert_eq!(receiver.accepted().len(), 3);
+    assert_eq!(
+        count(
+            &app,
+            "select count(*) from reminder_deliveries where status = 'sent'"
+        )
+        .await,
+        6
     );
 }
 
