@@ -59,7 +59,8 @@ impl App {
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let ops = Ops::new(db.clone(), Arc::new(key), config.public_url());
-        let reminders = ops::reminders::Channels::from_settings(&config.reminders)?;
+        let reminders =
+            ops::reminders::Channels::from_settings(&config.reminders, &config.public_url())?;
         let state = AppState::new(config, ops, reminders);
         Ok(App {
             listener,

@@ -149,7 +149,7 @@ pub async fn run_reminders(
     data: &DataSettings,
     request: RemindersRequest<'_>,
 ) -> anyhow::Result<String> {
-    let channels = ops::reminders::Channels::from_settings(request.reminders)?;
+    let channels = ops::reminders::Channels::from_settings(request.reminders, request.public_url)?;
     if channels.is_empty() {
         bail!("no channel is configured: set KEYPORT_SMTP_URL or KEYPORT_WEBHOOK_URL");
     }

@@ -16,7 +16,10 @@ use anyhow::{Context, bail};
 use lettre::{
     AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
     message::{Mailbox, header::ContentType},
-    transport::smtp::client::{Certificate, Tls, TlsParameters},
+    transport::smtp::{
+        client::{Certificate, Tls, TlsParameters},
+        extension::ClientId,
+    },
 };
 use serde_json::json;
 use zeroize::Zeroizing;
@@ -108,10 +111,14 @@ const SMTP_TIMEOUT: Duration = Duration::from_secs(20);
 
 impl Channels {
     /// The channels the settings configure; an error names the setting that is wrong, never
-    /// its value.
-    pub fn from_settings(settings: &ReminderSettings) -> anyhow::Result<Channels> {
+    /// its value. Keyport greets the SMTP server with the host name of `public_url` (when it
+    /// is a name, not an address).
+    pub fn from_settings(
+        settings: &ReminderSettings,
+        public_url: &str,
+    ) -> anyhow::Result<Channels> {
         let mailer = match &settings.smtp_url {
-            Some(url) if !url.trim().is_empty() => Some(mailer(settings, url.trim())?),
+            Some(url) if !url.trim().is_empty() => Some(mailer(settings, url.trim(), public_url)?),
             _ => None,
         };
         let webhook = match &settings.webhook_url {
@@ -142,7 +149,7 @@ impl Channels {
     }
 }
 
-fn mailer(settings: &ReminderSettings, url: &str) -> anyhow::Result<Mailer> {
+fn mailer(settings: &ReminderSettings, url: &str, public_url: &str) -> anyhow::Result<Mailer> {
     let parsed = url::Url::parse(url)
         .ok()
         .filter(|u| matches!(u.scheme(), "smtp" | "smtps") && u.host_str().is_some())
@@ -161,6 +168,14 @@ fn mailer(settings: &ReminderSettings, url: &str) -> anyhow::Result<Mailer> {
     let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
         .map_err(|e| anyhow::anyhow!("KEYPORT_SMTP_URL cannot be used: {e}"))?
         .timeout(Some(SMTP_TIMEOUT));
+    if let Some(url::Host::Domain(name)) = url::Url::parse(public_url)
+        .ok()
+        .as_ref()
+        .and_then(|u| u.host())
+        .map(|h| h.to_owned())
+    {
+        builder = builder.hello_name(ClientId::Domain(name));
+    }
     let mut ca_file = None;
     if let Some(file) = &settings.smtp_ca_file {
         let pem = std::fs::read(file)
@@ -344,29 +359,53 @@ pub async fn check(ops: &Ops, channels: &Channels) -> Result<CheckReport, OpErro
 /// Sends every message whose attempt is due and which no other sender holds.
 pub async fn deliver_due(ops: &Ops, channels: &Channels) -> Result<DeliveryReport, OpError> {
     let mut report = DeliveryReport::default();
-    let now = time::now();
-    for delivery in db::reminders::due(&ops.db, now, 100).await? {
-        let until = now + CLAIM.as_secs() as i64;
-        if !db::reminders::claim(&ops.db, &delivery.id, now, until).await? {
-            continue;
+    // Batch after batch until none is due: each message of a batch ends sent, failed (due
+    // later) or claimed by another sender, so no batch comes back.
+    loop {
+        let now = time::now();
+        let batch = db::reminders::due(&ops.db, now, BATCH).await?;
+        let full = batch.len() as i64 == BATCH;
+        for delivery in batch {
+            deliver(ops, channels, delivery, &mut report).await?;
         }
-        failpoint("reminder-claimed").await;
-        match send(ops, channels, &delivery).await {
-            Ok(answer) => {
-                db::reminders::mark_sent(&ops.db, &delivery.id, time::now()).await?;
-                tracing::info!(delivery = %delivery.id, channel = %delivery.channel, %answer, "reminder delivered");
-                report.sent += 1;
-            }
-            Err(error) => {
-                let attempts = delivery.attempts + 1;
-                let next = time::now() + retry_delay(attempts).as_secs() as i64;
-                db::reminders::mark_failed(&ops.db, &delivery.id, &error, next).await?;
-                tracing::warn!(delivery = %delivery.id, channel = %delivery.channel, attempts, %error, "reminder not delivered; it is tried again later");
-                report.failed += 1;
-            }
+        if !full {
+            return Ok(report);
         }
     }
-    Ok(report)
+}
+
+/// Messages read at once.
+const BATCH: i64 = 100;
+
+async fn deliver(
+    ops: &Ops,
+    channels: &Channels,
+    delivery: Delivery,
+    report: &mut DeliveryReport,
+) -> Result<(), OpError> {
+    // The claim counts from now, not from the batch's start: a long batch must not hand out
+    // claims that have already run out.
+    let now = time::now();
+    let until = now + CLAIM.as_secs() as i64;
+    if !db::reminders::claim(&ops.db, &delivery.id, now, until).await? {
+        return Ok(());
+    }
+    failpoint("reminder-claimed").await;
+    match send(ops, channels, &delivery).await {
+        Ok(answer) => {
+            db::reminders::mark_sent(&ops.db, &delivery.id, time::now()).await?;
+            tracing::info!(delivery = %delivery.id, channel = %delivery.channel, %answer, "reminder delivered");
+            report.sent += 1;
+        }
+        Err(error) => {
+            let attempts = delivery.attempts + 1;
+            let next = time::now() + retry_delay(attempts).as_secs() as i64;
+            db::reminders::mark_failed(&ops.db, &delivery.id, &error, next).await?;
+            tracing::warn!(delivery = %delivery.id, channel = %delivery.channel, attempts, %error, "reminder not delivered; it is tried again later");
+            report.failed += 1;
+        }
+    }
+    Ok(())
 }
 
 /// Sends one message of the outbox; the server's answer, or why it failed.
@@ -642,9 +681,11 @@ mod tests {
         );
         assert_eq!(of("smtps://mail.example.org"), SmtpSecurity::Tls);
         assert_eq!(of("smtp://127.0.0.1:2525"), SmtpSecurity::None);
-        let channels =
-            Channels::from_settings(&settings("smtp://u:secret@mail.example.org?tls=required"))
-                .unwrap();
+        let channels = Channels::from_settings(
+            &settings("smtp://u:secret@mail.example.org?tls=required"),
+            "https://keys.example.org",
+        )
+        .unwrap();
         let email = channels.describe().email.unwrap();
         assert_eq!(email.server, "mail.example.org:587");
         assert_eq!(email.security, "STARTTLS, required");
@@ -653,10 +694,11 @@ mod tests {
 
     #[test]
     fn wrong_settings_are_named_and_their_values_never_shown() {
-        let error = |s: ReminderSettings| match Channels::from_settings(&s) {
-            Ok(_) => panic!("refused"),
-            Err(e) => format!("{e:#}"),
-        };
+        let error =
+            |s: ReminderSettings| match Channels::from_settings(&s, "https://keys.example.org") {
+                Ok(_) => panic!("refused"),
+                Err(e) => format!("{e:#}"),
+            };
         let e = error(settings("http://u:secret@mail.example.org"));
         assert!(
             e.contains("KEYPORT_SMTP_URL") && !e.contains("secret"),
@@ -678,10 +720,13 @@ mod tests {
             webhook_url: Some("https://hooks.example.org/T0/B0/secret-path".into()),
             ..ReminderSettings::default()
         };
-        let shown = Channels::from_settings(&hook).unwrap().describe().webhook;
+        let shown = Channels::from_settings(&hook, "")
+            .unwrap()
+            .describe()
+            .webhook;
         assert_eq!(shown.unwrap().address, "https://hooks.example.org:443");
         assert!(
-            Channels::from_settings(&ReminderSettings::default())
+            Channels::from_settings(&ReminderSettings::default(), "")
                 .unwrap()
                 .is_empty()
         );

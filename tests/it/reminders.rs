@@ -46,6 +46,8 @@ pub struct Mail {
     /// The message with its headers unfolded and its quoted-printable soft breaks joined.
     pub data: String,
     pub tls: bool,
+    /// The name the client greeted with (EHLO).
+    pub helo: String,
 }
 
 /// A CA and a certificate for 127.0.0.1 issued by it (openssl), for STARTTLS.
@@ -197,6 +199,7 @@ impl Smtp {
                     .collect(),
                 data,
                 tls: record["tls"].as_bool().unwrap(),
+                helo: record["helo"].as_str().unwrap_or_default().to_string(),
             });
         }
         mails
@@ -351,6 +354,7 @@ pub fn settings(smtp: &Smtp, receiver: &Receiver) -> Vec<(&'static str, String)>
             "Keyport <keyport@example.org>".to_string(),
         ),
         ("KEYPORT_WEBHOOK_URL", receiver.url.clone()),
+        ("KEYPORT_PUBLIC_URL", "https://keys.example.org".to_string()),
         (
             "KEYPORT_WEBHOOK_SECRET_FILE",
             receiver.secret_file.display().to_string(),
@@ -467,8 +471,12 @@ async fn each_condition_is_told_once_by_email_and_signed_webhook_across_restarts
         "{members}"
     );
     assert!(
-        members.contains("/projects/team/credentials?service="),
+        members.contains("https://keys.example.org/projects/team/credentials?service="),
         "the message links to the keys: {members}"
+    );
+    assert!(
+        mails.iter().all(|m| m.helo == "keys.example.org"),
+        "Keyport greets with its public name: {mails:?}"
     );
 
     let hooks = receiver.accepted();

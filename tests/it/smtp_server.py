@@ -1,5 +1,6 @@
 """An SMTP server on loopback for the reminder tests (aiosmtpd): each message it accepts is
-written as JSON (sender, recipients, the message, whether STARTTLS protected it) to a file of
+written as JSON (recipients, the message, whether STARTTLS protected it, the client's EHLO
+name) to a file of
 the output folder. With --cert and --key it offers STARTTLS and refuses mail without it. While
 a file named `refuse` exists in the output folder, it answers 451 (try again later) instead.
 Prints `ready` once it accepts connections."""
@@ -26,6 +27,7 @@ class Handler:
             "to": envelope.rcpt_tos,
             "data": envelope.content.decode("utf-8", "replace"),
             "tls": getattr(session, "ssl", None) is not None,
+            "helo": session.host_name,
         }
         name = uuid.uuid4().hex
         partial = os.path.join(self.out, "." + name)
