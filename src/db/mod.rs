@@ -16,6 +16,7 @@ pub mod projects;
 pub mod services;
 pub mod sessions;
 pub mod settings;
+pub mod sso;
 pub mod step_up;
 pub mod tokens;
 pub mod two_factor;

@@ -69,6 +69,8 @@ audit_actions! {
     TwoFactorDisable => "two_factor.disable",
     RecoveryCodeUse => "two_factor.recovery_code",
     StepUpFailed => "step_up.failed",
+    SsoLink => "sso.link",
+    SsoLogout => "sso.logout",
 }
 
 impl AuditAction {

