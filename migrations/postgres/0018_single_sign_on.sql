@@ -11,3 +11,15 @@ create table sso_identities (
     suspended bigint not null default 0, -- 1: Keyport disabled the user because the provider refused it
     unique (issuer, subject)
 );
+
+-- The keys a member who left (removed from the project, or disabled) had shown, copied or
+-- downloaded since the key last changed: flagged "rotate: seen by a departed member" on View
+-- Credentials and the health page while the key's last change is older than departed_at
+-- (Regenerate clears it).
+create table departed_views (
+    credential_id text not null references credentials(id) on delete cascade,
+    user_id text not null,                -- the departed member; no reference: kept if the account goes
+    email text not null,                  -- as it was then
+    departed_at bigint not null,
+    primary key (credential_id, user_id)
+);

@@ -49,6 +49,8 @@ pub struct KeyRecord {
     pub last_used: Option<i64>,
     /// The latest Show that found its secret does not decrypt.
     pub damaged_at: Option<i64>,
+    /// When the latest member who had seen its secret left (`db::departures`).
+    pub departed_at: Option<i64>,
 }
 
 impl KeyRecord {
@@ -86,6 +88,7 @@ struct Row {
     state: String,
     last_used: Option<i64>,
     damaged_at: Option<i64>,
+    departed_at: Option<i64>,
 }
 
 fn decode_error(what: String) -> sqlx::Error {
@@ -107,7 +110,7 @@ fn services_query(services: &str) -> String {
 fn keys_query(backend: Backend, services: &str, events: &str) -> String {
     let columns = "c.id, c.service_id, c.owner_user_id, c.owner_app_id, coalesce(u.name, a.name),
              c.name, c.access_key, c.enabled, c.expires_at, c.created_at, c.rotated_at, c.state,
-             used.last_used, used.damaged_at";
+             used.last_used, used.damaged_at, departed.departed_at";
     // The same array of arrays from each database; PostgreSQL's is null for no rows.
     let keys = match backend {
         Backend::Sqlite => format!("json_group_array(json_array({columns}))"),
@@ -128,6 +131,10 @@ fn keys_query(backend: Backend, services: &str, events: &str) -> String {
              from audit_events where {events} credential_id is not null
              group by credential_id
          ) used on used.credential_id = c.id
+         left join (
+             select credential_id, max(departed_at) as departed_at
+             from departed_views group by credential_id
+         ) departed on departed.credential_id = c.id
          {services}"
     )
 }
@@ -174,6 +181,7 @@ fn decode(services: Vec<ServiceRow>, keys: &str) -> sqlx::Result<Vec<KeyRecord>>
             state,
             last_used: row.last_used,
             damaged_at: row.damaged_at,
+            departed_at: row.departed_at,
         });
     }
     Ok(records)

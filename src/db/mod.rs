@@ -6,6 +6,7 @@ pub mod apps;
 pub mod audit;
 pub mod backend_users;
 pub mod credentials;
+pub mod departures;
 pub mod host_processes;
 pub mod instances;
 pub mod key_health;

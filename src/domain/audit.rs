@@ -71,6 +71,7 @@ audit_actions! {
     StepUpFailed => "step_up.failed",
     SsoLink => "sso.link",
     SsoLogout => "sso.logout",
+    MemberOffboard => "member.offboard",
 }
 
 impl AuditAction {

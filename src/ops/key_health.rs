@@ -242,6 +242,7 @@ fn assess(key: KeyRecord, now: i64) -> KeyHealth {
         active: key.state.is_active(),
         last_used: key.last_used,
         damaged_at: key.damaged_at,
+        departed_at: key.departed_at,
     };
     KeyHealth {
         age_days: (now - facts.last_change).max(0) / DAY,

@@ -13,6 +13,7 @@ pub mod backends;
 mod backoff;
 pub mod client_config;
 pub mod credentials;
+pub mod departures;
 mod error;
 mod form_tokens;
 pub mod key_health;

@@ -659,7 +659,10 @@ async fn suspend(ops: &Ops, user: &User, why: &str) -> Result<(), OpError> {
         }
         Err(db::users::AdminChangeError::Database(e)) => return Err(e.into()),
     }
-    let detail = format!("the single sign-on provider refused the account: {why}");
+    let flagged = super::departures::record_everywhere(ops, user).await?;
+    let detail = format!(
+        "the single sign-on provider refused the account: {why}; {flagged} keys they saw flagged for rotation"
+    );
     super::audit::record_on_member(
         ops,
         &provider_actor(),

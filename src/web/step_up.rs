@@ -64,6 +64,7 @@ fn return_page(path: &str) -> String {
             format!("/projects/{slug}/credentials/{id}/{action}")
         }
         ["projects", slug, "credentials", ..] => format!("/projects/{slug}/credentials"),
+        ["projects", slug, "members", ..] => format!("/projects/{slug}/members"),
         ["projects", slug, "apps", id, "keys"] => format!("/projects/{slug}/apps/{id}"),
         ["account", "api-access", ..] => "/account/api-access".to_string(),
         ["account", ..] => "/account".to_string(),

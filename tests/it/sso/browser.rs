@@ -64,3 +64,70 @@ async fn browser_signs_in_with_the_provider() {
     );
     browser.screenshot("signed-in").await;
 }
+
+/// The confirmations of a departure (removing a member, disabling a user) fit a phone and pass
+/// axe-core, with keys listed.
+#[tokio::test]
+async fn browser_departure_confirmations_fit_and_pass_axe() {
+    let app = crate::helpers::TestApp::spawn().await;
+    let admin = app.admin().await;
+    app.project(&admin, "team", "").await;
+    let bob = app.user("bob@example.org", "Bob").await;
+    admin
+        .submit(
+            "/projects/team/members",
+            "/projects/team/members",
+            &[("email", "bob@example.org"), ("role", "member")],
+        )
+        .await;
+    let service = app.service(&admin, "s3", "Object storage", "").await;
+    let service = service.rsplit('/').next().unwrap().to_string();
+    let page = format!("/projects/team/credentials?service={service}");
+    bob.submit(
+        &page,
+        "/projects/team/credentials",
+        &[
+            ("service_id", service.as_str()),
+            ("name", "a rather long key name for a phone"),
+        ],
+    )
+    .await;
+    let bob_id = app.user_id("bob@example.org").await;
+
+    let browser = Browser::start("departures").await;
+    browser.sign_in(&app, crate::helpers::ADMIN_EMAIL).await;
+    let axe = axe_source();
+    let mut problems = Vec::new();
+    for (at, button) in [
+        (
+            "/projects/team/members",
+            format!("form[action$='/members/{bob_id}/remove'] button"),
+        ),
+        (
+            "/admin/users",
+            format!("form[action$='/users/{bob_id}/disable'] button"),
+        ),
+    ] {
+        for width in WIDTHS {
+            browser
+                .client
+                .goto(&format!("{}{at}", app.url))
+                .await
+                .unwrap();
+            set_width(&browser, width).await;
+            browser.press(&button).await;
+            assert!(browser.text().await.contains("Keys they hold"), "{at}");
+            let file = format!("departure{}-{width}", at.replace('/', "-"));
+            problems.extend(
+                check_page(
+                    &browser,
+                    &axe,
+                    &format!("{at} confirmation at {width}"),
+                    &file,
+                )
+                .await,
+            );
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+}

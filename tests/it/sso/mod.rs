@@ -4,6 +4,7 @@
 //! logout), step-up at the provider, and the sign-in in a real browser.
 
 mod browser;
+mod offboarding;
 mod provider;
 
 use std::time::{Duration, Instant};
