@@ -151,7 +151,7 @@ async fn login_post(
 
 /// Signs `user` in for good (the proof of identity counts from now), and sends them where they
 /// go next: to enrol a second factor when the instance requires it of them.
-pub(super) async fn signed_in(
+async fn signed_in(
     state: &AppState,
     visitor: &Visitor,
     user: &User,

@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use super::{
     AppState, PageError,
-    auth::{login_page, signed_in},
+    auth::login_page,
     extract::{Origin, SignedIn, Visitor},
     session,
     step_up::same_site_path,
@@ -98,7 +98,12 @@ async fn sso_callback_get(
         return Ok(Redirect::to("/login").into_response());
     }
     match ops::sso::finish(&state.ops, pending, answer, &origin).await {
-        Ok(Finished::SignedIn(user)) => signed_in(&state, &visitor, &user).await,
+        // The provider's authentication (and its own second factor) is the proof: Keyport's
+        // code is neither asked nor enrolled for (docs/security.md).
+        Ok(Finished::SignedIn(user)) => {
+            session::sign_in(&visitor.session, &user).await?;
+            Ok(Redirect::to("/projects").into_response())
+        }
         Ok(Finished::SteppedUp { grant, .. }) => {
             session::record_step_up(&visitor.session, grant).await?;
             session::set_notice(
