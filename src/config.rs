@@ -195,6 +195,11 @@ pub struct SsoSettings {
         value_parser = clap::value_parser!(u32).range(1..=86_400)
     )]
     pub recheck_seconds: u32,
+
+    /// Seconds after fetching the provider's keys before an unknown key id fetches them again.
+    /// Not a setting (60); the tests of key rotation shorten it.
+    #[arg(skip = 60_u64)]
+    pub key_refetch_seconds: u64,
 }
 
 /// A group's role in a project, from `KEYPORT_OIDC_PROJECT_ROLES`.
@@ -235,6 +240,7 @@ impl SsoSettings {
             groups_claim: "groups".into(),
             password_sign_in: "everyone".into(),
             recheck_seconds: 300,
+            key_refetch_seconds: 60,
             ..SsoSettings::default()
         }
     }

@@ -59,6 +59,7 @@ impl Sso {
             client_secret,
             scopes: scopes.join(" "),
             redirect_uri: format!("{public_url}/login/sso/callback"),
+            key_refetch: Duration::from_secs(settings.key_refetch_seconds),
         };
         // The provider is reached as the backends are, under the same policy.
         let http = Http::new(OutgoingPolicy::new(

@@ -13,6 +13,8 @@
 //                             kid), "expired", "other-audience" or "wrong-nonce"; "normal" again after.
 //   POST /test/logout/<id>    ends the account's sessions as the provider's own logout does,
 //                             back-channel logout of the clients included.
+//   POST /test/rotate         publishes a second key; ID tokens are signed with it from then on.
+//   POST /test/stats          {jwks_requests}: how often the keys were fetched.
 // Nothing here is reachable from outside the machine.
 
 import { createServer } from 'node:http';
@@ -27,6 +29,11 @@ const { privateKey } = await generateKeyPair('RS256', { extractable: true });
 const signing = { ...(await exportJWK(privateKey)), kid: 'keyport-test-1', alg: 'RS256', use: 'sig' };
 // The key of the forged tokens: never published, and it claims the published key's id.
 const { privateKey: foreignKey } = await generateKeyPair('RS256', { extractable: true });
+// A second key of the provider's, published from the moment the test rotates to it.
+const { privateKey: nextKey, publicKey: nextPublic } = await generateKeyPair('RS256', { extractable: true });
+const nextJwk = { ...(await exportJWK(nextPublic)), kid: 'keyport-test-2', alg: 'RS256', use: 'sig' };
+let rotated = false;
+let jwksRequests = 0;
 const signingKey = await importJWK(signing, 'RS256');
 
 let provider;
@@ -117,11 +124,14 @@ async function forge(idToken, mode) {
   const claims = decodeJwt(idToken);
   const now = Math.floor(Date.now() / 1000);
   let key = signingKey;
+  let kid = signing.kid;
   if (mode === 'foreign-key') key = foreignKey;
+  if (mode === 'rotated') [key, kid] = [nextKey, nextJwk.kid];
+  if (mode === 'unknown-kid') kid = 'a-key-nobody-published';
   if (mode === 'expired') Object.assign(claims, { iat: now - 900, exp: now - 600 });
   if (mode === 'other-audience') claims.aud = 'another-client';
   if (mode === 'wrong-nonce') claims.nonce = 'not-the-nonce-of-this-sign-in';
-  return new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: signing.kid, typ: 'JWT' }).sign(key);
+  return new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid, typ: 'JWT' }).sign(key);
 }
 
 async function readJson(req) {
@@ -176,6 +186,13 @@ async function test(req, res, url) {
     nextIdToken = body.mode;
     return send(res, 204, 'text/plain', '');
   }
+  if (parts[1] === 'rotate') {
+    rotated = true;
+    return send(res, 204, 'text/plain', '');
+  }
+  if (parts[1] === 'stats') {
+    return send(res, 200, 'application/json', JSON.stringify({ jwks_requests: jwksRequests }));
+  }
   if (parts[1] === 'logout' && accounts[parts[2]]) {
     const sessions = await endSessions(parts[2]);
     return send(res, 200, 'application/json', JSON.stringify({ sessions }));
@@ -226,6 +243,12 @@ Provider.prototype.callback = function wrapped() {
       if (ctx.path === '/token' && ctx.body && ctx.body.id_token && nextIdToken !== 'normal') {
         ctx.body = { ...ctx.body, id_token: await forge(ctx.body.id_token, nextIdToken) };
         nextIdToken = 'normal';
+      } else if (ctx.path === '/token' && ctx.body && ctx.body.id_token && rotated) {
+        ctx.body = { ...ctx.body, id_token: await forge(ctx.body.id_token, 'rotated') };
+      }
+      if (ctx.path === '/jwks') {
+        jwksRequests += 1;
+        if (rotated) ctx.body = { keys: [...ctx.body.keys, nextJwk] };
       }
     });
     this.on('session.saved', (session) => {

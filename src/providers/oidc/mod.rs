@@ -21,9 +21,6 @@ use id_token::{JwkSet, Parsed, Refused};
 
 /// How long discovery and the keys are trusted before they are read again.
 const CACHE_SECONDS: u64 = 3600;
-/// The keys are fetched again for an unknown key id at most this often: a flood of tokens with
-/// made-up key ids costs the provider one request a minute.
-const KEY_REFETCH_SECONDS: u64 = 60;
 
 /// How Keyport is registered at the provider.
 pub struct OidcSettings {
@@ -34,6 +31,9 @@ pub struct OidcSettings {
     pub scopes: String,
     /// Where the provider sends the browser back: `<public URL>/login/sso/callback`.
     pub redirect_uri: String,
+    /// The keys are fetched again for an unknown key id at most this often: a flood of tokens
+    /// with made-up key ids costs the provider one request a minute.
+    pub key_refetch: Duration,
 }
 
 impl std::fmt::Debug for OidcSettings {
@@ -410,7 +410,7 @@ impl OidcClient {
         let mut keys = self.keys.write().await;
         let fresh = keys
             .as_ref()
-            .is_some_and(|k| k.fetched.elapsed() < Duration::from_secs(KEY_REFETCH_SECONDS));
+            .is_some_and(|k| k.fetched.elapsed() < self.settings.key_refetch);
         if !fresh {
             let metadata = self.metadata().await?;
             let set: JwkSet = self

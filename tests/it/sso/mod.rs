@@ -330,7 +330,11 @@ async fn exchange(app: &TestApp, form: &[(&str, &str)]) -> (StatusCode, serde_js
 #[tokio::test]
 async fn sso_user_disabled_at_the_provider_loses_sessions_and_api_keys_within_the_recheck_time() {
     let provider = Provider::start().await;
-    let app = portal(&provider, |config| config.sso.recheck_seconds = 1).await;
+    let app = portal(&provider, |config| {
+        config.sso.recheck_seconds = 1;
+        config.sso.admin_groups = vec!["keyport-admins".into()];
+    })
+    .await;
     app.admin().await;
     let grace = sso_sign_in(&app, &provider, GRACE.0, GRACE.1).await;
     // Her API key, made just after signing in (the sign-in is her proof of identity).
@@ -362,6 +366,22 @@ async fn sso_user_disabled_at_the_provider_loses_sessions_and_api_keys_within_th
     })
     .await;
     assert_eq!(grace.get("/projects").await.status(), StatusCode::OK);
+    // A change of her groups applies at the next check, without a sign-in.
+    assert!(!is_admin(&app, "grace@example.org").await);
+    provider
+        .change_account(GRACE.0, json!({"groups": ["keyport-admins"]}))
+        .await;
+    wait_until("the check applied the new groups", async || {
+        is_admin(&app, "grace@example.org").await
+    })
+    .await;
+    provider
+        .change_account(GRACE.0, json!({"groups": []}))
+        .await;
+    wait_until("the check took the right away again", async || {
+        !is_admin(&app, "grace@example.org").await
+    })
+    .await;
 
     provider
         .change_account(GRACE.0, json!({"disabled": true}))
@@ -498,4 +518,41 @@ async fn sso_step_up_asks_the_provider_to_sign_in_again() {
     assert_eq!(back.status(), StatusCode::SEE_OTHER);
     let (_, page) = grace.get_text(&location(&back)).await;
     assert!(notice(&page).contains("(sub)"), "{page}");
+}
+
+#[tokio::test]
+async fn sso_an_unknown_key_id_fetches_the_keys_again_at_most_once_a_minute() {
+    let provider = Provider::start().await;
+    let app = portal(&provider, |_| {}).await;
+    app.admin().await;
+    sso_sign_in(&app, &provider, GRACE.0, GRACE.1).await;
+    assert_eq!(provider.key_fetches().await, 1);
+    // Tokens naming a key nobody published: each refused, the keys not fetched again within
+    // the minute.
+    for _ in 0..3 {
+        let visitor = app.visitor();
+        let callback = round_trip(&provider, &visitor, GRACE.0, GRACE.1).await;
+        provider.forge_next_id_token("unknown-kid").await;
+        refused(
+            &visitor,
+            &callback,
+            "not signed by a key the provider publishes",
+        )
+        .await;
+    }
+    assert_eq!(provider.key_fetches().await, 1);
+}
+
+#[tokio::test]
+async fn sso_a_new_signing_key_of_the_provider_is_fetched_and_accepted() {
+    let provider = Provider::start().await;
+    let app = portal(&provider, |config| config.sso.key_refetch_seconds = 0).await;
+    app.admin().await;
+    sso_sign_in(&app, &provider, GRACE.0, GRACE.1).await;
+    assert_eq!(provider.key_fetches().await, 1);
+    // The provider rolls over to a new key: its first token fetches the keys again.
+    provider.rotate_keys().await;
+    sso_sign_in(&app, &provider, GRACE.0, GRACE.1).await;
+    sso_sign_in(&app, &provider, GRACE.0, GRACE.1).await;
+    assert_eq!(provider.key_fetches().await, 2);
 }

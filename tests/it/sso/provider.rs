@@ -126,6 +126,18 @@ impl Provider {
         self.switch("/test/id-token", json!({"mode": mode})).await;
     }
 
+    /// Publishes a second key and signs every ID token with it from now on.
+    pub async fn rotate_keys(&self) {
+        self.switch("/test/rotate", json!({})).await;
+    }
+
+    /// How often the provider's keys were fetched.
+    pub async fn key_fetches(&self) -> u64 {
+        self.switch("/test/stats", json!({})).await["jwks_requests"]
+            .as_u64()
+            .unwrap()
+    }
+
     /// Ends the account's sessions at the provider, which tells its clients by back-channel
     /// logout; returns how many sessions ended.
     pub async fn log_out(&self, id: &str) -> u64 {
