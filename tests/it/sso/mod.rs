@@ -556,3 +556,59 @@ async fn sso_a_new_signing_key_of_the_provider_is_fetched_and_accepted() {
     sso_sign_in(&app, &provider, GRACE.0, GRACE.1).await;
     assert_eq!(provider.key_fetches().await, 2);
 }
+
+#[tokio::test]
+async fn sso_a_sign_in_begun_on_one_process_finishes_on_another_behind_a_trusted_proxy() {
+    let provider = Provider::start().await;
+    let db = crate::helpers::TestDb::new().await;
+    // Two processes behind one proxy on loopback, at one public address.
+    let public = "http://keyport.example.org";
+    let mut env = provider.environment();
+    env.push(("KEYPORT_PUBLIC_URL", public.into()));
+    env.push(("KEYPORT_TRUSTED_PROXIES", "127.0.0.1".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let one = crate::process::Server::start(&db, &env).await;
+    let other = crate::process::Server::start(&db, &env).await;
+    provider.register(public).await;
+    crate::helpers::complete_setup(&one.visitor()).await;
+
+    // One browser (its cookie is the same for both processes, as behind the proxy).
+    let browser = one.visitor();
+    let callback = round_trip(&provider, &browser, GRACE.0, GRACE.1).await;
+    let back = callback.replacen(public, &other.base, 1);
+    assert_ne!(
+        back, callback,
+        "the provider sends the browser to the public address"
+    );
+    let answer = browser
+        .client
+        .get(&back)
+        .header("x-forwarded-for", "203.0.113.9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        other.log_text()
+    );
+    assert_eq!(location(&answer), "/projects");
+    assert_eq!(browser.get("/projects").await.status(), StatusCode::OK);
+    let ip: String = sqlx::query_scalar(
+        "select ip from audit_events where action = 'user.create' and target = 'grace@example.org'",
+    )
+    .fetch_one(
+        &keyport::db::Db::connect(&db.url)
+            .await
+            .unwrap()
+            .pool()
+            .clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        ip, "203.0.113.9",
+        "the client's address, as the trusted proxy named it"
+    );
+}

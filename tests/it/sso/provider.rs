@@ -76,6 +76,20 @@ impl Provider {
         }
     }
 
+    /// The environment of a `keyport serve` process with single sign-on at this provider.
+    pub fn environment(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("KEYPORT_OIDC_ISSUER", self.issuer.clone()),
+            ("KEYPORT_OIDC_CLIENT_ID", CLIENT_ID.into()),
+            (
+                "KEYPORT_OIDC_CLIENT_SECRET_FILE",
+                self.dir.path().join("client-secret").display().to_string(),
+            ),
+            ("KEYPORT_OIDC_NAME", "Test provider".into()),
+            ("KEYPORT_OIDC_SCOPES", "openid email profile groups".into()),
+        ]
+    }
+
     /// Points `config` at this provider, as KEYPORT_OIDC_* would.
     pub fn configure(&self, config: &mut keyport::config::Config) {
         config.sso.issuer = Some(self.issuer.clone());
