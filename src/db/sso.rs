@@ -82,8 +82,9 @@ pub async fn signed_in(
     tx.commit().await
 }
 
-/// The accounts whose last check is older than `before`, with a refresh token to check them
-/// by, each taken for `hold_seconds` by this process (another process skips them meanwhile: a
+/// The enabled accounts whose last check is older than `before`, with a refresh token to check
+/// them by (an account disabled by hand is not asked about, so that a refusal never marks it as
+/// the provider's to enable again), each taken for `hold_seconds` by this process (another process skips them meanwhile: a
 /// refresh token used twice at once may end the grant at providers that rotate them).
 pub async fn take_due(
     db: &Db,
@@ -94,6 +95,7 @@ pub async fn take_due(
     let due: Vec<Identity> = sqlx::query_as(&format!(
         "select {COLUMNS} from sso_identities
          where checked_at < $1 and checking_until < $2 and suspended = 0 and refresh_token is not null
+           and user_id in (select id from users where disabled = 0)
          order by checked_at limit $3"
     ))
     .bind(before)

@@ -611,8 +611,13 @@ pub async fn check_accounts(ops: &Ops) -> Result<usize, OpError> {
         let Some(sealed) = identity.refresh_token.as_deref() else {
             continue;
         };
-        let token = envelope::open_provider_token(&ops.master, &identity.user_id, sealed)
-            .map_err(|_| OpError::Damaged)?;
+        let Ok(token) = envelope::open_provider_token(&ops.master, &identity.user_id, sealed)
+        else {
+            // The other accounts are still checked; this one at its next sign-in.
+            tracing::error!(user = %identity.user_id, "a stored refresh token of the provider does not decrypt");
+            db::sso::release(&ops.db, &identity.user_id).await?;
+            continue;
+        };
         let token = Zeroizing::new(String::from_utf8_lossy(&token).into_owned());
         let expect = Expect {
             issuer: sso.client.issuer(),
@@ -651,15 +656,18 @@ pub async fn check_accounts(ops: &Ops) -> Result<usize, OpError> {
 
 /// Disables `user` because the provider no longer vouches for the account.
 async fn suspend(ops: &Ops, user: &User, why: &str) -> Result<(), OpError> {
-    db::sso::set_suspended(&ops.db, &user.id, true).await?;
+    // Disabled first: after a crash in between, the next check finds the account refused again
+    // and marks it then.
     match db::users::set_disabled(&ops.db, &user.id, true).await {
         Ok(()) => {}
         Err(db::users::AdminChangeError::LastAdmin) => {
             tracing::error!(user = %user.id, "the provider refused the last instance administrator's account: it stays enabled");
+            db::sso::release(&ops.db, &user.id).await?;
             return Ok(());
         }
         Err(db::users::AdminChangeError::Database(e)) => return Err(e.into()),
     }
+    db::sso::set_suspended(&ops.db, &user.id, true).await?;
     let flagged = super::departures::record_everywhere(ops, user).await?;
     let detail = format!(
         "the single sign-on provider refused the account: {why}; {flagged} keys they saw flagged for rotation"

@@ -612,3 +612,52 @@ async fn sso_a_sign_in_begun_on_one_process_finishes_on_another_behind_a_trusted
         "the client's address, as the trusted proxy named it"
     );
 }
+
+#[tokio::test]
+async fn sso_an_account_disabled_by_hand_stays_disabled_whatever_the_provider_says() {
+    let provider = Provider::start().await;
+    let app = portal(&provider, |config| config.sso.recheck_seconds = 1).await;
+    let admin = app.admin().await;
+    sso_sign_in(&app, &provider, GRACE.0, GRACE.1).await;
+    let grace = app.user_id("grace@example.org").await;
+    let disable = format!("/admin/users/{grace}/disable");
+    let answer = admin
+        .submit("/admin/users", &disable, &[("confirm", "yes")])
+        .await;
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    let visitor = app.visitor();
+    let callback = round_trip(&provider, &visitor, GRACE.0, GRACE.1).await;
+    refused(&visitor, &callback, "Your Keyport account is disabled").await;
+    // The checks leave her alone (the provider still vouches for her): once they went past
+    // Alan, signed in after her, they did not touch her account.
+    let before = keyport::db::sso::find(&app.db, &grace)
+        .await
+        .unwrap()
+        .unwrap();
+    sso_sign_in(&app, &provider, ALAN.0, ALAN.1).await;
+    let alan = app.user_id("alan@example.org").await;
+    let alan_signed_in = keyport::db::sso::find(&app.db, &alan)
+        .await
+        .unwrap()
+        .unwrap();
+    wait_until("a check went past Alan", async || {
+        let now = keyport::db::sso::find(&app.db, &alan)
+            .await
+            .unwrap()
+            .unwrap();
+        now.checked_at > alan_signed_in.checked_at
+    })
+    .await;
+    let after = keyport::db::sso::find(&app.db, &grace)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.checked_at, before.checked_at);
+    assert!(
+        keyport::db::users::find(&app.db, &grace)
+            .await
+            .unwrap()
+            .unwrap()
+            .disabled
+    );
+}
