@@ -10,7 +10,9 @@
 # and a check of the tokens' signatures apart from Keyport's code), and aiosmtpd (the SMTP
 # server the reminders are delivered to; openssl makes its test certificates); from npm, in
 # tests/browser/node_modules, axe-core (the accessibility checks the browser tests run on every
-# page), at the version package-lock.json pins; and binutils, whose `strings` .ci/run uses to check
+# page), at the version package-lock.json pins; in tests/oidc/node_modules, oidc-provider (the
+# certified OpenID provider the single sign-on tests start, tests/oidc/provider.mjs) with jose;
+# and binutils, whose `strings` .ci/run uses to check
 # that the release binary holds no test hook.
 # Does nothing when everything is already there.
 set -euo pipefail
@@ -42,6 +44,10 @@ install_axe() {
   if [ ! -f tests/browser/node_modules/axe-core/axe.min.js ]; then
     echo "installing axe-core into tests/browser/node_modules"
     (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+  if [ ! -f tests/oidc/node_modules/oidc-provider/package.json ]; then
+    echo "installing oidc-provider into tests/oidc/node_modules"
+    (cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error)
   fi
 }
 if [ ${#missing[@]} -eq 0 ]; then

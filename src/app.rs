@@ -58,7 +58,14 @@ impl App {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
-        let ops = Ops::new(db.clone(), Arc::new(key), config.public_url());
+        // The provider sends browsers back to the address the portal is reached at: the bound
+        // one when no public URL is set (port 0 picks one).
+        let reached_at = match &config.public_url {
+            Some(_) => config.public_url(),
+            None => format!("http://{}", listener.local_addr()?),
+        };
+        let sso = ops::sso::Sso::from_config(&config, &reached_at)?;
+        let ops = Ops::new(db.clone(), Arc::new(key), config.public_url()).with_sso(sso);
         let reminders =
             ops::reminders::Channels::from_settings(&config.reminders, &config.public_url())?;
         let state = AppState::new(config, ops, reminders);
@@ -101,6 +108,7 @@ impl App {
         };
         ops::reconcile::reconcile_and_spawn(self.state.ops.clone(), &dead).await;
         ops::reminders::spawn(self.state.ops.clone(), self.state.reminders.clone());
+        ops::sso::spawn_checks(self.state.ops.clone());
         tracing::info!(address = %self.local_addr(), "serving");
         let limits = self.state.config.limits.clone();
         server::serve(self.listener, self.router, &limits, shutdown).await;

@@ -80,6 +80,9 @@ pub struct Config {
 
     #[command(flatten)]
     pub reminders: ReminderSettings,
+
+    #[command(flatten)]
+    pub sso: SsoSettings,
 }
 
 /// Where reminders of keys due for rotation or expiring go: an SMTP server, a webhook, both or
@@ -133,6 +136,174 @@ impl fmt::Debug for ReminderSettings {
             .field("webhook_url", &set(&self.webhook_url))
             .field("webhook_secret_file", &self.webhook_secret_file)
             .finish()
+    }
+}
+
+/// Single sign-on with an OpenID Connect provider (`docs/security.md`, README "Single sign-on").
+/// Off while no issuer is set.
+#[derive(Args, Clone, Debug, Default)]
+pub struct SsoSettings {
+    /// The provider's issuer URL, as its ID tokens name it; its discovery document is read from
+    /// `<issuer>/.well-known/openid-configuration`.
+    #[arg(long = "oidc-issuer", env = "KEYPORT_OIDC_ISSUER")]
+    pub issuer: Option<String>,
+
+    /// The client id Keyport is registered with at the provider.
+    #[arg(long = "oidc-client-id", env = "KEYPORT_OIDC_CLIENT_ID")]
+    pub client_id: Option<String>,
+
+    /// File holding the client secret (its first line).
+    #[arg(
+        long = "oidc-client-secret-file",
+        env = "KEYPORT_OIDC_CLIENT_SECRET_FILE"
+    )]
+    pub client_secret_file: Option<PathBuf>,
+
+    /// The provider's name on the sign-in button ("Sign in with ...").
+    #[arg(
+        long = "oidc-name",
+        env = "KEYPORT_OIDC_NAME",
+        default_value = "single sign-on"
+    )]
+    pub name: String,
+
+    /// Scopes asked for, space-separated; `openid` is always asked.
+    #[arg(
+        long = "oidc-scopes",
+        env = "KEYPORT_OIDC_SCOPES",
+        default_value = "openid email profile"
+    )]
+    pub scopes: String,
+
+    /// Email domains whose users may sign in (comma-separated); empty: any.
+    #[arg(
+        long = "oidc-allowed-email-domains",
+        env = "KEYPORT_OIDC_ALLOWED_EMAIL_DOMAINS",
+        value_delimiter = ','
+    )]
+    pub allowed_email_domains: Vec<String>,
+
+    /// The ID token's claim holding the email, its name, and its groups (or roles).
+    #[arg(
+        long = "oidc-email-claim",
+        env = "KEYPORT_OIDC_EMAIL_CLAIM",
+        default_value = "email"
+    )]
+    pub email_claim: String,
+    #[arg(
+        long = "oidc-name-claim",
+        env = "KEYPORT_OIDC_NAME_CLAIM",
+        default_value = "name"
+    )]
+    pub name_claim: String,
+    #[arg(
+        long = "oidc-groups-claim",
+        env = "KEYPORT_OIDC_GROUPS_CLAIM",
+        default_value = "groups"
+    )]
+    pub groups_claim: String,
+
+    /// Whether a first sign-in links to the existing account of the same email, when the
+    /// provider says the email is verified. Off: an existing email refuses the sign-in.
+    #[arg(
+        long = "oidc-link-by-email",
+        env = "KEYPORT_OIDC_LINK_BY_EMAIL",
+        default_value_t = false,
+        action = clap::ArgAction::Set
+    )]
+    pub link_by_email: bool,
+
+    /// Groups whose members are instance administrators (comma-separated). Empty: the
+    /// administrator right is kept in Keyport only.
+    #[arg(
+        long = "oidc-admin-groups",
+        env = "KEYPORT_OIDC_ADMIN_GROUPS",
+        value_delimiter = ','
+    )]
+    pub admin_groups: Vec<String>,
+
+    /// Project roles given by groups: `GROUP=PROJECT-SLUG:ROLE`, comma-separated. In a project
+    /// named here the provider decides: its members get the highest role their groups give, and
+    /// lose it when no group gives one.
+    #[arg(
+        long = "oidc-project-roles",
+        env = "KEYPORT_OIDC_PROJECT_ROLES",
+        value_delimiter = ',',
+        value_parser = parse_project_role
+    )]
+    pub project_roles: Vec<ProjectRoleMapping>,
+
+    /// Who may sign in with a password once single sign-on is on: `everyone`, or `admins`
+    /// (instance administrators only, the way in when the provider is down).
+    #[arg(
+        long = "password-sign-in",
+        env = "KEYPORT_PASSWORD_SIGN_IN",
+        default_value = "everyone",
+        value_parser = ["everyone", "admins"]
+    )]
+    pub password_sign_in: String,
+
+    /// Seconds between checks of each single sign-on account at the provider (its refresh
+    /// token used): a user disabled there loses access within this time.
+    #[arg(
+        long = "oidc-recheck-seconds",
+        env = "KEYPORT_OIDC_RECHECK_SECONDS",
+        default_value_t = 300,
+        value_parser = clap::value_parser!(u32).range(1..=86_400)
+    )]
+    pub recheck_seconds: u32,
+
+    /// Seconds after fetching the provider's keys before an unknown key id fetches them again.
+    /// Not a setting (60); the tests of key rotation shorten it.
+    #[arg(skip = 60_u64)]
+    pub key_refetch_seconds: u64,
+}
+
+/// A group's role in a project, from `KEYPORT_OIDC_PROJECT_ROLES`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProjectRoleMapping {
+    pub group: String,
+    pub project: String,
+    pub role: String,
+}
+
+/// `GROUP=PROJECT-SLUG:ROLE`.
+pub fn parse_project_role(value: &str) -> Result<ProjectRoleMapping, String> {
+    let wrong =
+        || format!("{value:?} is not GROUP=PROJECT-SLUG:ROLE (owner, admin, member or viewer)");
+    let (group, rest) = value.trim().rsplit_once('=').ok_or_else(wrong)?;
+    let (project, role) = rest.split_once(':').ok_or_else(wrong)?;
+    if group.is_empty()
+        || project.is_empty()
+        || !["owner", "admin", "member", "viewer"].contains(&role)
+    {
+        return Err(wrong());
+    }
+    Ok(ProjectRoleMapping {
+        group: group.to_string(),
+        project: project.to_string(),
+        role: role.to_string(),
+    })
+}
+
+impl SsoSettings {
+    /// Defaults, single sign-on off.
+    pub fn off() -> Self {
+        SsoSettings {
+            name: "single sign-on".into(),
+            scopes: "openid email profile".into(),
+            email_claim: "email".into(),
+            name_claim: "name".into(),
+            groups_claim: "groups".into(),
+            password_sign_in: "everyone".into(),
+            recheck_seconds: 300,
+            key_refetch_seconds: 60,
+            ..SsoSettings::default()
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.issuer.is_some()
     }
 }
 
@@ -323,6 +494,7 @@ impl Config {
             step_up_minutes: 15,
             limits: Limits::default(),
             reminders: ReminderSettings::default(),
+            sso: SsoSettings::off(),
         }
     }
 
@@ -434,6 +606,7 @@ impl fmt::Debug for Config {
             .field("step_up_minutes", &self.step_up_minutes)
             .field("limits", &self.limits)
             .field("reminders", &self.reminders)
+            .field("sso", &self.sso)
             .finish()
     }
 }

@@ -37,8 +37,9 @@ struct Cli {
 enum Command {
     /// Run the portal (what `keyport` alone does)
     Serve {
+        // Boxed: the portal's settings are far larger than any other command's.
         #[command(flatten)]
-        config: Config,
+        config: Box<Config>,
     },
     /// Apply database migrations and exit
     Migrate {
@@ -243,10 +244,12 @@ fn init_logging() {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let command = cli.command.unwrap_or(Command::Serve { config: cli.serve });
+    let command = cli.command.unwrap_or(Command::Serve {
+        config: Box::new(cli.serve),
+    });
     match command {
         Command::Serve { config } => {
-            App::build(config)
+            App::build(*config)
                 .await?
                 .serve(keyport::shutdown_signal())
                 .await

@@ -119,6 +119,28 @@ pub fn open_totp_secret(
     open_with(master.as_bytes(), &totp_secret_aad(user_id), sealed)
 }
 
+fn provider_token_aad(user_id: &str) -> Vec<u8> {
+    [
+        b"keyport provider refresh token v1".as_slice(),
+        user_id.as_bytes(),
+    ]
+    .join(&0u8)
+}
+
+/// The single sign-on provider's refresh token of a user, sealed under the master key, bound to
+/// the user's id.
+pub fn seal_provider_token(master: &MasterKey, user_id: &str, token: &[u8]) -> Vec<u8> {
+    seal_with(master.as_bytes(), &provider_token_aad(user_id), token)
+}
+
+pub fn open_provider_token(
+    master: &MasterKey,
+    user_id: &str,
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, Damaged> {
+    open_with(master.as_bytes(), &provider_token_aad(user_id), sealed)
+}
+
 /// A data key's bytes sealed under the master key, bound to its project: what
 /// [`DataKey::wrap`] stores, for re-wrapping without making a `DataKey`.
 pub fn seal_data_key(master: &MasterKey, project_id: &str, key: &[u8]) -> Vec<u8> {

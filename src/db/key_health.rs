@@ -15,6 +15,7 @@ use sqlx::FromRow;
 use super::{Backend, Db};
 use crate::domain::{
     credentials::Owner,
+    key_health::KeyFacts,
     rotation::RotationPolicy,
     services::{CredentialState, DriverKind},
 };
@@ -49,12 +50,27 @@ pub struct KeyRecord {
     pub last_used: Option<i64>,
     /// The latest Show that found its secret does not decrypt.
     pub damaged_at: Option<i64>,
+    /// When the latest member who had seen its secret left (`db::departures`).
+    pub departed_at: Option<i64>,
 }
 
 impl KeyRecord {
     /// Its last rotation, or its creation: its age counts from here.
     pub fn last_change(&self) -> i64 {
         self.rotated_at.unwrap_or(self.created_at)
+    }
+
+    /// What the health rules and the reminders judge it by.
+    pub fn facts(&self) -> KeyFacts {
+        KeyFacts {
+            last_change: self.last_change(),
+            expires_at: self.expires_at,
+            enabled: self.enabled,
+            active: self.state.is_active(),
+            last_used: self.last_used,
+            damaged_at: self.damaged_at,
+            departed_at: self.departed_at,
+        }
     }
 }
 
@@ -86,6 +102,7 @@ struct Row {
     state: String,
     last_used: Option<i64>,
     damaged_at: Option<i64>,
+    departed_at: Option<i64>,
 }
 
 fn decode_error(what: String) -> sqlx::Error {
@@ -107,7 +124,7 @@ fn services_query(services: &str) -> String {
 fn keys_query(backend: Backend, services: &str, events: &str) -> String {
     let columns = "c.id, c.service_id, c.owner_user_id, c.owner_app_id, coalesce(u.name, a.name),
              c.name, c.access_key, c.enabled, c.expires_at, c.created_at, c.rotated_at, c.state,
-             used.last_used, used.damaged_at";
+             used.last_used, used.damaged_at, departed.departed_at";
     // The same array of arrays from each database; PostgreSQL's is null for no rows.
     let keys = match backend {
         Backend::Sqlite => format!("json_group_array(json_array({columns}))"),
@@ -128,6 +145,10 @@ fn keys_query(backend: Backend, services: &str, events: &str) -> String {
              from audit_events where {events} credential_id is not null
              group by credential_id
          ) used on used.credential_id = c.id
+         left join (
+             select credential_id, max(departed_at) as departed_at
+             from departed_views group by credential_id
+         ) departed on departed.credential_id = c.id
          {services}"
     )
 }
@@ -174,6 +195,7 @@ fn decode(services: Vec<ServiceRow>, keys: &str) -> sqlx::Result<Vec<KeyRecord>>
             state,
             last_used: row.last_used,
             damaged_at: row.damaged_at,
+            departed_at: row.departed_at,
         });
     }
     Ok(records)

@@ -339,6 +339,19 @@ pub async fn take_failed_sign_ins(db: &Db, id: &str) -> sqlx::Result<i64> {
 }
 
 /// Ends every session of a user except `keep` (the one making the change, if any).
+/// Ends every session of the user (a back-channel logout from the single sign-on provider);
+/// returns how many there were.
+pub async fn end_all_sessions(db: &Db, id: &str) -> sqlx::Result<u64> {
+    let mut tx = db.pool().begin().await?;
+    sqlx::query("update users set session_epoch = session_epoch + 1 where id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    let ended = end_sessions(&mut *tx, id, None).await?;
+    tx.commit().await?;
+    Ok(ended)
+}
+
 async fn end_sessions<'e>(
     db: impl Executor<'e, Database = Any>,
     user_id: &str,

@@ -70,6 +70,9 @@ audit_actions! {
     RecoveryCodeUse => "two_factor.recovery_code",
     StepUpFailed => "step_up.failed",
     RemindersTest => "reminders.test",
+    SsoLink => "sso.link",
+    SsoLogout => "sso.logout",
+    MemberOffboard => "member.offboard",
 }
 
 impl AuditAction {

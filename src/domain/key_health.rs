@@ -25,10 +25,13 @@ pub enum KeyFlag {
     /// An operation at the backend did not finish (its state is not `active`).
     Unfinished,
     Disabled,
+    /// A member who left the project (or was disabled) had shown, copied or downloaded its
+    /// secret, and it was not rotated since.
+    SeenByDeparted,
 }
 
 impl KeyFlag {
-    pub const ALL: [KeyFlag; 9] = [
+    pub const ALL: [KeyFlag; 10] = [
         KeyFlag::Overdue,
         KeyFlag::DueSoon,
         KeyFlag::Expired,
@@ -38,6 +41,7 @@ impl KeyFlag {
         KeyFlag::Damaged,
         KeyFlag::Unfinished,
         KeyFlag::Disabled,
+        KeyFlag::SeenByDeparted,
     ];
 
     /// The flag's name in URLs and in the CSV download.
@@ -52,6 +56,7 @@ impl KeyFlag {
             KeyFlag::Damaged => "damaged",
             KeyFlag::Unfinished => "unfinished",
             KeyFlag::Disabled => "disabled",
+            KeyFlag::SeenByDeparted => "seen-by-departed",
         }
     }
 
@@ -71,6 +76,7 @@ impl KeyFlag {
             KeyFlag::Damaged => "damaged",
             KeyFlag::Unfinished => "unfinished operation",
             KeyFlag::Disabled => "disabled",
+            KeyFlag::SeenByDeparted => "rotate: seen by a departed member",
         }
     }
 
@@ -78,7 +84,11 @@ impl KeyFlag {
     pub fn is_serious(self) -> bool {
         matches!(
             self,
-            KeyFlag::Overdue | KeyFlag::Expired | KeyFlag::Damaged | KeyFlag::Unfinished
+            KeyFlag::Overdue
+                | KeyFlag::Expired
+                | KeyFlag::Damaged
+                | KeyFlag::Unfinished
+                | KeyFlag::SeenByDeparted
         )
     }
 
@@ -122,6 +132,8 @@ pub struct KeyFacts {
     pub last_used: Option<i64>,
     /// The latest Show that found its secret does not decrypt.
     pub damaged_at: Option<i64>,
+    /// When the latest member who had seen its secret left (`db::departures`).
+    pub departed_at: Option<i64>,
 }
 
 /// The flags of a key with `facts` under `policy`, at `now`.
@@ -156,6 +168,10 @@ pub fn flags(policy: &RotationPolicy, facts: &KeyFacts, now: i64) -> Flags {
     if !facts.enabled {
         flags.insert(KeyFlag::Disabled);
     }
+    // A regeneration after the departure replaced the secret they saw.
+    if facts.departed_at.is_some_and(|at| at > facts.last_change) {
+        flags.insert(KeyFlag::SeenByDeparted);
+    }
     flags
 }
 
@@ -173,6 +189,7 @@ mod tests {
             active: true,
             last_used: Some(NOW - DAY),
             damaged_at: None,
+            departed_at: None,
         }
     }
 
@@ -254,6 +271,7 @@ mod tests {
                 active,
                 last_used,
                 damaged_at,
+                departed_at: None,
             };
             assert_eq!(of(policy, facts), [flag], "{flag:?}");
         }
@@ -264,6 +282,21 @@ mod tests {
             ..healthy()
         };
         assert_eq!(of(RotationPolicy::default(), old), []);
+        // Seen by a member who left since its last change; rotated after they left.
+        let seen = KeyFacts {
+            departed_at: Some(NOW - DAY),
+            last_change: NOW - 2 * DAY,
+            ..healthy()
+        };
+        assert_eq!(
+            of(RotationPolicy::default(), seen),
+            [KeyFlag::SeenByDeparted]
+        );
+        let rotated = KeyFacts {
+            last_change: NOW,
+            ..seen
+        };
+        assert_eq!(of(RotationPolicy::default(), rotated), []);
     }
 
     #[test]

@@ -197,6 +197,7 @@ mod tests {
             active: true,
             last_used: None,
             damaged_at: None,
+            departed_at: None,
         }
     }
 

@@ -221,7 +221,13 @@ pub async fn change_user(
     }
     match change {
         UserChange::Disable => {
-            record_on_member(ops, actor, AuditAction::UserDisable, &user, "").await?;
+            let flagged = super::departures::record_everywhere(ops, &user).await?;
+            let detail = if flagged > 0 {
+                format!("{flagged} keys they saw flagged for rotation")
+            } else {
+                String::new()
+            };
+            record_on_member(ops, actor, AuditAction::UserDisable, &user, &detail).await?;
         }
         UserChange::Enable => {
             record_instance(ops, actor, AuditAction::UserEnable, &user.email, "").await?;

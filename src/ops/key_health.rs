@@ -10,7 +10,7 @@ use super::{OpError, Ops, Principal, User, credentials::visible_to, principal::r
 use crate::{
     db::{self, key_health::KeyRecord},
     domain::{
-        key_health::{Flags, KeyFacts, KeyFlag, flags},
+        key_health::{Flags, KeyFlag, flags},
         roles::{Action, InstanceAction},
         rotation::{DAY, Deadline},
         services::DriverKind,
@@ -235,14 +235,7 @@ fn report(
 }
 
 fn assess(key: KeyRecord, now: i64) -> KeyHealth {
-    let facts = KeyFacts {
-        last_change: key.last_change(),
-        expires_at: key.expires_at,
-        enabled: key.enabled,
-        active: key.state.is_active(),
-        last_used: key.last_used,
-        damaged_at: key.damaged_at,
-    };
+    let facts = key.facts();
     KeyHealth {
         age_days: (now - facts.last_change).max(0) / DAY,
         flags: flags(&key.service.policy, &facts, now),

@@ -13,6 +13,7 @@ pub mod backends;
 mod backoff;
 pub mod client_config;
 pub mod credentials;
+pub mod departures;
 mod error;
 mod form_tokens;
 pub mod key_health;
@@ -26,6 +27,7 @@ pub mod reminders;
 pub mod services;
 pub mod sign_in;
 pub mod snapshots;
+pub mod sso;
 pub mod step_up;
 #[cfg(test)]
 mod tests;
@@ -90,6 +92,8 @@ pub struct Ops {
     form_tokens: Arc<FormTokens>,
     /// Set once the first admin exists; it is never unset, so it can be cached.
     setup_done: Arc<AtomicBool>,
+    /// Single sign-on, when the instance configured a provider.
+    sso: Option<Arc<sso::Sso>>,
     /// A driver that replaces every service's own, for tests of the state machine.
     #[cfg(test)]
     fake_driver: Option<Arc<dyn Driver>>,
@@ -110,9 +114,21 @@ impl Ops {
             snapshots: Arc::default(),
             process_timeout: std::time::Duration::from_secs(30),
             throttled_sign_ins: Arc::default(),
+            sso: None,
             #[cfg(test)]
             fake_driver: None,
         }
+    }
+
+    /// Turns on single sign-on with this provider.
+    pub fn with_sso(mut self, sso: Option<Arc<sso::Sso>>) -> Self {
+        self.sso = sso;
+        self
+    }
+
+    /// The single sign-on provider's name for its button, when single sign-on is on.
+    pub fn sso_name(&self) -> Option<&str> {
+        self.sso.as_deref().map(sso::Sso::name)
     }
 
     /// Sets how long a proof of identity lasts (zero: every guarded operation asks again).

@@ -28,6 +28,21 @@ pub async fn password_step(
 ) -> Result<FirstStep, OpError> {
     let email = attempt.email;
     match accounts::sign_in(ops, attempt).await {
+        Ok(user) if !super::sso::password_allowed(ops, &user) => {
+            let target = typed(email);
+            record_instance(
+                ops,
+                actor,
+                AuditAction::SignInFailed,
+                &target,
+                "password sign-in is kept for instance administrators",
+            )
+            .await?;
+            Err(OpError::Refused(format!(
+                "Sign in with {}: on this Keyport only instance administrators sign in with a password.",
+                ops.sso_name().unwrap_or("single sign-on")
+            )))
+        }
         Ok(user) => {
             if db::two_factor::enrolled(&ops.db, &user.id).await? {
                 Ok(FirstStep::SecondFactor(user))

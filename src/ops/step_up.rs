@@ -21,7 +21,7 @@ use crate::{
 
 /// How long after a step-up the one action it was asked for may still follow, when the window
 /// is zero ("ask every time").
-const GRANT_SECONDS: i64 = 300;
+pub(crate) const GRANT_SECONDS: i64 = 300;
 
 pub use super::principal::Freshness;
 

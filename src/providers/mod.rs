@@ -9,6 +9,7 @@
 mod aws_iam;
 mod http;
 mod keystone;
+pub mod oidc;
 pub mod probe;
 mod stored;
 

@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use super::{
     AppState, PageError,
-    confirm::{ConfirmPage, Confirmation},
+    confirm::Confirmation,
     extract::{InstanceAdmin, Origin},
     forms::FieldErrors,
     session,
@@ -146,6 +146,17 @@ async fn password_link_post(
     }
 }
 
+/// The confirmation of disabling a user: in each of their projects, the keys they hold and the
+/// keys of others they saw.
+#[derive(Template, WebTemplate)]
+#[template(path = "user_disable.html")]
+struct UserDisablePage {
+    ctx: Ctx,
+    user: ops::User,
+    projects: Vec<ops::departures::ProjectDeparture>,
+    action: String,
+}
+
 async fn disable_post(
     state: State<AppState>,
     admin: InstanceAdmin,
@@ -156,17 +167,11 @@ async fn disable_post(
     if !confirmation.given() {
         let InstanceAdmin(admin) = admin;
         let user = ops::admin::user(&state.ops, &admin.user, &id.0).await?;
-        return Ok(ConfirmPage {
-            title: format!("Disable {} <{}>?", user.name, user.email),
-            message:
-                "They are signed out everywhere at once and cannot sign in until enabled again; \
-                      their API keys stop working too."
-                    .into(),
+        let projects = ops::departures::everywhere(&state.ops, &user).await?;
+        return Ok(UserDisablePage {
             action: format!("/admin/users/{}/disable", id.0),
-            button: "Disable",
-            back: "/admin/users".into(),
-            alternative: None,
-            fields: Vec::new(),
+            user,
+            projects,
             ctx: admin.ctx,
         }
         .into_response());

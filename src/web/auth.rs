@@ -58,10 +58,27 @@ async fn home_get(visitor: Visitor) -> Redirect {
 
 #[derive(Template, WebTemplate)]
 #[template(path = "login.html")]
-struct LoginPage {
+pub(super) struct LoginPage {
     ctx: Ctx,
     email: String,
     error: Option<String>,
+    /// The single sign-on provider's name, for its button.
+    sso_name: Option<String>,
+}
+
+/// The sign-in page, with the single sign-on button when the instance has a provider.
+pub(super) fn login_page(
+    state: &AppState,
+    ctx: Ctx,
+    email: String,
+    error: Option<String>,
+) -> LoginPage {
+    LoginPage {
+        ctx,
+        email,
+        error,
+        sso_name: state.ops.sso_name().map(str::to_string),
+    }
 }
 
 #[derive(Deserialize)]
@@ -72,16 +89,11 @@ struct LoginForm {
     password: Zeroizing<String>,
 }
 
-async fn login_get(visitor: Visitor) -> Response {
+async fn login_get(State(state): State<AppState>, visitor: Visitor) -> Response {
     if visitor.ctx.user.is_some() {
         return Redirect::to("/projects").into_response();
     }
-    LoginPage {
-        ctx: visitor.ctx,
-        email: String::new(),
-        error: None,
-    }
-    .into_response()
+    login_page(&state, visitor.ctx, String::new(), None).into_response()
 }
 
 /// A wrong password, an unknown email and a disabled account all get the same answer.
@@ -95,13 +107,14 @@ async fn login_post(
     // Checked before the password, whatever it is: a held account costs no hashing.
     if let Some(wait) = backoff.wait(&form.email) {
         let seconds = throttle::wait_seconds(wait);
-        let page = LoginPage {
-            ctx: visitor.ctx,
-            email: form.email,
-            error: Some(format!(
+        let page = login_page(
+            &state,
+            visitor.ctx,
+            form.email,
+            Some(format!(
                 "Too many failed sign-ins with this email. Wait {seconds} seconds, then try again."
             )),
-        };
+        );
         let retry = [(header::RETRY_AFTER, seconds.to_string())];
         return Ok((StatusCode::TOO_MANY_REQUESTS, retry, page).into_response());
     }
@@ -123,20 +136,12 @@ async fn login_post(
         Err(OpError::Refused(why)) => {
             backoff.failed(&form.email);
             ops::accounts::note_failed_sign_in(&state.ops, &form.email).await?;
-            let page = LoginPage {
-                ctx: visitor.ctx,
-                email: form.email,
-                error: Some(why),
-            };
+            let page = login_page(&state, visitor.ctx, form.email, Some(why));
             Ok((StatusCode::UNAUTHORIZED, page).into_response())
         }
         // Too many passwords being checked at once: the form again, with the email kept.
         Err(e @ OpError::Overloaded) => {
-            let page = LoginPage {
-                ctx: visitor.ctx,
-                email: form.email,
-                error: Some(e.message()),
-            };
+            let page = login_page(&state, visitor.ctx, form.email, Some(e.message()));
             let retry = [(header::RETRY_AFTER, "5")];
             Ok((StatusCode::SERVICE_UNAVAILABLE, retry, page).into_response())
         }

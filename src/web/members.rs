@@ -14,15 +14,9 @@ use axum::{
 };
 use serde::Deserialize;
 
-use super::{
-    AppState, PageError,
-    confirm::{ConfirmPage, Confirmation},
-    extract::ProjectMember,
-    forms::FieldErrors,
-    session,
-    view::Ctx,
-};
+use super::{AppState, PageError, extract::ProjectMember, forms::FieldErrors, session, view::Ctx};
 use crate::{
+    db::departures::DepartureKey,
     domain::roles::Role,
     ops::{
         self, Member, OpError,
@@ -156,35 +150,85 @@ async fn member_role_post(
     Ok(Redirect::to(&members_url(&member)))
 }
 
+/// The confirmation of a removal: the keys the member holds and the keys of others they saw.
+#[derive(Template, WebTemplate)]
+#[template(path = "member_remove.html")]
+struct MemberRemovePage {
+    ctx: Ctx,
+    project_name: String,
+    user: ops::User,
+    held: Vec<DepartureKey>,
+    seen: Vec<DepartureKey>,
+    action: String,
+    back: String,
+}
+
+#[derive(Deserialize)]
+struct RemoveForm {
+    #[serde(default)]
+    confirm: String,
+    /// `yes`: the member's own keys are revoked at the backend too.
+    #[serde(default)]
+    revoke: String,
+}
+
 async fn member_remove_post(
     State(state): State<AppState>,
     member: ProjectMember,
     Path((slug, user_id)): Path<(String, String)>,
-    Form(confirmation): Form<Confirmation>,
+    Form(form): Form<RemoveForm>,
 ) -> Result<Response, PageError> {
-    if !confirmation.given() {
-        let target = ops::members::to_remove(&state.ops, &member, &user_id).await?;
-        return Ok(ConfirmPage {
-            title: format!(
-                "Remove {} <{}> from the project?",
-                target.name, target.email
-            ),
-            message: "They lose access to the project's credentials, apps and services at once."
-                .into(),
+    if form.confirm != "yes" {
+        let departure = ops::departures::departure(&state.ops, &member, &user_id).await?;
+        return Ok(MemberRemovePage {
+            project_name: member.project().name.clone(),
+            user: departure.user,
+            held: departure.held,
+            seen: departure.seen,
             action: format!("/projects/{slug}/members/{user_id}/remove"),
-            button: "Remove",
             back: members_url(&member),
-            alternative: None,
-            fields: Vec::new(),
             ctx: member.ctx,
         }
         .into_response());
     }
-    let notice = match ops::members::remove(&state.ops, &member, &user_id).await {
-        Ok(_) => "Member removed.".to_string(),
+    let revoke = form.revoke == "yes";
+    let notice = match ops::departures::remove(&state.ops, &member, &user_id, revoke).await {
+        Ok(removed) => removal_notice(&removed),
         Err(OpError::Refused(why)) => why,
         Err(e) => return Err(e.into()),
     };
     session::set_notice(&member.session, notice).await?;
     Ok(Redirect::to(&members_url(&member)).into_response())
+}
+
+/// What a removal did, key by key where a revocation failed.
+fn removal_notice(removed: &ops::departures::Removed) -> String {
+    let mut notice = format!("{} was removed from the project.", removed.user.email);
+    let done: Vec<String> = removed
+        .revoked
+        .iter()
+        .filter(|r| r.failed.is_none())
+        .map(|r| format!("{} / {}", r.key.service, r.key.name))
+        .collect();
+    if !done.is_empty() {
+        notice.push_str(&format!(
+            " Revoked at the backend and deleted: {}.",
+            done.join(", ")
+        ));
+    }
+    for r in removed.revoked.iter() {
+        if let Some(why) = &r.failed {
+            notice.push_str(&format!(
+                " {} / {} was not revoked: {why}",
+                r.key.service, r.key.name
+            ));
+        }
+    }
+    if removed.flagged > 0 {
+        notice.push_str(&format!(
+            " {} key(s) of others they saw are flagged for rotation.",
+            removed.flagged
+        ));
+    }
+    notice
 }

@@ -29,6 +29,7 @@ mod reconcile;
 mod services;
 mod session;
 mod setup;
+mod sso;
 mod step_up;
 mod throttle;
 mod view;
@@ -50,6 +51,7 @@ pub fn open_router() -> Router<AppState> {
     Router::new()
         .merge(health::router())
         .merge(assets::router())
+        .merge(sso::back_channel_router())
 }
 
 /// Every page, under the session, the setup gate and the CSRF guard. `api_document` is the
@@ -89,6 +91,7 @@ pub fn router<Store: SessionStore + Clone>(
         .merge(api_docs::router(api_document))
         .merge(audit::router())
         .merge(key_health::router())
+        .merge(sso::router())
         .fallback(not_found)
         // Each `Router::layer` boxes every route once more, and the middlewares clone what is
         // inside them for every request: the layers go in as one stack, the outermost first.

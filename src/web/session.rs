@@ -172,3 +172,32 @@ pub async fn clear_pending_sign_in(session: &Session) -> Result<(), PageError> {
     session.remove::<PendingSignIn>(PENDING_SIGN_IN_KEY).await?;
     Ok(())
 }
+
+/// A sign-in (or step-up) under way at the single sign-on provider, and the page a step-up goes
+/// back to.
+const SSO_PENDING_KEY: &str = "sso_pending";
+const SSO_NEXT_KEY: &str = "sso_next";
+
+pub async fn set_sso_pending(
+    session: &Session,
+    pending: &crate::ops::sso::Pending,
+    next: Option<&str>,
+) -> Result<(), PageError> {
+    session.insert(SSO_PENDING_KEY, pending).await?;
+    match next {
+        Some(next) => session.insert(SSO_NEXT_KEY, next).await?,
+        None => drop(session.remove::<String>(SSO_NEXT_KEY).await?),
+    }
+    Ok(())
+}
+
+/// The sign-in under way, removed from the session: the provider's answer is used once.
+pub async fn take_sso_pending(
+    session: &Session,
+) -> Result<(Option<crate::ops::sso::Pending>, Option<String>), PageError> {
+    let pending = session
+        .remove::<crate::ops::sso::Pending>(SSO_PENDING_KEY)
+        .await?;
+    let next = session.remove::<String>(SSO_NEXT_KEY).await?;
+    Ok((pending, next))
+}

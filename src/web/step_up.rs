@@ -64,6 +64,7 @@ fn return_page(path: &str) -> String {
             format!("/projects/{slug}/credentials/{id}/{action}")
         }
         ["projects", slug, "credentials", ..] => format!("/projects/{slug}/credentials"),
+        ["projects", slug, "members", ..] => format!("/projects/{slug}/members"),
         ["projects", slug, "apps", id, "keys"] => format!("/projects/{slug}/apps/{id}"),
         ["account", "api-access", ..] => "/account/api-access".to_string(),
         ["account", ..] => "/account".to_string(),
@@ -96,6 +97,19 @@ struct ConfirmIdentityPage {
     /// Whether a code of the user's app is accepted instead of the password.
     enrolled: bool,
     errors: FieldErrors,
+    /// The single sign-on provider's name, when the user signs in there: it confirms instead.
+    sso_name: Option<String>,
+    /// Whether the password form is shown: not to a user who has none.
+    password_form: bool,
+}
+
+/// The provider's name when `user` confirms their identity there.
+async fn sso_name(state: &AppState, user: &ops::User) -> Result<Option<String>, PageError> {
+    Ok(if ops::sso::signs_in_with_sso(&state.ops, user).await? {
+        state.ops.sso_name().map(str::to_string)
+    } else {
+        None
+    })
 }
 
 #[derive(Deserialize)]
@@ -115,6 +129,8 @@ async fn confirm_identity_get(
         next: same_site_path(&query.next).to_string(),
         enrolled: status.enrolled,
         errors: FieldErrors::default(),
+        sso_name: sso_name(&state, &signed_in.user).await?,
+        password_form: signed_in.user.has_password,
     })
 }
 
@@ -154,11 +170,14 @@ async fn confirm_identity_post(
         }
         Err(OpError::Invalid(errors)) => {
             let enrolled = ops::two_factor::status(&state.ops, &user).await?.enrolled;
+            let sso_name = sso_name(&state, &user).await?;
             let page = ConfirmIdentityPage {
                 ctx,
                 next,
                 enrolled,
                 errors,
+                sso_name,
+                password_form: user.has_password,
             };
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }

@@ -340,24 +340,36 @@ async fn setup_sign_in_create_a_project_and_add_a_member() {
     assert!(text.contains("bob@example.org joined as viewer."), "{text}");
     b.screenshot("06-members").await;
 
-    // Removing asks for confirmation first; dismissing keeps the member.
-    let remove = Locator::XPath(
-        "//tr[contains(., 'bob@example.org')]//form[contains(@action, '/remove')]//button",
+    // Removing asks first on a page that lists the keys they hold and saw; Cancel keeps the
+    // member.
+    let bob_id = app.user_id("bob@example.org").await;
+    let remove = format!("form[action$='/members/{bob_id}/remove'] button");
+    b.press(&remove).await;
+    assert!(
+        b.text().await.contains("Keys they hold"),
+        "{}",
+        b.text().await
     );
-    b.client.find(remove).await.unwrap().click().await.unwrap();
-    b.client
-        .dismiss_alert()
-        .await
-        .expect("a confirmation dialog");
+    b.press("main a[href='/projects/object-storage/members']")
+        .await;
     assert!(b.text().await.contains("bob@example.org"));
-    b.client.find(remove).await.unwrap().click().await.unwrap();
-    b.client.accept_alert().await.unwrap();
-    b.client
-        .wait()
-        .for_element(Locator::XPath("//p[contains(., 'Member removed.')]"))
+    b.press(&remove).await;
+    b.press("main form button.danger").await;
+    assert!(
+        b.text()
+            .await
+            .contains("bob@example.org was removed from the project."),
+        "{}",
+        b.text().await
+    );
+    let rows = b
+        .client
+        .find_all(Locator::Css("table tbody tr"))
         .await
         .unwrap();
-    assert!(!b.text().await.contains("bob@example.org"));
+    for row in rows {
+        assert!(!row.text().await.unwrap().contains("bob@example.org"));
+    }
     b.screenshot("07-member-removed").await;
 
     browser.client.clone().close().await.unwrap();

@@ -207,8 +207,8 @@ async fn the_main_flows_work_without_javascript() {
         (
             format!("{}/projects/team/members", app.url),
             remove_member.as_str(),
-            "<member@example.org> from the project?",
-            "Member removed.",
+            "<member@example.org> from Project team?",
+            "was removed from the project.",
             "member.remove",
         ),
         (

@@ -206,6 +206,7 @@ async fn the_health_page_counts_and_lists_keys_of_every_condition_in_html_and_cs
         ("damaged", 1),
         ("unfinished operation", 1),
         ("disabled", 1),
+        ("rotate: seen by a departed member", 0),
     ]
     .into_iter()
     .map(|(l, n)| (l.to_string(), n))

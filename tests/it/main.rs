@@ -46,6 +46,7 @@ mod services;
 mod sessions;
 mod setup;
 mod snippet_parsers;
+mod sso;
 mod step_up;
 mod two_factor;
 mod two_factor_browser;

@@ -211,6 +211,7 @@ async fn member_delete(
     ApiPrincipal(who): ApiPrincipal,
     Path((_, user_id)): Path<(String, String)>,
 ) -> Result<StatusCode, Failure> {
-    ops::members::remove(&state.ops, &who, &user_id).await?;
+    // Their own keys stay (the page offers to revoke them); the keys they saw are flagged.
+    ops::departures::remove(&state.ops, &who, &user_id, false).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -31,6 +31,13 @@ pub async fn delete(ops: &Ops, who: &Principal, id: &str) -> Result<Deleted, OpE
     })
 }
 
+/// Deletes a departed member's key as part of their removal (`ops::departures`), whose proof of
+/// identity was asked once for all their keys.
+pub(crate) async fn delete_departed(ops: &Ops, who: &Principal, id: &str) -> Result<(), OpError> {
+    let (credential, service) = managed(ops, who, id, CredentialAction::Delete).await?;
+    revoke_then_forget(ops, &service, &credential, who.actor()).await
+}
+
 /// Deletes a credential: revoked at the backend first, then the row goes.
 async fn revoke_then_forget(
     ops: &Ops,

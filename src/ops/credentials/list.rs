@@ -28,6 +28,8 @@ pub struct Listed {
     pub held: i64,
     /// The key's status and last use as the backend reports them (IAM), else empty.
     pub backend_status: String,
+    /// The departed members who saw its secret since it last changed: rotate it.
+    pub seen_by_departed: Vec<String>,
 }
 
 pub struct Listing {
@@ -119,6 +121,7 @@ pub async fn list(
             }
         }
     }
+    let mut departed = db::departures::flagged(&ops.db, &service.id).await?;
     let visible = visible_to(who);
     for (credential, held) in credentials {
         if !visible(&credential.owner) {
@@ -133,6 +136,7 @@ pub async fn list(
                 .find(|k| k.access_key == credential.access_key)
                 .map(KnownKey::describe)
                 .unwrap_or_default(),
+            seen_by_departed: departed.remove(&credential.id).unwrap_or_default(),
             credential: credential.clone(),
         };
         match (&credential.owner, whose) {

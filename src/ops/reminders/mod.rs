@@ -21,7 +21,6 @@ use crate::{
     db::{self, audit::Actor, reminders::NewDelivery},
     domain::{
         audit::AuditAction,
-        key_health::KeyFacts,
         reminders::{About, CHECK_EVERY, CLAIM, conditions, message, retry_delay},
         roles::InstanceAction,
         time,
@@ -61,14 +60,7 @@ pub async fn check(ops: &Ops, channels: &Channels) -> Result<CheckReport, OpErro
     }
     let now = time::now();
     for key in db::key_health::instance(&ops.db).await? {
-        let facts = KeyFacts {
-            last_change: key.last_change(),
-            expires_at: key.expires_at,
-            enabled: key.enabled,
-            active: key.state.is_active(),
-            last_used: key.last_used,
-            damaged_at: key.damaged_at,
-        };
+        let facts = key.facts();
         for condition in conditions(&key.service.policy, &facts, now) {
             report.found += 1;
             let kind = condition.kind.as_str();

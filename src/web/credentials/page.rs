@@ -56,6 +56,8 @@ pub struct CredentialView {
     pub rotation: Option<Deadline>,
     /// When it expires, if it does.
     pub expiry: Option<Deadline>,
+    /// The departed members who saw its secret since it last changed.
+    pub seen_by_departed: Vec<String>,
 }
 
 /// The texts of the page's one Regenerate and one Delete dialog for one kind of key, with the
@@ -201,6 +203,7 @@ impl CredentialsPage {
                 backend: listed.backend_status,
                 rotation: policy.rotation(credential.last_change(), now),
                 expiry: policy.expiry(credential.expires_at, now),
+                seen_by_departed: listed.seen_by_departed,
                 credential: listed.credential,
             }
         };

@@ -92,7 +92,7 @@ struct HealthPage {
     report: HealthReport,
     query: HealthQuery,
     chart: AgeChart,
-    flags: [KeyFlag; 9],
+    flags: [KeyFlag; KeyFlag::ALL.len()],
     unused_days: i64,
 }
 

@@ -1,0 +1,242 @@
+//! Single sign-on: which provider account each user signed in with, its sealed refresh token,
+//! and when the provider last vouched for it.
+
+use sqlx::FromRow;
+
+use super::{Db, now, projects::lock};
+use crate::domain::roles::Role;
+
+#[derive(Clone, Debug, FromRow)]
+pub struct Identity {
+    pub user_id: String,
+    pub issuer: String,
+    pub subject: String,
+    pub sid: String,
+    pub refresh_token: Option<Vec<u8>>,
+    pub checked_at: i64,
+    pub suspended: i64,
+}
+
+const COLUMNS: &str = "user_id, issuer, subject, sid, refresh_token, checked_at, suspended";
+
+pub async fn find_by_subject(
+    db: &Db,
+    issuer: &str,
+    subject: &str,
+) -> sqlx::Result<Option<Identity>> {
+    sqlx::query_as(&format!(
+        "select {COLUMNS} from sso_identities where issuer = $1 and subject = $2"
+    ))
+    .bind(issuer)
+    .bind(subject)
+    .fetch_optional(db.pool())
+    .await
+}
+
+pub async fn find_by_sid(db: &Db, issuer: &str, sid: &str) -> sqlx::Result<Option<Identity>> {
+    sqlx::query_as(&format!(
+        "select {COLUMNS} from sso_identities where issuer = $1 and sid = $2 and sid <> ''"
+    ))
+    .bind(issuer)
+    .bind(sid)
+    .fetch_optional(db.pool())
+    .await
+}
+
+pub async fn find(db: &Db, user_id: &str) -> sqlx::Result<Option<Identity>> {
+    sqlx::query_as(&format!(
+        "select {COLUMNS} from sso_identities where user_id = $1"
+    ))
+    .bind(user_id)
+    .fetch_optional(db.pool())
+    .await
+}
+
+/// Records a sign-in: the account (linked now if it was not), its session at the provider and
+/// its refresh token; the provider vouched for it just now.
+pub async fn signed_in(
+    db: &Db,
+    user_id: &str,
+    issuer: &str,
+    subject: &str,
+    sid: &str,
+    refresh_token: Option<&[u8]>,
+) -> sqlx::Result<()> {
+    let mut tx = db.pool().begin().await?;
+    sqlx::query("delete from sso_identities where user_id = $1")
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "insert into sso_identities (user_id, issuer, subject, sid, refresh_token, checked_at, checking_until, suspended)
+         values ($1, $2, $3, $4, $5, $6, 0, 0)",
+    )
+    .bind(user_id)
+    .bind(issuer)
+    .bind(subject)
+    .bind(sid)
+    .bind(refresh_token)
+    .bind(now())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}
+
+/// The enabled accounts whose last check is older than `before`, with a refresh token to check
+/// them by (an account disabled by hand is not asked about, so that a refusal never marks it as
+/// the provider's to enable again), each taken for `hold_seconds` by this process (another process skips them meanwhile: a
+/// refresh token used twice at once may end the grant at providers that rotate them).
+pub async fn take_due(
+    db: &Db,
+    before: i64,
+    hold_seconds: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<Identity>> {
+    let due: Vec<Identity> = sqlx::query_as(&format!(
+        "select {COLUMNS} from sso_identities
+         where checked_at < $1 and checking_until < $2 and suspended = 0 and refresh_token is not null
+           and user_id in (select id from users where disabled = 0)
+         order by checked_at limit $3"
+    ))
+    .bind(before)
+    .bind(now())
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    let mut taken = Vec::with_capacity(due.len());
+    for identity in due {
+        let claimed = sqlx::query(
+            "update sso_identities set checking_until = $1
+             where user_id = $2 and checked_at = $3 and checking_until < $4",
+        )
+        .bind(now() + hold_seconds)
+        .bind(&identity.user_id)
+        .bind(identity.checked_at)
+        .bind(now())
+        .execute(db.pool())
+        .await?;
+        if claimed.rows_affected() == 1 {
+            taken.push(identity);
+        }
+    }
+    Ok(taken)
+}
+
+/// The provider vouched for the account again; its new refresh token, if it gave one.
+pub async fn vouched(db: &Db, user_id: &str, refresh_token: Option<&[u8]>) -> sqlx::Result<()> {
+    sqlx::query(
+        "update sso_identities set checked_at = $1, checking_until = 0,
+         refresh_token = coalesce($2, refresh_token) where user_id = $3",
+    )
+    .bind(now())
+    .bind(refresh_token)
+    .bind(user_id)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// The check could not be made (the provider did not answer): tried again at the next round.
+pub async fn release(db: &Db, user_id: &str) -> sqlx::Result<()> {
+    sqlx::query("update sso_identities set checking_until = 0 where user_id = $1")
+        .bind(user_id)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Marks that Keyport disabled the user because the provider refused the account (`true`), or
+/// that a sign-in at the provider proved it again (`false`).
+pub async fn set_suspended(db: &Db, user_id: &str, suspended: bool) -> sqlx::Result<()> {
+    sqlx::query(
+        "update sso_identities set suspended = $1, checking_until = 0, refresh_token = case when $1 = 1 then null else refresh_token end where user_id = $2",
+    )
+    .bind(i64::from(suspended))
+    .bind(user_id)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// The id of the project with `slug`.
+pub async fn project_id(db: &Db, slug: &str) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("select id from projects where slug = $1")
+        .bind(slug)
+        .fetch_optional(db.pool())
+        .await
+}
+
+/// What a change of membership by the provider's groups did.
+#[derive(Debug, PartialEq)]
+pub enum MembershipChange {
+    Unchanged,
+    Added,
+    Changed,
+    Removed,
+    /// Refused: the project would have no owner left.
+    LastOwner,
+}
+
+/// Sets `user_id`'s role in the project (`None`: not a member), as the provider's groups say;
+/// the project is never left without an owner.
+pub async fn set_membership(
+    db: &Db,
+    project_id: &str,
+    user_id: &str,
+    role: Option<Role>,
+) -> sqlx::Result<MembershipChange> {
+    let mut tx = db.pool().begin().await?;
+    lock(&mut tx, project_id).await?;
+    let current: Option<String> =
+        sqlx::query_scalar("select role from memberships where project_id = $1 and user_id = $2")
+            .bind(project_id)
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let change = match (current.as_deref(), role) {
+        (None, None) => return Ok(MembershipChange::Unchanged),
+        (Some(now_role), Some(role)) if now_role == role.as_str() => {
+            return Ok(MembershipChange::Unchanged);
+        }
+        (None, Some(role)) => {
+            sqlx::query(
+                "insert into memberships (project_id, user_id, role, created_at) values ($1, $2, $3, $4)",
+            )
+            .bind(project_id)
+            .bind(user_id)
+            .bind(role.as_str())
+            .bind(now())
+            .execute(&mut *tx)
+            .await?;
+            MembershipChange::Added
+        }
+        (Some(_), Some(role)) => {
+            sqlx::query("update memberships set role = $1 where project_id = $2 and user_id = $3")
+                .bind(role.as_str())
+                .bind(project_id)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            MembershipChange::Changed
+        }
+        (Some(_), None) => {
+            sqlx::query("delete from memberships where project_id = $1 and user_id = $2")
+                .bind(project_id)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            MembershipChange::Removed
+        }
+    };
+    let owners: i64 = sqlx::query_scalar(
+        "select count(*) from memberships where project_id = $1 and role = 'owner'",
+    )
+    .bind(project_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if owners == 0 {
+        return Ok(MembershipChange::LastOwner);
+    }
+    tx.commit().await?;
+    Ok(change)
+}

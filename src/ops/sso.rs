@@ -1,0 +1,738 @@
+//! Single sign-on with the team's OpenID provider: the sign-in (an account created, or linked by
+//! a verified email), the provider's groups turned into the instance administrator right and
+//! project roles, step-up at the provider, and offboarding that follows the provider: each
+//! account is checked there every `KEYPORT_OIDC_RECHECK_SECONDS` (its refresh token used), and a
+//! back-channel logout ends the user's sessions. Every change is audited.
+
+use std::{path::Path, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use zeroize::Zeroizing;
+
+use super::{OpError, Ops, audit::record_instance};
+use crate::{
+    config::{Config, SsoSettings},
+    crypto::{envelope, random_token, sha256_hex},
+    db::{self, audit::Actor, sso::MembershipChange, users::User},
+    domain::{audit::AuditAction, roles::Role, time::now, validate},
+    providers::{
+        Http, OutgoingPolicy,
+        oidc::{Authorize, Expect, OidcClient, OidcError, OidcSettings, Tokens},
+    },
+};
+
+/// How long a sign-in may take at the provider.
+const PENDING_SECONDS: i64 = 600;
+
+/// Single sign-on as the instance configured it.
+pub struct Sso {
+    client: OidcClient,
+    settings: SsoSettings,
+}
+
+impl Sso {
+    /// Single sign-on from the configuration, `None` when no issuer is set. The client secret is
+    /// read from its file now: a portal that cannot read it does not start.
+    pub fn from_config(config: &Config, public_url: &str) -> anyhow::Result<Option<Arc<Sso>>> {
+        let settings = &config.sso;
+        let Some(issuer) = settings.issuer.clone() else {
+            return Ok(None);
+        };
+        let client_id = settings
+            .client_id
+            .clone()
+            .context("KEYPORT_OIDC_ISSUER is set: set KEYPORT_OIDC_CLIENT_ID too")?;
+        let secret_file = settings
+            .client_secret_file
+            .as_deref()
+            .context("KEYPORT_OIDC_ISSUER is set: set KEYPORT_OIDC_CLIENT_SECRET_FILE too")?;
+        let client_secret = read_secret(secret_file)?;
+        let mut scopes: Vec<&str> = settings.scopes.split_whitespace().collect();
+        if !scopes.contains(&"openid") {
+            scopes.insert(0, "openid");
+        }
+        let oidc = OidcSettings {
+            issuer,
+            client_id,
+            client_secret,
+            scopes: scopes.join(" "),
+            redirect_uri: format!("{public_url}/login/sso/callback"),
+            key_refetch: Duration::from_secs(settings.key_refetch_seconds),
+        };
+        // The provider is reached as the backends are, under the same policy.
+        let http = Http::new(OutgoingPolicy::new(
+            config.limits.backend_allowed_networks.clone(),
+        ));
+        Ok(Some(Arc::new(Sso {
+            client: OidcClient::new(oidc, http),
+            settings: settings.clone(),
+        })))
+    }
+
+    /// The provider's name on the sign-in button.
+    pub fn name(&self) -> &str {
+        &self.settings.name
+    }
+}
+
+fn read_secret(path: &Path) -> anyhow::Result<Zeroizing<String>> {
+    let contents = Zeroizing::new(
+        std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the client secret file {}", path.display()))?,
+    );
+    let secret = contents.lines().next().unwrap_or_default().trim();
+    anyhow::ensure!(
+        !secret.is_empty(),
+        "the client secret file {} is empty",
+        path.display()
+    );
+    Ok(Zeroizing::new(secret.to_string()))
+}
+
+/// A sign-in under way at the provider, kept in the visitor's session (server-side) until the
+/// provider sends them back.
+#[derive(Serialize, Deserialize)]
+pub struct Pending {
+    state: String,
+    nonce: String,
+    code_verifier: String,
+    since: i64,
+    /// A step-up of this signed-in user, rather than a sign-in.
+    step_up_user: Option<String>,
+}
+
+impl Pending {
+    pub fn step_up_user(&self) -> Option<&str> {
+        self.step_up_user.as_deref()
+    }
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pending([redacted])")
+    }
+}
+
+/// What the provider sent the browser back with.
+#[derive(Default, Deserialize)]
+pub struct Answer {
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default)]
+    pub iss: Option<String>,
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub error_description: Option<String>,
+}
+
+fn sso(ops: &Ops) -> Result<&Sso, OpError> {
+    ops.sso
+        .as_deref()
+        .ok_or_else(|| OpError::Refused("Single sign-on is not set up on this Keyport.".into()))
+}
+
+fn provider_error(e: OidcError) -> OpError {
+    match e {
+        OidcError::Unreachable(message) => OpError::Refused(format!(
+            "The single sign-on provider could not be reached: {message} Try again in a moment."
+        )),
+        OidcError::Refused(message) | OidcError::Invalid(message) => OpError::Refused(message),
+    }
+}
+
+/// Starts a sign-in (or, with `step_up` a signed-in user, a step-up: the provider must ask
+/// them again): the provider's URL to send the browser to, and what the session keeps.
+pub async fn begin(ops: &Ops, step_up: Option<&User>) -> Result<(String, Pending), OpError> {
+    let sso = sso(ops)?;
+    let pending = Pending {
+        state: random_token(),
+        nonce: random_token(),
+        code_verifier: random_token(),
+        since: now(),
+        step_up_user: step_up.map(|u| u.id.clone()),
+    };
+    let request = Authorize {
+        state: &pending.state,
+        nonce: &pending.nonce,
+        code_verifier: &pending.code_verifier,
+        max_age: step_up.map(|_| 0),
+        login_hint: None,
+    };
+    let url = sso
+        .client
+        .authorization_url(&request)
+        .await
+        .map_err(provider_error)?;
+    Ok((url, pending))
+}
+
+/// What a finished round trip to the provider did.
+pub enum Finished {
+    /// Signed in: the account (created or linked on its first sign-in), its groups applied.
+    SignedIn(User),
+    /// The signed-in user signed in again at the provider: the grant of the one guarded action
+    /// that may follow (as `step_up::step_up` gives).
+    SteppedUp { user: User, grant: String },
+}
+
+/// A sign-in (or step-up) at the provider, finished. Each refusal is audited and says why.
+pub async fn finish(
+    ops: &Ops,
+    pending: Option<Pending>,
+    answer: Answer,
+    actor: &Actor,
+) -> Result<Finished, OpError> {
+    match finish_checked(ops, pending, answer, actor).await {
+        Ok(user) => Ok(user),
+        Err(OpError::Refused(why)) => {
+            record_instance(
+                ops,
+                actor,
+                AuditAction::SignInFailed,
+                "",
+                &format!("single sign-on: {why}"),
+            )
+            .await?;
+            Err(OpError::Refused(why))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The sign-in's checks, in order: the session's sign-in (state), the provider's own error,
+/// the issuer of the answer (RFC 9207), then the code exchanged and the ID token checked.
+async fn finish_checked(
+    ops: &Ops,
+    pending: Option<Pending>,
+    answer: Answer,
+    actor: &Actor,
+) -> Result<Finished, OpError> {
+    let sso = sso(ops)?;
+    let Some(pending) = pending.filter(|p| now() - p.since < PENDING_SECONDS) else {
+        return Err(OpError::Refused(
+            "This sign-in was not started in this browser, or took too long. Start again.".into(),
+        ));
+    };
+    let state = answer.state.unwrap_or_default();
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(
+        state.as_bytes(),
+        pending.state.as_bytes(),
+    )) {
+        return Err(OpError::Refused(
+            "The provider's answer does not belong to this sign-in (state). Start again.".into(),
+        ));
+    }
+    if let Some(error) = answer.error {
+        let description = answer
+            .error_description
+            .map(|d| format!(": {}", printable(&d)))
+            .unwrap_or_default();
+        return Err(OpError::Refused(format!(
+            "The provider did not sign you in ({}{description}).",
+            printable(&error)
+        )));
+    }
+    if let Some(iss) = answer.iss
+        && iss != sso.client.issuer()
+    {
+        return Err(OpError::Refused(
+            "The answer comes from another provider than the configured one (iss).".into(),
+        ));
+    }
+    let code = answer.code.unwrap_or_default();
+    if code.is_empty() {
+        return Err(OpError::Refused(
+            "The provider sent no authorization code.".into(),
+        ));
+    }
+    let step_up_user = match &pending.step_up_user {
+        Some(id) => Some(db::sso::find(&ops.db, id).await?.ok_or_else(|| {
+            OpError::Refused("Your account does not sign in with single sign-on.".into())
+        })?),
+        None => None,
+    };
+    let expect = Expect {
+        issuer: sso.client.issuer(),
+        client_id: sso.client.client_id(),
+        nonce: Some(&pending.nonce),
+        subject: step_up_user.as_ref().map(|i| i.subject.as_str()),
+        authenticated_since: step_up_user.as_ref().map(|_| pending.since),
+        now: now(),
+    };
+    let tokens = sso
+        .client
+        .exchange(&code, &pending.code_verifier, &expect)
+        .await
+        .map_err(provider_error)?;
+    let claims = tokens
+        .claims
+        .as_ref()
+        .expect("a sign-in's answer has an ID token");
+    if let Some(identity) = step_up_user {
+        let user = db::users::find(&ops.db, &identity.user_id)
+            .await?
+            .filter(|u| !u.disabled)
+            .ok_or(OpError::NotFound)?;
+        let grant = random_token();
+        db::step_up::add_grant(
+            &ops.db,
+            &sha256_hex(&grant),
+            &user.id,
+            now() + super::step_up::GRANT_SECONDS,
+        )
+        .await?;
+        return Ok(Finished::SteppedUp { user, grant });
+    }
+    let user = account(ops, sso, claims, actor).await?;
+    store_tokens(ops, sso, &user, claims, &tokens).await?;
+    let user = apply_groups(ops, sso, &user, claims).await?;
+    tracing::info!(user = %user.id, "signed in with single sign-on");
+    Ok(Finished::SignedIn(user))
+}
+
+fn printable(text: &str) -> String {
+    text.chars()
+        .filter(|c| !validate::is_hidden_or_control(*c))
+        .take(200)
+        .collect()
+}
+
+fn string_claim<'a>(claims: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
+    claims.get(name).and_then(Value::as_str).map(str::trim)
+}
+
+/// Whether the provider says the email is verified (`true`, or `"true"` as some providers send it).
+fn email_verified(claims: &Map<String, Value>) -> bool {
+    match claims.get("email_verified") {
+        Some(Value::Bool(verified)) => *verified,
+        Some(Value::String(verified)) => verified == "true",
+        _ => false,
+    }
+}
+
+/// The groups the ID token names (an array of strings, or one string).
+fn groups(claims: &Map<String, Value>, claim: &str) -> Vec<String> {
+    match claims.get(claim) {
+        Some(Value::Array(values)) => values
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
+        Some(Value::String(one)) => vec![one.clone()],
+        _ => Vec::new(),
+    }
+}
+
+/// The Keyport account of the provider's account: the one linked before, or, at the first
+/// sign-in, an existing account of the same verified email (when linking is on) or a new one.
+async fn account(
+    ops: &Ops,
+    sso: &Sso,
+    claims: &Map<String, Value>,
+    actor: &Actor,
+) -> Result<User, OpError> {
+    let settings = &sso.settings;
+    let subject = string_claim(claims, "sub").unwrap_or_default();
+    let email = string_claim(claims, &settings.email_claim)
+        .map(validate::email)
+        .and_then(Result::ok)
+        .ok_or_else(|| {
+            OpError::Refused(format!(
+                "The provider gave no usable email address (claim {}).",
+                settings.email_claim
+            ))
+        })?;
+    let domain = email.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
+    if !settings.allowed_email_domains.is_empty()
+        && !settings
+            .allowed_email_domains
+            .iter()
+            .any(|d| d.trim().eq_ignore_ascii_case(domain))
+    {
+        return Err(OpError::Refused(format!(
+            "Accounts of {domain} may not sign in to this Keyport."
+        )));
+    }
+    if let Some(identity) = db::sso::find_by_subject(&ops.db, sso.client.issuer(), subject).await? {
+        let user = db::users::find(&ops.db, &identity.user_id)
+            .await?
+            .ok_or(OpError::NotFound)?;
+        if user.disabled && identity.suspended == 0 {
+            return Err(OpError::Refused(
+                "Your Keyport account is disabled. Ask an administrator.".into(),
+            ));
+        }
+        if user.disabled {
+            // Keyport disabled it because the provider refused the account; the provider has
+            // just signed it in again.
+            db::users::set_disabled(&ops.db, &user.id, false)
+                .await
+                .map_err(|e| OpError::Internal(e.into()))?;
+            db::sso::set_suspended(&ops.db, &user.id, false).await?;
+            record_instance(
+                ops,
+                actor,
+                AuditAction::UserEnable,
+                &user.email,
+                "the single sign-on provider signed the account in again",
+            )
+            .await?;
+        }
+        return db::users::find(&ops.db, &user.id)
+            .await?
+            .ok_or(OpError::NotFound);
+    }
+    if let Some(existing) = db::users::find_by_email(&ops.db, &email).await? {
+        if !settings.link_by_email {
+            return Err(OpError::Refused(format!(
+                "A Keyport account with the email {email} exists and is not linked to your provider account. Ask an administrator."
+            )));
+        }
+        if !email_verified(claims) {
+            return Err(OpError::Refused(
+                "The provider has not verified your email address: it cannot be linked to the existing Keyport account.".into(),
+            ));
+        }
+        if existing.disabled {
+            return Err(OpError::Refused(
+                "Your Keyport account is disabled. Ask an administrator.".into(),
+            ));
+        }
+        if db::sso::find(&ops.db, &existing.id).await?.is_some() {
+            return Err(OpError::Refused(format!(
+                "The Keyport account {email} is linked to another provider account."
+            )));
+        }
+        record_instance(
+            ops,
+            actor,
+            AuditAction::SsoLink,
+            &existing.email,
+            "linked by the verified email",
+        )
+        .await?;
+        return Ok(existing);
+    }
+    let name = string_claim(claims, &settings.name_claim)
+        .map(validate::person_name)
+        .and_then(Result::ok)
+        .unwrap_or_else(|| email.clone());
+    let new = db::users::NewUser {
+        email: &email,
+        name: &name,
+        password_hash: None,
+        is_admin: false,
+    };
+    let user = match db::users::create(ops.db.pool(), new).await {
+        Ok(user) => user,
+        Err(db::users::CreateUserError::EmailTaken) => {
+            return Err(OpError::Refused(
+                "Another sign-in created this account at the same moment. Sign in again.".into(),
+            ));
+        }
+        Err(db::users::CreateUserError::Database(e)) => return Err(e.into()),
+    };
+    record_instance(
+        ops,
+        actor,
+        AuditAction::UserCreate,
+        &user.email,
+        "at the first single sign-on",
+    )
+    .await?;
+    Ok(user)
+}
+
+/// Links the account to the provider's and keeps the refresh token, sealed.
+async fn store_tokens(
+    ops: &Ops,
+    sso: &Sso,
+    user: &User,
+    claims: &Map<String, Value>,
+    tokens: &Tokens,
+) -> Result<(), OpError> {
+    let sealed = tokens
+        .refresh_token
+        .as_ref()
+        .map(|t| envelope::seal_provider_token(&ops.master, &user.id, t.as_bytes()));
+    if sealed.is_none() {
+        tracing::warn!(user = %user.id, "the provider gave no refresh token: the account cannot be checked there until its next sign-in (ask for offline access, see the README)");
+    }
+    db::sso::signed_in(
+        &ops.db,
+        &user.id,
+        sso.client.issuer(),
+        string_claim(claims, "sub").unwrap_or_default(),
+        string_claim(claims, "sid").unwrap_or_default(),
+        sealed.as_deref(),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The actor of the changes the provider's groups make.
+fn provider_actor() -> Actor {
+    Actor {
+        user_id: None,
+        label: "single sign-on".into(),
+        ip: String::new(),
+        user_agent: String::new(),
+    }
+}
+
+/// Applies the groups of the ID token: the instance administrator right (when admin groups are
+/// configured) and the roles of the projects the mapping names. Returns the user as now.
+async fn apply_groups(
+    ops: &Ops,
+    sso: &Sso,
+    user: &User,
+    claims: &Map<String, Value>,
+) -> Result<User, OpError> {
+    let settings = &sso.settings;
+    let groups = groups(claims, &settings.groups_claim);
+    let actor = provider_actor();
+    let in_group = |group: &str| groups.iter().any(|g| g == group);
+    if !settings.admin_groups.is_empty() {
+        let admin = settings.admin_groups.iter().any(|g| in_group(g.trim()));
+        if admin != user.is_admin {
+            match db::users::set_admin(&ops.db, &user.id, admin).await {
+                Ok(()) => {
+                    let action = if admin {
+                        AuditAction::UserPromote
+                    } else {
+                        AuditAction::UserDemote
+                    };
+                    record_instance(
+                        ops,
+                        &actor,
+                        action,
+                        &user.email,
+                        "from the provider's groups",
+                    )
+                    .await?;
+                }
+                Err(db::users::AdminChangeError::LastAdmin) => {
+                    tracing::warn!(user = %user.id, "the provider's groups would leave no instance administrator: the right is kept");
+                }
+                Err(db::users::AdminChangeError::Database(e)) => return Err(e.into()),
+            }
+        }
+    }
+    let mut projects: Vec<&str> = settings
+        .project_roles
+        .iter()
+        .map(|m| m.project.as_str())
+        .collect();
+    projects.sort_unstable();
+    projects.dedup();
+    for slug in projects {
+        let role = settings
+            .project_roles
+            .iter()
+            .filter(|m| m.project == slug && in_group(&m.group))
+            .filter_map(|m| Role::parse(&m.role))
+            .max_by_key(|r| rank(*r));
+        let Some(project_id) = db::sso::project_id(&ops.db, slug).await? else {
+            tracing::warn!(
+                project = slug,
+                "KEYPORT_OIDC_PROJECT_ROLES names a project that does not exist"
+            );
+            continue;
+        };
+        let change = db::sso::set_membership(&ops.db, &project_id, &user.id, role).await?;
+        let (action, detail) = match (&change, role) {
+            (MembershipChange::Added, Some(role)) => (AuditAction::MemberAdd, role.as_str()),
+            (MembershipChange::Changed, Some(role)) => (AuditAction::MemberRole, role.as_str()),
+            (MembershipChange::Removed, _) => (AuditAction::MemberRemove, ""),
+            (MembershipChange::LastOwner, _) => {
+                tracing::warn!(project = slug, user = %user.id, "the provider's groups would leave the project without an owner: the role is kept");
+                continue;
+            }
+            _ => continue,
+        };
+        let detail = format!("{detail} from the provider's groups")
+            .trim()
+            .to_string();
+        db::audit::record(
+            &ops.db,
+            Some(&project_id),
+            &actor,
+            action,
+            &user.email,
+            &detail,
+        )
+        .await?;
+    }
+    db::users::find(&ops.db, &user.id)
+        .await?
+        .ok_or(OpError::NotFound)
+}
+
+fn rank(role: Role) -> u8 {
+    match role {
+        Role::Viewer => 0,
+        Role::Member => 1,
+        Role::Admin => 2,
+        Role::Owner => 3,
+    }
+}
+
+/// Whether `user` signs in through the provider (and steps up there).
+pub async fn signs_in_with_sso(ops: &Ops, user: &User) -> Result<bool, OpError> {
+    Ok(ops.sso.is_some() && db::sso::find(&ops.db, &user.id).await?.is_some())
+}
+
+/// Whether `user` may sign in with a password: always, unless single sign-on is on and
+/// password sign-in is kept for instance administrators (the way in when the provider is down).
+pub fn password_allowed(ops: &Ops, user: &User) -> bool {
+    match ops.sso.as_deref() {
+        Some(sso) if sso.settings.password_sign_in == "admins" => user.is_admin,
+        _ => true,
+    }
+}
+
+/// Checks each single sign-on account whose last check is older than the recheck time, at the
+/// provider: an account the provider refuses is disabled here (its sessions end, its API keys
+/// and refresh tokens stop at once), and enabled again when it signs in at the provider again.
+/// Changes of its groups apply. An unreachable provider changes nothing (logged).
+pub async fn check_accounts(ops: &Ops) -> Result<usize, OpError> {
+    let Some(sso) = ops.sso.as_deref() else {
+        return Ok(0);
+    };
+    let every = i64::from(sso.settings.recheck_seconds);
+    let due = db::sso::take_due(&ops.db, now() - every, 60, 100).await?;
+    let mut refused = 0;
+    for identity in due {
+        let Some(sealed) = identity.refresh_token.as_deref() else {
+            continue;
+        };
+        let Ok(token) = envelope::open_provider_token(&ops.master, &identity.user_id, sealed)
+        else {
+            // The other accounts are still checked; this one at its next sign-in.
+            tracing::error!(user = %identity.user_id, "a stored refresh token of the provider does not decrypt");
+            db::sso::release(&ops.db, &identity.user_id).await?;
+            continue;
+        };
+        let token = Zeroizing::new(String::from_utf8_lossy(&token).into_owned());
+        let expect = Expect {
+            issuer: sso.client.issuer(),
+            client_id: sso.client.client_id(),
+            nonce: None,
+            subject: Some(&identity.subject),
+            authenticated_since: None,
+            now: now(),
+        };
+        let Some(user) = db::users::find(&ops.db, &identity.user_id).await? else {
+            continue;
+        };
+        match sso.client.refresh(&token, &expect).await {
+            Ok(tokens) => {
+                let sealed = tokens
+                    .refresh_token
+                    .as_ref()
+                    .map(|t| envelope::seal_provider_token(&ops.master, &user.id, t.as_bytes()));
+                db::sso::vouched(&ops.db, &user.id, sealed.as_deref()).await?;
+                if let Some(claims) = &tokens.claims {
+                    apply_groups(ops, sso, &user, claims).await?;
+                }
+            }
+            Err(OidcError::Refused(why)) | Err(OidcError::Invalid(why)) => {
+                refused += 1;
+                suspend(ops, &user, &why).await?;
+            }
+            Err(OidcError::Unreachable(why)) => {
+                tracing::warn!(user = %user.id, reason = %why, "could not check a single sign-on account at the provider; tried again later");
+                db::sso::release(&ops.db, &user.id).await?;
+            }
+        }
+    }
+    Ok(refused)
+}
+
+/// Disables `user` because the provider no longer vouches for the account.
+async fn suspend(ops: &Ops, user: &User, why: &str) -> Result<(), OpError> {
+    // Disabled first: after a crash in between, the next check finds the account refused again
+    // and marks it then.
+    match db::users::set_disabled(&ops.db, &user.id, true).await {
+        Ok(()) => {}
+        Err(db::users::AdminChangeError::LastAdmin) => {
+            tracing::error!(user = %user.id, "the provider refused the last instance administrator's account: it stays enabled");
+            db::sso::release(&ops.db, &user.id).await?;
+            return Ok(());
+        }
+        Err(db::users::AdminChangeError::Database(e)) => return Err(e.into()),
+    }
+    db::sso::set_suspended(&ops.db, &user.id, true).await?;
+    let flagged = super::departures::record_everywhere(ops, user).await?;
+    let detail = format!(
+        "the single sign-on provider refused the account: {why}; {flagged} keys they saw flagged for rotation"
+    );
+    super::audit::record_on_member(
+        ops,
+        &provider_actor(),
+        AuditAction::UserDisable,
+        user,
+        &detail,
+    )
+    .await?;
+    tracing::info!(user = %user.id, "disabled: the single sign-on provider refused the account");
+    Ok(())
+}
+
+/// Runs [`check_accounts`] every few seconds, on every process (each account is taken by one
+/// process at a time).
+pub fn spawn_checks(ops: Ops) {
+    let Some(sso) = ops.sso.clone() else {
+        return;
+    };
+    let every = Duration::from_secs(u64::from(sso.settings.recheck_seconds).clamp(1, 30));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            if let Err(e) = check_accounts(&ops).await {
+                tracing::warn!(error = %e, "could not check the single sign-on accounts");
+            }
+        }
+    });
+}
+
+/// A back-channel logout from the provider (OpenID Connect Back-Channel Logout 1.0): every
+/// session of the user it names ends. The token is checked as an ID token is, with its own rules.
+pub async fn back_channel_logout(ops: &Ops, logout_token: &str) -> Result<(), OpError> {
+    let sso = sso(ops)?;
+    let claims = sso
+        .client
+        .verify_logout_token(logout_token, now())
+        .await
+        .map_err(provider_error)?;
+    let issuer = sso.client.issuer();
+    let identity = match string_claim(&claims, "sub") {
+        Some(sub) if !sub.is_empty() => db::sso::find_by_subject(&ops.db, issuer, sub).await?,
+        _ => {
+            let sid = string_claim(&claims, "sid").unwrap_or_default();
+            db::sso::find_by_sid(&ops.db, issuer, sid).await?
+        }
+    };
+    // An account Keyport does not know has no session here: nothing to end.
+    let Some(identity) = identity else {
+        return Ok(());
+    };
+    let ended = db::users::end_all_sessions(&ops.db, &identity.user_id).await?;
+    if let Some(user) = db::users::find(&ops.db, &identity.user_id).await? {
+        record_instance(
+            ops,
+            &provider_actor(),
+            AuditAction::SsoLogout,
+            &user.email,
+            &format!("{ended} session(s) ended by the provider's back-channel logout"),
+        )
+        .await?;
+    }
+    Ok(())
+}
