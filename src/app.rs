@@ -109,6 +109,7 @@ impl App {
         ops::reconcile::reconcile_and_spawn(self.state.ops.clone(), &dead).await;
         ops::reminders::spawn(self.state.ops.clone(), self.state.reminders.clone());
         ops::sso::spawn_checks(self.state.ops.clone());
+        ops::departures::spawn_revocations(self.state.ops.clone());
         tracing::info!(address = %self.local_addr(), "serving");
         let limits = self.state.config.limits.clone();
         server::serve(self.listener, self.router, &limits, shutdown).await;

@@ -104,3 +104,94 @@ pub async fn flagged(db: &Db, service_id: &str) -> sqlx::Result<HashMap<String, 
     }
     Ok(by_key)
 }
+
+/// Schedules the revocation, at `due_at`, of every key `user_id` holds in the project (a key
+/// already scheduled keeps its earlier date); returns how many keys were scheduled.
+pub async fn schedule_revocations(
+    db: &Db,
+    project_id: &str,
+    user_id: &str,
+    departed_email: &str,
+    due_at: i64,
+    requested_by: &str,
+) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "insert into scheduled_revocations (credential_id, project_id, departed_email, due_at, requested_by)
+         select c.id, c.project_id, $3, $4, $5 from credentials c
+         where c.project_id = $1 and c.owner_user_id = $2
+         on conflict (credential_id) do nothing",
+    )
+    .bind(project_id)
+    .bind(user_id)
+    .bind(departed_email)
+    .bind(due_at)
+    .bind(requested_by)
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// A revocation whose grace period is over, claimed by this process.
+#[derive(Clone, Debug, FromRow)]
+pub struct DueRevocation {
+    pub credential_id: String,
+    pub project_id: String,
+    pub departed_email: String,
+    pub requested_by: String,
+    pub attempts: i64,
+}
+
+/// Claims up to `limit` revocations due at `now` that no other process holds, until `until`.
+pub async fn claim_due_revocations(
+    db: &Db,
+    now: i64,
+    until: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<DueRevocation>> {
+    let due: Vec<DueRevocation> = sqlx::query_as(
+        "select credential_id, project_id, departed_email, requested_by, attempts
+         from scheduled_revocations where due_at <= $1 and claimed_until < $1
+         order by due_at limit $2",
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    let mut claimed = Vec::with_capacity(due.len());
+    for revocation in due {
+        // One conditional update: of two processes that read the row, one claims it.
+        let taken = sqlx::query(
+            "update scheduled_revocations set claimed_until = $2
+             where credential_id = $1 and due_at <= $3 and claimed_until < $3",
+        )
+        .bind(&revocation.credential_id)
+        .bind(until)
+        .bind(now)
+        .execute(db.pool())
+        .await?;
+        if taken.rows_affected() == 1 {
+            claimed.push(revocation);
+        }
+    }
+    Ok(claimed)
+}
+
+/// Records that a claimed revocation failed: it waits until `retry_at`, its error kept.
+pub async fn revocation_failed(
+    db: &Db,
+    credential_id: &str,
+    error: &str,
+    retry_at: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "update scheduled_revocations
+         set attempts = attempts + 1, last_error = $2, due_at = $3, claimed_until = 0
+         where credential_id = $1",
+    )
+    .bind(credential_id)
+    .bind(error)
+    .bind(retry_at)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}

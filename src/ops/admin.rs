@@ -172,7 +172,10 @@ async fn new_password_link(conn: &mut sqlx::AnyConnection, user: &User) -> Resul
 /// A change to a user's account.
 #[derive(Clone, Copy, Debug)]
 pub enum UserChange {
-    Disable,
+    /// Disabled; their own keys revoked at their backends at `revoke_at` (`None`: left).
+    Disable {
+        revoke_at: Option<i64>,
+    },
     Enable,
     MakeAdmin,
     RevokeAdmin,
@@ -191,7 +194,7 @@ pub async fn change_user(
     let user = target(ops, user_id).await?;
     let own = user.id == admin.id;
     match change {
-        UserChange::Disable if own => {
+        UserChange::Disable { .. } if own => {
             return Err(OpError::Refused(
                 "You cannot disable your own account.".into(),
             ));
@@ -205,7 +208,7 @@ pub async fn change_user(
         _ => {}
     }
     let outcome = match change {
-        UserChange::Disable => db::users::set_disabled(&ops.db, &user.id, true).await,
+        UserChange::Disable { .. } => db::users::set_disabled(&ops.db, &user.id, true).await,
         UserChange::Enable => db::users::set_disabled(&ops.db, &user.id, false).await,
         UserChange::MakeAdmin => db::users::set_admin(&ops.db, &user.id, true).await,
         UserChange::RevokeAdmin => db::users::set_admin(&ops.db, &user.id, false).await,
@@ -220,13 +223,23 @@ pub async fn change_user(
         Err(AdminChangeError::Database(e)) => return Err(e.into()),
     }
     match change {
-        UserChange::Disable => {
-            let flagged = super::departures::record_everywhere(ops, &user).await?;
-            let detail = if flagged > 0 {
+        UserChange::Disable { revoke_at } => {
+            let (flagged, scheduled) =
+                super::departures::record_everywhere(ops, &user, revoke_at, actor).await?;
+            let mut detail = if flagged > 0 {
                 format!("{flagged} keys they saw flagged for rotation")
             } else {
                 String::new()
             };
+            if let Some(at) = revoke_at.filter(|_| scheduled > 0) {
+                if !detail.is_empty() {
+                    detail.push_str("; ");
+                }
+                detail.push_str(&format!(
+                    "{scheduled} of their keys to be revoked at their backends on {}",
+                    crate::domain::time::day(at)
+                ));
+            }
             record_on_member(ops, actor, AuditAction::UserDisable, &user, &detail).await?;
         }
         UserChange::Enable => {

@@ -2,16 +2,51 @@
 //! are revoked at the backend (each through Delete, which records its intent first and is
 //! finished by Reconcile after a crash) or left, and the keys of others they saw are flagged
 //! "rotate: seen by a departed member" until regenerated. All of it audited.
+//!
+//! A grace period instead of "now" schedules the revocations (`scheduled_revocations`): a round
+//! in every process ([`spawn_revocations`]) takes the due ones and revokes each through the same
+//! crash-safe Delete, in the name of whoever chose the grace period.
 
-use super::{OpError, Ops, Principal, credentials, members};
+use std::time::Duration;
+
+use super::{OpError, Ops, Principal, credentials, lifecycle::requester_json, members};
 use crate::{
-    db::{self, departures::DepartureKey, users::User},
+    db::{self, audit::Actor, users::User},
     domain::{
         audit::AuditAction,
         roles::{Action, CredentialAction, Whose},
-        time::now,
+        rotation::DAY,
+        time::{self, now},
     },
 };
+
+pub use crate::db::departures::DepartureKey;
+
+/// What becomes of a departing member's own keys at their backends.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Revoke {
+    /// Revoked now, before the answer.
+    Now,
+    /// Revoked by the background round once this many days have passed (1 to 90).
+    After(u32),
+    /// Left as they are.
+    Leave,
+}
+
+impl Revoke {
+    /// The form's choice (`now`, `later`, anything else: leave) and its number of days; `None`
+    /// when the days are not a number from 1 to 90.
+    pub fn from_form(choice: &str, days: &str) -> Option<Revoke> {
+        match choice {
+            "now" => Some(Revoke::Now),
+            "later" => match days.trim().parse::<u32>() {
+                Ok(days @ 1..=90) => Some(Revoke::After(days)),
+                _ => None,
+            },
+            _ => Some(Revoke::Leave),
+        }
+    }
+}
 
 /// What a member leaving the project leaves behind.
 pub struct Departure {
@@ -48,21 +83,24 @@ pub struct Revocation {
 pub struct Removed {
     pub user: User,
     pub revoked: Vec<Revocation>,
+    /// Keys whose revocation waits for the grace period, and when it ends.
+    pub scheduled: Option<(u64, i64)>,
     /// How many keys of others are flagged for rotation.
     pub flagged: u64,
 }
 
-/// Removes `user_id` from the project: with `revoke`, their own keys are deleted first (revoked
-/// at the backend; a key that fails stays, and the answer says so); the keys of others they saw
-/// are flagged. A refused removal (the last owner) changes nothing.
+/// Removes `user_id` from the project: with [`Revoke::Now`], their own keys are deleted first
+/// (revoked at the backend; a key that fails stays, and the answer says so); with
+/// [`Revoke::After`], their revocation is scheduled; the keys of others they saw are flagged. A
+/// refused removal (the last owner) changes nothing.
 pub async fn remove(
     ops: &Ops,
     who: &Principal,
     user_id: &str,
-    revoke: bool,
+    revoke: Revoke,
 ) -> Result<Removed, OpError> {
     let departure = departure(ops, who, user_id).await?;
-    if revoke {
+    if revoke != Revoke::Leave {
         // Asked before anything changes: deleting others' keys needs the right and a fresh proof.
         who.require(Action::Credential(CredentialAction::Delete, Whose::Others))?;
         ops.require_fresh(who.freshness()).await?;
@@ -70,7 +108,23 @@ pub async fn remove(
     // The membership goes first: a removal the database refuses (the last owner) revokes nothing.
     let user = members::remove(ops, who, user_id).await?;
     let mut revoked = Vec::new();
-    if revoke {
+    let mut scheduled = None;
+    if let Revoke::After(days) = revoke {
+        let due_at = now() + i64::from(days) * DAY;
+        let project = &who.project().id;
+        let requester = requester_json(who.actor());
+        let count = db::departures::schedule_revocations(
+            &ops.db,
+            project,
+            &user.id,
+            &user.email,
+            due_at,
+            &requester,
+        )
+        .await?;
+        scheduled = Some((count, due_at)).filter(|(count, _)| *count > 0);
+    }
+    if revoke == Revoke::Now {
         for key in departure.held {
             let failed = match credentials::delete_departed(ops, who, &key.id).await {
                 Ok(()) => None,
@@ -84,12 +138,18 @@ pub async fn remove(
         db::departures::record(&ops.db, &who.project().id, &user.id, &user.email, now()).await?;
     // The removal itself is audited by `members::remove`, each revocation by Delete; this
     // records what the departure did besides, when it did anything.
-    if !revoked.is_empty() || flagged > 0 {
+    if !revoked.is_empty() || scheduled.is_some() || flagged > 0 {
         let done = revoked.iter().filter(|r| r.failed.is_none()).count();
-        let detail = format!(
+        let mut detail = format!(
             "{done} of their keys revoked, {} left; {flagged} keys they saw flagged for rotation",
             revoked.len() - done
         );
+        if let Some((count, due_at)) = scheduled {
+            detail.push_str(&format!(
+                "; {count} of their keys to be revoked on {}",
+                time::day(due_at)
+            ));
+        }
         db::audit::record(
             &ops.db,
             Some(&who.project().id),
@@ -103,6 +163,7 @@ pub async fn remove(
     Ok(Removed {
         user,
         revoked,
+        scheduled,
         flagged,
     })
 }
@@ -128,14 +189,79 @@ pub async fn everywhere(ops: &Ops, user: &User) -> Result<Vec<ProjectDeparture>,
     Ok(all)
 }
 
-/// Flags, in every project of `user` (being disabled), the keys of others they saw; returns how
-/// many. Their own keys stop working through Keyport at once (a disabled user's API keys are
-/// refused) and stay at their backends until removed from each project.
-pub async fn record_everywhere(ops: &Ops, user: &User) -> Result<u64, OpError> {
-    let mut flagged = 0;
+/// Flags, in every project of `user` (being disabled), the keys of others they saw, and
+/// schedules the revocation of their own keys at `revoke_at` (`None`: they stay at their
+/// backends); returns how many keys were flagged and how many scheduled. Their own keys stop
+/// working through Keyport at once either way (a disabled user's API keys are refused).
+pub async fn record_everywhere(
+    ops: &Ops,
+    user: &User,
+    revoke_at: Option<i64>,
+    requested_by: &Actor,
+) -> Result<(u64, u64), OpError> {
+    let (mut flagged, mut scheduled) = (0, 0);
+    let requester = requester_json(requested_by);
     for (project, _) in db::projects::list_for_user(&ops.db, &user.id).await? {
         flagged +=
             db::departures::record(&ops.db, &project.id, &user.id, &user.email, now()).await?;
+        if let Some(due_at) = revoke_at {
+            scheduled += db::departures::schedule_revocations(
+                &ops.db,
+                &project.id,
+                &user.id,
+                &user.email,
+                due_at,
+                &requester,
+            )
+            .await?;
+        }
     }
-    Ok(flagged)
+    Ok((flagged, scheduled))
+}
+
+/// How long a process holds a revocation it took: far more than a backend call's deadline.
+const CLAIM_SECONDS: i64 = 120;
+
+/// Revokes the departed members' keys whose grace period is over; returns how many were revoked
+/// and how many failed. A failure is kept with its error and tried again an hour later; the key
+/// stays, and nothing claims it stopped working.
+pub async fn revoke_due(ops: &Ops) -> Result<(usize, usize), OpError> {
+    let at = now();
+    let due = db::departures::claim_due_revocations(&ops.db, at, at + CLAIM_SECONDS, 20).await?;
+    let (mut revoked, mut failed) = (0, 0);
+    for revocation in due {
+        let mut actor: Actor = serde_json::from_str(&revocation.requested_by).unwrap_or_default();
+        actor.label = format!(
+            "{} (grace period after {} left)",
+            actor.label, revocation.departed_email
+        );
+        let id = &revocation.credential_id;
+        match credentials::delete_scheduled(ops, &revocation.project_id, id, &actor).await {
+            Ok(true) => revoked += 1,
+            Ok(false) => {}
+            Err(OpError::Internal(e)) => return Err(OpError::Internal(e)),
+            Err(e) => {
+                failed += 1;
+                let retry_at = now() + 3600;
+                db::departures::revocation_failed(&ops.db, id, &e.message(), retry_at).await?;
+                tracing::warn!(credential = %id, attempts = revocation.attempts + 1,
+                    "a departed member's key could not be revoked; tried again in an hour");
+            }
+        }
+    }
+    Ok((revoked, failed))
+}
+
+/// Runs [`revoke_due`] every few seconds in this process (each process does; the claims keep
+/// them off each other's keys).
+pub fn spawn_revocations(ops: Ops) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            if let Err(e) = revoke_due(&ops).await {
+                tracing::warn!(error = %e, "could not revoke the departed members' keys that are due");
+            }
+        }
+    });
 }

@@ -668,7 +668,10 @@ async fn suspend(ops: &Ops, user: &User, why: &str) -> Result<(), OpError> {
         Err(db::users::AdminChangeError::Database(e)) => return Err(e.into()),
     }
     db::sso::set_suspended(&ops.db, &user.id, true).await?;
-    let flagged = super::departures::record_everywhere(ops, user).await?;
+    // Their own keys stay at their backends: nobody chose a grace period; an administrator who
+    // removes them from a project, or disables them by hand, decides.
+    let (flagged, _) =
+        super::departures::record_everywhere(ops, user, None, &provider_actor()).await?;
     let detail = format!(
         "the single sign-on provider refused the account: {why}; {flagged} keys they saw flagged for rotation"
     );

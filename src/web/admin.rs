@@ -15,17 +15,18 @@ use serde::Deserialize;
 
 use super::{
     AppState, PageError,
-    confirm::Confirmation,
+    confirm::DepartureForm,
     extract::{InstanceAdmin, Origin},
     forms::FieldErrors,
     session,
     view::{Ctx, UnixTime},
 };
 use crate::{
-    domain::two_factor::TwoFactorPolicy,
+    domain::{rotation::DAY, time::now, two_factor::TwoFactorPolicy},
     ops::{
         self, OpError, User,
         admin::{LINK_HOURS, NewUser, PasswordLink, UserChange},
+        departures::Revoke,
         reminders::{Overview, TestAnswer},
     },
 };
@@ -154,7 +155,10 @@ struct UserDisablePage {
     ctx: Ctx,
     user: ops::User,
     projects: Vec<ops::departures::ProjectDeparture>,
+    held_count: usize,
     action: String,
+    form: DepartureForm,
+    days_error: Option<&'static str>,
 }
 
 async fn disable_post(
@@ -162,23 +166,66 @@ async fn disable_post(
     admin: InstanceAdmin,
     origin: Origin,
     id: Path<String>,
-    Form(confirmation): Form<Confirmation>,
+    Form(form): Form<DepartureForm>,
 ) -> Result<Response, PageError> {
-    if !confirmation.given() {
+    let revoke = form.revoke();
+    if !form.given() || revoke.is_err() {
         let InstanceAdmin(admin) = admin;
         let user = ops::admin::user(&state.ops, &admin.user, &id.0).await?;
         let projects = ops::departures::everywhere(&state.ops, &user).await?;
-        return Ok(UserDisablePage {
+        let (form, status) = match (form.given(), revoke) {
+            (true, Err(_)) => (form, StatusCode::UNPROCESSABLE_ENTITY),
+            _ => (DepartureForm::offer("leave"), StatusCode::OK),
+        };
+        let page = UserDisablePage {
             action: format!("/admin/users/{}/disable", id.0),
             user,
+            held_count: projects.iter().map(|p| p.held.len()).sum(),
             projects,
+            days_error: revoke.err().filter(|_| status != StatusCode::OK),
+            form,
             ctx: admin.ctx,
-        }
-        .into_response());
+        };
+        return Ok((status, page).into_response());
     }
-    Ok(change_user(state, admin, origin, id, UserChange::Disable)
-        .await?
-        .into_response())
+    let revoke_at = match revoke.unwrap_or(Revoke::Leave) {
+        Revoke::Now => Some(now()),
+        Revoke::After(days) => Some(now() + i64::from(days) * DAY),
+        Revoke::Leave => None,
+    };
+    let InstanceAdmin(admin) = admin;
+    let actor = origin.by(&admin.user);
+    let change = UserChange::Disable { revoke_at };
+    let notice = match ops::admin::change_user(&state.ops, &admin.user, &actor, &id.0, change).await
+    {
+        Ok(user) => {
+            let mut notice = format!("{} {}.", user.email, done(change));
+            match revoke_at {
+                // "Now": the round that takes due revocations runs here, not within seconds.
+                Some(at) if at <= now() => {
+                    let (revoked, failed) = ops::departures::revoke_due(&state.ops).await?;
+                    notice.push_str(&format!(
+                        " {revoked} of their keys revoked at their backends and deleted."
+                    ));
+                    if failed > 0 {
+                        notice.push_str(&format!(
+                            " {failed} could not be revoked yet and work until then: tried again in an hour."
+                        ));
+                    }
+                }
+                Some(at) => notice.push_str(&format!(
+                    " Their keys will be revoked at their backends on {}; until then they work.",
+                    crate::domain::time::day(at)
+                )),
+                None => {}
+            }
+            notice
+        }
+        Err(OpError::Refused(why)) => why,
+        Err(e) => return Err(e.into()),
+    };
+    session::set_notice(&admin.session, notice).await?;
+    Ok(Redirect::to("/admin/users").into_response())
 }
 
 async fn enable_post(
@@ -230,7 +277,7 @@ async fn change_user(
 /// What a change did, in words that follow the user's email.
 fn done(change: UserChange) -> &'static str {
     match change {
-        UserChange::Disable => "is disabled and signed out everywhere",
+        UserChange::Disable { .. } => "is disabled and signed out everywhere",
         UserChange::Enable => "is enabled again",
         UserChange::MakeAdmin => "is now an instance administrator",
         UserChange::RevokeAdmin => "is no longer an instance administrator",

@@ -14,12 +14,15 @@ use axum::{
 };
 use serde::Deserialize;
 
-use super::{AppState, PageError, extract::ProjectMember, forms::FieldErrors, session, view::Ctx};
+use super::{
+    AppState, PageError, confirm::DepartureForm, extract::ProjectMember, forms::FieldErrors,
+    session, view::Ctx,
+};
 use crate::{
-    db::departures::DepartureKey,
     domain::roles::Role,
     ops::{
         self, Member, OpError,
+        departures::{DepartureKey, Revoke},
         members::{NewMember, Roster},
     },
 };
@@ -158,40 +161,42 @@ struct MemberRemovePage {
     project_name: String,
     user: ops::User,
     held: Vec<DepartureKey>,
+    held_count: usize,
     seen: Vec<DepartureKey>,
     action: String,
     back: String,
-}
-
-#[derive(Deserialize)]
-struct RemoveForm {
-    #[serde(default)]
-    confirm: String,
-    /// `yes`: the member's own keys are revoked at the backend too.
-    #[serde(default)]
-    revoke: String,
+    form: DepartureForm,
+    days_error: Option<&'static str>,
 }
 
 async fn member_remove_post(
     State(state): State<AppState>,
     member: ProjectMember,
     Path((slug, user_id)): Path<(String, String)>,
-    Form(form): Form<RemoveForm>,
+    Form(form): Form<DepartureForm>,
 ) -> Result<Response, PageError> {
-    if form.confirm != "yes" {
+    let revoke = form.revoke();
+    if !form.given() || revoke.is_err() {
         let departure = ops::departures::departure(&state.ops, &member, &user_id).await?;
-        return Ok(MemberRemovePage {
+        let (form, status) = match (form.given(), revoke) {
+            (true, Err(_)) => (form, StatusCode::UNPROCESSABLE_ENTITY),
+            _ => (DepartureForm::offer("now"), StatusCode::OK),
+        };
+        let page = MemberRemovePage {
             project_name: member.project().name.clone(),
             user: departure.user,
+            held_count: departure.held.len(),
             held: departure.held,
             seen: departure.seen,
             action: format!("/projects/{slug}/members/{user_id}/remove"),
             back: members_url(&member),
+            days_error: revoke.err().filter(|_| status != StatusCode::OK),
+            form,
             ctx: member.ctx,
-        }
-        .into_response());
+        };
+        return Ok((status, page).into_response());
     }
-    let revoke = form.revoke == "yes";
+    let revoke = revoke.unwrap_or(Revoke::Leave);
     let notice = match ops::departures::remove(&state.ops, &member, &user_id, revoke).await {
         Ok(removed) => removal_notice(&removed),
         Err(OpError::Refused(why)) => why,
@@ -223,6 +228,12 @@ fn removal_notice(removed: &ops::departures::Removed) -> String {
                 r.key.service, r.key.name
             ));
         }
+    }
+    if let Some((count, due_at)) = removed.scheduled {
+        notice.push_str(&format!(
+            " {count} of their keys will be revoked at the backend on {}; until then they work.",
+            crate::domain::time::day(due_at)
+        ));
     }
     if removed.flagged > 0 {
         notice.push_str(&format!(

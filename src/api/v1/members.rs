@@ -212,6 +212,6 @@ async fn member_delete(
     Path((_, user_id)): Path<(String, String)>,
 ) -> Result<StatusCode, Failure> {
     // Their own keys stay (the page offers to revoke them); the keys they saw are flagged.
-    ops::departures::remove(&state.ops, &who, &user_id, false).await?;
+    ops::departures::remove(&state.ops, &who, &user_id, ops::departures::Revoke::Leave).await?;
     Ok(StatusCode::NO_CONTENT)
 }

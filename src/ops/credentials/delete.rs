@@ -38,6 +38,24 @@ pub(crate) async fn delete_departed(ops: &Ops, who: &Principal, id: &str) -> Res
     revoke_then_forget(ops, &service, &credential, who.actor()).await
 }
 
+/// Deletes a departed member's key whose grace period is over (`ops::departures::revoke_due`),
+/// in the name of whoever chose the grace period; `false` when the key is already gone.
+pub(crate) async fn delete_scheduled(
+    ops: &Ops,
+    project_id: &str,
+    id: &str,
+    requested_by: &Actor,
+) -> Result<bool, OpError> {
+    let Some(credential) = db::credentials::find(&ops.db, project_id, id).await? else {
+        return Ok(false);
+    };
+    let service = db::services::find(&ops.db, project_id, &credential.service_id)
+        .await?
+        .ok_or(OpError::NotFound)?;
+    revoke_then_forget(ops, &service, &credential, requested_by).await?;
+    Ok(true)
+}
+
 /// Deletes a credential: revoked at the backend first, then the row goes.
 async fn revoke_then_forget(
     ops: &Ops,

@@ -9,9 +9,9 @@ mod reveal;
 mod test;
 
 pub use add::{AddCredential, Added, KeySource, OwnerChoice, add};
-pub(crate) use delete::delete_departed;
 pub(crate) use delete::forget_deleted;
 pub use delete::{Deleted, delete};
+pub(crate) use delete::{delete_departed, delete_scheduled};
 pub use edit::{Edit, edit, edit_form};
 pub(crate) use list::visible_to;
 pub use list::{Listed, Listing, confirm, list, page};
