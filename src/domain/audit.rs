@@ -69,6 +69,11 @@ audit_actions! {
     TwoFactorDisable => "two_factor.disable",
     RecoveryCodeUse => "two_factor.recovery_code",
     StepUpFailed => "step_up.failed",
+    BucketCreate => "bucket.create",
+    BucketDelete => "bucket.delete",
+    ObjectUpload => "object.upload",
+    ObjectDelete => "object.delete",
+    ObjectDownload => "object.download",
 }
 
 impl AuditAction {

@@ -10,6 +10,7 @@ mod aws_iam;
 mod http;
 mod keystone;
 pub mod probe;
+pub mod s3;
 mod stored;
 
 use async_trait::async_trait;
