@@ -525,11 +525,11 @@ pub(crate) fn explain(acting: &Acting, bucket: Option<&str>, failure: S3Failure)
             "The S3 endpoint does not know key {key} (InvalidAccessKeyId): it was disabled, deleted or rotated at the service. Regenerate it in View Credentials, or act with another key."
         ),
         "AuthorizationHeaderMalformed" | "AuthorizationQueryParametersError" => format!(
-            "The S3 endpoint refused the region {} (AuthorizationHeaderMalformed) without naming the one it signs with. A project admin sets the endpoint's S3 region on the service's page.",
+            "The S3 endpoint refused the region {} (AuthorizationHeaderMalformed) without naming the one it signs with: ask the service's operators which region its S3 API signs with.",
             acting.access.region
         ),
         "InvalidLocationConstraint" | "IllegalLocationConstraintException" => format!(
-            "The S3 endpoint refused the region {} as the bucket's location ({code}). A project admin sets the endpoint's S3 region on the service's page.",
+            "The S3 endpoint refused the region {} as the bucket's location ({code}): ask the service's operators which region its S3 API keeps buckets in.",
             acting.access.region
         ),
         "RequestTimeTooSkewed" => "The S3 endpoint's clock and Keyport's differ too much (RequestTimeTooSkewed): ask the operators to synchronise them.".to_string(),
