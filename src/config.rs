@@ -75,6 +75,16 @@ pub struct Config {
     )]
     pub step_up_minutes: u32,
 
+    /// The largest file, in megabytes, the Buckets console uploads (streamed to S3 through a
+    /// temporary file, never held in memory). S3's own limit for one upload is 5 GiB.
+    #[arg(
+        long,
+        env = "KEYPORT_UPLOAD_MAX_MEGABYTES",
+        default_value_t = 1024,
+        value_parser = clap::value_parser!(u64).range(1..=5120)
+    )]
+    pub upload_max_megabytes: u64,
+
     #[command(flatten)]
     pub limits: Limits,
 
@@ -492,6 +502,7 @@ impl Config {
             token_exchanges_per_key: 10,
             process_timeout_seconds: 30,
             step_up_minutes: 15,
+            upload_max_megabytes: 1024,
             limits: Limits::default(),
             reminders: ReminderSettings::default(),
             sso: SsoSettings::off(),

@@ -215,12 +215,28 @@ pub struct Endpoint {
     pub region: String,
     pub interface: Interface,
     pub url: String,
+    /// The region its S3 API signs with, where it differs from `region`; empty otherwise.
+    pub s3_region: String,
 }
 
-type EndpointRow = (String, String, String, String, String, String);
+impl Endpoint {
+    /// The region S3 requests at this endpoint are signed for: the S3 region where one is
+    /// known, else the endpoint's region, else S3's default.
+    pub fn signing_region(&self) -> &str {
+        if !self.s3_region.is_empty() {
+            &self.s3_region
+        } else if !self.region.is_empty() {
+            &self.region
+        } else {
+            "us-east-1"
+        }
+    }
+}
+
+type EndpointRow = (String, String, String, String, String, String, String);
 
 fn endpoint(row: EndpointRow) -> sqlx::Result<Endpoint> {
-    let (id, service_id, site, region, interface, url) = row;
+    let (id, service_id, site, region, interface, url, s3_region) = row;
     let interface = Interface::parse(&interface)
         .ok_or_else(|| sqlx::Error::Decode(format!("unknown interface {interface:?}").into()))?;
     Ok(Endpoint {
@@ -230,13 +246,14 @@ fn endpoint(row: EndpointRow) -> sqlx::Result<Endpoint> {
         region,
         interface,
         url,
+        s3_region,
     })
 }
 
 /// Every endpoint of a project's services, by service, site, region and interface.
 pub async fn project_endpoints(db: &Db, project_id: &str) -> sqlx::Result<Vec<Endpoint>> {
     let rows: Vec<EndpointRow> = sqlx::query_as(
-        "select e.id, e.service_id, e.site, e.region, e.interface, e.url
+        "select e.id, e.service_id, e.site, e.region, e.interface, e.url, e.s3_region
          from endpoints e join services s on s.id = e.service_id
          where s.project_id = $1 order by s.name, e.site, e.region, e.interface, e.url",
     )
@@ -248,7 +265,7 @@ pub async fn project_endpoints(db: &Db, project_id: &str) -> sqlx::Result<Vec<En
 
 pub async fn endpoints(db: &Db, service_id: &str) -> sqlx::Result<Vec<Endpoint>> {
     let rows: Vec<EndpointRow> = sqlx::query_as(
-        "select id, service_id, site, region, interface, url from endpoints
+        "select id, service_id, site, region, interface, url, s3_region from endpoints
          where service_id = $1 order by site, region, interface, url",
     )
     .bind(service_id)
@@ -280,6 +297,17 @@ pub async fn add_endpoint(
     .execute(db.pool())
     .await?;
     Ok(id)
+}
+
+/// Records the region the endpoint's S3 API signs with (empty: its own region).
+pub async fn set_s3_region(db: &Db, service_id: &str, id: &str, region: &str) -> sqlx::Result<()> {
+    sqlx::query("update endpoints set s3_region = $1 where service_id = $2 and id = $3")
+        .bind(region)
+        .bind(service_id)
+        .bind(id)
+        .execute(db.pool())
+        .await?;
+    Ok(())
 }
 
 /// `false` when the endpoint is not one of the service's.

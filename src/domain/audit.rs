@@ -73,6 +73,11 @@ audit_actions! {
     SsoLink => "sso.link",
     SsoLogout => "sso.logout",
     MemberOffboard => "member.offboard",
+    BucketCreate => "bucket.create",
+    BucketDelete => "bucket.delete",
+    ObjectUpload => "object.upload",
+    ObjectDelete => "object.delete",
+    ObjectDownload => "object.download",
 }
 
 impl AuditAction {

@@ -1,6 +1,7 @@
 //! Plain types and rules of the portal, free of HTTP and SQL.
 
 pub mod audit;
+pub mod buckets;
 pub mod credentials;
 pub mod key_health;
 pub mod reminders;

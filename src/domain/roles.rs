@@ -64,6 +64,8 @@ pub enum Action {
     Credential(CredentialAction, Whose),
     /// Something done to the whole instance, outside any project.
     Instance(InstanceAction),
+    /// Delete every object of a bucket, to delete the bucket.
+    EmptyBucket,
 }
 
 /// What only instance administrators do.
@@ -111,10 +113,12 @@ pub enum CredentialAction {
     Edit,
     /// One real request with the key at its service.
     Test,
+    /// Act at the service's S3 API with the key: the Buckets console.
+    Buckets,
 }
 
 impl CredentialAction {
-    pub const ALL: [CredentialAction; 7] = [
+    pub const ALL: [CredentialAction; 8] = [
         CredentialAction::Add,
         CredentialAction::Import,
         CredentialAction::Reveal,
@@ -122,6 +126,7 @@ impl CredentialAction {
         CredentialAction::Delete,
         CredentialAction::Edit,
         CredentialAction::Test,
+        CredentialAction::Buckets,
     ];
 }
 
@@ -143,6 +148,7 @@ pub fn allows(standing: impl Into<Standing>, action: Action) -> bool {
         Action::Instance(_) => false,
         Action::ViewProject | Action::ViewMembers => true,
         Action::ManageMembers | Action::ManageServices | Action::ViewAudit => role >= Role::Admin,
+        Action::EmptyBucket => role >= Role::Admin,
         // Members record the keys their provider gave them (services without a backend);
         // admins and owners record anyone's, app keys too.
         // Members hold and manage their own keys; admins and owners everyone's (app keys too).
@@ -254,6 +260,15 @@ mod tests {
                 Action::Credential(Test, Whose::Others),
                 [true, true, false, false],
             ),
+            (
+                Action::Credential(Buckets, Whose::Own),
+                [true, true, true, false],
+            ),
+            (
+                Action::Credential(Buckets, Whose::Others),
+                [true, true, false, false],
+            ),
+            (Action::EmptyBucket, [true, true, false, false]),
         ];
         let credential_rows = table
             .iter()

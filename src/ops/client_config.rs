@@ -10,7 +10,7 @@ use crate::{
     },
     domain::{
         credentials::CredentialInfo,
-        services::{CredentialKind, Interface},
+        services::{CredentialKind, Interface, ServiceKind},
         validate::origin,
     },
     snippets::{self, OpenStackScope, Snippet, Target, Variant},
@@ -81,11 +81,21 @@ impl SiteChoice {
         secret: Option<&str>,
     ) -> Vec<Snippet> {
         let name = snippets::profile_name(&project.slug, &service.name);
+        // S3 clients sign with the S3 API's region, which an OpenStack cloud's s3api may keep
+        // apart from its catalog's (see `Endpoint::s3_region`); the OpenStack clients need the
+        // catalog's.
+        let s3_style = credential.kind.key_style(service.kind) == ServiceKind::S3;
         let region = self
             .endpoint
             .as_ref()
             .or(self.auth.as_ref())
-            .map(|e| e.region.as_str())
+            .map(|e| {
+                if s3_style && !e.s3_region.is_empty() {
+                    e.s3_region.as_str()
+                } else {
+                    e.region.as_str()
+                }
+            })
             .unwrap_or_default();
         // An EC2 pair of an OpenStack cloud speaks S3 to the object store's address.
         let ec2 = credential.kind == CredentialKind::Ec2;

@@ -11,6 +11,7 @@ pub mod apps;
 pub mod audit;
 pub mod backends;
 mod backoff;
+pub mod buckets;
 pub mod client_config;
 pub mod credentials;
 pub mod departures;

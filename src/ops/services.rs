@@ -254,6 +254,7 @@ pub async fn add_endpoint(
         region,
         interface,
         url,
+        s3_region: String::new(),
     })
 }
 

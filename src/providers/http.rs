@@ -9,9 +9,14 @@ use std::{
 
 use aws_credential_types::Credentials;
 use aws_sigv4::{
-    http_request::{PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings, sign},
+    http_request::{
+        PayloadChecksumKind, PercentEncodingMode, SignableRequest, SigningSettings,
+        UriPathNormalizationMode, sign,
+    },
     sign::v4,
 };
+
+pub use aws_sigv4::http_request::SignableBody;
 
 use super::DriverError;
 
@@ -247,10 +252,25 @@ impl SigV4<'_> {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Result<Vec<(String, String)>, DriverError> {
+        self.headers_for(method, url, headers, SignableBody::Bytes(body))
+    }
+
+    /// The same, for a body given as it is signed (its SHA-256 computed elsewhere, for a body
+    /// streamed from a file).
+    pub fn headers_for(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: SignableBody<'_>,
+    ) -> Result<Vec<(String, String)>, DriverError> {
         let identity = Credentials::new(self.access_key, self.secret, None, None, "keyport").into();
         let mut settings = SigningSettings::default();
         if self.service == "s3" {
+            // S3 signs the path as sent: encoded once, never normalised (a key may hold `//`).
             settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+            settings.percent_encoding_mode = PercentEncodingMode::Single;
+            settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
         }
         let params = v4::SigningParams::builder()
             .identity(&identity)
@@ -261,13 +281,8 @@ impl SigV4<'_> {
             .build()
             .map_err(|_| DriverError::Refused("The signing settings are incomplete.".into()))?
             .into();
-        let request = SignableRequest::new(
-            method,
-            url,
-            headers.iter().copied(),
-            SignableBody::Bytes(body),
-        )
-        .map_err(|_| DriverError::Refused("The backend URL cannot be signed.".into()))?;
+        let request = SignableRequest::new(method, url, headers.iter().copied(), body)
+            .map_err(|_| DriverError::Refused("The backend URL cannot be signed.".into()))?;
         let (instructions, _) = sign(request, &params)
             .map_err(|_| DriverError::Refused("The request cannot be signed.".into()))?
             .into_parts();

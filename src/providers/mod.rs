@@ -11,6 +11,7 @@ mod http;
 mod keystone;
 pub mod oidc;
 pub mod probe;
+pub mod s3;
 mod stored;
 
 use async_trait::async_trait;

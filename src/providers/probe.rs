@@ -31,6 +31,8 @@ pub struct Probe {
     pub verdict: Verdict,
     pub detail: String,
     pub millis: u128,
+    /// The region an S3 endpoint said it signs with, when it refused the one used.
+    pub expected_region: Option<String>,
 }
 
 fn done(started: Instant, verdict: Verdict, detail: String) -> Probe {
@@ -38,6 +40,7 @@ fn done(started: Instant, verdict: Verdict, detail: String) -> Probe {
         verdict,
         detail,
         millis: started.elapsed().as_millis(),
+        expected_region: None,
     }
 }
 
@@ -110,14 +113,18 @@ pub async fn s3(
         )
     } else {
         // Only a code S3 documents is named; the endpoint's own text is never repeated.
+        let expected_region = super::s3::expected_region(&body);
         let code = code
             .filter(|c| super::known_error_code(c))
             .unwrap_or_else(|| format!("HTTP {}", status.as_u16()));
-        done(
-            started,
-            Verdict::Denied,
-            format!("The S3 endpoint refused the key: {code}."),
-        )
+        Probe {
+            expected_region,
+            ..done(
+                started,
+                Verdict::Denied,
+                format!("The S3 endpoint refused the key: {code}."),
+            )
+        }
     }
 }
 

@@ -86,11 +86,22 @@ async fn check(state: &AppState, request: Request) -> Result<(Request, Option<St
         .cloned()
         .ok_or(PageError::Csrf)?;
     let stored = session::stored_csrf_token(&session).await?;
+    // An upload's body goes to its handler unread (`buckets::stash_upload`); its form carries
+    // the token in its URL instead.
+    let upload = request
+        .extensions()
+        .get::<super::buckets::UploadStream>()
+        .is_some();
     let (parts, body) = request.into_parts();
     let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)
         .await
         .map_err(|_| PageError::BadRequest("The form is too large."))?;
-    let submitted = form_urlencoded::parse(&bytes)
+    let fields = if upload {
+        parts.uri.query().unwrap_or_default().as_bytes()
+    } else {
+        &bytes[..]
+    };
+    let submitted = form_urlencoded::parse(fields)
         .find(|(name, _)| name == FIELD)
         .map(|(_, value)| value.into_owned())
         .ok_or(PageError::Csrf)?;

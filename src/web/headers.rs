@@ -14,9 +14,20 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; st
 /// URL is https, since over plain http the header is ignored and would promise nothing.
 const STRICT_TRANSPORT_SECURITY: &str = "max-age=31536000; includeSubDomains";
 
+/// An origin a page's forms may also lead to (set on the response by the page): the Buckets
+/// console's download form answers with a redirect to the S3 endpoint, which `form-action`
+/// covers too.
+#[derive(Clone)]
+pub struct FormTarget(pub url::Origin);
+
 /// Adds the headers; `https` is whether the portal's public URL is https.
 pub async fn add(State(https): State<bool>, request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
+    let extra = response
+        .extensions()
+        .get::<FormTarget>()
+        .map(|t| t.0.ascii_serialization())
+        .filter(|origin| origin != "null");
     let headers = response.headers_mut();
     if https {
         headers.insert(
@@ -40,6 +51,15 @@ pub async fn add(State(https): State<bool>, request: Request, next: Next) -> Res
     ];
     for (name, value) in fixed {
         headers.insert(name, HeaderValue::from_static(value));
+    }
+    if let Some(origin) = extra {
+        let policy = CONTENT_SECURITY_POLICY.replace(
+            "form-action 'self'",
+            &format!("form-action 'self' {origin}"),
+        );
+        if let Ok(value) = HeaderValue::from_str(&policy) {
+            headers.insert(header::CONTENT_SECURITY_POLICY, value);
+        }
     }
     // Pages may show secrets: no cache keeps them. Static assets set their own policy.
     headers

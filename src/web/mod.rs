@@ -10,6 +10,7 @@ mod assets;
 mod audit;
 mod auth;
 mod backends;
+pub mod buckets;
 pub mod client_config;
 mod confirm;
 mod credentials;
@@ -92,6 +93,7 @@ pub fn router<Store: SessionStore + Clone>(
         .merge(audit::router())
         .merge(key_health::router())
         .merge(sso::router())
+        .merge(buckets::router())
         .fallback(not_found)
         // Each `Router::layer` boxes every route once more, and the middlewares clone what is
         // inside them for every request: the layers go in as one stack, the outermost first.

@@ -267,7 +267,7 @@ impl OpenStack {
         ]
     }
 
-    async fn admin_token(&self, client: &reqwest::Client) -> String {
+    pub async fn admin_token(&self, client: &reqwest::Client) -> String {
         let body = serde_json::json!({"auth": {
             "identity": {"methods": ["password"], "password": {"user": {
                 "name": self.admin_user, "domain": {"name": "Default"}, "password": self.admin_password}}},

@@ -12,7 +12,7 @@ use crate::{
 };
 
 /// Clicks `css` and waits (at most 30 s) until the page holds an element matching `until`.
-async fn click_until(b: &Browser, css: &str, until: &str) {
+pub async fn click_until(b: &Browser, css: &str, until: &str) {
     let at = b.client.current_url().await.unwrap();
     b.client
         .find(Locator::Css(css))
@@ -24,7 +24,7 @@ async fn click_until(b: &Browser, css: &str, until: &str) {
     wait_for(b, until).await;
 }
 
-async fn wait_for(b: &Browser, css: &str) {
+pub async fn wait_for(b: &Browser, css: &str) {
     let started = Instant::now();
     while b.client.find(Locator::Css(css)).await.is_err() {
         assert!(
@@ -37,7 +37,7 @@ async fn wait_for(b: &Browser, css: &str) {
 }
 
 /// Waits until the notice says `words`.
-async fn notice(b: &Browser, words: &str) {
+pub async fn notice(b: &Browser, words: &str) {
     wait_for(b, "p.notice").await;
     let started = Instant::now();
     loop {
@@ -60,7 +60,7 @@ async fn notice(b: &Browser, words: &str) {
     }
 }
 
-async fn fill(b: &Browser, css: &str, value: &str) {
+pub async fn fill(b: &Browser, css: &str, value: &str) {
     let field = b.client.find(Locator::Css(css)).await.unwrap();
     field.clear().await.unwrap();
     field.send_keys(value).await.unwrap();

@@ -13,6 +13,7 @@ mod backends;
 mod browser;
 mod browser_nojs;
 mod browser_pages;
+mod buckets;
 mod cli;
 mod client_config;
 mod connections;

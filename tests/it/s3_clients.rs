@@ -124,6 +124,24 @@ impl Portal {
             .unwrap();
     }
 
+    /// The Buckets console of the portal's service, for its owner, acting with the credential
+    /// imported last.
+    pub fn console(&self) -> crate::buckets::Console {
+        crate::buckets::Console {
+            who: Visitor {
+                base: self.owner.base.clone(),
+                client: self.owner.client.clone(),
+                jar: self.owner.jar.clone(),
+            },
+            service: self.service_path.rsplit('/').next().unwrap().to_string(),
+            credential: self.credential.clone(),
+        }
+    }
+
+    pub fn db(&self) -> &keyport::db::Db {
+        &self.app.db
+    }
+
     /// The snippet as the Download button gives it.
     pub async fn download(&self, snippet: &str, variant: &str) -> String {
         let token = csrf_token(&self.owner.get_text(&self.page).await.1).unwrap();

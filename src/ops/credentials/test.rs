@@ -47,14 +47,20 @@ pub async fn test(ops: &Ops, who: &Principal, id: &str) -> Result<Tested, OpErro
                 }
                 CredentialKind::Key => endpoint.url.clone(),
             };
-            let probe = probe::s3(
-                ops.http(),
-                &url,
-                &endpoint.region,
-                &credential.access_key,
-                &secret,
-            );
-            Some(probe.await)
+            let region = endpoint.signing_region();
+            let probe = probe::s3(ops.http(), &url, region, &credential.access_key, &secret).await;
+            // The endpoint names the region it signs with: kept as its S3 region (used by the
+            // snippets and the Buckets console from now on), and the Test made again with it.
+            match probe.expected_region.clone() {
+                Some(expected) if expected != region => {
+                    db::services::set_s3_region(&ops.db, &service.id, &endpoint.id, &expected)
+                        .await?;
+                    let again =
+                        probe::s3(ops.http(), &url, &expected, &credential.access_key, &secret);
+                    Some(again.await)
+                }
+                _ => Some(probe),
+            }
         }
         (ServiceKind::OpenStack, _, Some(endpoint)) => {
             let login = probe::KeystoneLogin {

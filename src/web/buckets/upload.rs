@@ -1,0 +1,296 @@
+//! The upload form: a file as large as the instance allows (`KEYPORT_UPLOAD_MAX_MEGABYTES`),
+//! written to a temporary file as it arrives and streamed from it to S3 (S3 wants the length
+//! first), never held in memory.
+//!
+//! Every other form is read whole, within 64 KiB, by the layers in front of the handlers (body
+//! limit, NUL check, CSRF). The upload's body is taken aside before them ([`stash_upload`]): those
+//! layers see an empty body, the CSRF token comes in the form's URL, and the handler reads the
+//! body itself, within the size limit and the body timeout for each piece.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{
+    Router,
+    body::Body,
+    extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Request, State},
+    http::{Method, StatusCode, header},
+    middleware::Next,
+    response::{IntoResponse, Redirect, Response},
+    routing::post,
+};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+
+use super::{Acting, console_url, encode, refused};
+use crate::{
+    ops::{self, buckets::UploadBody},
+    web::{
+        AppState, PageError,
+        extract::ProjectMember,
+        session,
+        view::{FAILED_MARK, OK_MARK},
+    },
+};
+
+const ROUTE: &str = "/projects/{slug}/services/{id}/buckets/{bucket}/objects/upload";
+
+pub fn router() -> Router<AppState> {
+    Router::new().route(ROUTE, post(upload_post).layer(DefaultBodyLimit::disable()))
+}
+
+/// The body of an upload, taken aside by [`stash_upload`] for the handler alone.
+#[derive(Clone)]
+pub struct UploadStream(Arc<Mutex<Option<Body>>>);
+
+impl UploadStream {
+    fn take(&self) -> Option<Body> {
+        self.0.lock().ok().and_then(|mut body| body.take())
+    }
+}
+
+/// Whether `path` is the upload route: `/projects/*/services/*/buckets/*/objects/upload`.
+fn is_upload(path: &str) -> bool {
+    let parts: Vec<&str> = path.split('/').collect();
+    matches!(
+        parts.as_slice(),
+        ["", "projects", p, "services", s, "buckets", b, "objects", "upload"]
+            if !p.is_empty() && !s.is_empty() && !b.is_empty()
+    )
+}
+
+/// Takes the body of a multipart POST to the upload route aside, before the layers that read
+/// bodies whole; every other request passes untouched.
+pub async fn stash_upload(mut request: Request, next: Next) -> Response {
+    let multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
+    if request.method() == Method::POST && multipart && is_upload(request.uri().path()) {
+        let body = std::mem::replace(request.body_mut(), Body::empty());
+        request
+            .extensions_mut()
+            .insert(UploadStream(Arc::new(Mutex::new(Some(body)))));
+        request.headers_mut().remove(header::CONTENT_LENGTH);
+    }
+    next.run(request).await
+}
+
+/// The text fields of the upload form, and the file once written aside.
+#[derive(Default)]
+struct UploadForm {
+    acting: Acting,
+    prefix: String,
+    /// The object's name under the prefix when given; else the file's own name.
+    name: String,
+    file: Option<(String, UploadBody)>,
+}
+
+/// Why an upload was not read.
+enum Unread {
+    TooLarge,
+    Broken,
+    Slow,
+}
+
+async fn upload_post(
+    State(state): State<AppState>,
+    member: ProjectMember,
+    Path((_, id, bucket)): Path<(String, String, String)>,
+    request: Request,
+) -> Result<Response, PageError> {
+    let base = format!("{}/{}", console_url(member.project(), &id), encode(&bucket));
+    let body = request
+        .extensions()
+        .get::<UploadStream>()
+        .and_then(UploadStream::take)
+        .ok_or(PageError::BadRequest(
+            "The upload is not a form with a file.",
+        ))?;
+    let (parts, _) = request.into_parts();
+    let multipart = Multipart::from_request(Request::from_parts(parts, body), &state)
+        .await
+        .map_err(|_| PageError::BadRequest("The upload is not a form with a file."))?;
+    let limit = state.config.upload_max_megabytes * 1024 * 1024;
+    let idle = state.config.limits.body_timeout();
+    let form = read_form(multipart, limit, idle).await;
+    let form = match form {
+        Ok(form) => form,
+        Err(unread) => {
+            let message = match unread {
+                Unread::TooLarge => format!(
+                    "The file is larger than {} MB, the most this portal uploads: use an S3 client for it (the bucket's commands are on the Buckets page).",
+                    state.config.upload_max_megabytes
+                ),
+                Unread::Broken => "The upload broke off before the file was complete; nothing was stored. Try again.".into(),
+                Unread::Slow => "The upload was too slow and was stopped; nothing was stored. Try again.".into(),
+            };
+            let status = match unread {
+                Unread::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            return Err(PageError::Refused(status, message));
+        }
+    };
+    let back = {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        query.append_pair("credential", &form.acting.credential);
+        query.append_pair("site", &form.acting.site);
+        query.append_pair("prefix", &form.prefix);
+        format!("{base}?{}", query.finish())
+    };
+    let Some((file_name, body)) = form.file else {
+        session::set_notice(
+            &member.session,
+            format!("{FAILED_MARK}Choose a file to upload."),
+        )
+        .await?;
+        return Ok(Redirect::to(&back).into_response());
+    };
+    let name = if form.name.trim().is_empty() {
+        file_name
+    } else {
+        form.name
+    };
+    let key = format!("{}{name}", form.prefix);
+    let length = body.length;
+    let uploaded = ops::buckets::upload(
+        &state.ops,
+        &member,
+        &id,
+        &form.acting.choice(),
+        &bucket,
+        &key,
+        body,
+    )
+    .await;
+    match uploaded {
+        Ok(()) => {
+            session::set_notice(
+                &member.session,
+                format!(
+                    "{OK_MARK}{key} uploaded ({}).",
+                    super::objects::size(length)
+                ),
+            )
+            .await?;
+            Ok(Redirect::to(&back).into_response())
+        }
+        Err(e) => refused(&member, e, &back).await,
+    }
+}
+
+/// Reads the form: text fields into memory (small), the file into a temporary file, at most
+/// `limit` bytes, each piece within `idle`.
+async fn read_form(
+    mut multipart: Multipart,
+    limit: u64,
+    idle: Duration,
+) -> Result<UploadForm, Unread> {
+    let mut form = UploadForm::default();
+    loop {
+        let field = match tokio::time::timeout(idle, multipart.next_field()).await {
+            Err(_) => return Err(Unread::Slow),
+            Ok(Err(_)) => return Err(Unread::Broken),
+            Ok(Ok(None)) => return Ok(form),
+            Ok(Ok(Some(field))) => field,
+        };
+        let name = field.name().unwrap_or_default().to_string();
+        if name == "file" {
+            let file_name = field.file_name().unwrap_or_default().to_string();
+            let content_type = field
+                .content_type()
+                .unwrap_or("application/octet-stream")
+                .to_string();
+            let body = spool(field, limit, idle, content_type).await?;
+            if !file_name.is_empty() {
+                form.file = Some((file_name, body));
+            }
+            continue;
+        }
+        let value = match tokio::time::timeout(idle, field.text()).await {
+            Err(_) => return Err(Unread::Slow),
+            Ok(Err(_)) => return Err(Unread::Broken),
+            Ok(Ok(value)) => value,
+        };
+        if value.len() > 4096 {
+            return Err(Unread::TooLarge);
+        }
+        match name.as_str() {
+            "credential" => form.acting.credential = value,
+            "site" => form.acting.site = value,
+            "prefix" => form.prefix = value,
+            "name" => form.name = value,
+            _ => {}
+        }
+    }
+}
+
+/// Writes the file's field to an unnamed temporary file (gone when closed), then rewinds it.
+async fn spool(
+    mut field: axum::extract::multipart::Field<'_>,
+    limit: u64,
+    idle: Duration,
+    content_type: String,
+) -> Result<UploadBody, Unread> {
+    let file = tempfile::tempfile().map_err(|e| {
+        tracing::error!(error = %e, "cannot create a temporary file for an upload");
+        Unread::Broken
+    })?;
+    let mut file = tokio::fs::File::from_std(file);
+    let mut length: u64 = 0;
+    let mut digest = Sha256::new();
+    loop {
+        let chunk = match tokio::time::timeout(idle, field.chunk()).await {
+            Err(_) => return Err(Unread::Slow),
+            Ok(Err(_)) => return Err(Unread::Broken),
+            Ok(Ok(None)) => break,
+            Ok(Ok(Some(chunk))) => chunk,
+        };
+        length += chunk.len() as u64;
+        if length > limit {
+            return Err(Unread::TooLarge);
+        }
+        digest.update(&chunk);
+        file.write_all(&chunk).await.map_err(|e| {
+            tracing::error!(error = %e, "cannot write an upload to its temporary file");
+            Unread::Broken
+        })?;
+    }
+    file.flush().await.map_err(|_| Unread::Broken)?;
+    file.rewind().await.map_err(|_| Unread::Broken)?;
+    Ok(UploadBody {
+        file,
+        length,
+        sha256: digest
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+        content_type,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_upload;
+
+    #[test]
+    fn only_the_upload_route_is_taken_aside() {
+        assert!(is_upload(
+            "/projects/team/services/s1/buckets/b/objects/upload"
+        ));
+        for other in [
+            "/projects/team/services/s1/buckets/b/objects/delete",
+            "/projects/team/services/s1/buckets",
+            "/projects//services/s1/buckets/b/objects/upload",
+            "/projects/team/services/s1/buckets/b/objects/upload/x",
+            "/api/v1/projects/team/services/s1/buckets/b/objects/upload",
+        ] {
+            assert!(!is_upload(other), "{other}");
+        }
+    }
+}
