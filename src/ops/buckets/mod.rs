@@ -17,11 +17,11 @@ use crate::{
     ops::{Endpoint, Field, OpError, Ops, Principal, ProjectId, RowId},
     providers::{
         DriverError,
-        s3::{BucketEntry, S3Access, S3Failure},
+        s3::{S3Access, S3Failure},
     },
 };
 
-pub use crate::providers::s3::{ObjectEntry, UploadBody};
+pub use crate::providers::s3::{BucketEntry, ObjectEntry, UploadBody};
 pub use objects::{
     DeletedObjects, ObjectsListing, delete_objects, download_url, list_objects, upload,
 };

@@ -27,9 +27,8 @@ use super::{
 use crate::{
     ops::{
         self, OpError, Project,
-        buckets::{BucketDeletion, Choice, Console},
+        buckets::{BucketDeletion, BucketEntry, Choice, Console},
     },
-    providers::s3::BucketEntry,
     snippets,
 };
 
