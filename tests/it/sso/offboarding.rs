@@ -119,7 +119,7 @@ async fn offboarding_lists_held_and_seen_keys_revokes_at_iam_and_flags_until_reg
         .submit(
             "/projects/team/members",
             &remove,
-            &[("confirm", "yes"), ("revoke", "yes")],
+            &[("confirm", "yes"), ("revoke", "now")],
         )
         .await;
     assert_eq!(answer.status(), StatusCode::SEE_OTHER);
@@ -170,6 +170,103 @@ async fn offboarding_lists_held_and_seen_keys_revokes_at_iam_and_flags_until_reg
             "1 of their keys revoked, 0 left; 1 keys they saw flagged for rotation".to_string()
         )]
     );
+}
+
+#[tokio::test]
+async fn offboarding_a_grace_period_keeps_the_key_until_it_ends_then_iam_refuses_it() {
+    let (moto, admin_key) = Moto::start().await;
+    let portal = iam_portal(&moto, &admin_key).await;
+    let app = &portal.app;
+    let bob = app.user("bob@example.org", "Bob").await;
+    portal
+        .admin
+        .submit(
+            "/projects/team/members",
+            "/projects/team/members",
+            &[("email", "bob@example.org"), ("role", "member")],
+        )
+        .await;
+    let bob_id = app.user_id("bob@example.org").await;
+    add_key(&portal, &bob, "bob-key").await;
+    let (bob_key_id, bob_access) = portal.credential("bob-key").await.unwrap();
+    let bob_key = S3Key {
+        access_key: bob_access,
+        secret: reveal(&bob, &portal.page, &bob_key_id).await,
+    };
+    let remove = format!("/projects/team/members/{bob_id}/remove");
+
+    // A grace period that is not a number of days is shown again, as typed, and nothing changes.
+    let answer = portal
+        .admin
+        .submit(
+            "/projects/team/members",
+            &remove,
+            &[("confirm", "yes"), ("revoke", "later"), ("days", "soon")],
+        )
+        .await;
+    assert_eq!(answer.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = answer.text().await.unwrap();
+    assert!(page.contains("whole number of days from 1 to 90"), "{page}");
+    assert_eq!(attrs(&page, "input#days", "value"), ["soon"]);
+    assert_eq!(attrs(&page, "input[name=revoke][value=later]", "checked").len(), 1);
+    let member: i64 = sqlx::query_scalar("select count(*) from memberships where user_id = $1")
+        .bind(&bob_id)
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(member, 1, "Bob is still a member");
+
+    let answer = portal
+        .admin
+        .submit(
+            "/projects/team/members",
+            &remove,
+            &[("confirm", "yes"), ("revoke", "later"), ("days", "3")],
+        )
+        .await;
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    let said = notice(&portal.admin.get_text(&location(&answer)).await.1);
+    let day = keyport::domain::time::day(keyport::domain::time::now() + 3 * 86_400);
+    assert!(
+        said.contains(&format!("1 of their keys will be revoked at the backend on {day}")),
+        "{said}"
+    );
+    assert!(portal.credential("bob-key").await.is_some());
+    assert!(
+        works(&aws_s3_ls(&moto.url, "us-east-1", &bob_key)),
+        "the key works during the grace period"
+    );
+
+    // The grace period ends: the round of the serving portal revokes the key at IAM.
+    sqlx::query("update scheduled_revocations set due_at = due_at - 4 * 86400")
+        .execute(app.db.pool())
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while portal.credential("bob-key").await.is_some() {
+        assert!(std::time::Instant::now() < deadline, "the due revocation ran");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(
+        !works(&aws_s3_ls(&moto.url, "us-east-1", &bob_key)),
+        "IAM refuses the key once the grace period ended"
+    );
+    let deleted: Vec<(String, String)> = sqlx::query_as(
+        "select actor, detail from audit_events where action = 'credential.delete'",
+    )
+    .fetch_all(app.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(deleted.len(), 1, "{deleted:?}");
+    assert!(
+        deleted[0].0.contains("grace period after bob@example.org left"),
+        "{deleted:?}"
+    );
+    let left: i64 = sqlx::query_scalar("select count(*) from scheduled_revocations")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
 }
 
 #[tokio::test]
