@@ -13,6 +13,7 @@ pub mod key_holders;
 pub mod keys;
 mod page_reads;
 pub mod projects;
+pub mod rotations;
 pub mod services;
 pub mod sessions;
 pub mod settings;

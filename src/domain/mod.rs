@@ -5,6 +5,7 @@ pub mod credentials;
 pub mod key_health;
 pub mod roles;
 pub mod rotation;
+pub mod rotation_steps;
 pub mod services;
 pub mod time;
 pub mod two_factor;

@@ -22,6 +22,7 @@ pub mod members;
 pub mod principal;
 pub mod projects;
 pub mod reconcile;
+pub mod rotation;
 pub mod services;
 pub mod sign_in;
 pub mod snapshots;

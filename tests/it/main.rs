@@ -22,6 +22,7 @@ mod csrf;
 mod driven;
 mod drivers_iam;
 mod drivers_keystone;
+mod guided_rotation;
 mod hardening;
 mod health;
 mod identity;

@@ -56,6 +56,8 @@ pub struct CredentialView {
     pub rotation: Option<Deadline>,
     /// When it expires, if it does.
     pub expiry: Option<Deadline>,
+    /// Its part in a guided rotation, if it takes part in one.
+    pub rotating: Option<String>,
 }
 
 /// The texts of the page's one Regenerate and one Delete dialog for one kind of key, with the
@@ -151,6 +153,14 @@ impl CredentialsPage {
         revealed: Option<Revealed>,
     ) -> Result<Self, PageError> {
         let listing = ops::credentials::list(&state.ops, &member, service_id, q).await?;
+        let rotating = if listing.mine.is_empty()
+            && listing.app_keys.is_empty()
+            && listing.others.is_empty()
+        {
+            Default::default()
+        } else {
+            ops::rotation::marks(&state.ops, &member).await?
+        };
         let may_reveal = member.may(Action::Credential(CredentialAction::Reveal, Whose::Own));
         // Who may not see a secret gets the snippets that read it from the environment.
         let config = if may_reveal {
@@ -201,6 +211,7 @@ impl CredentialsPage {
                 backend: listed.backend_status,
                 rotation: policy.rotation(credential.last_change(), now),
                 expiry: policy.expiry(credential.expires_at, now),
+                rotating: rotating.get(&credential.id).cloned(),
                 credential: listed.credential,
             }
         };
