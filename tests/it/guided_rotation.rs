@@ -676,3 +676,150 @@ async fn guided_rotation_killed_inside_abandon_resumes_with_things_put_back() {
     );
     assert!(works(&listed));
 }
+
+#[tokio::test]
+async fn guided_rotation_of_a_keystone_ec2_pair_goes_from_step_2_to_delete_with_aws_through_s3api()
+{
+    let stack = crate::backends::OpenStack::get();
+    let os_user = stack.create_user().await;
+    let portal = crate::driven::keystone_portal(&stack, &os_user.project).await;
+    let db = &portal.app.db;
+    let (s3, region) = (stack.swift_url.as_str(), stack.region.as_str());
+    assert_eq!(portal.add("s3", "ec2").await.0, StatusCode::SEE_OTHER);
+    let (old_id, _) = portal.credential("s3").await.unwrap();
+    let old = portal.key("s3").await;
+    assert!(
+        works(&aws_s3_ls(s3, region, &old)),
+        "the pair works through s3api"
+    );
+
+    for abandon in [true, false] {
+        let (status, shown) = press(&portal.admin, &old_id, "", &[("quiet", "86400")]).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert!(shown.contains("Step 1 done"), "{shown}");
+        let (new_id, new) = second_key(&portal, &old_id).await;
+        assert!(
+            works(&aws_s3_ls(s3, region, &new)),
+            "the second pair works with aws"
+        );
+        assert!(
+            works(&aws_s3_ls(s3, region, &old)),
+            "and so does the old one"
+        );
+
+        // Keystone keeps no record of an EC2 pair's use, and has no inactive state: the page
+        // says both plainly and offers step 4 ("anyway") after step 2.
+        let text = page_text(&portal.admin.get_text(&rotation_path(&old_id)).await.1);
+        assert!(
+            text.contains("Keystone keeps no record of when a key is used: no evidence."),
+            "{text}"
+        );
+        assert!(
+            text.contains("Step 3: not possible with Keystone"),
+            "{text}"
+        );
+        assert!(text.contains("Delete anyway"), "{text}");
+        let html = portal.admin.get_text(&rotation_path(&old_id)).await.1;
+        assert!(
+            !html.contains("rotation/deactivate"),
+            "no step 3 is offered"
+        );
+        let (_, shown) = press(&portal.admin, &old_id, "deactivate", &[("anyway", "yes")]).await;
+        assert!(shown.contains("Keystone has no inactive state"), "{shown}");
+        let (_, shown) = press(&portal.admin, &old_id, "delete-old", &[]).await;
+        assert!(shown.contains("keeps no record of a key's use"), "{shown}");
+        assert!(works(&aws_s3_ls(s3, region, &old)), "nothing changed");
+
+        if abandon {
+            let (_, shown) = press(&portal.admin, &old_id, "abandon", &[]).await;
+            assert!(shown.contains("abandoned"), "{shown}");
+            assert!(credential_row(db, &new_id).await.is_none());
+            assert!(
+                !works(&aws_s3_ls(s3, region, &new)),
+                "the second pair is refused"
+            );
+            assert!(works(&aws_s3_ls(s3, region, &old)), "the old pair works");
+        } else {
+            let (_, shown) =
+                press(&portal.admin, &old_id, "delete-old", &[("anyway", "yes")]).await;
+            assert!(shown.contains("Rotation finished"), "{shown}");
+            assert!(
+                !works(&aws_s3_ls(s3, region, &old)),
+                "the old pair is refused"
+            );
+            assert!(works(&aws_s3_ls(s3, region, &new)), "the new pair works");
+            let (key, name, _) = credential_row(db, &new_id).await.unwrap();
+            assert_eq!((key, name.as_str()), (new.access_key.clone(), "s3"));
+        }
+    }
+}
+
+#[tokio::test]
+async fn guided_rotation_of_a_keystone_ec2_pair_killed_inside_step_4_resumes_with_the_old_pair_gone()
+ {
+    let stack = crate::backends::OpenStack::get();
+    let os_user = stack.create_user().await;
+    let db = TestDb::new().await;
+    let server = Server::start(&db, &[("KEYPORT_FAILPOINT", "after-delete-old")]).await;
+    let (admin, page) = crate::driven::arrange(
+        &server,
+        "openstack",
+        &os_user.project,
+        ["Loopback", &stack.region, "auth", &stack.keystone_url],
+        &stack.keystone_settings(),
+    )
+    .await;
+    let service = page.rsplit('=').next().unwrap().to_string();
+    let fields = [
+        ("service_id", service.as_str()),
+        ("name", "s3"),
+        ("kind", "ec2"),
+        ("mode", "generate"),
+    ];
+    let response = admin
+        .submit(&page, "/projects/team/credentials", &fields)
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let keyport = keyport::db::Db::connect(&db.url).await.unwrap();
+    let (old_id, access_key): (String, String) =
+        sqlx::query_as("select id, access_key from credentials where name = 's3'")
+            .fetch_one(keyport.pool())
+            .await
+            .unwrap();
+    let old = S3Key {
+        access_key,
+        secret: reveal(&admin, &page, &old_id).await,
+    };
+    press(&admin, &old_id, "", &[]).await;
+    let (_, new_id) = rotation_row(&keyport, &old_id).await.unwrap();
+    let new = S3Key {
+        access_key: credential_row(&keyport, &new_id).await.unwrap().0,
+        secret: reveal(&admin, &page, &new_id).await,
+    };
+    let path = rotation_path(&old_id);
+    let pending = post_in_background(
+        &admin,
+        &path,
+        &format!("{path}/delete-old"),
+        &[("anyway", "yes")],
+    )
+    .await;
+    server.wait_for_log("failpoint reached").await;
+    server.kill();
+    assert!(pending.await.unwrap().is_err());
+    assert_eq!(rotation_row(&keyport, &old_id).await.unwrap().0, "deleting");
+
+    let _server = Server::start(&db, &[]).await;
+    _server
+        .wait_for_log("reconciled an interrupted rotation step")
+        .await;
+    let (s3, region) = (stack.swift_url.as_str(), stack.region.as_str());
+    assert!(rotation_row(&keyport, &old_id).await.is_none());
+    assert!(credential_row(&keyport, &old_id).await.is_none());
+    assert_eq!(credential_row(&keyport, &new_id).await.unwrap().1, "s3");
+    assert!(
+        !works(&aws_s3_ls(s3, region, &old)),
+        "the old pair is gone at Keystone"
+    );
+    assert!(works(&aws_s3_ls(s3, region, &new)), "the new pair works");
+}
