@@ -823,3 +823,149 @@ async fn guided_rotation_of_a_keystone_ec2_pair_killed_inside_step_4_resumes_wit
     );
     assert!(works(&aws_s3_ls(s3, region, &new)), "the new pair works");
 }
+
+#[tokio::test]
+async fn guided_rotation_through_the_api_takes_the_same_steps() {
+    use reqwest::Method;
+    use serde_json::json;
+
+    let api = crate::api::ApiApp::spawn().await;
+    let team = crate::credentials::team(&api.app, "s3").await;
+    let token = api.token_of("member@example.org").await;
+    let list = format!("/projects/team/services/{}/credentials", team.service);
+    let created = api
+        .json(
+            &token,
+            Method::POST,
+            &list,
+            Some(&json!({"name": "deploy"})),
+            StatusCode::CREATED,
+        )
+        .await;
+    let id = created["id"].as_str().unwrap().to_string();
+    let rotation = format!("/projects/team/credentials/{id}/rotation");
+
+    let before = api
+        .json(&token, Method::GET, &rotation, None, StatusCode::OK)
+        .await;
+    assert_eq!(before["step"], serde_json::Value::Null, "{before}");
+    assert_eq!(before["cannot_start"], serde_json::Value::Null, "{before}");
+
+    let (status, text) = api
+        .call(
+            Some(&token),
+            Method::POST,
+            &rotation,
+            Some(&json!({"quiet": "10s"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{text}");
+    assert!(text.contains("quiet"), "{text}");
+
+    let started = api
+        .json(
+            &token,
+            Method::POST,
+            &rotation,
+            Some(&json!({"quiet": "7d"})),
+            StatusCode::CREATED,
+        )
+        .await;
+    assert_eq!(
+        (&started["step"], &started["step_number"]),
+        (&json!("both_active"), &json!(2))
+    );
+    assert_eq!(started["deactivation"], "keyport");
+    assert_eq!(started["quiet"]["seconds"], 604_800);
+    assert_eq!(started["new_credential"]["name"], "deploy (new)");
+    assert_eq!(
+        started["keys"][0]["backend"]["recorded"], false,
+        "no backend: no evidence"
+    );
+    // The same rotation from the second key's id; a second start is refused.
+    let new_id = started["new_credential"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let same = api
+        .json(
+            &token,
+            Method::GET,
+            &format!("/projects/team/credentials/{new_id}/rotation"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(same["credential"]["id"], id.as_str());
+    let (status, _) = api
+        .call(Some(&token), Method::POST, &rotation, Some(&json!({})))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    // A viewer may see the key but not rotate it.
+    let viewer = api.token_of("viewer@example.org").await;
+    let (status, _) = api
+        .call(
+            Some(&viewer),
+            Method::POST,
+            &format!("{rotation}/abandon"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let quiet = api
+        .json(
+            &token,
+            Method::POST,
+            &format!("{rotation}/quiet"),
+            Some(&json!({"quiet": "1h"})),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(quiet["rotation"]["quiet"]["seconds"], 3600);
+    let (status, text) = api
+        .call(
+            Some(&token),
+            Method::POST,
+            &format!("{rotation}/deactivate"),
+            Some(&json!({})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "no evidence without anyway: {text}"
+    );
+    let done = api
+        .json(
+            &token,
+            Method::POST,
+            &format!("{rotation}/deactivate"),
+            Some(&json!({"anyway": true})),
+            StatusCode::OK,
+        )
+        .await;
+    assert!(
+        done["detail"]
+            .as_str()
+            .unwrap()
+            .contains("nothing changed at the provider"),
+        "{done}"
+    );
+    assert_eq!(done["rotation"]["step"], "old_inactive");
+    assert_eq!(done["rotation"]["keys"][0]["enabled"], false);
+    let done = api
+        .json(
+            &token,
+            Method::POST,
+            &format!("{rotation}/delete-old"),
+            Some(&json!({})),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(done["rotation"]["step"], serde_json::Value::Null, "{done}");
+    assert_eq!(done["rotation"]["credential"]["id"], new_id.as_str());
+    assert_eq!(done["rotation"]["credential"]["name"], "deploy");
+    let (status, _) = api.call(Some(&token), Method::GET, &rotation, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "the old key is gone");
+}

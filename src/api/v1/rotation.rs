@@ -360,6 +360,7 @@ pub struct AnywayIn {
         (status = 403, description = "The caller sees the credential but may not regenerate it", body = ApiError),
         (status = 404, description = "No such project or credential, or the caller may not see it", body = ApiError),
         (status = 409, description = "Nothing was changed: not at step 2, a step under way, the old key not quiet for long enough (send `anyway`), or the backend has no inactive state", body = ApiError),
+        (status = 422, description = "The body is not the JSON object described", body = ApiError),
         (status = 502, description = "The service's backend refused or did not answer; the message says whether anything changed", body = ApiError),
     )
 )]
@@ -426,6 +427,7 @@ async fn rotation_reactivate_post(
         (status = 403, description = "The caller sees the credential but may not delete it", body = ApiError),
         (status = 404, description = "No such project or credential, or the caller may not see it", body = ApiError),
         (status = 409, description = "Nothing was changed: the old key is not deactivated yet, a step is under way, or the old key is not quiet for long enough (send `anyway`)", body = ApiError),
+        (status = 422, description = "The body is not the JSON object described", body = ApiError),
         (status = 502, description = "The service's backend refused or did not answer; the message says whether anything changed", body = ApiError),
     )
 )]
