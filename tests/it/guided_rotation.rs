@@ -248,6 +248,30 @@ async fn guided_rotation_of_a_stored_key_changes_nothing_at_the_provider_and_say
     );
     let listing = portal.admin.get_text(&portal.page).await.1;
     assert!(listing.contains("rotation step 4 (old key)") && listing.contains("disabled"));
+    // The health page shows each key's part in the rotation, in its HTML and its CSV.
+    let health = page_text(&portal.admin.get_text("/projects/team/health").await.1);
+    assert!(
+        health.contains("step 4 (old key)") && health.contains("step 4 (new key)"),
+        "{health}"
+    );
+    let csv = portal
+        .admin
+        .get_text("/projects/team/health?format=csv")
+        .await
+        .1;
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let column = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "rotation_step")
+        .unwrap();
+    let mut steps: Vec<String> = reader
+        .records()
+        .map(|r| r.unwrap()[column].to_string())
+        .collect();
+    steps.sort();
+    assert_eq!(steps, ["old_inactive:new", "old_inactive:old"]);
 
     // Back to step 2, and on again.
     let (_, shown) = press(&portal.admin, &old_id, "reactivate", &[]).await;
