@@ -108,13 +108,13 @@ async fn guided_rotation_of_a_stored_key_changes_nothing_at_the_provider_and_say
     let (old_id, old_key) = portal.credential("backup").await.unwrap();
     let path = rotation_path(&old_id);
 
-    // View Credentials offers the guided rotation on the key and in Regenerate's page.
+    // View Credentials offers the guided rotation in Regenerate's dialog, and Regenerate's
+    // page (without JavaScript) does too.
     let listing = portal.admin.get_text(&portal.page).await.1;
     assert!(
-        listing.contains(&format!("credentials/{old_id}/rotation")),
+        listing.contains("Rotate with two keys instead"),
         "{listing}"
     );
-    assert!(listing.contains("Rotate with two keys"));
     let regenerate = portal
         .admin
         .get_text(&format!("/projects/team/credentials/{old_id}/regenerate"))
@@ -248,6 +248,10 @@ async fn guided_rotation_of_a_stored_key_changes_nothing_at_the_provider_and_say
     );
     let listing = portal.admin.get_text(&portal.page).await.1;
     assert!(listing.contains("rotation step 4 (old key)") && listing.contains("disabled"));
+    assert!(
+        listing.contains(&format!("credentials/{new_id}/rotation")),
+        "the badge links"
+    );
     // The health page shows each key's part in the rotation, in its HTML and its CSV.
     let health = page_text(&portal.admin.get_text("/projects/team/health").await.1);
     assert!(
@@ -992,4 +996,85 @@ async fn guided_rotation_through_the_api_takes_the_same_steps() {
     assert_eq!(done["rotation"]["credential"]["name"], "deploy");
     let (status, _) = api.call(Some(&token), Method::GET, &rotation, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "the old key is gone");
+}
+
+#[tokio::test]
+async fn guided_rotation_killed_after_iam_issued_the_second_key_is_undone_after_restart() {
+    let (moto, admin_key) = Moto::start().await;
+    let db = TestDb::new().await;
+    // The key to rotate is added by a first portal; the second stops inside step 1, after IAM
+    // issued the second key and before Keyport recorded it (the failpoint of Add).
+    let first = Server::start(&db, &[]).await;
+    let (admin, page) = arrange_iam(&first, &moto, &admin_key).await;
+    let service = page.rsplit('=').next().unwrap().to_string();
+    let fields = [
+        ("service_id", service.as_str()),
+        ("name", "backup"),
+        ("mode", "generate"),
+    ];
+    let response = admin
+        .submit(&page, "/projects/team/credentials", &fields)
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    first.kill();
+    let keyport = keyport::db::Db::connect(&db.url).await.unwrap();
+    let (old_id, access_key): (String, String) =
+        sqlx::query_as("select id, access_key from credentials")
+            .fetch_one(keyport.pool())
+            .await
+            .unwrap();
+    let user: String = sqlx::query_scalar("select backend_name from backend_users")
+        .fetch_one(keyport.pool())
+        .await
+        .unwrap();
+
+    let second = Server::start(&db, &[("KEYPORT_FAILPOINT", "after-issue")]).await;
+    let admin = second.visitor();
+    sign_in_as_admin(&admin).await;
+    let old = S3Key {
+        access_key,
+        secret: reveal(&admin, &page, &old_id).await,
+    };
+    let path = rotation_path(&old_id);
+    let pending = post_in_background(&admin, &path, &path, &[]).await;
+    second.wait_for_log("failpoint reached").await;
+    second.kill();
+    assert!(pending.await.unwrap().is_err());
+    assert_eq!(rotation_row(&keyport, &old_id).await.unwrap().0, "creating");
+    let listed: serde_json::Value =
+        serde_json::from_str(&iam_access_keys(&moto, &admin_key, &user)).unwrap();
+    assert_eq!(
+        listed["AccessKeyMetadata"].as_array().unwrap().len(),
+        2,
+        "IAM issued the second key"
+    );
+
+    let third = Server::start(&db, &[]).await;
+    third
+        .wait_for_log("reconciled an interrupted rotation step")
+        .await;
+    assert!(
+        rotation_row(&keyport, &old_id).await.is_none(),
+        "step 1 undone"
+    );
+    let rows: i64 = sqlx::query_scalar("select count(*) from credentials")
+        .fetch_one(keyport.pool())
+        .await
+        .unwrap();
+    assert_eq!(rows, 1, "only the old key's credential");
+    let listed: serde_json::Value =
+        serde_json::from_str(&iam_access_keys(&moto, &admin_key, &user)).unwrap();
+    let keys = listed["AccessKeyMetadata"].as_array().unwrap();
+    assert_eq!(keys.len(), 1, "the key nobody holds was revoked: {listed}");
+    assert_eq!(keys[0]["AccessKeyId"], old.access_key.as_str());
+    assert!(
+        works(&aws_s3_ls(&moto.url, "us-east-1", &old)),
+        "the old key works"
+    );
+    // A new rotation starts cleanly.
+    let admin = third.visitor();
+    sign_in_as_admin(&admin).await;
+    let (status, shown) = press(&admin, &old_id, "", &[]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(shown.contains("Step 1 done"), "{shown}");
 }
