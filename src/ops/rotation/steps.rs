@@ -36,6 +36,11 @@ async fn quiet_enough(
     if quiet.reached {
         return Ok(());
     }
+    if let Err(problem) = &evidence.backend {
+        return Err(OpError::Refused(format!(
+            "Nothing was changed: the backend did not say when the old key was last used ({problem}). Try again, or go on anyway."
+        )));
+    }
     Err(OpError::Refused(if quiet.backend_records_use {
         format!(
             "Nothing was changed: the old key has not been quiet for {} yet (quiet since {}, long enough at {}). Wait, or go on anyway.",

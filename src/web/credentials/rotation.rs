@@ -155,6 +155,9 @@ impl RotationPage {
                 q.words(),
                 utc(q.until)
             ),
+            Some(_) if view.evidence.first().is_some_and(|e| e.backend.is_err()) => format!(
+                "{backend} did not say when the old key was last used (see below), so Keyport cannot tell whether it is still used. Reload to ask again, or go on anyway."
+            ),
             Some(_) => format!(
                 "{backend} keeps no record of a key's use, so Keyport cannot tell whether the old key is still used: only Keyport's own record of Show, Copy and Download is known. Go on anyway when you know every client moved to the new key."
             ),
