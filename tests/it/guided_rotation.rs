@@ -1078,3 +1078,34 @@ async fn guided_rotation_killed_after_iam_issued_the_second_key_is_undone_after_
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert!(shown.contains("Step 1 done"), "{shown}");
 }
+
+#[tokio::test]
+async fn guided_rotation_steps_ask_for_a_recent_proof_like_regenerate() {
+    let app = crate::helpers::TestApp::spawn_with(|config| config.step_up_minutes = 0).await;
+    let team = crate::credentials::team(&app, "s3").await;
+    team.add(&team.member, "laptop", &[]).await;
+    let (id,): (String,) = sqlx::query_as("select id from credentials")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    // The page itself shows; step 1 sends to the proof and changes nothing.
+    let (status, html) = team.member.get_text(&rotation_path(&id)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Create the second key"));
+    let path = rotation_path(&id);
+    let response = team.member.submit(&path, &path, &[("quiet", "3600")]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(
+        location(&response).starts_with("/confirm-identity?next="),
+        "{}",
+        location(&response)
+    );
+    let rotations: i64 = sqlx::query_scalar("select count(*) from rotations")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(rotations, 0, "nothing was started");
+    // A viewer sees the key but may not rotate it.
+    let (status, _) = team.viewer.get_text(&path).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
