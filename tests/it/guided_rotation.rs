@@ -782,13 +782,27 @@ async fn guided_rotation_of_a_keystone_ec2_pair_goes_from_step_2_to_delete_with_
     }
 }
 
-#[tokio::test]
-async fn guided_rotation_of_a_keystone_ec2_pair_killed_inside_step_4_resumes_with_the_old_pair_gone()
- {
+/// A Keystone portal killed inside a rotation step of its EC2 pair `s3` and started again:
+/// the stack, the database, the second portal, the old pair and (if step 1 was done before)
+/// the second pair with its credential id.
+struct KilledKeystone {
+    stack: crate::backends::OpenStack,
+    keyport: keyport::db::Db,
+    _db: TestDb,
+    _server: Server,
+    old_id: String,
+    old: S3Key,
+    new: Option<(String, S3Key)>,
+}
+
+/// Adds the EC2 pair `s3` through a portal started with `failpoint`, does step 1 first when
+/// `started`, then presses `step` and kills the portal where it stops, starts it again and
+/// waits until it reconciled the step.
+async fn keystone_killed_inside(failpoint: &str, started: bool, step: &str) -> KilledKeystone {
     let stack = crate::backends::OpenStack::get();
     let os_user = stack.create_user().await;
     let db = TestDb::new().await;
-    let server = Server::start(&db, &[("KEYPORT_FAILPOINT", "after-delete-old")]).await;
+    let server = Server::start(&db, &[("KEYPORT_FAILPOINT", failpoint)]).await;
     let (admin, page) = crate::driven::arrange(
         &server,
         "openstack",
@@ -818,38 +832,87 @@ async fn guided_rotation_of_a_keystone_ec2_pair_killed_inside_step_4_resumes_wit
         access_key,
         secret: reveal(&admin, &page, &old_id).await,
     };
-    press(&admin, &old_id, "", &[]).await;
-    let (_, new_id) = rotation_row(&keyport, &old_id).await.unwrap();
-    let new = S3Key {
-        access_key: credential_row(&keyport, &new_id).await.unwrap().0,
-        secret: reveal(&admin, &page, &new_id).await,
-    };
+    let mut new = None;
+    if started {
+        press(&admin, &old_id, "", &[]).await;
+        let (_, new_id) = rotation_row(&keyport, &old_id).await.unwrap();
+        let key = S3Key {
+            access_key: credential_row(&keyport, &new_id).await.unwrap().0,
+            secret: reveal(&admin, &page, &new_id).await,
+        };
+        new = Some((new_id, key));
+    }
     let path = rotation_path(&old_id);
-    let pending = post_in_background(
-        &admin,
-        &path,
-        &format!("{path}/delete-old"),
-        &[("anyway", "yes")],
-    )
-    .await;
+    let action = if step.is_empty() {
+        path.clone()
+    } else {
+        format!("{path}/{step}")
+    };
+    let pending = post_in_background(&admin, &path, &action, &[("anyway", "yes")]).await;
     server.wait_for_log("failpoint reached").await;
     server.kill();
     assert!(pending.await.unwrap().is_err());
-    assert_eq!(rotation_row(&keyport, &old_id).await.unwrap().0, "deleting");
-
-    let _server = Server::start(&db, &[]).await;
-    _server
+    let under_way = rotation_row(&keyport, &old_id).await.map(|r| r.0);
+    assert!(
+        under_way
+            .as_deref()
+            .is_some_and(|s| !["both_active", "old_inactive"].contains(&s)),
+        "the step's intent was recorded: {under_way:?}"
+    );
+    let server = Server::start(&db, &[]).await;
+    server
         .wait_for_log("reconciled an interrupted rotation step")
         .await;
-    let (s3, region) = (stack.swift_url.as_str(), stack.region.as_str());
-    assert!(rotation_row(&keyport, &old_id).await.is_none());
-    assert!(credential_row(&keyport, &old_id).await.is_none());
-    assert_eq!(credential_row(&keyport, &new_id).await.unwrap().1, "s3");
+    KilledKeystone {
+        stack,
+        keyport,
+        _db: db,
+        _server: server,
+        old_id,
+        old,
+        new,
+    }
+}
+
+#[tokio::test]
+async fn guided_rotation_of_a_keystone_ec2_pair_killed_inside_step_4_resumes_with_the_old_pair_gone()
+ {
+    let k = keystone_killed_inside("after-delete-old", true, "delete-old").await;
+    let (new_id, new) = k.new.as_ref().unwrap();
+    let (s3, region) = (k.stack.swift_url.as_str(), k.stack.region.as_str());
+    assert!(rotation_row(&k.keyport, &k.old_id).await.is_none());
+    assert!(credential_row(&k.keyport, &k.old_id).await.is_none());
+    assert_eq!(credential_row(&k.keyport, new_id).await.unwrap().1, "s3");
     assert!(
-        !works(&aws_s3_ls(s3, region, &old)),
+        !works(&aws_s3_ls(s3, region, &k.old)),
         "the old pair is gone at Keystone"
     );
-    assert!(works(&aws_s3_ls(s3, region, &new)), "the new pair works");
+    assert!(works(&aws_s3_ls(s3, region, new)), "the new pair works");
+}
+
+#[tokio::test]
+async fn guided_rotation_of_a_keystone_ec2_pair_killed_inside_step_1_resumes_at_step_2() {
+    let k = keystone_killed_inside("after-second-key", false, "").await;
+    let (s3, region) = (k.stack.swift_url.as_str(), k.stack.region.as_str());
+    let (step, new_id) = rotation_row(&k.keyport, &k.old_id).await.unwrap();
+    assert_eq!(step, "both_active", "reconcile finished step 1");
+    assert!(credential_row(&k.keyport, &new_id).await.is_some());
+    assert!(works(&aws_s3_ls(s3, region, &k.old)), "the old pair works");
+}
+
+#[tokio::test]
+async fn guided_rotation_of_a_keystone_ec2_pair_killed_inside_abandon_resumes_with_things_put_back()
+{
+    let k = keystone_killed_inside("after-abandon", true, "abandon").await;
+    let (new_id, new) = k.new.as_ref().unwrap();
+    let (s3, region) = (k.stack.swift_url.as_str(), k.stack.region.as_str());
+    assert!(rotation_row(&k.keyport, &k.old_id).await.is_none());
+    assert!(credential_row(&k.keyport, new_id).await.is_none());
+    assert!(works(&aws_s3_ls(s3, region, &k.old)), "the old pair works");
+    assert!(
+        !works(&aws_s3_ls(s3, region, new)),
+        "the second pair is gone at Keystone"
+    );
 }
 
 #[tokio::test]
