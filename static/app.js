@@ -117,6 +117,8 @@ document.addEventListener("click", (event) => {
       for (const slot of dialog.querySelectorAll("[data-fill=name]")) slot.textContent = name;
       for (const input of dialog.querySelectorAll("[data-fill-value=key]")) input.value = key;
       dialog.querySelector("form").action = link.href;
+      const rotation = dialog.querySelector("[data-rotation-link]");
+      if (rotation) rotation.href = link.href.replace(/regenerate$/, "rotation");
       dialog.showModal();
     }
     return;

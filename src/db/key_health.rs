@@ -17,6 +17,7 @@ use crate::domain::{
     credentials::Owner,
     key_health::KeyFacts,
     rotation::RotationPolicy,
+    rotation_steps::RotationStep,
     services::{CredentialState, DriverKind},
 };
 
@@ -52,9 +53,20 @@ pub struct KeyRecord {
     pub damaged_at: Option<i64>,
     /// When the latest member who had seen its secret left (`db::departures`).
     pub departed_at: Option<i64>,
+    /// Its part in a guided rotation: the step, and whether it is the second (new) key.
+    pub rotation_step: Option<(RotationStep, bool)>,
 }
 
 impl KeyRecord {
+    /// Its part in a guided rotation in words: "step 2 (old key)".
+    pub fn rotation_words(&self) -> Option<String> {
+        self.rotation_step.map(|(step, new)| {
+            let under_way = if step.is_resting() { "" } else { ", under way" };
+            let which = if new { "new key" } else { "old key" };
+            format!("step {}{under_way} ({which})", step.number())
+        })
+    }
+
     /// Its last rotation, or its creation: its age counts from here.
     pub fn last_change(&self) -> i64 {
         self.rotated_at.unwrap_or(self.created_at)
@@ -103,6 +115,7 @@ struct Row {
     last_used: Option<i64>,
     damaged_at: Option<i64>,
     departed_at: Option<i64>,
+    rotation: Option<String>,
 }
 
 fn decode_error(what: String) -> sqlx::Error {
@@ -124,7 +137,9 @@ fn services_query(services: &str) -> String {
 fn keys_query(backend: Backend, services: &str, events: &str) -> String {
     let columns = "c.id, c.service_id, c.owner_user_id, c.owner_app_id, coalesce(u.name, a.name),
              c.name, c.access_key, c.enabled, c.expires_at, c.created_at, c.rotated_at, c.state,
-             used.last_used, used.damaged_at, departed.departed_at";
+             used.last_used, used.damaged_at, departed.departed_at,
+             case when r.step is not null then r.step || ':old'
+                  when rn.step is not null then rn.step || ':new' end";
     // The same array of arrays from each database; PostgreSQL's is null for no rows.
     let keys = match backend {
         Backend::Sqlite => format!("json_group_array(json_array({columns}))"),
@@ -149,6 +164,8 @@ fn keys_query(backend: Backend, services: &str, events: &str) -> String {
              select credential_id, max(departed_at) as departed_at
              from departed_views group by credential_id
          ) departed on departed.credential_id = c.id
+         left join rotations r on r.credential_id = c.id
+         left join rotations rn on rn.new_credential_id = c.id
          {services}"
     )
 }
@@ -196,6 +213,10 @@ fn decode(services: Vec<ServiceRow>, keys: &str) -> sqlx::Result<Vec<KeyRecord>>
             last_used: row.last_used,
             damaged_at: row.damaged_at,
             departed_at: row.departed_at,
+            rotation_step: row.rotation.as_deref().and_then(|r| {
+                let (step, role) = r.split_once(':')?;
+                Some((RotationStep::parse(step)?, role == "new"))
+            }),
         });
     }
     Ok(records)

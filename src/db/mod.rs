@@ -15,6 +15,7 @@ pub mod keys;
 mod page_reads;
 pub mod projects;
 pub mod reminders;
+pub mod rotations;
 pub mod services;
 pub mod sessions;
 pub mod settings;

@@ -36,6 +36,7 @@ audit_actions! {
     CredentialAdopt => "credential.adopt",
     CredentialRevoke => "credential.revoke",
     CredentialForget => "credential.forget",
+    CredentialRotationStep => "credential.rotation",
     MemberAdd => "member.add",
     ProjectCreate => "project.create",
     MemberRole => "member.role",

@@ -7,6 +7,7 @@ pub mod key_health;
 pub mod reminders;
 pub mod roles;
 pub mod rotation;
+pub mod rotation_steps;
 pub mod services;
 pub mod time;
 pub mod two_factor;

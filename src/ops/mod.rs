@@ -25,6 +25,7 @@ pub mod principal;
 pub mod projects;
 pub mod reconcile;
 pub mod reminders;
+pub mod rotation;
 pub mod services;
 pub mod sign_in;
 pub mod snapshots;

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::{
-    BackendKey, BackendUser, Driver, DriverError, IssuedKey,
+    BackendKey, BackendUser, Deactivation, Driver, DriverError, IssuedKey, KeyUse,
     http::{Http, SigV4, redirected, unreachable},
 };
 use crate::domain::services::CredentialKind;
@@ -294,6 +294,44 @@ impl Driver for AwsIam<'_> {
     async fn check(&self) -> Result<(), DriverError> {
         self.expect("ListUsers", &[("MaxItems", "1")]).await?;
         Ok(())
+    }
+
+    fn deactivation(&self) -> Deactivation {
+        Deactivation::AtBackend
+    }
+
+    async fn set_active(
+        &self,
+        user: &BackendUser,
+        access_key: &str,
+        active: bool,
+    ) -> Result<(), DriverError> {
+        let status = if active { "Active" } else { "Inactive" };
+        self.expect(
+            "UpdateAccessKey",
+            &[
+                ("UserName", &user.id),
+                ("AccessKeyId", access_key),
+                ("Status", status),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn last_use(&self, access_key: &str) -> Result<KeyUse, DriverError> {
+        let answer = self
+            .expect("GetAccessKeyLastUsed", &[("AccessKeyId", access_key)])
+            .await?;
+        let named = |tag| text(&answer, tag).filter(|v| !v.is_empty() && v != "N/A");
+        Ok(match named("LastUsedDate") {
+            None => KeyUse::Never,
+            Some(at) => KeyUse::Used {
+                at,
+                service: named("ServiceName").unwrap_or_default(),
+                region: named("Region").unwrap_or_default(),
+            },
+        })
     }
 
     async fn admin_user(&self) -> Result<Option<String>, DriverError> {

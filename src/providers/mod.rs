@@ -89,6 +89,32 @@ pub struct BackendKey {
     pub secret: Option<Zeroizing<String>>,
 }
 
+/// What a backend can do to stop a key short of deleting it (step 3 of a guided rotation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deactivation {
+    /// The backend has an inactive state, and a key can be made active again (IAM).
+    AtBackend,
+    /// No backend: Keyport marks the key disabled; nothing changes at the provider.
+    KeyportOnly,
+    /// The backend has no inactive state (Keystone EC2): a key works until it is deleted.
+    Unsupported,
+}
+
+/// What a backend records of a key's use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyUse {
+    /// The backend keeps no record of when a key was used.
+    NotRecorded,
+    /// The backend records use, and has none for this key.
+    Never,
+    /// The backend's latest record: when (as it words it, RFC 3339), by which service, where.
+    Used {
+        at: String,
+        service: String,
+        region: String,
+    },
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DriverError {
     /// The backend could not be reached: it cannot have acted.
@@ -187,6 +213,30 @@ pub trait Driver: Send + Sync {
     async fn admin_user(&self) -> Result<Option<String>, DriverError> {
         Ok(None)
     }
+
+    /// Whether the backend can deactivate a key without deleting it.
+    fn deactivation(&self) -> Deactivation {
+        Deactivation::Unsupported
+    }
+
+    /// Makes `access_key` inactive (`active` false) or active again, where
+    /// [`deactivation`](Driver::deactivation) says the backend can; a no-op where only Keyport
+    /// keeps the key.
+    async fn set_active(
+        &self,
+        _user: &BackendUser,
+        _access_key: &str,
+        _active: bool,
+    ) -> Result<(), DriverError> {
+        Err(DriverError::Refused(
+            "This backend has no inactive state for a key: it works until it is deleted.".into(),
+        ))
+    }
+
+    /// The backend's record of the key's latest use.
+    async fn last_use(&self, _access_key: &str) -> Result<KeyUse, DriverError> {
+        Ok(KeyUse::NotRecorded)
+    }
 }
 
 /// The driver of a service with its settings.
@@ -252,5 +302,19 @@ impl<T: Driver + ?Sized> Driver for std::sync::Arc<T> {
     }
     async fn admin_user(&self) -> Result<Option<String>, DriverError> {
         (**self).admin_user().await
+    }
+    fn deactivation(&self) -> Deactivation {
+        (**self).deactivation()
+    }
+    async fn set_active(
+        &self,
+        user: &BackendUser,
+        access_key: &str,
+        active: bool,
+    ) -> Result<(), DriverError> {
+        (**self).set_active(user, access_key, active).await
+    }
+    async fn last_use(&self, access_key: &str) -> Result<KeyUse, DriverError> {
+        (**self).last_use(access_key).await
     }
 }

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use zeroize::Zeroizing;
 
-use super::{BackendKey, BackendUser, Driver, DriverError, IssuedKey};
+use super::{BackendKey, BackendUser, Deactivation, Driver, DriverError, IssuedKey};
 use crate::{
     crypto::random_string,
     domain::services::{CredentialKind, ServiceKind},
@@ -40,6 +40,15 @@ fn generate(kind: ServiceKind, access_key: Option<&str>) -> IssuedKey {
 impl Driver for Stored {
     fn is_remote(&self) -> bool {
         false
+    }
+
+    fn deactivation(&self) -> Deactivation {
+        Deactivation::KeyportOnly
+    }
+
+    async fn set_active(&self, _: &BackendUser, _: &str, _: bool) -> Result<(), DriverError> {
+        // No provider is asked: Keyport's own flag is all that changes.
+        Ok(())
     }
 
     async fn user(&self, name: &str, _create: bool) -> Result<BackendUser, DriverError> {

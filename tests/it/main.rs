@@ -23,6 +23,8 @@ mod csrf;
 mod driven;
 mod drivers_iam;
 mod drivers_keystone;
+mod guided_rotation;
+mod guided_rotation_browser;
 mod hardening;
 mod health;
 mod identity;

@@ -14,6 +14,7 @@ mod endpoints;
 mod members;
 mod paging;
 mod projects;
+mod rotation;
 mod services;
 
 use std::sync::LazyLock;
@@ -74,6 +75,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .merge(apps::router())
         .merge(app_keys::router())
         .merge(audit::router())
+        .merge(rotation::router())
 }
 
 /// The schema of a string that is one of `values` (the handler checks it, so that a wrong one

@@ -233,7 +233,7 @@ pub async fn add(ops: &Ops, who: &Principal, input: AddCredential) -> Result<Add
 }
 
 /// A credential to add at the service's backend.
-struct NewKey<'a> {
+pub(crate) struct NewKey<'a> {
     pub id: &'a str,
     pub service: &'a Service,
     pub owner: &'a Owner,
@@ -250,7 +250,7 @@ struct NewKey<'a> {
 /// Adds a credential: its row first (`Creating`, holding the owner's place under the limit and
 /// the key Keyport chose), then the key at the backend, then the row becomes `Active`. The
 /// access key and secret issued.
-async fn add_at_backend(
+pub(crate) async fn add_at_backend(
     ops: &Ops,
     new: NewKey<'_>,
 ) -> Result<(String, Zeroizing<String>), OpError> {

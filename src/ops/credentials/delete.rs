@@ -24,6 +24,7 @@ pub struct Deleted {
 pub async fn delete(ops: &Ops, who: &Principal, id: &str) -> Result<Deleted, OpError> {
     let (credential, service) = managed(ops, who, id, CredentialAction::Delete).await?;
     ops.require_fresh(who.freshness()).await?;
+    crate::ops::rotation::refuse_if_rotating(ops, &credential).await?;
     revoke_then_forget(ops, &service, &credential, who.actor()).await?;
     Ok(Deleted {
         credential: credential.info,

@@ -43,6 +43,16 @@ pub async fn edit(
         &input.description,
         &input.expires,
     );
+    if input.enabled != credential.enabled
+        && crate::ops::rotation::refuse_if_rotating(ops, &credential)
+            .await
+            .is_err()
+    {
+        errors.add(
+            "enabled",
+            "This key takes part in a rotation in two keys: its steps enable and disable it.",
+        );
+    }
     errors.into_result()?;
     db::credentials::update_details(
         &ops.db,

@@ -9,6 +9,7 @@ mod reveal;
 mod test;
 
 pub use add::{AddCredential, Added, KeySource, OwnerChoice, add};
+pub(crate) use add::{NewKey, add_at_backend};
 pub(crate) use delete::forget_deleted;
 pub use delete::{Deleted, delete};
 pub(crate) use delete::{delete_departed, delete_scheduled};

@@ -47,6 +47,7 @@ pub async fn regenerate_with(
 ) -> Result<Regenerated, OpError> {
     let (credential, service) = managed(ops, who, id, CredentialAction::Regenerate).await?;
     ops.require_fresh(who.freshness()).await?;
+    crate::ops::rotation::refuse_if_rotating(ops, &credential).await?;
     // Without a new access key (an OpenStack user keeps its name), the current one stays.
     let typed = typed.map(|key| IssuedKey {
         access_key: match key.access_key.trim() {

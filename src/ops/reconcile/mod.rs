@@ -302,6 +302,8 @@ async fn round(ops: &Ops, actor: &Actor) -> Result<(), OpError> {
     }
     let cutoff = db::now() - INTERRUPTED_AFTER.as_secs() as i64;
     finish_interrupted(ops, cutoff, None, actor).await?;
+    // After the credentials: a rotation's step 1 waits for its second key's row to be settled.
+    super::rotation::finish_interrupted(ops, cutoff, None, actor).await?;
     Ok(())
 }
 
@@ -314,5 +316,9 @@ pub async fn finish_now(
 ) -> Result<Vec<(String, String)>, OpError> {
     let service = managed_service(ops, who, service_id).await?;
     let cutoff = db::now() - INTERRUPTED_AFTER.as_secs() as i64;
-    finish_interrupted(ops, cutoff, Some(&service.id), who.actor()).await
+    let mut outcomes = finish_interrupted(ops, cutoff, Some(&service.id), who.actor()).await?;
+    outcomes.extend(
+        super::rotation::finish_interrupted(ops, cutoff, Some(&service.id), who.actor()).await?,
+    );
+    Ok(outcomes)
 }

@@ -55,6 +55,8 @@ pub(super) struct RegeneratePage {
     back: String,
     /// "Add a second key first", where it gives an overlap.
     alternative: Option<String>,
+    /// The guided rotation of the same key.
+    rotation: String,
     /// The labels of the new key's fields, where the key is typed in.
     typed: Option<(&'static str, &'static str)>,
     access_key: String,
@@ -79,6 +81,11 @@ impl RegeneratePage {
                 credential.id
             ),
             alternative: (only && service.driver.is_remote()).then(|| format!("{back}#add")),
+            rotation: format!(
+                "/projects/{}/credentials/{}/rotation",
+                member.project().slug,
+                credential.id
+            ),
             back,
             typed: (!service.driver.is_remote()).then(|| labels(service, credential.kind)),
             access_key: credential.access_key.clone(),

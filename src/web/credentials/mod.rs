@@ -7,6 +7,7 @@ mod add_form;
 mod change;
 mod edit;
 mod page;
+mod rotation;
 mod texts;
 
 use axum::{
@@ -49,6 +50,30 @@ pub fn router() -> Router<AppState> {
         .route(
             "/projects/{slug}/credentials/{id}/edit",
             get(edit::credential_edit_get).post(edit::credential_edit_post),
+        )
+        .route(
+            "/projects/{slug}/credentials/{id}/rotation",
+            get(rotation::rotation_get).post(rotation::rotation_start_post),
+        )
+        .route(
+            "/projects/{slug}/credentials/{id}/rotation/quiet",
+            post(rotation::rotation_quiet_post),
+        )
+        .route(
+            "/projects/{slug}/credentials/{id}/rotation/deactivate",
+            post(rotation::rotation_deactivate_post),
+        )
+        .route(
+            "/projects/{slug}/credentials/{id}/rotation/reactivate",
+            post(rotation::rotation_reactivate_post),
+        )
+        .route(
+            "/projects/{slug}/credentials/{id}/rotation/delete-old",
+            post(rotation::rotation_delete_post),
+        )
+        .route(
+            "/projects/{slug}/credentials/{id}/rotation/abandon",
+            post(rotation::rotation_abandon_post),
         )
 }
 

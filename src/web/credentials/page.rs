@@ -58,6 +58,8 @@ pub struct CredentialView {
     pub expiry: Option<Deadline>,
     /// The departed members who saw its secret since it last changed.
     pub seen_by_departed: Vec<String>,
+    /// Its part in a guided rotation, if it takes part in one.
+    pub rotating: Option<String>,
 }
 
 /// The texts of the page's one Regenerate and one Delete dialog for one kind of key, with the
@@ -153,6 +155,14 @@ impl CredentialsPage {
         revealed: Option<Revealed>,
     ) -> Result<Self, PageError> {
         let listing = ops::credentials::list(&state.ops, &member, service_id, q).await?;
+        let rotating = if listing.mine.is_empty()
+            && listing.app_keys.is_empty()
+            && listing.others.is_empty()
+        {
+            Default::default()
+        } else {
+            ops::rotation::marks(&state.ops, &member).await?
+        };
         let may_reveal = member.may(Action::Credential(CredentialAction::Reveal, Whose::Own));
         // Who may not see a secret gets the snippets that read it from the environment.
         let config = if may_reveal {
@@ -204,6 +214,7 @@ impl CredentialsPage {
                 rotation: policy.rotation(credential.last_change(), now),
                 expiry: policy.expiry(credential.expires_at, now),
                 seen_by_departed: listed.seen_by_departed,
+                rotating: rotating.get(&credential.id).cloned(),
                 credential: listed.credential,
             }
         };

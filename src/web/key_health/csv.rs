@@ -12,7 +12,7 @@ use crate::{
     ops::key_health::{HealthReport, KeyHealth},
 };
 
-const HEADER: [&str; 16] = [
+const HEADER: [&str; 17] = [
     "project",
     "service",
     "key",
@@ -29,6 +29,7 @@ const HEADER: [&str; 16] = [
     "last_used_at_backend",
     "expires",
     "flags",
+    "rotation_step",
 ];
 
 /// The report's keys as a CSV download named `file`.
@@ -57,7 +58,7 @@ pub fn download(report: &HealthReport, file: &str) -> Result<Response, PageError
         .into_response())
 }
 
-fn row(health: &KeyHealth) -> [String; 16] {
+fn row(health: &KeyHealth) -> [String; 17] {
     let key = &health.key;
     let flags: Vec<&str> = health.flags.iter().map(|f| f.as_str()).collect();
     [
@@ -84,6 +85,9 @@ fn row(health: &KeyHealth) -> [String; 16] {
             .unwrap_or_default(),
         moment(key.expires_at),
         flags.join(" "),
+        key.rotation_step
+            .map(|(step, new)| format!("{}:{}", step.as_str(), if new { "new" } else { "old" }))
+            .unwrap_or_default(),
     ]
 }
 

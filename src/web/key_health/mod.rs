@@ -251,6 +251,14 @@ impl HealthPage {
             key.key.service.project_slug, key.key.service.id, key.key.id
         )
     }
+
+    /// The guided rotation the key takes part in.
+    fn rotation_link(&self, key: &KeyHealth) -> String {
+        format!(
+            "/projects/{}/credentials/{}/rotation",
+            key.key.service.project_slug, key.key.id
+        )
+    }
 }
 
 fn chart_width() -> u32 {

@@ -44,6 +44,7 @@ async fn schemathesis_finds_the_answers_as_documented() {
     );
     let operations = [
         (r"/(reveal|regenerate|config)$", "", "id", &ids[0]),
+        (r"/rotation(/[a-z-]+)?$", "", "id", &ids[0]),
         (
             r"/services/\\{instance_id\\}/credentials/\\{id\\}$",
             "",

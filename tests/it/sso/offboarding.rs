@@ -208,7 +208,10 @@ async fn offboarding_a_grace_period_keeps_the_key_until_it_ends_then_iam_refuses
     let page = answer.text().await.unwrap();
     assert!(page.contains("whole number of days from 1 to 90"), "{page}");
     assert_eq!(attrs(&page, "input#days", "value"), ["soon"]);
-    assert_eq!(attrs(&page, "input[name=revoke][value=later]", "checked").len(), 1);
+    assert_eq!(
+        attrs(&page, "input[name=revoke][value=later]", "checked").len(),
+        1
+    );
     let member: i64 = sqlx::query_scalar("select count(*) from memberships where user_id = $1")
         .bind(&bob_id)
         .fetch_one(app.db.pool())
@@ -228,7 +231,9 @@ async fn offboarding_a_grace_period_keeps_the_key_until_it_ends_then_iam_refuses
     let said = notice(&portal.admin.get_text(&location(&answer)).await.1);
     let day = keyport::domain::time::day(keyport::domain::time::now() + 3 * 86_400);
     assert!(
-        said.contains(&format!("1 of their keys will be revoked at the backend on {day}")),
+        said.contains(&format!(
+            "1 of their keys will be revoked at the backend on {day}"
+        )),
         "{said}"
     );
     assert!(portal.credential("bob-key").await.is_some());
@@ -244,22 +249,26 @@ async fn offboarding_a_grace_period_keeps_the_key_until_it_ends_then_iam_refuses
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while portal.credential("bob-key").await.is_some() {
-        assert!(std::time::Instant::now() < deadline, "the due revocation ran");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the due revocation ran"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     assert!(
         !works(&aws_s3_ls(&moto.url, "us-east-1", &bob_key)),
         "IAM refuses the key once the grace period ended"
     );
-    let deleted: Vec<(String, String)> = sqlx::query_as(
-        "select actor, detail from audit_events where action = 'credential.delete'",
-    )
-    .fetch_all(app.db.pool())
-    .await
-    .unwrap();
+    let deleted: Vec<(String, String)> =
+        sqlx::query_as("select actor, detail from audit_events where action = 'credential.delete'")
+            .fetch_all(app.db.pool())
+            .await
+            .unwrap();
     assert_eq!(deleted.len(), 1, "{deleted:?}");
     assert!(
-        deleted[0].0.contains("grace period after bob@example.org left"),
+        deleted[0]
+            .0
+            .contains("grace period after bob@example.org left"),
         "{deleted:?}"
     );
     let left: i64 = sqlx::query_scalar("select count(*) from scheduled_revocations")

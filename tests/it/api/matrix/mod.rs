@@ -52,6 +52,8 @@ enum Op {
     CreateForApp,
     Reveal(Target),
     Regenerate(Target),
+    /// Step 1 of a guided rotation.
+    Rotate(Target),
     Delete(Target),
     Config(Target),
     Edit(Target),
@@ -107,7 +109,7 @@ const CALLERS: [&str; 13] = [
     "no token",
 ];
 
-const CREDENTIAL_OPS: [Op; 17] = [
+const CREDENTIAL_OPS: [Op; 19] = [
     Op::Projects,
     Op::Services,
     Op::Service,
@@ -125,26 +127,28 @@ const CREDENTIAL_OPS: [Op; 17] = [
     Op::Config(AppKey),
     Op::Edit(AppKey),
     Op::Audit,
+    Op::Rotate(MemberKey),
+    Op::Rotate(AppKey),
 ];
 
 /// The answer each caller of [`CALLERS`] gets for each operation of [`CREDENTIAL_OPS`].
 #[rustfmt::skip]
-const CREDENTIALS: [[Answer; 17]; 13] = [
-    // projects    list   own  ci's | member's key: reveal regen delete config edit | backup's key | audit
+const CREDENTIALS: [[Answer; 19]; 13] = [
+    // projects    list   own  ci's | member's key: reveal regen delete config edit | backup's key | audit | rotate: member's, backup's
     //   services service
-    [O, O, O,   O,     O,   O,     O, O, O, O, O,                                O, O, O, O, O,  O], // owner
-    [O, O, O,   O,     O,   O,     O, O, O, O, O,                                O, O, O, O, O,  O], // admin
-    [O, O, O,   O,     O,   F,     O, O, O, O, O,                                F, F, F, F, F,  F], // member
-    [O, O, O,   O,     O,   F,     N, N, N, N, N,                                F, F, F, F, F,  F], // other member
-    [O, O, O,   O,     F,   F,     F, F, F, F, F,                                F, F, F, F, F,  F], // viewer
-    [O, N, N,   N,     N,   N,     N, N, N, N, N,                                N, N, N, N, N,  N], // non-member
-    [O, O, O,   O,     O,   F,     N, N, N, N, N,                                O, O, O, O, O,  F], // app backup
-    [O, O, O,   O,     O,   O,     N, N, N, N, N,                                F, F, F, F, F,  F], // app ci
-    [U, U, U,   U,     U,   U,     U, U, U, U, U,                                U, U, U, U, U,  U], // disabled key
-    [O, N, N,   N,     N,   N,     N, N, N, N, N,                                N, N, N, N, N,  N], // removed member
-    [U, U, U,   U,     U,   U,     U, U, U, U, U,                                U, U, U, U, U,  U], // disabled user
-    [U, U, U,   U,     U,   U,     U, U, U, U, U,                                U, U, U, U, U,  U], // tampered token
-    [U, U, U,   U,     U,   U,     U, U, U, U, U,                                U, U, U, U, U,  U], // no token
+    [O, O, O,   O,     O,   O,     O, O, O, O, O,                                O, O, O, O, O,  O, O, O], // owner
+    [O, O, O,   O,     O,   O,     O, O, O, O, O,                                O, O, O, O, O,  O, O, O], // admin
+    [O, O, O,   O,     O,   F,     O, O, O, O, O,                                F, F, F, F, F,  F, O, F], // member
+    [O, O, O,   O,     O,   F,     N, N, N, N, N,                                F, F, F, F, F,  F, N, F], // other member
+    [O, O, O,   O,     F,   F,     F, F, F, F, F,                                F, F, F, F, F,  F, F, F], // viewer
+    [O, N, N,   N,     N,   N,     N, N, N, N, N,                                N, N, N, N, N,  N, N, N], // non-member
+    [O, O, O,   O,     O,   F,     N, N, N, N, N,                                O, O, O, O, O,  F, N, O], // app backup
+    [O, O, O,   O,     O,   O,     N, N, N, N, N,                                F, F, F, F, F,  F, N, F], // app ci
+    [U, U, U,   U,     U,   U,     U, U, U, U, U,                                U, U, U, U, U,  U, U, U], // disabled key
+    [O, N, N,   N,     N,   N,     N, N, N, N, N,                                N, N, N, N, N,  N, N, N], // removed member
+    [U, U, U,   U,     U,   U,     U, U, U, U, U,                                U, U, U, U, U,  U, U, U], // disabled user
+    [U, U, U,   U,     U,   U,     U, U, U, U, U,                                U, U, U, U, U,  U, U, U], // tampered token
+    [U, U, U,   U,     U,   U,     U, U, U, U, U,                                U, U, U, U, U,  U, U, U], // no token
 ];
 
 const SERVICE_OPS: [Op; 10] = [

@@ -63,6 +63,10 @@ impl World {
             }
             Op::Reveal(t) => (M::POST, format!("{}/reveal", one(t)), None),
             Op::Regenerate(t) => (M::POST, format!("{}/regenerate", one(t)), None),
+            Op::Rotate(t) => {
+                let body = json!({"quiet": "1h"});
+                (M::POST, format!("{}/rotation", one(t)), Some(body))
+            }
             Op::Delete(t) => (M::DELETE, one(t), None),
             Op::Config(t) => (
                 M::GET,
@@ -164,6 +168,10 @@ impl World {
             Op::CreateForApp => add(&format!("app:{}", self.ci)),
             Op::Reveal(t) => post(format!("{}/reveal", one(t)), &[], credentials),
             Op::Regenerate(t) => post(format!("{}/regenerate", one(t)), CONFIRMED, credentials),
+            Op::Rotate(t) => {
+                let rotation = format!("{}/rotation", one(t));
+                post(rotation.clone(), &[("quiet", "3600")], rotation)
+            }
             Op::Delete(t) => post(format!("{}/delete", one(t)), CONFIRMED, credentials),
             Op::Config(t) => {
                 let fields = [("snippet", "aws-credentials"), ("purpose", "download")];

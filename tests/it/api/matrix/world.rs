@@ -195,6 +195,11 @@ impl World {
     }
 
     async fn restore_credentials(&mut self) {
+        // A rotation holds its keys: abandoned first, which deletes its second key.
+        for id in self.ids("select credential_id from rotations", &[]).await {
+            let path = format!("/projects/team/credentials/{id}/rotation/abandon");
+            self.as_owner(Method::POST, &path, None).await;
+        }
         let ids = self.ids("select id from credentials", &[]).await;
         for id in &ids {
             if *id != self.member_key && *id != self.app_key {
