@@ -30,6 +30,10 @@ use crate::{
     providers::{BackendUser, Driver, DriverError, DriverSettings, IssuedKey},
 };
 
+/// How long a page, or a rotation's evidence, waits for the backend's word on its keys before it
+/// goes on without it (reconcile's report, the rotation page).
+pub const KEY_STATUS_DEADLINE: std::time::Duration = std::time::Duration::from_secs(3);
+
 impl Ops {
     /// The driver settings of a service, opened.
     pub(crate) async fn settings(&self, service: &Service) -> Result<DriverSettings, OpError> {

@@ -37,9 +37,6 @@ pub const INTERRUPTED_AFTER: Duration = Duration::from_secs(300);
 /// How long the start waits for reconcile before serving; what is left is done in the background.
 const START_RECONCILE_LIMIT: Duration = Duration::from_secs(30);
 
-/// How long a page waits for the backend's list of keys before it shows the page without it.
-pub const KEY_STATUS_DEADLINE: Duration = Duration::from_secs(3);
-
 /// Said in the audit log of an operation that reconcile finished.
 const FINISHED_LATER: &str = " (finished by reconcile after an interruption)";
 

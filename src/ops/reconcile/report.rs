@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use futures_util::future::join_all;
 
-use super::KEY_STATUS_DEADLINE;
 use crate::{
     db::{
         self,
@@ -20,7 +19,8 @@ use crate::{
         services::{CredentialKind, CredentialState, ServiceKind},
     },
     ops::{
-        Field, OpError, Ops, Principal, ProjectId, RowId, lifecycle::known_keys,
+        Field, OpError, Ops, Principal, ProjectId, RowId,
+        lifecycle::{KEY_STATUS_DEADLINE, known_keys},
         services::managed_service,
     },
     providers::{BackendKey, BackendUser, Driver, DriverError},

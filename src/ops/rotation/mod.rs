@@ -219,7 +219,7 @@ async fn key_evidence(
     role: &'static str,
 ) -> Result<KeyEvidence, OpError> {
     let asked = tokio::time::timeout(
-        super::reconcile::KEY_STATUS_DEADLINE,
+        super::lifecycle::KEY_STATUS_DEADLINE,
         driver.last_use(&credential.access_key),
     )
     .await;

@@ -32,7 +32,6 @@ use crate::{
     snippets,
 };
 
-pub use upload::{UploadStream, stash_upload};
 
 pub fn router() -> Router<AppState> {
     Router::new()

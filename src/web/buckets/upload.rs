@@ -3,14 +3,11 @@
 //! first), never held in memory.
 //!
 //! Every other form is read whole, within 64 KiB, by the layers in front of the handlers (body
-//! limit, NUL check, CSRF). The upload's body is taken aside before them ([`stash_upload`]): those
-//! layers see an empty body, the CSRF token comes in the form's URL, and the handler reads the
-//! body itself, within the size limit and the body timeout for each piece.
+//! limit, NUL check, CSRF). The upload's body is taken aside before them (`web::upload_stash`):
+//! those layers see an empty body, the CSRF token comes in the form's URL, and the handler reads
+//! the body itself, within the size limit and the body timeout for each piece.
 
-use std::{
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::time::Duration;
 
 use axum::{
     Router,
@@ -31,6 +28,7 @@ use crate::{
         AppState, PageError,
         extract::ProjectMember,
         session,
+        upload_stash::UploadStream,
         view::{FAILED_MARK, OK_MARK},
     },
 };
@@ -39,44 +37,6 @@ const ROUTE: &str = "/projects/{slug}/services/{id}/buckets/{bucket}/objects/upl
 
 pub fn router() -> Router<AppState> {
     Router::new().route(ROUTE, post(upload_post).layer(DefaultBodyLimit::disable()))
-}
-
-/// The body of an upload, taken aside by [`stash_upload`] for the handler alone.
-#[derive(Clone)]
-pub struct UploadStream(Arc<Mutex<Option<Body>>>);
-
-impl UploadStream {
-    fn take(&self) -> Option<Body> {
-        self.0.lock().ok().and_then(|mut body| body.take())
-    }
-}
-
-/// Whether `path` is the upload route: `/projects/*/services/*/buckets/*/objects/upload`.
-fn is_upload(path: &str) -> bool {
-    let parts: Vec<&str> = path.split('/').collect();
-    matches!(
-        parts.as_slice(),
-        ["", "projects", p, "services", s, "buckets", b, "objects", "upload"]
-            if !p.is_empty() && !s.is_empty() && !b.is_empty()
-    )
-}
-
-/// Takes the body of a multipart POST to the upload route aside, before the layers that read
-/// bodies whole; every other request passes untouched.
-pub async fn stash_upload(mut request: Request, next: Next) -> Response {
-    let multipart = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
-    if request.method() == Method::POST && multipart && is_upload(request.uri().path()) {
-        let body = std::mem::replace(request.body_mut(), Body::empty());
-        request
-            .extensions_mut()
-            .insert(UploadStream(Arc::new(Mutex::new(Some(body)))));
-        request.headers_mut().remove(header::CONTENT_LENGTH);
-    }
-    next.run(request).await
 }
 
 /// The text fields of the upload form, and the file once written aside.
