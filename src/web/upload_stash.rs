@@ -49,3 +49,24 @@ pub async fn stash_upload(mut request: Request, next: Next) -> Response {
     }
     next.run(request).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::is_upload;
+
+    #[test]
+    fn only_the_upload_route_is_taken_aside() {
+        assert!(is_upload(
+            "/projects/team/services/s1/buckets/b/objects/upload"
+        ));
+        for other in [
+            "/projects/team/services/s1/buckets/b/objects/delete",
+            "/projects/team/services/s1/buckets",
+            "/projects//services/s1/buckets/b/objects/upload",
+            "/projects/team/services/s1/buckets/b/objects/upload/x",
+            "/api/v1/projects/team/services/s1/buckets/b/objects/upload",
+        ] {
+            assert!(!is_upload(other), "{other}");
+        }
+    }
+}
