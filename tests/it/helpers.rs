@@ -193,6 +193,9 @@ impl Visitor {
         let client = Client::builder()
             .cookie_provider(jar.clone())
             .redirect(Policy::none())
+            // Below the portal's keep-alive (30 s): a connection idle that long is closed by the
+            // portal, and one taken from the pool just then is reset under the request.
+            .pool_idle_timeout(std::time::Duration::from_secs(20))
             .build()
             .unwrap();
         Visitor {
