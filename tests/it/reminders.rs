@@ -555,6 +555,18 @@ async fn a_serving_portal_checks_at_start_and_after_a_restart_tells_nothing_agai
     })
     .await;
     server.wait_for_log("found=3 new=3").await;
+    // The servers accepted every message; the portal records each as sent just after.
+    let started = Instant::now();
+    while count(
+        &app,
+        "select count(*) from reminder_deliveries where status = 'sent'",
+    )
+    .await
+        < 6
+    {
+        assert!(started.elapsed() < Duration::from_secs(30), "every delivery is recorded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let log = server.log_text();
     assert!(
         !log.contains("secret-path") && !log.contains("a webhook secret"),
