@@ -141,7 +141,9 @@ fn provider_error(e: OidcError) -> OpError {
         OidcError::Unreachable(message) => OpError::Refused(format!(
             "The single sign-on provider could not be reached: {message} Try again in a moment."
         )),
-        OidcError::Refused(message) | OidcError::Invalid(message) => OpError::Refused(message),
+        OidcError::Refused { message, .. } | OidcError::Invalid(message) => {
+            OpError::Refused(message)
+        }
     }
 }
 
@@ -597,9 +599,11 @@ pub fn password_allowed(ops: &Ops, user: &User) -> bool {
 }
 
 /// Checks each single sign-on account whose last check is older than the recheck time, at the
-/// provider: an account the provider refuses is disabled here (its sessions end, its API keys
-/// and refresh tokens stop at once), and enabled again when it signs in at the provider again.
-/// Changes of its groups apply. An unreachable provider changes nothing (logged).
+/// provider: an account whose grant the provider refuses (`invalid_grant`) is disabled here (its
+/// sessions end, its API keys and refresh tokens stop at once), and enabled again when it signs
+/// in at the provider again. Changes of its groups apply. Any other failure (an unreachable
+/// provider, a refused client secret, too many requests, a token failing a check) changes
+/// nothing (logged as an error): it would otherwise disable every account at once.
 pub async fn check_accounts(ops: &Ops) -> Result<usize, OpError> {
     let Some(sso) = ops.sso.as_deref() else {
         return Ok(0);
@@ -641,12 +645,14 @@ pub async fn check_accounts(ops: &Ops) -> Result<usize, OpError> {
                     apply_groups(ops, sso, &user, claims).await?;
                 }
             }
-            Err(OidcError::Refused(why)) | Err(OidcError::Invalid(why)) => {
+            Err(e) if e.refuses_the_grant() => {
                 refused += 1;
-                suspend(ops, &user, &why).await?;
+                suspend(ops, &user, &e.to_string()).await?;
             }
-            Err(OidcError::Unreachable(why)) => {
-                tracing::warn!(user = %user.id, reason = %why, "could not check a single sign-on account at the provider; tried again later");
+            // Anything else (the client refused, too many requests, a token that fails a check,
+            // the provider away) says nothing about this account: it stays as it is.
+            Err(e) => {
+                tracing::error!(user = %user.id, reason = %e, "could not check a single sign-on account at the provider; tried again later");
                 db::sso::release(&ops.db, &user.id).await?;
             }
         }

@@ -14,7 +14,8 @@
 //   POST /test/logout/<id>    ends the account's sessions as the provider's own logout does,
 //                             back-channel logout of the clients included.
 //   POST /test/rotate         publishes a second key; ID tokens are signed with it from then on.
-//   POST /test/stats          {jwks_requests}: how often the keys were fetched.
+//   POST /test/stats          {jwks_requests, token_errors}: how often the keys were fetched, and
+//                             how often the token endpoint answered an error.
 // Nothing here is reachable from outside the machine.
 
 import { createServer } from 'node:http';
@@ -34,6 +35,7 @@ const { privateKey: nextKey, publicKey: nextPublic } = await generateKeyPair('RS
 const nextJwk = { ...(await exportJWK(nextPublic)), kid: 'keyport-test-2', alg: 'RS256', use: 'sig' };
 let rotated = false;
 let jwksRequests = 0;
+let tokenErrors = 0;
 const signingKey = await importJWK(signing, 'RS256');
 
 let provider;
@@ -191,7 +193,7 @@ async function test(req, res, url) {
     return send(res, 204, 'text/plain', '');
   }
   if (parts[1] === 'stats') {
-    return send(res, 200, 'application/json', JSON.stringify({ jwks_requests: jwksRequests }));
+    return send(res, 200, 'application/json', JSON.stringify({ jwks_requests: jwksRequests, token_errors: tokenErrors }));
   }
   if (parts[1] === 'logout' && accounts[parts[2]]) {
     const sessions = await endSessions(parts[2]);
@@ -240,6 +242,7 @@ Provider.prototype.callback = function wrapped() {
   if (!this.wrappedCallback) {
     this.use(async (ctx, next) => {
       await next();
+      if (ctx.path === '/token' && ctx.status >= 400) tokenErrors += 1;
       if (ctx.path === '/token' && ctx.body && ctx.body.id_token && nextIdToken !== 'normal') {
         ctx.body = { ...ctx.body, id_token: await forge(ctx.body.id_token, nextIdToken) };
         nextIdToken = 'normal';

@@ -4,6 +4,7 @@
 //! logout), step-up at the provider, and the sign-in in a real browser.
 
 mod browser;
+mod checks;
 mod offboarding;
 mod provider;
 
