@@ -609,17 +609,24 @@ pub async fn check_accounts(ops: &Ops) -> Result<usize, OpError> {
         return Ok(0);
     };
     let every = i64::from(sso.settings.recheck_seconds);
-    let due = db::sso::take_due(&ops.db, now() - every, 60, 100).await?;
+    let before = now() - every;
+    // Each account is taken just before its check, for longer than the check can take: no
+    // other process uses the same refresh token meanwhile.
+    let due = db::sso::due(&ops.db, before, 100).await?;
     let mut refused = 0;
-    for identity in due {
+    for user_id in due {
+        let Some((identity, lease)) = db::sso::take(&ops.db, &user_id, before).await? else {
+            continue;
+        };
         let Some(sealed) = identity.refresh_token.as_deref() else {
+            db::sso::release(&ops.db, &user_id, lease).await?;
             continue;
         };
         let Ok(token) = envelope::open_provider_token(&ops.master, &identity.user_id, sealed)
         else {
             // The other accounts are still checked; this one at its next sign-in.
             tracing::error!(user = %identity.user_id, "a stored refresh token of the provider does not decrypt");
-            db::sso::release(&ops.db, &identity.user_id).await?;
+            db::sso::release(&ops.db, &identity.user_id, lease).await?;
             continue;
         };
         let token = Zeroizing::new(String::from_utf8_lossy(&token).into_owned());
@@ -632,6 +639,7 @@ pub async fn check_accounts(ops: &Ops) -> Result<usize, OpError> {
             now: now(),
         };
         let Some(user) = db::users::find(&ops.db, &identity.user_id).await? else {
+            db::sso::release(&ops.db, &user_id, lease).await?;
             continue;
         };
         match sso.client.refresh(&token, &expect).await {
@@ -640,35 +648,45 @@ pub async fn check_accounts(ops: &Ops) -> Result<usize, OpError> {
                     .refresh_token
                     .as_ref()
                     .map(|t| envelope::seal_provider_token(&ops.master, &user.id, t.as_bytes()));
-                db::sso::vouched(&ops.db, &user.id, sealed.as_deref()).await?;
+                if !db::sso::vouched(&ops.db, &user.id, lease, sealed.as_deref()).await? {
+                    tracing::warn!(user = %user.id, "a single sign-on check took longer than its hold on the account: its answer is not used");
+                    continue;
+                }
                 if let Some(claims) = &tokens.claims {
                     apply_groups(ops, sso, &user, claims).await?;
                 }
             }
             Err(e) if e.refuses_the_grant() => {
+                // Only while this check still holds the account: another process may have
+                // used the same refresh token meanwhile, and been answered for it.
+                let Some(lease) = db::sso::renew(&ops.db, &user.id, lease).await? else {
+                    tracing::warn!(user = %user.id, "a single sign-on check took longer than its hold on the account: its refusal is not used");
+                    continue;
+                };
                 refused += 1;
-                suspend(ops, &user, &e.to_string()).await?;
+                suspend(ops, &user, lease, &e.to_string()).await?;
             }
             // Anything else (the client refused, too many requests, a token that fails a check,
             // the provider away) says nothing about this account: it stays as it is.
             Err(e) => {
                 tracing::error!(user = %user.id, reason = %e, "could not check a single sign-on account at the provider; tried again later");
-                db::sso::release(&ops.db, &user.id).await?;
+                db::sso::release(&ops.db, &user.id, lease).await?;
             }
         }
     }
     Ok(refused)
 }
 
-/// Disables `user` because the provider no longer vouches for the account.
-async fn suspend(ops: &Ops, user: &User, why: &str) -> Result<(), OpError> {
+/// Disables `user` because the provider no longer vouches for the account; the check holds the
+/// account (`lease`).
+async fn suspend(ops: &Ops, user: &User, lease: i64, why: &str) -> Result<(), OpError> {
     // Disabled first: after a crash in between, the next check finds the account refused again
     // and marks it then.
     match db::users::set_disabled(&ops.db, &user.id, true).await {
         Ok(()) => {}
         Err(db::users::AdminChangeError::LastAdmin) => {
             tracing::error!(user = %user.id, "the provider refused the last instance administrator's account: it stays enabled");
-            db::sso::release(&ops.db, &user.id).await?;
+            db::sso::release(&ops.db, &user.id, lease).await?;
             return Ok(());
         }
         Err(db::users::AdminChangeError::Database(e)) => return Err(e.into()),

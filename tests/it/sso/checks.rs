@@ -48,3 +48,74 @@ async fn sso_check_refused_client_disables_nobody_only_invalid_grant_does() {
     .await;
     assert_eq!(grace.get("/projects").await.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn sso_check_takes_one_account_at_a_time_and_uses_its_answer_only_while_it_holds_it() {
+    use keyport::db::sso;
+    let app = crate::helpers::TestApp::spawn().await;
+    let a = app.insert_user("a@example.org", "A", false).await;
+    let b = app.insert_user("b@example.org", "B", false).await;
+    for (id, subject) in [(&a, "a"), (&b, "b")] {
+        sso::signed_in(
+            &app.db,
+            id,
+            "https://provider.example",
+            subject,
+            "",
+            Some(b"sealed"),
+        )
+        .await
+        .unwrap();
+    }
+    let before = keyport::domain::time::now() + 1;
+    let mut due = sso::due(&app.db, before, 100).await.unwrap();
+    due.sort();
+    let mut both = vec![a.clone(), b.clone()];
+    both.sort();
+    assert_eq!(due, both, "listing the due accounts takes none of them");
+
+    // A is taken just before its check; B stays free for any process meanwhile.
+    let (identity, lease) = sso::take(&app.db, &a, before).await.unwrap().unwrap();
+    assert_eq!(identity.user_id, a);
+    assert!(lease >= keyport::domain::time::now() + sso::HOLD_SECONDS - 1);
+    assert!(
+        sso::take(&app.db, &a, before).await.unwrap().is_none(),
+        "held"
+    );
+    assert_eq!(sso::due(&app.db, before, 100).await.unwrap(), [b.clone()]);
+    assert!(sso::take(&app.db, &b, before).await.unwrap().is_some());
+
+    // A's hold runs out before its check ends, and another process takes A: the late answer,
+    // vouching or refusing, is not used.
+    sqlx::query("update sso_identities set checking_until = 1 where user_id = $1")
+        .bind(&a)
+        .execute(app.db.pool())
+        .await
+        .unwrap();
+    let (_, other) = sso::take(&app.db, &a, before).await.unwrap().unwrap();
+    assert_ne!(other, lease);
+    assert!(
+        !sso::vouched(&app.db, &a, lease, Some(b"late"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(sso::renew(&app.db, &a, lease).await.unwrap(), None);
+    sso::release(&app.db, &a, lease).await.unwrap();
+    let now = sso::find(&app.db, &a).await.unwrap().unwrap();
+    let held: i64 =
+        sqlx::query_scalar("select checking_until from sso_identities where user_id = $1")
+            .bind(&a)
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(held, other, "a late release does not free another's hold");
+    assert_eq!(now.refresh_token.as_deref(), Some(b"sealed".as_slice()));
+    // The holder's answer is used.
+    assert!(
+        sso::vouched(&app.db, &a, other, Some(b"new"))
+            .await
+            .unwrap()
+    );
+    let now = sso::find(&app.db, &a).await.unwrap().unwrap();
+    assert_eq!(now.refresh_token.as_deref(), Some(b"new".as_slice()));
+}
