@@ -4,7 +4,9 @@
 use reqwest::StatusCode;
 
 use super::{
-    GRACE, instance_events, provider::Provider, provider::portal, provider::sso_sign_in, wait_until,
+    GRACE, instance_events,
+    provider::{self, Provider, portal, sso_sign_in},
+    wait_until,
 };
 
 #[tokio::test]
@@ -118,4 +120,51 @@ async fn sso_check_takes_one_account_at_a_time_and_uses_its_answer_only_while_it
     );
     let now = sso::find(&app.db, &a).await.unwrap().unwrap();
     assert_eq!(now.refresh_token.as_deref(), Some(b"new".as_slice()));
+}
+
+#[tokio::test]
+async fn sso_admin_enable_then_disable_of_a_refused_account_stays_disabled_at_the_next_sign_in() {
+    let provider = Provider::start().await;
+    let app = portal(&provider, |_| {}).await;
+    let admin = app.admin().await;
+    sso_sign_in(&app, &provider, GRACE.0, GRACE.1).await;
+    let grace = app.user_id("grace@example.org").await;
+    // The provider refused her account once (as a check does: disabled, then marked).
+    keyport::db::users::set_disabled(&app.db, &grace, true)
+        .await
+        .unwrap();
+    keyport::db::sso::set_suspended(&app.db, &grace, true)
+        .await
+        .unwrap();
+
+    // An administrator enables her by hand, and later disables her by hand.
+    let answer = admin
+        .submit("/admin/users", &format!("/admin/users/{grace}/enable"), &[])
+        .await;
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    let identity = keyport::db::sso::find(&app.db, &grace)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(identity.suspended, 0, "no longer the provider's to enable");
+    let answer = admin
+        .submit(
+            "/admin/users",
+            &format!("/admin/users/{grace}/disable"),
+            &[("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+
+    // Signing in at the provider does not undo the administrator's decision.
+    let visitor = app.visitor();
+    let callback = provider::round_trip(&provider, &visitor, GRACE.0, GRACE.1).await;
+    super::refused(&visitor, &callback, "Your Keyport account is disabled").await;
+    assert!(
+        keyport::db::users::find(&app.db, &grace)
+            .await
+            .unwrap()
+            .unwrap()
+            .disabled
+    );
 }
