@@ -7,6 +7,7 @@
 // then registers its portal's client (`POST /test/setup`), and may change the provider while it
 // runs:
 //   POST /test/setup          {client_id, client_secret, redirect_uri, backchannel_logout_uri}
+//                             (again: the client registered anew, its grants and tokens kept)
 //   POST /test/accounts/<id>  {groups?, disabled?, email?, email_verified?}  (merged in)
 //   POST /test/id-token       {mode}: the next ID token the token endpoint answers is
 //                             "foreign-key" (signed by a key the provider does not publish, same
@@ -22,6 +23,7 @@ import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import Provider from 'oidc-provider';
+import { createMemoryAdapter } from 'oidc-provider/lib/adapters/memory_adapter.js';
 import { SignJWT, decodeJwt, exportJWK, generateKeyPair, importJWK } from 'jose';
 
 const accounts = JSON.parse(readFileSync(new URL('./accounts.json', import.meta.url)));
@@ -40,6 +42,9 @@ const signingKey = await importJWK(signing, 'RS256');
 
 let provider;
 let issuer;
+// The provider's store (grants, refresh tokens, sessions), kept when the test registers the
+// client again (another client secret): the grants outlive the client's registration.
+const adapter = createMemoryAdapter();
 let nextIdToken = 'normal';
 
 function escape(text) {
@@ -81,6 +86,7 @@ function configure(client) {
       backchannel_logout_session_required: true,
     }],
     jwks: { keys: [signing] },
+    adapter,
     findAccount,
     claims: {
       openid: ['sub'],
