@@ -331,7 +331,8 @@ fn groups(claims: &Map<String, Value>, claim: &str) -> Vec<String> {
 }
 
 /// The Keyport account of the provider's account: the one linked before, or, at the first
-/// sign-in, an existing account of the same verified email (when linking is on) or a new one.
+/// sign-in, an existing account of the same verified email (when linking is on) or a new one
+/// (the email verified at the provider too).
 async fn account(
     ops: &Ops,
     sso: &Sso,
@@ -419,6 +420,13 @@ async fn account(
         )
         .await?;
         return Ok(existing);
+    }
+    // The email is the account's name here, and the domain allow-list judges by it: only an
+    // address the provider verified makes an account.
+    if !email_verified(claims) {
+        return Err(OpError::Refused(
+            "The provider has not verified your email address: no Keyport account is created for it. Verify it at the provider, then sign in again.".into(),
+        ));
     }
     let name = string_claim(claims, &settings.name_claim)
         .map(validate::person_name)

@@ -168,3 +168,34 @@ async fn sso_admin_enable_then_disable_of_a_refused_account_stays_disabled_at_th
             .disabled
     );
 }
+
+#[tokio::test]
+async fn sso_an_unverified_email_creates_no_account_even_in_an_allowed_domain() {
+    let provider = Provider::start().await;
+    let app = portal(&provider, |config| {
+        config.sso.allowed_email_domains = vec!["example.org".into()];
+    })
+    .await;
+    app.admin().await;
+    // Alan's address is in the allowed domain, and not verified at the provider.
+    let visitor = app.visitor();
+    let callback = provider::round_trip(&provider, &visitor, super::ALAN.0, super::ALAN.1).await;
+    super::refused(&visitor, &callback, "has not verified your email address").await;
+    assert!(
+        keyport::db::users::find_by_email(&app.db, "alan@example.org")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Verified there, the same sign-in creates it.
+    provider
+        .change_account(super::ALAN.0, serde_json::json!({"email_verified": true}))
+        .await;
+    sso_sign_in(&app, &provider, super::ALAN.0, super::ALAN.1).await;
+    assert!(
+        keyport::db::users::find_by_email(&app.db, "alan@example.org")
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
