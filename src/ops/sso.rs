@@ -317,16 +317,20 @@ fn email_verified(claims: &Map<String, Value>) -> bool {
     }
 }
 
-/// The groups the ID token names (an array of strings, or one string).
-fn groups(claims: &Map<String, Value>, claim: &str) -> Vec<String> {
+/// The groups the ID token names (an array of strings, or one string); `None` when it names
+/// none: the claim is absent (ID tokens of a refresh often leave it out), or not a list of
+/// groups. That is not "in no groups": nothing is taken away for it.
+fn groups(claims: &Map<String, Value>, claim: &str) -> Option<Vec<String>> {
     match claims.get(claim) {
-        Some(Value::Array(values)) => values
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect(),
-        Some(Value::String(one)) => vec![one.clone()],
-        _ => Vec::new(),
+        Some(Value::Array(values)) => Some(
+            values
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
+        ),
+        Some(Value::String(one)) => Some(vec![one.clone()]),
+        _ => None,
     }
 }
 
@@ -496,7 +500,8 @@ fn provider_actor() -> Actor {
 }
 
 /// Applies the groups of the ID token: the instance administrator right (when admin groups are
-/// configured) and the roles of the projects the mapping names. Returns the user as now.
+/// configured) and the roles of the projects the mapping names. A token without the groups
+/// claim changes nothing. Returns the user as now.
 async fn apply_groups(
     ops: &Ops,
     sso: &Sso,
@@ -504,7 +509,12 @@ async fn apply_groups(
     claims: &Map<String, Value>,
 ) -> Result<User, OpError> {
     let settings = &sso.settings;
-    let groups = groups(claims, &settings.groups_claim);
+    let Some(groups) = groups(claims, &settings.groups_claim) else {
+        if !settings.admin_groups.is_empty() || !settings.project_roles.is_empty() {
+            tracing::info!(user = %user.id, claim = %settings.groups_claim, "the provider's ID token names no groups: the roles stay as they are");
+        }
+        return Ok(user.clone());
+    };
     let actor = provider_actor();
     let in_group = |group: &str| groups.iter().any(|g| g == group);
     if !settings.admin_groups.is_empty() {

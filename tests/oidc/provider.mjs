@@ -68,7 +68,8 @@ async function findAccount(_ctx, id) {
         email: account.email,
         email_verified: account.email_verified,
         name: account.name,
-        groups: account.groups,
+        // `groups: null` leaves the claim out, as many providers do in a refresh's ID token.
+        ...(account.groups == null ? {} : { groups: account.groups }),
       };
     },
   };

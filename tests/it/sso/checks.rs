@@ -199,3 +199,56 @@ async fn sso_an_unverified_email_creates_no_account_even_in_an_allowed_domain() 
             .is_some()
     );
 }
+
+#[tokio::test]
+async fn sso_a_token_without_the_groups_claim_keeps_the_roles() {
+    let provider = Provider::start().await;
+    let app = portal(&provider, |config| {
+        config.sso.recheck_seconds = 1;
+        config.sso.admin_groups = vec!["keyport-admins".into()];
+        config.sso.project_roles =
+            vec![keyport::config::parse_project_role("team-leads=team:admin").unwrap()];
+    })
+    .await;
+    let admin = app.admin().await;
+    app.project(&admin, "team", crate::helpers::ADMIN_EMAIL)
+        .await;
+    provider
+        .change_account(
+            GRACE.0,
+            serde_json::json!({"groups": ["keyport-admins", "team-leads"]}),
+        )
+        .await;
+    sso_sign_in(&app, &provider, GRACE.0, GRACE.1).await;
+    let id = app.user_id("grace@example.org").await;
+    assert!(super::is_admin(&app, "grace@example.org").await);
+    assert_eq!(
+        super::role_in(&app, "team", "grace@example.org")
+            .await
+            .as_deref(),
+        Some("admin")
+    );
+
+    // The provider's ID tokens leave the groups out from now on: the checks vouch for her and
+    // take nothing away, nor does a sign-in.
+    provider
+        .change_account(GRACE.0, serde_json::json!({"groups": null}))
+        .await;
+    for _ in 0..2 {
+        let before = keyport::db::sso::find(&app.db, &id).await.unwrap().unwrap();
+        wait_until("the provider vouched again", async || {
+            let now = keyport::db::sso::find(&app.db, &id).await.unwrap().unwrap();
+            now.checked_at > before.checked_at
+        })
+        .await;
+    }
+    sso_sign_in(&app, &provider, GRACE.0, GRACE.1).await;
+    assert!(super::is_admin(&app, "grace@example.org").await);
+    assert_eq!(
+        super::role_in(&app, "team", "grace@example.org")
+            .await
+            .as_deref(),
+        Some("admin")
+    );
+    assert!(instance_events(&app, "user.demote").await.is_empty());
+}
