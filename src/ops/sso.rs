@@ -575,9 +575,18 @@ async fn apply_groups(
             }
             _ => continue,
         };
-        let detail = format!("{detail} from the provider's groups")
+        let mut detail = format!("{detail} from the provider's groups")
             .trim()
             .to_string();
+        if change == MembershipChange::Removed {
+            // A departure as any other: the keys of others they saw are flagged for rotation.
+            // Their own keys stay at their backends (nobody chose a grace period).
+            let flagged =
+                db::departures::record(&ops.db, &project_id, &user.id, &user.email, now()).await?;
+            if flagged > 0 {
+                detail.push_str(&format!("; {flagged} keys they saw flagged for rotation"));
+            }
+        }
         db::audit::record(
             &ops.db,
             Some(&project_id),

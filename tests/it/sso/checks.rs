@@ -252,3 +252,77 @@ async fn sso_a_token_without_the_groups_claim_keeps_the_roles() {
     );
     assert!(instance_events(&app, "user.demote").await.is_empty());
 }
+
+#[tokio::test]
+async fn sso_a_member_removed_by_the_groups_flags_the_keys_they_saw() {
+    let provider = Provider::start().await;
+    let app = portal(&provider, |config| {
+        config.sso.project_roles =
+            vec![keyport::config::parse_project_role("team-leads=team:member").unwrap()];
+    })
+    .await;
+    let team = crate::credentials::team(&app, "s3").await;
+    provider
+        .change_account(GRACE.0, serde_json::json!({"groups": ["team-leads"]}))
+        .await;
+    sso_sign_in(&app, &provider, GRACE.0, GRACE.1).await;
+    let grace = app.user_id("grace@example.org").await;
+    assert_eq!(
+        super::role_in(&app, "team", "grace@example.org")
+            .await
+            .as_deref(),
+        Some("member")
+    );
+    // The owner's key, which Grace showed after it was made.
+    let owner = app.user_id(crate::helpers::ADMIN_EMAIL).await;
+    let now = keyport::domain::time::now();
+    sqlx::query(
+        "insert into credentials (id, project_id, service_id, owner_user_id, name, access_key,
+             secret, created_at, created_by)
+         select 'seen-key', id, $1, $2, 'deploy', 'AKSEEN', $3, $4, 'seed' from projects where slug = 'team'",
+    )
+    .bind(&team.service)
+    .bind(&owner)
+    .bind(vec![0u8; 8])
+    .bind(now - 60)
+    .execute(app.db.pool())
+    .await
+    .unwrap();
+    sqlx::query(
+        "insert into audit_events (at, project_id, actor_id, actor, action, target, credential_id)
+         select $1, project_id, $2, 'grace@example.org', 'credential.reveal', name, id
+         from credentials where id = 'seen-key'",
+    )
+    .bind(now - 30)
+    .bind(&grace)
+    .execute(app.db.pool())
+    .await
+    .unwrap();
+
+    // Out of the group at the provider: her next sign-in removes her, a departure as any other.
+    provider
+        .change_account(GRACE.0, serde_json::json!({"groups": []}))
+        .await;
+    sso_sign_in(&app, &provider, GRACE.0, GRACE.1).await;
+    assert_eq!(
+        super::role_in(&app, "team", "grace@example.org").await,
+        None
+    );
+    let flagged: Vec<String> =
+        sqlx::query_scalar("select credential_id from departed_views where user_id = $1")
+            .bind(&grace)
+            .fetch_all(app.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(flagged, ["seen-key"]);
+    let removed: String = sqlx::query_scalar(
+        "select detail from audit_events where action = 'member.remove' and target = 'grace@example.org'",
+    )
+    .fetch_one(app.db.pool())
+    .await
+    .unwrap();
+    assert!(
+        removed.contains("1 keys they saw flagged for rotation"),
+        "{removed}"
+    );
+}
