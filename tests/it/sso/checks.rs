@@ -87,9 +87,11 @@ async fn sso_check_takes_one_account_at_a_time_and_uses_its_answer_only_while_it
     assert_eq!(sso::due(&app.db, before, 100).await.unwrap(), [b.clone()]);
     assert!(sso::take(&app.db, &b, before).await.unwrap().is_some());
 
-    // A's hold runs out before its check ends, and another process takes A: the late answer,
-    // vouching or refusing, is not used.
-    sqlx::query("update sso_identities set checking_until = 1 where user_id = $1")
+    // A's hold runs out before its check ends (as if taken longer ago than the hold), and
+    // another process takes A: the late answer, vouching or refusing, is not used.
+    let lease = keyport::domain::time::now() - 10;
+    sqlx::query("update sso_identities set checking_until = $1 where user_id = $2")
+        .bind(lease)
         .bind(&a)
         .execute(app.db.pool())
         .await
