@@ -206,8 +206,9 @@ pub async fn finish(
     }
 }
 
-/// The sign-in's checks, in order: the session's sign-in (state), the provider's own error,
-/// the issuer of the answer (RFC 9207), then the code exchanged and the ID token checked.
+/// The sign-in's checks, in order: the session's sign-in (state), the issuer of the answer
+/// (RFC 9207: required when the provider says it always sends it), the provider's own error,
+/// then the code exchanged and the ID token checked.
 async fn finish_checked(
     ops: &Ops,
     pending: Option<Pending>,
@@ -229,6 +230,21 @@ async fn finish_checked(
             "The provider's answer does not belong to this sign-in (state). Start again.".into(),
         ));
     }
+    // RFC 9207: who sent the answer is checked first, its error included (an error answer
+    // from another provider is not this provider's word).
+    match answer.iss.as_deref() {
+        Some(iss) if iss != sso.client.issuer() => {
+            return Err(OpError::Refused(
+                "The answer comes from another provider than the configured one (iss).".into(),
+            ));
+        }
+        None if sso.client.sends_iss().await.map_err(provider_error)? => {
+            return Err(OpError::Refused(
+                "The answer does not name the provider that sent it, which this provider always does (iss). Start again.".into(),
+            ));
+        }
+        _ => {}
+    }
     if let Some(error) = answer.error {
         let description = answer
             .error_description
@@ -238,13 +254,6 @@ async fn finish_checked(
             "The provider did not sign you in ({}{description}).",
             printable(&error)
         )));
-    }
-    if let Some(iss) = answer.iss
-        && iss != sso.client.issuer()
-    {
-        return Err(OpError::Refused(
-            "The answer comes from another provider than the configured one (iss).".into(),
-        ));
     }
     let code = answer.code.unwrap_or_default();
     if code.is_empty() {

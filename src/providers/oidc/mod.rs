@@ -82,6 +82,9 @@ struct Metadata {
     authorization_endpoint: String,
     token_endpoint: String,
     jwks_uri: String,
+    /// RFC 9207: the provider names itself (`iss`) in every authorization response.
+    #[serde(default)]
+    authorization_response_iss_parameter_supported: bool,
 }
 
 struct Keys {
@@ -208,6 +211,15 @@ impl OidcClient {
         }
         *self.metadata.write().await = Some((metadata.clone(), Instant::now()));
         Ok(metadata)
+    }
+
+    /// Whether the provider names itself in every authorization response (RFC 9207, from its
+    /// discovery document): then an answer without `iss` is not the provider's.
+    pub async fn sends_iss(&self) -> Result<bool, OidcError> {
+        Ok(self
+            .metadata()
+            .await?
+            .authorization_response_iss_parameter_supported)
     }
 
     /// The URL the browser is sent to, to sign in at the provider.

@@ -328,3 +328,43 @@ async fn sso_a_member_removed_by_the_groups_flags_the_keys_they_saw() {
         "{removed}"
     );
 }
+
+#[tokio::test]
+async fn sso_an_answer_without_iss_from_a_provider_that_always_sends_it_is_refused() {
+    let provider = Provider::start().await;
+    let app = portal(&provider, |_| {}).await;
+    app.admin().await;
+    let without = |callback: &str, error: bool| {
+        let mut url = url::Url::parse(callback).unwrap();
+        let kept: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(k, _)| k != "iss" && (!error || k == "state"))
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let mut query = url.query_pairs_mut();
+        query.clear().extend_pairs(kept);
+        if error {
+            query.append_pair("error", "access_denied");
+        }
+        drop(query);
+        url.to_string()
+    };
+    // The provider's discovery says it names itself in every answer (RFC 9207).
+    let visitor = app.visitor();
+    let callback = provider::round_trip(&provider, &visitor, GRACE.0, GRACE.1).await;
+    assert!(callback.contains("iss="), "{callback}");
+    super::refused(&visitor, &without(&callback, false), "(iss)").await;
+    // An error answer is judged by who sent it first.
+    let visitor = app.visitor();
+    let callback = provider::round_trip(&provider, &visitor, GRACE.0, GRACE.1).await;
+    super::refused(&visitor, &without(&callback, true), "(iss)").await;
+    let visitor = app.visitor();
+    let callback = provider::round_trip(&provider, &visitor, GRACE.0, GRACE.1).await;
+    let forged = format!(
+        "{}&iss=https%3A%2F%2Fother.example",
+        without(&callback, true)
+    );
+    super::refused(&visitor, &forged, "another provider").await;
+    // The provider's own answer still signs in.
+    sso_sign_in(&app, &provider, GRACE.0, GRACE.1).await;
+}
