@@ -84,7 +84,10 @@ async fn sso_check_takes_one_account_at_a_time_and_uses_its_answer_only_while_it
         sso::take(&app.db, &a, before).await.unwrap().is_none(),
         "held"
     );
-    assert_eq!(sso::due(&app.db, before, 100).await.unwrap(), [b.clone()]);
+    assert_eq!(
+        sso::due(&app.db, before, 100).await.unwrap(),
+        vec![b.clone()]
+    );
     assert!(sso::take(&app.db, &b, before).await.unwrap().is_some());
 
     // A's hold runs out before its check ends (as if taken longer ago than the hold), and
