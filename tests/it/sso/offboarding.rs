@@ -119,7 +119,7 @@ async fn offboarding_lists_held_and_seen_keys_revokes_at_iam_and_flags_until_reg
         .submit(
             "/projects/team/members",
             &remove,
-            &[("confirm", "yes"), ("revoke", "yes")],
+            &[("confirm", "yes"), ("revoke", "now")],
         )
         .await;
     assert_eq!(answer.status(), StatusCode::SEE_OTHER);
