@@ -1,5 +1,5 @@
 //! The master key checked against the database; the rows of what is sealed under it (projects'
-//! data keys, token signing keys, TOTP secrets), read and written for `ops::vault`, which seals
+//! data keys, token signing keys, TOTP secrets, single sign-on refresh tokens), read and written for `ops::vault`, which seals
 //! and opens them.
 
 use std::time::Duration;
@@ -48,6 +48,8 @@ pub enum UnderMaster<'a> {
     SigningKey { kid: &'a str },
     /// A user's TOTP secret.
     TotpSecret { user_id: &'a str },
+    /// A user's refresh token at the single sign-on provider.
+    ProviderToken { user_id: &'a str },
 }
 
 /// Replaces everything sealed under the master key by what `rewrap` makes of it, and records
@@ -92,6 +94,18 @@ pub async fn rewrap_all(
     for (user_id, sealed) in super::two_factor::all_sealed(&mut *tx).await? {
         let resealed = rewrap(UnderMaster::TotpSecret { user_id: &user_id }, &sealed)?;
         super::two_factor::reseal(&mut *tx, &user_id, &resealed).await?;
+    }
+    let tokens: Vec<(String, Vec<u8>)> = sqlx::query_as(
+        "select user_id, refresh_token from sso_identities where refresh_token is not null order by user_id",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    for (user_id, sealed) in &tokens {
+        sqlx::query("update sso_identities set refresh_token = $1 where user_id = $2")
+            .bind(rewrap(UnderMaster::ProviderToken { user_id }, sealed)?)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
     }
     tx.commit().await?;
     Ok(projects.len())

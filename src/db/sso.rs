@@ -82,66 +82,99 @@ pub async fn signed_in(
     tx.commit().await
 }
 
-/// The enabled accounts whose last check is older than `before`, with a refresh token to check
-/// them by (an account disabled by hand is not asked about, so that a refusal never marks it as
-/// the provider's to enable again), each taken for `hold_seconds` by this process (another process skips them meanwhile: a
-/// refresh token used twice at once may end the grant at providers that rotate them).
-pub async fn take_due(
-    db: &Db,
-    before: i64,
-    hold_seconds: i64,
-    limit: i64,
-) -> sqlx::Result<Vec<Identity>> {
-    let due: Vec<Identity> = sqlx::query_as(&format!(
-        "select {COLUMNS} from sso_identities
-         where checked_at < $1 and checking_until < $2 and suspended = 0 and refresh_token is not null
-           and user_id in (select id from users where disabled = 0)
-         order by checked_at limit $3"
+/// How long a check holds the account it took: longer than its requests to the provider can
+/// take (discovery, the token endpoint and the keys, each with its timeout), so that no other
+/// process uses the same refresh token meanwhile (a refresh token used twice may end the grant
+/// at providers that rotate them, and the account would be refused for it).
+pub const HOLD_SECONDS: i64 = 300;
+
+/// The condition of an account a check may take: due (last checked before `$1`), held by no
+/// process (`$2` is now), enabled (an account disabled by hand is not asked about, so that a
+/// refusal never marks it as the provider's to enable again), with a refresh token to check it by.
+const TAKEABLE: &str =
+    "checked_at < $1 and checking_until < $2 and suspended = 0 and refresh_token is not null
+     and user_id in (select id from users where disabled = 0)";
+
+/// The ids of at most `limit` accounts due for a check (last checked before `before`), the
+/// longest unchecked first. None is taken: [`take`] takes each just before it is checked.
+pub async fn due(db: &Db, before: i64, limit: i64) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(&format!(
+        "select user_id from sso_identities where {TAKEABLE} order by checked_at limit $3"
     ))
     .bind(before)
     .bind(now())
     .bind(limit)
     .fetch_all(db.pool())
-    .await?;
-    let mut taken = Vec::with_capacity(due.len());
-    for identity in due {
-        let claimed = sqlx::query(
-            "update sso_identities set checking_until = $1
-             where user_id = $2 and checked_at = $3 and checking_until < $4",
-        )
-        .bind(now() + hold_seconds)
-        .bind(&identity.user_id)
-        .bind(identity.checked_at)
-        .bind(now())
-        .execute(db.pool())
-        .await?;
-        if claimed.rows_affected() == 1 {
-            taken.push(identity);
-        }
-    }
-    Ok(taken)
+    .await
 }
 
-/// The provider vouched for the account again; its new refresh token, if it gave one.
-pub async fn vouched(db: &Db, user_id: &str, refresh_token: Option<&[u8]>) -> sqlx::Result<()> {
-    sqlx::query(
+/// Takes `user_id`'s account for a check by this process, for [`HOLD_SECONDS`], if it is still
+/// due and nobody holds it: the account as it is now and the lease (when the hold ends), which
+/// the check's outcome presents ([`vouched`], [`renew`], [`release`]).
+pub async fn take(db: &Db, user_id: &str, before: i64) -> sqlx::Result<Option<(Identity, i64)>> {
+    let lease = now() + HOLD_SECONDS;
+    let taken = sqlx::query(&format!(
+        "update sso_identities set checking_until = $3 where user_id = $4 and {TAKEABLE}"
+    ))
+    .bind(before)
+    .bind(now())
+    .bind(lease)
+    .bind(user_id)
+    .execute(db.pool())
+    .await?;
+    if taken.rows_affected() != 1 {
+        return Ok(None);
+    }
+    Ok(find(db, user_id).await?.map(|identity| (identity, lease)))
+}
+
+/// The provider vouched for the account again; its new refresh token, if it gave one. Only
+/// while this check holds the account (`lease`, as [`take`] gave it, and nobody took it since):
+/// `false` when it does not, and nothing is changed.
+pub async fn vouched(
+    db: &Db,
+    user_id: &str,
+    lease: i64,
+    refresh_token: Option<&[u8]>,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
         "update sso_identities set checked_at = $1, checking_until = 0,
-         refresh_token = coalesce($2, refresh_token) where user_id = $3",
+         refresh_token = coalesce($2, refresh_token) where user_id = $3 and checking_until = $4",
     )
     .bind(now())
     .bind(refresh_token)
     .bind(user_id)
+    .bind(lease)
     .execute(db.pool())
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
+}
+
+/// Holds the account for [`HOLD_SECONDS`] more, if this check (`lease`) still holds it: the new
+/// lease, or `None` when another process has taken it since.
+pub async fn renew(db: &Db, user_id: &str, lease: i64) -> sqlx::Result<Option<i64>> {
+    let renewed = (now() + HOLD_SECONDS).max(lease + 1);
+    let done = sqlx::query(
+        "update sso_identities set checking_until = $1 where user_id = $2 and checking_until = $3",
+    )
+    .bind(renewed)
+    .bind(user_id)
+    .bind(lease)
+    .execute(db.pool())
+    .await?;
+    Ok((done.rows_affected() == 1).then_some(renewed))
 }
 
 /// The check could not be made (the provider did not answer): tried again at the next round.
-pub async fn release(db: &Db, user_id: &str) -> sqlx::Result<()> {
-    sqlx::query("update sso_identities set checking_until = 0 where user_id = $1")
-        .bind(user_id)
-        .execute(db.pool())
-        .await?;
+/// Only the check holding the account (`lease`) lets it go.
+pub async fn release(db: &Db, user_id: &str, lease: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "update sso_identities set checking_until = 0 where user_id = $1 and checking_until = $2",
+    )
+    .bind(user_id)
+    .bind(lease)
+    .execute(db.pool())
+    .await?;
     Ok(())
 }
 

@@ -222,6 +222,11 @@ pub async fn change_user(
         }
         Err(AdminChangeError::Database(e)) => return Err(e.into()),
     }
+    if matches!(change, UserChange::Disable { .. } | UserChange::Enable) {
+        // An administrator decides now, not the provider: a later sign-in there does not
+        // enable an account disabled here by hand, even one the provider had refused before.
+        db::sso::set_suspended(&ops.db, &user.id, false).await?;
+    }
     match change {
         UserChange::Disable { revoke_at } => {
             let (flagged, scheduled) =

@@ -125,14 +125,22 @@ pub async fn change_role(
     change(ops, who, user_id, Some(role)).await
 }
 
-/// The member `user_id` of the principal's project, for their remove confirmation.
+/// The member `user_id` of the principal's project, for their remove confirmation: only one
+/// the principal may remove (as the members page offers), since the confirmation shows the
+/// keys they hold and saw.
 pub async fn to_remove(ops: &Ops, who: &Principal, user_id: &str) -> Result<Member, OpError> {
     who.require(Action::ManageMembers)?;
-    db::projects::members(&ops.db, &who.project().id)
+    let member = db::projects::members(&ops.db, &who.project().id)
         .await?
         .into_iter()
         .find(|m| m.user_id == user_id)
-        .ok_or(OpError::NotFound)
+        .ok_or(OpError::NotFound)?;
+    if !may_change_membership(who.role(), Some(member.role), None) {
+        return Err(OpError::Forbidden(
+            "Only owners may grant, change or take away the owner role.",
+        ));
+    }
+    Ok(member)
 }
 
 /// Takes the member `user_id` out of the project; returns that member's account.

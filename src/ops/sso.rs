@@ -141,7 +141,9 @@ fn provider_error(e: OidcError) -> OpError {
         OidcError::Unreachable(message) => OpError::Refused(format!(
             "The single sign-on provider could not be reached: {message} Try again in a moment."
         )),
-        OidcError::Refused(message) | OidcError::Invalid(message) => OpError::Refused(message),
+        OidcError::Refused { message, .. } | OidcError::Invalid(message) => {
+            OpError::Refused(message)
+        }
     }
 }
 
@@ -204,8 +206,9 @@ pub async fn finish(
     }
 }
 
-/// The sign-in's checks, in order: the session's sign-in (state), the provider's own error,
-/// the issuer of the answer (RFC 9207), then the code exchanged and the ID token checked.
+/// The sign-in's checks, in order: the session's sign-in (state), the issuer of the answer
+/// (RFC 9207: required when the provider says it always sends it), the provider's own error,
+/// then the code exchanged and the ID token checked.
 async fn finish_checked(
     ops: &Ops,
     pending: Option<Pending>,
@@ -227,6 +230,21 @@ async fn finish_checked(
             "The provider's answer does not belong to this sign-in (state). Start again.".into(),
         ));
     }
+    // RFC 9207: who sent the answer is checked first, its error included (an error answer
+    // from another provider is not this provider's word).
+    match answer.iss.as_deref() {
+        Some(iss) if iss != sso.client.issuer() => {
+            return Err(OpError::Refused(
+                "The answer comes from another provider than the configured one (iss).".into(),
+            ));
+        }
+        None if sso.client.sends_iss().await.map_err(provider_error)? => {
+            return Err(OpError::Refused(
+                "The answer does not name the provider that sent it, which this provider always does (iss). Start again.".into(),
+            ));
+        }
+        _ => {}
+    }
     if let Some(error) = answer.error {
         let description = answer
             .error_description
@@ -236,13 +254,6 @@ async fn finish_checked(
             "The provider did not sign you in ({}{description}).",
             printable(&error)
         )));
-    }
-    if let Some(iss) = answer.iss
-        && iss != sso.client.issuer()
-    {
-        return Err(OpError::Refused(
-            "The answer comes from another provider than the configured one (iss).".into(),
-        ));
     }
     let code = answer.code.unwrap_or_default();
     if code.is_empty() {
@@ -315,21 +326,26 @@ fn email_verified(claims: &Map<String, Value>) -> bool {
     }
 }
 
-/// The groups the ID token names (an array of strings, or one string).
-fn groups(claims: &Map<String, Value>, claim: &str) -> Vec<String> {
+/// The groups the ID token names (an array of strings, or one string); `None` when it names
+/// none: the claim is absent (ID tokens of a refresh often leave it out), or not a list of
+/// groups. That is not "in no groups": nothing is taken away for it.
+fn groups(claims: &Map<String, Value>, claim: &str) -> Option<Vec<String>> {
     match claims.get(claim) {
-        Some(Value::Array(values)) => values
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect(),
-        Some(Value::String(one)) => vec![one.clone()],
-        _ => Vec::new(),
+        Some(Value::Array(values)) => Some(
+            values
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
+        ),
+        Some(Value::String(one)) => Some(vec![one.clone()]),
+        _ => None,
     }
 }
 
 /// The Keyport account of the provider's account: the one linked before, or, at the first
-/// sign-in, an existing account of the same verified email (when linking is on) or a new one.
+/// sign-in, an existing account of the same verified email (when linking is on) or a new one
+/// (the email verified at the provider too).
 async fn account(
     ops: &Ops,
     sso: &Sso,
@@ -418,6 +434,13 @@ async fn account(
         .await?;
         return Ok(existing);
     }
+    // The email is the account's name here, and the domain allow-list judges by it: only an
+    // address the provider verified makes an account.
+    if !email_verified(claims) {
+        return Err(OpError::Refused(
+            "The provider has not verified your email address: no Keyport account is created for it. Verify it at the provider, then sign in again.".into(),
+        ));
+    }
     let name = string_claim(claims, &settings.name_claim)
         .map(validate::person_name)
         .and_then(Result::ok)
@@ -486,7 +509,8 @@ fn provider_actor() -> Actor {
 }
 
 /// Applies the groups of the ID token: the instance administrator right (when admin groups are
-/// configured) and the roles of the projects the mapping names. Returns the user as now.
+/// configured) and the roles of the projects the mapping names. A token without the groups
+/// claim changes nothing. Returns the user as now.
 async fn apply_groups(
     ops: &Ops,
     sso: &Sso,
@@ -494,7 +518,12 @@ async fn apply_groups(
     claims: &Map<String, Value>,
 ) -> Result<User, OpError> {
     let settings = &sso.settings;
-    let groups = groups(claims, &settings.groups_claim);
+    let Some(groups) = groups(claims, &settings.groups_claim) else {
+        if !settings.admin_groups.is_empty() || !settings.project_roles.is_empty() {
+            tracing::info!(user = %user.id, claim = %settings.groups_claim, "the provider's ID token names no groups: the roles stay as they are");
+        }
+        return Ok(user.clone());
+    };
     let actor = provider_actor();
     let in_group = |group: &str| groups.iter().any(|g| g == group);
     if !settings.admin_groups.is_empty() {
@@ -555,9 +584,18 @@ async fn apply_groups(
             }
             _ => continue,
         };
-        let detail = format!("{detail} from the provider's groups")
+        let mut detail = format!("{detail} from the provider's groups")
             .trim()
             .to_string();
+        if change == MembershipChange::Removed {
+            // A departure as any other: the keys of others they saw are flagged for rotation.
+            // Their own keys stay at their backends (nobody chose a grace period).
+            let flagged =
+                db::departures::record(&ops.db, &project_id, &user.id, &user.email, now()).await?;
+            if flagged > 0 {
+                detail.push_str(&format!("; {flagged} keys they saw flagged for rotation"));
+            }
+        }
         db::audit::record(
             &ops.db,
             Some(&project_id),
@@ -597,25 +635,34 @@ pub fn password_allowed(ops: &Ops, user: &User) -> bool {
 }
 
 /// Checks each single sign-on account whose last check is older than the recheck time, at the
-/// provider: an account the provider refuses is disabled here (its sessions end, its API keys
-/// and refresh tokens stop at once), and enabled again when it signs in at the provider again.
-/// Changes of its groups apply. An unreachable provider changes nothing (logged).
+/// provider: an account whose grant the provider refuses (`invalid_grant`) is disabled here (its
+/// sessions end, its API keys and refresh tokens stop at once), and enabled again when it signs
+/// in at the provider again. Changes of its groups apply. Any other failure (an unreachable
+/// provider, a refused client secret, too many requests, a token failing a check) changes
+/// nothing (logged as an error): it would otherwise disable every account at once.
 pub async fn check_accounts(ops: &Ops) -> Result<usize, OpError> {
     let Some(sso) = ops.sso.as_deref() else {
         return Ok(0);
     };
     let every = i64::from(sso.settings.recheck_seconds);
-    let due = db::sso::take_due(&ops.db, now() - every, 60, 100).await?;
+    let before = now() - every;
+    // Each account is taken just before its check, for longer than the check can take: no
+    // other process uses the same refresh token meanwhile.
+    let due = db::sso::due(&ops.db, before, 100).await?;
     let mut refused = 0;
-    for identity in due {
+    for user_id in due {
+        let Some((identity, lease)) = db::sso::take(&ops.db, &user_id, before).await? else {
+            continue;
+        };
         let Some(sealed) = identity.refresh_token.as_deref() else {
+            db::sso::release(&ops.db, &user_id, lease).await?;
             continue;
         };
         let Ok(token) = envelope::open_provider_token(&ops.master, &identity.user_id, sealed)
         else {
             // The other accounts are still checked; this one at its next sign-in.
             tracing::error!(user = %identity.user_id, "a stored refresh token of the provider does not decrypt");
-            db::sso::release(&ops.db, &identity.user_id).await?;
+            db::sso::release(&ops.db, &identity.user_id, lease).await?;
             continue;
         };
         let token = Zeroizing::new(String::from_utf8_lossy(&token).into_owned());
@@ -628,6 +675,7 @@ pub async fn check_accounts(ops: &Ops) -> Result<usize, OpError> {
             now: now(),
         };
         let Some(user) = db::users::find(&ops.db, &identity.user_id).await? else {
+            db::sso::release(&ops.db, &user_id, lease).await?;
             continue;
         };
         match sso.client.refresh(&token, &expect).await {
@@ -636,33 +684,45 @@ pub async fn check_accounts(ops: &Ops) -> Result<usize, OpError> {
                     .refresh_token
                     .as_ref()
                     .map(|t| envelope::seal_provider_token(&ops.master, &user.id, t.as_bytes()));
-                db::sso::vouched(&ops.db, &user.id, sealed.as_deref()).await?;
+                if !db::sso::vouched(&ops.db, &user.id, lease, sealed.as_deref()).await? {
+                    tracing::warn!(user = %user.id, "a single sign-on check took longer than its hold on the account: its answer is not used");
+                    continue;
+                }
                 if let Some(claims) = &tokens.claims {
                     apply_groups(ops, sso, &user, claims).await?;
                 }
             }
-            Err(OidcError::Refused(why)) | Err(OidcError::Invalid(why)) => {
+            Err(e) if e.refuses_the_grant() => {
+                // Only while this check still holds the account: another process may have
+                // used the same refresh token meanwhile, and been answered for it.
+                let Some(lease) = db::sso::renew(&ops.db, &user.id, lease).await? else {
+                    tracing::warn!(user = %user.id, "a single sign-on check took longer than its hold on the account: its refusal is not used");
+                    continue;
+                };
                 refused += 1;
-                suspend(ops, &user, &why).await?;
+                suspend(ops, &user, lease, &e.to_string()).await?;
             }
-            Err(OidcError::Unreachable(why)) => {
-                tracing::warn!(user = %user.id, reason = %why, "could not check a single sign-on account at the provider; tried again later");
-                db::sso::release(&ops.db, &user.id).await?;
+            // Anything else (the client refused, too many requests, a token that fails a check,
+            // the provider away) says nothing about this account: it stays as it is.
+            Err(e) => {
+                tracing::error!(user = %user.id, reason = %e, "could not check a single sign-on account at the provider; tried again later");
+                db::sso::release(&ops.db, &user.id, lease).await?;
             }
         }
     }
     Ok(refused)
 }
 
-/// Disables `user` because the provider no longer vouches for the account.
-async fn suspend(ops: &Ops, user: &User, why: &str) -> Result<(), OpError> {
+/// Disables `user` because the provider no longer vouches for the account; the check holds the
+/// account (`lease`).
+async fn suspend(ops: &Ops, user: &User, lease: i64, why: &str) -> Result<(), OpError> {
     // Disabled first: after a crash in between, the next check finds the account refused again
     // and marks it then.
     match db::users::set_disabled(&ops.db, &user.id, true).await {
         Ok(()) => {}
         Err(db::users::AdminChangeError::LastAdmin) => {
             tracing::error!(user = %user.id, "the provider refused the last instance administrator's account: it stays enabled");
-            db::sso::release(&ops.db, &user.id).await?;
+            db::sso::release(&ops.db, &user.id, lease).await?;
             return Ok(());
         }
         Err(db::users::AdminChangeError::Database(e)) => return Err(e.into()),

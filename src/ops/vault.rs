@@ -131,6 +131,9 @@ fn seal_under(master: &MasterKey, what: UnderMaster<'_>, secret: &[u8]) -> Vec<u
         UnderMaster::DataKey { project_id } => envelope::seal_data_key(master, project_id, secret),
         UnderMaster::SigningKey { kid } => envelope::seal_signing_key(master, kid, secret),
         UnderMaster::TotpSecret { user_id } => envelope::seal_totp_secret(master, user_id, secret),
+        UnderMaster::ProviderToken { user_id } => {
+            envelope::seal_provider_token(master, user_id, secret)
+        }
     }
 }
 
@@ -143,11 +146,14 @@ fn open_under(
         UnderMaster::DataKey { project_id } => envelope::open_data_key(master, project_id, sealed),
         UnderMaster::SigningKey { kid } => envelope::open_signing_key(master, kid, sealed),
         UnderMaster::TotpSecret { user_id } => envelope::open_totp_secret(master, user_id, sealed),
+        UnderMaster::ProviderToken { user_id } => {
+            envelope::open_provider_token(master, user_id, sealed)
+        }
     }
 }
 
 /// Re-wraps everything sealed under `old` (projects' data keys, token signing keys, TOTP
-/// secrets) under `new`, in one transaction, and records `new` as the master key. Nothing is
+/// secrets, single sign-on refresh tokens) under `new`, in one transaction, and records `new` as the master key. Nothing is
 /// changed when anything does not open with `old`. Returns how many projects were re-wrapped.
 pub async fn rotate_master_key(
     db: &Db,
@@ -174,6 +180,9 @@ fn name(what: UnderMaster<'_>) -> String {
         UnderMaster::SigningKey { kid } => format!("the token signing key {kid}"),
         UnderMaster::TotpSecret { user_id } => {
             format!("the two-factor secret of user {user_id}")
+        }
+        UnderMaster::ProviderToken { user_id } => {
+            format!("the single sign-on refresh token of user {user_id}")
         }
     }
 }

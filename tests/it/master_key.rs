@@ -21,6 +21,24 @@ use crate::{
 };
 
 const PROJECTS: usize = 6;
+const PROVIDER_TOKEN: &[u8] = b"the provider's refresh token";
+
+/// The owner's provider refresh token as stored, opened under `master`.
+async fn provider_token(db: &Db, master: &MasterKey) -> Option<Vec<u8>> {
+    let owner = db::users::find_by_email(db, "o@example.org")
+        .await
+        .unwrap()
+        .unwrap();
+    let sealed = db::sso::find(db, &owner.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .refresh_token
+        .unwrap();
+    keyport::crypto::envelope::open_provider_token(master, &owner.id, &sealed)
+        .ok()
+        .map(|t| t.to_vec())
+}
 
 /// Projects with data keys under the current master key, and a secret sealed in each.
 async fn seed(db: &TestDb) -> Vec<(String, Vec<u8>)> {
@@ -36,6 +54,18 @@ async fn seed(db: &TestDb) -> Vec<(String, Vec<u8>)> {
             password_hash: None,
             is_admin: true,
         },
+    )
+    .await
+    .unwrap();
+    // Their refresh token at the single sign-on provider, sealed under the master key too.
+    let token = keyport::crypto::envelope::seal_provider_token(&master, &owner.id, PROVIDER_TOKEN);
+    db::sso::signed_in(
+        app.db(),
+        &owner.id,
+        "https://provider.example",
+        "o",
+        "",
+        Some(&token),
     )
     .await
     .unwrap();
@@ -141,6 +171,12 @@ async fn rotation_rewraps_every_data_key_and_the_old_key_stops_working() {
         "every secret opens under the new key"
     );
     assert!(!all_open(app.db(), &old, &sealed).await);
+    assert_eq!(
+        provider_token(app.db(), &new).await.as_deref(),
+        Some(PROVIDER_TOKEN),
+        "the provider's refresh token opens under the new key"
+    );
+    assert_eq!(provider_token(app.db(), &old).await, None);
 
     // Rotating to the key in use, or from a wrong key, is refused.
     let output = rotate(&test_db, &new_file, None).output().unwrap();
@@ -197,6 +233,10 @@ async fn an_interrupted_rotation_changes_nothing() {
     assert!(
         all_open(app.db(), &old, &sealed).await,
         "every secret still opens under the old key"
+    );
+    assert_eq!(
+        provider_token(app.db(), &old).await.as_deref(),
+        Some(PROVIDER_TOKEN)
     );
     drop(app);
     let mut config = test_db.config();

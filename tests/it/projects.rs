@@ -425,6 +425,31 @@ async fn admins_remove_members_and_members_do_not() {
     );
 }
 
+#[tokio::test]
+async fn admins_may_not_open_the_removal_of_members_who_are_owners() {
+    let app = TestApp::spawn().await;
+    let people = team(&app).await;
+    let owner_id = app.user_id(ADMIN_EMAIL).await;
+    let action = format!("/projects/team/members/{owner_id}/remove");
+    let (_, admin) = &people[1];
+    // The confirmation (which lists the keys the owner holds and saw) is not shown to them.
+    let answer = admin.submit("/projects/team/members", &action, &[]).await;
+    assert_eq!(answer.status(), StatusCode::FORBIDDEN);
+    let html = answer.text().await.unwrap();
+    assert!(!html.contains("id=\"held\""), "{html}");
+    // An owner may open it.
+    let (_, owner) = &people[0];
+    let viewer_id = app.user_id("viewer@example.org").await;
+    let answer = owner
+        .submit(
+            "/projects/team/members",
+            &format!("/projects/team/members/{viewer_id}/remove"),
+            &[],
+        )
+        .await;
+    assert_eq!(answer.status(), StatusCode::OK);
+}
+
 async fn project_id(app: &TestApp) -> String {
     sqlx::query_scalar("select id from projects where slug = 'team'")
         .fetch_one(app.db.pool())

@@ -7,6 +7,7 @@
 // then registers its portal's client (`POST /test/setup`), and may change the provider while it
 // runs:
 //   POST /test/setup          {client_id, client_secret, redirect_uri, backchannel_logout_uri}
+//                             (again: the client registered anew, its grants and tokens kept)
 //   POST /test/accounts/<id>  {groups?, disabled?, email?, email_verified?}  (merged in)
 //   POST /test/id-token       {mode}: the next ID token the token endpoint answers is
 //                             "foreign-key" (signed by a key the provider does not publish, same
@@ -14,13 +15,15 @@
 //   POST /test/logout/<id>    ends the account's sessions as the provider's own logout does,
 //                             back-channel logout of the clients included.
 //   POST /test/rotate         publishes a second key; ID tokens are signed with it from then on.
-//   POST /test/stats          {jwks_requests}: how often the keys were fetched.
+//   POST /test/stats          {jwks_requests, token_errors}: how often the keys were fetched, and
+//                             how often the token endpoint answered an error.
 // Nothing here is reachable from outside the machine.
 
 import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import Provider from 'oidc-provider';
+import { createMemoryAdapter } from 'oidc-provider/lib/adapters/memory_adapter.js';
 import { SignJWT, decodeJwt, exportJWK, generateKeyPair, importJWK } from 'jose';
 
 const accounts = JSON.parse(readFileSync(new URL('./accounts.json', import.meta.url)));
@@ -34,10 +37,14 @@ const { privateKey: nextKey, publicKey: nextPublic } = await generateKeyPair('RS
 const nextJwk = { ...(await exportJWK(nextPublic)), kid: 'keyport-test-2', alg: 'RS256', use: 'sig' };
 let rotated = false;
 let jwksRequests = 0;
+let tokenErrors = 0;
 const signingKey = await importJWK(signing, 'RS256');
 
 let provider;
 let issuer;
+// The provider's store (grants, refresh tokens, sessions), kept when the test registers the
+// client again (another client secret): the grants outlive the client's registration.
+const adapter = createMemoryAdapter();
 let nextIdToken = 'normal';
 
 function escape(text) {
@@ -61,7 +68,8 @@ async function findAccount(_ctx, id) {
         email: account.email,
         email_verified: account.email_verified,
         name: account.name,
-        groups: account.groups,
+        // `groups: null` leaves the claim out, as many providers do in a refresh's ID token.
+        ...(account.groups == null ? {} : { groups: account.groups }),
       };
     },
   };
@@ -79,6 +87,7 @@ function configure(client) {
       backchannel_logout_session_required: true,
     }],
     jwks: { keys: [signing] },
+    adapter,
     findAccount,
     claims: {
       openid: ['sub'],
@@ -191,7 +200,7 @@ async function test(req, res, url) {
     return send(res, 204, 'text/plain', '');
   }
   if (parts[1] === 'stats') {
-    return send(res, 200, 'application/json', JSON.stringify({ jwks_requests: jwksRequests }));
+    return send(res, 200, 'application/json', JSON.stringify({ jwks_requests: jwksRequests, token_errors: tokenErrors }));
   }
   if (parts[1] === 'logout' && accounts[parts[2]]) {
     const sessions = await endSessions(parts[2]);
@@ -240,6 +249,7 @@ Provider.prototype.callback = function wrapped() {
   if (!this.wrappedCallback) {
     this.use(async (ctx, next) => {
       await next();
+      if (ctx.path === '/token' && ctx.status >= 400) tokenErrors += 1;
       if (ctx.path === '/token' && ctx.body && ctx.body.id_token && nextIdToken !== 'normal') {
         ctx.body = { ...ctx.body, id_token: await forge(ctx.body.id_token, nextIdToken) };
         nextIdToken = 'normal';

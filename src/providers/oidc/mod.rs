@@ -52,12 +52,22 @@ pub enum OidcError {
     /// The provider could not be reached or gave an answer Keyport cannot read.
     #[error("{0}")]
     Unreachable(String),
-    /// The provider answered, and refused (`invalid_grant` and the like).
-    #[error("{0}")]
-    Refused(String),
+    /// The provider answered, and refused: `code` is its error code (RFC 6749 5.2). Only
+    /// `invalid_grant` says the grant, and so the account, is refused; `invalid_client`,
+    /// `temporarily_unavailable` and the others are about Keyport or the provider.
+    #[error("{message}")]
+    Refused { code: String, message: String },
     /// A token failed a check: it is not to be believed.
     #[error("{0}")]
     Invalid(String),
+}
+
+impl OidcError {
+    /// Whether the provider refused the grant itself (`invalid_grant`): the account, or its
+    /// session there, is no longer vouched for. Any other failure says nothing about the account.
+    pub fn refuses_the_grant(&self) -> bool {
+        matches!(self, OidcError::Refused { code, .. } if code == "invalid_grant")
+    }
 }
 
 impl From<Refused> for OidcError {
@@ -72,6 +82,9 @@ struct Metadata {
     authorization_endpoint: String,
     token_endpoint: String,
     jwks_uri: String,
+    /// RFC 9207: the provider names itself (`iss`) in every authorization response.
+    #[serde(default)]
+    authorization_response_iss_parameter_supported: bool,
 }
 
 struct Keys {
@@ -200,6 +213,15 @@ impl OidcClient {
         Ok(metadata)
     }
 
+    /// Whether the provider names itself in every authorization response (RFC 9207, from its
+    /// discovery document): then an answer without `iss` is not the provider's.
+    pub async fn sends_iss(&self) -> Result<bool, OidcError> {
+        Ok(self
+            .metadata()
+            .await?
+            .authorization_response_iss_parameter_supported)
+    }
+
     /// The URL the browser is sent to, to sign in at the provider.
     pub async fn authorization_url(&self, request: &Authorize<'_>) -> Result<String, OidcError> {
         let metadata = self.metadata().await?;
@@ -262,10 +284,13 @@ impl OidcClient {
                     .error_description
                     .map(|d| format!(": {}", shown(&d)))
                     .unwrap_or_default();
-                Err(OidcError::Refused(format!(
-                    "The provider refused ({}{description}).",
-                    shown(&error.error)
-                )))
+                Err(OidcError::Refused {
+                    message: format!(
+                        "The provider refused ({}{description}).",
+                        shown(&error.error)
+                    ),
+                    code: error.error,
+                })
             }
             _ => Err(OidcError::Unreachable(format!(
                 "{what} answered HTTP {}.",

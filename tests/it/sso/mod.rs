@@ -4,6 +4,7 @@
 //! logout), step-up at the provider, and the sign-in in a real browser.
 
 mod browser;
+mod checks;
 mod offboarding;
 mod provider;
 
@@ -634,6 +635,9 @@ async fn sso_an_account_disabled_by_hand_stays_disabled_whatever_the_provider_sa
         .await
         .unwrap()
         .unwrap();
+    provider
+        .change_account(ALAN.0, json!({"email_verified": true}))
+        .await;
     sso_sign_in(&app, &provider, ALAN.0, ALAN.1).await;
     let alan = app.user_id("alan@example.org").await;
     let alan_signed_in = keyport::db::sso::find(&app.db, &alan)

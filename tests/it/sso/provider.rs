@@ -101,11 +101,18 @@ impl Provider {
 
     /// Registers the portal at `portal` as the provider's client.
     pub async fn register(&self, portal: &str) {
+        self.register_with_secret(portal, CLIENT_SECRET).await;
+    }
+
+    /// Registers the portal at `portal` with `secret` as its client secret (another than the
+    /// portal's own: the provider refuses the client, `invalid_client`). The provider's grants
+    /// and refresh tokens stay.
+    pub async fn register_with_secret(&self, portal: &str, secret: &str) {
         self.switch(
             "/test/setup",
             json!({
                 "client_id": CLIENT_ID,
-                "client_secret": CLIENT_SECRET,
+                "client_secret": secret,
                 "redirect_uri": format!("{portal}/login/sso/callback"),
                 "backchannel_logout_uri": format!("{portal}/login/sso/logout"),
             }),
@@ -148,6 +155,13 @@ impl Provider {
     /// How often the provider's keys were fetched.
     pub async fn key_fetches(&self) -> u64 {
         self.switch("/test/stats", json!({})).await["jwks_requests"]
+            .as_u64()
+            .unwrap()
+    }
+
+    /// How often the provider's token endpoint answered an error.
+    pub async fn token_errors(&self) -> u64 {
+        self.switch("/test/stats", json!({})).await["token_errors"]
             .as_u64()
             .unwrap()
     }
