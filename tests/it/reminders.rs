@@ -564,7 +564,10 @@ async fn a_serving_portal_checks_at_start_and_after_a_restart_tells_nothing_agai
     .await
         < 6
     {
-        assert!(started.elapsed() < Duration::from_secs(30), "every delivery is recorded");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "every delivery is recorded"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let log = server.log_text();

@@ -32,7 +32,6 @@ use crate::{
     snippets,
 };
 
-
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(
