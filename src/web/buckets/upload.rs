@@ -11,10 +11,8 @@ use std::time::Duration;
 
 use axum::{
     Router,
-    body::Body,
     extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Request, State},
-    http::{Method, StatusCode, header},
-    middleware::Next,
+    http::StatusCode,
     response::{IntoResponse, Redirect, Response},
     routing::post,
 };
