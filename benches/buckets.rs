@@ -16,6 +16,8 @@
 #[path = "../tests/it/helpers.rs"]
 mod helpers;
 
+mod timing;
+
 #[allow(dead_code)]
 #[path = "../tests/it/backends.rs"]
 mod backends;
@@ -26,16 +28,10 @@ use std::{
 };
 
 use anyhow::{Context, ensure};
+use timing::{measure, print_row, views};
 
 const OBJECTS: usize = 10_000;
 const LATER_PAGE: usize = 40;
-
-fn views() -> usize {
-    std::env::var("KEYPORT_BENCH_VIEWS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20)
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -184,41 +180,6 @@ fn aws_cli(
             String::from_utf8_lossy(&output.stderr)
         );
         bytes = output.stdout.len();
-    }
-    times.sort();
-    Ok((times, bytes))
-}
-
-fn print_row(what: &str, times: &[Duration], bytes: usize) {
-    println!(
-        "| {what} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
-        ms(times[0]),
-        ms(times[times.len() / 2]),
-        ms(times[times.len() * 9 / 10]),
-        ms(times[times.len() - 1]),
-        bytes as f64 / 1024.0
-    );
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-/// The answer times of `path`, sorted, and the answer's size.
-async fn measure(who: &helpers::Visitor, path: &str) -> anyhow::Result<(Vec<Duration>, usize)> {
-    let mut times = Vec::new();
-    let mut bytes = 0;
-    for n in 0..views() + 2 {
-        let asked = Instant::now();
-        let response = who.get(path).await;
-        let status = response.status();
-        let body = response.bytes().await?;
-        let took = asked.elapsed();
-        ensure!(status == 200, "{path} answered {status}");
-        if n >= 2 {
-            times.push(took);
-        }
-        bytes = body.len();
     }
     times.sort();
     Ok((times, bytes))

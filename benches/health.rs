@@ -18,10 +18,13 @@
 #[path = "../tests/it/helpers.rs"]
 mod helpers;
 
-use std::time::{Duration, Instant};
+mod timing;
+
+use std::time::Instant;
 
 use anyhow::ensure;
 use keyport::{crypto::random_bytes, db};
+use timing::{measure, print_row, views};
 
 const KEYS: usize = 10_000;
 const SERVICES: usize = 10;
@@ -30,13 +33,6 @@ const USES: usize = 20_000;
 const DAY: i64 = 86_400;
 /// Rows per insert: well under SQLite's limit of bound values.
 const BATCH: usize = 500;
-
-fn views() -> usize {
-    std::env::var("KEYPORT_BENCH_VIEWS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20)
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -94,42 +90,6 @@ async fn main() -> anyhow::Result<()> {
         print_row(what, &times, bytes);
     }
     Ok(())
-}
-
-/// A row of the table: the fastest, median, 90th percentile and slowest of `times` (sorted).
-fn print_row(what: &str, times: &[Duration], bytes: usize) {
-    println!(
-        "| {what} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
-        ms(times[0]),
-        ms(times[times.len() / 2]),
-        ms(times[times.len() * 9 / 10]),
-        ms(times[times.len() - 1]),
-        bytes as f64 / 1024.0
-    );
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-/// The answer times of `path`, sorted, and the answer's size.
-async fn measure(who: &helpers::Visitor, path: &str) -> anyhow::Result<(Vec<Duration>, usize)> {
-    let mut times = Vec::new();
-    let mut bytes = 0;
-    for n in 0..views() + 2 {
-        let asked = Instant::now();
-        let response = who.get(path).await;
-        let status = response.status();
-        let body = response.bytes().await?;
-        let took = asked.elapsed();
-        ensure!(status == 200, "{path} answered {status}");
-        bytes = body.len();
-        if n >= 2 {
-            times.push(took);
-        }
-    }
-    times.sort();
-    Ok((times, bytes))
 }
 
 /// The `values` of an insert of [`BATCH`] rows: `columns` bound values each, then `constants`.
