@@ -34,6 +34,15 @@ use crate::{
 /// goes on without it (reconcile's report, the rotation page).
 pub const KEY_STATUS_DEADLINE: std::time::Duration = std::time::Duration::from_secs(3);
 
+/// What reconcile says of an interrupted change it could not finish yet (an internal error's
+/// detail stays in the log).
+pub(super) fn not_yet(e: &OpError) -> String {
+    match e {
+        OpError::Internal(_) => "not yet: Keyport met an error (see its log)".into(),
+        e => format!("not yet: {}", e.message()),
+    }
+}
+
 impl Ops {
     /// The driver settings of a service, opened.
     pub(crate) async fn settings(&self, service: &Service) -> Result<DriverSettings, OpError> {

@@ -14,7 +14,7 @@ use anyhow::Context;
 
 use super::{
     Field, OpError, Ops, Principal, ProjectId, RowId, credentials,
-    lifecycle::{self, audit_target, chosen_key, credential_user, known_keys},
+    lifecycle::{self, audit_target, chosen_key, credential_user, known_keys, not_yet},
     services::managed_service,
 };
 use crate::{
@@ -242,10 +242,7 @@ async fn finish_interrupted(
             }
             Err(e) => {
                 tracing::warn!(credential = %credential.id, error = %e, "cannot reconcile yet");
-                match e {
-                    OpError::Internal(_) => "not yet: Keyport met an error (see its log)".into(),
-                    e => format!("not yet: {}", e.message()),
-                }
+                not_yet(&e)
             }
         };
         outcomes.push((credential.name.clone(), outcome));

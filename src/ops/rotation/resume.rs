@@ -17,7 +17,7 @@ use crate::{
     domain::{audit::AuditAction, rotation_steps::RotationStep},
     ops::{
         OpError, Ops,
-        lifecycle::{audit_target, credential_user},
+        lifecycle::{audit_target, credential_user, not_yet},
     },
 };
 
@@ -53,10 +53,7 @@ pub(crate) async fn finish_interrupted(
             }
             Err(e) => {
                 tracing::warn!(credential = %credential.id, error = %e, "cannot reconcile a rotation step yet");
-                match e {
-                    OpError::Internal(_) => "not yet: Keyport met an error (see its log)".into(),
-                    e => format!("not yet: {}", e.message()),
-                }
+                not_yet(&e)
             }
         };
         outcomes.push((credential.name.clone(), outcome));
