@@ -151,7 +151,7 @@ pub fn router(state: AppState, db: &Db) -> Router {
             ServiceBuilder::new()
                 .layer(TraceLayer::new_for_http().make_span_with(request_span))
                 // Before every layer that reads a body whole: an upload's goes to its handler.
-                .layer(middleware::from_fn(web::upload_stash::stash_upload))
+                .layer(middleware::from_fn(crate::upload::stash_upload))
                 // Around the body limit, so that its 413 is shaped too.
                 .layer(middleware::from_fn(api::iam_shaped))
                 .layer(middleware::from_fn_with_state(

@@ -16,6 +16,7 @@ pub mod providers;
 pub mod server;
 pub mod snippets;
 pub mod state;
+pub mod upload;
 pub mod web;
 
 pub use app::App;

@@ -86,11 +86,11 @@ async fn check(state: &AppState, request: Request) -> Result<(Request, Option<St
         .cloned()
         .ok_or(PageError::Csrf)?;
     let stored = session::stored_csrf_token(&session).await?;
-    // An upload's body goes to its handler unread (`upload_stash`); its form carries
+    // An upload's body goes to its handler unread (`crate::upload`); its form carries
     // the token in its URL instead.
     let upload = request
         .extensions()
-        .get::<super::upload_stash::UploadStream>()
+        .get::<crate::upload::UploadStream>()
         .is_some();
     let (parts, body) = request.into_parts();
     let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)

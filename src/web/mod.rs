@@ -33,7 +33,6 @@ mod setup;
 mod sso;
 mod step_up;
 mod throttle;
-pub mod upload_stash;
 mod view;
 
 use axum::{

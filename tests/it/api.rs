@@ -39,12 +39,25 @@ pub struct Key {
 
 impl ApiApp {
     pub async fn spawn() -> ApiApp {
+        ApiApp::spawn_with(|_| {}).await
+    }
+
+    /// A portal whose configuration `change` sets first.
+    pub async fn spawn_with(change: impl FnOnce(&mut Config)) -> ApiApp {
         let mut config = None;
-        let app = TestApp::spawn_with(|c| config = Some(c.clone())).await;
+        let app = TestApp::spawn_with(|c| {
+            change(c);
+            config = Some(c.clone());
+        })
+        .await;
         ApiApp {
             app,
             config: config.expect("the portal's configuration"),
-            http: reqwest::Client::new(),
+            // Idle connections dropped before the portal's keep-alive closes them.
+            http: reqwest::Client::builder()
+                .pool_idle_timeout(std::time::Duration::from_secs(20))
+                .build()
+                .unwrap(),
         }
     }
 
@@ -111,6 +124,21 @@ impl ApiApp {
             .send()
             .await
             .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = response.status();
+        (status, response.text().await.unwrap())
+    }
+
+    /// A `PUT` of raw `bytes` to `/api/v1{path}` with `token`: the status and the answer's text.
+    pub async fn put_bytes(&self, token: &str, path: &str, bytes: Vec<u8>) -> (StatusCode, String) {
+        let response = self
+            .http
+            .put(format!("{}/api/v1{path}", self.app.url))
+            .bearer_auth(token)
+            .header("content-type", "application/octet-stream")
+            .body(bytes)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("PUT {path}: {e}"));
         let status = response.status();
         (status, response.text().await.unwrap())
     }

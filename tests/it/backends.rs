@@ -81,6 +81,18 @@ impl Moto {
     }
 
     pub async fn start() -> (Moto, S3Key) {
+        let moto = Moto::spawn(Some(UNCHECKED_REQUESTS)).await;
+        let key = moto.create_user_with_key().await;
+        (moto, key)
+    }
+
+    /// moto's server that checks no signature: any key works, for tests of who may act rather
+    /// than of what S3 accepts.
+    pub async fn start_open() -> Moto {
+        Moto::spawn(None).await
+    }
+
+    async fn spawn(unchecked_requests: Option<&str>) -> Moto {
         let server = test_venv().join("bin/moto_server");
         assert!(
             server.exists(),
@@ -90,20 +102,20 @@ impl Moto {
         // moto's server through a wrapper that refuses Inactive access keys, as AWS does.
         let wrapper = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/moto_server.py");
         let port = free_port();
-        let process = Process::start(
-            Command::new(test_venv().join("bin/python3"))
-                .arg(&wrapper)
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .env("INITIAL_NO_AUTH_ACTION_COUNT", UNCHECKED_REQUESTS),
-        );
+        let mut command = Command::new(test_venv().join("bin/python3"));
+        command
+            .arg(&wrapper)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+        if let Some(count) = unchecked_requests {
+            command.env("INITIAL_NO_AUTH_ACTION_COUNT", count);
+        }
         let url = format!("http://127.0.0.1:{port}");
         let moto = Moto {
             url,
-            _process: process,
+            _process: Process::start(&mut command),
         };
         moto.wait_until_listening().await;
-        let key = moto.create_user_with_key().await;
-        (moto, key)
+        moto
     }
 
     /// The backend settings form of an `aws_iam` service pointed at this moto, with `admin`'s

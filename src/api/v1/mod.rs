@@ -1,12 +1,13 @@
 //! `/api/v1`: projects, services with their endpoints and backend settings, credentials (list,
-//! create, edit, reveal, regenerate, delete, client configuration), members, apps and their API
-//! keys, and the audit log, with the role rules of the pages. The OpenAPI document is made from
-//! these handlers' annotations.
+//! create, edit, reveal, regenerate, delete, client configuration, guided rotation), members,
+//! apps and their API keys, the audit log, and the Buckets console, with the role rules of the
+//! pages. The OpenAPI document is made from these handlers' annotations.
 
 mod app_keys;
 mod apps;
 mod audit;
 mod backends;
+mod buckets;
 mod client_config;
 mod credential_edit;
 mod credentials;
@@ -76,6 +77,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .merge(app_keys::router())
         .merge(audit::router())
         .merge(rotation::router())
+        .merge(buckets::router())
 }
 
 /// The schema of a string that is one of `values` (the handler checks it, so that a wrong one

@@ -23,7 +23,8 @@ use crate::{
 
 pub use crate::providers::s3::{BucketEntry, ObjectEntry, UploadBody};
 pub use objects::{
-    DeletedObjects, ObjectsListing, delete_objects, download_url, list_objects, upload,
+    DOWNLOAD_VALID_FOR, DeletedObjects, ObjectsListing, PAGE_SIZE, delete_objects, download_url,
+    list_objects, upload,
 };
 
 /// Which key and which site the console acts with, as the page or the API names them; `None`
@@ -67,6 +68,38 @@ impl Console {
             .as_ref()
             .map(Endpoint::signing_region)
             .unwrap_or("us-east-1")
+    }
+
+    /// A bucket's URLs at the chosen site.
+    pub fn bucket_urls(&self, bucket: &str) -> BucketUrls {
+        bucket_urls(&self.s3_url, bucket)
+    }
+}
+
+/// Where a bucket answers.
+#[derive(Debug, PartialEq, Eq)]
+pub struct BucketUrls {
+    pub path_style: String,
+    /// Empty when the endpoint's host cannot take the bucket's name in front, as an address
+    /// cannot.
+    pub virtual_hosted: String,
+}
+
+/// A bucket's URLs at the S3 API `s3_url`: path-style and virtual-hosted.
+fn bucket_urls(s3_url: &str, bucket: &str) -> BucketUrls {
+    let endpoint = s3_url.trim_end_matches('/');
+    let virtual_hosted = url::Url::parse(endpoint)
+        .ok()
+        .filter(|u| matches!(u.host(), Some(url::Host::Domain(_))))
+        .and_then(|mut u| {
+            let host = format!("{bucket}.{}", u.host_str()?);
+            u.set_host(Some(&host)).ok()?;
+            Some(u.to_string())
+        })
+        .unwrap_or_default();
+    BucketUrls {
+        path_style: format!("{endpoint}/{bucket}"),
+        virtual_hosted,
     }
 }
 
@@ -173,14 +206,15 @@ async fn prepare(
     ))
 }
 
-/// The principal's own keys; an app's keys for those who act for apps; never another member's.
+/// The principal's own keys (an app's own, for the app); an app's keys for those who act for
+/// apps; never another member's.
 fn may_use(who: &Principal, credential: &Credential) -> bool {
-    match &credential.owner {
-        Owner::User(_) => {
-            who.whose(&credential.owner) == Whose::Own
-                && who.may(Action::Credential(CredentialAction::Buckets, Whose::Own))
+    match who.whose(&credential.owner) {
+        Whose::Own => who.may(Action::Credential(CredentialAction::Buckets, Whose::Own)),
+        Whose::Others => {
+            matches!(credential.owner, Owner::App(_))
+                && who.may(Action::Credential(CredentialAction::Buckets, Whose::Others))
         }
-        Owner::App(_) => who.may(Action::Credential(CredentialAction::Buckets, Whose::Others)),
     }
 }
 
@@ -335,41 +369,42 @@ fn region_error(code: &str) -> bool {
     )
 }
 
-/// The buckets of the chosen key's owner at the chosen site.
+/// The buckets of the chosen key's owner at the chosen site, by name; what kept S3 from listing
+/// them as the page shows it, beside the console.
 pub async fn list_buckets(
     ops: &Ops,
     who: &Principal,
     service_id: &str,
     choice: &Choice,
 ) -> Result<BucketsListing, OpError> {
-    let mut acting = match acting(ops, who, service_id, choice).await {
-        Ok(acting) => acting,
-        Err(OpError::Refused(problem)) => {
-            return Ok(BucketsListing {
-                console: console(ops, who, service_id, choice).await?,
-                buckets: Vec::new(),
-                problem: Some(problem),
-            });
-        }
-        Err(e) => return Err(e),
-    };
+    match buckets(ops, who, service_id, choice).await {
+        Ok((console, buckets)) => Ok(BucketsListing {
+            console,
+            buckets,
+            problem: None,
+        }),
+        Err(problem @ (OpError::Refused(_) | OpError::Backend(_))) => Ok(BucketsListing {
+            console: console(ops, who, service_id, choice).await?,
+            buckets: Vec::new(),
+            problem: Some(problem.to_string()),
+        }),
+        Err(e) => Err(e),
+    }
+}
+
+/// The buckets of the chosen key's owner at the chosen site, by name; S3's refusal as an error.
+pub async fn buckets(
+    ops: &Ops,
+    who: &Principal,
+    service_id: &str,
+    choice: &Choice,
+) -> Result<(Console, Vec<BucketEntry>), OpError> {
+    let mut acting = acting(ops, who, service_id, choice).await?;
     let http = ops.http().clone();
-    let answer = with_region!(ops, acting, |access| access.list_buckets(&http).await);
-    let (buckets, problem) = match answer {
-        Ok(mut buckets) => {
-            buckets.sort_by(|a, b| a.name.cmp(&b.name));
-            (buckets, None)
-        }
-        Err(failure) => (
-            Vec::new(),
-            Some(explain(&acting, None, failure).to_string()),
-        ),
-    };
-    Ok(BucketsListing {
-        console: acting.console,
-        buckets,
-        problem,
-    })
+    let mut buckets = with_region!(ops, acting, |access| access.list_buckets(&http).await)
+        .map_err(|failure| explain(&acting, None, failure))?;
+    buckets.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok((acting.console, buckets))
 }
 
 /// Creates the bucket `name` (checked against S3's rules first) in the site's region.
@@ -547,4 +582,27 @@ pub(crate) fn explain(acting: &Acting, bucket: Option<&str>, failure: S3Failure)
         }
     };
     OpError::Refused(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{BucketUrls, bucket_urls};
+
+    #[test]
+    fn a_bucket_answers_path_style_and_virtual_hosted_where_the_host_is_a_name() {
+        assert_eq!(
+            bucket_urls("https://s3.example.org/", "logs"),
+            BucketUrls {
+                path_style: "https://s3.example.org/logs".into(),
+                virtual_hosted: "https://logs.s3.example.org/".into(),
+            }
+        );
+        assert_eq!(
+            bucket_urls("http://127.0.0.1:9000/", "logs"),
+            BucketUrls {
+                path_style: "http://127.0.0.1:9000/logs".into(),
+                virtual_hosted: String::new(),
+            }
+        );
+    }
 }

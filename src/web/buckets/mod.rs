@@ -112,19 +112,10 @@ impl BucketsPage {
 
 fn rows(project: &Project, console: &Console, buckets: Vec<BucketEntry>) -> Vec<BucketRow> {
     let profile = snippets::profile_name(&project.slug, &console.service.name);
-    let endpoint = console.s3_url.trim_end_matches('/');
     buckets
         .into_iter()
         .map(|b| {
-            let virtual_url = url::Url::parse(endpoint)
-                .ok()
-                .and_then(|u| {
-                    let host = u.host_str()?.to_string();
-                    let mut v = u.clone();
-                    v.set_host(Some(&format!("{}.{host}", b.name))).ok()?;
-                    Some(v.to_string())
-                })
-                .unwrap_or_default();
+            let urls = console.bucket_urls(&b.name);
             let commands = vec![
                 (
                     "AWS CLI",
@@ -137,8 +128,8 @@ fn rows(project: &Project, console: &Console, buckets: Vec<BucketEntry>) -> Vec<
                 ),
             ];
             BucketRow {
-                path_url: format!("{endpoint}/{}", b.name),
-                virtual_url,
+                path_url: urls.path_style,
+                virtual_url: urls.virtual_hosted,
                 commands,
                 created: b
                     .created
@@ -255,6 +246,20 @@ async fn bucket_delete_post(
     Form(form): Form<DeleteForm>,
 ) -> Result<Response, PageError> {
     let choice = form.acting.choice();
+    // Confirmed, the operation decides first: a role that may not empty a bucket is told so
+    // whichever key is named, as the API tells it.
+    let outcome = if form.confirmation.given() {
+        let empty_first = (form.empty == "yes").then_some(form.confirm_name.as_str());
+        Some(
+            ops::buckets::delete_bucket(&state.ops, &member, &id, &choice, &bucket, empty_first)
+                .await,
+        )
+    } else {
+        None
+    };
+    if let Some(Err(e @ (OpError::Forbidden(_) | OpError::NotFound))) = outcome {
+        return Err(e.into());
+    }
     let console = ops::buckets::console(&state.ops, &member, &id, &choice).await?;
     let query = acting_query(&console);
     let base = console_url(member.project(), &id);
@@ -264,7 +269,7 @@ async fn bucket_delete_post(
         ("credential", form.acting.credential.clone()),
         ("site", form.acting.site.clone()),
     ];
-    if !form.confirmation.given() {
+    let Some(outcome) = outcome else {
         return Ok(ConfirmPage {
             title: format!("Delete the bucket {bucket}?"),
             message: "It is deleted at the S3 service at once, for everyone who uses it. A bucket that holds objects is not deleted.".into(),
@@ -276,10 +281,7 @@ async fn bucket_delete_post(
             ctx: member.ctx,
         }
         .into_response());
-    }
-    let empty_first = (form.empty == "yes").then_some(form.confirm_name.as_str());
-    let outcome =
-        ops::buckets::delete_bucket(&state.ops, &member, &id, &choice, &bucket, empty_first).await;
+    };
     let objects = match outcome {
         Ok(BucketDeletion::Deleted { emptied }) => {
             let notice = if emptied > 0 {

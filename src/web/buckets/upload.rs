@@ -1,11 +1,10 @@
 //! The upload form: a file as large as the instance allows (`KEYPORT_UPLOAD_MAX_MEGABYTES`),
-//! written to a temporary file as it arrives and streamed from it to S3 (S3 wants the length
-//! first), never held in memory.
+//! written aside as it arrives and streamed from there to S3 (`crate::upload`).
 //!
 //! Every other form is read whole, within 64 KiB, by the layers in front of the handlers (body
-//! limit, NUL check, CSRF). The upload's body is taken aside before them (`web::upload_stash`):
-//! those layers see an empty body, the CSRF token comes in the form's URL, and the handler reads
-//! the body itself, within the size limit and the body timeout for each piece.
+//! limit, NUL check, CSRF). The upload's body is taken aside before them: those layers see an
+//! empty body, the CSRF token comes in the form's URL, and the handler reads the body itself,
+//! within the size limit and the body timeout for each piece.
 
 use std::time::Duration;
 
@@ -16,17 +15,15 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
     routing::post,
 };
-use sha2::{Digest, Sha256};
-use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
 use super::{Acting, console_url, encode, refused};
 use crate::{
     ops::{self, buckets::UploadBody},
+    upload::{Spool, Unread, UploadStream},
     web::{
         AppState, PageError,
         extract::ProjectMember,
         session,
-        upload_stash::UploadStream,
         view::{FAILED_MARK, OK_MARK},
     },
 };
@@ -45,13 +42,6 @@ struct UploadForm {
     /// The object's name under the prefix when given; else the file's own name.
     name: String,
     file: Option<(String, UploadBody)>,
-}
-
-/// Why an upload was not read.
-enum Unread {
-    TooLarge,
-    Broken,
-    Slow,
 }
 
 async fn upload_post(
@@ -78,14 +68,7 @@ async fn upload_post(
     let form = match form {
         Ok(form) => form,
         Err(unread) => {
-            let message = match unread {
-                Unread::TooLarge => format!(
-                    "The file is larger than {} MB, the most this portal uploads: use an S3 client for it (the bucket's commands are on the Buckets page).",
-                    state.config.upload_max_megabytes
-                ),
-                Unread::Broken => "The upload broke off before the file was complete; nothing was stored. Try again.".into(),
-                Unread::Slow => "The upload was too slow and was stopped; nothing was stored. Try again.".into(),
-            };
+            let message = unread.message(state.config.upload_max_megabytes);
             let status = match unread {
                 Unread::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
                 _ => StatusCode::BAD_REQUEST,
@@ -150,7 +133,7 @@ async fn read_form(
 ) -> Result<UploadForm, Unread> {
     let mut form = UploadForm::default();
     loop {
-        let field = match tokio::time::timeout(idle, multipart.next_field()).await {
+        let mut field = match tokio::time::timeout(idle, multipart.next_field()).await {
             Err(_) => return Err(Unread::Slow),
             Ok(Err(_)) => return Err(Unread::Broken),
             Ok(Ok(None)) => return Ok(form),
@@ -163,7 +146,16 @@ async fn read_form(
                 .content_type()
                 .unwrap_or("application/octet-stream")
                 .to_string();
-            let body = spool(field, limit, idle, content_type).await?;
+            let mut spool = Spool::new(limit)?;
+            loop {
+                match tokio::time::timeout(idle, field.chunk()).await {
+                    Err(_) => return Err(Unread::Slow),
+                    Ok(Err(_)) => return Err(Unread::Broken),
+                    Ok(Ok(None)) => break,
+                    Ok(Ok(Some(chunk))) => spool.push(&chunk).await?,
+                }
+            }
+            let body = spool.finish(content_type).await?;
             if !file_name.is_empty() {
                 form.file = Some((file_name, body));
             }
@@ -185,49 +177,4 @@ async fn read_form(
             _ => {}
         }
     }
-}
-
-/// Writes the file's field to an unnamed temporary file (gone when closed), then rewinds it.
-async fn spool(
-    mut field: axum::extract::multipart::Field<'_>,
-    limit: u64,
-    idle: Duration,
-    content_type: String,
-) -> Result<UploadBody, Unread> {
-    let file = tempfile::tempfile().map_err(|e| {
-        tracing::error!(error = %e, "cannot create a temporary file for an upload");
-        Unread::Broken
-    })?;
-    let mut file = tokio::fs::File::from_std(file);
-    let mut length: u64 = 0;
-    let mut digest = Sha256::new();
-    loop {
-        let chunk = match tokio::time::timeout(idle, field.chunk()).await {
-            Err(_) => return Err(Unread::Slow),
-            Ok(Err(_)) => return Err(Unread::Broken),
-            Ok(Ok(None)) => break,
-            Ok(Ok(Some(chunk))) => chunk,
-        };
-        length += chunk.len() as u64;
-        if length > limit {
-            return Err(Unread::TooLarge);
-        }
-        digest.update(&chunk);
-        file.write_all(&chunk).await.map_err(|e| {
-            tracing::error!(error = %e, "cannot write an upload to its temporary file");
-            Unread::Broken
-        })?;
-    }
-    file.flush().await.map_err(|_| Unread::Broken)?;
-    file.rewind().await.map_err(|_| Unread::Broken)?;
-    Ok(UploadBody {
-        file,
-        length,
-        sha256: digest
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
-        content_type,
-    })
 }

@@ -14,7 +14,11 @@ use keyport::{
 };
 
 use super::{ApiApp, error_code};
-use crate::{backends::test_venv, credentials::team, helpers::ADMIN_EMAIL};
+use crate::{
+    backends::{Moto, test_venv},
+    credentials::team,
+    helpers::ADMIN_EMAIL,
+};
 
 #[tokio::test]
 async fn schemathesis_finds_the_answers_as_documented() {
@@ -32,6 +36,25 @@ async fn schemathesis_finds_the_answers_as_documented() {
         ids.push(made["id"].as_str().unwrap().to_string());
     }
     let seeds = seed_the_rest(&api, &token, &team.service).await;
+    // The service's S3 API is a moto that checks no signature: the Buckets console's
+    // operations reach a real S3 API with any key, and act on the bucket `seeded`.
+    let moto = Moto::start_open().await;
+    sqlx::query("update endpoints set url = $1 where id = $2")
+        .bind(&moto.url)
+        .bind(&seeds.endpoint)
+        .execute(api.app.db.pool())
+        .await
+        .unwrap();
+    let buckets = format!("/projects/team/services/{}/buckets", team.service);
+    let body = json!({"name": "seeded"});
+    api.json(
+        &token,
+        Method::POST,
+        &buckets,
+        Some(&body),
+        StatusCode::CREATED,
+    )
+    .await;
     // Requests reach the seeded project, service and credentials: the owner's key (one of the
     // two the service allows, so that an add can succeed too) is revealed, regenerated, edited
     // and configured, the member's deleted; likewise the other path parameters name things that
@@ -39,8 +62,8 @@ async fn schemathesis_finds_the_answers_as_documented() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = format!(
         "[warnings]\nfail-on = [\"missing_auth\"]\n\n\
-         [parameters]\nproject = \"team\"\ninstance_id = \"{}\"\n",
-        team.service
+         [parameters]\nproject = \"team\"\ninstance_id = \"{}\"\nbucket = \"seeded\"\ncredential = \"{}\"\n",
+        team.service, ids[0]
     );
     let operations = [
         (r"/(reveal|regenerate|config)$", "", "id", &ids[0]),
@@ -234,7 +257,7 @@ async fn every_operation_refuses_a_request_without_a_valid_token() {
             );
         }
     }
-    assert!(operations >= 33, "every operation of /api/v1: {operations}");
+    assert!(operations >= 47, "every operation of /api/v1: {operations}");
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! made with boto3 (not through the page), and downloads are fetched with curl.
 
 mod access;
+mod api;
 mod browser;
 mod moto;
 mod swift;

@@ -1,6 +1,7 @@
 //! Who may do what through the API: every operation for every kind of caller, as tables, and
 //! for each caller who can use the pages, the answer the pages give the same person.
 
+mod buckets;
 mod requests;
 mod world;
 
@@ -88,6 +89,9 @@ enum Op {
     DisableAppKey,
     DeleteAppKey,
     CreateProject,
+    /// At the service's S3 API through the Buckets console, with a key of `Target`
+    /// (`buckets.rs`).
+    Bucket(buckets::BucketOp, Target),
 }
 
 use Target::{AppKey, MemberKey};
@@ -241,28 +245,41 @@ async fn every_caller_gets_the_answer_the_pages_give() {
     ];
     let mut wrong = Vec::new();
     for (ops, rows) in tables {
-        for ((caller, name), expected) in callers.iter().zip(CALLERS).zip(rows) {
-            for (op, expected) in ops.iter().zip(expected) {
-                let (op, expected) = (*op, *expected);
-                let got = world.api_answer(caller.token.as_deref(), op).await;
+        wrong.extend(compare(&mut world, &callers, ops, rows).await);
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// Each caller's answer to each of `ops`, through the API and the pages, against the table's
+/// `rows`: what differs.
+async fn compare(
+    world: &mut World,
+    callers: &[Caller],
+    ops: &[Op],
+    rows: Vec<&[Answer]>,
+) -> Vec<String> {
+    let mut wrong = Vec::new();
+    for ((caller, name), expected) in callers.iter().zip(CALLERS).zip(rows) {
+        for (op, expected) in ops.iter().zip(expected) {
+            let (op, expected) = (*op, *expected);
+            let got = world.api_answer(caller.token.as_deref(), op).await;
+            if got != expected {
+                wrong.push(format!(
+                    "API: {name}, {op:?}: {got:?}, expected {expected:?}"
+                ));
+            }
+            world.restore().await;
+            if let Some(got) = world.page_answer(&caller.page, op).await {
                 if got != expected {
                     wrong.push(format!(
-                        "API: {name}, {op:?}: {got:?}, expected {expected:?}"
+                        "page: {name}, {op:?}: {got:?}, expected {expected:?}"
                     ));
                 }
                 world.restore().await;
-                if let Some(got) = world.page_answer(&caller.page, op).await {
-                    if got != expected {
-                        wrong.push(format!(
-                            "page: {name}, {op:?}: {got:?}, expected {expected:?}"
-                        ));
-                    }
-                    world.restore().await;
-                }
             }
         }
     }
-    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    wrong
 }
 
 async fn arrange() -> (World, Vec<Caller>) {

@@ -13,14 +13,31 @@ pub(super) struct PageRequest {
     pub fields: Option<Vec<(&'static str, String)>>,
     /// Where the form leads when it is done (see `redirect_answer`).
     pub done: String,
+    pub call: PageCall,
+}
+
+/// How a form is sent.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum PageCall {
+    /// URL-encoded, the CSRF token among its fields.
+    Form,
+    /// Multipart with a small file, the CSRF token in its URL: the Buckets console's upload.
+    Upload,
+}
+
+impl PageRequest {
+    pub(super) fn get(path: String) -> PageRequest {
+        PageRequest {
+            path,
+            fields: None,
+            done: String::new(),
+            call: PageCall::Form,
+        }
+    }
 }
 
 fn get(path: String) -> PageRequest {
-    PageRequest {
-        path,
-        fields: None,
-        done: String::new(),
-    }
+    PageRequest::get(path)
 }
 
 fn post(path: String, fields: &[(&'static str, &str)], done: String) -> PageRequest {
@@ -29,6 +46,7 @@ fn post(path: String, fields: &[(&'static str, &str)], done: String) -> PageRequ
         path,
         fields: Some(fields),
         done,
+        call: PageCall::Form,
     }
 }
 
@@ -131,6 +149,7 @@ impl World {
                 let body = json!({"name": format!("Project {slug}"), "slug": slug});
                 (M::POST, "/projects".into(), Some(body))
             }
+            Op::Bucket(op, t) => self.bucket_api_request(op, t),
         };
         (method, path, body)
     }
@@ -255,6 +274,7 @@ impl World {
                 let fields = [("name", name.as_str()), ("slug", slug.as_str())];
                 post("/projects".into(), &fields, format!("/projects/{slug}"))
             }
+            Op::Bucket(op, t) => self.bucket_page_request(op, t),
         }
     }
 }
