@@ -12,7 +12,7 @@ use axum::{
     http::{StatusCode, header},
 };
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::{IntoParams, IntoResponses, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
@@ -35,6 +35,37 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(objects_get, object_put))
         .routes(routes!(objects_delete_post))
         .routes(routes!(download_url_post))
+}
+
+/// What every operation of the console may answer besides its own answers.
+#[derive(IntoResponses)]
+#[expect(
+    dead_code,
+    reason = "the OpenAPI document's responses, answered as `Failure`"
+)]
+enum Refusals {
+    /// No valid access token
+    #[response(status = 401)]
+    Unauthorized(ApiError),
+    /// The caller's role holds no keys (viewers); for a bucket's Delete with `empty`, the role
+    /// may not delete objects with a bucket (admins and owners only)
+    #[response(status = 403)]
+    Forbidden(ApiError),
+    /// No such project, service with an S3 API, key the caller may use, or site
+    #[response(status = 404)]
+    NotFound(ApiError),
+}
+
+/// What the operations that reach the S3 API may answer besides.
+#[derive(IntoResponses)]
+#[expect(
+    dead_code,
+    reason = "the OpenAPI document's responses, answered as `Failure`"
+)]
+enum Unreached {
+    /// The S3 API did not answer in time, or is not allowed by the outgoing-request policy
+    #[response(status = 502)]
+    BadGateway(ApiError),
 }
 
 /// Which key and site to act with; the first the caller may use when missing.
@@ -156,12 +187,10 @@ fn site_out(e: &ops::Endpoint) -> SiteOut {
     ),
     responses(
         (status = 200, description = "The buckets", body = BucketsOut),
-        (status = 401, description = "No valid access token", body = ApiError),
-        (status = 403, description = "The caller's role holds no keys (viewers)", body = ApiError),
-        (status = 404, description = "No such project, service with an S3 API, key the caller may use, or site", body = ApiError),
+        Refusals,
         (status = 409, description = "The caller holds no key to act with, the service has no S3 endpoint, or the S3 API refused; the message says what to do", body = ApiError),
         (status = 422, description = "A parameter is not valid", body = ApiError),
-        (status = 502, description = "The S3 API did not answer in time, or is not allowed by the outgoing-request policy", body = ApiError),
+        Unreached,
     )
 )]
 async fn buckets_get(
@@ -230,12 +259,10 @@ pub struct BucketCreated {
     request_body = NewBucket,
     responses(
         (status = 201, description = "The bucket was made", body = BucketCreated),
-        (status = 401, description = "No valid access token", body = ApiError),
-        (status = 403, description = "The caller's role holds no keys (viewers)", body = ApiError),
-        (status = 404, description = "No such project, service with an S3 API, key the caller may use, or site", body = ApiError),
+        Refusals,
         (status = 409, description = "Not made: the name is taken (BucketAlreadyExists, BucketAlreadyOwnedByYou), the caller holds no key, or the S3 API refused; the message says what to do", body = ApiError),
         (status = 422, description = "The name breaks S3's naming rules; `fields` says why", body = ApiError),
-        (status = 502, description = "The S3 API did not answer in time, or is not allowed by the outgoing-request policy", body = ApiError),
+        Unreached,
     )
 )]
 async fn bucket_post(
@@ -292,12 +319,10 @@ pub struct BucketDeleted {
     ),
     responses(
         (status = 200, description = "The bucket was deleted", body = BucketDeleted),
-        (status = 401, description = "No valid access token", body = ApiError),
-        (status = 403, description = "The caller's role holds no keys, or may not delete objects with a bucket (`empty`: admins and owners only)", body = ApiError),
-        (status = 404, description = "No such project, service with an S3 API, key the caller may use, or site", body = ApiError),
+        Refusals,
         (status = 409, description = "Not deleted: the bucket holds objects (the message counts them), does not exist, or the S3 API refused; the message says what to do", body = ApiError),
         (status = 422, description = "`empty` is not the bucket's name", body = ApiError),
-        (status = 502, description = "The S3 API did not answer in time, or is not allowed by the outgoing-request policy", body = ApiError),
+        Unreached,
     )
 )]
 async fn bucket_delete(
@@ -398,12 +423,10 @@ pub struct ObjectsOut {
     ),
     responses(
         (status = 200, description = "The page", body = ObjectsOut),
-        (status = 401, description = "No valid access token", body = ApiError),
-        (status = 403, description = "The caller's role holds no keys (viewers)", body = ApiError),
-        (status = 404, description = "No such project, service with an S3 API, key the caller may use, or site", body = ApiError),
+        Refusals,
         (status = 409, description = "No such bucket, or the S3 API refused; the message says what to do", body = ApiError),
         (status = 422, description = "A parameter is not valid", body = ApiError),
-        (status = 502, description = "The S3 API did not answer in time, or is not allowed by the outgoing-request policy", body = ApiError),
+        Unreached,
     )
 )]
 async fn objects_get(
@@ -470,13 +493,11 @@ pub struct ObjectStored {
     responses(
         (status = 201, description = "The object was stored", body = ObjectStored),
         (status = 400, description = "The body broke off or came too slowly; nothing was stored", body = ApiError),
-        (status = 401, description = "No valid access token", body = ApiError),
-        (status = 403, description = "The caller's role holds no keys (viewers)", body = ApiError),
-        (status = 404, description = "No such project, service with an S3 API, key the caller may use, or site", body = ApiError),
+        Refusals,
         (status = 409, description = "No such bucket, or the S3 API refused; the message says what to do", body = ApiError),
         (status = 413, description = "The body is larger than the upload limit; nothing was stored", body = ApiError),
         (status = 422, description = "The key is missing or not valid", body = ApiError),
-        (status = 502, description = "The S3 API did not answer in time, or is not allowed by the outgoing-request policy", body = ApiError),
+        Unreached,
     )
 )]
 async fn object_put(
@@ -574,12 +595,10 @@ pub struct ObjectsDeleted {
     request_body = DeleteObjectsIn,
     responses(
         (status = 200, description = "What was deleted, and what S3 refused", body = ObjectsDeleted),
-        (status = 401, description = "No valid access token", body = ApiError),
-        (status = 403, description = "The caller's role holds no keys (viewers)", body = ApiError),
-        (status = 404, description = "No such project, service with an S3 API, key the caller may use, or site", body = ApiError),
+        Refusals,
         (status = 409, description = "No such bucket, or the S3 API refused; the message says what to do", body = ApiError),
         (status = 422, description = "No keys were given", body = ApiError),
-        (status = 502, description = "The S3 API did not answer in time, or is not allowed by the outgoing-request policy", body = ApiError),
+        Unreached,
     )
 )]
 async fn objects_delete_post(
@@ -644,9 +663,7 @@ pub struct DownloadUrl {
     request_body = DownloadIn,
     responses(
         (status = 200, description = "The URL", body = DownloadUrl),
-        (status = 401, description = "No valid access token", body = ApiError),
-        (status = 403, description = "The caller's role holds no keys (viewers)", body = ApiError),
-        (status = 404, description = "No such project, service with an S3 API, key the caller may use, or site", body = ApiError),
+        Refusals,
         (status = 409, description = "The caller holds no key, or the service has no S3 endpoint; the message says what to do", body = ApiError),
         (status = 422, description = "The key is missing or not valid", body = ApiError),
     )
