@@ -5,6 +5,7 @@
 mod access;
 mod browser;
 mod moto;
+mod region;
 mod swift;
 
 use std::process::Command;
