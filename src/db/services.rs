@@ -274,25 +274,29 @@ pub async fn endpoints(db: &Db, service_id: &str) -> sqlx::Result<Vec<Endpoint>>
     rows.into_iter().map(endpoint).collect()
 }
 
-pub async fn add_endpoint(
-    db: &Db,
-    service_id: &str,
-    site: &str,
-    region: &str,
-    interface: Interface,
-    url: &str,
-) -> sqlx::Result<String> {
+/// An endpoint to add.
+pub struct NewEndpoint<'a> {
+    pub site: &'a str,
+    pub region: &'a str,
+    pub interface: Interface,
+    pub url: &'a str,
+    /// Empty unless known (see [`Endpoint::s3_region`]).
+    pub s3_region: &'a str,
+}
+
+pub async fn add_endpoint(db: &Db, service_id: &str, new: NewEndpoint<'_>) -> sqlx::Result<String> {
     let id = new_id();
     sqlx::query(
-        "insert into endpoints (id, service_id, site, region, interface, url, created_at)
-         values ($1, $2, $3, $4, $5, $6, $7)",
+        "insert into endpoints (id, service_id, site, region, interface, url, s3_region, created_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&id)
     .bind(service_id)
-    .bind(site)
-    .bind(region)
-    .bind(interface.as_str())
-    .bind(url)
+    .bind(new.site)
+    .bind(new.region)
+    .bind(new.interface.as_str())
+    .bind(new.url)
+    .bind(new.s3_region)
     .bind(now())
     .execute(db.pool())
     .await?;

@@ -361,7 +361,14 @@ pub async fn import_endpoints(
         } else {
             entry.region
         };
-        db::services::add_endpoint(&ops.db, &service.id, &region, &region, interface, &url).await?;
+        let new = db::services::NewEndpoint {
+            site: &region,
+            region: &region,
+            interface,
+            url: &url,
+            s3_region: "",
+        };
+        db::services::add_endpoint(&ops.db, &service.id, new).await?;
         added += 1;
     }
     let detail = added.to_string();

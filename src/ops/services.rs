@@ -216,6 +216,9 @@ pub struct EndpointInput {
     pub region: String,
     pub interface: String,
     pub url: String,
+    /// The region its S3 API signs with, where it is not `region`; empty: learned from the S3
+    /// API (when a key pair is added, by Test, by the Buckets console), else `region`.
+    pub s3_region: String,
 }
 
 /// Adds an endpoint to the service; returns it.
@@ -240,11 +243,22 @@ pub async fn add_endpoint(
         errors.add("interface", "Choose public, private or auth.");
     }
     let url = errors.check("url", validate::endpoint_url(&input.url));
+    let s3_region = errors.check("s3_region", s3_region(&input.s3_region));
     errors.into_result()?;
     let interface = interface.expect("checked above");
-    let id =
-        db::services::add_endpoint(&ops.db, &service.id, &site, &region, interface, &url).await?;
-    let detail = format!("{interface} {url}");
+    let new = db::services::NewEndpoint {
+        site: &site,
+        region: &region,
+        interface,
+        url: &url,
+        s3_region: &s3_region,
+    };
+    let id = db::services::add_endpoint(&ops.db, &service.id, new).await?;
+    let detail = if s3_region.is_empty() {
+        format!("{interface} {url}")
+    } else {
+        format!("{interface} {url} (S3 region {s3_region})")
+    };
     ops.record(who, AuditAction::EndpointAdd, &service.name, &detail)
         .await?;
     Ok(Endpoint {
@@ -254,8 +268,20 @@ pub async fn add_endpoint(
         region,
         interface,
         url,
-        s3_region: String::new(),
+        s3_region,
     })
+}
+
+/// An S3 region as typed: optional, and when given, a region as S3 endpoints name it (the check
+/// a region learned from their answers passes), so that every snippet can hold it.
+fn s3_region(value: &str) -> Result<String, &'static str> {
+    let value = value.trim();
+    if !value.is_empty() && !crate::providers::s3::valid_region(value) {
+        return Err(
+            "Use at most 64 letters, digits, - and _, e.g. us-east-1; or leave it empty to have it learned.",
+        );
+    }
+    Ok(value.to_string())
 }
 
 /// The service and its endpoint `endpoint_id`, for the endpoint's remove confirmation.

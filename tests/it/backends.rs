@@ -196,7 +196,12 @@ impl Moto {
 pub struct OpenStack {
     pub keystone_url: String,
     pub swift_url: String,
+    /// The region of Keystone's catalog: endpoints registered in Keyport say it, as a real
+    /// catalog would, and the OpenStack clients use it.
     pub region: String,
+    /// The region Swift's s3api signs with (its default location, not the catalog's): what an
+    /// S3 client must sign with.
+    pub s3_region: String,
     pub admin_user: String,
     pub admin_password: String,
     pub admin_project: String,
@@ -262,6 +267,7 @@ impl OpenStack {
             keystone_url: value("KEYSTONE_URL"),
             swift_url: value("SWIFT_URL"),
             region: value("REGION"),
+            s3_region: value("S3_REGION"),
             admin_user: value("ADMIN_USER"),
             admin_password: value("ADMIN_PASSWORD"),
             admin_project: value("ADMIN_PROJECT"),

@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 
 use crate::{
     credentials::{credential_ids, reveal, revealed_secret, team},
-    helpers::{TestApp, attrs, csrf_token, raw_text},
+    helpers::{TestApp, attrs, csrf_token, page_text, raw_text},
 };
 
 async fn audit_rows(app: &TestApp) -> Vec<(String, String)> {
@@ -405,4 +405,84 @@ async fn a_viewer_is_not_offered_the_secret_in_snippets() {
         !html.contains("press Show"),
         "no placeholder for a secret they cannot see"
     );
+}
+
+/// An endpoint's S3 region set by hand, for an S3 API the portal cannot reach to learn it:
+/// checked as a region, shown with the endpoint, and what the S3 snippets of an EC2 pair sign
+/// with; the RC file keeps the endpoint's region, and a site without one keeps its region too.
+#[tokio::test]
+async fn an_s3_region_set_by_hand_is_what_the_s3_snippets_sign_with() {
+    let app = TestApp::spawn().await;
+    let team = team(&app, "openstack").await;
+    let service_path = format!("/projects/team/services/{}", team.service);
+    let add = async |interface: &str, url: &str, s3_region: &str| {
+        let form = [
+            ("site", "Bangkok"),
+            ("region", "RegionOne"),
+            ("interface", interface),
+            ("url", url),
+            ("s3_region", s3_region),
+        ];
+        team.owner
+            .submit(&service_path, &format!("{service_path}/endpoints"), &form)
+            .await
+    };
+    let swift = "https://swift.bkk.example.org/v1/AUTH_lab";
+    let response = add("public", swift, "us east 1").await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains("Use at most 64 letters, digits, - and _"),
+        "the form says what is wrong"
+    );
+    assert!(html.contains("value=\"us east 1\"") && html.contains(&format!("value=\"{swift}\"")));
+    let response = add("public", swift, " us-east-1 ").await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let response = add("auth", "https://keystone.bkk.example.org/v3", "").await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (_, html) = team.owner.get_text(&service_path).await;
+    assert!(
+        page_text(&html).contains("RegionOne S3: us-east-1"),
+        "{}",
+        page_text(&html)
+    );
+    let (_, html) = team.member.get_text("/projects/team/endpoints").await;
+    assert!(page_text(&html).contains("RegionOne S3: us-east-1"));
+
+    team.add(&team.member, "s3 tools", &[("kind", "ec2")]).await;
+    team.add(&team.member, "laptop", &[]).await;
+    let id_of = async |name: &str| -> String {
+        sqlx::query_scalar("select id from credentials where name = $1")
+            .bind(name)
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap()
+    };
+    let (ec2, password) = (id_of("s3 tools").await, id_of("laptop").await);
+    let snippets = async |site: &str, id: &str| -> String {
+        team.member
+            .get_text(&format!("{}&site={site}&configure={id}", team.page))
+            .await
+            .1
+    };
+    let snippet = |html: &str, id: &str, snippet: &str| {
+        raw_text(html, &format!("pre#snippet-{id}-{snippet}"))
+            .unwrap_or_else(|| panic!("the {snippet} snippet is shown"))
+    };
+    let html = snippets("Bangkok", &ec2).await;
+    assert!(snippet(&html, &ec2, "aws-config").contains("region = us-east-1\n"));
+    for name in ["aws-config", "s3cmd", "rclone", "boto3", "curl"] {
+        let text = snippet(&html, &ec2, name);
+        assert!(
+            text.contains("us-east-1") && !text.contains("RegionOne"),
+            "{name}: {text}"
+        );
+    }
+    let html = snippets("Bangkok", &password).await;
+    assert!(
+        snippet(&html, &password, "openrc-v3").contains("export OS_REGION_NAME=RegionOne\n"),
+        "the RC file keeps the endpoint's region"
+    );
+    let html = snippets("Si+Racha", &ec2).await;
+    assert!(snippet(&html, &ec2, "aws-config").contains("region = th-1\n"));
 }

@@ -91,8 +91,15 @@ async fn keystone_passwords_and_ec2_pairs_rotate_at_keystone() {
 
     // EC2 pairs: Add creates one at Keystone, Regenerate replaces it, Delete revokes it.
     let s3 = stack.swift_url.as_str();
-    let region = stack.region.as_str();
+    let region = stack.s3_region.as_str();
     assert_eq!(portal.add("s3", "ec2").await.0, StatusCode::SEE_OTHER);
+    // The catalog's Swift endpoint says RegionOne; the new pair asked the s3api for its own.
+    let s3_region: String =
+        sqlx::query_scalar("select s3_region from endpoints where interface = 'public'")
+            .fetch_one(portal.app.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(s3_region, stack.s3_region, "learned when the pair was made");
     let pair = portal.key("s3").await;
     assert!(
         works(&aws_s3_ls(s3, region, &pair)),
@@ -206,7 +213,7 @@ async fn a_regeneration_killed_at_keystone_is_finished_after_restart() {
     assert_eq!(state, "active", "the add was finished, not lost");
     let admin = server.visitor();
     sign_in_as_admin(&admin).await;
-    let region = stack.region.as_str();
+    let region = stack.s3_region.as_str();
     let old_key = S3Key {
         access_key: old_access.clone(),
         secret: reveal(&admin, &page, &id).await,

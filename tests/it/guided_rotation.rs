@@ -712,7 +712,7 @@ async fn guided_rotation_of_a_keystone_ec2_pair_goes_from_step_2_to_delete_with_
     let os_user = stack.create_user().await;
     let portal = crate::driven::keystone_portal(&stack, &os_user.project).await;
     let db = &portal.app.db;
-    let (s3, region) = (stack.swift_url.as_str(), stack.region.as_str());
+    let (s3, region) = (stack.swift_url.as_str(), stack.s3_region.as_str());
     assert_eq!(portal.add("s3", "ec2").await.0, StatusCode::SEE_OTHER);
     let (old_id, _) = portal.credential("s3").await.unwrap();
     let old = portal.key("s3").await;
@@ -879,7 +879,7 @@ async fn guided_rotation_of_a_keystone_ec2_pair_killed_inside_step_4_resumes_wit
  {
     let k = keystone_killed_inside("after-delete-old", true, "delete-old").await;
     let (new_id, new) = k.new.as_ref().unwrap();
-    let (s3, region) = (k.stack.swift_url.as_str(), k.stack.region.as_str());
+    let (s3, region) = (k.stack.swift_url.as_str(), k.stack.s3_region.as_str());
     assert!(rotation_row(&k.keyport, &k.old_id).await.is_none());
     assert!(credential_row(&k.keyport, &k.old_id).await.is_none());
     assert_eq!(credential_row(&k.keyport, new_id).await.unwrap().1, "s3");
@@ -893,7 +893,7 @@ async fn guided_rotation_of_a_keystone_ec2_pair_killed_inside_step_4_resumes_wit
 #[tokio::test]
 async fn guided_rotation_of_a_keystone_ec2_pair_killed_inside_step_1_resumes_at_step_2() {
     let k = keystone_killed_inside("after-second-key", false, "").await;
-    let (s3, region) = (k.stack.swift_url.as_str(), k.stack.region.as_str());
+    let (s3, region) = (k.stack.swift_url.as_str(), k.stack.s3_region.as_str());
     let (step, new_id) = rotation_row(&k.keyport, &k.old_id).await.unwrap();
     assert_eq!(step, "both_active", "reconcile finished step 1");
     assert!(credential_row(&k.keyport, &new_id).await.is_some());
@@ -905,7 +905,7 @@ async fn guided_rotation_of_a_keystone_ec2_pair_killed_inside_abandon_resumes_wi
 {
     let k = keystone_killed_inside("after-abandon", true, "abandon").await;
     let (new_id, new) = k.new.as_ref().unwrap();
-    let (s3, region) = (k.stack.swift_url.as_str(), k.stack.region.as_str());
+    let (s3, region) = (k.stack.swift_url.as_str(), k.stack.s3_region.as_str());
     assert!(rotation_row(&k.keyport, &k.old_id).await.is_none());
     assert!(credential_row(&k.keyport, new_id).await.is_none());
     assert!(works(&aws_s3_ls(s3, region, &k.old)), "the old pair works");

@@ -142,13 +142,23 @@ impl Portal {
         &self.app.db
     }
 
+    /// The id of the credential downloads are of.
+    pub fn credential(&self) -> &str {
+        &self.credential
+    }
+
     /// The snippet as the Download button gives it.
     pub async fn download(&self, snippet: &str, variant: &str) -> String {
+        self.download_of(&self.credential, snippet, variant).await
+    }
+
+    /// The snippet of credential `id` as its Download button gives it.
+    pub async fn download_of(&self, id: &str, snippet: &str, variant: &str) -> String {
         let token = csrf_token(&self.owner.get_text(&self.page).await.1).unwrap();
         let response = self
             .owner
             .post(
-                &format!("/projects/team/credentials/{}/config", self.credential),
+                &format!("/projects/team/credentials/{id}/config"),
                 &[
                     ("csrf_token", &token),
                     ("snippet", snippet),

@@ -36,6 +36,10 @@ pub struct EndpointOut {
     /// `public`, `private` or `auth`.
     pub interface: String,
     pub url: String,
+    /// The region its S3 API signs with, where known and not `region` (set by hand, or learned
+    /// from the S3 API's answer); empty otherwise. S3 clients sign with it, OpenStack clients
+    /// keep `region`.
+    pub s3_region: String,
 }
 
 impl From<Endpoint> for EndpointOut {
@@ -46,6 +50,7 @@ impl From<Endpoint> for EndpointOut {
             region: e.region,
             interface: e.interface.as_str().into(),
             url: e.url,
+            s3_region: e.s3_region,
         }
     }
 }
@@ -73,6 +78,13 @@ pub struct NewEndpoint {
     /// An `https://` (or `http://`) URL.
     #[serde(default)]
     url: String,
+    /// The region its S3 API signs with, where it is not `region`, e.g. `us-east-1` for an
+    /// OpenStack cloud whose s3api keeps Swift's default location. Letters, digits, `-` and `_`.
+    /// Leave it out to have it learned from the S3 API (when an EC2 key pair is added, by a
+    /// credential's Test, by the Buckets console), or to sign with `region`.
+    #[serde(default)]
+    #[schema(max_length = 64, pattern = "^[A-Za-z0-9_-]*$")]
+    s3_region: String,
 }
 
 /// Adds an endpoint to a service.
@@ -107,6 +119,7 @@ async fn endpoints_post(
         region: body.region,
         interface: body.interface,
         url: body.url,
+        s3_region: body.s3_region,
     };
     let added = ops::services::add_endpoint(&state.ops, &who, &service_id, &input).await?;
     Ok((StatusCode::CREATED, Json(added.into())))

@@ -3,6 +3,7 @@
 //! backend's admin key). The key's secret is opened here, for the request, and never leaves.
 
 mod objects;
+mod region;
 
 use crate::{
     db::{self, credentials::Credential, services::Service},
@@ -26,6 +27,7 @@ pub use objects::{
     DOWNLOAD_VALID_FOR, DeletedObjects, ObjectsListing, PAGE_SIZE, delete_objects, download_url,
     list_objects, upload,
 };
+pub(crate) use region::learn_at_addition;
 
 /// Which key and which site the console acts with, as the page or the API names them; `None`
 /// takes the first the principal may use.

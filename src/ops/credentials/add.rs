@@ -218,6 +218,9 @@ pub async fn add(ops: &Ops, who: &Principal, input: AddCredential) -> Result<Add
             add_at_backend(ops, new).await?
         }
     };
+    // With the key stored: an OpenStack cloud's S3 snippets need the region its s3api signs
+    // with, which the new pair can ask for (never failing the addition).
+    crate::ops::buckets::learn_at_addition(ops, &service, kind, &access_key, &secret).await;
     let credential = db::credentials::find(&ops.db, &who.project().id, &id)
         .await?
         .ok_or(OpError::Busy)?

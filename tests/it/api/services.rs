@@ -9,7 +9,7 @@ use super::ApiApp;
 use crate::{
     backends::Moto,
     credentials::team,
-    helpers::{ADMIN_EMAIL, page_text},
+    helpers::{ADMIN_EMAIL, page_text, raw_text},
 };
 
 /// The actions of the project's audit log, oldest first, that `actor` did.
@@ -225,6 +225,67 @@ async fn a_service_from_create_to_delete_with_its_endpoints_and_backend() {
 
 /// Backend settings are written whole and read back without their secret: a secret left out is
 /// kept for the same endpoint and key, asked for again when they change, and never answered.
+/// An endpoint's S3 region through the API, for an S3 API the portal cannot reach to learn it:
+/// checked as a region, given back with the endpoint, and what the S3 snippets sign with.
+#[tokio::test]
+async fn an_endpoint_is_given_its_s3_region_through_the_api() {
+    let api = ApiApp::spawn().await;
+    let team = team(&api.app, "openstack").await;
+    let key = api.key(ADMIN_EMAIL, None).await;
+    let token = api.token(&key).await;
+    let service = format!("/projects/team/services/{}", team.service);
+    let endpoints = format!("{service}/endpoints");
+    let mut body = json!({
+        "site": "Bangkok", "region": "RegionOne", "interface": "public",
+        "url": "https://swift.bkk.example.org/v1/AUTH_lab", "s3_region": "us east 1",
+    });
+    let (status, text) = api
+        .call(Some(&token), Method::POST, &endpoints, Some(&body))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{text}");
+    let answer: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(answer["error"]["fields"][0]["field"], "s3_region", "{text}");
+
+    body["s3_region"] = json!("us-east-1");
+    let added = api
+        .json(
+            &token,
+            Method::POST,
+            &endpoints,
+            Some(&body),
+            StatusCode::CREATED,
+        )
+        .await;
+    assert_eq!(
+        (&added["region"], &added["s3_region"]),
+        (&json!("RegionOne"), &json!("us-east-1"))
+    );
+    let read = api
+        .json(&token, Method::GET, &service, None, StatusCode::OK)
+        .await;
+    let listed = read["endpoints"].as_array().unwrap();
+    assert!(listed.contains(&added), "{read}");
+    assert!(
+        listed
+            .iter()
+            .any(|e| e["region"] == "th-1" && e["s3_region"] == ""),
+        "an endpoint without one says so: {read}"
+    );
+
+    team.add(&team.member, "s3 tools", &[("kind", "ec2")]).await;
+    let id: String = sqlx::query_scalar("select id from credentials")
+        .fetch_one(api.app.db.pool())
+        .await
+        .unwrap();
+    let html = team
+        .member
+        .get_text(&format!("{}&site=Bangkok&configure={id}", team.page))
+        .await
+        .1;
+    let config = raw_text(&html, &format!("pre#snippet-{id}-aws-config")).unwrap();
+    assert!(config.contains("region = us-east-1\n"), "{config}");
+}
+
 #[tokio::test]
 async fn a_backend_secret_goes_in_and_never_comes_out() {
     let (moto, admin) = Moto::start().await;

@@ -6,6 +6,7 @@ mod access;
 mod api;
 mod browser;
 mod moto;
+mod region;
 mod swift;
 
 use std::process::Command;

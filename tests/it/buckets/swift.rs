@@ -7,7 +7,7 @@ use super::{Console, audited, curl, file_of, import_key, put_many};
 use crate::{
     backends::{OpenStack, OpenStackUser, S3Key},
     helpers::TestApp,
-    s3_clients::Portal,
+    s3_clients::{Home, Portal, assert_ok, run},
 };
 
 /// An OpenStack service at the stack (Keystone's auth endpoint and Swift's public one, both in
@@ -99,7 +99,7 @@ async fn swift_s3api_create_upload_page_download_and_delete() {
 
     put_many(
         &stack.swift_url,
-        &stack.region,
+        &stack.s3_region,
         &ec2,
         &bucket,
         "many/",
@@ -191,20 +191,22 @@ async fn swift_s3api_refusals_become_messages() {
     assert!(page.contains("Regenerate"), "{page}");
 }
 
-/// The region of the catalog (what the RC file needs) is not the one the s3api signs with: the
-/// console learns the s3api's from its refusal, and the S3 snippets use it from then on while
-/// the OpenStack ones keep the catalog's.
+/// The issue's case: the catalog, and so the endpoint, says `RegionOne` (what the RC file
+/// needs) while the s3api signs with Swift's default `us-east-1`. The S3 region is learned when
+/// the pair is imported; an endpoint that has lost it learns it again from the Test, and again
+/// from the console. The S3 snippets sign with it while the RC file keeps the catalog's, and a
+/// client signing with the catalog's region fails as the issue says.
 #[tokio::test]
 async fn the_s3_region_is_learned_from_the_s3api_and_kept_apart_from_the_cloud_region() {
     let stack = OpenStack::get();
+    assert_ne!(stack.region, stack.s3_region, "the case of two regions");
     let user = stack.create_user().await;
     let ec2 = stack.create_ec2(&user).await;
-    // The test stack's s3api signs with `RegionOne`; the endpoint here says `cloud-region-1`.
     let mut portal = Portal::with_service(
         "openstack",
         &stack.keystone_url,
         "auth",
-        "cloud-region-1",
+        &stack.region,
         &user.project,
         &S3Key {
             access_key: user.name.clone(),
@@ -212,26 +214,36 @@ async fn the_s3_region_is_learned_from_the_s3api_and_kept_apart_from_the_cloud_r
         },
     )
     .await;
+    let password = portal.credential().to_string();
     portal
         .add_endpoint(
             "public",
-            "cloud-region-1",
+            &stack.region,
             &format!("{}/v1/AUTH_{}", stack.swift_url, user.project_id),
         )
         .await;
-    portal.import("ec2", &ec2).await;
-    let before = portal.download("aws-config", "with").await;
-    assert!(before.contains("region = cloud-region-1"), "{before}");
-
-    let console = portal.console();
+    let db = portal.db().clone();
     let s3_region = async || -> String {
         sqlx::query_scalar("select s3_region from endpoints where interface = 'public'")
-            .fetch_one(portal.db().pool())
+            .fetch_one(db.pool())
             .await
             .unwrap()
     };
+    let forget = async || {
+        sqlx::query("update endpoints set s3_region = ''")
+            .execute(db.pool())
+            .await
+            .unwrap();
+    };
+    assert_eq!(s3_region().await, "", "nothing asked the s3api yet");
+
+    // Learned when the pair is imported: one signed request, refused for its region.
+    portal.import("ec2", &ec2).await;
+    assert_eq!(s3_region().await, stack.s3_region, "learned at import");
 
     // The Test learns it: its first request is refused for the region, the second passes.
+    forget().await;
+    let console = portal.console();
     let page = format!("/projects/team/credentials?service={}", console.service);
     let response = console
         .who
@@ -244,50 +256,70 @@ async fn the_s3_region_is_learned_from_the_s3api_and_kept_apart_from_the_cloud_r
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let said = crate::helpers::notice(&console.who.get_text(&page).await.1);
     assert!(said.contains(": OK"), "{said}");
-    assert_eq!(s3_region().await, stack.region);
+    assert_eq!(s3_region().await, stack.s3_region, "learned by the Test");
 
-    // And so does the console, from an endpoint that does not know it yet.
-    sqlx::query("update endpoints set s3_region = ''")
-        .execute(portal.db().pool())
-        .await
-        .unwrap();
+    // And so does the console, from an endpoint that does not know it.
+    forget().await;
     let bucket = bucket_name("region");
     let (status, notice) = console.create(&bucket).await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{notice}");
     assert!(
-        notice.contains(&format!("created in {}", stack.region)),
+        notice.contains(&format!("created in {}", stack.s3_region)),
         "{notice}"
     );
-    assert_eq!(s3_region().await, stack.region);
+    assert_eq!(s3_region().await, stack.s3_region, "learned by the console");
 
     let config = portal.download("aws-config", "with").await;
     assert!(
-        config.contains(&format!("region = {}", stack.region)),
+        config.contains(&format!("region = {}\n", stack.s3_region)),
         "{config}"
     );
-    assert!(!config.contains("cloud-region-1"), "{config}");
+    assert!(!config.contains(&stack.region), "{config}");
+    let rc = portal.download_of(&password, "openrc-v3", "with").await;
+    assert!(
+        rc.contains(&format!("export OS_REGION_NAME={}\n", stack.region)),
+        "the RC file keeps the catalog's region: {rc}"
+    );
     let credentials = portal.download("aws-credentials", "with").await;
-    let home = crate::s3_clients::Home::new();
+    let home = Home::new();
     home.save(".aws/credentials", &credentials);
     home.save(".aws/config", &config);
-    let listing = home
-        .command("/usr/bin/aws")
-        .args([
-            "--profile",
-            PROFILE,
-            "--endpoint-url",
-            &stack.swift_url,
-            "s3",
-            "ls",
-        ])
-        .env_remove("AWS_CA_BUNDLE")
-        .output()
-        .unwrap();
-    assert!(
-        String::from_utf8_lossy(&listing.stdout).contains(&bucket),
-        "aws s3 ls with the learned region: {}",
-        String::from_utf8_lossy(&listing.stderr)
+    let aws = |args: &[&str]| {
+        run(home
+            .command("/usr/bin/aws")
+            .args(["--profile", PROFILE, "--endpoint-url", &stack.swift_url])
+            .args(args))
+    };
+    let listing = assert_ok(&aws(&["s3", "ls"]), "aws s3 ls with the learned region");
+    assert!(listing.contains(&bucket), "{listing}");
+    let made = bucket_name("made");
+    assert_ok(
+        &aws(&["s3", "mb", &format!("s3://{made}")]),
+        "aws s3 mb with the learned region",
     );
+    assert!(console.bucket_names().await.contains(&made));
+
+    // Signed with the catalog's region, as the issue's user did: both refused.
+    let wrong = ["--region", stack.region.as_str()];
+    let listed = aws(&[&wrong[..], &["s3", "ls"]].concat());
+    let said = String::from_utf8_lossy(&listed.stderr);
+    assert!(!listed.status.success(), "aws s3 ls in {}", stack.region);
+    assert!(
+        said.contains("AuthorizationHeaderMalformed")
+            && said.contains(&format!("expecting '{}'", stack.s3_region)),
+        "{said}"
+    );
+    let refused = bucket_name("refused");
+    let mb = aws(&[&wrong[..], &["s3", "mb", &format!("s3://{refused}")]].concat());
+    let said = String::from_utf8_lossy(&mb.stderr);
+    assert!(!mb.status.success(), "aws s3 mb in {}", stack.region);
+    assert!(
+        said.contains("InvalidLocationConstraint") || said.contains("AuthorizationHeaderMalformed"),
+        "{said}"
+    );
+    assert!(!console.bucket_names().await.contains(&refused));
+
+    console.delete_bucket(&made, &[]).await;
     console.delete_bucket(&bucket, &[]).await;
 }
 
@@ -298,7 +330,7 @@ fn put_bucket(stack: &OpenStack, key: &S3Key, bucket: &str) {
             "-c",
             "import sys, boto3; boto3.client('s3', endpoint_url=sys.argv[1], region_name=sys.argv[2], aws_access_key_id=sys.argv[3], aws_secret_access_key=sys.argv[4]).create_bucket(Bucket=sys.argv[5])",
             &stack.swift_url,
-            &stack.region,
+            &stack.s3_region,
             &key.access_key,
             &key.secret,
             bucket,
