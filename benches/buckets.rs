@@ -1,6 +1,7 @@
 //! The Buckets console's objects page of a bucket of 10,000 objects at moto (signatures
 //! checked): its first page and a later one (page 40 of 50, reached by its continuation token),
 //! answered by the portal (one `ListObjectsV2` of 200 keys, rendered, sent over loopback), beside
+//! the API's page of the same objects (`GET /api/v1/…/buckets/bench/objects`, JSON), and
 //! `aws s3api list-objects-v2` asking moto for the same page.
 //!
 //! Puts the objects with boto3 (the test venv), then asks each page `KEYPORT_BENCH_VIEWS` times
@@ -28,7 +29,8 @@ use std::{
 };
 
 use anyhow::{Context, ensure};
-use timing::{measure, print_row, views};
+use keyport::commands::{ApiKeyRequest, create_api_key};
+use timing::{measure, measure_requests, print_row, views};
 
 const OBJECTS: usize = 10_000;
 const LATER_PAGE: usize = 40;
@@ -36,7 +38,9 @@ const LATER_PAGE: usize = 40;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let (moto, key) = backends::Moto::start().await;
-    let app = helpers::TestApp::spawn().await;
+    let mut config = None;
+    let app = helpers::TestApp::spawn_with(|c| config = Some(c.clone())).await;
+    let config = config.context("the portal's configuration")?;
     let admin = app.admin().await;
     app.project(&admin, "team", "").await;
     let service_path = app.service(&admin, "s3", "Object storage", "team").await;
@@ -93,14 +97,14 @@ async fn main() -> anyhow::Result<()> {
     // The later page's link, as a user reaches it: Next page, again and again.
     let first = format!("{base}/bench?credential={credential}");
     let mut later = first.clone();
-    let mut token = String::new();
+    let mut token_40 = String::new();
     for _ in 1..LATER_PAGE {
         let (status, html) = admin.get_text(&later).await;
         ensure!(status == 200, "{later} answered {status}");
         let next = helpers::attrs(&html, "a[rel=next]", "href");
         later = next.first().context("a next page")?.clone();
         let query = later.split_once('?').map(|(_, q)| q).unwrap_or_default();
-        token = form_urlencoded::parse(query.as_bytes())
+        token_40 = form_urlencoded::parse(query.as_bytes())
             .find(|(name, _)| name == "start")
             .map(|(_, value)| value.into_owned())
             .context("the continuation token in the link")?;
@@ -116,6 +120,24 @@ async fn main() -> anyhow::Result<()> {
         let (times, bytes) = measure(&admin, path).await?;
         print_row(what, &times, bytes);
     }
+    let token = access_token(&app, &config).await?;
+    let http = reqwest::Client::new();
+    for (what, start) in [
+        ("the API's objects, page 1", None),
+        ("the API's objects, page 40", Some(token_40.as_str())),
+    ] {
+        let mut url = format!(
+            "{}/api/v1{base}/bench/objects?credential={credential}",
+            app.url
+        );
+        if let Some(start) = start {
+            url.push_str("&start=");
+            url.push_str(&form_urlencoded::byte_serialize(start.as_bytes()).collect::<String>());
+        }
+        let (times, bytes) = measure_requests(what, || http.get(&url).bearer_auth(&token)).await?;
+        print_row(what, &times, bytes);
+    }
+    let token = token_40;
     for (what, start) in [
         ("`aws s3api list-objects-v2`, page 1", None),
         ("`aws s3api list-objects-v2`, page 40", Some(token.as_str())),
@@ -124,6 +146,33 @@ async fn main() -> anyhow::Result<()> {
         print_row(what, &times, bytes);
     }
     Ok(())
+}
+
+/// An access token of the admin, from a personal API key exchanged at `/identity/token`.
+async fn access_token(
+    app: &helpers::TestApp,
+    config: &keyport::config::Config,
+) -> anyhow::Result<String> {
+    let request = ApiKeyRequest {
+        email: helpers::ADMIN_EMAIL,
+        name: "bench",
+        description: "",
+        expires: "",
+        project: None,
+        app: None,
+    };
+    let key = create_api_key(&config.data(), request).await?;
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/identity/token", app.url))
+        .form(&[("grant_type", "apikey"), ("apikey", key.secret.as_str())])
+        .send()
+        .await?
+        .json()
+        .await?;
+    answer["access_token"]
+        .as_str()
+        .map(str::to_string)
+        .context("an access token")
 }
 
 fn put_objects(endpoint: &str, key: &backends::S3Key) -> anyhow::Result<()> {

@@ -73,11 +73,13 @@ document.addEventListener("click", async (event) => {
   flash(button, await copyText(text, source));
 });
 
-// Forms marked data-confirm ask first and then say so with confirm=yes; without JavaScript the
-// server answers the same question with a confirmation page.
+// Forms marked data-confirm (or their button, for a form that rows share) ask first and then say
+// so with confirm=yes; without JavaScript the server answers the same question with a
+// confirmation page.
 document.addEventListener("submit", (event) => {
   const form = event.target;
-  const question = form.dataset && form.dataset.confirm;
+  const button = event.submitter;
+  const question = (button && button.dataset && button.dataset.confirm) || (form.dataset && form.dataset.confirm);
   if (!question) return;
   if (!window.confirm(question)) {
     event.preventDefault();

@@ -33,15 +33,23 @@ pub fn ms(d: Duration) -> f64 {
 
 /// The answer times of `path`, sorted, and the answer's size; any answer but 200 fails.
 pub async fn measure(who: &helpers::Visitor, path: &str) -> anyhow::Result<(Vec<Duration>, usize)> {
+    measure_requests(path, || who.client.get(who.url(path))).await
+}
+
+/// Like [`measure`], for the requests `request` makes (`what` names them in an error).
+pub async fn measure_requests(
+    what: &str,
+    request: impl Fn() -> reqwest::RequestBuilder,
+) -> anyhow::Result<(Vec<Duration>, usize)> {
     let mut times = Vec::new();
     let mut bytes = 0;
     for n in 0..views() + 2 {
         let asked = Instant::now();
-        let response = who.get(path).await;
+        let response = request().send().await?;
         let status = response.status();
         let body = response.bytes().await?;
         let took = asked.elapsed();
-        ensure!(status == 200, "{path} answered {status}");
+        ensure!(status == 200, "{what} answered {status}");
         bytes = body.len();
         if n >= 2 {
             times.push(took);

@@ -1,5 +1,6 @@
 //! The console's main flow in a browser that runs no script, and its pages at a laptop's and a
-//! phone's width checked by axe-core, with screenshots (`target/screenshots/`).
+//! phone's width checked by axe-core, with screenshots (`target/screenshots/`); a row's Delete
+//! with scripts.
 
 use crate::{
     backends::Moto,
@@ -59,12 +60,7 @@ async fn the_buckets_console_works_without_javascript_at_both_widths() {
     b.screenshot("02-uploaded").await;
 
     // Delete asks on a page of its own.
-    click_until(
-        b,
-        "form[action$='/objects/delete'].inline button.danger",
-        "input[name=confirm]",
-    )
-    .await;
+    click_until(b, "button[form=delete-one]", "input[name=confirm]").await;
     b.screenshot("03-confirm-delete").await;
     click_until(b, "button.danger", "p.notice").await;
     notice(b, "deleted").await;
@@ -90,4 +86,30 @@ async fn the_buckets_console_works_without_javascript_at_both_widths() {
         ],
     )
     .await;
+
+    // With scripts, a row's Delete asks its own question (the rows share one form) and deletes
+    // without the confirmation page.
+    b.client
+        .goto(&format!(
+            "{}{base}/reports-2026?{acting}&prefix=monthly%2F",
+            app.url
+        ))
+        .await
+        .unwrap();
+    wait_for(b, "button[form=delete-one]").await;
+    b.client
+        .execute(
+            "window.confirm = (q) => { sessionStorage.setItem('asked', q); return true; }",
+            vec![],
+        )
+        .await
+        .unwrap();
+    click_until(b, "button[form=delete-one]", "p.notice").await;
+    notice(b, "monthly/00000 deleted").await;
+    let asked = b
+        .client
+        .execute("return sessionStorage.getItem('asked')", vec![])
+        .await
+        .unwrap();
+    assert_eq!(asked, "Delete 00000?", "the row's own question");
 }
