@@ -68,6 +68,30 @@ enum Unreached {
     BadGateway(ApiError),
 }
 
+/// A service's console.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+struct ServicePath {
+    /// The project's slug
+    #[expect(dead_code, reason = "the principal's extractor reads it")]
+    project: String,
+    /// The service's instance id
+    instance_id: String,
+}
+
+/// A bucket of a service's console.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+struct BucketPath {
+    /// The project's slug
+    #[expect(dead_code, reason = "the principal's extractor reads it")]
+    project: String,
+    /// The service's instance id
+    instance_id: String,
+    /// The bucket's name
+    bucket: String,
+}
+
 /// Which key and site to act with; the first the caller may use when missing.
 #[derive(Deserialize, IntoParams, Default)]
 #[into_params(parameter_in = Query)]
@@ -181,8 +205,7 @@ fn site_out(e: &ops::Endpoint) -> SiteOut {
     path = "/projects/{project}/services/{instance_id}/buckets",
     tag = "buckets",
     params(
-        ("project" = String, Path, description = "The project's slug"),
-        ("instance_id" = String, Path, description = "The service's instance id"),
+        ServicePath,
         ActingParams,
     ),
     responses(
@@ -196,7 +219,10 @@ fn site_out(e: &ops::Endpoint) -> SiteOut {
 async fn buckets_get(
     State(state): State<AppState>,
     ApiPrincipal(who): ApiPrincipal,
-    Path((_, service_id)): Path<(String, String)>,
+    Path(ServicePath {
+        instance_id: service_id,
+        ..
+    }): Path<ServicePath>,
     acting: Result<Query<ActingParams>, QueryRejection>,
 ) -> Result<Json<BucketsOut>, Failure> {
     let Query(acting) = acting?;
@@ -252,8 +278,7 @@ pub struct BucketCreated {
     path = "/projects/{project}/services/{instance_id}/buckets",
     tag = "buckets",
     params(
-        ("project" = String, Path, description = "The project's slug"),
-        ("instance_id" = String, Path, description = "The service's instance id"),
+        ServicePath,
         ActingParams,
     ),
     request_body = NewBucket,
@@ -268,7 +293,10 @@ pub struct BucketCreated {
 async fn bucket_post(
     State(state): State<AppState>,
     ApiPrincipal(who): ApiPrincipal,
-    Path((_, service_id)): Path<(String, String)>,
+    Path(ServicePath {
+        instance_id: service_id,
+        ..
+    }): Path<ServicePath>,
     acting: Result<Query<ActingParams>, QueryRejection>,
     body: Result<Json<NewBucket>, JsonRejection>,
 ) -> Result<(StatusCode, Json<BucketCreated>), Failure> {
@@ -311,9 +339,7 @@ pub struct BucketDeleted {
     path = "/projects/{project}/services/{instance_id}/buckets/{bucket}",
     tag = "buckets",
     params(
-        ("project" = String, Path, description = "The project's slug"),
-        ("instance_id" = String, Path, description = "The service's instance id"),
-        ("bucket" = String, Path, description = "The bucket's name"),
+        BucketPath,
         ActingParams,
         DeleteBucketParams,
     ),
@@ -328,7 +354,11 @@ pub struct BucketDeleted {
 async fn bucket_delete(
     State(state): State<AppState>,
     ApiPrincipal(who): ApiPrincipal,
-    Path((_, service_id, bucket)): Path<(String, String, String)>,
+    Path(BucketPath {
+        instance_id: service_id,
+        bucket,
+        ..
+    }): Path<BucketPath>,
     acting: Result<Query<ActingParams>, QueryRejection>,
     params: Result<Query<DeleteBucketParams>, QueryRejection>,
 ) -> Result<Json<BucketDeleted>, Failure> {
@@ -415,9 +445,7 @@ pub struct ObjectsOut {
     path = "/projects/{project}/services/{instance_id}/buckets/{bucket}/objects",
     tag = "buckets",
     params(
-        ("project" = String, Path, description = "The project's slug"),
-        ("instance_id" = String, Path, description = "The service's instance id"),
-        ("bucket" = String, Path, description = "The bucket's name"),
+        BucketPath,
         ActingParams,
         ObjectsParams,
     ),
@@ -432,7 +460,11 @@ pub struct ObjectsOut {
 async fn objects_get(
     State(state): State<AppState>,
     ApiPrincipal(who): ApiPrincipal,
-    Path((_, service_id, bucket)): Path<(String, String, String)>,
+    Path(BucketPath {
+        instance_id: service_id,
+        bucket,
+        ..
+    }): Path<BucketPath>,
     acting: Result<Query<ActingParams>, QueryRejection>,
     params: Result<Query<ObjectsParams>, QueryRejection>,
 ) -> Result<Json<ObjectsOut>, Failure> {
@@ -483,9 +515,7 @@ pub struct ObjectStored {
     path = "/projects/{project}/services/{instance_id}/buckets/{bucket}/objects",
     tag = "buckets",
     params(
-        ("project" = String, Path, description = "The project's slug"),
-        ("instance_id" = String, Path, description = "The service's instance id"),
-        ("bucket" = String, Path, description = "The bucket's name"),
+        BucketPath,
         ActingParams,
         UploadParams,
     ),
@@ -503,7 +533,11 @@ pub struct ObjectStored {
 async fn object_put(
     State(state): State<AppState>,
     ApiPrincipal(who): ApiPrincipal,
-    Path((_, service_id, bucket)): Path<(String, String, String)>,
+    Path(BucketPath {
+        instance_id: service_id,
+        bucket,
+        ..
+    }): Path<BucketPath>,
     acting: Result<Query<ActingParams>, QueryRejection>,
     params: Result<Query<UploadParams>, QueryRejection>,
     request: Request,
@@ -587,9 +621,7 @@ pub struct ObjectsDeleted {
     path = "/projects/{project}/services/{instance_id}/buckets/{bucket}/objects/delete",
     tag = "buckets",
     params(
-        ("project" = String, Path, description = "The project's slug"),
-        ("instance_id" = String, Path, description = "The service's instance id"),
-        ("bucket" = String, Path, description = "The bucket's name"),
+        BucketPath,
         ActingParams,
     ),
     request_body = DeleteObjectsIn,
@@ -604,7 +636,11 @@ pub struct ObjectsDeleted {
 async fn objects_delete_post(
     State(state): State<AppState>,
     ApiPrincipal(who): ApiPrincipal,
-    Path((_, service_id, bucket)): Path<(String, String, String)>,
+    Path(BucketPath {
+        instance_id: service_id,
+        bucket,
+        ..
+    }): Path<BucketPath>,
     acting: Result<Query<ActingParams>, QueryRejection>,
     body: Result<Json<DeleteObjectsIn>, JsonRejection>,
 ) -> Result<Json<ObjectsDeleted>, Failure> {
@@ -655,9 +691,7 @@ pub struct DownloadUrl {
     path = "/projects/{project}/services/{instance_id}/buckets/{bucket}/objects/download-url",
     tag = "buckets",
     params(
-        ("project" = String, Path, description = "The project's slug"),
-        ("instance_id" = String, Path, description = "The service's instance id"),
-        ("bucket" = String, Path, description = "The bucket's name"),
+        BucketPath,
         ActingParams,
     ),
     request_body = DownloadIn,
@@ -671,7 +705,11 @@ pub struct DownloadUrl {
 async fn download_url_post(
     State(state): State<AppState>,
     ApiPrincipal(who): ApiPrincipal,
-    Path((_, service_id, bucket)): Path<(String, String, String)>,
+    Path(BucketPath {
+        instance_id: service_id,
+        bucket,
+        ..
+    }): Path<BucketPath>,
     acting: Result<Query<ActingParams>, QueryRejection>,
     body: Result<Json<DownloadIn>, JsonRejection>,
 ) -> Result<Json<DownloadUrl>, Failure> {
