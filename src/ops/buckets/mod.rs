@@ -27,7 +27,7 @@ pub use objects::{
     DOWNLOAD_VALID_FOR, DeletedObjects, ObjectsListing, PAGE_SIZE, delete_objects, download_url,
     list_objects, upload,
 };
-pub(crate) use region::learn_at_addition;
+pub(crate) use region::{learn_at_addition, with_region};
 
 /// Which key and which site the console acts with, as the page or the API names them; `None`
 /// takes the first the principal may use.
@@ -312,62 +312,6 @@ fn no_key_message(console: &Console) -> String {
     format!(
         "You hold no {kind} of {} to act with: add one in View Credentials, then come back.",
         console.service.name
-    )
-}
-
-/// Runs `$call` with the key (`$access`); when S3 answers that the request was signed for the
-/// wrong region and names the right one, records it as the endpoint's S3 region and tries once
-/// more.
-macro_rules! with_region {
-    ($ops:expr, $acting:expr, |$access:ident| $call:expr) => {{
-        let mut retried = false;
-        loop {
-            let answer = {
-                let $access = &$acting.access;
-                $call
-            };
-            if !retried
-                && let Err(failure) = &answer
-                && $crate::ops::buckets::learn_region($ops, &mut $acting, failure).await
-            {
-                retried = true;
-                continue;
-            }
-            break answer;
-        }
-    }};
-}
-pub(crate) use with_region;
-
-/// Whether `failure` named the region S3 signs with (then recorded, and used from now on).
-pub(crate) async fn learn_region(ops: &Ops, acting: &mut Acting, failure: &S3Failure) -> bool {
-    let S3Failure::Answered {
-        code,
-        expected_region: Some(region),
-        ..
-    } = failure
-    else {
-        return false;
-    };
-    if !region_error(code) || *region == acting.access.region {
-        return false;
-    }
-    if let Some(site) = &mut acting.console.site {
-        if let Err(e) =
-            db::services::set_s3_region(&ops.db, &site.service_id, &site.id, region).await
-        {
-            tracing::warn!(error = %e, "cannot record the endpoint's S3 region");
-        }
-        site.s3_region = region.clone();
-    }
-    acting.access.region = region.clone();
-    true
-}
-
-fn region_error(code: &str) -> bool {
-    matches!(
-        code,
-        "AuthorizationHeaderMalformed" | "AuthorizationQueryParametersError"
     )
 }
 

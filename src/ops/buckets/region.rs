@@ -1,20 +1,78 @@
-//! The S3 region of an OpenStack cloud, learned when an EC2 key pair is added: S3 checks the
-//! region a request is signed for before the key, so one signed `ListBuckets` at each endpoint
-//! that does not know its S3 region yet makes the s3api name it, and the S3 snippets downloaded
-//! next sign with it, before anyone presses Test or opens the Buckets console.
+//! The S3 region an endpoint signs with, learned from S3's own answer: by the console, which
+//! records the region a refusal names and tries once more ([`with_region!`]), and when an EC2
+//! key pair of an OpenStack cloud is added. S3 checks the region a request is signed for before
+//! the key, so one signed `ListBuckets` at each endpoint that does not know its S3 region yet
+//! makes the s3api name it, and the S3 snippets downloaded next sign with it, before anyone
+//! presses Test or opens the Buckets console.
 
 use std::time::Duration;
 
 use futures_util::future::join_all;
 use zeroize::Zeroizing;
 
-use super::{region_error, s3_url};
+use super::{Acting, s3_url};
 use crate::{
     db::{self, services::Service},
     domain::services::{CredentialKind, Interface, ServiceKind},
     ops::{Endpoint, Ops},
     providers::s3::{S3Access, S3Failure},
 };
+
+/// Runs `$call` with the key (`$access`); when S3 answers that the request was signed for the
+/// wrong region and names the right one, records it as the endpoint's S3 region and tries once
+/// more.
+macro_rules! with_region {
+    ($ops:expr, $acting:expr, |$access:ident| $call:expr) => {{
+        let mut retried = false;
+        loop {
+            let answer = {
+                let $access = &$acting.access;
+                $call
+            };
+            if !retried
+                && let Err(failure) = &answer
+                && $crate::ops::buckets::region::learn_region($ops, &mut $acting, failure).await
+            {
+                retried = true;
+                continue;
+            }
+            break answer;
+        }
+    }};
+}
+pub(crate) use with_region;
+
+/// Whether `failure` named the region S3 signs with (then recorded, and used from now on).
+pub(crate) async fn learn_region(ops: &Ops, acting: &mut Acting, failure: &S3Failure) -> bool {
+    let S3Failure::Answered {
+        code,
+        expected_region: Some(region),
+        ..
+    } = failure
+    else {
+        return false;
+    };
+    if !region_error(code) || *region == acting.access.region {
+        return false;
+    }
+    if let Some(site) = &mut acting.console.site {
+        if let Err(e) =
+            db::services::set_s3_region(&ops.db, &site.service_id, &site.id, region).await
+        {
+            tracing::warn!(error = %e, "cannot record the endpoint's S3 region");
+        }
+        site.s3_region = region.clone();
+    }
+    acting.access.region = region.clone();
+    true
+}
+
+fn region_error(code: &str) -> bool {
+    matches!(
+        code,
+        "AuthorizationHeaderMalformed" | "AuthorizationQueryParametersError"
+    )
+}
 
 /// How long the requests at a key's addition may take, together: the addition waits for them,
 /// and an endpoint that does not answer by then is left to Test and the console.
