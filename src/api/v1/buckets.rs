@@ -303,9 +303,8 @@ async fn bucket_post(
     let Query(acting) = acting?;
     let Json(body) = body?;
     let choice = acting.choice();
-    let name =
+    let (name, console) =
         ops::buckets::create_bucket(&state.ops, &who, &service_id, &choice, &body.name).await?;
-    let console = ops::buckets::console(&state.ops, &who, &service_id, &choice).await?;
     Ok((
         StatusCode::CREATED,
         Json(BucketCreated {

@@ -231,7 +231,7 @@ fn key_option(credential: &Credential) -> KeyOption {
 
 /// Where the S3 API answers at an endpoint: Swift's s3api at the root of its public URL (the
 /// catalog's URL ends in `/v1/AUTH_...`), an S3 service at the URL itself.
-fn s3_url(kind: ServiceKind, endpoint: &Endpoint) -> String {
+pub(crate) fn s3_url(kind: ServiceKind, endpoint: &Endpoint) -> String {
     let url = match kind {
         ServiceKind::OpenStack => {
             validate::origin(&endpoint.url).unwrap_or_else(|| endpoint.url.clone())
@@ -353,14 +353,15 @@ pub async fn buckets(
     Ok((acting.console, buckets))
 }
 
-/// Creates the bucket `name` (checked against S3's rules first) in the site's region.
+/// Creates the bucket `name` (checked against S3's rules first) in the site's region; its name,
+/// and the console it was made with (the region it is in, its URLs).
 pub async fn create_bucket(
     ops: &Ops,
     who: &Principal,
     service_id: &str,
     choice: &Choice,
     name: &str,
-) -> Result<String, OpError> {
+) -> Result<(String, Console), OpError> {
     let name = buckets::bucket_name(name).map_err(|m| OpError::field("name", m))?;
     let mut acting = acting(ops, who, service_id, choice).await?;
     let http = ops.http().clone();
@@ -391,7 +392,7 @@ pub async fn create_bucket(
         &detail,
     )
     .await?;
-    Ok(name)
+    Ok((name, acting.console))
 }
 
 /// What came of a bucket's Delete.

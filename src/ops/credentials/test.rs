@@ -9,10 +9,9 @@ use crate::{
     domain::{
         audit::AuditAction,
         roles::CredentialAction,
-        services::{CredentialKind, Interface, ServiceKind},
-        validate,
+        services::{Interface, ServiceKind},
     },
-    ops::{Field, ProjectId, RowId, lifecycle::audit_target},
+    ops::{Field, ProjectId, RowId, buckets, lifecycle::audit_target},
     providers::probe::{self, Probe},
 };
 
@@ -40,13 +39,8 @@ pub async fn test(ops: &Ops, who: &Principal, id: &str) -> Result<Tested, OpErro
         find(Interface::Auth),
     ) {
         (ServiceKind::S3, Some(endpoint), _) => {
-            // Swift's S3 API answers at the root of its public endpoint.
-            let url = match credential.kind {
-                CredentialKind::Ec2 => {
-                    validate::origin(&endpoint.url).unwrap_or_else(|| endpoint.url.clone())
-                }
-                CredentialKind::Key => endpoint.url.clone(),
-            };
+            // Where the console reaches the S3 API (Swift's s3api: the endpoint's root).
+            let url = buckets::s3_url(service.kind, endpoint);
             let region = endpoint.signing_region();
             let probe = probe::s3(ops.http(), &url, region, &credential.access_key, &secret).await;
             // The endpoint names the region it signs with: kept as its S3 region (used by the

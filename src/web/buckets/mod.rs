@@ -70,6 +70,20 @@ pub fn console_url(project: &Project, service_id: &str) -> String {
     format!("/projects/{}/services/{service_id}/buckets", project.slug)
 }
 
+/// A folder of a bucket (`bucket_url`: the bucket's page) with the key and site a form named.
+pub fn folder_url(bucket_url: &str, acting: &Acting, prefix: &str) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    query.append_pair("credential", &acting.credential);
+    query.append_pair("site", &acting.site);
+    query.append_pair("prefix", prefix);
+    format!("{bucket_url}?{}", query.finish())
+}
+
+/// An S3 time (ISO 8601) as the pages show it: `2026-12-06 10:37:15`.
+pub fn shown_time(iso: &str) -> String {
+    iso.chars().take(19).collect::<String>().replace('T', " ")
+}
+
 /// The query that keeps the key and site chosen: `credential=..&site=..`.
 pub fn acting_query(console: &Console) -> String {
     let mut query = form_urlencoded::Serializer::new(String::new());
@@ -131,12 +145,7 @@ fn rows(project: &Project, console: &Console, buckets: Vec<BucketEntry>) -> Vec<
                 path_url: urls.path_style,
                 virtual_url: urls.virtual_hosted,
                 commands,
-                created: b
-                    .created
-                    .chars()
-                    .take(19)
-                    .collect::<String>()
-                    .replace('T', " "),
+                created: shown_time(&b.created),
                 name: b.name,
             }
         })
@@ -189,8 +198,7 @@ async fn bucket_create_post(
     let choice = form.acting.choice();
     let created = ops::buckets::create_bucket(&state.ops, &member, &id, &choice, &form.name).await;
     let errors = match created {
-        Ok(name) => {
-            let console = ops::buckets::console(&state.ops, &member, &id, &choice).await?;
+        Ok((name, console)) => {
             session::set_notice(
                 &member.session,
                 format!("{OK_MARK}Bucket {name} created in {}.", console.region()),

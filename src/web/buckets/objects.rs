@@ -12,7 +12,7 @@ use axum::{
 };
 use serde::Deserialize;
 
-use super::{Acting, acting_query, console_url, encode, refused};
+use super::{Acting, acting_query, console_url, encode, folder_url, refused, shown_time};
 use crate::{
     ops::{
         self, Project,
@@ -148,12 +148,7 @@ async fn objects_get(
         .map(|o| ObjectRow {
             name: under(&o.key),
             size: size(o.size),
-            modified: o
-                .last_modified
-                .chars()
-                .take(19)
-                .collect::<String>()
-                .replace('T', " "),
+            modified: shown_time(&o.last_modified),
             entry: o,
         })
         .collect();
@@ -217,11 +212,7 @@ impl ObjectsForm {
     }
 
     fn back(&self, base: &str) -> String {
-        let mut query = form_urlencoded::Serializer::new(String::new());
-        query.append_pair("credential", &self.acting.credential);
-        query.append_pair("site", &self.acting.site);
-        query.append_pair("prefix", &self.prefix);
-        format!("{base}?{}", query.finish())
+        folder_url(base, &self.acting, &self.prefix)
     }
 }
 

@@ -16,7 +16,7 @@ use axum::{
     routing::post,
 };
 
-use super::{Acting, console_url, encode, refused};
+use super::{Acting, console_url, encode, folder_url, refused};
 use crate::{
     ops::{self, buckets::UploadBody},
     upload::{Spool, Unread, UploadStream},
@@ -76,13 +76,7 @@ async fn upload_post(
             return Err(PageError::Refused(status, message));
         }
     };
-    let back = {
-        let mut query = form_urlencoded::Serializer::new(String::new());
-        query.append_pair("credential", &form.acting.credential);
-        query.append_pair("site", &form.acting.site);
-        query.append_pair("prefix", &form.prefix);
-        format!("{base}?{}", query.finish())
-    };
+    let back = folder_url(&base, &form.acting, &form.prefix);
     let Some((file_name, body)) = form.file else {
         session::set_notice(
             &member.session,
