@@ -141,20 +141,24 @@ pub struct DueRevocation {
     pub attempts: i64,
 }
 
-/// Claims up to `limit` revocations due at `now` that no other process holds, until `until`.
+/// Claims up to `limit` revocations due at `now` that no other process holds, until `until`:
+/// of everyone's departures, or with `departed` of that one's (its email, as recorded).
 pub async fn claim_due_revocations(
     db: &Db,
     now: i64,
     until: i64,
     limit: i64,
+    departed: Option<&str>,
 ) -> sqlx::Result<Vec<DueRevocation>> {
     let due: Vec<DueRevocation> = sqlx::query_as(
         "select credential_id, project_id, departed_email, requested_by, attempts
          from scheduled_revocations where due_at <= $1 and claimed_until < $1
+         and ($3 = '' or departed_email = $3)
          order by due_at limit $2",
     )
     .bind(now)
     .bind(limit)
+    .bind(departed.unwrap_or_default())
     .fetch_all(db.pool())
     .await?;
     let mut claimed = Vec::with_capacity(due.len());

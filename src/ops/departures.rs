@@ -226,8 +226,32 @@ const CLAIM_SECONDS: i64 = 120;
 /// and how many failed. A failure is kept with its error and tried again an hour later; the key
 /// stays, and nothing claims it stopped working.
 pub async fn revoke_due(ops: &Ops) -> Result<(usize, usize), OpError> {
+    let (revoked, failed, _) = revoke(ops, None).await?;
+    Ok((revoked, failed))
+}
+
+/// Revokes now the keys whose revocation `user`'s departure scheduled for now (a user disabled
+/// with "revoke now"), and no one else's; how many were revoked and how many failed, as
+/// [`revoke_due`].
+pub async fn revoke_due_for(ops: &Ops, user: &User) -> Result<(usize, usize), OpError> {
+    let (mut revoked, mut failed) = (0, 0);
+    loop {
+        let (done, not_done, claimed) = revoke(ops, Some(&user.email)).await?;
+        revoked += done;
+        failed += not_done;
+        if claimed == 0 {
+            return Ok((revoked, failed));
+        }
+    }
+}
+
+/// One round of revocations that are due: everyone's, or those of one departed member; how many
+/// were revoked, failed, and claimed.
+async fn revoke(ops: &Ops, departed: Option<&str>) -> Result<(usize, usize, usize), OpError> {
     let at = now();
-    let due = db::departures::claim_due_revocations(&ops.db, at, at + CLAIM_SECONDS, 20).await?;
+    let due = db::departures::claim_due_revocations(&ops.db, at, at + CLAIM_SECONDS, 20, departed)
+        .await?;
+    let claimed = due.len();
     let (mut revoked, mut failed) = (0, 0);
     for revocation in due {
         let mut actor: Actor = serde_json::from_str(&revocation.requested_by).unwrap_or_default();
@@ -249,7 +273,7 @@ pub async fn revoke_due(ops: &Ops) -> Result<(usize, usize), OpError> {
             }
         }
     }
-    Ok((revoked, failed))
+    Ok((revoked, failed, claimed))
 }
 
 /// Runs [`revoke_due`] every few seconds in this process (each process does; the claims keep

@@ -201,9 +201,10 @@ async fn disable_post(
         Ok(user) => {
             let mut notice = format!("{} {}.", user.email, done(change));
             match revoke_at {
-                // "Now": the round that takes due revocations runs here, not within seconds.
+                // "Now": their revocations are taken here, not by the round within seconds.
                 Some(at) if at <= now() => {
-                    let (revoked, failed) = ops::departures::revoke_due(&state.ops).await?;
+                    let (revoked, failed) =
+                        ops::departures::revoke_due_for(&state.ops, &user).await?;
                     notice.push_str(&format!(
                         " {revoked} of their keys revoked at their backends and deleted."
                     ));
