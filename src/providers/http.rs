@@ -212,6 +212,21 @@ pub fn redirected(what: &str, status: reqwest::StatusCode) -> Option<DriverError
 /// A failed request, worded for the page: which backend, and whether it timed out or did not
 /// answer. Only the host is named: a URL may carry parameters.
 pub fn unreachable(what: &str, url: &str, error: &reqwest::Error) -> DriverError {
+    not_answered_then(
+        what,
+        url,
+        error,
+        " Keyport checks the key at the backend and finishes or undoes the change (Reconcile).",
+    )
+}
+
+/// Like [`unreachable`], for a request Reconcile has nothing to do with (an S3 request of the
+/// Buckets console, a Test, a webhook, the OpenID provider): it says only that it may have acted.
+pub fn not_answered(what: &str, url: &str, error: &reqwest::Error) -> DriverError {
+    not_answered_then(what, url, error, "")
+}
+
+fn not_answered_then(what: &str, url: &str, error: &reqwest::Error, then: &str) -> DriverError {
     if let Some(refusal) = refusal_of(error) {
         return DriverError::Refused(refusal.0.clone());
     }
@@ -230,9 +245,7 @@ pub fn unreachable(what: &str, url: &str, error: &reqwest::Error) -> DriverError
     } else {
         "broke off its answer"
     };
-    DriverError::Uncertain(format!(
-        "{what} at {host} {how}; it may have acted. Keyport checks the key at the backend and finishes or undoes the change (Reconcile)."
-    ))
+    DriverError::Uncertain(format!("{what} at {host} {how}; it may have acted.{then}"))
 }
 
 /// What signs a request: the key pair, the region and the AWS service name (`iam`, `s3`).

@@ -21,7 +21,7 @@ use zeroize::Zeroizing;
 use crate::domain::services::{CredentialKind, DriverKind, ServiceKind};
 
 pub use aws_iam::{AwsIam, IamSettings};
-pub use http::{Http, OutgoingPolicy, redirected, unreachable};
+pub use http::{Http, OutgoingPolicy, not_answered, redirected, unreachable};
 
 /// Error codes of the S3 and IAM APIs that Keyport names in its messages; any other code in a
 /// backend's answer is not repeated (a backend's text is never echoed).

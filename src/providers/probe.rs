@@ -89,7 +89,7 @@ pub async fn s3(
         Err(e) => {
             return failed(
                 started,
-                super::http::unreachable("The S3 endpoint", &url, &e),
+                super::http::not_answered("The S3 endpoint", &url, &e),
             );
         }
     };
@@ -167,6 +167,6 @@ pub async fn keystone(http: &Http, login: KeystoneLogin<'_>) -> Probe {
                 response.status().as_u16()
             ),
         ),
-        Err(e) => failed(started, super::http::unreachable("Keystone", &url, &e)),
+        Err(e) => failed(started, super::http::not_answered("Keystone", &url, &e)),
     }
 }

@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 
 use super::{
     DriverError,
-    http::{Http, SigV4, SignableBody, redirected, unreachable},
+    http::{Http, SigV4, SignableBody, not_answered, redirected},
 };
 
 /// rusty-s3 builds URLs by "signing" them; without credentials it adds only the action's
@@ -381,7 +381,7 @@ async fn send(request: reqwest::RequestBuilder, url: &str) -> Result<String, S3F
     let response = request
         .send()
         .await
-        .map_err(|e| S3Failure::Driver(unreachable("The S3 endpoint", url, &e)))?;
+        .map_err(|e| S3Failure::Driver(not_answered("The S3 endpoint", url, &e)))?;
     let status = response.status();
     if let Some(refused) = redirected("The S3 endpoint", status) {
         return Err(S3Failure::Driver(refused));
@@ -389,7 +389,7 @@ async fn send(request: reqwest::RequestBuilder, url: &str) -> Result<String, S3F
     let body = response
         .text()
         .await
-        .map_err(|e| S3Failure::Driver(unreachable("The S3 endpoint", url, &e)))?;
+        .map_err(|e| S3Failure::Driver(not_answered("The S3 endpoint", url, &e)))?;
     if status.is_success() {
         return Ok(body);
     }

@@ -294,7 +294,7 @@ pub(super) async fn send_webhook(
     let response = request
         .send()
         .await
-        .map_err(|e| providers::unreachable("The webhook", &webhook.url, &e).to_string())?;
+        .map_err(|e| providers::not_answered("The webhook", &webhook.url, &e).to_string())?;
     let status = response.status();
     if let Some(refusal) = providers::redirected("The webhook", status) {
         return Err(refusal.to_string());

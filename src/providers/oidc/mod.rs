@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::RwLock;
 use zeroize::Zeroizing;
 
-use super::http::{Http, unreachable};
+use super::http::{Http, not_answered};
 pub use id_token::Expect;
 use id_token::{JwkSet, Parsed, Refused};
 
@@ -140,7 +140,8 @@ pub fn code_challenge(verifier: &str) -> String {
 }
 
 /// What a provider's text may show on a page: printable, at most 200 characters.
-fn shown(text: &str) -> String {
+/// A provider's text as Keyport shows it: no hidden or control characters, at most 200.
+pub(crate) fn shown(text: &str) -> String {
     text.chars()
         .filter(|c| !crate::domain::validate::is_hidden_or_control(*c))
         .take(200)
@@ -176,7 +177,7 @@ impl OidcClient {
             .map_err(|e| OidcError::Unreachable(e.to_string()))?
             .send()
             .await
-            .map_err(|e| OidcError::Unreachable(unreachable(what, url, &e).to_string()))?;
+            .map_err(|e| OidcError::Unreachable(not_answered(what, url, &e).to_string()))?;
         if !response.status().is_success() {
             return Err(OidcError::Unreachable(format!(
                 "{what} answered HTTP {}.",
@@ -269,7 +270,7 @@ impl OidcClient {
             .send()
             .await
             .map_err(|e| {
-                OidcError::Unreachable(unreachable(what, &metadata.token_endpoint, &e).to_string())
+                OidcError::Unreachable(not_answered(what, &metadata.token_endpoint, &e).to_string())
             })?;
         let status = response.status();
         if status.is_success() {
