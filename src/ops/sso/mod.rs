@@ -23,7 +23,7 @@ use crate::{
     domain::{audit::AuditAction, roles::Role, time::now, validate},
     providers::{
         Http, OutgoingPolicy,
-        oidc::{Authorize, Expect, OidcClient, OidcError, OidcSettings, Tokens},
+        oidc::{Authorize, Expect, OidcClient, OidcError, OidcSettings, Tokens, shown},
     },
 };
 
@@ -252,11 +252,11 @@ async fn finish_checked(
     if let Some(error) = answer.error {
         let description = answer
             .error_description
-            .map(|d| format!(": {}", printable(&d)))
+            .map(|d| format!(": {}", shown(&d)))
             .unwrap_or_default();
         return Err(OpError::Refused(format!(
             "The provider did not sign you in ({}{description}).",
-            printable(&error)
+            shown(&error)
         )));
     }
     let code = answer.code.unwrap_or_default();
@@ -308,13 +308,6 @@ async fn finish_checked(
     let user = apply_groups(ops, sso, &user, claims).await?;
     tracing::info!(user = %user.id, "signed in with single sign-on");
     Ok(Finished::SignedIn(user))
-}
-
-fn printable(text: &str) -> String {
-    text.chars()
-        .filter(|c| !validate::is_hidden_or_control(*c))
-        .take(200)
-        .collect()
 }
 
 fn string_claim<'a>(claims: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
@@ -569,7 +562,7 @@ async fn apply_groups(
             .iter()
             .filter(|m| m.project == slug && in_group(&m.group))
             .filter_map(|m| Role::parse(&m.role))
-            .max_by_key(|r| rank(*r));
+            .max();
         let Some(project_id) = db::sso::project_id(&ops.db, slug).await? else {
             tracing::warn!(
                 project = slug,
@@ -613,15 +606,6 @@ async fn apply_groups(
     db::users::find(&ops.db, &user.id)
         .await?
         .ok_or(OpError::NotFound)
-}
-
-fn rank(role: Role) -> u8 {
-    match role {
-        Role::Viewer => 0,
-        Role::Member => 1,
-        Role::Admin => 2,
-        Role::Owner => 3,
-    }
 }
 
 /// Whether `user` signs in through the provider (and steps up there).
