@@ -11,6 +11,7 @@ use super::{
     accounts::NewPassword,
     audit::{record_instance, record_on_member},
     principal::require_instance,
+    step_up::Freshness,
     two_factor,
 };
 use crate::{
@@ -186,11 +187,17 @@ pub enum UserChange {
 pub async fn change_user(
     ops: &Ops,
     admin: &User,
+    freshness: &Freshness,
     actor: &Actor,
     user_id: &str,
     change: UserChange,
 ) -> Result<User, OpError> {
     require_instance(admin, InstanceAction::ManageUsers)?;
+    if let UserChange::Disable { revoke_at: Some(_) } = change {
+        // Revoking their keys deletes them at their backends: a fresh proof, as a member's
+        // removal with revocation asks (`departures::remove`).
+        ops.require_fresh(freshness).await?;
+    }
     let user = target(ops, user_id).await?;
     let own = user.id == admin.id;
     match change {

@@ -196,8 +196,10 @@ async fn disable_post(
     let InstanceAdmin(admin) = admin;
     let actor = origin.by(&admin.user);
     let change = UserChange::Disable { revoke_at };
-    let notice = match ops::admin::change_user(&state.ops, &admin.user, &actor, &id.0, change).await
-    {
+    let freshness = session::freshness(&admin.session, &admin.user).await?;
+    let changed =
+        ops::admin::change_user(&state.ops, &admin.user, &freshness, &actor, &id.0, change);
+    let notice = match changed.await {
         Ok(user) => {
             let mut notice = format!("{} {}.", user.email, done(change));
             match revoke_at {
@@ -265,7 +267,8 @@ async fn change_user(
     change: UserChange,
 ) -> Result<Redirect, PageError> {
     let actor = origin.by(&admin.user);
-    let changed = ops::admin::change_user(&state.ops, &admin.user, &actor, &id, change);
+    let freshness = session::freshness(&admin.session, &admin.user).await?;
+    let changed = ops::admin::change_user(&state.ops, &admin.user, &freshness, &actor, &id, change);
     let notice = match changed.await {
         Ok(user) => format!("{} {}.", user.email, done(change)),
         Err(OpError::Refused(why)) => why,

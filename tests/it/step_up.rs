@@ -452,3 +452,72 @@ async fn one_proof_allows_one_of_several_parallel_downloads() {
     .unwrap();
     assert_eq!(downloads, 1);
 }
+
+#[tokio::test]
+async fn disabling_a_user_and_revoking_their_keys_asks_for_a_recent_proof() {
+    let app = always_ask().await;
+    let team = team(&app, "s3").await;
+    team.add(&team.member, "member key", &[]).await;
+    let member = app.user_id("member@example.org").await;
+    let disable = format!("/admin/users/{member}/disable");
+    let disabled = async || -> bool {
+        sqlx::query_scalar::<_, i64>("select count(*) from users where id = $1 and disabled = 1")
+            .bind(&member)
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap()
+            == 1
+    };
+
+    // Revoking their keys deletes them at their backends: the proof is asked for first, and
+    // nothing changes until it is given.
+    let answer = team
+        .owner
+        .submit(
+            "/admin/users",
+            &disable,
+            &[("confirm", "yes"), ("revoke", "now")],
+        )
+        .await;
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    let confirm = location(&answer);
+    assert!(confirm.starts_with("/confirm-identity"), "{confirm}");
+    assert!(!disabled().await, "not disabled without the proof");
+    assert_eq!(
+        credential_ids(&team.member.get_text(&team.page).await.1).len(),
+        1,
+        "the key is kept"
+    );
+    let answer = confirm_identity(&team.owner, &confirm, PASSWORD).await;
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    let answer = team
+        .owner
+        .submit(
+            "/admin/users",
+            &disable,
+            &[("confirm", "yes"), ("revoke", "now")],
+        )
+        .await;
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    assert!(!location(&answer).starts_with("/confirm-identity"));
+    assert!(disabled().await);
+    let (_, page) = team.owner.get_text("/admin/users").await;
+    assert!(
+        notice(&page).contains("1 of their keys revoked"),
+        "{}",
+        notice(&page)
+    );
+
+    // Leaving their keys deletes nothing: no proof is asked for.
+    app.user("other@example.org", "member").await;
+    let other = app.user_id("other@example.org").await;
+    let answer = team
+        .owner
+        .submit(
+            "/admin/users",
+            &format!("/admin/users/{other}/disable"),
+            &[("confirm", "yes"), ("revoke", "leave")],
+        )
+        .await;
+    assert!(!location(&answer).starts_with("/confirm-identity"));
+}
