@@ -6,7 +6,11 @@ use std::time::Duration;
 
 use zeroize::Zeroizing;
 
-use super::{apply_groups, provider_actor, provider_error, sso, string_claim};
+use super::{
+    provider_error,
+    provision::{apply_groups, provider_actor, string_claim},
+    sso,
+};
 use crate::{
     crypto::envelope,
     db::{self, users::User},
