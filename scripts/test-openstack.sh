@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Starts or stops a throwaway OpenStack for the tests, on loopback: Keystone v3 (Debian's
 # package under uwsgi, SQLite, fernet tokens, memcached as its cache) and Swift (proxy with
-# authtoken + s3api + s3token + keystoneauth, one-replica account, container and object servers in a plain folder).
+# authtoken + s3api + s3token + keystoneauth, one-replica account, container and object servers in a plain folder),
+# and a second Swift proxy with no authentication at all, for the tests to lay down many objects
+# without asking Keystone once per object (the stack is on loopback and lives for one test run).
 #   scripts/test-openstack.sh start DIR BASE_PORT   # prints the settings file, DIR/stack.env
 #   scripts/test-openstack.sh stop DIR
-# Everything lives in DIR; nothing under /etc is read or written. Ports BASE_PORT..BASE_PORT+5.
+# Everything lives in DIR; nothing under /etc is read or written. Ports BASE_PORT..BASE_PORT+6.
 # Each service runs in its own session (process group); stop signals exactly those groups.
 set -euo pipefail
 
@@ -54,6 +56,7 @@ case "$action" in
     account_port=$((base + 3))
     container_port=$((base + 4))
     object_port=$((base + 5))
+    fill_port=$((base + 6))
     admin_password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
     swift_password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
     keystone_url="http://127.0.0.1:$keystone_port/v3"
@@ -93,9 +96,12 @@ EOF
       --bootstrap-admin-url "$keystone_url/" --bootstrap-internal-url "$keystone_url/" \
       --bootstrap-public-url "$keystone_url/" --bootstrap-region-id RegionOne >>"$dir/keystone-manage.log" 2>&1
 
-    # One thread per worker (SQLite), uwsgi's HTTP router with keep-alive, no teardown at exit.
+    # One worker with one thread: Keystone on SQLite. With two workers, two writes at once (two
+    # password changes) fail with "database is locked", and Keystone then answers nothing at all:
+    # uwsgi's router keeps the client's connection open until the client gives up.
+    # uwsgi's HTTP router with keep-alive, no teardown at exit.
     launch keystone env OS_KEYSTONE_CONFIG_DIR="$dir" OS_KEYSTONE_CONFIG_FILES=keystone.conf \
-      uwsgi --plugin corerouter,http,python3 --master --processes 2 --threads 1 \
+      uwsgi --plugin corerouter,http,python3 --master --processes 1 --threads 1 \
       --http "127.0.0.1:$keystone_port" --http-keepalive \
       --wsgi-file /usr/bin/keystone-wsgi-public --die-on-term --skip-atexit --skip-atexit-teardown \
       --buffer-size 65535
@@ -203,9 +209,32 @@ EOF
     launch proxy swift-proxy-server "$dir/proxy-server.conf"
     wait_for Swift "http://127.0.0.1:$proxy_port/healthcheck"
 
+    # The fill proxy: the same rings and servers, no authentication. A test that needs thousands
+    # of objects in a bucket puts them here; through s3api each PUT costs a Keystone s3tokens call,
+    # and 2,500 of them at once keep Keystone's one worker from answering anything else in time.
+    cat >"$dir/fill-proxy-server.conf" <<EOF
+[DEFAULT]
+user = $(id -un)
+bind_ip = 127.0.0.1
+bind_port = $fill_port
+swift_dir = $dir
+workers = 1
+log_address = /dev/null
+[pipeline:main]
+pipeline = catch_errors proxy-server
+[app:proxy-server]
+use = egg:swift#proxy
+account_autocreate = true
+[filter:catch_errors]
+use = egg:swift#catch_errors
+EOF
+    launch fill-proxy swift-proxy-server "$dir/fill-proxy-server.conf"
+    wait_for "Swift's fill proxy" "http://127.0.0.1:$fill_port/info"
+
     cat >"$dir/stack.env" <<EOF
 KEYSTONE_URL=$keystone_url
 SWIFT_URL=http://127.0.0.1:$proxy_port
+SWIFT_FILL_URL=http://127.0.0.1:$fill_port
 ADMIN_USER=admin
 ADMIN_PASSWORD=$admin_password
 ADMIN_PROJECT=admin

@@ -196,6 +196,8 @@ impl Moto {
 pub struct OpenStack {
     pub keystone_url: String,
     pub swift_url: String,
+    /// A proxy to the same Swift with no authentication, for filling buckets quickly.
+    swift_fill_url: String,
     /// The region of Keystone's catalog: endpoints registered in Keyport say it, as a real
     /// catalog would, and the OpenStack clients use it.
     pub region: String,
@@ -239,8 +241,8 @@ impl OpenStack {
             None => {
                 let holder = tempfile::tempdir().unwrap();
                 let dir = holder.path().join("stack");
-                // Six consecutive ports from a random base; the script fails if one is taken.
-                let base = 20_000 + (std::process::id() % 2_000) as u16 * 6;
+                // Seven consecutive ports from a random base; the script fails if one is taken.
+                let base = 20_000 + (std::process::id() % 2_000) as u16 * 7;
                 let output = Command::new(repository().join("scripts/test-openstack.sh"))
                     .arg("start")
                     .arg(&dir)
@@ -266,6 +268,7 @@ impl OpenStack {
         OpenStack {
             keystone_url: value("KEYSTONE_URL"),
             swift_url: value("SWIFT_URL"),
+            swift_fill_url: value("SWIFT_FILL_URL"),
             region: value("REGION"),
             s3_region: value("S3_REGION"),
             admin_user: value("ADMIN_USER"),
@@ -382,6 +385,32 @@ impl OpenStack {
         user.id = user_id;
         user.project_id = project_id;
         user
+    }
+
+    /// Puts `count` one-byte objects named `{prefix}{n:05}` into the bucket (container) of
+    /// `project_id`, sixteen at a time, through the stack's proxy without authentication: through
+    /// s3api, each would cost a call to Keystone, and thousands of them starve the other tests'.
+    pub async fn fill(&self, project_id: &str, bucket: &str, prefix: &str, count: usize) {
+        use futures::StreamExt;
+        let client = reqwest::Client::new();
+        let base = format!("{}/v1/AUTH_{project_id}/{bucket}", self.swift_fill_url);
+        futures::stream::iter(0..count)
+            .map(|n| {
+                client
+                    .put(format!("{base}/{prefix}{n:05}"))
+                    .body(&b"x"[..])
+                    .send()
+            })
+            .buffer_unordered(16)
+            .for_each(|response| async move {
+                let response = response.expect("Swift's fill proxy answers");
+                assert!(
+                    response.status().is_success(),
+                    "PUT at the fill proxy: {}",
+                    response.status()
+                );
+            })
+            .await;
     }
 
     /// An EC2 key pair of `user` in their project, for the S3 API of Swift.

@@ -9,7 +9,7 @@ use super::{
 };
 use crate::{
     api::{ApiApp, error_code},
-    backends::{Moto, OpenStack, S3Key},
+    backends::{Moto, OpenStack},
     helpers::ADMIN_EMAIL,
 };
 
@@ -398,17 +398,12 @@ async fn api_buckets_at_swift_s3api_with_an_ec2_pair_and_a_presigned_download() 
             "{name} downloaded byte for byte"
         );
     }
-    put_many(
-        &stack.swift_url,
-        &signing_region(&cloud).await,
-        &S3Key {
-            access_key: ec2.access_key.clone(),
-            secret: ec2.secret.clone(),
-        },
-        &bucket,
-        "many/",
-        450,
+    assert_eq!(
+        signing_region(&cloud).await,
+        stack.s3_region,
+        "the console signs with the region of the s3api"
     );
+    stack.fill(&user.project_id, &bucket, "many/", 450).await;
     // Across pages; the pages' test at Swift (`swift.rs`) goes through 2,500.
     let (many, _, pages) = cloud.all_keys(&bucket, "many/").await;
     assert_eq!((many.len(), pages), (450, 3));

@@ -3,7 +3,7 @@
 
 use reqwest::StatusCode;
 
-use super::{Console, audited, curl, file_of, import_key, put_many};
+use super::{Console, audited, curl, file_of, import_key};
 use crate::{
     backends::{OpenStack, OpenStackUser, S3Key},
     helpers::TestApp,
@@ -97,14 +97,7 @@ async fn swift_s3api_create_upload_page_download_and_delete() {
         assert_eq!(curl(&url), name.as_bytes(), "{name}");
     }
 
-    put_many(
-        &stack.swift_url,
-        &stack.s3_region,
-        &ec2,
-        &bucket,
-        "many/",
-        2500,
-    );
+    stack.fill(&user.project_id, &bucket, "many/", 2500).await;
     let (keys, pages) = console.all_keys(&bucket, "many/").await;
     assert_eq!(keys.len(), 2500);
     assert_eq!(pages, 13);
