@@ -19,11 +19,16 @@ use crate::{
 
 /// The portal's operations over the configured database and master key.
 pub async fn open(data: &DataSettings) -> anyhow::Result<Ops> {
+    // No public URL: it names the issuer of access tokens, and no command issues one.
+    open_at(data, String::new()).await
+}
+
+/// The same, for a command whose messages link to the portal at `public_url`.
+async fn open_at(data: &DataSettings, public_url: String) -> anyhow::Result<Ops> {
     let db = Db::connect(&data.database.url).await?;
     db.migrate().await?;
     let (master, _) = db::keys::open_master_key(&data.master_key, &db).await?;
-    // No public URL: it names the issuer of access tokens, and no command issues one.
-    Ok(Ops::new(db, std::sync::Arc::new(master), String::new()))
+    Ok(Ops::new(db, std::sync::Arc::new(master), public_url))
 }
 
 pub fn explain(error: OpError) -> anyhow::Error {
@@ -153,11 +158,9 @@ pub async fn run_reminders(
     if channels.is_empty() {
         bail!("no channel is configured: set KEYPORT_SMTP_URL or KEYPORT_WEBHOOK_URL");
     }
-    let db = Db::connect(&data.database.url).await?;
-    db.migrate().await?;
-    let (master, _) = db::keys::open_master_key(&data.master_key, &db).await?;
     let public_url = request.public_url.trim_end_matches('/').to_string();
-    let ops = Ops::new(db, std::sync::Arc::new(master), public_url)
+    let ops = open_at(data, public_url)
+        .await?
         .with_backend_networks(request.backend_networks);
     let done = ops::reminders::run_once(&ops, &channels).await;
     ops.close().await;

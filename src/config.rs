@@ -149,6 +149,18 @@ impl fmt::Debug for ReminderSettings {
     }
 }
 
+/// The defaults of single sign-on's settings, for the command line and [`SsoSettings::off`].
+mod sso_default {
+    pub const NAME: &str = "single sign-on";
+    pub const SCOPES: &str = "openid email profile";
+    pub const EMAIL_CLAIM: &str = "email";
+    pub const NAME_CLAIM: &str = "name";
+    pub const GROUPS_CLAIM: &str = "groups";
+    pub const PASSWORD_SIGN_IN: &str = "everyone";
+    pub const RECHECK_SECONDS: u32 = 300;
+    pub const KEY_REFETCH_SECONDS: u64 = 60;
+}
+
 /// Single sign-on with an OpenID Connect provider (`docs/security.md`, README "Single sign-on").
 /// Off while no issuer is set.
 #[derive(Args, Clone, Debug, Default)]
@@ -173,7 +185,7 @@ pub struct SsoSettings {
     #[arg(
         long = "oidc-name",
         env = "KEYPORT_OIDC_NAME",
-        default_value = "single sign-on"
+        default_value = sso_default::NAME
     )]
     pub name: String,
 
@@ -181,7 +193,7 @@ pub struct SsoSettings {
     #[arg(
         long = "oidc-scopes",
         env = "KEYPORT_OIDC_SCOPES",
-        default_value = "openid email profile"
+        default_value = sso_default::SCOPES
     )]
     pub scopes: String,
 
@@ -197,19 +209,19 @@ pub struct SsoSettings {
     #[arg(
         long = "oidc-email-claim",
         env = "KEYPORT_OIDC_EMAIL_CLAIM",
-        default_value = "email"
+        default_value = sso_default::EMAIL_CLAIM
     )]
     pub email_claim: String,
     #[arg(
         long = "oidc-name-claim",
         env = "KEYPORT_OIDC_NAME_CLAIM",
-        default_value = "name"
+        default_value = sso_default::NAME_CLAIM
     )]
     pub name_claim: String,
     #[arg(
         long = "oidc-groups-claim",
         env = "KEYPORT_OIDC_GROUPS_CLAIM",
-        default_value = "groups"
+        default_value = sso_default::GROUPS_CLAIM
     )]
     pub groups_claim: String,
 
@@ -248,7 +260,7 @@ pub struct SsoSettings {
     #[arg(
         long = "password-sign-in",
         env = "KEYPORT_PASSWORD_SIGN_IN",
-        default_value = "everyone",
+        default_value = sso_default::PASSWORD_SIGN_IN,
         value_parser = ["everyone", "admins"]
     )]
     pub password_sign_in: String,
@@ -258,14 +270,14 @@ pub struct SsoSettings {
     #[arg(
         long = "oidc-recheck-seconds",
         env = "KEYPORT_OIDC_RECHECK_SECONDS",
-        default_value_t = 300,
+        default_value_t = sso_default::RECHECK_SECONDS,
         value_parser = clap::value_parser!(u32).range(1..=86_400)
     )]
     pub recheck_seconds: u32,
 
     /// Seconds after fetching the provider's keys before an unknown key id fetches them again.
     /// Not a setting (60); the tests of key rotation shorten it.
-    #[arg(skip = 60_u64)]
+    #[arg(skip = sso_default::KEY_REFETCH_SECONDS)]
     pub key_refetch_seconds: u64,
 }
 
@@ -300,14 +312,14 @@ impl SsoSettings {
     /// Defaults, single sign-on off.
     pub fn off() -> Self {
         SsoSettings {
-            name: "single sign-on".into(),
-            scopes: "openid email profile".into(),
-            email_claim: "email".into(),
-            name_claim: "name".into(),
-            groups_claim: "groups".into(),
-            password_sign_in: "everyone".into(),
-            recheck_seconds: 300,
-            key_refetch_seconds: 60,
+            name: sso_default::NAME.into(),
+            scopes: sso_default::SCOPES.into(),
+            email_claim: sso_default::EMAIL_CLAIM.into(),
+            name_claim: sso_default::NAME_CLAIM.into(),
+            groups_claim: sso_default::GROUPS_CLAIM.into(),
+            password_sign_in: sso_default::PASSWORD_SIGN_IN.into(),
+            recheck_seconds: sso_default::RECHECK_SECONDS,
+            key_refetch_seconds: sso_default::KEY_REFETCH_SECONDS,
             ..SsoSettings::default()
         }
     }

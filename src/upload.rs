@@ -149,12 +149,7 @@ impl Spool {
         Ok(UploadBody {
             file: self.file,
             length: self.length,
-            sha256: self
-                .digest
-                .finalize()
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect(),
+            sha256: crate::crypto::hex(&self.digest.finalize()),
             content_type,
         })
     }

@@ -46,7 +46,7 @@ impl MasterKey {
             .chain_update(b"keyport master key id\0")
             .chain_update(self.0.as_slice())
             .finalize();
-        digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+        super::hex(&digest[..8])
     }
 
     pub fn as_bytes(&self) -> &[u8; 32] {

@@ -38,7 +38,18 @@ pub fn random_token() -> String {
 
 /// Hex SHA-256, for storing tokens that must be recognised but never recovered.
 pub fn sha256_hex(value: &str) -> String {
-    format!("{:x}", Sha256::digest(value.as_bytes()))
+    hex(&Sha256::digest(value.as_bytes()))
+}
+
+/// Bytes in lower-case hexadecimal: digests, signatures and fingerprints as they are written.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
 }
 
 #[cfg(test)]

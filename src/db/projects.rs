@@ -241,26 +241,59 @@ pub async fn change_member(
     lock(&mut tx, project_id).await?;
     // Both roles are read under the project's lock, so a concurrent change cannot slip between
     // the check and the write.
-    let role_of = async |tx: &mut sqlx::AnyConnection, user: &str| -> sqlx::Result<Option<Role>> {
-        let role: Option<String> = sqlx::query_scalar(
-            "select role from memberships where project_id = $1 and user_id = $2",
-        )
-        .bind(project_id)
-        .bind(user)
-        .fetch_optional(&mut *tx)
-        .await?;
-        role.as_deref().map(parse_role).transpose()
-    };
-    let actor = role_of(&mut tx, actor_id)
+    let actor = role_of(&mut tx, project_id, actor_id)
         .await?
         .ok_or(ProjectError::NotAllowed)?;
-    let from = role_of(&mut tx, user_id)
+    let from = role_of(&mut tx, project_id, user_id)
         .await?
         .ok_or(ProjectError::NotMember)?;
     if !may_change_membership(actor, Some(from), role) {
         return Err(ProjectError::NotAllowed);
     }
-    let changed = match role {
+    if write_role(&mut tx, project_id, user_id, role).await? == 0 {
+        return Err(ProjectError::NotMember);
+    }
+    if !has_owner(&mut tx, project_id).await? {
+        return Err(ProjectError::LastOwner);
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Writes the project's row first in a transaction, so that concurrent changes to the same
+/// project run one after the other on both databases and counts read afterwards are exact.
+pub async fn lock(tx: &mut sqlx::AnyConnection, project_id: &str) -> sqlx::Result<()> {
+    sqlx::query("update projects set updated_at = $1 where id = $2")
+        .bind(now())
+        .bind(project_id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// A member's role, read in the caller's transaction (under the project's [`lock`]).
+pub(super) async fn role_of(
+    tx: &mut sqlx::AnyConnection,
+    project_id: &str,
+    user_id: &str,
+) -> sqlx::Result<Option<Role>> {
+    let role: Option<String> =
+        sqlx::query_scalar("select role from memberships where project_id = $1 and user_id = $2")
+            .bind(project_id)
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    role.as_deref().map(parse_role).transpose()
+}
+
+/// Gives a member another role, or removes them (`None`); the number of rows changed.
+pub(super) async fn write_role(
+    tx: &mut sqlx::AnyConnection,
+    project_id: &str,
+    user_id: &str,
+    role: Option<Role>,
+) -> sqlx::Result<u64> {
+    let done = match role {
         Some(role) => {
             sqlx::query("update memberships set role = $1 where project_id = $2 and user_id = $3")
                 .bind(role.as_str())
@@ -277,31 +310,21 @@ pub async fn change_member(
                 .await?
         }
     };
-    if changed.rows_affected() == 0 {
-        return Err(ProjectError::NotMember);
-    }
+    Ok(done.rows_affected())
+}
+
+/// Whether the project still has an owner: a change that leaves none is rolled back.
+pub(super) async fn has_owner(
+    tx: &mut sqlx::AnyConnection,
+    project_id: &str,
+) -> sqlx::Result<bool> {
     let owners: i64 = sqlx::query_scalar(
         "select count(*) from memberships where project_id = $1 and role = 'owner'",
     )
     .bind(project_id)
     .fetch_one(&mut *tx)
     .await?;
-    if owners == 0 {
-        return Err(ProjectError::LastOwner);
-    }
-    tx.commit().await?;
-    Ok(())
-}
-
-/// Writes the project's row first in a transaction, so that concurrent changes to the same
-/// project run one after the other on both databases and counts read afterwards are exact.
-pub async fn lock(tx: &mut sqlx::AnyConnection, project_id: &str) -> sqlx::Result<()> {
-    sqlx::query("update projects set updated_at = $1 where id = $2")
-        .bind(now())
-        .bind(project_id)
-        .execute(&mut *tx)
-        .await?;
-    Ok(())
+    Ok(owners > 0)
 }
 
 /// A project by its id.

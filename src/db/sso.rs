@@ -3,7 +3,10 @@
 
 use sqlx::FromRow;
 
-use super::{Db, now, projects::lock};
+use super::{
+    Db, now,
+    projects::{has_owner, lock, role_of, write_role},
+};
 use crate::domain::roles::Role;
 
 #[derive(Clone, Debug, FromRow)]
@@ -113,19 +116,17 @@ pub async fn due(db: &Db, before: i64, limit: i64) -> sqlx::Result<Vec<String>> 
 /// the check's outcome presents ([`vouched`], [`renew`], [`release`]).
 pub async fn take(db: &Db, user_id: &str, before: i64) -> sqlx::Result<Option<(Identity, i64)>> {
     let lease = now() + HOLD_SECONDS;
-    let taken = sqlx::query(&format!(
-        "update sso_identities set checking_until = $3 where user_id = $4 and {TAKEABLE}"
+    let taken: Option<Identity> = sqlx::query_as(&format!(
+        "update sso_identities set checking_until = $3 where user_id = $4 and {TAKEABLE}
+         returning {COLUMNS}"
     ))
     .bind(before)
     .bind(now())
     .bind(lease)
     .bind(user_id)
-    .execute(db.pool())
+    .fetch_optional(db.pool())
     .await?;
-    if taken.rows_affected() != 1 {
-        return Ok(None);
-    }
-    Ok(find(db, user_id).await?.map(|identity| (identity, lease)))
+    Ok(taken.map(|identity| (identity, lease)))
 }
 
 /// The provider vouched for the account again; its new refresh token, if it gave one. Only
@@ -220,15 +221,9 @@ pub async fn set_membership(
 ) -> sqlx::Result<MembershipChange> {
     let mut tx = db.pool().begin().await?;
     lock(&mut tx, project_id).await?;
-    let current: Option<String> =
-        sqlx::query_scalar("select role from memberships where project_id = $1 and user_id = $2")
-            .bind(project_id)
-            .bind(user_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let change = match (current.as_deref(), role) {
+    let change = match (role_of(&mut tx, project_id, user_id).await?, role) {
         (None, None) => return Ok(MembershipChange::Unchanged),
-        (Some(now_role), Some(role)) if now_role == role.as_str() => {
+        (Some(now_role), Some(role)) if now_role == role => {
             return Ok(MembershipChange::Unchanged);
         }
         (None, Some(role)) => {
@@ -243,31 +238,15 @@ pub async fn set_membership(
             .await?;
             MembershipChange::Added
         }
-        (Some(_), Some(role)) => {
-            sqlx::query("update memberships set role = $1 where project_id = $2 and user_id = $3")
-                .bind(role.as_str())
-                .bind(project_id)
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await?;
-            MembershipChange::Changed
-        }
-        (Some(_), None) => {
-            sqlx::query("delete from memberships where project_id = $1 and user_id = $2")
-                .bind(project_id)
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await?;
-            MembershipChange::Removed
+        (Some(_), role) => {
+            write_role(&mut tx, project_id, user_id, role).await?;
+            match role {
+                Some(_) => MembershipChange::Changed,
+                None => MembershipChange::Removed,
+            }
         }
     };
-    let owners: i64 = sqlx::query_scalar(
-        "select count(*) from memberships where project_id = $1 and role = 'owner'",
-    )
-    .bind(project_id)
-    .fetch_one(&mut *tx)
-    .await?;
-    if owners == 0 {
+    if !has_owner(&mut tx, project_id).await? {
         return Ok(MembershipChange::LastOwner);
     }
     tx.commit().await?;

@@ -1,7 +1,7 @@
 //! What the health page flags about a key: from its service's rotation policy, its expiry, its
 //! state, and Keyport's own record of its use (the Shows, Copies and Downloads of its secret).
 
-use super::rotation::{DAY, RotationPolicy};
+use super::rotation::{DAY, Deadline, RotationPolicy};
 
 /// A key whose latest recorded use is older than this many days is "unused".
 pub const UNUSED_DAYS: i64 = 90;
@@ -139,19 +139,8 @@ pub struct KeyFacts {
 /// The flags of a key with `facts` under `policy`, at `now`.
 pub fn flags(policy: &RotationPolicy, facts: &KeyFacts, now: i64) -> Flags {
     let mut flags = Flags::default();
-    if let Some(due) = policy.rotation(facts.last_change, now) {
-        if due.is_past() {
-            flags.insert(KeyFlag::Overdue);
-        } else if due.is_near() {
-            flags.insert(KeyFlag::DueSoon);
-        }
-    }
-    if let Some(expiry) = policy.expiry(facts.expires_at, now) {
-        if expiry.is_past() {
-            flags.insert(KeyFlag::Expired);
-        } else if expiry.is_near() {
-            flags.insert(KeyFlag::ExpiringSoon);
-        }
+    for (flag, _) in deadlines(policy, facts, now) {
+        flags.insert(flag);
     }
     match facts.last_used {
         None => flags.insert(KeyFlag::NeverUsed),
@@ -173,6 +162,31 @@ pub fn flags(policy: &RotationPolicy, facts: &KeyFacts, now: i64) -> Flags {
         flags.insert(KeyFlag::SeenByDeparted);
     }
     flags
+}
+
+/// The flags of a key's two deadlines (the rotation its policy asks for, its own expiry) when
+/// passed or near at `now`, each with its deadline: the health page and the reminders read these.
+pub fn deadlines(
+    policy: &RotationPolicy,
+    facts: &KeyFacts,
+    now: i64,
+) -> impl Iterator<Item = (KeyFlag, Deadline)> {
+    let stage = |deadline: Deadline, past: KeyFlag, near: KeyFlag| {
+        if deadline.is_past() {
+            Some((past, deadline))
+        } else if deadline.is_near() {
+            Some((near, deadline))
+        } else {
+            None
+        }
+    };
+    let rotation = policy
+        .rotation(facts.last_change, now)
+        .and_then(|due| stage(due, KeyFlag::Overdue, KeyFlag::DueSoon));
+    let expiry = policy
+        .expiry(facts.expires_at, now)
+        .and_then(|at| stage(at, KeyFlag::Expired, KeyFlag::ExpiringSoon));
+    rotation.into_iter().chain(expiry)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::{
-    key_health::KeyFacts,
+    key_health::{KeyFacts, KeyFlag, deadlines},
     rotation::{DAY, Deadline, RotationPolicy},
     time,
 };
@@ -72,34 +72,18 @@ pub fn conditions(policy: &RotationPolicy, facts: &KeyFacts, now: i64) -> Vec<Co
     if !facts.enabled {
         return Vec::new();
     }
-    let mut found = Vec::new();
-    if let Some(due) = policy.rotation(facts.last_change, now) {
-        if due.is_past() {
-            found.push(Condition {
-                kind: ConditionKind::Overdue,
-                deadline: due,
-            });
-        } else if due.is_near() {
-            found.push(Condition {
-                kind: ConditionKind::RotationDueSoon,
-                deadline: due,
-            });
-        }
-    }
-    if let Some(expiry) = policy.expiry(facts.expires_at, now) {
-        if expiry.is_past() {
-            found.push(Condition {
-                kind: ConditionKind::Expired,
-                deadline: expiry,
-            });
-        } else if expiry.is_near() {
-            found.push(Condition {
-                kind: ConditionKind::ExpiringSoon,
-                deadline: expiry,
-            });
-        }
-    }
-    found
+    deadlines(policy, facts, now)
+        .filter_map(|(flag, deadline)| {
+            let kind = match flag {
+                KeyFlag::Overdue => ConditionKind::Overdue,
+                KeyFlag::DueSoon => ConditionKind::RotationDueSoon,
+                KeyFlag::Expired => ConditionKind::Expired,
+                KeyFlag::ExpiringSoon => ConditionKind::ExpiringSoon,
+                _ => return None,
+            };
+            Some(Condition { kind, deadline })
+        })
+        .collect()
 }
 
 /// What a reminder is about, in names people know.
@@ -165,8 +149,7 @@ pub fn signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
     context.update(b".");
     context.update(body);
     let tag = context.sign();
-    let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-    format!("t={timestamp},v1={hex}")
+    format!("t={timestamp},v1={}", crate::crypto::hex(tag.as_ref()))
 }
 
 /// How long a delivery that failed `attempts` times waits before the next attempt: a minute,

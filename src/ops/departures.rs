@@ -99,12 +99,16 @@ pub async fn remove(
     user_id: &str,
     revoke: Revoke,
 ) -> Result<Removed, OpError> {
-    let departure = departure(ops, who, user_id).await?;
+    members::to_remove(ops, who, user_id).await?;
     if revoke != Revoke::Leave {
         // Asked before anything changes: deleting others' keys needs the right and a fresh proof.
         who.require(Action::Credential(CredentialAction::Delete, Whose::Others))?;
         ops.require_fresh(who.freshness()).await?;
     }
+    let held = match revoke {
+        Revoke::Now => db::departures::held(&ops.db, &who.project().id, user_id).await?,
+        Revoke::After(_) | Revoke::Leave => Vec::new(),
+    };
     // The membership goes first: a removal the database refuses (the last owner) revokes nothing.
     let user = members::remove(ops, who, user_id).await?;
     let mut revoked = Vec::new();
@@ -125,7 +129,7 @@ pub async fn remove(
         scheduled = Some((count, due_at)).filter(|(count, _)| *count > 0);
     }
     if revoke == Revoke::Now {
-        for key in departure.held {
+        for key in held {
             let failed = match credentials::delete_departed(ops, who, &key.id).await {
                 Ok(()) => None,
                 Err(OpError::Internal(e)) => return Err(OpError::Internal(e)),

@@ -21,7 +21,7 @@ use crate::{
 
 /// How long after a step-up the one action it was asked for may still follow, when the window
 /// is zero ("ask every time").
-pub(crate) const GRANT_SECONDS: i64 = 300;
+const GRANT_SECONDS: i64 = 300;
 
 pub use super::principal::Freshness;
 
@@ -90,13 +90,13 @@ pub async fn step_up(
         );
         return Err(OpError::Invalid(errors));
     }
+    issue_grant(ops, &user.id).await
+}
+
+/// A grant of the one guarded action that may follow a proof of identity (a password, a code,
+/// or a sign-in again at the OpenID provider); only its hash is kept.
+pub(crate) async fn issue_grant(ops: &Ops, user_id: &str) -> Result<String, OpError> {
     let grant = random_token();
-    db::step_up::add_grant(
-        &ops.db,
-        &sha256_hex(&grant),
-        &user.id,
-        now() + GRANT_SECONDS,
-    )
-    .await?;
+    db::step_up::add_grant(&ops.db, &sha256_hex(&grant), user_id, now() + GRANT_SECONDS).await?;
     Ok(grant)
 }

@@ -538,6 +538,54 @@ async fn each_condition_is_told_once_by_email_and_signed_webhook_across_restarts
     );
 }
 
+/// By email only, a key whose holder and project admins are all disabled has nobody to be told:
+/// its condition is not recorded, so that it is told once somebody can read it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_condition_with_nobody_to_write_to_is_told_once_somebody_can_read_it() {
+    let smtp = Smtp::start(None).await;
+    let app = TestApp::spawn().await;
+    arrange(&app).await;
+    let env: Vec<(&'static str, String)> = vec![
+        (
+            "KEYPORT_SMTP_URL",
+            format!("smtp://127.0.0.1:{}", smtp.port),
+        ),
+        (
+            "KEYPORT_SMTP_FROM",
+            "Keyport <keyport@example.org>".to_string(),
+        ),
+        ("KEYPORT_PUBLIC_URL", "https://keys.example.org".to_string()),
+    ];
+    let db = app.test_db();
+    let set_disabled = async |disabled: i64| {
+        sqlx::query("update users set disabled = $1")
+            .bind(disabled)
+            .execute(app.db.pool())
+            .await
+            .unwrap();
+    };
+
+    set_disabled(1).await;
+    let said = run(db, &env).await;
+    assert!(
+        said.contains("3 conditions found, 0 new; 0 messages delivered, 0 failed"),
+        "{said}"
+    );
+    assert_eq!(
+        count(&app, "select count(*) from reminder_conditions").await,
+        0
+    );
+    assert!(smtp.messages().is_empty());
+
+    set_disabled(0).await;
+    let said = run(db, &env).await;
+    assert!(
+        said.contains("3 conditions found, 3 new; 3 messages delivered, 0 failed"),
+        "{said}"
+    );
+    assert_eq!(smtp.messages().len(), 3);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_serving_portal_checks_at_start_and_after_a_restart_tells_nothing_again() {
     let smtp = Smtp::start(None).await;

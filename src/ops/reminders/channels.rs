@@ -21,6 +21,7 @@ use crate::{
         reminders::{DELIVERY_HEADER, SIGNATURE_HEADER, signature},
         time,
     },
+    files::read_secret,
     providers,
 };
 
@@ -203,10 +204,7 @@ fn webhook(settings: &ReminderSettings, url: &str) -> anyhow::Result<Webhook> {
     );
     let secret = match &settings.webhook_secret_file {
         Some(file) => {
-            let text = Zeroizing::new(std::fs::read_to_string(file).with_context(|| {
-                format!("cannot read KEYPORT_WEBHOOK_SECRET_FILE {}", file.display())
-            })?);
-            let secret = text.trim();
+            let secret = read_secret("KEYPORT_WEBHOOK_SECRET_FILE", file)?;
             if secret.len() < 16 {
                 bail!("KEYPORT_WEBHOOK_SECRET_FILE holds fewer than 16 characters");
             }

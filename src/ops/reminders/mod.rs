@@ -51,8 +51,8 @@ pub struct DeliveryReport {
 }
 
 /// Finds every condition of every key of the instance and records the new ones with their
-/// messages. With no channel configured nothing is recorded: a condition recorded then would
-/// never be told.
+/// messages. A condition with no message to send (no channel configured; email only, and
+/// nobody to write to) is not recorded: recorded then, it would never be told.
 pub async fn check(ops: &Ops, channels: &Channels) -> Result<CheckReport, OpError> {
     let mut report = CheckReport::default();
     if channels.is_empty() {
@@ -61,6 +61,8 @@ pub async fn check(ops: &Ops, channels: &Channels) -> Result<CheckReport, OpErro
     let now = time::now();
     for key in db::key_health::instance(&ops.db).await? {
         let facts = key.facts();
+        // Read once per key, when a condition of it is new.
+        let mut recipients: Option<Vec<String>> = None;
         for condition in conditions(&key.service.policy, &facts, now) {
             report.found += 1;
             let kind = condition.kind.as_str();
@@ -82,7 +84,10 @@ pub async fn check(ops: &Ops, channels: &Channels) -> Result<CheckReport, OpErro
             let (subject, text) = message(&about, &condition);
             let mut deliveries = Vec::new();
             if channels.mailer.is_some() {
-                let recipients = db::reminders::recipients(&ops.db, &key.id).await?;
+                if recipients.is_none() {
+                    recipients = Some(db::reminders::recipients(&ops.db, &key.id).await?);
+                }
+                let recipients = recipients.as_deref().unwrap_or_default();
                 if !recipients.is_empty() {
                     deliveries.push(NewDelivery {
                         channel: "email",
@@ -113,6 +118,10 @@ pub async fn check(ops: &Ops, channels: &Channels) -> Result<CheckReport, OpErro
                     subject: subject.clone(),
                     body: body.to_string(),
                 });
+            }
+            if deliveries.is_empty() {
+                tracing::info!(credential = %key.id, kind, due_at, "reminder condition not recorded: the key has nobody to write to");
+                continue;
             }
             if db::reminders::record(&ops.db, &key.id, kind, due_at, &deliveries).await? {
                 report.new += 1;
@@ -285,9 +294,7 @@ pub const RECENT: i64 = 20;
 
 pub async fn overview(ops: &Ops, channels: &Channels, admin: &User) -> Result<Overview, OpError> {
     require_instance(admin, InstanceAction::ManageSettings)?;
-    let last_check = db::settings::get(ops.db.pool(), db::reminders::LAST_CHECK)
-        .await?
-        .and_then(|v| v.parse().ok());
+    let last_check = last_check(ops).await?;
     let (unsent, failing) = db::reminders::unsent(&ops.db).await?;
     Ok(Overview {
         configuration: channels.describe(),
@@ -331,10 +338,15 @@ pub fn spawn(ops: Ops, channels: Arc<Channels>) {
     });
 }
 
-async fn round(ops: &Ops, channels: &Channels) -> Result<(), OpError> {
-    let last: Option<i64> = db::settings::get(ops.db.pool(), db::reminders::LAST_CHECK)
+/// When any process last checked the keys.
+async fn last_check(ops: &Ops) -> Result<Option<i64>, OpError> {
+    Ok(db::settings::get(ops.db.pool(), db::reminders::LAST_CHECK)
         .await?
-        .and_then(|v| v.parse().ok());
+        .and_then(|v| v.parse().ok()))
+}
+
+async fn round(ops: &Ops, channels: &Channels) -> Result<(), OpError> {
+    let last = last_check(ops).await?;
     let due = last.is_none_or(|at| time::now() - at >= CHECK_EVERY);
     // One process checks at a time; another that finds the lease taken waits for the next round.
     if due && db::instances::take_lease(&ops.db, "reminder-check", Duration::from_secs(600)).await?

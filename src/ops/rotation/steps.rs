@@ -1,23 +1,263 @@
-//! Steps 3 and 4 of a guided rotation, going back to step 2, and abandoning it. Each writes its
-//! intent on the rotation's row (one conditional update: of two people pressing the same button,
-//! one acts), calls the backend, then records the outcome with its audit record.
+//! The steps of a guided rotation: 1 (the second key), 2 (its quiet period), 3 and 4, going back
+//! to step 2, and abandoning it. Each writes its intent on the rotation's row (one conditional
+//! update: of two people pressing the same button, one acts), calls the backend, then records
+//! the outcome with its audit record.
 
-use super::{KeyEvidence, Quiet, key_evidence, quiet_of, resting, step_failed};
+use std::sync::Arc;
+
+use super::{
+    resting, step_failed,
+    view::{KeyEvidence, Quiet, key_evidence, quiet_of},
+    why_not,
+};
 use crate::{
     db::{
         self,
         audit::{Actor, Entry},
-        credentials::Credential,
+        credentials::{Credential, CredentialInfo, NewCredential},
         rotations::Rotation,
         services::Service,
     },
-    domain::{audit::AuditAction, roles::CredentialAction, rotation_steps::RotationStep},
+    domain::{
+        audit::AuditAction,
+        roles::CredentialAction,
+        rotation_steps::{RotationStep, parse_quiet, quiet_words},
+        services::CredentialState,
+        validate,
+    },
     ops::{
-        OpError, Ops, Principal,
+        Field, FieldErrors, OpError, Ops, Principal, ProjectId, RowId,
+        credentials::{self, NewKey, managed},
         lifecycle::{audit_target, credential_user, failpoint, requester_json},
     },
-    providers::{Deactivation, Driver},
+    providers::{Deactivation, Driver, IssuedKey},
 };
+
+/// Step 1 as asked: the quiet period, and (for a service without a backend) the new key as
+/// its provider gave it.
+pub struct StartRotation {
+    pub quiet: String,
+    pub typed: Option<IssuedKey>,
+}
+
+pub struct Started {
+    pub credential: Arc<CredentialInfo>,
+    pub new_credential: Arc<CredentialInfo>,
+    pub service: Service,
+}
+
+/// The quiet period as typed, or the field's error.
+fn quiet_seconds(typed: &str) -> Result<i64, OpError> {
+    let typed = if typed.trim().is_empty() { "1d" } else { typed };
+    parse_quiet(typed).map_err(|message| OpError::field("quiet", message))
+}
+
+/// The name of the second key while both exist: the old key's, marked.
+fn second_name(name: &str) -> String {
+    let base: String = name.chars().take(94).collect();
+    format!("{base} (new)")
+}
+
+/// Step 1: the second key, for the same owner, within the service's limit. The rotation's row
+/// is written first (the intent); the key is made the way Add makes one (its own intent on its
+/// row); then the rotation rests at step 2.
+pub async fn start(
+    ops: &Ops,
+    who: &Principal,
+    id: &str,
+    input: StartRotation,
+) -> Result<Started, OpError> {
+    let (credential, service) = managed(ops, who, id, CredentialAction::Regenerate).await?;
+    ops.require_fresh(who.freshness()).await?;
+    let mut errors = FieldErrors::default();
+    let typed_quiet = if input.quiet.trim().is_empty() {
+        "1d"
+    } else {
+        input.quiet.as_str()
+    };
+    let quiet = parse_quiet(typed_quiet).unwrap_or_else(|message| {
+        errors.add("quiet", message);
+        0
+    });
+    if let Some(key) = &input.typed {
+        if service.driver.is_remote() {
+            errors.add(
+                "secret",
+                "This service's keys are issued by its backend; step 1 asks it for the second key.",
+            );
+        }
+        if let Err(message) =
+            validate::label(&key.access_key, "Enter the access key id or user name.")
+        {
+            errors.add("access_key", message);
+        }
+        if key.secret.trim().is_empty() || key.secret.len() > 4096 {
+            errors.add("secret", "Enter the new secret (at most 4096 characters).");
+        }
+    }
+    errors.into_result()?;
+    if db::rotations::involving(&ops.db, &service.project_id, &credential.id)
+        .await?
+        .is_some()
+    {
+        return Err(OpError::Refused(
+            "This credential is already being rotated: its rotation page shows the step it is at."
+                .into(),
+        ));
+    }
+    if let Some(why) = why_not(ops, &service, &credential).await? {
+        return Err(OpError::Refused(format!("Nothing was changed: {why}")));
+    }
+    let new_id = db::new_id();
+    let requested_by = requester_json(who.actor());
+    if !db::rotations::start(
+        &ops.db,
+        &service.project_id,
+        &credential.id,
+        &new_id,
+        quiet,
+        &who.signature(),
+        &requested_by,
+    )
+    .await?
+    {
+        return Err(OpError::Busy);
+    }
+    let name = second_name(&credential.name);
+    let made = match input.typed {
+        Some(key) => record_typed(ops, who, &service, &credential, &new_id, &name, key).await,
+        None => {
+            let user = credential_user(ops, &credential).await?;
+            let new = NewKey {
+                id: &new_id,
+                service: &service,
+                owner: &credential.owner,
+                backend_name: &user.name,
+                kind: credential.kind,
+                name: &name,
+                description: &credential.description,
+                expires_at: None,
+                created_by: &who.signature(),
+                requested_by: who.actor(),
+            };
+            credentials::add_at_backend(ops, new).await.map(|_| ())
+        }
+    };
+    if let Err(e) = made {
+        // No second key row: step 1 did not happen, and the rotation goes. Otherwise the
+        // backend may have acted: reconcile finishes or undoes both.
+        if db::credentials::find(&ops.db, &service.project_id, &new_id)
+            .await?
+            .is_none()
+        {
+            db::rotations::forget_unstarted(&ops.db, &credential.id).await?;
+        }
+        return Err(e);
+    }
+    failpoint("after-second-key").await;
+    let new_credential = db::credentials::find(&ops.db, &service.project_id, &new_id)
+        .await?
+        .ok_or(OpError::Busy)?;
+    let detail = format!(
+        "step 1: second key {} made beside {}; quiet period {}",
+        new_credential.access_key,
+        credential.access_key,
+        quiet_words(quiet)
+    );
+    let target = audit_target(&service.name, &credential.name);
+    let record = Entry {
+        project_id: Some(&service.project_id),
+        actor: who.actor(),
+        action: AuditAction::CredentialRotationStep,
+        target: &target,
+        detail: &detail,
+        credential_id: None,
+    };
+    if !db::rotations::step_done(
+        &ops.db,
+        &credential.id,
+        RotationStep::Creating,
+        RotationStep::BothActive,
+        None,
+        &record,
+    )
+    .await?
+    {
+        return Err(OpError::Busy);
+    }
+    Ok(Started {
+        credential: credential.info,
+        new_credential: new_credential.info,
+        service,
+    })
+}
+
+/// The second key of a service without a backend, as its provider gave it: recorded at once.
+async fn record_typed(
+    ops: &Ops,
+    who: &Principal,
+    service: &Service,
+    credential: &Credential,
+    new_id: &str,
+    name: &str,
+    key: IssuedKey,
+) -> Result<(), OpError> {
+    let access_key = key.access_key.trim();
+    let sealed = ops
+        .seal(
+            ProjectId(&service.project_id),
+            RowId(new_id),
+            Field::Secret,
+            &key.secret,
+        )
+        .await?;
+    let target = audit_target(&service.name, name);
+    let record = Entry {
+        project_id: Some(&service.project_id),
+        actor: who.actor(),
+        action: AuditAction::CredentialImport,
+        target: &target,
+        detail: access_key,
+        credential_id: None,
+    };
+    let new = NewCredential {
+        id: new_id,
+        project_id: &service.project_id,
+        service_id: &service.id,
+        owner: &credential.owner,
+        kind: credential.kind,
+        name,
+        description: &credential.description,
+        access_key,
+        secret: &sealed,
+        expires_at: None,
+        created_by: &who.signature(),
+        state: CredentialState::Active,
+        backend_user: "",
+        requested_by: "",
+    };
+    db::credentials::create(&ops.db, new, service.max_keys_per_owner, Some(&record)).await?;
+    Ok(())
+}
+
+/// Changes how long the old key must have gone unused before step 3 is offered.
+pub async fn set_quiet(ops: &Ops, who: &Principal, id: &str, typed: &str) -> Result<i64, OpError> {
+    let (credential, service, _) = resting(ops, who, id, CredentialAction::Regenerate).await?;
+    let seconds = quiet_seconds(typed)?;
+    if !db::rotations::set_quiet(&ops.db, &credential.id, seconds).await? {
+        return Err(OpError::Busy);
+    }
+    db::audit::record(
+        &ops.db,
+        Some(&service.project_id),
+        who.actor(),
+        AuditAction::CredentialRotationStep,
+        &audit_target(&service.name, &credential.name),
+        &format!("step 2: quiet period set to {}", quiet_words(seconds)),
+    )
+    .await?;
+    Ok(seconds)
+}
 
 /// Whether the old key may be stopped now: quiet for long enough per the evidence, or the one
 /// asking said to go on anyway. The refusal says what the evidence shows.

@@ -11,18 +11,18 @@ mod provision;
 pub use checks::{back_channel_logout, check_accounts, spawn_checks};
 use provision::{account, apply_groups, store_tokens};
 
-use std::{path::Path, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
-use zeroize::Zeroizing;
 
 use super::{OpError, Ops, audit::record_instance};
 use crate::{
     config::{Config, SsoSettings},
-    crypto::{random_token, sha256_hex},
+    crypto::random_token,
     db::{self, audit::Actor, users::User},
     domain::{audit::AuditAction, time::now},
+    files::read_secret,
     providers::{
         Http, OutgoingPolicy,
         oidc::{Authorize, Expect, OidcClient, OidcError, OidcSettings, shown},
@@ -54,7 +54,7 @@ impl Sso {
             .client_secret_file
             .as_deref()
             .context("KEYPORT_OIDC_ISSUER is set: set KEYPORT_OIDC_CLIENT_SECRET_FILE too")?;
-        let client_secret = read_secret(secret_file)?;
+        let client_secret = read_secret("KEYPORT_OIDC_CLIENT_SECRET_FILE", secret_file)?;
         let mut scopes: Vec<&str> = settings.scopes.split_whitespace().collect();
         if !scopes.contains(&"openid") {
             scopes.insert(0, "openid");
@@ -81,20 +81,6 @@ impl Sso {
     pub fn name(&self) -> &str {
         &self.settings.name
     }
-}
-
-fn read_secret(path: &Path) -> anyhow::Result<Zeroizing<String>> {
-    let contents = Zeroizing::new(
-        std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the client secret file {}", path.display()))?,
-    );
-    let secret = contents.lines().next().unwrap_or_default().trim();
-    anyhow::ensure!(
-        !secret.is_empty(),
-        "the client secret file {} is empty",
-        path.display()
-    );
-    Ok(Zeroizing::new(secret.to_string()))
 }
 
 /// A sign-in under way at the provider, kept in the visitor's session (server-side) until the
@@ -295,14 +281,7 @@ async fn finish_checked(
             .await?
             .filter(|u| !u.disabled)
             .ok_or(OpError::NotFound)?;
-        let grant = random_token();
-        db::step_up::add_grant(
-            &ops.db,
-            &sha256_hex(&grant),
-            &user.id,
-            now() + super::step_up::GRANT_SECONDS,
-        )
-        .await?;
+        let grant = super::step_up::issue_grant(ops, &user.id).await?;
         return Ok(Finished::SteppedUp { user, grant });
     }
     let user = account(ops, sso, claims, actor).await?;

@@ -226,11 +226,13 @@ pub(super) async fn apply_groups(
     };
     let actor = provider_actor();
     let in_group = |group: &str| groups.iter().any(|g| g == group);
+    let mut user = user.clone();
     if !settings.admin_groups.is_empty() {
         let admin = settings.admin_groups.iter().any(|g| in_group(g.trim()));
         if admin != user.is_admin {
             match db::users::set_admin(&ops.db, &user.id, admin).await {
                 Ok(()) => {
+                    user.is_admin = admin;
                     let action = if admin {
                         AuditAction::UserPromote
                     } else {
@@ -306,7 +308,5 @@ pub(super) async fn apply_groups(
         )
         .await?;
     }
-    db::users::find(&ops.db, &user.id)
-        .await?
-        .ok_or(OpError::NotFound)
+    Ok(user)
 }

@@ -188,9 +188,15 @@ fn number(claims: &Map<String, Value>, name: &str) -> Option<i64> {
     claims.get(name).and_then(Value::as_i64)
 }
 
-/// Checks `iss`, `aud` and `azp`, `exp`, `iat`, `nonce`, `sub` and `auth_time`.
-pub fn check_claims(claims: &Map<String, Value>, expect: &Expect<'_>) -> Result<(), Refused> {
-    if claims.get("iss").and_then(Value::as_str) != Some(expect.issuer) {
+/// Checks what every token of the provider says, an ID token or a logout token: `iss`, `aud`
+/// and `azp`, `iat`, and `exp` when the token has one.
+fn check_issued(
+    claims: &Map<String, Value>,
+    issuer: &str,
+    client_id: &str,
+    now: i64,
+) -> Result<(), Refused> {
+    if claims.get("iss").and_then(Value::as_str) != Some(issuer) {
         return Err(refused(
             "The ID token was not issued by the configured provider (iss).",
         ));
@@ -200,27 +206,36 @@ pub fn check_claims(claims: &Map<String, Value>, expect: &Expect<'_>) -> Result<
         Some(Value::Array(many)) => many.iter().filter_map(Value::as_str).collect(),
         _ => Vec::new(),
     };
-    if !audiences.contains(&expect.client_id) {
+    if !audiences.contains(&client_id) {
         return Err(refused(
             "The ID token was issued for another application (aud).",
         ));
     }
     let azp = claims.get("azp").and_then(Value::as_str);
-    if (audiences.len() > 1 || azp.is_some()) && azp != Some(expect.client_id) {
+    if (audiences.len() > 1 || azp.is_some()) && azp != Some(client_id) {
         return Err(refused(
             "The ID token was issued for another application (azp).",
         ));
     }
-    let exp = number(claims, "exp").ok_or_else(|| refused("The ID token has no expiry (exp)."))?;
-    if exp + LEEWAY_SECONDS <= expect.now {
+    if number(claims, "exp").is_some_and(|exp| exp + LEEWAY_SECONDS <= now) {
         return Err(refused("The ID token has expired (exp)."));
     }
     let iat =
         number(claims, "iat").ok_or_else(|| refused("The ID token has no time of issue (iat)."))?;
-    if iat > expect.now + LEEWAY_SECONDS || iat < expect.now - MAX_AGE_SECONDS {
+    if iat > now + LEEWAY_SECONDS || iat < now - MAX_AGE_SECONDS {
         return Err(refused(
             "The ID token's time of issue is not now (iat): check the clocks of Keyport and the provider.",
         ));
+    }
+    Ok(())
+}
+
+/// Checks an ID token: what every token says ([`check_issued`]), then `exp` (required here),
+/// `nonce`, `sub` and `auth_time`.
+pub fn check_claims(claims: &Map<String, Value>, expect: &Expect<'_>) -> Result<(), Refused> {
+    check_issued(claims, expect.issuer, expect.client_id, expect.now)?;
+    if number(claims, "exp").is_none() {
+        return Err(refused("The ID token has no expiry (exp)."));
     }
     if let Some(nonce) = expect.nonce {
         let given = claims.get("nonce").and_then(Value::as_str).unwrap_or("");
@@ -255,9 +270,16 @@ pub fn check_claims(claims: &Map<String, Value>, expect: &Expect<'_>) -> Result<
     Ok(())
 }
 
-/// A back-channel logout token's own rules (OpenID Connect Back-Channel Logout 1.0, 2.6): the
-/// logout event, a `sub` or a `sid`, and no `nonce`.
-pub fn check_logout_claims(claims: &Map<String, Value>) -> Result<(), Refused> {
+/// Checks a back-channel logout token (OpenID Connect Back-Channel Logout 1.0, 2.6): what every
+/// token says ([`check_issued`]; its `exp` is optional), the logout event, a `sub` or a `sid`,
+/// and no `nonce`.
+pub fn check_logout_claims(
+    claims: &Map<String, Value>,
+    issuer: &str,
+    client_id: &str,
+    now: i64,
+) -> Result<(), Refused> {
+    check_issued(claims, issuer, client_id, now)?;
     let event = claims
         .get("events")
         .and_then(|e| e.get("http://schemas.openid.net/event/backchannel-logout"));
@@ -382,15 +404,49 @@ mod tests {
     }
 
     #[test]
-    fn a_logout_token_has_its_event_and_no_nonce() {
-        let event = json!({"http://schemas.openid.net/event/backchannel-logout": {}});
-        let good = json!({"sub": "u1", "events": event});
-        assert!(check_logout_claims(good.as_object().unwrap()).is_ok());
-        let with_nonce = json!({"sub": "u1", "events": event, "nonce": "x"});
-        assert!(check_logout_claims(with_nonce.as_object().unwrap()).is_err());
-        let no_event = json!({"sub": "u1"});
-        assert!(check_logout_claims(no_event.as_object().unwrap()).is_err());
-        let nobody = json!({"events": event});
-        assert!(check_logout_claims(nobody.as_object().unwrap()).is_err());
+    fn a_logout_token_is_the_providers_has_its_event_and_no_nonce() {
+        let now = 10_000;
+        let check = |change: &dyn Fn(&mut Map<String, Value>)| {
+            let mut c = json!({
+                "iss": "https://id.example.org", "aud": "keyport", "iat": now, "sub": "u1",
+                "events": {"http://schemas.openid.net/event/backchannel-logout": {}}})
+            .as_object()
+            .unwrap()
+            .clone();
+            change(&mut c);
+            check_logout_claims(&c, "https://id.example.org", "keyport", now).map_err(|e| e.0)
+        };
+        // No `exp`: it is optional in a logout token.
+        assert_eq!(check(&|_| {}), Ok(()));
+        assert_eq!(
+            check(&|c| drop(c.insert("exp".into(), json!(now + 60)))),
+            Ok(())
+        );
+        assert_eq!(
+            check(&|c| drop(c.remove("sub"))),
+            Err("The logout token names neither a user nor a session.".into())
+        );
+        assert_eq!(
+            check(&|c| {
+                c.remove("sub");
+                c.insert("sid".into(), json!("s1"));
+            }),
+            Ok(())
+        );
+        type Change<'a> = &'a dyn Fn(&mut Map<String, Value>);
+        let cases: [(&str, Change); 6] = [
+            ("(iss)", &|c| {
+                drop(c.insert("iss".into(), json!("https://evil")))
+            }),
+            ("(aud)", &|c| drop(c.insert("aud".into(), json!("other")))),
+            ("(exp)", &|c| drop(c.insert("exp".into(), json!(now - 61)))),
+            ("(iat)", &|c| drop(c.remove("iat"))),
+            ("nonce", &|c| drop(c.insert("nonce".into(), json!("x")))),
+            ("logout event", &|c| drop(c.remove("events"))),
+        ];
+        for (name, change) in cases {
+            let refusal = check(change).expect_err(name);
+            assert!(refusal.contains(name), "{name}: {refusal}");
+        }
     }
 }
