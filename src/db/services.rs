@@ -274,7 +274,7 @@ pub async fn endpoints(db: &Db, service_id: &str) -> sqlx::Result<Vec<Endpoint>>
     rows.into_iter().map(endpoint).collect()
 }
 
-/// An endpoint to add.
+/// An endpoint to add, or an endpoint's new values.
 pub struct NewEndpoint<'a> {
     pub site: &'a str,
     pub region: &'a str,
@@ -301,6 +301,30 @@ pub async fn add_endpoint(db: &Db, service_id: &str, new: NewEndpoint<'_>) -> sq
     .execute(db.pool())
     .await?;
     Ok(id)
+}
+
+/// Gives the service's endpoint `id` the values of `new`; `false` when it is not one of the
+/// service's.
+pub async fn change_endpoint(
+    db: &Db,
+    service_id: &str,
+    id: &str,
+    new: NewEndpoint<'_>,
+) -> sqlx::Result<bool> {
+    let changed = sqlx::query(
+        "update endpoints set site = $1, region = $2, interface = $3, url = $4, s3_region = $5
+         where service_id = $6 and id = $7",
+    )
+    .bind(new.site)
+    .bind(new.region)
+    .bind(new.interface.as_str())
+    .bind(new.url)
+    .bind(new.s3_region)
+    .bind(service_id)
+    .bind(id)
+    .execute(db.pool())
+    .await?;
+    Ok(changed.rows_affected() == 1)
 }
 
 /// Records the region the endpoint's S3 API signs with (empty: its own region).

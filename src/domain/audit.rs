@@ -49,6 +49,7 @@ audit_actions! {
     ServiceBackendUnlink => "service.backend_unlink",
     ServiceImportEndpoints => "service.import_endpoints",
     EndpointAdd => "endpoint.add",
+    EndpointChange => "endpoint.change",
     EndpointDelete => "endpoint.delete",
     AppCreate => "app.create",
     AppDelete => "app.delete",

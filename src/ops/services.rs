@@ -221,6 +221,75 @@ pub struct EndpointInput {
     pub s3_region: String,
 }
 
+impl EndpointInput {
+    /// The endpoint as typed, checked: every problem at once, by field.
+    fn check(&self, id: String, service_id: String) -> Result<Endpoint, OpError> {
+        let mut errors = FieldErrors::default();
+        let site = errors.check(
+            "site",
+            validate::label(&self.site, "Enter the site, e.g. Si Racha, Thailand."),
+        );
+        let region = errors.check(
+            "region",
+            validate::label(&self.region, "Enter the region, e.g. th-sr-1."),
+        );
+        let interface = Interface::parse(&self.interface);
+        if interface.is_none() {
+            errors.add("interface", "Choose public, private or auth.");
+        }
+        let url = errors.check("url", validate::endpoint_url(&self.url));
+        let s3_region = errors.check("s3_region", s3_region(&self.s3_region));
+        errors.into_result()?;
+        Ok(Endpoint {
+            id,
+            service_id,
+            site,
+            region,
+            interface: interface.expect("checked above"),
+            url,
+            s3_region,
+        })
+    }
+}
+
+impl From<&Endpoint> for EndpointInput {
+    /// The endpoint as its edit form shows it.
+    fn from(endpoint: &Endpoint) -> Self {
+        EndpointInput {
+            site: endpoint.site.clone(),
+            region: endpoint.region.clone(),
+            interface: endpoint.interface.as_str().into(),
+            url: endpoint.url.clone(),
+            s3_region: endpoint.s3_region.clone(),
+        }
+    }
+}
+
+/// An endpoint in the audit log: its interface and URL, and its S3 region when set.
+fn described(endpoint: &Endpoint) -> String {
+    let Endpoint {
+        interface,
+        url,
+        s3_region,
+        ..
+    } = endpoint;
+    if s3_region.is_empty() {
+        format!("{interface} {url}")
+    } else {
+        format!("{interface} {url} (S3 region {s3_region})")
+    }
+}
+
+fn fields(endpoint: &Endpoint) -> db::services::NewEndpoint<'_> {
+    db::services::NewEndpoint {
+        site: &endpoint.site,
+        region: &endpoint.region,
+        interface: endpoint.interface,
+        url: &endpoint.url,
+        s3_region: &endpoint.s3_region,
+    }
+}
+
 /// Adds an endpoint to the service; returns it.
 pub async fn add_endpoint(
     ops: &Ops,
@@ -229,47 +298,46 @@ pub async fn add_endpoint(
     input: &EndpointInput,
 ) -> Result<Endpoint, OpError> {
     let service = managed_service(ops, who, service_id).await?;
-    let mut errors = FieldErrors::default();
-    let site = errors.check(
-        "site",
-        validate::label(&input.site, "Enter the site, e.g. Si Racha, Thailand."),
-    );
-    let region = errors.check(
-        "region",
-        validate::label(&input.region, "Enter the region, e.g. th-sr-1."),
-    );
-    let interface = Interface::parse(&input.interface);
-    if interface.is_none() {
-        errors.add("interface", "Choose public, private or auth.");
+    let mut endpoint = input.check(String::new(), service.id.clone())?;
+    endpoint.id = db::services::add_endpoint(&ops.db, &service.id, fields(&endpoint)).await?;
+    ops.record(
+        who,
+        AuditAction::EndpointAdd,
+        &service.name,
+        &described(&endpoint),
+    )
+    .await?;
+    Ok(endpoint)
+}
+
+/// Changes an endpoint of the service (its site, region, interface, URL or S3 region); returns
+/// it as now. Programs configured with the old values are not changed; snippets, Test and the
+/// Buckets console use the new ones at once.
+pub async fn change_endpoint(
+    ops: &Ops,
+    who: &Principal,
+    service_id: &str,
+    endpoint_id: &str,
+    input: &EndpointInput,
+) -> Result<Endpoint, OpError> {
+    let (service, before) = endpoint(ops, who, service_id, endpoint_id).await?;
+    let endpoint = input.check(before.id.clone(), service.id.clone())?;
+    if !db::services::change_endpoint(&ops.db, &service.id, &endpoint.id, fields(&endpoint)).await?
+    {
+        return Err(OpError::NotFound);
     }
-    let url = errors.check("url", validate::endpoint_url(&input.url));
-    let s3_region = errors.check("s3_region", s3_region(&input.s3_region));
-    errors.into_result()?;
-    let interface = interface.expect("checked above");
-    let new = db::services::NewEndpoint {
-        site: &site,
-        region: &region,
-        interface,
-        url: &url,
-        s3_region: &s3_region,
-    };
-    let id = db::services::add_endpoint(&ops.db, &service.id, new).await?;
-    let detail = if s3_region.is_empty() {
-        format!("{interface} {url}")
-    } else {
-        format!("{interface} {url} (S3 region {s3_region})")
-    };
-    ops.record(who, AuditAction::EndpointAdd, &service.name, &detail)
+    let detail = format!(
+        "{} ({}, {}) → {} ({}, {})",
+        described(&before),
+        before.site,
+        before.region,
+        described(&endpoint),
+        endpoint.site,
+        endpoint.region
+    );
+    ops.record(who, AuditAction::EndpointChange, &service.name, &detail)
         .await?;
-    Ok(Endpoint {
-        id,
-        service_id: service.id,
-        site,
-        region,
-        interface,
-        url,
-        s3_region,
-    })
+    Ok(endpoint)
 }
 
 /// An S3 region as typed: optional, and when given, a region as S3 endpoints name it (the check
@@ -284,8 +352,9 @@ fn s3_region(value: &str) -> Result<String, &'static str> {
     Ok(value.to_string())
 }
 
-/// The service and its endpoint `endpoint_id`, for the endpoint's remove confirmation.
-pub async fn endpoint_to_delete(
+/// The service and its endpoint `endpoint_id`, for those who manage the service: for the
+/// endpoint's edit form and its remove confirmation.
+pub async fn endpoint(
     ops: &Ops,
     who: &Principal,
     service_id: &str,

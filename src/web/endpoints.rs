@@ -1,5 +1,6 @@
-//! Endpoints: a service's sites, regions and URLs (added and removed on the service's page by
-//! admins), and `/projects/{slug}/endpoints`, every endpoint of the project for every member.
+//! Endpoints: a service's sites, regions and URLs (added, edited and removed from the service's
+//! page by admins), and `/projects/{slug}/endpoints`, every endpoint of the project for every
+//! member.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -21,7 +22,7 @@ use super::{
 };
 use crate::{
     domain::{roles::Action, services::Interface},
-    ops::{self, Endpoint, Project, services::EndpointInput},
+    ops::{self, Endpoint, FieldErrors, Project, Service, services::EndpointInput},
 };
 
 pub fn router() -> Router<AppState> {
@@ -29,6 +30,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/projects/{slug}/services/{id}/endpoints",
             post(endpoint_post),
+        )
+        .route(
+            "/projects/{slug}/services/{id}/endpoints/{endpoint_id}/edit",
+            get(endpoint_edit_get).post(endpoint_edit_post),
         )
         .route(
             "/projects/{slug}/services/{id}/endpoints/{endpoint_id}/delete",
@@ -56,6 +61,76 @@ async fn endpoint_post(
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }
 
+#[derive(Template, WebTemplate)]
+#[template(path = "endpoint_edit.html")]
+struct EndpointEditPage {
+    ctx: Ctx,
+    project: Project,
+    service: Service,
+    endpoint_id: String,
+    interfaces: [Interface; 3],
+    /// As stored, or as typed when it was refused.
+    endpoint: EndpointInput,
+    errors: FieldErrors,
+}
+
+impl EndpointEditPage {
+    fn new(
+        member: ProjectMember,
+        service: Service,
+        endpoint_id: String,
+        endpoint: EndpointInput,
+        errors: FieldErrors,
+    ) -> Self {
+        EndpointEditPage {
+            project: member.principal.project().clone(),
+            ctx: member.ctx,
+            service,
+            endpoint_id,
+            interfaces: Interface::ALL,
+            endpoint,
+            errors,
+        }
+    }
+}
+
+async fn endpoint_edit_get(
+    State(state): State<AppState>,
+    member: ProjectMember,
+    Path((_, id, endpoint_id)): Path<(String, String, String)>,
+) -> Result<EndpointEditPage, PageError> {
+    let (service, endpoint) =
+        ops::services::endpoint(&state.ops, &member, &id, &endpoint_id).await?;
+    let form = EndpointInput::from(&endpoint);
+    Ok(EndpointEditPage::new(
+        member,
+        service,
+        endpoint_id,
+        form,
+        FieldErrors::default(),
+    ))
+}
+
+async fn endpoint_edit_post(
+    State(state): State<AppState>,
+    member: ProjectMember,
+    Path((_, id, endpoint_id)): Path<(String, String, String)>,
+    Form(form): Form<EndpointInput>,
+) -> Result<Response, PageError> {
+    let changed =
+        ops::services::change_endpoint(&state.ops, &member, &id, &endpoint_id, &form).await;
+    let errors = match changed {
+        Ok(_) => {
+            session::set_notice(&member.session, "Endpoint saved.").await?;
+            return Ok(Redirect::to(&service_url(member.project(), &id)).into_response());
+        }
+        Err(e) => form_errors(e)?,
+    };
+    let (service, _) = ops::services::endpoint(&state.ops, &member, &id, &endpoint_id).await?;
+    let page = EndpointEditPage::new(member, service, endpoint_id, form, errors);
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+}
+
 async fn endpoint_delete_post(
     State(state): State<AppState>,
     member: ProjectMember,
@@ -65,7 +140,7 @@ async fn endpoint_delete_post(
     let back = service_url(member.project(), &id);
     if !confirmation.given() {
         let (service, endpoint) =
-            ops::services::endpoint_to_delete(&state.ops, &member, &id, &endpoint_id).await?;
+            ops::services::endpoint(&state.ops, &member, &id, &endpoint_id).await?;
         return Ok(ConfirmPage {
             title: format!(
                 "Remove the {} endpoint {} of {} ({}, {})?",

@@ -28,6 +28,8 @@ struct Team {
     member_key: String,
     app_id: String,
     set_password: String,
+    /// An endpoint of the S3 service, for its edit page.
+    s3_endpoint: String,
 }
 
 async fn member(app: &TestApp, admin: &Visitor, email: &str, name: &str, role: &str) {
@@ -203,6 +205,11 @@ async fn team() -> Team {
         .await;
     let set_password = password_link(&response.text().await.unwrap());
 
+    let s3_endpoint = sqlx::query_scalar("select id from endpoints where service_id = $1 limit 1")
+        .bind(&s3)
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
     Team {
         app,
         s3,
@@ -212,6 +219,7 @@ async fn team() -> Team {
         member_key,
         app_id,
         set_password,
+        s3_endpoint,
     }
 }
 
@@ -258,6 +266,13 @@ fn owner_pages(t: &Team) -> Vec<(&'static str, String, u16)> {
         ("edit", format!("/projects/team/credentials/{key}/edit")),
         ("services", "/projects/team/services".into()),
         ("service-s3", format!("/projects/team/services/{s3}")),
+        (
+            "endpoint-edit",
+            format!(
+                "/projects/team/services/{s3}/endpoints/{}/edit",
+                t.s3_endpoint
+            ),
+        ),
         ("service-openstack", format!("/projects/team/services/{os}")),
         (
             "service-backend",

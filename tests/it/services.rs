@@ -528,3 +528,138 @@ async fn the_remove_confirmation_names_the_endpoint_and_refuses_another_projects
         .unwrap();
     assert_eq!(left, 2, "nothing was removed");
 }
+
+/// An endpoint is edited on its own page: the form starts from what is stored, a refused change
+/// shows each problem and keeps what was typed, a saved one is what every page shows; only
+/// admins and owners reach it, and only for their project's endpoints.
+#[tokio::test]
+async fn an_endpoint_is_edited_with_its_problems_shown_and_only_by_admins() {
+    let app = TestApp::spawn().await;
+    let (owner, member, viewer) = team(&app).await;
+    let service = add_service(&owner, &S3).await;
+    owner
+        .submit(
+            &service,
+            &format!("{service}/endpoints"),
+            &[
+                ("site", "Bang Na"),
+                ("region", "th-bn-1"),
+                ("interface", "public"),
+                ("url", "https://s3.bangna.example.org"),
+            ],
+        )
+        .await;
+    let id: String = sqlx::query_scalar("select id from endpoints")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    let edit = format!("{service}/endpoints/{id}/edit");
+    let (status, page) = owner.get_text(&service).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains(&format!("href=\"{edit}\"")), "{page}");
+    let (status, page) = owner.get_text(&edit).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("value=\"Bang Na\"")
+            && page.contains("value=\"https://s3.bangna.example.org\""),
+        "the form starts from the endpoint: {page}"
+    );
+
+    let response = owner
+        .submit(
+            &edit,
+            &edit,
+            &[
+                ("site", ""),
+                ("region", "th-bn-2"),
+                ("interface", "public"),
+                ("url", "ftp://s3.bangna.example.org"),
+                ("s3_region", "us east"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = response.text().await.unwrap();
+    assert_eq!(page.matches("class=\"field-error\"").count(), 3, "{page}");
+    assert!(
+        page.contains("value=\"ftp://s3.bangna.example.org\"")
+            && page.contains("value=\"th-bn-2\""),
+        "what was typed is kept: {page}"
+    );
+    let stored: (String, String) = sqlx::query_as("select site, url from endpoints")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(stored.0, "Bang Na", "nothing changed");
+
+    let response = owner
+        .submit(
+            &edit,
+            &edit,
+            &[
+                ("site", "Bang Na 2"),
+                ("region", "th-bn-2"),
+                ("interface", "private"),
+                ("url", "https://s3.bn2.example.org"),
+                ("s3_region", "us-east-1"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (_, page) = owner.get_text(&crate::helpers::location(&response)).await;
+    assert!(page.contains("Endpoint saved."), "{page}");
+    for person in [&owner, &member, &viewer] {
+        let (_, page) = person.get_text("/projects/team/endpoints").await;
+        assert!(
+            page.contains("https://s3.bn2.example.org") && page.contains("Bang Na 2"),
+            "{page}"
+        );
+        assert!(!page.contains("s3.bangna.example.org"), "{page}");
+    }
+    let detail: String =
+        sqlx::query_scalar("select detail from audit_events where action = 'endpoint.change'")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+    assert!(
+        detail.contains("https://s3.bangna.example.org")
+            && detail.contains("https://s3.bn2.example.org (S3 region us-east-1)"),
+        "{detail}"
+    );
+
+    for person in [&member, &viewer] {
+        assert_eq!(person.get(&edit).await.status(), StatusCode::FORBIDDEN);
+        let token = csrf_token(&person.get_text("/projects/team/services").await.1).unwrap();
+        let fields = [
+            ("site", "Mine"),
+            ("region", "r"),
+            ("interface", "public"),
+            ("url", "https://x.org"),
+            ("csrf_token", &token),
+        ];
+        assert_eq!(
+            person.post(&edit, &fields).await.status(),
+            StatusCode::FORBIDDEN
+        );
+    }
+    app.project(&owner, "other", "").await;
+    let other = owner
+        .submit("/projects/other/services", "/projects/other/services", &S3)
+        .await;
+    let other = crate::helpers::location(&other);
+    for path in [
+        format!("{other}/endpoints/{id}/edit"),
+        format!("{service}/endpoints/no-such-endpoint/edit"),
+    ] {
+        assert_eq!(
+            owner.get(&path).await.status(),
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+    let site: String = sqlx::query_scalar("select site from endpoints")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(site, "Bang Na 2", "the refused changes changed nothing");
+}

@@ -1,4 +1,4 @@
-//! A service's endpoints: added and removed one by one, or imported from Keystone's catalog, by
+//! A service's endpoints: added, changed and removed one by one, or imported from Keystone's catalog, by
 //! the project's admins and owners through the operations of the service's page. Everyone in the
 //! project reads them with the service.
 
@@ -24,7 +24,7 @@ use crate::{
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(endpoints_post))
-        .routes(routes!(endpoint_delete))
+        .routes(routes!(endpoint_patch, endpoint_delete))
         .routes(routes!(endpoints_import_post))
 }
 
@@ -123,6 +123,66 @@ async fn endpoints_post(
     };
     let added = ops::services::add_endpoint(&state.ops, &who, &service_id, &input).await?;
     Ok((StatusCode::CREATED, Json(added.into())))
+}
+
+/// An endpoint's new values; a field left out keeps its value.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointChange {
+    #[schema(min_length = 1, max_length = 100)]
+    site: Option<String>,
+    #[schema(min_length = 1, max_length = 100)]
+    region: Option<String>,
+    /// `public`, `private` or `auth`.
+    #[schema(schema_with = interface_schema)]
+    interface: Option<String>,
+    url: Option<String>,
+    /// The region its S3 API signs with; empty to have it learned again.
+    #[schema(max_length = 64, pattern = "^[A-Za-z0-9_-]*$")]
+    s3_region: Option<String>,
+}
+
+/// Changes an endpoint of a service.
+///
+/// For the project's admins and owners; audited. Snippets, Test and the Buckets console use the
+/// new values at once; programs configured with the old ones are not changed.
+#[utoipa::path(
+    patch,
+    path = "/projects/{project}/services/{instance_id}/endpoints/{endpoint_id}",
+    tag = "services",
+    params(
+        ("project" = String, Path, description = "The project's slug"),
+        ("instance_id" = String, Path, description = "The service's instance id"),
+        ("endpoint_id" = String, Path, description = "The endpoint's id"),
+    ),
+    request_body = EndpointChange,
+    responses(
+        (status = 200, description = "The endpoint as it is now", body = EndpointOut),
+        (status = 401, description = "No valid access token", body = ApiError),
+        (status = 403, description = "Only the project's admins and owners change endpoints", body = ApiError),
+        (status = 404, description = "No such project, service or endpoint of it, or the caller may not see it", body = ApiError),
+        (status = 422, description = "A field is not valid; `fields` says which", body = ApiError),
+    )
+)]
+async fn endpoint_patch(
+    State(state): State<AppState>,
+    ApiPrincipal(who): ApiPrincipal,
+    Path((_, service_id, endpoint_id)): Path<(String, String, String)>,
+    body: Result<Json<EndpointChange>, JsonRejection>,
+) -> Result<Json<EndpointOut>, Failure> {
+    let Json(change) = body?;
+    let (_, now) = ops::services::endpoint(&state.ops, &who, &service_id, &endpoint_id).await?;
+    let now = EndpointInput::from(&now);
+    let input = EndpointInput {
+        site: change.site.unwrap_or(now.site),
+        region: change.region.unwrap_or(now.region),
+        interface: change.interface.unwrap_or(now.interface),
+        url: change.url.unwrap_or(now.url),
+        s3_region: change.s3_region.unwrap_or(now.s3_region),
+    };
+    let changed =
+        ops::services::change_endpoint(&state.ops, &who, &service_id, &endpoint_id, &input).await?;
+    Ok(Json(changed.into()))
 }
 
 /// Removes an endpoint of a service.

@@ -80,11 +80,13 @@ async fn schemathesis_finds_the_answers_as_documented() {
             "id",
             &ids[1],
         ),
+        // An endpoint of another service: the service's own is the Buckets console's S3 API,
+        // which a change would move.
         (
             r"/endpoints/\\{endpoint_id\\}$",
             "",
             "endpoint_id",
-            &seeds.endpoint,
+            &seeds.spare_endpoint,
         ),
         (r"/backend/links/\\{owner\\}$", "", "owner", &seeds.owner),
         (
@@ -111,6 +113,11 @@ async fn schemathesis_finds_the_answers_as_documented() {
         }
         let key = if name == "app_id" {
             format!("app_id = \"{}\", key_id = \"{}\"", value, seeds.key)
+        } else if name == "endpoint_id" {
+            format!(
+                "instance_id = \"{}\", endpoint_id = \"{}\"",
+                seeds.spare_service, value
+            )
         } else {
             format!("{name} = \"{value}\"")
         };
@@ -147,7 +154,11 @@ async fn schemathesis_finds_the_answers_as_documented() {
 /// What the path parameters of the operations on members, apps, endpoints and backend links
 /// name in the run.
 struct Seeds {
+    /// The service's first endpoint (the Buckets console's); another service, with an endpoint
+    /// to change and delete.
     endpoint: String,
+    spare_service: String,
+    spare_endpoint: String,
     /// A backend link's owner: the viewer, who holds no key.
     owner: String,
     member: String,
@@ -169,6 +180,29 @@ async fn seed_the_rest(api: &ApiApp, token: &str, service: &str) -> Seeds {
         )
         .await;
     let endpoint = found["endpoints"][0]["id"].as_str().unwrap().to_string();
+    let spare = api
+        .json(
+            token,
+            Method::POST,
+            "/projects/team/services",
+            Some(&json!({"kind": "s3", "name": "Spare"})),
+            StatusCode::CREATED,
+        )
+        .await;
+    let spare_service = spare["instance_id"].as_str().unwrap().to_string();
+    let body = json!({"site": "Spare", "region": "x-1", "interface": "private", "url": "https://x.example.org"});
+    let spare_endpoint = api
+        .json(
+            token,
+            Method::POST,
+            &format!("/projects/team/services/{spare_service}/endpoints"),
+            Some(&body),
+            StatusCode::CREATED,
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let mut apps = Vec::new();
     for name in ["ci", "spare"] {
         let made = api
@@ -194,6 +228,8 @@ async fn seed_the_rest(api: &ApiApp, token: &str, service: &str) -> Seeds {
     let viewer = api.app.user_id("viewer@example.org").await;
     Seeds {
         endpoint,
+        spare_service,
+        spare_endpoint,
         owner: format!("user:{viewer}"),
         member: api.app.user_id("member@example.org").await,
         viewer,
@@ -257,7 +293,7 @@ async fn every_operation_refuses_a_request_without_a_valid_token() {
             );
         }
     }
-    assert!(operations >= 47, "every operation of /api/v1: {operations}");
+    assert!(operations >= 48, "every operation of /api/v1: {operations}");
 }
 
 #[test]

@@ -471,3 +471,115 @@ async fn a_services_rotation_policy_is_set_changed_and_taken_away() {
         assert_eq!(answer["error"]["fields"][0]["field"], field, "{text}");
     }
 }
+
+/// PATCH changes the fields it names and keeps the others; a wrong field changes nothing and
+/// says which; only admins and owners change endpoints, and only their project's; audited with
+/// the values before and after, and the snippets sign with the new S3 region at once.
+#[tokio::test]
+async fn an_endpoint_is_changed_field_by_field_through_the_api() {
+    let api = ApiApp::spawn().await;
+    let team = team(&api.app, "openstack").await;
+    let key = api.key(ADMIN_EMAIL, None).await;
+    let token = api.token(&key).await;
+    let member = api.token_of("member@example.org").await;
+    let service = format!("/projects/team/services/{}", team.service);
+    let body = json!({
+        "site": "Bangkok", "region": "RegionOne", "interface": "public",
+        "url": "https://swift.bkk.example.org/v1/AUTH_lab",
+    });
+    let added = api
+        .json(
+            &token,
+            Method::POST,
+            &format!("{service}/endpoints"),
+            Some(&body),
+            StatusCode::CREATED,
+        )
+        .await;
+    let path = format!("{service}/endpoints/{}", added["id"].as_str().unwrap());
+
+    let changed = api
+        .json(
+            &token,
+            Method::PATCH,
+            &path,
+            Some(&json!({"s3_region": "eu-west-3", "site": "Bangkok 2"})),
+            StatusCode::OK,
+        )
+        .await;
+    let mut expected = added.clone();
+    expected["s3_region"] = json!("eu-west-3");
+    expected["site"] = json!("Bangkok 2");
+    assert_eq!(changed, expected, "the fields left out are kept");
+
+    for (body, field) in [
+        (json!({"url": "ftp://swift.example.org"}), "url"),
+        (json!({"interface": "sideways"}), "interface"),
+        (json!({"site": ""}), "site"),
+        (json!({"s3_region": "eu west 3"}), "s3_region"),
+    ] {
+        let (status, text) = api
+            .call(Some(&token), Method::PATCH, &path, Some(&body))
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {text}");
+        let answer: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(answer["error"]["fields"][0]["field"], field, "{text}");
+    }
+    let (status, _) = api
+        .call(
+            Some(&token),
+            Method::PATCH,
+            &path,
+            Some(&json!({"nope": 1})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "unknown fields");
+    assert_eq!(
+        api.refusal(
+            &member,
+            Method::PATCH,
+            &path,
+            Some(&json!({"site": "Mine"}))
+        )
+        .await,
+        (StatusCode::FORBIDDEN, "forbidden".into())
+    );
+    assert_eq!(
+        api.refusal(
+            &token,
+            Method::PATCH,
+            &format!("{service}/endpoints/no-such-endpoint"),
+            Some(&json!({"site": "X"}))
+        )
+        .await,
+        (StatusCode::NOT_FOUND, "not_found".into())
+    );
+    let read = api
+        .json(&token, Method::GET, &service, None, StatusCode::OK)
+        .await;
+    assert!(
+        read["endpoints"].as_array().unwrap().contains(&expected),
+        "nothing changed since: {read}"
+    );
+
+    team.add(&team.member, "s3 tools", &[("kind", "ec2")]).await;
+    let id: String = sqlx::query_scalar("select id from credentials")
+        .fetch_one(api.app.db.pool())
+        .await
+        .unwrap();
+    let html = team
+        .member
+        .get_text(&format!("{}&site=Bangkok%202&configure={id}", team.page))
+        .await
+        .1;
+    let config = raw_text(&html, &format!("pre#snippet-{id}-aws-config")).unwrap();
+    assert!(config.contains("region = eu-west-3\n"), "{config}");
+
+    let actor = format!("{ADMIN_EMAIL} (API key {})", key.prefix);
+    let changes: Vec<(String, String)> = actions_of(&api, &token, &actor)
+        .await
+        .into_iter()
+        .filter(|(action, _)| action == "endpoint.change")
+        .collect();
+    assert_eq!(changes.len(), 1, "one change, the refused ones none");
+}

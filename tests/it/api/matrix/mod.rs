@@ -64,6 +64,7 @@ enum Op {
     /// The service `spare`, which has no credentials.
     DeleteService,
     AddEndpoint,
+    ChangeEndpoint,
     /// The service's second endpoint.
     DeleteEndpoint,
     /// Refused: the service's backend is not Keystone.
@@ -155,11 +156,12 @@ const CREDENTIALS: [[Answer; 19]; 13] = [
     [U, U, U,   U,     U,   U,     U, U, U, U, U,                                U, U, U, U, U,  U, U, U], // no token
 ];
 
-const SERVICE_OPS: [Op; 10] = [
+const SERVICE_OPS: [Op; 11] = [
     Op::CreateService,
     Op::ChangeService,
     Op::DeleteService,
     Op::AddEndpoint,
+    Op::ChangeEndpoint,
     Op::DeleteEndpoint,
     Op::ImportEndpoints,
     Op::Backend,
@@ -169,21 +171,21 @@ const SERVICE_OPS: [Op; 10] = [
 ];
 
 #[rustfmt::skip]
-const SERVICES: [[Answer; 10]; 13] = [
-    // service: create change delete | endpoint: add delete import | backend: read save link unlink
-    [O, O, O,   O, O, R,   O, O, O, O], // owner
-    [O, O, O,   O, O, R,   O, O, O, O], // admin
-    [F, F, F,   F, F, F,   F, F, F, F], // member
-    [F, F, F,   F, F, F,   F, F, F, F], // other member
-    [F, F, F,   F, F, F,   F, F, F, F], // viewer
-    [N, N, N,   N, N, N,   N, N, N, N], // non-member
-    [F, F, F,   F, F, F,   F, F, F, F], // app backup
-    [F, F, F,   F, F, F,   F, F, F, F], // app ci
-    [U, U, U,   U, U, U,   U, U, U, U], // disabled key
-    [N, N, N,   N, N, N,   N, N, N, N], // removed member
-    [U, U, U,   U, U, U,   U, U, U, U], // disabled user
-    [U, U, U,   U, U, U,   U, U, U, U], // tampered token
-    [U, U, U,   U, U, U,   U, U, U, U], // no token
+const SERVICES: [[Answer; 11]; 13] = [
+    // service: create change delete | endpoint: add change delete import | backend: read save link unlink
+    [O, O, O,   O, O, O, R,   O, O, O, O], // owner
+    [O, O, O,   O, O, O, R,   O, O, O, O], // admin
+    [F, F, F,   F, F, F, F,   F, F, F, F], // member
+    [F, F, F,   F, F, F, F,   F, F, F, F], // other member
+    [F, F, F,   F, F, F, F,   F, F, F, F], // viewer
+    [N, N, N,   N, N, N, N,   N, N, N, N], // non-member
+    [F, F, F,   F, F, F, F,   F, F, F, F], // app backup
+    [F, F, F,   F, F, F, F,   F, F, F, F], // app ci
+    [U, U, U,   U, U, U, U,   U, U, U, U], // disabled key
+    [N, N, N,   N, N, N, N,   N, N, N, N], // removed member
+    [U, U, U,   U, U, U, U,   U, U, U, U], // disabled user
+    [U, U, U,   U, U, U, U,   U, U, U, U], // tampered token
+    [U, U, U,   U, U, U, U,   U, U, U, U], // no token
 ];
 
 const PEOPLE_OPS: [Op; 12] = [

@@ -109,6 +109,10 @@ impl World {
                 let body = json!({"site": "Made", "region": "made-1", "interface": "public", "url": "https://made.example.org"});
                 (M::POST, format!("{service}/endpoints"), Some(body))
             }
+            Op::ChangeEndpoint => {
+                let path = format!("{service}/endpoints/{}", self.spare_endpoint);
+                (M::PATCH, path, Some(json!({"site": "Changed"})))
+            }
             Op::DeleteEndpoint => {
                 let path = format!("{service}/endpoints/{}", self.spare_endpoint);
                 (M::DELETE, path, None)
@@ -238,6 +242,16 @@ impl World {
                     ("url", "https://made.example.org"),
                 ];
                 post(format!("{service}/endpoints"), &fields, service)
+            }
+            Op::ChangeEndpoint => {
+                let fields = [
+                    ("site", "Changed"),
+                    ("region", "spare-1"),
+                    ("interface", "private"),
+                    ("url", "https://spare.example.org"),
+                ];
+                let path = format!("{service}/endpoints/{}/edit", self.spare_endpoint);
+                post(path, &fields, service)
             }
             Op::DeleteEndpoint => {
                 let path = format!("{service}/endpoints/{}/delete", self.spare_endpoint);
