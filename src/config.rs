@@ -131,7 +131,7 @@ pub struct ReminderSettings {
     )]
     pub webhook_url: Option<String>,
 
-    /// File holding the secret that signs webhook requests (`X-Keyport-Signature`).
+    /// File holding the secret that signs webhook requests (`X-Keyport-Signature`): its first line.
     #[arg(long, env = "KEYPORT_WEBHOOK_SECRET_FILE", value_name = "FILE")]
     pub webhook_secret_file: Option<PathBuf>,
 }

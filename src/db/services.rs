@@ -207,7 +207,7 @@ pub async fn delete(db: &Db, project_id: &str, id: &str) -> Result<(), ServiceEr
     Ok(())
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Endpoint {
     pub id: String,
     pub service_id: String,

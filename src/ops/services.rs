@@ -312,7 +312,8 @@ pub async fn add_endpoint(
 
 /// Changes an endpoint of the service (its site, region, interface, URL or S3 region); returns
 /// it as now. Programs configured with the old values are not changed; snippets, Test and the
-/// Buckets console use the new ones at once.
+/// Buckets console use the new ones at once. The S3 region is what `input` says, also when the
+/// URL changes: empty, it is learned again. A change to nothing is neither written nor audited.
 pub async fn change_endpoint(
     ops: &Ops,
     who: &Principal,
@@ -322,6 +323,9 @@ pub async fn change_endpoint(
 ) -> Result<Endpoint, OpError> {
     let (service, before) = endpoint(ops, who, service_id, endpoint_id).await?;
     let endpoint = input.check(before.id.clone(), service.id.clone())?;
+    if endpoint == before {
+        return Ok(endpoint);
+    }
     if !db::services::change_endpoint(&ops.db, &service.id, &endpoint.id, fields(&endpoint)).await?
     {
         return Err(OpError::NotFound);

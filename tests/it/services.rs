@@ -662,4 +662,16 @@ async fn an_endpoint_is_edited_with_its_problems_shown_and_only_by_admins() {
         .await
         .unwrap();
     assert_eq!(site, "Bang Na 2", "the refused changes changed nothing");
+
+    // A service without an S3 API shows no S3 region, and its form keeps the one the API set.
+    sqlx::query("update services set kind = 'api'")
+        .execute(app.db.pool())
+        .await
+        .unwrap();
+    let (_, page) = owner.get_text(&edit).await;
+    assert!(!page.contains("id=\"s3_region\""), "{page}");
+    assert!(
+        page.contains("<input type=\"hidden\" name=\"s3_region\" value=\"us-east-1\">"),
+        "{page}"
+    );
 }

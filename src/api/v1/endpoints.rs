@@ -136,8 +136,10 @@ pub struct EndpointChange {
     /// `public`, `private` or `auth`.
     #[schema(schema_with = interface_schema)]
     interface: Option<String>,
+    /// An `https://` (or `http://`) URL.
     url: Option<String>,
-    /// The region its S3 API signs with; empty to have it learned again.
+    /// The region its S3 API signs with; empty to have it learned again. Left out, it is kept,
+    /// also when `url` changes.
     #[schema(max_length = 64, pattern = "^[A-Za-z0-9_-]*$")]
     s3_region: Option<String>,
 }

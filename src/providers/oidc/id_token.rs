@@ -217,8 +217,14 @@ fn check_issued(
             "The ID token was issued for another application (azp).",
         ));
     }
-    if number(claims, "exp").is_some_and(|exp| exp + LEEWAY_SECONDS <= now) {
-        return Err(refused("The ID token has expired (exp)."));
+    // Optional in a logout token; when present, in every token, a time not passed.
+    if let Some(exp) = claims.get("exp") {
+        let exp = exp
+            .as_i64()
+            .ok_or_else(|| refused("The ID token's expiry is not a time (exp)."))?;
+        if exp + LEEWAY_SECONDS <= now {
+            return Err(refused("The ID token has expired (exp)."));
+        }
     }
     let iat =
         number(claims, "iat").ok_or_else(|| refused("The ID token has no time of issue (iat)."))?;
@@ -234,7 +240,7 @@ fn check_issued(
 /// `nonce`, `sub` and `auth_time`.
 pub fn check_claims(claims: &Map<String, Value>, expect: &Expect<'_>) -> Result<(), Refused> {
     check_issued(claims, expect.issuer, expect.client_id, expect.now)?;
-    if number(claims, "exp").is_none() {
+    if !claims.contains_key("exp") {
         return Err(refused("The ID token has no expiry (exp)."));
     }
     if let Some(nonce) = expect.nonce {
@@ -380,7 +386,7 @@ mod tests {
         };
         assert_eq!(check(&|_| {}), Ok(()));
         type Change<'a> = &'a dyn Fn(&mut Map<String, Value>);
-        let cases: [(&str, Change); 7] = [
+        let cases: [(&str, Change); 9] = [
             ("(iss)", &|c| {
                 drop(c.insert("iss".into(), json!("https://evil")))
             }),
@@ -389,6 +395,10 @@ mod tests {
                 c.insert("aud".into(), json!(["keyport", "other"]));
             }),
             ("(exp)", &|c| drop(c.insert("exp".into(), json!(now - 61)))),
+            ("(exp)", &|c| {
+                drop(c.insert("exp".into(), json!("tomorrow")))
+            }),
+            ("(exp)", &|c| drop(c.remove("exp"))),
             ("(iat)", &|c| drop(c.insert("iat".into(), json!(now + 600)))),
             ("(nonce)", &|c| drop(c.insert("nonce".into(), json!("n-2")))),
             ("(sub)", &|c| drop(c.remove("sub"))),
@@ -434,12 +444,15 @@ mod tests {
             Ok(())
         );
         type Change<'a> = &'a dyn Fn(&mut Map<String, Value>);
-        let cases: [(&str, Change); 6] = [
+        let cases: [(&str, Change); 7] = [
             ("(iss)", &|c| {
                 drop(c.insert("iss".into(), json!("https://evil")))
             }),
             ("(aud)", &|c| drop(c.insert("aud".into(), json!("other")))),
             ("(exp)", &|c| drop(c.insert("exp".into(), json!(now - 61)))),
+            ("(exp)", &|c| {
+                drop(c.insert("exp".into(), json!("tomorrow")))
+            }),
             ("(iat)", &|c| drop(c.remove("iat"))),
             ("nonce", &|c| drop(c.insert("nonce".into(), json!("x")))),
             ("logout event", &|c| drop(c.remove("events"))),

@@ -474,7 +474,8 @@ async fn a_services_rotation_policy_is_set_changed_and_taken_away() {
 
 /// PATCH changes the fields it names and keeps the others; a wrong field changes nothing and
 /// says which; only admins and owners change endpoints, and only their project's; audited with
-/// the values before and after, and the snippets sign with the new S3 region at once.
+/// the values before and after (a change to nothing is not), and the snippets sign with the new
+/// S3 region at once.
 #[tokio::test]
 async fn an_endpoint_is_changed_field_by_field_through_the_api() {
     let api = ApiApp::spawn().await;
@@ -511,6 +512,16 @@ async fn an_endpoint_is_changed_field_by_field_through_the_api() {
     expected["s3_region"] = json!("eu-west-3");
     expected["site"] = json!("Bangkok 2");
     assert_eq!(changed, expected, "the fields left out are kept");
+    let same = api
+        .json(
+            &token,
+            Method::PATCH,
+            &path,
+            Some(&json!({})),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(same, expected, "nothing to change");
 
     for (body, field) in [
         (json!({"url": "ftp://swift.example.org"}), "url"),
@@ -581,5 +592,9 @@ async fn an_endpoint_is_changed_field_by_field_through_the_api() {
         .into_iter()
         .filter(|(action, _)| action == "endpoint.change")
         .collect();
-    assert_eq!(changes.len(), 1, "one change, the refused ones none");
+    assert_eq!(
+        changes.len(),
+        1,
+        "one change; the empty and the refused ones none"
+    );
 }
