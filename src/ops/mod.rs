@@ -15,6 +15,7 @@ pub mod buckets;
 pub mod client_config;
 pub mod credentials;
 pub mod departures;
+pub mod endpoints;
 mod error;
 mod form_tokens;
 pub mod key_health;

@@ -22,7 +22,7 @@ use super::{
 };
 use crate::{
     domain::{roles::Action, services::Interface},
-    ops::{self, Endpoint, FieldErrors, Project, Service, services::EndpointInput},
+    ops::{self, Endpoint, FieldErrors, Project, Service, endpoints::EndpointInput},
 };
 
 pub fn router() -> Router<AppState> {
@@ -48,7 +48,7 @@ async fn endpoint_post(
     Path((_, id)): Path<(String, String)>,
     Form(form): Form<EndpointInput>,
 ) -> Result<Response, PageError> {
-    let errors = match ops::services::add_endpoint(&state.ops, &member, &id, &form).await {
+    let errors = match ops::endpoints::add_endpoint(&state.ops, &member, &id, &form).await {
         Ok(_) => {
             session::set_notice(&member.session, "Endpoint added.").await?;
             return Ok(Redirect::to(&service_url(member.project(), &id)).into_response());
@@ -100,7 +100,7 @@ async fn endpoint_edit_get(
     Path((_, id, endpoint_id)): Path<(String, String, String)>,
 ) -> Result<EndpointEditPage, PageError> {
     let (service, endpoint) =
-        ops::services::endpoint(&state.ops, &member, &id, &endpoint_id).await?;
+        ops::endpoints::endpoint(&state.ops, &member, &id, &endpoint_id).await?;
     let form = EndpointInput::from(&endpoint);
     Ok(EndpointEditPage::new(
         member,
@@ -118,7 +118,8 @@ async fn endpoint_edit_post(
     Form(form): Form<EndpointInput>,
 ) -> Result<Response, PageError> {
     let changed =
-        ops::services::change_endpoint(&state.ops, &member, &id, &endpoint_id, &form).await;
+        ops::endpoints::change_endpoint(&state.ops, &member, &id, &endpoint_id, |_| form.clone())
+            .await;
     let errors = match changed {
         Ok(_) => {
             session::set_notice(&member.session, "Endpoint saved.").await?;
@@ -126,7 +127,7 @@ async fn endpoint_edit_post(
         }
         Err(e) => form_errors(e)?,
     };
-    let (service, _) = ops::services::endpoint(&state.ops, &member, &id, &endpoint_id).await?;
+    let (service, _) = ops::endpoints::endpoint(&state.ops, &member, &id, &endpoint_id).await?;
     let page = EndpointEditPage::new(member, service, endpoint_id, form, errors);
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }
@@ -140,7 +141,7 @@ async fn endpoint_delete_post(
     let back = service_url(member.project(), &id);
     if !confirmation.given() {
         let (service, endpoint) =
-            ops::services::endpoint(&state.ops, &member, &id, &endpoint_id).await?;
+            ops::endpoints::endpoint(&state.ops, &member, &id, &endpoint_id).await?;
         return Ok(ConfirmPage {
             title: format!(
                 "Remove the {} endpoint {} of {} ({}, {})?",
@@ -157,7 +158,7 @@ async fn endpoint_delete_post(
         }
         .into_response());
     }
-    ops::services::delete_endpoint(&state.ops, &member, &id, &endpoint_id).await?;
+    ops::endpoints::delete_endpoint(&state.ops, &member, &id, &endpoint_id).await?;
     session::set_notice(&member.session, "Endpoint removed.").await?;
     Ok(Redirect::to(&back).into_response())
 }
@@ -184,7 +185,7 @@ async fn endpoints_get(
     State(state): State<AppState>,
     member: ProjectMember,
 ) -> Result<EndpointsPage, PageError> {
-    let endpoints = ops::services::project_endpoints(&state.ops, &member).await?;
+    let endpoints = ops::endpoints::project_endpoints(&state.ops, &member).await?;
     let (auth, groups) = group_by_site(endpoints);
     Ok(EndpointsPage {
         may_view_audit: member.may(Action::ViewAudit),

@@ -21,8 +21,7 @@ use crate::{
         services::{DEFAULT_MAX_KEYS, Interface, ServiceKind},
     },
     ops::{
-        self, Endpoint, OpError, Project, Service,
-        services::{EndpointInput, ServiceInput},
+        self, Endpoint, OpError, Project, Service, endpoints::EndpointInput, services::ServiceInput,
     },
 };
 

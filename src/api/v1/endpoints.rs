@@ -17,7 +17,7 @@ use crate::{
         error::{ApiError, Failure},
     },
     domain::services::Interface,
-    ops::{self, Endpoint, services::EndpointInput},
+    ops::{self, Endpoint, endpoints::EndpointInput},
     state::AppState,
 };
 
@@ -121,7 +121,7 @@ async fn endpoints_post(
         url: body.url,
         s3_region: body.s3_region,
     };
-    let added = ops::services::add_endpoint(&state.ops, &who, &service_id, &input).await?;
+    let added = ops::endpoints::add_endpoint(&state.ops, &who, &service_id, &input).await?;
     Ok((StatusCode::CREATED, Json(added.into())))
 }
 
@@ -173,9 +173,7 @@ async fn endpoint_patch(
     body: Result<Json<EndpointChange>, JsonRejection>,
 ) -> Result<Json<EndpointOut>, Failure> {
     let Json(change) = body?;
-    let (_, now) = ops::services::endpoint(&state.ops, &who, &service_id, &endpoint_id).await?;
-    let now = EndpointInput::from(&now);
-    let input = EndpointInput {
+    let merged = |now: EndpointInput| EndpointInput {
         site: change.site.unwrap_or(now.site),
         region: change.region.unwrap_or(now.region),
         interface: change.interface.unwrap_or(now.interface),
@@ -183,7 +181,8 @@ async fn endpoint_patch(
         s3_region: change.s3_region.unwrap_or(now.s3_region),
     };
     let changed =
-        ops::services::change_endpoint(&state.ops, &who, &service_id, &endpoint_id, &input).await?;
+        ops::endpoints::change_endpoint(&state.ops, &who, &service_id, &endpoint_id, merged)
+            .await?;
     Ok(Json(changed.into()))
 }
 
@@ -211,7 +210,7 @@ async fn endpoint_delete(
     ApiPrincipal(who): ApiPrincipal,
     Path((_, service_id, endpoint_id)): Path<(String, String, String)>,
 ) -> Result<StatusCode, Failure> {
-    ops::services::delete_endpoint(&state.ops, &who, &service_id, &endpoint_id).await?;
+    ops::endpoints::delete_endpoint(&state.ops, &who, &service_id, &endpoint_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
